@@ -1,0 +1,45 @@
+/** struct pcpu_chunk, 2.6.36. */
+import { ListHead } from './list.ts';
+
+/** The chunk number of the static + reserved chunk when it serves only reserved requests. */
+export const RESERVED_CHUNK_ID = -1;
+
+export class PcpuChunk extends ListHead {
+  /** free bytes in the chunk */
+  free_size = 0;
+  /** an upper bound of the largest free area */
+  contig_hint = 0;
+  /** unit 0's address of the chunk; unit u lives at base_addr + pcpu_unit_offsets[cpu] */
+  base_addr = 0;
+  /** entries of `map` in use */
+  map_used = 0;
+  /** entries `map` has room for */
+  map_alloc = 0;
+  /** the area map: a positive entry is a free area of that size, a negative one is in use */
+  map: Int32Array;
+  /** backend data: vm areas (percpu-vm) or the first pfn of the block (percpu-km) */
+  data: unknown = null;
+  /** no [de]population: the first chunk */
+  immutable = false;
+  /** one byte per unit page: 1 when that page is populated in every unit */
+  populated: Uint8Array;
+  /** the map is one of the __initdata early maps (until percpu_init_late) */
+  early_map = false;
+
+  constructor(
+    /** the chunk number: 0 for the first chunk, 1, 2, ... for created ones, never reused */
+    public id: number,
+    map: Int32Array,
+    unitPages: number,
+  ) {
+    super();
+    this.map = map;
+    this.map_alloc = map.length;
+    this.populated = new Uint8Array(unitPages);
+  }
+
+  /** The live map entries (a copy), for reports and tests. */
+  mapEntries(): number[] {
+    return Array.from(this.map.subarray(0, this.map_used));
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * start_kernel()'s part in the percpu story: setup_per_cpu_areas() on the boot CPU, then
+ * mm_init() (the page allocator and slab come up), then percpu_init_late().
+ */
+import type { Machine } from '../mem/machine.ts';
+import { PAGE_SIZE } from './constants.ts';
+import { PERCPU_DYNAMIC_RESERVE, PERCPU_MODULE_RESERVE } from './constants.ts';
+import { type CpuDistanceFn, pcpu_embed_first_chunk, pcpu_page_first_chunk } from './alloc-info.ts';
+import { KernelBug } from './bug.ts';
+import { type KernelImage, makeKernelImage } from './image.ts';
+import { type KernelLog, Percpu } from './percpu.ts';
+import { PercpuKm } from './percpu-km.ts';
+import { PercpuVm } from './percpu-vm.ts';
+
+export type FirstChunkKind = 'embed' | 'page';
+export type BackendKind = 'vm' | 'km';
+
+export interface PercpuSetup {
+  /** size of the kernel image's static percpu section */
+  static_size?: number;
+  reserved_size?: number;
+  dyn_size?: number;
+  atom_size?: number;
+  fc?: FirstChunkKind;
+  backend?: BackendKind;
+  /** group CPUs by node distance (sparse NUMA groups); off means one group, as a NULL cpu_distance_fn */
+  numa_groups?: boolean;
+  image?: KernelImage;
+  log?: KernelLog;
+}
+
+/** The static section of a small x86-64 kernel, in bytes. */
+export const DEFAULT_STATIC_SIZE = 20000;
+
+/**
+ * setup_per_cpu_areas(): builds the first chunk with the embed (default) or page allocator
+ * and fills __per_cpu_offset[]. Boot only, on the boot CPU. Returns the allocator; a bad
+ * configuration throws KernelBug.
+ */
+export function setup_per_cpu_areas(machine: Machine, cfg: PercpuSetup = {}): Percpu {
+  const image = cfg.image ?? makeKernelImage(cfg.static_size ?? DEFAULT_STATIC_SIZE);
+  const pc = new Percpu(cfg.log ? { machine, image, log: cfg.log } : { machine, image });
+  const backend = cfg.backend ?? 'vm';
+  pc.setBackend(backend === 'km' ? new PercpuKm(pc) : new PercpuVm(pc));
+  const fc = cfg.fc ?? 'embed';
+  if (fc === 'page' && backend === 'km')
+    throw new KernelBug('BAD_STATE', 'contiguous percpu allocation (km) is incompatible with the paged first chunk');
+
+  // pcpu_fc_alloc/free: boot memory near the CPU's node, as x86's setup_percpu.c does
+  const alloc_fn = (cpu: number, size: number, align: number): number => {
+    const phys = machine.memblock.alloc(size, align, machine.cpuToNode(cpu), true);
+    return phys < 0 ? 0 : machine.mem.va(phys);
+  };
+  const free_fn = (ptr: number, size: number): void => machine.memblock.freeRange(machine.mem.pa(ptr), size);
+  const distance: CpuDistanceFn = cfg.numa_groups ? (a, b) => machine.cpuDistance(a, b) : null;
+
+  const reserved = cfg.reserved_size ?? PERCPU_MODULE_RESERVE;
+  const rc =
+    fc === 'page'
+      ? pcpu_page_first_chunk(pc, reserved, alloc_fn, free_fn)
+      : pcpu_embed_first_chunk(pc, reserved, cfg.dyn_size ?? PERCPU_DYNAMIC_RESERVE, cfg.atom_size ?? PAGE_SIZE, distance, alloc_fn, free_fn);
+  if (rc < 0) throw new KernelBug('BAD_STATE', `Failed to initialize percpu areas (${fc} first chunk: error ${rc}).`);
+  pc.pcpu_setup_offsets();
+  return pc;
+}
+
+/** mm_init(): boot memory goes to the page allocator and slab comes online. */
+export function mm_init(machine: Machine, pc: Percpu): void {
+  machine.mmInit();
+  pc.slab_is_online();
+}

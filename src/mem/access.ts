@@ -1,0 +1,236 @@
+/**
+ * Address translation and memory access from any thread, given only the shared buffer.
+ *
+ * This is the hot path of every per-CPU read and write, so it never throws and never
+ * allocates: translate() returns a physical address or a negative fault code, reads return
+ * NaN (or null for 64-bit) on a fault, and writes return the physical address written or a
+ * negative fault code. The direct map is an offset; the vmalloc range goes through the page
+ * table in the buffer.
+ */
+import { PAGE_OFFSET, PAGE_SIZE, VMALLOC_START, readHeader } from './layout.ts';
+
+/** The address is in no mapped region (outside the direct map and the vmalloc range). */
+export const FAULT_RANGE = -1;
+/** A vmalloc address whose page is not present. */
+export const FAULT_NOT_PRESENT = -2;
+/** An atomic access that is not naturally aligned. */
+export const FAULT_UNALIGNED = -3;
+
+export type FaultCode = typeof FAULT_RANGE | typeof FAULT_NOT_PRESENT | typeof FAULT_UNALIGNED;
+
+export function faultName(code: number): string {
+  switch (code) {
+    case FAULT_RANGE:
+      return 'address outside the direct map and the vmalloc range';
+    case FAULT_NOT_PRESENT:
+      return 'page not present';
+    case FAULT_UNALIGNED:
+      return 'unaligned atomic access';
+    default:
+      return `fault ${code}`;
+  }
+}
+
+export class MemAccess {
+  readonly physBytes: number;
+  readonly vmallocEnd: number;
+  readonly pt: Int32Array;
+  readonly u8: Uint8Array;
+  readonly u16: Uint16Array;
+  readonly i32: Int32Array;
+  readonly i64: BigInt64Array;
+  readonly dv: DataView;
+
+  constructor(readonly sab: SharedArrayBuffer) {
+    const l = readHeader(sab);
+    this.physBytes = l.memoryBytes;
+    this.vmallocEnd = VMALLOC_START + l.vmallocBytes;
+    this.pt = new Int32Array(sab, l.ptOffset, l.vmallocPages);
+    this.u8 = new Uint8Array(sab, l.physOffset, l.memoryBytes);
+    this.u16 = new Uint16Array(sab, l.physOffset, l.memoryBytes / 2);
+    this.i32 = new Int32Array(sab, l.physOffset, l.memoryBytes / 4);
+    this.i64 = new BigInt64Array(sab, l.physOffset, l.memoryBytes / 8);
+    this.dv = new DataView(sab, l.physOffset, l.memoryBytes);
+  }
+
+  /** Virtual address -> physical address, or a negative fault code. */
+  translate(va: number): number {
+    const d = va - PAGE_OFFSET;
+    if (d >= 0 && d < this.physBytes) return d;
+    const v = va - VMALLOC_START;
+    if (v >= 0 && va < this.vmallocEnd) {
+      const pfn1 = this.pt[(v / PAGE_SIZE) | 0]!;
+      if (pfn1 === 0) return FAULT_NOT_PRESENT;
+      return (pfn1 - 1) * PAGE_SIZE + (va & (PAGE_SIZE - 1));
+    }
+    return FAULT_RANGE;
+  }
+
+  /** Translates every page of [va, va + len); returns the first fault code, or 0. */
+  checkRange(va: number, len: number): number {
+    if (len <= 0) return 0;
+    const first = va - (va & (PAGE_SIZE - 1));
+    for (let p = first; p < va + len; p += PAGE_SIZE) {
+      const r = this.translate(p < va ? va : p);
+      if (r < 0) return r;
+    }
+    return 0;
+  }
+
+  read8(va: number): number {
+    const p = this.translate(va);
+    return p < 0 ? NaN : this.u8[p]!;
+  }
+
+  write8(va: number, v: number): number {
+    const p = this.translate(va);
+    if (p >= 0) this.u8[p] = v;
+    return p;
+  }
+
+  read16(va: number): number {
+    if ((va & (PAGE_SIZE - 1)) > PAGE_SIZE - 2) return this.readSlow(va, 2);
+    const p = this.translate(va);
+    if (p < 0) return NaN;
+    return (p & 1) === 0 ? this.u16[p >> 1]! : this.dv.getUint16(p, true);
+  }
+
+  write16(va: number, v: number): number {
+    if ((va & (PAGE_SIZE - 1)) > PAGE_SIZE - 2) return this.writeSlow(va, 2, v);
+    const p = this.translate(va);
+    if (p < 0) return p;
+    if ((p & 1) === 0) this.u16[p >> 1] = v;
+    else this.dv.setUint16(p, v, true);
+    return p;
+  }
+
+  /** 32-bit read, as a signed integer. */
+  read32(va: number): number {
+    if ((va & (PAGE_SIZE - 1)) > PAGE_SIZE - 4) return this.readSlow(va, 4) | 0;
+    const p = this.translate(va);
+    if (p < 0) return NaN;
+    return (p & 3) === 0 ? this.i32[p >> 2]! : this.dv.getInt32(p, true);
+  }
+
+  write32(va: number, v: number): number {
+    if ((va & (PAGE_SIZE - 1)) > PAGE_SIZE - 4) return this.writeSlow(va, 4, v);
+    const p = this.translate(va);
+    if (p < 0) return p;
+    if ((p & 3) === 0) this.i32[p >> 2] = v;
+    else this.dv.setInt32(p, v, true);
+    return p;
+  }
+
+  read64(va: number): bigint | null {
+    if ((va & (PAGE_SIZE - 1)) > PAGE_SIZE - 8) {
+      const lo = this.readSlow(va, 4);
+      const hi = this.readSlow(va + 4, 4);
+      if (Number.isNaN(lo) || Number.isNaN(hi)) return null;
+      return BigInt.asIntN(64, (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0));
+    }
+    const p = this.translate(va);
+    if (p < 0) return null;
+    return (p & 7) === 0 ? this.i64[p >> 3]! : this.dv.getBigInt64(p, true);
+  }
+
+  write64(va: number, v: bigint): number {
+    if ((va & (PAGE_SIZE - 1)) > PAGE_SIZE - 8) {
+      const c = this.checkRange(va, 8);
+      if (c < 0) return c;
+      this.writeSlow(va, 4, Number(BigInt.asUintN(32, v)));
+      return this.writeSlow(va + 4, 4, Number(BigInt.asUintN(32, v >> 32n)));
+    }
+    const p = this.translate(va);
+    if (p < 0) return p;
+    if ((p & 7) === 0) this.i64[p >> 3] = v;
+    else this.dv.setBigInt64(p, v, true);
+    return p;
+  }
+
+  /** Atomic 32-bit add; returns the old value, or NaN on a fault (including misalignment). */
+  atomicAdd32(va: number, v: number): number {
+    if (va & 3) return NaN;
+    const p = this.translate(va);
+    return p < 0 ? NaN : Atomics.add(this.i32, p >> 2, v);
+  }
+
+  atomicLoad32(va: number): number {
+    if (va & 3) return NaN;
+    const p = this.translate(va);
+    return p < 0 ? NaN : Atomics.load(this.i32, p >> 2);
+  }
+
+  atomicStore32(va: number, v: number): number {
+    if (va & 3) return FAULT_UNALIGNED;
+    const p = this.translate(va);
+    if (p >= 0) Atomics.store(this.i32, p >> 2, v);
+    return p;
+  }
+
+  atomicAdd64(va: number, v: bigint): bigint | null {
+    if (va & 7) return null;
+    const p = this.translate(va);
+    return p < 0 ? null : Atomics.add(this.i64, p >> 3, v);
+  }
+
+  /** Copies bytes out of virtual memory; returns null if any page faults. */
+  readBytes(va: number, len: number): Uint8Array | null {
+    if (this.checkRange(va, len) < 0) return null;
+    const out = new Uint8Array(len);
+    let i = 0;
+    while (i < len) {
+      const p = this.translate(va + i);
+      const n = Math.min(len - i, PAGE_SIZE - ((va + i) & (PAGE_SIZE - 1)));
+      out.set(this.u8.subarray(p, p + n), i);
+      i += n;
+    }
+    return out;
+  }
+
+  /** Copies bytes into virtual memory; all pages are checked first, so a fault writes nothing. */
+  writeBytes(va: number, data: Uint8Array): number {
+    const c = this.checkRange(va, data.length);
+    if (c < 0) return c;
+    let i = 0;
+    while (i < data.length) {
+      const p = this.translate(va + i);
+      const n = Math.min(data.length - i, PAGE_SIZE - ((va + i) & (PAGE_SIZE - 1)));
+      this.u8.set(data.subarray(i, i + n), p);
+      i += n;
+    }
+    return 0;
+  }
+
+  /** memset over virtual memory, page by page; a fault writes nothing. */
+  fill(va: number, value: number, len: number): number {
+    const c = this.checkRange(va, len);
+    if (c < 0) return c;
+    let i = 0;
+    while (i < len) {
+      const p = this.translate(va + i);
+      const n = Math.min(len - i, PAGE_SIZE - ((va + i) & (PAGE_SIZE - 1)));
+      this.u8.fill(value, p, p + n);
+      i += n;
+    }
+    return 0;
+  }
+
+  /** Little-endian access that crosses a page boundary, byte by byte. */
+  private readSlow(va: number, n: number): number {
+    if (this.checkRange(va, n) < 0) return NaN;
+    let v = 0;
+    for (let i = n - 1; i >= 0; i--) v = v * 256 + this.u8[this.translate(va + i)]!;
+    return v;
+  }
+
+  private writeSlow(va: number, n: number, v: number): number {
+    const c = this.checkRange(va, n);
+    if (c < 0) return c;
+    let p = 0;
+    for (let i = 0; i < n; i++) {
+      p = this.translate(va + i);
+      this.u8[p] = (v >>> (8 * i)) & 0xff;
+    }
+    return this.translate(va);
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * Physical memory: the SharedArrayBuffer itself, its views, and the node of every page frame.
+ */
+import { MemError, checkInt } from './errors.ts';
+import {
+  type Layout,
+  PAGE_SHIFT,
+  PAGE_SIZE,
+  PAGE_OFFSET,
+  MAX_NUMNODES,
+  PI_WORDS,
+  PI_CHUNK,
+  PI_CPU,
+  computeLayout,
+  readHeader,
+  writeHeader,
+} from './layout.ts';
+
+export interface PhysConfig {
+  memoryBytes?: number;
+  nodes?: number;
+  vmallocBytes?: number;
+  shadowShift?: number;
+  /** node distance table, nodes x nodes; defaults to 10 local, 20 remote */
+  distance?: number[][];
+}
+
+export const DEFAULT_MEMORY = 64 << 20;
+export const DEFAULT_VMALLOC = 8 * 1024 ** 3;
+export const MAX_MEMORY = 8 * 1024 ** 3;
+export const LOCAL_DISTANCE = 10;
+export const REMOTE_DISTANCE = 20;
+
+/** The machine's physical memory, shared by every thread. */
+export class PhysMem {
+  readonly layout: Layout;
+  readonly sab: SharedArrayBuffer;
+  /** physical memory as bytes / 32-bit words, index = physical address (>> 2) */
+  readonly u8: Uint8Array;
+  readonly i32: Int32Array;
+  readonly dv: DataView;
+  /** two Int32 per pfn: PI_CHUNK, PI_CPU */
+  readonly pageInfo: Int32Array;
+  readonly distance: number[][];
+
+  private constructor(sab: SharedArrayBuffer, layout: Layout, distance: number[][]) {
+    this.sab = sab;
+    this.layout = layout;
+    this.u8 = new Uint8Array(sab, layout.physOffset, layout.memoryBytes);
+    this.i32 = new Int32Array(sab, layout.physOffset, layout.memoryBytes / 4);
+    this.dv = new DataView(sab, layout.physOffset, layout.memoryBytes);
+    this.pageInfo = new Int32Array(sab, layout.pageInfoOffset, layout.nrPages * PI_WORDS);
+    this.distance = distance;
+  }
+
+  /** Builds a new machine's memory. Refuses sizes it cannot lay out, changing nothing. */
+  static create(cfg: PhysConfig = {}): PhysMem {
+    const fn = 'PhysMem.create';
+    const memoryBytes = checkInt(fn, 'memoryBytes', cfg.memoryBytes ?? DEFAULT_MEMORY, 1 << 20, MAX_MEMORY);
+    if (memoryBytes % PAGE_SIZE) throw new MemError('EINVAL', fn, 'memoryBytes', `must be a multiple of ${PAGE_SIZE}`);
+    const nodes = checkInt(fn, 'nodes', cfg.nodes ?? 1, 1, MAX_NUMNODES);
+    if (memoryBytes / PAGE_SIZE / nodes < 256)
+      throw new MemError('EINVAL', fn, 'memoryBytes', `gives under 256 pages per node with ${nodes} nodes`);
+    const vmallocBytes = checkInt(fn, 'vmallocBytes', cfg.vmallocBytes ?? DEFAULT_VMALLOC, 1 << 20, 64 * 1024 ** 3);
+    if (vmallocBytes % PAGE_SIZE) throw new MemError('EINVAL', fn, 'vmallocBytes', `must be a multiple of ${PAGE_SIZE}`);
+    const shadowShift = checkInt(fn, 'shadowShift', cfg.shadowShift ?? 3, 0, 12);
+    const distance = cfg.distance ?? defaultDistance(nodes);
+    if (distance.length !== nodes || distance.some((r) => r.length !== nodes))
+      throw new MemError('EINVAL', fn, 'distance', `must be a ${nodes}x${nodes} table`);
+    distance.forEach((row, a) =>
+      row.forEach((d, b) => {
+        checkInt(fn, `distance[${a}][${b}]`, d, LOCAL_DISTANCE, 255);
+        if (a === b && d !== LOCAL_DISTANCE)
+          throw new MemError('EINVAL', fn, `distance[${a}][${b}]`, `must be ${LOCAL_DISTANCE} (local)`);
+      }),
+    );
+    const layout = computeLayout({ memoryBytes, nodes, vmallocBytes, shadowShift });
+    const sab = new SharedArrayBuffer(layout.totalBytes);
+    writeHeader(sab, layout);
+    const mem = new PhysMem(sab, layout, distance);
+    mem.pageInfo.fill(-1);
+    return mem;
+  }
+
+  /** Attaches to a buffer made by create() (in a worker). Distances are not needed there. */
+  static attach(sab: SharedArrayBuffer): PhysMem {
+    const layout = readHeader(sab);
+    return new PhysMem(sab, layout, defaultDistance(layout.nodes));
+  }
+
+  get nrPages(): number {
+    return this.layout.nrPages;
+  }
+
+  get nodes(): number {
+    return this.layout.nodes;
+  }
+
+  nodeStartPfn(node: number): number {
+    return this.layout.nodeStartPfn[node]!;
+  }
+
+  nodeEndPfn(node: number): number {
+    return this.layout.nodeStartPfn[node + 1]!;
+  }
+
+  /** The node that holds pfn (pfn_to_nid). */
+  pfnToNid(pfn: number): number {
+    checkInt('pfn_to_nid', 'pfn', pfn, 0, this.nrPages - 1);
+    const starts = this.layout.nodeStartPfn;
+    let n = 0;
+    while (pfn >= starts[n + 1]!) n++;
+    return n;
+  }
+
+  /** Nodes ordered by distance from `node` (itself first), ties by node id: the zonelist. */
+  fallbackOrder(node: number): number[] {
+    const row = this.distance[node]!;
+    return [...row.keys()].sort((a, b) => row[a]! - row[b]! || a - b);
+  }
+
+  /** __va(): the direct-map address of a physical address. */
+  va(phys: number): number {
+    return PAGE_OFFSET + phys;
+  }
+
+  /** __pa(): the physical address of a direct-map address. */
+  pa(va: number): number {
+    const phys = va - PAGE_OFFSET;
+    if (phys < 0 || phys >= this.layout.memoryBytes)
+      throw new MemError('EFAULT', '__pa', 'addr', `0x${va.toString(16)} is not in the direct map`);
+    return phys;
+  }
+
+  pageChunk(pfn: number): number {
+    return this.pageInfo[pfn * PI_WORDS + PI_CHUNK]!;
+  }
+
+  /** pcpu_set_page_chunk(): records which chunk a page belongs to (-1 for none). */
+  setPageChunk(pfn: number, chunk: number): void {
+    this.pageInfo[pfn * PI_WORDS + PI_CHUNK] = chunk;
+  }
+
+  /** The CPU whose unit this page backs, or -1. */
+  pageCpu(pfn: number): number {
+    return this.pageInfo[pfn * PI_WORDS + PI_CPU]!;
+  }
+
+  setPageCpu(pfn: number, cpu: number): void {
+    this.pageInfo[pfn * PI_WORDS + PI_CPU] = cpu;
+  }
+
+  /** memset on physical memory. */
+  fill(phys: number, value: number, len: number): void {
+    this.u8.fill(value, phys, phys + len);
+  }
+}
+
+export function defaultDistance(nodes: number): number[][] {
+  return Array.from({ length: nodes }, (_, a) =>
+    Array.from({ length: nodes }, (_, b) => (a === b ? LOCAL_DISTANCE : REMOTE_DISTANCE)),
+  );
+}
+
+export const pfnToPhys = (pfn: number): number => pfn * PAGE_SIZE;
+export const physToPfn = (phys: number): number => Math.floor(phys / PAGE_SIZE);
+export { PAGE_SHIFT };
