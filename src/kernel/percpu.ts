@@ -93,6 +93,11 @@ export class Percpu {
   pcpu_unit_size = 0;
   pcpu_nr_units = 0;
   pcpu_atom_size = 0;
+  /** the first chunk's areas, as pcpu_setup_first_chunk() was given them */
+  pcpu_static_size = 0;
+  pcpu_reserved_size = 0;
+  pcpu_dyn_size = 0;
+  pcpu_alloc_size = 0;
   pcpu_nr_slots = 0;
   pcpu_low_unit_cpu = NR_CPUS;
   pcpu_high_unit_cpu = NR_CPUS;
@@ -754,6 +759,10 @@ export class Percpu {
     this.pcpu_unit_pages = ai.unit_size / PAGE_SIZE;
     this.pcpu_unit_size = this.pcpu_unit_pages * PAGE_SIZE;
     this.pcpu_atom_size = ai.atom_size;
+    this.pcpu_static_size = ai.static_size;
+    this.pcpu_reserved_size = ai.reserved_size;
+    this.pcpu_dyn_size = ai.dyn_size;
+    this.pcpu_alloc_size = ai.alloc_size;
 
     // one extra slot at the end for fully free chunks
     this.pcpu_nr_slots = this.__pcpu_size_to_slot(this.pcpu_unit_size) + 2;

@@ -27,7 +27,7 @@ export interface PhysConfig {
 
 export const DEFAULT_MEMORY = 64 << 20;
 export const DEFAULT_VMALLOC = 8 * 1024 ** 3;
-export const MAX_MEMORY = 8 * 1024 ** 3;
+export const MAX_MEMORY = 4 * 1024 ** 3;
 export const LOCAL_DISTANCE = 10;
 export const REMOTE_DISTANCE = 20;
 

@@ -1,0 +1,231 @@
+/**
+ * The command line. Each command parses its own flags, prints its own --help, and returns an
+ * exit status: 0 success, 1 a failure the run found (a violation, a failed check), 2 bad usage
+ * or bad input.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { BadInput, replayText } from './replay.ts';
+import { Machine } from './mem/machine.ts';
+import { setup_per_cpu_areas, type BackendKind, type FirstChunkKind } from './kernel/setup.ts';
+import { PERCPU_DYNAMIC_RESERVE, PERCPU_MODULE_RESERVE } from './kernel/constants.ts';
+import { DEFAULT_STATIC_SIZE } from './kernel/setup.ts';
+
+export class UsageError extends Error {}
+
+interface Command {
+  summary: string;
+  help: string;
+  run(argv: string[]): Promise<number>;
+}
+
+const GLOBAL_HELP = `percpu-sim: a concurrent SMP simulator of the Linux per-CPU allocator (mm/percpu.c, 2.6.36)
+
+Usage: percpu-sim <command> [options]
+
+Commands:
+${'{commands}'}
+
+Run "percpu-sim <command> --help" for a command's options and examples.
+Exit status: 0 success, 1 the run found a failure, 2 bad usage or bad input.`;
+
+const commands: Record<string, Command> = {
+  replay: {
+    summary: 'replay a JSON Lines trace of allocator operations, one JSON result line per operation',
+    help: `Usage: percpu-sim replay FILE [--memory MIB]
+
+Replays a trace through the kernel's allocator and prints one JSON line per operation to
+standard output. FILE is a path, or - for standard input. Input lines:
+
+  {"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}
+  {"op":"alloc","id":"a1","size":16,"align":8}
+  {"op":"alloc","id":"m1","size":100,"align":8,"reserved":true}
+  {"op":"free","id":"a1"}
+  {"op":"slab_online"}
+  {"op":"init_late"}
+
+"boot" may also carry cpus (default 4), nodes, atom_size and backend ("vm" or "km").
+Output lines name the chunk ("reserved", 0 for the first chunk, then 1, 2, ... in order of
+creation) and the offset inside the unit, or "chunk":null and the kernel's reason.
+
+Options:
+  --memory MIB   physical memory of the replay machine (default 4096)
+  -h, --help     this text
+
+A bad line stops the replay with exit status 2 and a message naming the line; the lines
+before it have been printed. The format is specified in docs/replay-format.md.
+
+Example:
+  printf '%s\\n' '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}' \\
+                 '{"op":"alloc","id":"a","size":16,"align":8}' | percpu-sim replay -`,
+    async run(argv) {
+      const { values, positionals } = parse(argv, { memory: { type: 'string' } });
+      if (positionals.length !== 1) throw new UsageError('replay needs exactly one FILE (or - for standard input)');
+      const file = positionals[0]!;
+      const memoryBytes = values.memory === undefined ? undefined : mib('--memory', values.memory, 16, 4096);
+      let text: string;
+      try {
+        text = file === '-' ? await readStdin() : readFileSync(file, 'utf8');
+      } catch (e) {
+        throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
+      }
+      const out = new LineWriter();
+      try {
+        replayText(text, (l) => out.line(l), memoryBytes === undefined ? {} : { memoryBytes });
+      } catch (e) {
+        out.flush();
+        if (e instanceof BadInput) {
+          process.stderr.write(`percpu-sim replay: ${file === '-' ? '<stdin>' : file}: ${e.message}\n`);
+          return 2;
+        }
+        throw e;
+      }
+      out.flush();
+      return 0;
+    },
+  },
+  boot: {
+    summary: 'boot a machine and print the percpu boot lines (setup_per_cpu_areas)',
+    help: `Usage: percpu-sim boot [options]
+
+Builds the first chunk the way setup_per_cpu_areas() does and prints the kernel's boot
+lines: "PERCPU: Embedded ..." (or the page first chunk's line) and the pcpu-alloc dump.
+
+Options:
+  --cpus N          possible CPUs (default 4)
+  --nodes N         NUMA nodes; CPUs are spread over them in blocks (default 1)
+  --numa            group CPUs by node distance (sparse groups); needs --nodes > 1
+  --backend vm|km   chunk backend (default vm)
+  --fc embed|page   first chunk allocator (default embed)
+  --static BYTES    static percpu section size (default ${DEFAULT_STATIC_SIZE})
+  --reserved BYTES  reserved area for modules (default ${PERCPU_MODULE_RESERVE})
+  --dyn BYTES       dynamic area (default ${PERCPU_DYNAMIC_RESERVE})
+  --atom BYTES      allocation atom, e.g. 2097152 for large pages (default 4096)
+  --memory MIB      physical memory (default 64)
+  -h, --help        this text
+
+Example:
+  percpu-sim boot --cpus 8 --nodes 2 --numa --atom 2097152`,
+    async run(argv) {
+      const { values, positionals } = parse(argv, {
+        cpus: { type: 'string' },
+        nodes: { type: 'string' },
+        numa: { type: 'boolean' },
+        backend: { type: 'string' },
+        fc: { type: 'string' },
+        static: { type: 'string' },
+        reserved: { type: 'string' },
+        dyn: { type: 'string' },
+        atom: { type: 'string' },
+        memory: { type: 'string' },
+      });
+      if (positionals.length) throw new UsageError(`boot takes no arguments, got ${positionals.join(' ')}`);
+      const backend = oneOf('--backend', values.backend, ['vm', 'km'] as const, 'vm');
+      const fc = oneOf('--fc', values.fc, ['embed', 'page'] as const, 'embed');
+      const machine = new Machine({
+        cpus: int('--cpus', values.cpus, 1, 1024, 4),
+        nodes: int('--nodes', values.nodes, 1, 16, 1),
+        memoryBytes: mib('--memory', values.memory ?? '64', 16, 4096),
+      });
+      const pc = setup_per_cpu_areas(machine, {
+        backend: backend as BackendKind,
+        fc: fc as FirstChunkKind,
+        numa_groups: values.numa === true,
+        static_size: int('--static', values.static, 1, 1 << 24, DEFAULT_STATIC_SIZE),
+        reserved_size: int('--reserved', values.reserved, 0, 1 << 24, PERCPU_MODULE_RESERVE),
+        dyn_size: int('--dyn', values.dyn, 0, 1 << 24, PERCPU_DYNAMIC_RESERVE),
+        atom_size: int('--atom', values.atom, 4096, 1 << 30, 4096),
+      });
+      process.stdout.write(pc.dmesg.join('\n') + '\n');
+      return 0;
+    },
+  },
+};
+
+/** Runs the command line; returns the exit status. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+    const which = name === 'help' ? rest[0] : undefined;
+    if (which && commands[which]) process.stdout.write(commands[which].help + '\n');
+    else process.stdout.write(globalHelp() + '\n');
+    return name === undefined ? 2 : 0;
+  }
+  const cmd = commands[name];
+  if (!cmd) {
+    process.stderr.write(`percpu-sim: unknown command "${name}"\n\n${globalHelp()}\n`);
+    return 2;
+  }
+  if (rest.includes('-h') || rest.includes('--help')) {
+    process.stdout.write(cmd.help + '\n');
+    return 0;
+  }
+  try {
+    return await cmd.run(rest);
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`percpu-sim ${name}: ${(e as Error).message}\nRun "percpu-sim ${name} --help" for usage.\n`);
+      return 2;
+    }
+    if ((e as Error).name === 'KernelBug' || (e as Error).name === 'MemError') {
+      process.stderr.write(`percpu-sim ${name}: ${(e as Error).message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+function globalHelp(): string {
+  const list = Object.entries(commands)
+    .map(([n, c]) => `  ${n.padEnd(12)} ${c.summary}`)
+    .join('\n');
+  return GLOBAL_HELP.replace('{commands}', list);
+}
+
+function parse(argv: string[], options: NonNullable<ParseArgsConfig['options']>) {
+  return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+}
+
+function int(flag: string, v: unknown, min: number, max: number, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (typeof v !== 'string' || !/^\d+$/.test(v) || !Number.isSafeInteger(n))
+    throw new UsageError(`${flag} must be a whole number, got "${String(v)}"`);
+  if (n < min || n > max) throw new UsageError(`${flag} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function mib(flag: string, v: unknown, min: number, max: number): number {
+  return int(flag, v, min, max, 0) * 1024 * 1024;
+}
+
+function oneOf<T extends string>(flag: string, v: unknown, allowed: readonly T[], dflt: T): T {
+  if (v === undefined) return dflt;
+  if (!allowed.includes(v as T)) throw new UsageError(`${flag} must be one of ${allowed.join(', ')}, got "${String(v)}"`);
+  return v as T;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Buffers output lines and writes them in large blocks. */
+class LineWriter {
+  private buf: string[] = [];
+  private size = 0;
+
+  line(s: string): void {
+    this.buf.push(s);
+    this.size += s.length + 1;
+    if (this.size > 1 << 16) this.flush();
+  }
+
+  flush(): void {
+    if (!this.buf.length) return;
+    process.stdout.write(this.buf.join('\n') + '\n');
+    this.buf = [];
+    this.size = 0;
+  }
+}

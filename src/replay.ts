@@ -1,0 +1,214 @@
+/**
+ * `percpu-sim replay`: runs a JSON Lines trace of allocator operations through the kernel
+ * core and reports one JSON line per operation. The contract is shared/replay-format.md;
+ * every field name and message here is part of it.
+ */
+import { Machine } from './mem/machine.ts';
+import { MAX_NUMNODES } from './mem/layout.ts';
+import { KernelBug } from './kernel/bug.ts';
+import { RESERVED_CHUNK_ID } from './kernel/chunk.ts';
+import { PAGE_SIZE } from './kernel/constants.ts';
+import type { Percpu } from './kernel/percpu.ts';
+import { mm_init, setup_per_cpu_areas } from './kernel/setup.ts';
+
+/** A line of the trace that is not a valid operation at that point. */
+export class BadInput extends Error {
+  constructor(
+    readonly line: number,
+    readonly what: string,
+  ) {
+    super(`line ${line}: ${what}`);
+  }
+}
+
+export interface ReplayOptions {
+  /** physical memory of the replay machine, in bytes */
+  memoryBytes?: number;
+  /** vmalloc space of the replay machine, in bytes */
+  vmallocBytes?: number;
+}
+
+export interface ReplaySummary {
+  lines: number;
+  ops: number;
+  allocs: number;
+  failed: number;
+  frees: number;
+  pc: Percpu | null;
+}
+
+const FREED = -1;
+const MAX_STATIC = 1 << 24;
+const MAX_CPUS = 1024;
+const DEFAULT_REPLAY_MEMORY = 4 * 1024 ** 3;
+const DEFAULT_REPLAY_VMALLOC = 64 * 1024 ** 3;
+
+type Json = Record<string, unknown>;
+
+export class Replayer {
+  private pc: Percpu | null = null;
+  private machine: Machine | null = null;
+  private slab = false;
+  private late = false;
+  /** id -> percpu pointer (0 when the allocation failed), or FREED */
+  private readonly ids = new Map<string, number>();
+  readonly summary: ReplaySummary = { lines: 0, ops: 0, allocs: 0, failed: 0, frees: 0, pc: null };
+
+  constructor(private readonly opts: ReplayOptions = {}) {}
+
+  /**
+   * Applies one input line and returns its output line, or null for a blank line.
+   * Throws BadInput (and changes nothing) when the line is not a valid operation here.
+   */
+  step(text: string, lineNo: number): string | null {
+    this.summary.lines = lineNo;
+    if (text.trim() === '') return null;
+    let op: unknown;
+    try {
+      op = JSON.parse(text);
+    } catch (e) {
+      throw new BadInput(lineNo, `not valid JSON (${(e as Error).message})`);
+    }
+    if (typeof op !== 'object' || op === null || Array.isArray(op)) throw new BadInput(lineNo, 'expected a JSON object');
+    const o = op as Json;
+    this.summary.ops++;
+    switch (o.op) {
+      case 'boot':
+        return this.boot(o, lineNo);
+      case 'alloc':
+        return this.alloc(o, lineNo);
+      case 'free':
+        return this.free(o, lineNo);
+      case 'slab_online':
+        return this.slabOnline(lineNo);
+      case 'init_late':
+        return this.initLate(lineNo);
+      default:
+        throw new BadInput(lineNo, o.op === undefined ? 'missing "op"' : `unknown op ${JSON.stringify(o.op)} (expected boot, alloc, free, slab_online or init_late)`);
+    }
+  }
+
+  private booted(lineNo: number, what: string): Percpu {
+    if (!this.pc) throw new BadInput(lineNo, `"${what}" before "boot" (boot must come first)`);
+    return this.pc;
+  }
+
+  private boot(o: Json, lineNo: number): string {
+    if (this.pc) throw new BadInput(lineNo, '"boot" may appear only once');
+    const static_size = intField(o, 'static_size', lineNo, 1, MAX_STATIC);
+    const reserved_size = intField(o, 'reserved_size', lineNo, 0, MAX_STATIC);
+    const dyn_size = intField(o, 'dyn_size', lineNo, 0, MAX_STATIC);
+    const cpus = intField(o, 'cpus', lineNo, 1, MAX_CPUS, 4);
+    const nodes = intField(o, 'nodes', lineNo, 1, MAX_NUMNODES, 1);
+    const atom_size = intField(o, 'atom_size', lineNo, PAGE_SIZE, 1 << 30, PAGE_SIZE);
+    if (atom_size & (atom_size - 1)) throw new BadInput(lineNo, `"atom_size" must be a power of two, got ${atom_size}`);
+    const backend = o.backend ?? 'vm';
+    if (backend !== 'vm' && backend !== 'km') throw new BadInput(lineNo, `"backend" must be "vm" or "km", got ${JSON.stringify(backend)}`);
+    let pc: Percpu;
+    try {
+      const machine = new Machine({
+        cpus,
+        nodes,
+        memoryBytes: this.opts.memoryBytes ?? DEFAULT_REPLAY_MEMORY,
+        vmallocBytes: this.opts.vmallocBytes ?? DEFAULT_REPLAY_VMALLOC,
+        shadowShift: 0,
+      });
+      pc = setup_per_cpu_areas(machine, { static_size, reserved_size, dyn_size, atom_size, backend, numa_groups: nodes > 1 });
+      this.machine = machine;
+    } catch (e) {
+      if (e instanceof KernelBug || (e as Error).name === 'MemError') throw new BadInput(lineNo, `boot failed: ${(e as Error).message}`);
+      throw e;
+    }
+    this.pc = pc;
+    this.summary.pc = pc;
+    return `{"op":"boot","unit_size":${pc.pcpu_unit_size},"static_size":${static_size},"reserved_size":${reserved_size},"dyn_size":${pc.pcpu_dyn_size}}`;
+  }
+
+  private alloc(o: Json, lineNo: number): string {
+    const pc = this.booted(lineNo, 'alloc');
+    const id = idField(o, lineNo);
+    const prev = this.ids.get(id);
+    if (prev !== undefined && prev !== FREED && prev !== 0) throw new BadInput(lineNo, `id ${JSON.stringify(id)} is still live`);
+    const size = intField(o, 'size', lineNo, 0, Number.MAX_SAFE_INTEGER);
+    const align = intField(o, 'align', lineNo, 0, Number.MAX_SAFE_INTEGER);
+    const reserved = o.reserved ?? false;
+    if (typeof reserved !== 'boolean') throw new BadInput(lineNo, `"reserved" must be true or false, got ${JSON.stringify(reserved)}`);
+    const r = pc.runSync(reserved ? pc.__alloc_reserved_percpu(size, align) : pc.__alloc_percpu(size, align));
+    this.ids.set(id, r.ptr);
+    this.summary.allocs++;
+    const jid = JSON.stringify(id);
+    if (!r.ptr) {
+      this.summary.failed++;
+      return `{"op":"alloc","id":${jid},"chunk":null,"error":${JSON.stringify(r.error)}}`;
+    }
+    const chunk = r.chunk!.id === RESERVED_CHUNK_ID ? '"reserved"' : String(r.chunk!.id);
+    return `{"op":"alloc","id":${jid},"chunk":${chunk},"offset":${r.off}}`;
+  }
+
+  private free(o: Json, lineNo: number): string {
+    const pc = this.booted(lineNo, 'free');
+    const id = idField(o, lineNo);
+    const ptr = this.ids.get(id);
+    if (ptr === undefined) throw new BadInput(lineNo, `id ${JSON.stringify(id)} was never allocated`);
+    if (ptr === FREED) throw new BadInput(lineNo, `id ${JSON.stringify(id)} is already freed`);
+    pc.runSync(pc.free_percpu(ptr));
+    this.ids.set(id, FREED);
+    this.summary.frees++;
+    return `{"op":"free","id":${JSON.stringify(id)}}`;
+  }
+
+  private slabOnline(lineNo: number): string {
+    const pc = this.booted(lineNo, 'slab_online');
+    if (this.slab) throw new BadInput(lineNo, '"slab_online" may appear only once');
+    mm_init(this.machine!, pc);
+    this.slab = true;
+    return '{"op":"slab_online"}';
+  }
+
+  private initLate(lineNo: number): string {
+    const pc = this.booted(lineNo, 'init_late');
+    if (!this.slab) throw new BadInput(lineNo, '"init_late" before "slab_online" (percpu_init_late needs slab)');
+    if (this.late) throw new BadInput(lineNo, '"init_late" may appear only once');
+    pc.runSync(pc.percpu_init_late());
+    this.late = true;
+    return '{"op":"init_late"}';
+  }
+}
+
+function intField(o: Json, name: string, lineNo: number, min: number, max: number, dflt?: number): number {
+  const v = o[name];
+  if (v === undefined) {
+    if (dflt !== undefined) return dflt;
+    throw new BadInput(lineNo, `missing "${name}"`);
+  }
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw new BadInput(lineNo, `"${name}" must be an integer, got ${JSON.stringify(v)}`);
+  if (v < min || v > max) throw new BadInput(lineNo, `"${name}" must be in [${min}, ${max}], got ${v}`);
+  return v;
+}
+
+function idField(o: Json, lineNo: number): string {
+  const id = o.id;
+  if (typeof id !== 'string') throw new BadInput(lineNo, id === undefined ? 'missing "id"' : `"id" must be a string, got ${JSON.stringify(id)}`);
+  return id;
+}
+
+/**
+ * Replays a whole trace held in memory, writing each output line through `write` as soon as
+ * it is produced. Throws BadInput at the first bad line, after writing every earlier line.
+ */
+export function replayText(text: string, write: (line: string) => void, opts: ReplayOptions = {}): ReplaySummary {
+  const r = new Replayer(opts);
+  let lineNo = 0;
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    lineNo++;
+    let line = text.slice(start, end);
+    if (line.endsWith('\r')) line = line.slice(0, -1);
+    const out = r.step(line, lineNo);
+    if (out !== null) write(out);
+    start = end + 1;
+  }
+  return r.summary;
+}
