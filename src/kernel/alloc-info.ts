@@ -159,7 +159,7 @@ export function pcpu_dump_alloc_info(ai: PcpuAllocInfo, nr_possible_cpus: number
   for (let v = nr_possible_cpus; (v = Math.floor(v / 10)); ) cpu_width++;
   const empty_str = '--------'.slice(0, Math.min(cpu_width, 8));
 
-  const upa = ai.alloc_size / ai.unit_size;
+  const upa = Math.max(1, Math.floor(ai.alloc_size / ai.unit_size));
   const width = upa * (cpu_width + 1) + group_width + 3;
   const apl = rounddown_pow_of_two(Math.max(Math.floor(60 / width), 1));
 

@@ -705,7 +705,11 @@ export class Percpu {
       if (!cond) return;
       this.printk(`PERCPU: failed to initialize, ${check}`);
       this.printk(`PERCPU: cpu_possible_mask=0-${this.nr_cpu_ids - 1}`);
-      for (const line of pcpu_dump_alloc_info(ai, this.nr_cpu_ids)) this.printk(line);
+      try {
+        for (const line of pcpu_dump_alloc_info(ai, this.nr_cpu_ids)) this.printk(line);
+      } catch {
+        this.printk('PERCPU: (the alloc info is too broken to dump)');
+      }
       throw new KernelBug('PCPU_SETUP_BUG_ON', `PERCPU: failed to initialize, ${check}`, check);
     };
 
