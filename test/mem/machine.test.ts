@@ -1,0 +1,71 @@
+/**
+ * The machine's layout and configuration: one header describes every region, any thread can
+ * attach from the buffer alone, bad configurations are refused by name, and the shadow
+ * region records ownership per granule.
+ */
+import { describe, expect, it } from 'vitest';
+import { MemAccess } from '../../src/mem/access.ts';
+import { PAGE_OFFSET, readHeader } from '../../src/mem/layout.ts';
+import { Machine } from '../../src/mem/machine.ts';
+import { PhysMem } from '../../src/mem/phys.ts';
+import { Shadow } from '../../src/mem/shadow.ts';
+
+describe('machine configuration', () => {
+  it('splits memory into nodes and knows the node of every pfn', () => {
+    const m = new Machine({ cpus: 8, nodes: 4, memoryBytes: 16 << 20 });
+    expect([0, 1023, 1024, 4095].map((p) => m.mem.pfnToNid(p))).toEqual([0, 0, 1, 3]);
+    expect([0, 1, 2, 7].map((c) => m.cpuToNode(c))).toEqual([0, 0, 1, 3]);
+    expect(m.cpuDistance(0, 1)).toBe(10);
+    expect(m.cpuDistance(0, 7)).toBe(20);
+    expect(m.mem.fallbackOrder(2)).toEqual([2, 0, 1, 3]);
+  });
+
+  it('lets another thread attach from the buffer alone', () => {
+    const m = new Machine({ memoryBytes: 8 << 20, nodes: 2 });
+    const l = readHeader(m.sab);
+    expect(l).toEqual(m.mem.layout);
+    const other = PhysMem.attach(m.sab);
+    m.access.write32(PAGE_OFFSET + 4096, 77);
+    expect(new MemAccess(m.sab).read32(PAGE_OFFSET + 4096)).toBe(77);
+    expect(other.pfnToNid(1500)).toBe(1);
+  });
+
+  it('refuses bad configurations by name', () => {
+    expect(() => new Machine({ memoryBytes: (8 << 20) + 100 })).toThrow('PhysMem.create: memoryBytes must be a multiple of 4096');
+    expect(() => new Machine({ nodes: 17 })).toThrow('PhysMem.create: nodes must be in [1, 16], got 17');
+    expect(() => new Machine({ cpus: 0 })).toThrow('Machine: cpus must be in [1, 1024], got 0');
+    expect(() => new Machine({ memoryBytes: 1 << 20, nodes: 2 })).toThrow(/under 256 pages per node/);
+    expect(() => new Machine({ nodes: 2, distance: [[10, 20], [20, 30, 1]] })).toThrow('PhysMem.create: distance must be a 2x2 table');
+    expect(() => new Machine({ cpus: 2, cpuToNode: [0, 1] })).toThrow('Machine: cpuToNode[1] must be in [0, 0], got 1');
+  });
+
+  it('can be as large as 1 GiB', () => {
+    const m = new Machine({ memoryBytes: 1 << 30, shadowShift: 0 });
+    expect(m.mem.nrPages).toBe(262144);
+    expect(m.access.write32(PAGE_OFFSET + (1 << 30) - 4, 5)).toBe((1 << 30) - 4);
+  });
+});
+
+describe('shadow region', () => {
+  it('tags and clears granules of physical memory, and the tags are visible to any thread', () => {
+    const m = new Machine({ memoryBytes: 4 << 20, shadowShift: 3 });
+    m.shadow.setPhys(100, 20, 42); // granules 12..14
+    const s = new Shadow(m.sab);
+    expect([95, 96, 100, 119, 120].map((p) => s.tagAt(p))).toEqual([0, 42, 42, 42, 0]);
+    m.shadow.clearPhys(96, 24);
+    expect(s.tagAt(100)).toBe(0);
+    expect(() => m.shadow.setPhys(0, 8, 0)).toThrow('shadow_set: tag must be in [1, 2147483647], got 0');
+    expect(() => m.shadow.setPhys(4 << 20, 8, 1)).toThrow(/shadow_set: phys must be in/);
+  });
+
+  it('tags through a virtual mapping', () => {
+    const m = new Machine({ memoryBytes: 4 << 20, shadowShift: 3 });
+    const a = m.vm.getVmArea(8192)!;
+    m.vm.mapPages(a.addr, [5, 9]);
+    m.shadow.setVirt(m.access, a.addr + 4090, 12, 7);
+    expect(m.shadow.tagAt(5 * 4096 + 4090)).toBe(7);
+    expect(m.shadow.tagAt(9 * 4096 + 5)).toBe(7);
+    expect(m.shadow.tagAt(9 * 4096 + 8)).toBe(0);
+    expect(() => m.shadow.setVirt(m.access, a.addr + 8190, 8, 7)).toThrow(/does not translate/);
+  });
+});

@@ -1,0 +1,158 @@
+/**
+ * `percpu-sim replay`: the public trace contract (docs/replay-format.md). Output lines,
+ * chunk numbering, failures with the kernel's reasons, and bad input with exit status 2.
+ */
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { BadInput, replayText } from '../../src/replay.ts';
+
+const BOOT = '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}';
+const run = (...lines: string[]): string[] => {
+  const out: string[] = [];
+  replayText(lines.join('\n'), (l) => out.push(l), { memoryBytes: 64 << 20 });
+  return out;
+};
+
+describe('replay', () => {
+  it('reproduces the example of the format', () => {
+    expect(
+      run(
+        BOOT,
+        '{"op":"alloc","id":"a1","size":16,"align":8}',
+        '{"op":"alloc","id":"m1","size":100,"align":8,"reserved":true}',
+        '{"op":"free","id":"a1"}',
+        '{"op":"slab_online"}',
+        '{"op":"init_late"}',
+      ),
+    ).toEqual([
+      '{"op":"boot","unit_size":65536,"static_size":20000,"reserved_size":8192,"dyn_size":20960}',
+      '{"op":"alloc","id":"a1","chunk":0,"offset":28192}',
+      '{"op":"alloc","id":"m1","chunk":"reserved","offset":20000}',
+      '{"op":"free","id":"a1"}',
+      '{"op":"slab_online"}',
+      '{"op":"init_late"}',
+    ]);
+  });
+
+  it('fails early allocations that need a new chunk or a bigger map, with the reason', () => {
+    const lines = [BOOT, '{"op":"alloc","id":"big","size":30000,"align":8}'];
+    for (let i = 0; i < 126; i++) lines.push(`{"op":"alloc","id":"s${i}","size":4,"align":4}`);
+    const out = run(...lines);
+    expect(out[1]).toBe('{"op":"alloc","id":"big","chunk":null,"error":"failed to allocate new chunk"}');
+    expect(out[126]).toBe('{"op":"alloc","id":"s124","chunk":0,"offset":28688}');
+    expect(out[127]).toBe('{"op":"alloc","id":"s125","chunk":null,"error":"failed to extend area map"}');
+  });
+
+  it('numbers created chunks in order, never reusing a number, and reclaims all but one empty chunk', () => {
+    const out = run(
+      BOOT,
+      '{"op":"slab_online"}',
+      '{"op":"alloc","id":"a","size":60000,"align":8}',
+      '{"op":"alloc","id":"b","size":60000,"align":8}',
+      '{"op":"free","id":"a"}',
+      '{"op":"free","id":"b"}',
+      '{"op":"alloc","id":"c","size":60000,"align":8}',
+      '{"op":"alloc","id":"d","size":60000,"align":8}',
+      '{"op":"alloc","id":"e","size":65536,"align":4096}',
+    );
+    expect(out.slice(2).map((l) => JSON.parse(l).chunk)).toEqual([1, 2, undefined, undefined, 2, 3, 4]);
+  });
+
+  it('answers illegal sizes and alignments with the kernel warning text', () => {
+    const out = run(
+      BOOT,
+      '{"op":"alloc","id":"z","size":0,"align":8}',
+      '{"op":"alloc","id":"h","size":65537,"align":8}',
+      '{"op":"alloc","id":"p","size":8,"align":8192}',
+      '{"op":"alloc","id":"q","size":8,"align":3}',
+      '{"op":"free","id":"z"}',
+    );
+    expect(out.slice(1)).toEqual([
+      '{"op":"alloc","id":"z","chunk":null,"error":"illegal size (0) or align (8) for percpu allocation"}',
+      '{"op":"alloc","id":"h","chunk":null,"error":"illegal size (65537) or align (8) for percpu allocation"}',
+      '{"op":"alloc","id":"p","chunk":null,"error":"illegal size (8) or align (8192) for percpu allocation"}',
+      '{"op":"alloc","id":"q","chunk":null,"error":"illegal size (8) or align (3) for percpu allocation"}',
+      '{"op":"free","id":"z"}',
+    ]);
+  });
+
+  it('lets an id be reused once freed, or after its allocation failed', () => {
+    const out = run(
+      BOOT,
+      '{"op":"alloc","id":"x","size":8,"align":8}',
+      '{"op":"free","id":"x"}',
+      '{"op":"alloc","id":"x","size":8,"align":8}',
+      '{"op":"alloc","id":"y","size":0,"align":8}',
+      '{"op":"alloc","id":"y","size":8,"align":8}',
+    );
+    expect(out.slice(3).map((l) => JSON.parse(l).offset)).toEqual([28192, undefined, 28200]);
+  });
+
+  it('runs the km backend and more CPUs when boot asks', () => {
+    const out = run('{"op":"boot","static_size":4096,"reserved_size":0,"dyn_size":0,"cpus":3,"backend":"km","atom_size":4096}', '{"op":"alloc","id":"a","size":8,"align":8}');
+    expect(out).toEqual(['{"op":"boot","unit_size":65536,"static_size":4096,"reserved_size":0,"dyn_size":12288}', '{"op":"alloc","id":"a","chunk":0,"offset":4096}']);
+  });
+
+  const bad: [string[], number, string][] = [
+    [['{"op":"alloc","id":"a","size":8,"align":8}'], 1, '"alloc" before "boot" (boot must come first)'],
+    [[BOOT, BOOT], 2, '"boot" may appear only once'],
+    [[BOOT, 'nonsense'], 2, 'not valid JSON'],
+    [[BOOT, '[1]'], 2, 'expected a JSON object'],
+    [[BOOT, '{"id":"a"}'], 2, 'missing "op"'],
+    [[BOOT, '{"op":"grow"}'], 2, 'unknown op "grow"'],
+    [[BOOT, '{"op":"alloc","id":"a","size":8}'], 2, 'missing "align"'],
+    [[BOOT, '{"op":"alloc","id":7,"size":8,"align":8}'], 2, '"id" must be a string, got 7'],
+    [[BOOT, '{"op":"alloc","id":"a","size":1.5,"align":8}'], 2, '"size" must be an integer, got 1.5'],
+    [[BOOT, '{"op":"alloc","id":"a","size":8,"align":8,"reserved":"yes"}'], 2, '"reserved" must be true or false'],
+    [[BOOT, '{"op":"alloc","id":"a","size":8,"align":8}', '{"op":"alloc","id":"a","size":8,"align":8}'], 3, 'id "a" is still live'],
+    [[BOOT, '{"op":"free","id":"nope"}'], 2, 'id "nope" was never allocated'],
+    [[BOOT, '{"op":"alloc","id":"a","size":8,"align":8}', '{"op":"free","id":"a"}', '{"op":"free","id":"a"}'], 4, 'id "a" is already freed'],
+    [[BOOT, '{"op":"init_late"}'], 2, '"init_late" before "slab_online"'],
+    [[BOOT, '{"op":"slab_online"}', '{"op":"slab_online"}'], 3, '"slab_online" may appear only once'],
+    [['{"op":"boot","static_size":0,"reserved_size":0,"dyn_size":0}'], 1, '"static_size" must be in [1, 16777216], got 0'],
+    [['{"op":"boot","static_size":100,"reserved_size":0,"dyn_size":0,"backend":"xx"}'], 1, '"backend" must be "vm" or "km"'],
+    [['{"op":"boot","static_size":100,"reserved_size":0,"dyn_size":0,"atom_size":12288}'], 1, '"atom_size" must be a power of two'],
+  ];
+  it.each(bad)('stops at bad input: %j', (lines, line, what) => {
+    const out: string[] = [];
+    let err: unknown;
+    try {
+      replayText(lines.join('\n'), (l) => out.push(l), { memoryBytes: 64 << 20 });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(BadInput);
+    expect((err as BadInput).line).toBe(line);
+    expect((err as BadInput).message).toContain(`line ${line}: ${what}`);
+    expect(out).toHaveLength(line - 1 - lines.slice(0, line - 1).filter((l) => l === '').length);
+  });
+
+  it('skips blank lines and accepts CRLF', () => {
+    expect(run(BOOT + '\r', '', '  ', '{"op":"slab_online"}\r')).toHaveLength(2);
+  });
+});
+
+describe('replay command line', () => {
+  const cli = (args: string[], input?: string) =>
+    spawnSync(process.execPath, ['bin/percpu-sim.mjs', ...args], { input, encoding: 'utf8', timeout: 30_000 });
+
+  it('reads standard input and prints the lines before a bad one, then exits 2', () => {
+    const r = cli(['replay', '-', '--memory', '64'], [BOOT, '{"op":"alloc","id":"a","size":16,"align":8}', '{"op":"free","id":"b"}', BOOT].join('\n'));
+    expect(r.status).toBe(2);
+    expect(r.stdout.trim().split('\n')).toHaveLength(2);
+    expect(r.stderr).toBe('percpu-sim replay: <stdin>: line 3: id "b" was never allocated\n');
+  });
+
+  it('exits 2 with a clear message for a missing file or bad flags', () => {
+    const r = cli(['replay', '/nonexistent/trace.jsonl']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^percpu-sim replay: cannot read \/nonexistent\/trace.jsonl: ENOENT/);
+    const f = cli(['replay', '-', '--memory', 'lots'], '');
+    expect(f.status).toBe(2);
+    expect(f.stderr).toContain('--memory must be a whole number, got "lots"');
+    expect(cli(['frobnicate']).status).toBe(2);
+    const h = cli(['replay', '--help']);
+    expect(h.status).toBe(0);
+    expect(h.stdout).toContain('Usage: percpu-sim replay FILE');
+  });
+});
