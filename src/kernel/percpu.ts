@@ -307,15 +307,21 @@ export class Percpu {
     let i = 0;
     let off = 0;
 
-    for (; i < chunk.map_used; off += Math.abs(map[i++]!)) {
-      const is_last = i + 1 === chunk.map_used;
+    // the kernel's loop is "for (i = 0, off = 0; i < map_used; off += abs(map[i++]))"; it is
+    // written out so that runs of allocated entries cost one load and one add each
+    for (const used = chunk.map_used; i < used; i++) {
+      const m = map[i]!;
+      if (m < 0) {
+        off -= m;
+        continue;
+      }
+      const is_last = i + 1 === used;
       let head = ((off + mask) & ~mask) - off; // padding for the alignment
       if (i === 0 && head !== 0) BUG_ON(true, 'i == 0 && head != 0');
 
-      const m = map[i]!;
-      if (m < 0) continue;
       if (m < head + size) {
         if (m > max_contig) max_contig = m;
+        off += m;
         continue;
       }
 

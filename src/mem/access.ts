@@ -203,6 +203,17 @@ export class MemAccess {
 
   /** memset over virtual memory, page by page; a fault writes nothing. */
   fill(va: number, value: number, len: number): number {
+    if (len <= 0) return 0;
+    const inPage = PAGE_SIZE - (va & (PAGE_SIZE - 1));
+    if (len <= inPage) {
+      // one page: translate once (the common case of a small new area)
+      const p = this.translate(va);
+      if (p < 0) return p;
+      const u8 = this.u8;
+      if (len <= 32) for (let i = 0; i < len; i++) u8[p + i] = value;
+      else u8.fill(value, p, p + len);
+      return 0;
+    }
     const c = this.checkRange(va, len);
     if (c < 0) return c;
     let i = 0;

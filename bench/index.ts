@@ -1,0 +1,109 @@
+/**
+ * Benchmarks. Figures are printed with a baseline measured in the same run and their ratio;
+ * nothing here asserts a timing. Run all with `npm run bench`, or some: `npm run bench -- mem`.
+ */
+import { Worker } from 'node:worker_threads';
+import { Machine } from '../src/mem/machine.ts';
+import { PAGE_SIZE } from '../src/mem/layout.ts';
+import { replayText } from '../src/replay.ts';
+import { workerEntry } from '../src/smp/worker-url.ts';
+import { Prng } from '../src/util/prng.ts';
+import { randomTrace } from './trace.ts';
+
+const fmt = (n: number): string => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : n.toFixed(1));
+function row(name: string, value: number, unit: string, baseline?: { name: string; value: number }): void {
+  const base = baseline ? `   baseline ${baseline.name}: ${fmt(baseline.value)}${unit}   ratio ${(value / baseline.value).toFixed(2)}` : '';
+  console.log(`  ${name.padEnd(44)} ${fmt(value).padStart(10)}${unit}${base}`);
+}
+function time<T>(fn: () => T): [T, number] {
+  const t = performance.now();
+  const r = fn();
+  return [r, (performance.now() - t) / 1000];
+}
+
+async function benchMem(): Promise<void> {
+  console.log('mem: page allocator and translated writes');
+  const m = new Machine({ memoryBytes: 256 << 20, shadowShift: 0 });
+  m.mmInit();
+  const rng = new Prng(1);
+  const N = 400_000;
+  const live: number[] = [];
+  const [, secs] = time(() => {
+    for (let i = 0; i < N; i++) {
+      if (live.length > 2000 || (live.length && rng.chance(0.5))) {
+        const k = rng.int(0, live.length - 1);
+        const p = live[k]!;
+        live[k] = live[live.length - 1]!;
+        live.pop();
+        m.buddy.freePages(p >> 4, p & 15);
+      } else {
+        const o = rng.int(0, 3);
+        live.push((m.buddy.allocPagesNode(0, o) << 4) | o);
+      }
+    }
+  });
+  // baseline: a bare free-list stack of single pages (the cheapest page allocator there is)
+  const stack = new Int32Array(65536).map((_, i) => i);
+  let top = stack.length;
+  const rng2 = new Prng(1);
+  const held: number[] = [];
+  const [, base] = time(() => {
+    for (let i = 0; i < N; i++) {
+      if (held.length > 2000 || (held.length && rng2.chance(0.5))) {
+        const k = rng2.int(0, held.length - 1);
+        stack[top++] = held[k]!;
+        held[k] = held[held.length - 1]!;
+        held.pop();
+      } else {
+        rng2.int(0, 3);
+        held.push(stack[--top]!);
+      }
+    }
+  });
+  row('alloc_pages_node + __free_pages (orders 0-3)', N / secs, ' ops/s', { name: 'free-list stack', value: N / base });
+
+  const area = m.vm.getVmArea(64 * PAGE_SIZE)!;
+  m.vm.mapPages(area.addr, Array.from({ length: 64 }, () => m.buddy.allocPages(0)));
+  const e = workerEntry('bench/write-worker');
+  const w = new Worker(e.url, { argv: e.argv, workerData: { sab: m.sab, va: area.addr, bytes: PAGE_SIZE, rounds: 20000 } });
+  const r = await new Promise<{ raw: number; translated: number }>((res, rej) => {
+    w.once('message', res);
+    w.once('error', rej);
+  });
+  await w.terminate();
+  row('translated write32 in a worker (vmalloc)', r.translated, ' writes/s', { name: 'raw Int32Array stores', value: r.raw });
+}
+
+function benchKernel(): void {
+  console.log('kernel: replay throughput (JSON in and out included)');
+  for (const ops of [1e4, 1e5, 1e6]) {
+    const text = randomTrace(ops, 1);
+    let lines = 0;
+    let bytes = 0;
+    const [s, secs] = time(() => replayText(text, (l) => ((lines += 1), (bytes += l.length))));
+    const live = s.allocs - s.failed - s.frees;
+    const [, parse] = time(() => {
+      for (const l of text.split('\n')) if (l) JSON.parse(l);
+    });
+    row(`random trace, ${fmt(ops)}ops, ${fmt(live)} live at the end`, ops / secs, ' ops/s', { name: 'JSON.parse of the input alone', value: ops / parse });
+  }
+  console.log('kernel: the 2017 bitmap cover-letter workload (2^k allocations of 4 bytes)');
+  const k = Number(process.env.PCPU_BENCH_LOG2 ?? 18);
+  const n = 1 << k;
+  for (const order of ['in order', 'alternating', 'reverse'] as const) {
+    const lines = ['{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}', '{"op":"slab_online"}', '{"op":"init_late"}'];
+    for (let i = 0; i < n; i++) lines.push(`{"op":"alloc","id":"${i}","size":4,"align":4}`);
+    const ids = Array.from({ length: n }, (_, i) => i);
+    const freeOrder = order === 'in order' ? ids : order === 'reverse' ? ids.reverse() : [...ids.filter((i) => i % 2 === 0), ...ids.filter((i) => i % 2 === 1)];
+    const allocText = lines.join('\n');
+    const freeText = freeOrder.map((i) => `{"op":"free","id":"${i}"}`).join('\n');
+    const [, secs] = time(() => replayText(allocText + '\n' + freeText, () => {}, { memoryBytes: 1 << 30 }));
+    const [, allocOnly] = time(() => replayText(allocText, () => {}, { memoryBytes: 1 << 30 }));
+    console.log(`  2^${k} x 4 B, free ${order.padEnd(12)} alloc ${(allocOnly * 1000).toFixed(0).padStart(7)} ms   free ${((secs - allocOnly) * 1000).toFixed(0).padStart(7)} ms   (${fmt((2 * n) / secs)} ops/s overall)`);
+  }
+}
+
+const which = process.argv.slice(2);
+const want = (s: string): boolean => which.length === 0 || which.includes(s);
+if (want('mem')) await benchMem();
+if (want('kernel')) benchKernel();
