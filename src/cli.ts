@@ -10,6 +10,12 @@ import { Machine } from './mem/machine.ts';
 import { setup_per_cpu_areas, type BackendKind, type FirstChunkKind } from './kernel/setup.ts';
 import { PERCPU_DYNAMIC_RESERVE, PERCPU_MODULE_RESERVE } from './kernel/constants.ts';
 import { DEFAULT_STATIC_SIZE } from './kernel/setup.ts';
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { runWorkload } from './smp/run.ts';
+import { formatRunReport } from './report/run-report.ts';
+import { randomSeed } from './util/prng.ts';
+import type { Policy } from './actor/scheduler.ts';
 
 export class UsageError extends Error {}
 
@@ -29,7 +35,101 @@ ${'{commands}'}
 Run "percpu-sim <command> --help" for a command's options and examples.
 Exit status: 0 success, 1 the run found a failure, 2 bad usage or bad input.`;
 
+const EXAMPLES_DIR = new URL('../examples/', import.meta.url);
+
+function exampleNames(): string[] {
+  try {
+    return readdirSync(fileURLToPath(EXAMPLES_DIR))
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => f.slice(0, -3))
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
 const commands: Record<string, Command> = {
+  run: {
+    summary: 'boot an SMP machine and run a workload on every CPU (the default demo without a name)',
+    get help() {
+      return `Usage: percpu-sim run [EXAMPLE|FILE] [options]
+
+Boots a simulated SMP machine in the kernel's order (setup_per_cpu_areas, early allocations,
+slab online, percpu_init_late, secondary CPUs), runs the workload on one worker thread per
+CPU, then shuts down: leaks are freed and reported, and page accounting must return to its
+post-boot state. Prints the boot lines, a per-CPU summary, a percpu_stats dump and a verdict.
+
+Examples: ${exampleNames().join(', ') || '(none found)'}   (default: demo)
+
+Options:
+  --cpus N            simulated CPUs, one worker thread each (default 4)
+  --nodes N           NUMA nodes; more than one groups CPUs by node (default 1)
+  --backend vm|km     chunk backend (default vm)
+  --memory MIB        physical memory (default 64)
+  --seed N            seed of every random choice (default: random, printed)
+  --policy P          scheduler: random, fifo or pct (default random)
+  --arg KEY=VALUE     override a workload argument (repeatable)
+  --timeout S         bound on each phase of each CPU, in seconds (default 120)
+  --no-check          skip the allocator invariant check after every step
+  --json              print the report as JSON
+  -h, --help          this text
+
+Exit status: 0 when the run passes, 1 when it fails (a failed check, a kernel BUG, a crashed
+CPU), 2 for bad usage.
+
+Examples:
+  percpu-sim run counter --cpus 8 --arg adds=5000000
+  percpu-sim run churn --seed 7 --backend km
+  percpu-sim run lifecycle --json`;
+    },
+    async run(argv) {
+      const { values, positionals } = parse(argv, {
+        cpus: { type: 'string' },
+        nodes: { type: 'string' },
+        backend: { type: 'string' },
+        memory: { type: 'string' },
+        seed: { type: 'string' },
+        policy: { type: 'string' },
+        arg: { type: 'string', multiple: true },
+        timeout: { type: 'string' },
+        'no-check': { type: 'boolean' },
+        json: { type: 'boolean' },
+      });
+      if (positionals.length > 1) throw new UsageError(`run takes one workload, got ${positionals.join(' ')}`);
+      const workload = positionals[0] ?? 'demo';
+      const args: Record<string, number | string | boolean> = {};
+      for (const a of (values.arg as string[] | undefined) ?? []) {
+        const m = /^([A-Za-z_][\w-]*)=(.*)$/.exec(a);
+        if (!m) throw new UsageError(`--arg must look like KEY=VALUE, got "${a}"`);
+        const v = m[2]!;
+        args[m[1]!] = v === 'true' ? true : v === 'false' ? false : /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
+      }
+      const seed = values.seed === undefined ? randomSeed() : int('--seed', values.seed, 0, 2 ** 32 - 1, 0);
+      const json = values.json === true;
+      const bar = progressBar(json);
+      let report;
+      try {
+        report = await runWorkload({
+          workload,
+          args,
+          cpus: int('--cpus', values.cpus, 1, 256, 4),
+          nodes: int('--nodes', values.nodes, 1, 16, 1),
+          backend: oneOf('--backend', values.backend, ['vm', 'km'] as const, 'vm'),
+          memoryMiB: int('--memory', values.memory, 16, 4096, 64),
+          seed,
+          policy: oneOf('--policy', values.policy, ['random', 'fifo', 'pct'] as const, 'random') as Policy,
+          check: values['no-check'] !== true,
+          phaseTimeoutMs: int('--timeout', values.timeout, 1, 3600, 120) * 1000,
+          onProgress: bar,
+        });
+      } catch (e) {
+        if ((e as Error).message.startsWith('no workload')) throw new UsageError((e as Error).message);
+        throw e;
+      }
+      process.stdout.write((json ? JSON.stringify(report, null, 2) : formatRunReport(report)) + '\n');
+      return report.verdict === 'pass' ? 0 : 1;
+    },
+  },
   replay: {
     summary: 'replay a JSON Lines trace of allocator operations, one JSON result line per operation',
     help: `Usage: percpu-sim replay FILE [--memory MIB]
@@ -203,6 +303,19 @@ function oneOf<T extends string>(flag: string, v: unknown, allowed: readonly T[]
   if (v === undefined) return dflt;
   if (!allowed.includes(v as T)) throw new UsageError(`${flag} must be one of ${allowed.join(', ')}, got "${String(v)}"`);
   return v as T;
+}
+
+/** Phase progress on standard error: a bar on a terminal, plain lines otherwise. */
+function progressBar(quiet: boolean): (phase: string, done: number, total: number) => void {
+  const tty = process.stderr.isTTY === true;
+  return (phase, done, total) => {
+    if (quiet && !tty) return;
+    const width = 20;
+    const filled = Math.round((done / total) * width);
+    const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${phase}`;
+    if (tty) process.stderr.write(`\r\x1b[K${line}${done === total ? '\n' : ''}`);
+    else process.stderr.write(line + '\n');
+  };
 }
 
 async function readStdin(): Promise<string> {

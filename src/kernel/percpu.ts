@@ -695,6 +695,28 @@ export class Percpu {
     return destroyed;
   }
 
+  /**
+   * Machine shutdown (not a kernel path): like pcpu_reclaim() but spares no empty chunk, so
+   * that every page the allocator took goes back. Takes both locks as reclaim does. Returns
+   * the destroyed chunk numbers; chunks that still hold areas are left alone.
+   */
+  *pcpu_teardown(): KTask<number[]> {
+    const head = this.pcpu_slot[this.pcpu_nr_slots - 1]!;
+    const todo = new ListHead();
+    yield MUTEX_LOCK;
+    yield SPIN_LOCK;
+    for (let pos = head.next, n = pos.next; pos !== head; pos = n, n = pos.next) list_move(pos, todo);
+    yield SPIN_UNLOCK;
+    const destroyed: number[] = [];
+    for (const chunk of list_entries<PcpuChunk>(todo)) {
+      yield* this.backend.pcpu_depopulate_chunk(chunk, 0, this.pcpu_unit_size);
+      yield* this.backend.pcpu_destroy_chunk(chunk);
+      destroyed.push(chunk.id);
+    }
+    yield MUTEX_UNLOCK;
+    return destroyed;
+  }
+
   // ------------------------------------------------------------ setup
 
   /**

@@ -50,9 +50,12 @@ export const H_SHADOW_OFFSET = 8;
 export const H_PHYS_OFFSET_PAGES = 9; // in pages: the buffer may exceed 2^31 bytes
 export const H_SHADOW_ENTRIES = 10;
 export const H_NODE_START_PFN = 16; // MAX_NUMNODES + 1 entries: node n spans [start[n], start[n+1])
-/** Words from here on are free for later users of the header (the SMP machine). */
-export const H_USER_BASE = 64;
-export const H_USER_WORDS = 448;
+/** CPU barrier (src/smp): arrivals in this generation, the generation, the number of parties. */
+export const H_BARRIER_COUNT = 64;
+export const H_BARRIER_GEN = 65;
+export const H_BARRIER_PARTIES = 66;
+/** Set to 1 by the machine to make every CPU stop at its next barrier or access check. */
+export const H_ABORT = 67;
 
 /** Float64 indices in the header (byte offset = index * 8), after the Int32 words. */
 export const F_BASE_BYTE = 2048;

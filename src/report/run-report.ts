@@ -1,0 +1,35 @@
+/** The human-readable report of a run: boot lines, per-CPU summary, stats, verdict. */
+import { formatPercpuStats } from '../kernel/stats.ts';
+import type { RunReport } from '../smp/run.ts';
+
+export function formatRunReport(r: RunReport, opts: { stats?: boolean } = {}): string {
+  const out: string[] = [];
+  out.push(`percpu-sim run ${r.workload}: ${r.config.cpus} CPUs, ${r.config.nodes} node(s), ${r.config.backend} backend, ${r.config.fc} first chunk, seed ${r.seed}`);
+  out.push('', '== boot ==', ...r.bootLines);
+  const extra = r.dmesg.filter((l) => !r.bootLines.includes(l));
+  if (extra.length) out.push('', '== kernel log ==', ...extra.slice(0, 30), ...(extra.length > 30 ? [`... ${extra.length - 30} more lines`] : []));
+
+  if (r.cpus.length) {
+    out.push('', '== CPUs ==');
+    out.push('cpu node thread   allocs  failed    frees      reads     writes      ms  status');
+    for (const c of r.cpus) {
+      const s = c.stats;
+      out.push(
+        `${String(c.cpu).padStart(3)} ${String(c.node).padStart(4)} ${String(c.threadId).padStart(6)} ${String(s.allocs).padStart(8)} ${String(s.alloc_failures).padStart(7)} ${String(s.frees).padStart(8)} ${String(s.reads).padStart(10)} ${String(s.writes).padStart(10)} ${c.ms.toFixed(0).padStart(7)}  ${c.ok ? 'ok' : c.error}`,
+      );
+    }
+  }
+  if (r.stats && opts.stats !== false) out.push('', '== percpu_stats ==', formatPercpuStats(r.stats));
+  if (r.shutdown) {
+    const s = r.shutdown;
+    out.push('', '== shutdown ==');
+    out.push(`leaks freed at shutdown: ${s.leaks.length}`);
+    for (const l of s.leaks.slice(0, 10)) out.push(`  cpu ${l.cpu}: ${l.size} bytes at chunk ${l.chunk === -1 ? 'reserved' : l.chunk} offset ${l.off}`);
+    out.push(`chunks destroyed: ${s.destroyedChunks}`);
+    out.push(`free pages: ${s.finalFreePages} (after boot: ${s.postBootFreePages})  metadata: ${s.finalMetaBytes} bytes (after boot: ${s.postBootMetaBytes})`);
+  }
+  out.push('', `== verdict: ${r.verdict.toUpperCase()} ==`);
+  for (const f of r.failures) out.push(`  ${f}`);
+  out.push(`${r.events} allocator events; replay with: ${r.replay}`);
+  return out.join('\n');
+}

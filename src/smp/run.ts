@@ -1,0 +1,217 @@
+/**
+ * One run of a workload on the SMP machine, in the kernel's boot order:
+ *
+ *   1. the boot CPU runs setup_per_cpu_areas() and the boot lines print;
+ *   2. the workload's early() runs on the boot CPU before slab is online;
+ *   3. slab comes online (mm_init), then percpu_init_late();
+ *   4. the secondary CPUs come up and every CPU runs the workload;
+ *   5. shutdown frees what the workload left, reports it as leaks, and checks that page
+ *      accounting is back where it was after boot.
+ *
+ * The allocator checker runs after every step of the actor in which pcpu_lock is free.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { ShutdownReport } from '../actor/allocator-actor.ts';
+import type { Policy } from '../actor/scheduler.ts';
+import type { ActorEvent } from '../actor/types.ts';
+import { type AllocatorViolation, checkAllocator } from '../check/allocator.ts';
+import type { BackendKind, FirstChunkKind } from '../kernel/setup.ts';
+import { type PercpuStatsReport, percpuStats } from '../kernel/stats.ts';
+import type { CpuStats } from '../../workers/cpu-api.ts';
+import type { CpuTaskResult } from '../../workers/cpu.ts';
+import { SmpMachine } from './smp-machine.ts';
+import type { Args, Workload } from './workload.ts';
+
+export interface RunOptions {
+  /** an example name (examples/NAME.ts) or a path to a workload module */
+  workload: string;
+  args?: Args;
+  cpus?: number;
+  nodes?: number;
+  backend?: BackendKind;
+  fc?: FirstChunkKind;
+  memoryMiB?: number;
+  seed: number;
+  policy?: Policy;
+  maxDelay?: number;
+  /** check the allocator's invariants after every actor step (on by default) */
+  check?: boolean;
+  phaseTimeoutMs?: number;
+  onProgress?: (phase: string, done: number, total: number) => void;
+}
+
+export interface CpuSummary {
+  cpu: number;
+  node: number;
+  threadId: number;
+  ok: boolean;
+  error?: string;
+  ms: number;
+  stats: CpuStats;
+}
+
+export interface RunReport {
+  workload: string;
+  seed: number;
+  config: { cpus: number; nodes: number; backend: BackendKind; fc: FirstChunkKind; memoryMiB: number; policy: Policy };
+  args: Args;
+  bootLines: string[];
+  dmesg: string[];
+  cpus: CpuSummary[];
+  stats: PercpuStatsReport | null;
+  shutdown: ShutdownReport | null;
+  violations: AllocatorViolation[];
+  failures: string[];
+  events: number;
+  verdict: 'pass' | 'fail';
+  replay: string;
+}
+
+const ROOT = new URL('../../', import.meta.url);
+
+/** Finds a workload module: an example name, or a path. */
+export function resolveWorkload(name: string): string {
+  const example = new URL(`examples/${name}.ts`, ROOT);
+  if (existsSync(fileURLToPath(example))) return example.href;
+  if (existsSync(name)) return pathToFileURL(name).href;
+  throw new Error(`no workload "${name}": not an example (${listExamplesHint()}) and not a file`);
+}
+
+function listExamplesHint(): string {
+  return 'see percpu-sim run --help';
+}
+
+export async function runWorkload(o: RunOptions): Promise<RunReport> {
+  const url = resolveWorkload(o.workload);
+  const wl = ((await import(url)) as { default: Workload }).default;
+  const args: Args = { ...wl.defaults, ...(o.args ?? {}) };
+  const cpus = o.cpus ?? 4;
+  const nodes = o.nodes ?? 1;
+  const config = {
+    cpus,
+    nodes,
+    backend: o.backend ?? 'vm',
+    fc: o.fc ?? 'embed',
+    memoryMiB: o.memoryMiB ?? 64,
+    policy: o.policy ?? 'random',
+  } as RunReport['config'];
+  const progress = o.onProgress ?? (() => {});
+  const total = 5;
+
+  const smp = new SmpMachine({
+    machine: { cpus, nodes, memoryBytes: config.memoryMiB << 20, shadowShift: 3 },
+    setup: { backend: config.backend, fc: config.fc, numa_groups: nodes > 1 },
+    actor: { seed: o.seed, policy: config.policy, maxDelay: o.maxDelay ?? 4, record: true },
+    phaseTimeoutMs: o.phaseTimeoutMs ?? 120_000,
+  });
+  const failures: string[] = [];
+  const violations: AllocatorViolation[] = [];
+  let events = 0;
+  let results: CpuTaskResult[] = [];
+  let early: unknown;
+  let stats: PercpuStatsReport | null = null;
+  let shutdown: ShutdownReport | null = null;
+  let bootLines: string[] = [];
+
+  try {
+    progress('boot: setup_per_cpu_areas', 0, total);
+    bootLines = smp.boot();
+    const pc = smp.actor.pc;
+    smp.actor.onEvent((e: ActorEvent) => {
+      events++;
+      if (e.type === 'bug') failures.push(`kernel BUG on cpu ${e.cpu}: ${e.bug.message}`);
+      if (o.check !== false && (e.type === 'sleep' || e.type === 'done') && violations.length < 20) {
+        if (smp.actor.core.lockOwners().pcpu_lock === null) for (const v of checkAllocator(pc)) violations.push(v);
+      }
+    });
+
+    progress('early: boot CPU before slab', 1, total);
+    if (wl.early) {
+      const [r] = await smp.runPhase([0], url, 'early', args);
+      if (!r!.ok) failures.push(`cpu 0 (early): ${r!.error!.name}: ${r!.error!.message}`);
+      early = r!.result;
+    }
+
+    progress('slab online, percpu_init_late', 2, total);
+    smp.actor.slabOnline();
+    const late = await smp.actor.initLate();
+    if (!late.ok) failures.push(`percpu_init_late failed: ${late.error}`);
+
+    progress(`run: ${cpus} CPUs`, 3, total);
+    results = await smp.runPhase(
+      Array.from({ length: cpus }, (_, c) => c),
+      url,
+      'run',
+      args,
+      early,
+    );
+    for (const r of results) if (!r.ok) failures.push(`cpu ${r.cpu}: ${r.error!.name}: ${r.error!.message}`);
+    await smp.actor.whenIdle();
+
+    if (wl.verify && results.every((r) => r.ok)) {
+      const offsets = pc.__per_cpu_offset;
+      failures.push(
+        ...wl.verify({
+          results: results.map((r) => r.result),
+          early,
+          args,
+          nr_cpus: cpus,
+          access: smp.machine.access,
+          per_cpu_ptr: (ptr, cpu) => ptr + offsets[cpu]!,
+          dmesg: pc.dmesg,
+        }),
+      );
+    }
+    stats = percpuStats(pc);
+    if (wl.teardown) {
+      const [t] = await smp.runPhase([0], url, 'teardown', args, early);
+      if (!t!.ok) failures.push(`cpu 0 (teardown): ${t!.error!.name}: ${t!.error!.message}`);
+    }
+
+    progress('shutdown', 4, total);
+    shutdown = await smp.shutdown();
+    if (shutdown && !shutdown.pagesRestored)
+      failures.push(`page accounting: ${shutdown.finalFreePages} free pages after shutdown, ${shutdown.postBootFreePages} after boot`);
+    progress('done', 5, total);
+  } catch (e) {
+    failures.push((e as Error).message);
+    await smp.close();
+  }
+  for (const v of violations) failures.push(`allocator invariant ${v.invariant} (chunk ${v.chunk}): ${v.message}`);
+
+  const pcDmesg = (() => {
+    try {
+      return [...smp.actor.pc.dmesg];
+    } catch {
+      return [];
+    }
+  })();
+  return {
+    workload: wl.name,
+    seed: o.seed,
+    config,
+    args,
+    bootLines,
+    dmesg: pcDmesg,
+    cpus: results.map((r) => {
+      const s: CpuSummary = { cpu: r.cpu, node: smp.machine.cpuToNode(r.cpu), threadId: r.threadId, ok: r.ok, ms: r.ms, stats: r.stats };
+      if (r.error) s.error = `${r.error.name}: ${r.error.message}`;
+      return s;
+    }),
+    stats,
+    shutdown,
+    violations,
+    failures,
+    events,
+    verdict: failures.length ? 'fail' : 'pass',
+    replay: replayCommand(o, config, args),
+  };
+}
+
+function replayCommand(o: RunOptions, c: RunReport['config'], args: Args): string {
+  const parts = ['percpu-sim run', o.workload, `--seed ${o.seed}`, `--cpus ${c.cpus}`, `--nodes ${c.nodes}`, `--backend ${c.backend}`, `--memory ${c.memoryMiB}`];
+  if (c.policy !== 'random') parts.push(`--policy ${c.policy}`);
+  for (const [k, v] of Object.entries(args)) parts.push(`--arg ${k}=${v}`);
+  return parts.join(' ');
+}

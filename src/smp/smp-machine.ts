@@ -1,0 +1,177 @@
+/**
+ * The machine that runs: the simulated memory, the allocator actor, and one worker thread
+ * per CPU. A CPU is a single-thread piscina pool that lives for the whole run, so CPU n is
+ * always the same thread. Each phase of a workload is one task per CPU; the task gets a
+ * fresh MessageChannel to the actor, over which comlink carries its requests.
+ *
+ * Every wait is bounded. A worker that throws, exits or hangs fails the run with a message
+ * that names the CPU; comlink alone would leave such a call pending forever.
+ */
+import * as Comlink from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { MessageChannel } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { AllocatorActor, type AllocatorActorOptions, type ShutdownReport } from '../actor/allocator-actor.ts';
+import type { Reply, Request } from '../actor/types.ts';
+import type { PercpuSetup } from '../kernel/setup.ts';
+import { H_ABORT, H_BARRIER_COUNT, H_BARRIER_PARTIES } from '../mem/layout.ts';
+import { Machine, type MachineConfig } from '../mem/machine.ts';
+import type { CpuContext } from '../../workers/cpu-api.ts';
+import type { CpuTask, CpuTaskResult } from '../../workers/cpu.ts';
+import { workerEntry } from './worker-url.ts';
+
+export interface SmpConfig {
+  machine: MachineConfig;
+  setup: PercpuSetup;
+  actor: AllocatorActorOptions;
+  /** bound on one phase of one CPU, in ms */
+  phaseTimeoutMs?: number;
+  /** bound on a barrier wait, in ms */
+  barrierTimeoutMs?: number;
+}
+
+/** A phase that did not complete on some CPU: crashed, exited, or timed out. */
+export class CpuFailure extends Error {
+  override readonly name = 'CpuFailure';
+  constructor(
+    readonly cpu: number,
+    message: string,
+  ) {
+    super(`cpu ${cpu}: ${message}`);
+  }
+}
+
+export class SmpMachine {
+  readonly machine: Machine;
+  readonly actor: AllocatorActor;
+  private readonly pools = new Map<number, Piscina>();
+  private readonly phaseTimeoutMs: number;
+  private readonly barrierTimeoutMs: number;
+
+  constructor(readonly cfg: SmpConfig) {
+    this.machine = new Machine(cfg.machine);
+    this.actor = new AllocatorActor(this.machine, cfg.actor);
+    this.phaseTimeoutMs = cfg.phaseTimeoutMs ?? 60_000;
+    this.barrierTimeoutMs = cfg.barrierTimeoutMs ?? 20_000;
+  }
+
+  get cpus(): number {
+    return this.machine.cpus;
+  }
+
+  /** setup_per_cpu_areas() on the boot CPU; returns the boot lines. */
+  boot(): string[] {
+    const pc = this.actor.boot(this.cfg.setup);
+    return [...pc.dmesg];
+  }
+
+  /** Brings a CPU's worker thread up (idempotent). */
+  cpuUp(cpu: number): Piscina {
+    let pool = this.pools.get(cpu);
+    if (!pool) {
+      const e = workerEntry('workers/cpu');
+      pool = new Piscina({
+        filename: e.url.href,
+        argv: e.argv,
+        minThreads: 1,
+        maxThreads: 1,
+        idleTimeout: Infinity,
+        atomics: 'disabled',
+        workerData: { sab: this.machine.sab, cpu },
+      });
+      this.pools.set(cpu, pool);
+    }
+    return pool;
+  }
+
+  private cpuContext(cpu: number): CpuContext {
+    const pc = this.actor.pc;
+    const static_vars: CpuContext['static_vars'] = {};
+    for (const v of pc.image.vars) static_vars[v.name] = { ptr: pc.image.per_cpu_start + v.offset, size: v.size };
+    return {
+      cpu,
+      nr_cpus: this.cpus,
+      seed: this.cfg.actor.seed,
+      per_cpu_offset: [...pc.__per_cpu_offset],
+      static_vars,
+      barrier_timeout_ms: this.barrierTimeoutMs,
+    };
+  }
+
+  /**
+   * Runs one phase of a workload on the given CPUs at once and waits for all of them.
+   * Rejects with CpuFailure when any CPU's thread dies or the phase outlives its bound; a
+   * workload error (an oops, a failed check) comes back inside the result instead.
+   */
+  async runPhase(
+    cpus: number[],
+    workload: string,
+    phase: 'early' | 'run' | 'teardown',
+    args: Record<string, number | string | boolean>,
+    early?: unknown,
+  ): Promise<CpuTaskResult[]> {
+    const h = new Int32Array(this.machine.sab, 0, 1024);
+    Atomics.store(h, H_BARRIER_COUNT, 0);
+    Atomics.store(h, H_BARRIER_PARTIES, cpus.length);
+    Atomics.store(h, H_ABORT, 0);
+    const aborts = cpus.map(() => new AbortController());
+    const ports: MessageChannel[] = [];
+    const runs = cpus.map((cpu, i) => {
+      const pool = this.cpuUp(cpu);
+      const ch = new MessageChannel();
+      ports.push(ch);
+      const api = { request: (req: Request): Promise<Reply> => this.actor.request({ ...req, cpu, internal: false }) };
+      Comlink.expose(api, nodeEndpoint(ch.port1));
+      const task: CpuTask = { ctx: this.cpuContext(cpu), port: ch.port2, workload, phase, args, early };
+      const run = pool.run(task, { transferList: [ch.port2], signal: aborts[i]!.signal }) as Promise<CpuTaskResult>;
+      return this.bounded(cpu, run, aborts[i]!);
+    });
+    try {
+      return await Promise.all(runs);
+    } catch (e) {
+      Atomics.store(h, H_ABORT, 1);
+      for (const a of aborts) a.abort();
+      await Promise.allSettled(runs);
+      throw e;
+    } finally {
+      for (const ch of ports) ch.port1.close();
+    }
+  }
+
+  private bounded(cpu: number, run: Promise<CpuTaskResult>, abort: AbortController): Promise<CpuTaskResult> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        abort.abort();
+        reject(new CpuFailure(cpu, `did not finish its phase within ${this.phaseTimeoutMs} ms`));
+      }, this.phaseTimeoutMs);
+      run.then(
+        (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        (e: Error) => {
+          clearTimeout(timer);
+          reject(e instanceof CpuFailure ? e : new CpuFailure(cpu, `worker thread died: ${e.message}`));
+        },
+      );
+    });
+  }
+
+  /** The allocator's shutdown (leaks, page accounting), then every CPU thread is stopped. */
+  async shutdown(): Promise<ShutdownReport | null> {
+    let report: ShutdownReport | null = null;
+    try {
+      if (this.actor.state === 'running') report = await this.actor.shutdown();
+    } finally {
+      await this.close();
+    }
+    return report;
+  }
+
+  /** Stops the worker threads without touching the allocator (also after a failure). */
+  async close(): Promise<void> {
+    const pools = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.allSettled(pools.map((p) => p.destroy()));
+  }
+}

@@ -1,0 +1,269 @@
+/**
+ * The per-CPU API that workload code calls inside a CPU worker. Allocation and free go to
+ * the allocator actor (one message each, or one per batch); every data access goes straight
+ * into the shared memory through src/mem's translation. No allocator logic lives here: the
+ * worker only does the kernel's pointer arithmetic, per_cpu_ptr(p, cpu) = p + offset[cpu].
+ */
+import type { AllocItem, AllocReply, Reply } from '../src/actor/types.ts';
+import { FAULT_UNALIGNED, MemAccess, faultName } from '../src/mem/access.ts';
+import { H_ABORT, H_BARRIER_COUNT, H_BARRIER_GEN, H_BARRIER_PARTIES } from '../src/mem/layout.ts';
+import { Prng } from '../src/util/prng.ts';
+
+/** What the machine tells a CPU about itself when it comes up. */
+export interface CpuContext {
+  cpu: number;
+  nr_cpus: number;
+  seed: number;
+  /** __per_cpu_offset[] */
+  per_cpu_offset: number[];
+  /** the kernel image's static percpu variables: name -> percpu pointer and size */
+  static_vars: Record<string, { ptr: number; size: number }>;
+  /** the longest a barrier may wait, in ms */
+  barrier_timeout_ms: number;
+}
+
+/** The actor's side of a CPU's channel (a comlink proxy in the worker). */
+export interface ActorPort {
+  request(req: unknown): Promise<Reply>;
+}
+
+/** A simulated oops: an access that did not translate. It names the CPU and the address. */
+export class CpuFault extends Error {
+  override readonly name = 'CpuFault';
+  readonly code = 'OOPS';
+  constructor(
+    readonly cpu: number,
+    readonly addr: number,
+    readonly fault: number,
+    op: string,
+  ) {
+    super(`BUG: unable to handle kernel paging request at ${addr.toString(16).padStart(16, '0')} (cpu ${cpu}, ${op}: ${faultName(fault)})`);
+  }
+}
+
+/** Thrown when a request comes back as a kernel bug or a refusal the workload did not expect. */
+export class PercpuError extends Error {
+  override readonly name = 'PercpuError';
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
+export type Width = 1 | 2 | 4 | 8;
+
+export interface CpuStats {
+  allocs: number;
+  alloc_failures: number;
+  frees: number;
+  reads: number;
+  writes: number;
+  barriers: number;
+}
+
+export class PerCpu {
+  readonly cpu: number;
+  readonly nr_cpus: number;
+  readonly prng: Prng;
+  readonly mem: MemAccess;
+  readonly stats: CpuStats = { allocs: 0, alloc_failures: 0, frees: 0, reads: 0, writes: 0, barriers: 0 };
+  /** the kernel's reason for the last failed allocation */
+  lastError: string | null = null;
+  private readonly offset: number;
+  private readonly header: Int32Array;
+
+  constructor(
+    readonly ctx: CpuContext,
+    private readonly port: ActorPort,
+    sab: SharedArrayBuffer,
+  ) {
+    this.cpu = ctx.cpu;
+    this.nr_cpus = ctx.nr_cpus;
+    this.prng = new Prng((ctx.seed ^ Math.imul(ctx.cpu + 1, 0x9e3779b1)) >>> 0);
+    this.mem = new MemAccess(sab);
+    this.offset = ctx.per_cpu_offset[ctx.cpu]!;
+    this.header = new Int32Array(sab, 0, 1024);
+  }
+
+  // ---------------------------------------------------------------- allocation
+
+  /** __alloc_percpu(): a percpu pointer, or 0 (NULL) with the reason in lastError. */
+  async alloc_percpu(size: number, align = Math.min(8, 2 ** Math.floor(Math.log2(Math.max(1, size))))): Promise<number> {
+    return this.allocReply(await this.call({ kind: 'alloc', size, align }));
+  }
+
+  /** __alloc_reserved_percpu(): from the reserved (module) chunk. */
+  async alloc_reserved_percpu(size: number, align = 8): Promise<number> {
+    return this.allocReply(await this.call({ kind: 'alloc', size, align, reserved: true }));
+  }
+
+  /** free_percpu(). */
+  async free_percpu(ptr: number): Promise<void> {
+    await this.call({ kind: 'free', ptr });
+    if (ptr) this.stats.frees++;
+  }
+
+  /** Many allocations in one message; each reply is its own success or failure. */
+  async alloc_batch(items: AllocItem[]): Promise<AllocReply[]> {
+    const r = await this.call({ kind: 'alloc_batch', items });
+    const batch = 'batch' in r ? r.batch : [];
+    for (const b of batch) {
+      if (b.ok) this.stats.allocs++;
+      else this.stats.alloc_failures++;
+    }
+    return batch;
+  }
+
+  /** Many frees in one message. */
+  async free_batch(ptrs: number[]): Promise<void> {
+    await this.call({ kind: 'free_batch', ptrs });
+    this.stats.frees += ptrs.filter((p) => p).length;
+  }
+
+  private allocReply(r: Reply): number {
+    if ('ptr' in r && r.ok) {
+      this.stats.allocs++;
+      this.lastError = null;
+      return r.ptr;
+    }
+    this.stats.alloc_failures++;
+    this.lastError = 'error' in r ? r.error : 'allocation failed';
+    return 0;
+  }
+
+  private async call(req: Record<string, unknown>): Promise<Reply> {
+    const r = await this.port.request(req);
+    if (!r.ok && (r.bug || r.refused)) throw new PercpuError(r.error, r.bug ? r.bug.code : 'REFUSED');
+    return r;
+  }
+
+  // ---------------------------------------------------------------- pointers
+
+  /** this_cpu_ptr(): this CPU's copy. */
+  this_cpu_ptr(ptr: number): number {
+    return ptr + this.offset;
+  }
+
+  /** per_cpu_ptr(): another CPU's copy (a declared remote access). */
+  per_cpu_ptr(ptr: number, cpu: number): number {
+    return ptr + this.ctx.per_cpu_offset[cpu]!;
+  }
+
+  /** per_cpu(var, cpu): the address of a static percpu variable of the kernel image. */
+  per_cpu(name: string, cpu = this.cpu): number {
+    const v = this.ctx.static_vars[name];
+    if (!v) throw new PercpuError(`per_cpu: no static percpu variable "${name}" in the kernel image`, 'EINVAL');
+    return this.per_cpu_ptr(v.ptr, cpu);
+  }
+
+  // ---------------------------------------------------------------- this_cpu ops
+
+  /** this_cpu_read(): 1, 2 and 4 byte values as numbers (unsigned for 1 and 2). */
+  this_cpu_read(ptr: number, width: 1 | 2 | 4 = 4): number {
+    return this.read(this.this_cpu_ptr(ptr), width);
+  }
+
+  this_cpu_read64(ptr: number): bigint {
+    const va = this.this_cpu_ptr(ptr);
+    const v = this.mem.read64(va);
+    if (v === null) throw new CpuFault(this.cpu, va, this.mem.translate(va), 'this_cpu_read');
+    this.stats.reads++;
+    return v;
+  }
+
+  this_cpu_write(ptr: number, value: number, width: 1 | 2 | 4 = 4): void {
+    this.write(this.this_cpu_ptr(ptr), value, width);
+  }
+
+  this_cpu_write64(ptr: number, value: bigint): void {
+    const va = this.this_cpu_ptr(ptr);
+    const p = this.mem.write64(va, value);
+    if (p < 0) throw new CpuFault(this.cpu, va, p, 'this_cpu_write');
+    this.stats.writes++;
+  }
+
+  /** this_cpu_add(): a read-modify-write of this CPU's copy; returns the new value. */
+  this_cpu_add(ptr: number, delta: number, width: 1 | 2 | 4 = 4): number {
+    const va = this.this_cpu_ptr(ptr);
+    const v = wrap(this.read(va, width) + delta, width);
+    this.write(va, v, width);
+    return v;
+  }
+
+  this_cpu_add64(ptr: number, delta: bigint): bigint {
+    const v = BigInt.asIntN(64, this.this_cpu_read64(ptr) + delta);
+    this.this_cpu_write64(ptr, v);
+    return v;
+  }
+
+  this_cpu_inc(ptr: number, width: 1 | 2 | 4 = 4): number {
+    return this.this_cpu_add(ptr, 1, width);
+  }
+
+  this_cpu_inc64(ptr: number): bigint {
+    return this.this_cpu_add64(ptr, 1n);
+  }
+
+  /** A read of any CPU's copy at an address from per_cpu_ptr(). */
+  read(va: number, width: Width = 4): number {
+    const v = width === 1 ? this.mem.read8(va) : width === 2 ? this.mem.read16(va) : this.mem.read32(va);
+    if (Number.isNaN(v)) throw new CpuFault(this.cpu, va, this.mem.translate(va), 'read');
+    this.stats.reads++;
+    return v;
+  }
+
+  /** A write to any CPU's copy at an address from per_cpu_ptr() or this_cpu_ptr(). */
+  write(va: number, value: number, width: Width = 4): void {
+    const p = width === 1 ? this.mem.write8(va, value) : width === 2 ? this.mem.write16(va, value) : this.mem.write32(va, value);
+    if (p < 0) throw new CpuFault(this.cpu, va, p === FAULT_UNALIGNED ? p : this.mem.translate(va), 'write');
+    this.stats.writes++;
+  }
+
+  /** Fills `len` bytes at `va` with a byte pattern (memset). */
+  fill(va: number, byte: number, len: number): void {
+    const p = this.mem.fill(va, byte, len);
+    if (p < 0) throw new CpuFault(this.cpu, va, p, 'memset');
+    this.stats.writes++;
+  }
+
+  /** Reads `len` bytes at `va`. */
+  bytes(va: number, len: number): Uint8Array {
+    const b = this.mem.readBytes(va, len);
+    if (!b) throw new CpuFault(this.cpu, va, this.mem.translate(va), 'read');
+    this.stats.reads++;
+    return b;
+  }
+
+  // ---------------------------------------------------------------- sync
+
+  /**
+   * Waits until every CPU running the phase has reached the barrier. Bounded: a CPU that
+   * never arrives makes the others fail instead of hanging.
+   */
+  async barrier(): Promise<void> {
+    const h = this.header;
+    const gen = Atomics.load(h, H_BARRIER_GEN);
+    const parties = Atomics.load(h, H_BARRIER_PARTIES);
+    this.stats.barriers++;
+    if (Atomics.add(h, H_BARRIER_COUNT, 1) === parties - 1) {
+      Atomics.store(h, H_BARRIER_COUNT, 0);
+      Atomics.add(h, H_BARRIER_GEN, 1);
+      Atomics.notify(h, H_BARRIER_GEN);
+      return;
+    }
+    const deadline = Date.now() + this.ctx.barrier_timeout_ms;
+    while (Atomics.load(h, H_BARRIER_GEN) === gen) {
+      if (Atomics.load(h, H_ABORT)) throw new PercpuError(`cpu ${this.cpu}: the run was aborted while waiting at a barrier`, 'ABORTED');
+      const left = deadline - Date.now();
+      if (left <= 0) throw new PercpuError(`cpu ${this.cpu}: barrier timed out after ${this.ctx.barrier_timeout_ms} ms`, 'ETIMEDOUT');
+      const w = Atomics.waitAsync(h, H_BARRIER_GEN, gen, Math.min(left, 100));
+      if (w.async) await w.value;
+    }
+  }
+}
+
+function wrap(v: number, width: 1 | 2 | 4): number {
+  return width === 1 ? v & 0xff : width === 2 ? v & 0xffff : v | 0;
+}

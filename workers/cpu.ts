@@ -1,0 +1,56 @@
+/**
+ * The CPU worker: one long-lived thread per simulated CPU (a single-thread piscina pool).
+ * Each task runs one phase of a workload on this CPU: it wires the channel to the allocator
+ * actor, builds the per-CPU API, and calls the workload. Errors come back as data, since
+ * they cross a thread boundary.
+ */
+import * as Comlink from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import type { MessagePort } from 'node:worker_threads';
+import { workerData } from 'piscina';
+import type { Workload } from '../src/smp/workload.ts';
+import { type ActorPort, type CpuContext, type CpuStats, PerCpu } from './cpu-api.ts';
+
+export interface CpuTask {
+  ctx: CpuContext;
+  port: MessagePort;
+  /** file URL of the workload module */
+  workload: string;
+  phase: 'early' | 'run' | 'teardown';
+  args: Record<string, number | string | boolean>;
+  /** what the workload's early() returned on the boot CPU */
+  early?: unknown;
+}
+
+export interface CpuTaskResult {
+  cpu: number;
+  threadId: number;
+  ok: boolean;
+  result?: unknown;
+  error?: { name: string; message: string; code?: string; addr?: number };
+  stats: CpuStats;
+  ms: number;
+}
+
+export default async function cpuTask(task: CpuTask): Promise<CpuTaskResult> {
+  const { threadId } = await import('node:worker_threads');
+  const t0 = performance.now();
+  const remote = Comlink.wrap<ActorPort>(nodeEndpoint(task.port));
+  const api = new PerCpu(task.ctx, remote, (workerData as { sab: SharedArrayBuffer }).sab);
+  try {
+    const mod = (await import(task.workload)) as { default: Workload };
+    const wl = mod.default;
+    const fn = task.phase === 'early' ? wl.early : task.phase === 'teardown' ? wl.teardown : wl.run;
+    const result = fn ? await fn.call(wl, api, task.args, task.early) : undefined;
+    return { cpu: api.cpu, threadId, ok: true, result, stats: api.stats, ms: performance.now() - t0 };
+  } catch (e) {
+    const err = e as Error & { code?: string; addr?: number };
+    const error: NonNullable<CpuTaskResult['error']> = { name: err.name ?? 'Error', message: err.message ?? String(e) };
+    if (err.code !== undefined) error.code = String(err.code);
+    if (typeof err.addr === 'number') error.addr = err.addr;
+    return { cpu: api.cpu, threadId, ok: false, error, stats: api.stats, ms: performance.now() - t0 };
+  } finally {
+    remote[Comlink.releaseProxy]();
+    task.port.close();
+  }
+}
