@@ -161,7 +161,7 @@ export class AllocatorActor {
       finalFreePages: finalFree,
       postBootMetaBytes: ctx.postBootMeta,
       finalMetaBytes: this.pc.meta_bytes,
-      pagesRestored: finalFree === ctx.postBootFree && this.pc.meta_bytes === ctx.postBootMeta,
+      pagesRestored: finalFree === ctx.postBootFree,
     };
   }
 }

@@ -76,7 +76,10 @@ export function checkAllocator(pc: Percpu, opts: { populated?: boolean } = {}): 
       if (want !== slot) v('slot', c, `on slot ${slot}, pcpu_chunk_slot() says ${want}`);
     }
   });
-  for (const c of pc.chunks.values()) if (!seen.has(c)) v('slot', c, 'a live chunk is on no slot list');
+  for (const c of pc.chunks.values()) {
+    if (!seen.has(c) && c.linked) v('slot', c, 'a linked chunk is on no slot list');
+    if (seen.has(c) && !c.linked) v('slot', c, 'a chunk taken off for reclaim is still on a slot list');
+  }
   return out;
 }
 
@@ -85,7 +88,8 @@ function checkPopulated(pc: Percpu, chunk: PcpuChunk, v: (i: AllocatorInvariant,
   const map = chunk.map;
   let off = 0;
   for (let i = 0; i < chunk.map_used; off += Math.abs(map[i++]!)) {
-    if (map[i]! > 0) continue;
+    // free, or carved and still being populated by an allocation that has not returned
+    if (map[i]! > 0 || chunk.populating.has(off)) continue;
     const size = -map[i]!;
     for (let p = PFN_DOWN(off); p < PFN_UP(off + size); p++) {
       if (!chunk.populated[p]) {

@@ -25,6 +25,10 @@ export class PcpuChunk extends ListHead {
   populated: Uint8Array;
   /** the map is one of the __initdata early maps (until percpu_init_late) */
   early_map = false;
+  /** on a slot list (set when first relocated, cleared when reclaim takes it off): for checkers */
+  linked = false;
+  /** offsets of areas carved in the map whose population has not finished: for checkers */
+  readonly populating = new Set<number>();
 
   constructor(
     /** the chunk number: 0 for the first chunk, 1, 2, ... for created ones, never reused */

@@ -202,6 +202,7 @@ export class Percpu {
     if (chunk !== this.pcpu_reserved_chunk && oslot !== nslot) {
       if (oslot < nslot) list_move(chunk, this.pcpu_slot[nslot]!);
       else list_move_tail(chunk, this.pcpu_slot[nslot]!);
+      chunk.linked = true;
     }
   }
 
@@ -597,8 +598,11 @@ export class Percpu {
     }
 
     // area_found: populate, map and clear the area with only the mutex held
+    chunk!.populating.add(off);
     yield SPIN_UNLOCK;
-    if ((yield* this.backend.pcpu_populate_chunk(chunk!, off, size)) < 0) {
+    const populated = yield* this.backend.pcpu_populate_chunk(chunk!, off, size);
+    chunk!.populating.delete(off);
+    if (populated < 0) {
       yield SPIN_LOCK;
       this.pcpu_free_area(chunk!, off);
       return yield* this.pcpu_alloc_fail(size, align, 'failed to populate', true);
@@ -681,6 +685,7 @@ export class Percpu {
       if (chunk.immutable) this.WARN('at mm/percpu.c pcpu_reclaim(): WARN_ON(chunk->immutable)');
       if (chunk === head.next) continue; // spare the first one
       list_move(chunk, todo);
+      chunk.linked = false;
     }
     yield SPIN_UNLOCK;
 
@@ -705,7 +710,10 @@ export class Percpu {
     const todo = new ListHead();
     yield MUTEX_LOCK;
     yield SPIN_LOCK;
-    for (let pos = head.next, n = pos.next; pos !== head; pos = n, n = pos.next) list_move(pos, todo);
+    for (let pos = head.next, n = pos.next; pos !== head; pos = n, n = pos.next) {
+      list_move(pos, todo);
+      (pos as PcpuChunk).linked = false;
+    }
     yield SPIN_UNLOCK;
     const destroyed: number[] = [];
     for (const chunk of list_entries<PcpuChunk>(todo)) {
