@@ -126,7 +126,8 @@ Examples:
         if ((e as Error).message.startsWith('no workload')) throw new UsageError((e as Error).message);
         throw e;
       }
-      process.stdout.write((json ? JSON.stringify(report, null, 2) : formatRunReport(report)) + '\n');
+      const { log: _log, fingerprint: _fp, ...data } = report;
+      process.stdout.write((json ? JSON.stringify(data, null, 2) : formatRunReport(report)) + '\n');
       return report.verdict === 'pass' ? 0 : 1;
     },
   },

@@ -27,7 +27,7 @@ export interface ActorContext {
   sched: SchedulerOptions;
   pc: Percpu | null;
   core: Scheduler | null;
-  /** free pages right after late init: shutdown must get back to exactly this */
+  /** free pages right after mm init: shutdown must get back to exactly this */
   postBootFree: number;
   postBootMeta: number;
 }
@@ -107,10 +107,14 @@ export const allocatorMachine = setup({
         TICK: { actions: ({ context, event }) => tick(context, event.steps) },
         SLAB_ONLINE: {
           target: 'slabOnline',
-          actions: ({ context }) => {
-            mm_init(context.machine, context.pc!);
-            context.core!.record({ type: 'lifecycle', task: -1, cpu: 0, state: 'slabOnline' });
-          },
+          actions: [
+            ({ context }) => {
+              mm_init(context.machine, context.pc!);
+              context.core!.record({ type: 'lifecycle', task: -1, cpu: 0, state: 'slabOnline' });
+            },
+            // the page allocator's state right after mm init is what shutdown must return to
+            assign(({ context }) => ({ postBootFree: context.machine.buddy.totalFree() })),
+          ],
         },
       },
     },
@@ -122,7 +126,7 @@ export const allocatorMachine = setup({
           target: 'running',
           actions: assign(({ context }) => {
             context.core!.record({ type: 'lifecycle', task: -1, cpu: 0, state: 'running' });
-            return { postBootFree: context.machine.buddy.totalFree(), postBootMeta: context.pc!.meta_bytes };
+            return { postBootMeta: context.pc!.meta_bytes };
           }),
         },
       },

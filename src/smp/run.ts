@@ -21,6 +21,7 @@ import { type PercpuStatsReport, percpuStats } from '../kernel/stats.ts';
 import type { CpuStats } from '../../workers/cpu-api.ts';
 import type { CpuTaskResult } from '../../workers/cpu.ts';
 import { SmpMachine } from './smp-machine.ts';
+import { allocatorFingerprint } from '../actor/replay-log.ts';
 import type { Args, Workload } from './workload.ts';
 
 export interface RunOptions {
@@ -64,6 +65,10 @@ export interface RunReport {
   violations: AllocatorViolation[];
   failures: string[];
   events: number;
+  /** every allocator event of the run, in order (left out of the JSON report) */
+  log: ActorEvent[];
+  /** the allocator's final state (see allocatorFingerprint), to compare with a replay */
+  fingerprint: string;
   verdict: 'pass' | 'fail';
   replay: string;
 }
@@ -204,6 +209,14 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     violations,
     failures,
     events,
+    log: smp.actor.events,
+    fingerprint: (() => {
+      try {
+        return allocatorFingerprint(smp.actor.pc);
+      } catch {
+        return '';
+      }
+    })(),
     verdict: failures.length ? 'fail' : 'pass',
     replay: replayCommand(o, config, args),
   };
