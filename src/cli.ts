@@ -40,7 +40,7 @@ const EXAMPLES_DIR = new URL('../examples/', import.meta.url);
 function exampleNames(): string[] {
   try {
     return readdirSync(fileURLToPath(EXAMPLES_DIR))
-      .filter((f) => f.endsWith('.ts'))
+      .filter((f) => /\.[tj]s$/.test(f))
       .map((f) => f.slice(0, -3))
       .sort();
   } catch {

@@ -6,7 +6,7 @@
  */
 import type { AllocItem, AllocReply, Reply } from '../src/actor/types.ts';
 import { FAULT_UNALIGNED, MemAccess, faultName } from '../src/mem/access.ts';
-import { H_ABORT, H_BARRIER_COUNT, H_BARRIER_GEN, H_BARRIER_PARTIES } from '../src/mem/layout.ts';
+import { H_ABORT, H_BARRIER_COUNT, H_BARRIER_GEN, H_BARRIER_PARTIES, H_PT_GEN, PAGE_SIZE } from '../src/mem/layout.ts';
 import { Prng } from '../src/util/prng.ts';
 
 /** What the machine tells a CPU about itself when it comes up. */
@@ -68,11 +68,23 @@ export class PerCpu {
   readonly nr_cpus: number;
   readonly prng: Prng;
   readonly mem: MemAccess;
-  readonly stats: CpuStats = { allocs: 0, alloc_failures: 0, frees: 0, reads: 0, writes: 0, barriers: 0 };
+  private readonly counts: CpuStats = { allocs: 0, alloc_failures: 0, frees: 0, reads: 0, writes: 0, barriers: 0 };
+
+  /** What this CPU has done so far. A this_cpu_add counts as one read and one write. */
+  get stats(): CpuStats {
+    return { ...this.counts, reads: this.counts.reads + this.fastOps, writes: this.counts.writes + this.fastOps };
+  }
   /** the kernel's reason for the last failed allocation */
   lastError: string | null = null;
   private readonly offset: number;
   private readonly header: Int32Array;
+  /** a one-entry translation cache for this_cpu ops (a TLB entry), valid for one page-table generation */
+  private tlbPtr = NaN;
+  private tlbIdx = 0;
+  private tlbGen = -1;
+  private readonly i32: Int32Array;
+  /** this_cpu ops served from the cached translation (counted into stats on demand) */
+  private fastOps = 0;
 
   constructor(
     readonly ctx: CpuContext,
@@ -85,6 +97,7 @@ export class PerCpu {
     this.mem = new MemAccess(sab);
     this.offset = ctx.per_cpu_offset[ctx.cpu]!;
     this.header = new Int32Array(sab, 0, 1024);
+    this.i32 = this.mem.i32;
   }
 
   // ---------------------------------------------------------------- allocation
@@ -102,7 +115,7 @@ export class PerCpu {
   /** free_percpu(). */
   async free_percpu(ptr: number): Promise<void> {
     await this.call({ kind: 'free', ptr });
-    if (ptr) this.stats.frees++;
+    if (ptr) this.counts.frees++;
   }
 
   /** Many allocations in one message; each reply is its own success or failure. */
@@ -110,8 +123,8 @@ export class PerCpu {
     const r = await this.call({ kind: 'alloc_batch', items });
     const batch = 'batch' in r ? r.batch : [];
     for (const b of batch) {
-      if (b.ok) this.stats.allocs++;
-      else this.stats.alloc_failures++;
+      if (b.ok) this.counts.allocs++;
+      else this.counts.alloc_failures++;
     }
     return batch;
   }
@@ -119,16 +132,16 @@ export class PerCpu {
   /** Many frees in one message. */
   async free_batch(ptrs: number[]): Promise<void> {
     await this.call({ kind: 'free_batch', ptrs });
-    this.stats.frees += ptrs.filter((p) => p).length;
+    this.counts.frees += ptrs.filter((p) => p).length;
   }
 
   private allocReply(r: Reply): number {
     if ('ptr' in r && r.ok) {
-      this.stats.allocs++;
+      this.counts.allocs++;
       this.lastError = null;
       return r.ptr;
     }
-    this.stats.alloc_failures++;
+    this.counts.alloc_failures++;
     this.lastError = 'error' in r ? r.error : 'allocation failed';
     return 0;
   }
@@ -169,7 +182,7 @@ export class PerCpu {
     const va = this.this_cpu_ptr(ptr);
     const v = this.mem.read64(va);
     if (v === null) throw new CpuFault(this.cpu, va, this.mem.translate(va), 'this_cpu_read');
-    this.stats.reads++;
+    this.counts.reads++;
     return v;
   }
 
@@ -181,15 +194,36 @@ export class PerCpu {
     const va = this.this_cpu_ptr(ptr);
     const p = this.mem.write64(va, value);
     if (p < 0) throw new CpuFault(this.cpu, va, p, 'this_cpu_write');
-    this.stats.writes++;
+    this.counts.writes++;
   }
 
   /** this_cpu_add(): a read-modify-write of this CPU's copy; returns the new value. */
   this_cpu_add(ptr: number, delta: number, width: 1 | 2 | 4 = 4): number {
+    if (width === 4 && ptr === this.tlbPtr && this.header[H_PT_GEN] === this.tlbGen) {
+      // the cached translation is still good: one load and one store, like %gs-relative addl
+      const v = (this.i32[this.tlbIdx]! + delta) | 0;
+      this.i32[this.tlbIdx] = v;
+      this.fastOps++;
+      return v;
+    }
     const va = this.this_cpu_ptr(ptr);
+    if (width === 4) this.fillTlb(ptr, va);
     const v = wrap(this.read(va, width) + delta, width);
     this.write(va, v, width);
     return v;
+  }
+
+  /** Caches the translation of an aligned 4-byte this_cpu location for the fast path. */
+  private fillTlb(ptr: number, va: number): void {
+    const gen = this.header[H_PT_GEN]!;
+    const phys = this.mem.translate(va);
+    if (phys < 0 || phys % 4 !== 0 || (va % PAGE_SIZE) > PAGE_SIZE - 4) {
+      this.tlbPtr = NaN;
+      return;
+    }
+    this.tlbPtr = ptr;
+    this.tlbIdx = phys / 4;
+    this.tlbGen = gen;
   }
 
   this_cpu_add64(ptr: number, delta: bigint): bigint {
@@ -210,7 +244,7 @@ export class PerCpu {
   read(va: number, width: Width = 4): number {
     const v = width === 1 ? this.mem.read8(va) : width === 2 ? this.mem.read16(va) : this.mem.read32(va);
     if (Number.isNaN(v)) throw new CpuFault(this.cpu, va, this.mem.translate(va), 'read');
-    this.stats.reads++;
+    this.counts.reads++;
     return v;
   }
 
@@ -218,21 +252,21 @@ export class PerCpu {
   write(va: number, value: number, width: Width = 4): void {
     const p = width === 1 ? this.mem.write8(va, value) : width === 2 ? this.mem.write16(va, value) : this.mem.write32(va, value);
     if (p < 0) throw new CpuFault(this.cpu, va, p === FAULT_UNALIGNED ? p : this.mem.translate(va), 'write');
-    this.stats.writes++;
+    this.counts.writes++;
   }
 
   /** Fills `len` bytes at `va` with a byte pattern (memset). */
   fill(va: number, byte: number, len: number): void {
     const p = this.mem.fill(va, byte, len);
     if (p < 0) throw new CpuFault(this.cpu, va, p, 'memset');
-    this.stats.writes++;
+    this.counts.writes++;
   }
 
   /** Reads `len` bytes at `va`. */
   bytes(va: number, len: number): Uint8Array {
     const b = this.mem.readBytes(va, len);
     if (!b) throw new CpuFault(this.cpu, va, this.mem.translate(va), 'read');
-    this.stats.reads++;
+    this.counts.reads++;
     return b;
   }
 
@@ -246,7 +280,7 @@ export class PerCpu {
     const h = this.header;
     const gen = Atomics.load(h, H_BARRIER_GEN);
     const parties = Atomics.load(h, H_BARRIER_PARTIES);
-    this.stats.barriers++;
+    this.counts.barriers++;
     if (Atomics.add(h, H_BARRIER_COUNT, 1) === parties - 1) {
       Atomics.store(h, H_BARRIER_COUNT, 0);
       Atomics.add(h, H_BARRIER_GEN, 1);

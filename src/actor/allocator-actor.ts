@@ -103,7 +103,9 @@ export class AllocatorActor {
   request(req: Request): Promise<Reply> {
     return new Promise<Reply>((resolve) => {
       this.actor.send({ type: 'REQUEST', req, reply: resolve });
-      this.kick();
+      // run a turn now rather than on the next event-loop turn: a request that never
+      // sleeps is answered at once; sleeping ones still yield to the event loop
+      if (!this.turnQueued) this.turn();
     });
   }
 

@@ -56,6 +56,8 @@ export const H_BARRIER_GEN = 65;
 export const H_BARRIER_PARTIES = 66;
 /** Set to 1 by the machine to make every CPU stop at its next barrier or access check. */
 export const H_ABORT = 67;
+/** Page-table generation: bumped on every unmap, so cached translations know to go stale. */
+export const H_PT_GEN = 68;
 
 /** Float64 indices in the header (byte offset = index * 8), after the Int32 words. */
 export const F_BASE_BYTE = 2048;

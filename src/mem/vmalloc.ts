@@ -6,7 +6,7 @@
  * Flushes are counted, not simulated: there is no TLB to keep coherent here.
  */
 import { MemError, checkInt, checkPow2 } from './errors.ts';
-import { F_BASE_BYTE, F_CACHE_FLUSHES, F_TLB_FLUSHES, PAGE_SIZE, VMALLOC_START } from './layout.ts';
+import { F_BASE_BYTE, F_CACHE_FLUSHES, F_TLB_FLUSHES, H_PT_GEN, PAGE_SIZE, VMALLOC_START } from './layout.ts';
 import type { PhysMem } from './phys.ts';
 
 export interface VmArea {
@@ -25,6 +25,7 @@ export class VmSpace {
   /** vmalloc page -> pfn + 1, 0 when not present */
   readonly pt: Int32Array;
   private readonly flushes: Float64Array;
+  private readonly header: Int32Array;
   /** live areas sorted by address */
   private areas: VmArea[] = [];
 
@@ -33,6 +34,7 @@ export class VmSpace {
     this.end = VMALLOC_START + l.vmallocBytes;
     this.pt = new Int32Array(mem.sab, l.ptOffset, l.vmallocPages);
     this.flushes = new Float64Array(mem.sab, F_BASE_BYTE, 2);
+    this.header = new Int32Array(mem.sab, 0, PAGE_SIZE / 4);
   }
 
   get tlbFlushes(): number {
@@ -155,6 +157,7 @@ export class VmSpace {
     this.checkRange('unmap_kernel_range_noflush', addr, size, false);
     const vpn0 = (addr - this.start) / PAGE_SIZE;
     for (let i = 0; i < size / PAGE_SIZE; i++) Atomics.store(this.pt, vpn0 + i, 0);
+    if (size > 0) Atomics.add(this.header, H_PT_GEN, 1);
   }
 
   /** vmalloc_to_page(): the pfn mapped at addr, or -1. */

@@ -77,7 +77,8 @@ const ROOT = new URL('../../', import.meta.url);
 
 /** Finds a workload module: an example name, or a path. */
 export function resolveWorkload(name: string): string {
-  const example = new URL(`examples/${name}.ts`, ROOT);
+  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js'; // sources, or the dist build
+  const example = new URL(`examples/${name}.${ext}`, ROOT);
   if (existsSync(fileURLToPath(example))) return example.href;
   if (existsSync(name)) return pathToFileURL(name).href;
   throw new Error(`no workload "${name}": not an example (${listExamplesHint()}) and not a file`);

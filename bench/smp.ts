@@ -1,0 +1,92 @@
+/** SMP benchmarks: actor round trips, batches, this_cpu_add, and CPU bring-up. */
+import { Worker } from 'node:worker_threads';
+import { SmpMachine } from '../src/smp/smp-machine.ts';
+import { workerEntry } from '../src/smp/worker-url.ts';
+
+type Row = (name: string, value: number, unit: string, baseline?: { name: string; value: number }) => void;
+
+const wlUrl = (name: string): string => {
+  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+  return new URL(`./workloads/${name}.${ext}`, import.meta.url).href;
+};
+
+async function pingPong(n: number): Promise<number> {
+  const e = workerEntry('bench/echo-worker');
+  const w = new Worker(e.url, { argv: e.argv });
+  await new Promise((r) => w.once('online', r));
+  const rtt = await new Promise<number>((resolve) => {
+    let i = 0;
+    let t = 0;
+    w.on('message', () => {
+      i++;
+      if (i === 1000) t = performance.now();
+      if (i === n + 1000) resolve(n / ((performance.now() - t) / 1000));
+      else w.postMessage(i);
+    });
+    w.postMessage(0);
+  });
+  await w.terminate();
+  return rtt;
+}
+
+async function machineFor(cpus: number): Promise<SmpMachine> {
+  const smp = new SmpMachine({ machine: { cpus, memoryBytes: 128 << 20, shadowShift: 0 }, setup: {}, actor: { seed: 1, policy: 'fifo', stepsPerTurn: 64 } });
+  smp.boot();
+  return smp;
+}
+
+export async function benchSmp(row: Row): Promise<void> {
+  console.log('smp: the allocator actor and the CPU workers');
+  const base = await pingPong(20000);
+  console.log(`  raw postMessage ping-pong (main <-> worker): ${(base / 1000).toFixed(1)} k round trips/s`);
+  for (const cpus of [1, 2, 4, 8]) {
+    const smp = await machineFor(cpus);
+    smp.actor.slabOnline();
+    await smp.actor.initLate();
+    const all = Array.from({ length: cpus }, (_, c) => c);
+    await smp.runPhase(all, wlUrl('roundtrip'), 'run', { n: 200, batch: 0 }); // warm up
+    const t = performance.now();
+    const rs = await smp.runPhase(all, wlUrl('roundtrip'), 'run', { n: 2000, batch: 0 });
+    const secs = (performance.now() - t) / 1000;
+    const ops = rs.reduce((a, r) => a + (r.result as { ops: number }).ops, 0);
+    row(`alloc+free round trips, ${cpus} CPU(s)`, ops / secs, ' trips/s', { name: 'ping-pong', value: base });
+    const tb = performance.now();
+    const rb = await smp.runPhase(all, wlUrl('roundtrip'), 'run', { n: 8192, batch: 64 });
+    const secsB = (performance.now() - tb) / 1000;
+    const opsB = rb.reduce((a, r) => a + (r.result as { ops: number }).ops, 0);
+    row(`  batched by 64, ${cpus} CPU(s)`, opsB / secsB, ' ops/s', { name: 'ping-pong', value: base });
+    await smp.shutdown();
+  }
+
+  {
+    const smp = await machineFor(1);
+    const [early] = await smp.runPhase([0], wlUrl('adds'), 'early', {});
+    smp.actor.slabOnline();
+    await smp.actor.initLate();
+    const [r] = await smp.runPhase([0], wlUrl('adds'), 'run', { n: 5_000_000 }, early!.result);
+    const { raw, percpu } = r!.result as { raw: number; percpu: number };
+    row('this_cpu_add in a worker', percpu, ' adds/s', { name: 'raw SAB increments', value: raw });
+    await smp.close();
+  }
+
+  for (const n of [64, 256]) {
+    const tBare = performance.now();
+    const bare = Array.from({ length: n }, () => new Worker("require('node:worker_threads').parentPort.postMessage('up')", { eval: true }));
+    await Promise.all(bare.map((w) => new Promise((r) => w.once('message', r))));
+    const bareSecs = (performance.now() - tBare) / 1000;
+    await Promise.all(bare.map((w) => w.terminate()));
+    const t = performance.now();
+    const smp = await machineFor(n);
+    smp.actor.slabOnline();
+    await smp.actor.initLate();
+    await smp.runPhase(
+      Array.from({ length: n }, (_, c) => c),
+      wlUrl('roundtrip'),
+      'run',
+      { n: 1, batch: 0 },
+    );
+    const secs = (performance.now() - t) / 1000;
+    console.log(`  boot ${n} CPU workers (to the first completed phase): ${secs.toFixed(2)} s   baseline ${n} bare workers: ${bareSecs.toFixed(2)} s   ratio ${(secs / bareSecs).toFixed(2)}`);
+    await smp.shutdown();
+  }
+}
