@@ -24,7 +24,7 @@ function time<T>(fn: () => T): [T, number] {
 
 async function benchMem(): Promise<void> {
   console.log('mem: page allocator and translated writes');
-  const m = new Machine({ memoryBytes: 256 << 20, shadowShift: 0 });
+  const m = new Machine({ memoryBytes: 256 << 20, shadow: false });
   m.mmInit();
   const rng = new Prng(1);
   const N = 400_000;

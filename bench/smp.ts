@@ -30,7 +30,7 @@ async function pingPong(n: number): Promise<number> {
 }
 
 async function machineFor(cpus: number): Promise<SmpMachine> {
-  const smp = new SmpMachine({ machine: { cpus, memoryBytes: 128 << 20, shadowShift: 0 }, setup: {}, actor: { seed: 1, policy: 'fifo', stepsPerTurn: 64 } });
+  const smp = new SmpMachine({ machine: { cpus, memoryBytes: 128 << 20, shadow: false }, setup: {}, actor: { seed: 1, policy: 'fifo', stepsPerTurn: 64 } });
   smp.boot();
   return smp;
 }

@@ -111,7 +111,7 @@ export class Replayer {
         nodes,
         memoryBytes: this.opts.memoryBytes ?? DEFAULT_REPLAY_MEMORY,
         vmallocBytes: this.opts.vmallocBytes ?? DEFAULT_REPLAY_VMALLOC,
-        shadowShift: 0,
+        shadow: false,
       });
       pc = setup_per_cpu_areas(machine, { static_size, reserved_size, dyn_size, atom_size, backend, numa_groups: nodes > 1 });
       this.machine = machine;

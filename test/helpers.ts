@@ -13,7 +13,7 @@ export interface Booted {
 
 /** Boots a machine; with `slab`, also runs mm_init() and percpu_init_late(). */
 export function boot(setup: PercpuSetup = {}, machine: MachineConfig = {}, slab = true): Booted {
-  const m = new Machine({ cpus: 4, memoryBytes: 32 << 20, shadowShift: 0, ...machine });
+  const m = new Machine({ cpus: 4, memoryBytes: 32 << 20, shadow: false, ...machine });
   const pc = setup_per_cpu_areas(m, { static_size: 20000, reserved_size: 8192, dyn_size: 20480, ...setup });
   if (slab) {
     mm_init(m, pc);

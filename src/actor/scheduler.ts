@@ -65,6 +65,8 @@ export class Scheduler {
     pcpu_lock: { owner: null, waiters: [] },
   };
   private reclaimQueued = false;
+  /** the task whose kernel path is executing right now */
+  private current: Task | null = null;
   private readonly listeners: ((e: ActorEvent) => void)[] = [];
   private readonly changePoints: Set<number>;
   private lowPriority = 0;
@@ -80,6 +82,11 @@ export class Scheduler {
     this.maxDelay = Math.max(1, opts.maxDelay ?? 4);
     this.changePoints = new Set();
     if (opts.onEvent) this.listeners.push(opts.onEvent);
+    // lockdep_assert_held(): the running task must hold the lock; a miss is recorded
+    pc.lockdep_assert_held = (lock, where) => {
+      const t = this.current;
+      if (t && !t.held.includes(lock)) this.emit({ type: 'lockdep', task: t.id, cpu: t.cpu, lock, where });
+    };
     if (this.policy === 'pct') {
       const horizon = opts.pctHorizon ?? 2000;
       for (let i = 0; i < (opts.pctDepth ?? 3) - 1; i++) this.changePoints.add(this.prng.int(1, horizon));
@@ -229,12 +236,15 @@ export class Scheduler {
     this.emit({ type: 'run', task: task.id, cpu: task.cpu });
     for (;;) {
       let r: IteratorResult<KStep, Reply>;
+      this.current = task;
       try {
         r = task.gen.next();
       } catch (e) {
+        this.current = null;
         this.fail(task, e);
         return;
       }
+      this.current = null;
       if (r.done) {
         this.finish(task, r.value);
         return;
@@ -311,8 +321,10 @@ export class Scheduler {
 
   /** A kernel BUG in a task: it dies, its locks are released (as an oops would leave them to
    * the next user here), and its caller gets the bug as data. */
-  private fail(task: Task, e: unknown): void {
-    if (!(e instanceof KernelBug)) throw e;
+  private fail(task: Task, err: unknown): void {
+    // anything else a kernel path throws (the machine refusing a corrupted free, a walk into
+    // a list head) is an oops of that path
+    const e = err instanceof KernelBug ? err : new KernelBug('BUG_ON', `oops in ${task.req.kind} on cpu ${task.cpu}: ${(err as Error).message ?? String(err)}`, 'oops');
     for (const lock of [...task.held].reverse()) this.release(task, lock);
     task.state = 'done';
     this.tasks.delete(task.id);

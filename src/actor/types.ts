@@ -67,6 +67,7 @@ export type ActorEvent =
   | { seq: number; tick: number; type: 'schedule_work'; task: number; cpu: number; held: LockName[] }
   | { seq: number; tick: number; type: 'done'; task: number; cpu: number; reply: Reply; kind: TaskKind }
   | { seq: number; tick: number; type: 'bug'; task: number; cpu: number; bug: KernelBugData }
+  | { seq: number; tick: number; type: 'lockdep'; task: number; cpu: number; lock: LockName; where: string }
   | { seq: number; tick: number; type: 'lifecycle'; task: -1; cpu: number; state: string };
 
 /** An event before the actor stamps it. */

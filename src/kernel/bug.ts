@@ -7,7 +7,9 @@ export type KernelBugCode =
   | 'PCPU_SETUP_BUG_ON' // a sanity check of pcpu_setup_first_chunk() failed
   | 'BAD_FREE' // free_percpu() of an address that is not the start of a live area
   | 'DOUBLE_FREE' // free_percpu() of an area that is already free
-  | 'BAD_STATE'; // a call the allocator's lifecycle does not allow (e.g. before setup)
+  | 'BAD_STATE' // a call the allocator's lifecycle does not allow (e.g. before setup)
+  | 'USE_AFTER_FREE' // a kernel path touched a chunk that was already destroyed
+  | 'LIST_CORRUPTION'; // a list walk left its list
 
 export interface KernelBugData {
   name: 'KernelBug';

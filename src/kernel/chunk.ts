@@ -27,6 +27,8 @@ export class PcpuChunk extends ListHead {
   early_map = false;
   /** on a slot list (set when first relocated, cleared when reclaim takes it off): for checkers */
   linked = false;
+  /** pcpu_destroy_chunk() has run: any later use is a use after free */
+  destroyed = false;
   /** offsets of areas carved in the map whose population has not finished: for checkers */
   readonly populating = new Set<number>();
 

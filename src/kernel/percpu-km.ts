@@ -19,6 +19,8 @@ export class PercpuKm implements PcpuBackend {
   constructor(private readonly pc: Percpu) {}
 
   *pcpu_populate_chunk(chunk: PcpuChunk, off: number, size: number): KTask<number> {
+    this.pc.pcpu_chunk_check_alive(chunk, 'pcpu_populate_chunk');
+    if (this.pc.mutant('populate-no-zero')) return 0;
     for (let cpu = 0; cpu < this.pc.nr_cpu_ids; cpu++)
       if (this.pc.machine.access.fill(this.pc.pcpu_chunk_addr(chunk, cpu, 0) + off, 0, size) < 0)
         throw new KernelBug('BUG_ON', `pcpu_populate_chunk: chunk ${chunk.id} offset ${off} is not backed for cpu ${cpu}`);
@@ -73,6 +75,7 @@ export class PercpuKm implements PcpuBackend {
     chunk.data = null;
     pc.pcpu_free_chunk(chunk);
     pc.pcpu_unregister_chunk(chunk);
+    chunk.destroyed = true;
   }
 
   pcpu_addr_to_pfn(addr: number): number {

@@ -135,6 +135,7 @@ export class PercpuVm implements PcpuBackend {
   }
 
   *pcpu_populate_chunk(chunk: PcpuChunk, off: number, size: number): KTask<number> {
+    this.pc.pcpu_chunk_check_alive(chunk, 'pcpu_populate_chunk');
     const page_start = PFN_DOWN(off);
     const page_end = PFN_UP(off + size);
 
@@ -167,6 +168,7 @@ export class PercpuVm implements PcpuBackend {
     }
 
     // clear: the new area reads as zero in every unit
+    if (this.pc.mutant('populate-no-zero')) return 0;
     for (let cpu = 0; cpu < this.pc.nr_cpu_ids; cpu++) {
       if (this.pc.machine.access.fill(this.pc.pcpu_chunk_addr(chunk, cpu, 0) + off, 0, size) < 0)
         throw new KernelBug('BUG_ON', `pcpu_populate_chunk: chunk ${chunk.id} offset ${off} is not mapped for cpu ${cpu}`);
@@ -215,6 +217,7 @@ export class PercpuVm implements PcpuBackend {
     chunk.data = null;
     this.pc.pcpu_free_chunk(chunk);
     this.pc.pcpu_unregister_chunk(chunk);
+    chunk.destroyed = true;
   }
 
   pcpu_addr_to_pfn(addr: number): number {

@@ -32,10 +32,12 @@ import {
 } from './constants.ts';
 import { type PcpuAllocInfo, pcpu_dump_alloc_info } from './alloc-info.ts';
 import type { KernelImage } from './image.ts';
+import type { MutantName } from './mutants.ts';
 import { ListHead, list_add, list_entries, list_move, list_move_tail } from './list.ts';
 import {
   type KStep,
   type KTask,
+  type LockName,
   MUTEX_LOCK,
   MUTEX_UNLOCK,
   SCHEDULE_RECLAIM,
@@ -62,8 +64,9 @@ export interface KernelLog {
 export interface PercpuOptions {
   machine: Machine;
   image: KernelImage;
-  /** chooses percpu-vm or percpu-km; set by setBackend() before setup */
   log?: KernelLog;
+  /** historical bugs to bring back (see mutants.ts); none by default */
+  mutants?: readonly MutantName[];
 }
 
 /** Counters behind the percpu_stats dump (CONFIG_PERCPU_STATS, adapted to 2.6.36). */
@@ -87,6 +90,12 @@ export class Percpu {
   readonly dmesg: string[] = [];
   readonly warnings: string[] = [];
   private readonly log: KernelLog | undefined;
+  private readonly mutants: ReadonlySet<MutantName>;
+  /**
+   * lockdep_assert_held(): set by whoever drives the kernel paths, to check that the running
+   * path holds `lock`. Null when nothing is checking (the synchronous replay).
+   */
+  lockdep_assert_held: ((lock: LockName, where: string) => void) | null = null;
 
   // --- the globals of mm/percpu.c ---
   pcpu_unit_pages = 0;
@@ -149,6 +158,18 @@ export class Percpu {
     this.machine = opts.machine;
     this.image = opts.image;
     this.log = opts.log;
+    this.mutants = new Set(opts.mutants ?? []);
+  }
+
+  /** Is this historical bug switched back on? */
+  mutant(name: MutantName): boolean {
+    return this.mutants.has(name);
+  }
+
+  /** A kernel path is about to touch `chunk`: it must not have been destroyed. */
+  pcpu_chunk_check_alive(chunk: PcpuChunk, where: string): void {
+    if (chunk.destroyed)
+      throw new KernelBug('USE_AFTER_FREE', `${where}: chunk ${chunkName(chunk)} was destroyed while still in use (use after free)`, 'chunk->destroyed');
   }
 
   setBackend(b: PcpuBackend): void {
@@ -198,6 +219,7 @@ export class Percpu {
    * back when it moved down. The reserved chunk is on no list. Needs pcpu_lock.
    */
   pcpu_chunk_relocate(chunk: PcpuChunk, oslot: number): void {
+    this.lockdep_assert_held?.('pcpu_lock', 'pcpu_chunk_relocate');
     const nslot = this.pcpu_chunk_slot(chunk);
     if (chunk !== this.pcpu_reserved_chunk && oslot !== nslot) {
       if (oslot < nslot) list_move(chunk, this.pcpu_slot[nslot]!);
@@ -252,6 +274,7 @@ export class Percpu {
     yield sleepStep('pcpu_extend_area_map', chunk.id);
 
     yield SPIN_LOCK;
+    this.pcpu_chunk_check_alive(chunk, 'pcpu_extend_area_map');
     let old: Int32Array | null = null;
     let oldEarly = false;
     if (new_alloc > chunk.map_alloc) {
@@ -301,6 +324,8 @@ export class Percpu {
    * Needs pcpu_lock and a map with two spare entries. Returns the offset, or -1.
    */
   pcpu_alloc_area(chunk: PcpuChunk, size: number, align: number): number {
+    this.lockdep_assert_held?.('pcpu_lock', 'pcpu_alloc_area');
+    this.pcpu_chunk_check_alive(chunk, 'pcpu_alloc_area');
     const oslot = this.pcpu_chunk_slot(chunk);
     const map = chunk.map;
     const mask = align - 1;
@@ -392,6 +417,8 @@ export class Percpu {
    * Only the map changes; nothing is depopulated. Needs pcpu_lock.
    */
   pcpu_free_area(chunk: PcpuChunk, freeme: number): void {
+    this.lockdep_assert_held?.('pcpu_lock', 'pcpu_free_area');
+    this.pcpu_chunk_check_alive(chunk, 'pcpu_free_area');
     const oslot = this.pcpu_chunk_slot(chunk);
     const map = chunk.map;
     let i = this.pcpu_find_area(chunk, freeme);
@@ -567,17 +594,23 @@ export class Percpu {
           const head = this.pcpu_slot[slot]!;
           // the next entry is saved first: a failed search may move the chunk to slot 0
           for (let pos = head.next, n = pos.next; pos !== head; pos = n, n = pos.next) {
-            const c = pos as PcpuChunk;
+            if (!(pos instanceof PcpuChunk))
+              throw new KernelBug('LIST_CORRUPTION', `pcpu_alloc: the walk of slot ${slot} ran onto another list's head`, 'list corruption');
+            const c = pos;
             if (size > c.contig_hint) continue;
 
             new_alloc = this.pcpu_need_to_extend(c);
             if (new_alloc) {
               yield SPIN_UNLOCK;
-              if ((yield* this.pcpu_extend_area_map(c, new_alloc)) < 0)
-                return yield* this.pcpu_alloc_fail(size, align, 'failed to extend area map', false);
+              const partial = this.mutant('destroy-in-use'); // the 2016 partial mutex hold
+              if (partial) yield MUTEX_UNLOCK;
+              const rc = yield* this.pcpu_extend_area_map(c, new_alloc);
+              if (partial) yield MUTEX_LOCK;
+              if (rc < 0) return yield* this.pcpu_alloc_fail(size, align, 'failed to extend area map', false);
               yield SPIN_LOCK;
               // pcpu_lock was dropped: the slot lists may have changed
-              continue restart;
+              if (!this.mutant('extend-stale-walk')) continue restart;
+              n = c.next; // the 2009 bug: carry on from wherever the chunk is now
             }
 
             off = this.pcpu_alloc_area(c, size, align);
@@ -604,7 +637,7 @@ export class Percpu {
     chunk!.populating.delete(off);
     if (populated < 0) {
       yield SPIN_LOCK;
-      this.pcpu_free_area(chunk!, off);
+      if (!this.mutant('populate-fail-keeps-area')) this.pcpu_free_area(chunk!, off);
       return yield* this.pcpu_alloc_fail(size, align, 'failed to populate', true);
     }
     yield MUTEX_UNLOCK;
@@ -650,7 +683,8 @@ export class Percpu {
     if (!ptr) return null;
     const addr = this.__pcpu_ptr_to_addr(ptr);
 
-    yield SPIN_LOCK;
+    const locked = !this.mutant('free-without-lock');
+    if (locked) yield SPIN_LOCK;
     const chunk = this.pcpu_chunk_addr_search(addr, cpu);
     const off = addr - chunk.base_addr;
     this.pcpu_free_area(chunk, off);
@@ -665,7 +699,7 @@ export class Percpu {
           break;
         }
     }
-    yield SPIN_UNLOCK;
+    if (locked) yield SPIN_UNLOCK;
     return chunk;
   }
 
@@ -688,6 +722,8 @@ export class Percpu {
       chunk.linked = false;
     }
     yield SPIN_UNLOCK;
+    const early_unlock = this.mutant('reclaim-drops-mutex'); // the 2009 reclaim locking bug
+    if (early_unlock) yield MUTEX_UNLOCK;
 
     const destroyed: number[] = [];
     for (const chunk of list_entries<PcpuChunk>(todo)) {
@@ -696,7 +732,7 @@ export class Percpu {
       destroyed.push(chunk.id);
     }
     this.stats.nr_reclaimed += destroyed.length;
-    yield MUTEX_UNLOCK;
+    if (!early_unlock) yield MUTEX_UNLOCK;
     return destroyed;
   }
 

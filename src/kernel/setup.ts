@@ -11,6 +11,7 @@ import { type KernelImage, makeKernelImage } from './image.ts';
 import { type KernelLog, Percpu } from './percpu.ts';
 import { PercpuKm } from './percpu-km.ts';
 import { PercpuVm } from './percpu-vm.ts';
+import type { MutantName } from './mutants.ts';
 
 export type FirstChunkKind = 'embed' | 'page';
 export type BackendKind = 'vm' | 'km';
@@ -27,6 +28,8 @@ export interface PercpuSetup {
   numa_groups?: boolean;
   image?: KernelImage;
   log?: KernelLog;
+  /** historical bugs to bring back, for the checkers to find */
+  mutants?: readonly MutantName[];
 }
 
 /** The static section of a small x86-64 kernel, in bytes. */
@@ -39,7 +42,7 @@ export const DEFAULT_STATIC_SIZE = 20000;
  */
 export function setup_per_cpu_areas(machine: Machine, cfg: PercpuSetup = {}): Percpu {
   const image = cfg.image ?? makeKernelImage(cfg.static_size ?? DEFAULT_STATIC_SIZE);
-  const pc = new Percpu(cfg.log ? { machine, image, log: cfg.log } : { machine, image });
+  const pc = new Percpu({ machine, image, ...(cfg.log ? { log: cfg.log } : {}), mutants: cfg.mutants ?? [] });
   const backend = cfg.backend ?? 'vm';
   pc.setBackend(backend === 'km' ? new PercpuKm(pc) : new PercpuVm(pc));
   const fc = cfg.fc ?? 'embed';
@@ -61,6 +64,12 @@ export function setup_per_cpu_areas(machine: Machine, cfg: PercpuSetup = {}): Pe
       : pcpu_embed_first_chunk(pc, reserved, cfg.dyn_size ?? PERCPU_DYNAMIC_RESERVE, cfg.atom_size ?? PAGE_SIZE, distance, alloc_fn, free_fn);
   if (rc < 0) throw new KernelBug('BAD_STATE', `Failed to initialize percpu areas (${fc} first chunk: error ${rc}).`);
   pc.pcpu_setup_offsets();
+  // record whose unit each first-chunk page backs, as percpu-vm does for the pages it maps
+  for (let cpu = 0; cpu < machine.cpus; cpu++)
+    for (let p = 0; p < pc.pcpu_unit_pages; p++) {
+      const phys = machine.access.translate(pc.pcpu_chunk_addr(pc.pcpu_first_chunk!, cpu, p));
+      if (phys >= 0) machine.mem.setPageCpu(phys / 4096, cpu);
+    }
   return pc;
 }
 

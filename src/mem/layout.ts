@@ -76,7 +76,9 @@ export interface LayoutConfig {
   nodes: number;
   /** Size of the vmalloc range in bytes, a multiple of PAGE_SIZE. */
   vmallocBytes: number;
-  /** log2 of the shadow granule; 0 turns the shadow off. */
+  /** keep a shadow region (for the isolation checker) */
+  shadow: boolean;
+  /** log2 of the shadow granule in bytes (0: one tag per byte) */
   shadowShift: number;
 }
 
@@ -101,7 +103,7 @@ export function computeLayout(cfg: LayoutConfig): Layout {
   const ptOffset = PAGE_SIZE;
   const pageInfoOffset = roundUpPage(ptOffset + vmallocPages * 4);
   const shadowOffset = roundUpPage(pageInfoOffset + nrPages * PI_WORDS * 4);
-  const shadowEntries = cfg.shadowShift > 0 ? Math.floor(cfg.memoryBytes / 2 ** cfg.shadowShift) : 0;
+  const shadowEntries = cfg.shadow ? Math.floor(cfg.memoryBytes / 2 ** cfg.shadowShift) : 0;
   const physOffset = roundUpPage(shadowOffset + shadowEntries * 4);
   const nodeStartPfn: number[] = [];
   const per = Math.floor(nrPages / cfg.nodes);
@@ -153,6 +155,7 @@ export function readHeader(sab: SharedArrayBuffer): Layout {
     memoryBytes: nrPages * PAGE_SIZE,
     nodes,
     vmallocBytes: h[H_VMALLOC_PAGES]! * PAGE_SIZE,
+    shadow: h[H_SHADOW_ENTRIES]! > 0,
     shadowShift: h[H_SHADOW_SHIFT]!,
     nrPages,
     vmallocPages: h[H_VMALLOC_PAGES]!,

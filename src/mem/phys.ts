@@ -20,6 +20,9 @@ export interface PhysConfig {
   memoryBytes?: number;
   nodes?: number;
   vmallocBytes?: number;
+  /** keep a shadow region for the isolation checker (default off) */
+  shadow?: boolean;
+  /** log2 of the shadow granule (default 0: a tag per byte, exact for any area size) */
   shadowShift?: number;
   /** node distance table, nodes x nodes; defaults to 10 local, 20 remote */
   distance?: number[][];
@@ -63,7 +66,8 @@ export class PhysMem {
       throw new MemError('EINVAL', fn, 'memoryBytes', `gives under 256 pages per node with ${nodes} nodes`);
     const vmallocBytes = checkInt(fn, 'vmallocBytes', cfg.vmallocBytes ?? DEFAULT_VMALLOC, 1 << 20, 64 * 1024 ** 3);
     if (vmallocBytes % PAGE_SIZE) throw new MemError('EINVAL', fn, 'vmallocBytes', `must be a multiple of ${PAGE_SIZE}`);
-    const shadowShift = checkInt(fn, 'shadowShift', cfg.shadowShift ?? 3, 0, 12);
+    const shadowShift = checkInt(fn, 'shadowShift', cfg.shadowShift ?? 0, 0, 12);
+    const shadow = cfg.shadow ?? false;
     const distance = cfg.distance ?? defaultDistance(nodes);
     if (distance.length !== nodes || distance.some((r) => r.length !== nodes))
       throw new MemError('EINVAL', fn, 'distance', `must be a ${nodes}x${nodes} table`);
@@ -74,7 +78,7 @@ export class PhysMem {
           throw new MemError('EINVAL', fn, `distance[${a}][${b}]`, `must be ${LOCAL_DISTANCE} (local)`);
       }),
     );
-    const layout = computeLayout({ memoryBytes, nodes, vmallocBytes, shadowShift });
+    const layout = computeLayout({ memoryBytes, nodes, vmallocBytes, shadow, shadowShift });
     const sab = new SharedArrayBuffer(layout.totalBytes);
     writeHeader(sab, layout);
     const mem = new PhysMem(sab, layout, distance);

@@ -106,7 +106,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
   const total = 5;
 
   const smp = new SmpMachine({
-    machine: { cpus, nodes, memoryBytes: config.memoryMiB << 20, shadowShift: 3 },
+    machine: { cpus, nodes, memoryBytes: config.memoryMiB << 20, shadow: true },
     setup: { backend: config.backend, fc: config.fc, numa_groups: nodes > 1 },
     actor: { seed: o.seed, policy: config.policy, maxDelay: o.maxDelay ?? 4, record: true },
     phaseTimeoutMs: o.phaseTimeoutMs ?? 120_000,

@@ -8,7 +8,7 @@ import { AllocatorActor } from '../../src/actor/allocator-actor.ts';
 import type { Request } from '../../src/actor/types.ts';
 import { Machine } from '../../src/mem/machine.ts';
 
-const fresh = () => new AllocatorActor(new Machine({ cpus: 2, memoryBytes: 32 << 20, shadowShift: 0 }), { seed: 1, record: true });
+const fresh = () => new AllocatorActor(new Machine({ cpus: 2, memoryBytes: 32 << 20, shadow: false }), { seed: 1, record: true });
 const alloc: Request = { kind: 'alloc', cpu: 1, size: 16, align: 8 };
 
 describe('allocator actor lifecycle', () => {

@@ -64,7 +64,7 @@ describe('pcpu_page_first_chunk', () => {
 
 describe('pcpu_setup_first_chunk sanity checks', () => {
   const fresh = (backend: 'vm' | 'km' = 'vm') => {
-    const m = new Machine({ cpus: 2, shadowShift: 0 });
+    const m = new Machine({ cpus: 2, shadow: false });
     const pc = new Percpu({ machine: m, image: makeKernelImage(20000) });
     pc.setBackend(backend === 'km' ? new PercpuKm(pc) : new PercpuVm(pc));
     const ai = pcpu_alloc_alloc_info(1, 2);

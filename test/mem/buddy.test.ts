@@ -10,7 +10,7 @@ import { PhysMem } from '../../src/mem/phys.ts';
 import { Prng } from '../../src/util/prng.ts';
 
 function fresh(nodes = 1, mib = 4): BuddyAllocator {
-  const mem = PhysMem.create({ memoryBytes: mib << 20, nodes, shadowShift: 0, vmallocBytes: 1 << 20 });
+  const mem = PhysMem.create({ memoryBytes: mib << 20, nodes, shadow: false, vmallocBytes: 1 << 20 });
   const b = new BuddyAllocator(mem);
   b.addRange(0, mem.nrPages);
   return b;

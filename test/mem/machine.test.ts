@@ -40,7 +40,7 @@ describe('machine configuration', () => {
   });
 
   it('can be as large as 1 GiB', () => {
-    const m = new Machine({ memoryBytes: 1 << 30, shadowShift: 0 });
+    const m = new Machine({ memoryBytes: 1 << 30, shadow: false });
     expect(m.mem.nrPages).toBe(262144);
     expect(m.access.write32(PAGE_OFFSET + (1 << 30) - 4, 5)).toBe((1 << 30) - 4);
   });
@@ -48,7 +48,7 @@ describe('machine configuration', () => {
 
 describe('shadow region', () => {
   it('tags and clears granules of physical memory, and the tags are visible to any thread', () => {
-    const m = new Machine({ memoryBytes: 4 << 20, shadowShift: 3 });
+    const m = new Machine({ memoryBytes: 4 << 20, shadow: true, shadowShift: 3 });
     m.shadow.setPhys(100, 20, 42); // granules 12..14
     const s = new Shadow(m.sab);
     expect([95, 96, 100, 119, 120].map((p) => s.tagAt(p))).toEqual([0, 42, 42, 42, 0]);
@@ -59,7 +59,7 @@ describe('shadow region', () => {
   });
 
   it('tags through a virtual mapping', () => {
-    const m = new Machine({ memoryBytes: 4 << 20, shadowShift: 3 });
+    const m = new Machine({ memoryBytes: 4 << 20, shadow: true, shadowShift: 3 });
     const a = m.vm.getVmArea(8192)!;
     m.vm.mapPages(a.addr, [5, 9]);
     m.shadow.setVirt(m.access, a.addr + 4090, 12, 7);

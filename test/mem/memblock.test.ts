@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { Machine } from '../../src/mem/machine.ts';
 
-const machine = () => new Machine({ cpus: 2, nodes: 2, memoryBytes: 8 << 20, shadowShift: 0 });
+const machine = () => new Machine({ cpus: 2, nodes: 2, memoryBytes: 8 << 20, shadow: false });
 
 describe('memblock', () => {
   it('allocates aligned, from the requested node, lowest address first', () => {

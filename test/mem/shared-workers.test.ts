@@ -30,7 +30,7 @@ function runWriter(sab: SharedArrayBuffer, va: number, pages: number, tag: numbe
 
 describe('shared memory', () => {
   it('two workers write disjoint pages; the main thread sees exactly their data', async () => {
-    const m = new Machine({ cpus: 2, memoryBytes: 4 << 20, shadowShift: 0 });
+    const m = new Machine({ cpus: 2, memoryBytes: 4 << 20, shadow: false });
     m.mmInit();
     const area = m.vm.getVmArea(4 * PAGE_SIZE)!;
     const pfns = [m.buddy.allocPages(0), m.buddy.allocPages(0), m.buddy.allocPages(0), m.buddy.allocPages(0)];

@@ -8,7 +8,7 @@ import { FAULT_NOT_PRESENT, FAULT_RANGE } from '../../src/mem/access.ts';
 import { PAGE_OFFSET, PAGE_SIZE, VMALLOC_START } from '../../src/mem/layout.ts';
 import { Machine } from '../../src/mem/machine.ts';
 
-const machine = () => new Machine({ cpus: 2, memoryBytes: 4 << 20, vmallocBytes: 64 << 20, shadowShift: 0 });
+const machine = () => new Machine({ cpus: 2, memoryBytes: 4 << 20, vmallocBytes: 64 << 20, shadow: false });
 
 describe('vm areas', () => {
   it('hands out the lowest free range with a guard page after each area', () => {

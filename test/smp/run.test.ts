@@ -46,7 +46,7 @@ describe('runs on worker threads', () => {
     const r = await runWorkload({ workload: 'churn', seed: 21, cpus: 3, args: { ops: 80 }, policy: 'random' });
     expect(r.verdict).toBe('pass');
     const replay = replayEventLog(
-      { cpus: 3, nodes: 1, memoryBytes: 64 << 20, shadowShift: 3 },
+      { cpus: 3, nodes: 1, memoryBytes: 64 << 20, shadow: true },
       { backend: 'vm', fc: 'embed', numa_groups: false },
       { seed: 21, policy: 'random', maxDelay: 4 },
       r.log,
