@@ -16,6 +16,7 @@ import { runWorkload } from './smp/run.ts';
 import { formatRunReport } from './report/run-report.ts';
 import { randomSeed } from './util/prng.ts';
 import type { Policy } from './actor/scheduler.ts';
+import { type Flags, STRESS_HELP, STRESS_OPTIONS, mutantsMain, replayRunMain, stressMain } from './stress/cli-stress.ts';
 
 export class UsageError extends Error {}
 
@@ -48,7 +49,53 @@ function exampleNames(): string[] {
   }
 }
 
+const flags: Flags = {
+  int: (flag, v, min, max, dflt) => int(flag, v, min, max, dflt),
+  oneOf: (flag, v, allowed, dflt) => oneOf(flag, v, allowed, dflt),
+  num: (flag, v, min, max, dflt) => num(flag, v, min, max, dflt),
+  fail: (msg) => {
+    throw new UsageError(msg);
+  },
+  progress: (quiet) => progressBar(quiet),
+};
+
 const commands: Record<string, Command> = {
+  stress: {
+    summary: 'seeded stress with every checker on; prints a seed that replays any failure',
+    help: STRESS_HELP,
+    async run(argv) {
+      const { values, positionals } = parse(argv, STRESS_OPTIONS);
+      if (positionals.length) throw new UsageError(`stress takes no arguments, got ${positionals.join(' ')}`);
+      return stressMain(values, flags);
+    },
+  },
+  mutants: {
+    summary: 'list the historical bugs that --mutant brings back',
+    help: `Usage: percpu-sim mutants [--json]
+
+Lists the historical percpu bugs that percpu-sim stress --mutant NAME reintroduces, each with
+the bug it recreates and the checkers that catch it. --json prints an array of
+{ "name", "bug", "caught_by" }.`,
+    async run(argv) {
+      const { values, positionals } = parse(argv, { json: { type: 'boolean' } });
+      if (positionals.length) throw new UsageError(`mutants takes no arguments, got ${positionals.join(' ')}`);
+      return mutantsMain(values.json === true);
+    },
+  },
+  'replay-run': {
+    summary: 'replay a run saved by stress --save, and say whether it ends the same way',
+    help: `Usage: percpu-sim replay-run FILE [--json]
+
+Reruns a stress run saved with percpu-sim stress --save FILE (its configuration, seed and,
+for an explored schedule, its choices) and reports whether it ends with the same verdict and
+the same first violation. Exit status: 0 when the replay is clean, 1 when it finds a
+violation, 2 for bad usage or a file that is not a saved run.`,
+    async run(argv) {
+      const { values, positionals } = parse(argv, { json: { type: 'boolean' } });
+      if (positionals.length !== 1) throw new UsageError('replay-run needs exactly one FILE');
+      return replayRunMain(positionals[0]!, values.json === true, flags);
+    },
+  },
   run: {
     summary: 'boot an SMP machine and run a workload on every CPU (the default demo without a name)',
     get help() {
@@ -292,6 +339,14 @@ function int(flag: string, v: unknown, min: number, max: number, dflt: number): 
   const n = Number(v);
   if (typeof v !== 'string' || !/^\d+$/.test(v) || !Number.isSafeInteger(n))
     throw new UsageError(`${flag} must be a whole number, got "${String(v)}"`);
+  if (n < min || n > max) throw new UsageError(`${flag} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function num(flag: string, v: unknown, min: number, max: number, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${flag} must be a number, got "${String(v)}"`);
   if (n < min || n > max) throw new UsageError(`${flag} must be between ${min} and ${max}, got ${n}`);
   return n;
 }

@@ -8,6 +8,7 @@ import type { AllocItem, AllocReply, Reply } from '../src/actor/types.ts';
 import { FAULT_UNALIGNED, MemAccess, faultName } from '../src/mem/access.ts';
 import { H_ABORT, H_BARRIER_COUNT, H_BARRIER_GEN, H_BARRIER_PARTIES, H_PT_GEN, PAGE_SIZE } from '../src/mem/layout.ts';
 import { Prng } from '../src/util/prng.ts';
+import { type AccessFault, AccessChecker } from '../src/check/isolation.ts';
 
 /** What the machine tells a CPU about itself when it comes up. */
 export interface CpuContext {
@@ -20,6 +21,10 @@ export interface CpuContext {
   static_vars: Record<string, { ptr: number; size: number }>;
   /** the longest a barrier may wait, in ms */
   barrier_timeout_ms: number;
+  /** check every write against the shadow (needs a machine with a shadow region) */
+  check_isolation?: boolean;
+  /** record isolation faults and go on, instead of stopping at the first */
+  count_violations?: boolean;
 }
 
 /** The actor's side of a CPU's channel (a comlink proxy in the worker). */
@@ -38,6 +43,15 @@ export class CpuFault extends Error {
     op: string,
   ) {
     super(`BUG: unable to handle kernel paging request at ${addr.toString(16).padStart(16, '0')} (cpu ${cpu}, ${op}: ${faultName(fault)})`);
+  }
+}
+
+/** An isolation violation found by the per-write check; `fault` is the data to report. */
+export class IsolationError extends Error {
+  override readonly name = 'IsolationError';
+  readonly code = 'ISOLATION';
+  constructor(readonly fault: AccessFault) {
+    super(`${fault.kind}: cpu ${fault.cpu} at ${fault.addr.toString(16).padStart(16, '0')}: ${fault.detail}`);
   }
 }
 
@@ -85,6 +99,9 @@ export class PerCpu {
   private readonly i32: Int32Array;
   /** this_cpu ops served from the cached translation (counted into stats on demand) */
   private fastOps = 0;
+  private readonly checker: AccessChecker | null;
+  /** isolation faults recorded in counting mode */
+  readonly faults: AccessFault[] = [];
 
   constructor(
     readonly ctx: CpuContext,
@@ -98,6 +115,17 @@ export class PerCpu {
     this.offset = ctx.per_cpu_offset[ctx.cpu]!;
     this.header = new Int32Array(sab, 0, 1024);
     this.i32 = this.mem.i32;
+    const checker = ctx.check_isolation ? new AccessChecker(sab, this.mem) : null;
+    this.checker = checker?.enabled ? checker : null;
+  }
+
+  /** The isolation check of one write; throws (or records, when counting) a violation. */
+  private checkWrite(va: number, len: number, remote: boolean): void {
+    const f = this.checker!.checkWrite(this.cpu, va, len, remote);
+    if (!f) return;
+    if (this.ctx.count_violations && f.kind !== 'unmapped') this.faults.push(f);
+    else if (f.kind === 'unmapped') throw new CpuFault(this.cpu, va, this.mem.translate(va), 'write');
+    else throw new IsolationError(f);
   }
 
   // ---------------------------------------------------------------- allocation
@@ -192,6 +220,7 @@ export class PerCpu {
 
   this_cpu_write64(ptr: number, value: bigint): void {
     const va = this.this_cpu_ptr(ptr);
+    if (this.checker) this.checkWrite(va, 8, false);
     const p = this.mem.write64(va, value);
     if (p < 0) throw new CpuFault(this.cpu, va, p, 'this_cpu_write');
     this.counts.writes++;
@@ -199,7 +228,7 @@ export class PerCpu {
 
   /** this_cpu_add(): a read-modify-write of this CPU's copy; returns the new value. */
   this_cpu_add(ptr: number, delta: number, width: 1 | 2 | 4 = 4): number {
-    if (width === 4 && ptr === this.tlbPtr && this.header[H_PT_GEN] === this.tlbGen) {
+    if (width === 4 && ptr === this.tlbPtr && this.header[H_PT_GEN] === this.tlbGen && !this.checker) {
       // the cached translation is still good: one load and one store, like %gs-relative addl
       const v = (this.i32[this.tlbIdx]! + delta) | 0;
       this.i32[this.tlbIdx] = v;
@@ -248,15 +277,30 @@ export class PerCpu {
     return v;
   }
 
-  /** A write to any CPU's copy at an address from per_cpu_ptr() or this_cpu_ptr(). */
-  write(va: number, value: number, width: Width = 4): void {
+  /** A write to this CPU's own copy, at an address from this_cpu_ptr(). */
+  write(va: number, value: number, width: Width = 4, remote = false): void {
+    if (this.checker) this.checkWrite(va, width, remote);
     const p = width === 1 ? this.mem.write8(va, value) : width === 2 ? this.mem.write16(va, value) : this.mem.write32(va, value);
     if (p < 0) throw new CpuFault(this.cpu, va, p === FAULT_UNALIGNED ? p : this.mem.translate(va), 'write');
     this.counts.writes++;
   }
 
+  /** A declared remote write: CPU `cpu`'s copy of the area at `ptr` (per_cpu(x, cpu) = v). */
+  per_cpu_write(ptr: number, cpu: number, value: number, width: Width = 4): void {
+    this.write(this.per_cpu_ptr(ptr, cpu), value, width, true);
+  }
+
+  /** Writes bytes at `va` (own unit, or `remote` when declared). */
+  writeBytes(va: number, data: Uint8Array, remote = false): void {
+    if (this.checker) this.checkWrite(va, data.length, remote);
+    const p = this.mem.writeBytes(va, data);
+    if (p < 0) throw new CpuFault(this.cpu, va, p, 'write');
+    this.counts.writes++;
+  }
+
   /** Fills `len` bytes at `va` with a byte pattern (memset). */
   fill(va: number, byte: number, len: number): void {
+    if (this.checker) this.checkWrite(va, len, false);
     const p = this.mem.fill(va, byte, len);
     if (p < 0) throw new CpuFault(this.cpu, va, p, 'memset');
     this.counts.writes++;

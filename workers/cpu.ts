@@ -10,6 +10,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { workerData } from 'piscina';
 import type { Workload } from '../src/smp/workload.ts';
 import { type ActorPort, type CpuContext, type CpuStats, PerCpu } from './cpu-api.ts';
+import type { AccessFault } from '../src/check/isolation.ts';
 
 export interface CpuTask {
   ctx: CpuContext;
@@ -27,7 +28,9 @@ export interface CpuTaskResult {
   threadId: number;
   ok: boolean;
   result?: unknown;
-  error?: { name: string; message: string; code?: string; addr?: number };
+  error?: { name: string; message: string; code?: string; addr?: number; fault?: AccessFault };
+  /** isolation faults recorded in counting mode */
+  faults: AccessFault[];
   stats: CpuStats;
   ms: number;
 }
@@ -42,13 +45,14 @@ export default async function cpuTask(task: CpuTask): Promise<CpuTaskResult> {
     const wl = mod.default;
     const fn = task.phase === 'early' ? wl.early : task.phase === 'teardown' ? wl.teardown : wl.run;
     const result = fn ? await fn.call(wl, api, task.args, task.early) : undefined;
-    return { cpu: api.cpu, threadId, ok: true, result, stats: api.stats, ms: performance.now() - t0 };
+    return { cpu: api.cpu, threadId, ok: true, result, stats: api.stats, faults: api.faults, ms: performance.now() - t0 };
   } catch (e) {
-    const err = e as Error & { code?: string; addr?: number };
+    const err = e as Error & { code?: string; addr?: number; fault?: AccessFault };
     const error: NonNullable<CpuTaskResult['error']> = { name: err.name ?? 'Error', message: err.message ?? String(e) };
     if (err.code !== undefined) error.code = String(err.code);
     if (typeof err.addr === 'number') error.addr = err.addr;
-    return { cpu: api.cpu, threadId, ok: false, error, stats: api.stats, ms: performance.now() - t0 };
+    if (err.fault) error.fault = err.fault;
+    return { cpu: api.cpu, threadId, ok: false, error, stats: api.stats, faults: api.faults, ms: performance.now() - t0 };
   } finally {
     remote[Comlink.releaseProxy]();
     task.port.close();

@@ -16,7 +16,7 @@ import type { KStep, KTask, LockName } from '../kernel/steps.ts';
 import { Prng } from '../util/prng.ts';
 import { type ActorEvent, type ActorEventBody, type AllocReply, KWORKER, type Reply, type Request } from './types.ts';
 
-export type Policy = 'fifo' | 'random' | 'pct';
+export type Policy = 'fifo' | 'random' | 'pct' | 'choice';
 
 export interface SchedulerOptions {
   seed: number;
@@ -29,6 +29,8 @@ export interface SchedulerOptions {
   pctHorizon?: number;
   /** receives every event from the first one on */
   onEvent?: (e: ActorEvent) => void;
+  /** policy 'choice': picks the index of the task to run among the ready ones (by task id) */
+  chooser?: (ready: readonly number[]) => number;
 }
 
 type TaskState = 'ready' | 'blocked' | 'sleeping' | 'done';
@@ -56,6 +58,7 @@ export class Scheduler {
   readonly prng: Prng;
   readonly policy: Policy;
   private readonly maxDelay: number;
+  private readonly chooser: ((ready: readonly number[]) => number) | null;
   tick = 0;
   private seq = 0;
   private nextTask = 1;
@@ -80,6 +83,7 @@ export class Scheduler {
     this.prng = new Prng(opts.seed);
     this.policy = opts.policy ?? 'random';
     this.maxDelay = Math.max(1, opts.maxDelay ?? 4);
+    this.chooser = opts.chooser ?? null;
     this.changePoints = new Set();
     if (opts.onEvent) this.listeners.push(opts.onEvent);
     // lockdep_assert_held(): the running task must hold the lock; a miss is recorded
@@ -213,6 +217,11 @@ export class Scheduler {
   }
 
   private pick(): Task | null {
+    if (this.policy === 'choice') {
+      const ready = [...this.tasks.values()].filter((t) => t.state === 'ready').sort((a, b) => a.id - b.id);
+      if (!ready.length) return null;
+      return ready[ready.length === 1 ? 0 : this.chooser!(ready.map((t) => t.id))] ?? ready[0]!;
+    }
     let best: Task | null = null;
     let n = 0;
     for (const t of this.tasks.values()) {
@@ -229,7 +238,7 @@ export class Scheduler {
   }
 
   private delay(): number {
-    return this.policy === 'fifo' ? 1 : this.prng.int(1, this.maxDelay);
+    return this.policy === 'fifo' || this.policy === 'choice' ? 1 : this.prng.int(1, this.maxDelay);
   }
 
   private run(task: Task): void {

@@ -611,6 +611,8 @@ export class Percpu {
               // pcpu_lock was dropped: the slot lists may have changed
               if (!this.mutant('extend-stale-walk')) continue restart;
               n = c.next; // the 2009 bug: carry on from wherever the chunk is now
+              if (this.pcpu_chunk_slot(c) !== slot)
+                throw new KernelBug('LIST_CORRUPTION', `pcpu_alloc: chunk ${chunkName(c)} moved to slot ${this.pcpu_chunk_slot(c)} while the walk of slot ${slot} had pcpu_lock dropped`, 'list corruption');
             }
 
             off = this.pcpu_alloc_area(c, size, align);

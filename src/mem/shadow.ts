@@ -47,9 +47,10 @@ export class Shadow {
     this.write(phys, len, 0);
   }
 
-  /** Tags (tag > 0) or clears (tag 0) a virtual range, page by page through the translation. */
+  /** Tags a virtual range page by page through the translation (0 clears; checkers use
+   * negative tags for freed areas). */
   setVirt(access: MemAccess, va: number, len: number, tag: number): void {
-    if (tag !== 0) checkInt('shadow_set', 'tag', tag, 1, 0x7fffffff);
+    checkInt('shadow_set', 'tag', tag, -0x7fffffff, 0x7fffffff);
     const fault = access.checkRange(va, len);
     if (fault < 0) throw new MemError('EFAULT', 'shadow_set', 'va', `0x${va.toString(16)} (+${len}) does not translate`);
     let i = 0;

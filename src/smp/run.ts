@@ -16,11 +16,15 @@ import type { ShutdownReport } from '../actor/allocator-actor.ts';
 import type { Policy } from '../actor/scheduler.ts';
 import type { ActorEvent } from '../actor/types.ts';
 import { type AllocatorViolation, checkAllocator } from '../check/allocator.ts';
+import { IsolationTracker, type IsolationViolation } from '../check/isolation.ts';
+import { LockChecker, type LockViolation } from '../check/locks.ts';
+import type { MutantName } from '../kernel/mutants.ts';
 import type { BackendKind, FirstChunkKind } from '../kernel/setup.ts';
 import { type PercpuStatsReport, percpuStats } from '../kernel/stats.ts';
 import type { CpuStats } from '../../workers/cpu-api.ts';
 import type { CpuTaskResult } from '../../workers/cpu.ts';
 import { SmpMachine } from './smp-machine.ts';
+import { Prng } from '../util/prng.ts';
 import { allocatorFingerprint } from '../actor/replay-log.ts';
 import type { Args, Workload } from './workload.ts';
 
@@ -36,8 +40,16 @@ export interface RunOptions {
   seed: number;
   policy?: Policy;
   maxDelay?: number;
-  /** check the allocator's invariants after every actor step (on by default) */
+  /** check the allocator's invariants, the lock rules and per-CPU isolation (on by default) */
   check?: boolean;
+  /** count isolation violations instead of stopping at the first */
+  countViolations?: boolean;
+  /** report a wake-up under pcpu_lock as a violation, not as the known 2.6.36 dependency */
+  strictLocks?: boolean;
+  /** a historical bug to bring back */
+  mutant?: MutantName;
+  /** page allocation failures to inject, as a fraction of calls */
+  failRate?: number;
   phaseTimeoutMs?: number;
   onProgress?: (phase: string, done: number, total: number) => void;
 }
@@ -63,6 +75,10 @@ export interface RunReport {
   stats: PercpuStatsReport | null;
   shutdown: ShutdownReport | null;
   violations: AllocatorViolation[];
+  lockViolations: LockViolation[];
+  /** wake-ups under pcpu_lock: the kernel's known dependency, unless strict */
+  knownLockIssues: number;
+  isolationViolations: IsolationViolation[];
   failures: string[];
   events: number;
   /** every allocator event of the run, in order (left out of the JSON report) */
@@ -106,13 +122,17 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
   const total = 5;
 
   const smp = new SmpMachine({
-    machine: { cpus, nodes, memoryBytes: config.memoryMiB << 20, shadow: true },
-    setup: { backend: config.backend, fc: config.fc, numa_groups: nodes > 1 },
+    machine: { cpus, nodes, memoryBytes: config.memoryMiB << 20, shadow: o.check !== false },
+    setup: { backend: config.backend, fc: config.fc, numa_groups: nodes > 1, mutants: o.mutant ? [o.mutant] : [] },
     actor: { seed: o.seed, policy: config.policy, maxDelay: o.maxDelay ?? 4, record: true },
     phaseTimeoutMs: o.phaseTimeoutMs ?? 120_000,
+    isolation: { check: o.check !== false, count: o.countViolations ?? false },
   });
   const failures: string[] = [];
   const violations: AllocatorViolation[] = [];
+  let locks: LockChecker | null = null;
+  let tracker: IsolationTracker | null = null;
+  const isolation: IsolationViolation[] = [];
   let events = 0;
   let results: CpuTaskResult[] = [];
   let early: unknown;
@@ -124,8 +144,15 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     progress('boot: setup_per_cpu_areas', 0, total);
     bootLines = smp.boot();
     const pc = smp.actor.pc;
+    if (o.check !== false) {
+      locks = new LockChecker({ pc, strict: o.strictLocks ?? false });
+      tracker = new IsolationTracker(pc);
+    }
+    if (o.failRate) smp.machine.buddy.setFaultInjection({ failRate: o.failRate, prng: new Prng(o.seed ^ 0x5eed) });
     smp.actor.onEvent((e: ActorEvent) => {
       events++;
+      locks?.observe(e);
+      tracker?.observe(e);
       if (e.type === 'bug') failures.push(`kernel BUG on cpu ${e.cpu}: ${e.bug.message}`);
       if (o.check !== false && (e.type === 'sleep' || e.type === 'done') && violations.length < 20) {
         if (smp.actor.core.lockOwners().pcpu_lock === null) for (const v of checkAllocator(pc)) violations.push(v);
@@ -152,7 +179,11 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
       args,
       early,
     );
-    for (const r of results) if (!r.ok) failures.push(`cpu ${r.cpu}: ${r.error!.name}: ${r.error!.message}`);
+    for (const r of results) {
+      if (r.error?.fault && tracker) isolation.push(tracker.describe(r.error.fault));
+      else if (!r.ok) failures.push(`cpu ${r.cpu}: ${r.error!.name}: ${r.error!.message}`);
+      if (tracker) for (const f of r.faults) isolation.push(tracker.describe(f));
+    }
     await smp.actor.whenIdle();
 
     if (wl.verify && results.every((r) => r.ok)) {
@@ -185,6 +216,9 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     await smp.close();
   }
   for (const v of violations) failures.push(`allocator invariant ${v.invariant} (chunk ${v.chunk}): ${v.message}`);
+  isolation.push(...(tracker?.violations ?? []));
+  for (const v of isolation) failures.push(`isolation ${v.message}`);
+  for (const v of locks?.violations ?? []) failures.push(`lock rule ${v.kind}: ${v.message}`);
 
   const pcDmesg = (() => {
     try {
@@ -208,6 +242,9 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     stats,
     shutdown,
     violations,
+    lockViolations: locks?.violations ?? [],
+    knownLockIssues: locks?.known.length ?? 0,
+    isolationViolations: isolation,
     failures,
     events,
     log: smp.actor.events,

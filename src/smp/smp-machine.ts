@@ -28,6 +28,8 @@ export interface SmpConfig {
   phaseTimeoutMs?: number;
   /** bound on a barrier wait, in ms */
   barrierTimeoutMs?: number;
+  /** check every CPU write against the shadow; count violations instead of stopping */
+  isolation?: { check: boolean; count?: boolean };
 }
 
 /** A phase that did not complete on some CPU: crashed, exited, or timed out. */
@@ -95,6 +97,8 @@ export class SmpMachine {
       per_cpu_offset: [...pc.__per_cpu_offset],
       static_vars,
       barrier_timeout_ms: this.barrierTimeoutMs,
+      check_isolation: this.cfg.isolation?.check ?? false,
+      count_violations: this.cfg.isolation?.count ?? false,
     };
   }
 

@@ -1,0 +1,259 @@
+/**
+ * The `stress`, `mutants` and `replay-run` commands. Kept apart from cli.ts because the
+ * stress command has many knobs; the parsing helpers come from there.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { MUTANTS, MUTANT_NAMES, type MutantName, isMutant } from '../kernel/mutants.ts';
+import { runWorkload } from '../smp/run.ts';
+import { DEFAULT_STRESS, type StressConfig, type StressReport, runStress, stressCommand } from './engine.ts';
+import { explore, runSchedule } from './explore.ts';
+import type { SizeMix } from './program.ts';
+
+export interface Flags {
+  int(flag: string, v: unknown, min: number, max: number, dflt: number): number;
+  oneOf<T extends string>(flag: string, v: unknown, allowed: readonly T[], dflt: T): T;
+  num(flag: string, v: unknown, min: number, max: number, dflt: number): number;
+  fail(msg: string): never;
+  progress(quiet: boolean): (phase: string, done: number, total: number) => void;
+}
+
+export const STRESS_OPTIONS = {
+  cpus: { type: 'string' },
+  nodes: { type: 'string' },
+  backend: { type: 'string' },
+  memory: { type: 'string' },
+  seed: { type: 'string' },
+  policy: { type: 'string' },
+  'max-delay': { type: 'string' },
+  'fail-rate': { type: 'string' },
+  ops: { type: 'string' },
+  'alloc-pct': { type: 'string' },
+  'reserved-pct': { type: 'string' },
+  sizes: { type: 'string' },
+  'max-align-shift': { type: 'string' },
+  'max-live': { type: 'string' },
+  mutant: { type: 'string' },
+  strict: { type: 'boolean' },
+  count: { type: 'boolean' },
+  duration: { type: 'string' },
+  runs: { type: 'string' },
+  workers: { type: 'boolean' },
+  explore: { type: 'boolean' },
+  preemptions: { type: 'string' },
+  'max-schedules': { type: 'string' },
+  schedule: { type: 'string' },
+  save: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+export const STRESS_HELP = `Usage: percpu-sim stress [options]
+
+Seeded stress of the whole machine with every checker on: allocator invariants after every
+step, the 2.6.36 lock rules, per-CPU isolation on every write and every new area, kernel
+BUGs, data corruption and page accounting. Each simulated CPU allocates, stamps, checks and
+frees at random; the scheduler interleaves them at every lock drop and sleeping point. A run
+is a pure function of its seed, so a failure prints the command that replays it exactly.
+
+Machine and scheduler:
+  --cpus N              simulated CPUs (default ${DEFAULT_STRESS.cpus})
+  --nodes N             NUMA nodes (default 1)
+  --backend vm|km       chunk backend (default vm)
+  --memory MIB          physical memory (default ${DEFAULT_STRESS.memoryMiB})
+  --seed N              the run's seed (default 1)
+  --policy random|pct   random delays, or PCT-style priorities with rare preemptions
+  --max-delay N         the longest a sleeping step lasts, in ticks (default ${DEFAULT_STRESS.maxDelay})
+  --fail-rate F         fraction of page allocations that fail (default ${DEFAULT_STRESS.failRate})
+Operation mix (per CPU):
+  --ops N               operations per CPU (default ${DEFAULT_STRESS.args.ops})
+  --alloc-pct P         percent of operations that allocate (default ${DEFAULT_STRESS.args.allocPct})
+  --reserved-pct P      percent of allocations from the reserved chunk (default ${DEFAULT_STRESS.args.reservedPct})
+  --sizes small|mixed|large   size distribution (default ${DEFAULT_STRESS.args.sizes})
+  --max-align-shift N   alignments up to 2^N (default ${DEFAULT_STRESS.args.maxAlignShift})
+  --max-live N          live areas per CPU at most (default ${DEFAULT_STRESS.args.maxLive})
+Length:
+  --duration S          keep running with the next seeds until a violation or S seconds
+  --runs N              or run N seeds (default: one run, or as many as --duration allows)
+Checking:
+  --mutant NAME         bring back a historical bug (see percpu-sim mutants)
+  --strict              report schedule_work() under pcpu_lock as a violation, not as the
+                        known 2.6.36 dependency
+  --count               count violations and go on, instead of stopping at the first
+Exploration:
+  --explore             run every interleaving of a small scenario (use --cpus 2-3 and a
+                        few --ops), depth first, within a preemption budget
+  --preemptions K       the budget (default 2); --max-schedules N bounds the search
+  --schedule LIST       rerun one schedule an exploration printed (comma separated)
+Other:
+  --workers             run the same program on real worker threads instead (true
+                        parallelism; a failure there replays through its saved event log)
+  --save FILE           save the run for percpu-sim replay-run
+  --json                print the report as JSON
+  -h, --help            this text
+
+Exit status: 0 when clean, 1 when a violation was found, 2 for bad usage.
+
+Examples:
+  percpu-sim stress --seed 7 --duration 30
+  percpu-sim stress --mutant reclaim-drops-mutex --duration 60
+  percpu-sim stress --explore --cpus 2 --ops 6 --preemptions 2`;
+
+export function stressConfig(values: Record<string, unknown>, f: Flags): StressConfig {
+  const mutant = values.mutant as string | undefined;
+  if (mutant !== undefined && !isMutant(mutant)) f.fail(`--mutant must be one of ${MUTANT_NAMES.join(', ')}, got "${mutant}"`);
+  const d = DEFAULT_STRESS;
+  return {
+    seed: f.int('--seed', values.seed, 0, 2 ** 32 - 1, 1),
+    cpus: f.int('--cpus', values.cpus, 1, 64, d.cpus),
+    nodes: f.int('--nodes', values.nodes, 1, 16, d.nodes),
+    backend: f.oneOf('--backend', values.backend, ['vm', 'km'] as const, d.backend),
+    memoryMiB: f.int('--memory', values.memory, 16, 4096, d.memoryMiB),
+    policy: f.oneOf('--policy', values.policy, ['random', 'pct', 'fifo'] as const, 'random'),
+    maxDelay: f.int('--max-delay', values['max-delay'], 1, 1000, d.maxDelay),
+    failRate: f.num('--fail-rate', values['fail-rate'], 0, 1, d.failRate),
+    mutant: (mutant as MutantName | undefined) ?? null,
+    strict: values.strict === true,
+    count: values.count === true,
+    args: {
+      ops: f.int('--ops', values.ops, 1, 10_000_000, d.args.ops),
+      allocPct: f.int('--alloc-pct', values['alloc-pct'], 0, 100, d.args.allocPct),
+      reservedPct: f.int('--reserved-pct', values['reserved-pct'], 0, 100, d.args.reservedPct),
+      sizes: f.oneOf('--sizes', values.sizes, ['small', 'mixed', 'large'] as const, d.args.sizes) as SizeMix,
+      maxAlignShift: f.int('--max-align-shift', values['max-align-shift'], 0, 12, d.args.maxAlignShift),
+      maxLive: f.int('--max-live', values['max-live'], 1, 100_000, d.args.maxLive),
+    },
+  };
+}
+
+function formatReport(r: StressReport, runs: number): string {
+  const out: string[] = [];
+  const c = r.config;
+  out.push(`percpu-sim stress: ${c.cpus} CPUs, ${c.nodes} node(s), ${c.backend}, policy ${c.policy}, seed ${r.seed}${c.mutant ? `, mutant ${c.mutant}` : ''}`);
+  out.push(`${runs} run(s); last run: ${r.requests} requests, ${r.ticks} scheduler ticks, ${r.ms.toFixed(0)} ms`);
+  if (r.knownLockIssues) out.push(`known 2.6.36 lock dependency (schedule_work under pcpu_lock): seen ${r.knownLockIssues} time(s); --strict makes it a violation`);
+  if (r.verdict === 'clean') {
+    out.push('verdict: CLEAN (no violation)');
+    return out.join('\n');
+  }
+  out.push(`verdict: VIOLATION (${r.violations.length}${r.violations.length >= 50 ? '+' : ''})`);
+  for (const v of r.violations.slice(0, 10)) out.push(`  [${v.checker}/${v.kind}] tick ${v.tick}${v.cpu >= 0 ? ` cpu ${v.cpu}` : ''}: ${v.message}`);
+  if (r.history.length) {
+    out.push('events before the first violation:');
+    for (const h of r.history.slice(-20)) out.push(`  ${h}`);
+  }
+  out.push(`seed: ${r.seed}`);
+  out.push(`replay: ${stressCommand(r.config)}`);
+  return out.join('\n');
+}
+
+export interface SavedRun {
+  format: 'percpu-sim-stress';
+  version: 1;
+  config: StressConfig;
+  schedule: number[] | null;
+  verdict: StressReport['verdict'];
+  violations: StressReport['violations'];
+}
+
+function save(file: string, r: StressReport, schedule: number[] | null): void {
+  const s: SavedRun = { format: 'percpu-sim-stress', version: 1, config: r.config, schedule, verdict: r.verdict, violations: r.violations };
+  writeFileSync(file, JSON.stringify(s, null, 2) + '\n');
+}
+
+export async function stressMain(values: Record<string, unknown>, f: Flags): Promise<number> {
+  const cfg = stressConfig(values, f);
+  const json = values.json === true;
+  const bar = f.progress(json);
+  if (values.workers) {
+    const r = await runWorkload({
+      workload: 'stress',
+      seed: cfg.seed,
+      cpus: cfg.cpus,
+      nodes: cfg.nodes,
+      backend: cfg.backend,
+      memoryMiB: cfg.memoryMiB,
+      args: { ...cfg.args },
+      countViolations: cfg.count,
+      strictLocks: cfg.strict,
+      failRate: cfg.failRate,
+      ...(cfg.mutant ? { mutant: cfg.mutant } : {}),
+      onProgress: bar,
+    });
+    if (typeof values.save === 'string') writeFileSync(values.save, JSON.stringify({ format: 'percpu-sim-run-log', version: 1, seed: cfg.seed, config: r.config, log: r.log }) + '\n');
+    const { log: _l, fingerprint: _f, ...data } = r;
+    process.stdout.write(json ? JSON.stringify(data, null, 2) + '\n' : `${r.verdict === 'pass' ? 'verdict: CLEAN' : 'verdict: VIOLATION'}\n${r.failures.map((x) => `  ${x}`).join('\n')}\nseed: ${cfg.seed}\nrerun: ${r.replay}\n`);
+    return r.verdict === 'pass' ? 0 : 1;
+  }
+  if (values.explore) {
+    const k = f.int('--preemptions', values.preemptions, 0, 10, 2);
+    const max = f.int('--max-schedules', values['max-schedules'], 1, 1_000_000, 5000);
+    const res = await explore(cfg, k, max, (n) => bar(`schedules explored: ${n}`, Math.min(n, max), max));
+    const summary = `explored ${res.schedules} schedule(s) within a preemption budget of ${k}${res.complete ? ' (all of them)' : res.failing ? '' : ` (stopped at --max-schedules ${max})`}`;
+    if (json) process.stdout.write(JSON.stringify({ schedules: res.schedules, complete: res.complete, preemptions: k, failing: res.failing ? { schedule: res.failing.schedule, violations: res.failing.report.violations } : null }, null, 2) + '\n');
+    else if (!res.failing) process.stdout.write(`${summary}\nverdict: CLEAN\n`);
+    else {
+      const sched = res.failing.schedule.join(',');
+      process.stdout.write(`${summary}\n${formatReport(res.failing.report, res.schedules)}\nschedule: ${sched}\nreplay: ${stressCommand(cfg)} --schedule ${sched}\n`);
+    }
+    if (res.failing && typeof values.save === 'string') save(values.save, res.failing.report, res.failing.schedule);
+    return res.failing ? 1 : 0;
+  }
+  if (typeof values.schedule === 'string') {
+    const schedule = values.schedule.split(',').map((x) => f.int('--schedule', x.trim(), 0, 1000, 0));
+    const r = await runSchedule(cfg, schedule);
+    process.stdout.write((json ? JSON.stringify({ ...r, log: undefined }, null, 2) : formatReport(r, 1)) + '\n');
+    if (typeof values.save === 'string') save(values.save, r, schedule);
+    return r.verdict === 'clean' ? 0 : 1;
+  }
+
+  const duration = values.duration === undefined ? 0 : f.num('--duration', values.duration, 0, 86_400, 0);
+  const runs = f.int('--runs', values.runs, 1, 1_000_000, duration ? 1_000_000 : 1);
+  const t0 = Date.now();
+  let last: StressReport | null = null;
+  let n = 0;
+  for (; n < runs; n++) {
+    const seed = (cfg.seed + n) >>> 0;
+    const label = duration ? `seed ${seed}, ${((Date.now() - t0) / 1000).toFixed(0)}/${duration} s` : `seed ${seed}`;
+    last = await runStress({ ...cfg, seed }, { onProgress: (d, t) => bar(label, duration ? Math.min(Date.now() - t0, duration * 1000) : d, duration ? duration * 1000 : t) });
+    if (last.verdict === 'violation') {
+      n++;
+      break;
+    }
+    if (duration && Date.now() - t0 >= duration * 1000) {
+      n++;
+      break;
+    }
+  }
+  bar('done', 1, 1);
+  const r = last!;
+  if (typeof values.save === 'string') save(values.save, r, null);
+  process.stdout.write((json ? JSON.stringify({ ...r, log: undefined, runs: n }, null, 2) : formatReport(r, n)) + '\n');
+  return r.verdict === 'clean' ? 0 : 1;
+}
+
+export function mutantsMain(json: boolean): number {
+  const list = MUTANT_NAMES.map((name) => ({ name, bug: MUTANTS[name].bug, caught_by: [...MUTANTS[name].caught_by] }));
+  if (json) process.stdout.write(JSON.stringify(list, null, 2) + '\n');
+  else {
+    const out = ['Historical percpu bugs that --mutant NAME brings back (percpu-sim stress --mutant NAME):', ''];
+    for (const m of list) out.push(`${m.name}`, `  ${m.bug}`, `  caught by: ${m.caught_by.join(', ')}`, '');
+    process.stdout.write(out.join('\n'));
+  }
+  return 0;
+}
+
+export async function replayRunMain(file: string, json: boolean, f: Flags): Promise<number> {
+  let saved: SavedRun;
+  try {
+    saved = JSON.parse(readFileSync(file, 'utf8')) as SavedRun;
+  } catch (e) {
+    return f.fail(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  if (saved?.format !== 'percpu-sim-stress' || saved.version !== 1 || typeof saved.config !== 'object')
+    return f.fail(`${file} is not a run saved by percpu-sim stress --save (format "percpu-sim-stress", version 1)`);
+  const r = saved.schedule ? await runSchedule(saved.config, saved.schedule) : await runStress(saved.config);
+  const first = (x: StressReport['violations']) => (x[0] ? `${x[0].checker}/${x[0].kind}: ${x[0].message}` : 'none');
+  const same = r.verdict === saved.verdict && first(r.violations) === first(saved.violations);
+  if (json) process.stdout.write(JSON.stringify({ reproduced: same, saved: { verdict: saved.verdict, first: first(saved.violations) }, replayed: { verdict: r.verdict, first: first(r.violations) } }, null, 2) + '\n');
+  else process.stdout.write(`${formatReport(r, 1)}\n${same ? 'reproduced: the replay ends exactly as the saved run did' : `NOT reproduced: the saved run ended with ${first(saved.violations)}`}\n`);
+  return r.verdict === 'clean' ? 0 : 1;
+}
