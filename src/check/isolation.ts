@@ -48,6 +48,8 @@ export interface AllocationInfo {
 export interface IsolationViolation {
   checker: 'isolation';
   kind: IsolationKind;
+  /** the seed of the run that found it */
+  seed: number;
   cpu: number;
   addr: string;
   unitCpu: number;
@@ -104,7 +106,10 @@ export class IsolationTracker {
   private readonly requests = new Map<number, Request>();
   private nextTag = TAG_STATIC + 1;
 
-  constructor(private readonly pc: Percpu) {
+  constructor(
+    private readonly pc: Percpu,
+    private readonly seed = 0,
+  ) {
     // the static section of every unit belongs to the kernel image
     const m = pc.machine;
     if (!m.shadow.enabled) return;
@@ -178,11 +183,12 @@ export class IsolationTracker {
     return {
       checker: 'isolation',
       kind: f.kind,
+      seed: this.seed,
       cpu: f.cpu,
       addr,
       unitCpu: f.unitCpu,
       allocation: info ? { ...info } : null,
-      message: `${f.kind}: cpu ${f.cpu} ${f.kind === 'nonzero-new-area' ? 'got a new area that is not zero' : `wrote ${f.len} bytes`} at ${addr} in ${unit}, ${what}: ${f.detail}`,
+      message: `${f.kind}: cpu ${f.cpu} ${f.kind === 'nonzero-new-area' ? 'got a new area that is not zero' : `wrote ${f.len} bytes`} at ${addr} in ${unit}, ${what}: ${f.detail} (seed ${this.seed})`,
     };
   }
 }
