@@ -16,6 +16,7 @@ import { runWorkload } from './smp/run.ts';
 import { formatRunReport } from './report/run-report.ts';
 import { randomSeed } from './util/prng.ts';
 import type { Policy } from './actor/scheduler.ts';
+import { MUTANT_NAMES, type MutantName, isMutant } from './kernel/mutants.ts';
 import { type Flags, STRESS_HELP, STRESS_OPTIONS, mutantsMain, replayRunMain, stressMain } from './stress/cli-stress.ts';
 
 export class UsageError extends Error {}
@@ -117,7 +118,10 @@ Options:
   --policy P          scheduler: random, fifo or pct (default random)
   --arg KEY=VALUE     override a workload argument (repeatable)
   --timeout S         bound on each phase of each CPU, in seconds (default 120)
-  --no-check          skip the allocator invariant check after every step
+  --no-check          skip the checkers (allocator invariants, lock rules, isolation)
+  --count             count isolation violations and go on, instead of stopping
+  --strict            report schedule_work() under pcpu_lock as a lock violation
+  --mutant NAME       bring back a historical bug (see percpu-sim mutants)
   --json              print the report as JSON
   -h, --help          this text
 
@@ -140,9 +144,14 @@ Examples:
         arg: { type: 'string', multiple: true },
         timeout: { type: 'string' },
         'no-check': { type: 'boolean' },
+        count: { type: 'boolean' },
+        strict: { type: 'boolean' },
+        mutant: { type: 'string' },
         json: { type: 'boolean' },
       });
       if (positionals.length > 1) throw new UsageError(`run takes one workload, got ${positionals.join(' ')}`);
+      const mutant = values.mutant as string | undefined;
+      if (mutant !== undefined && !isMutant(mutant)) throw new UsageError(`--mutant must be one of ${MUTANT_NAMES.join(', ')}, got "${mutant}"`);
       const workload = positionals[0] ?? 'demo';
       const args: Record<string, number | string | boolean> = {};
       for (const a of (values.arg as string[] | undefined) ?? []) {
@@ -159,9 +168,12 @@ Examples:
         report = await runWorkload({
           workload,
           args,
-          cpus: int('--cpus', values.cpus, 1, 256, 4),
-          nodes: int('--nodes', values.nodes, 1, 16, 1),
-          backend: oneOf('--backend', values.backend, ['vm', 'km'] as const, 'vm'),
+          ...(values.cpus !== undefined ? { cpus: int('--cpus', values.cpus, 1, 256, 4) } : {}),
+          ...(values.nodes !== undefined ? { nodes: int('--nodes', values.nodes, 1, 16, 1) } : {}),
+          ...(values.backend !== undefined ? { backend: oneOf('--backend', values.backend, ['vm', 'km'] as const, 'vm') } : {}),
+          ...(mutant !== undefined ? { mutant: mutant as MutantName } : {}),
+          ...(values.count ? { countViolations: true } : {}),
+          strictLocks: values.strict === true,
           memoryMiB: int('--memory', values.memory, 16, 4096, 64),
           seed,
           policy: oneOf('--policy', values.policy, ['random', 'fifo', 'pct'] as const, 'random') as Policy,

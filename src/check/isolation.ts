@@ -89,7 +89,7 @@ export class AccessChecker {
       const first = this.tags[phys]!;
       const last = this.tags[phys + n - 1]!;
       if (done === 0) tag0 = first;
-      if (first < 0 || last < 0) return { kind: 'use-after-free', cpu, addr: a, len, tag: first < 0 ? first : last, unitCpu, detail: 'the area was freed' };
+      if (done === 0 && first < 0) return { kind: 'use-after-free', cpu, addr: a, len, tag: first, unitCpu, detail: 'the area was freed' };
       if (first === 0 || last === 0 || first !== tag0 || last !== tag0)
         return { kind: 'out-of-bounds', cpu, addr: a, len, tag: tag0, unitCpu, detail: 'the write leaves its area' };
       done += n;
@@ -172,7 +172,9 @@ export class IsolationTracker {
 
   /** Names the allocation behind a fault found by any thread. */
   describe(f: AccessFault): IsolationViolation {
-    const info = f.tag === TAG_STATIC ? null : (this.byTag.get(Math.abs(f.tag)) ?? null);
+    const known = f.tag === TAG_STATIC ? null : (this.byTag.get(Math.abs(f.tag)) ?? null);
+    // as it was when the fault happened: a negative tag means already freed then
+    const info = known ? { ...known, live: f.tag > 0 } : null;
     const what = info
       ? `allocation #${info.id} (${info.size} bytes at chunk ${info.chunk} offset ${info.offset}, made by cpu ${info.cpu}${info.live ? '' : ', freed'})`
       : f.tag === TAG_STATIC
@@ -187,7 +189,7 @@ export class IsolationTracker {
       cpu: f.cpu,
       addr,
       unitCpu: f.unitCpu,
-      allocation: info ? { ...info } : null,
+      allocation: info,
       message: `${f.kind}: cpu ${f.cpu} ${f.kind === 'nonzero-new-area' ? 'got a new area that is not zero' : `wrote ${f.len} bytes`} at ${addr} in ${unit}, ${what}: ${f.detail} (seed ${this.seed})`,
     };
   }

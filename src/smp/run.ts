@@ -108,12 +108,16 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
   const url = resolveWorkload(o.workload);
   const wl = ((await import(url)) as { default: Workload }).default;
   const args: Args = { ...wl.defaults, ...(o.args ?? {}) };
-  const cpus = o.cpus ?? 4;
-  const nodes = o.nodes ?? 1;
+  const wc = wl.config ?? {};
+  o = { ...o };
+  o.mutant ??= wc.mutant;
+  o.countViolations ??= wc.countViolations;
+  const cpus = o.cpus ?? wc.cpus ?? 4;
+  const nodes = o.nodes ?? wc.nodes ?? 1;
   const config = {
     cpus,
     nodes,
-    backend: o.backend ?? 'vm',
+    backend: o.backend ?? wc.backend ?? 'vm',
     fc: o.fc ?? 'embed',
     memoryMiB: o.memoryMiB ?? 64,
     policy: o.policy ?? 'random',
@@ -196,6 +200,9 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
           nr_cpus: cpus,
           access: smp.machine.access,
           per_cpu_ptr: (ptr, cpu) => ptr + offsets[cpu]!,
+          cpu_to_node: (cpu) => smp.machine.cpuToNode(cpu),
+          phys_to_node: (phys) => smp.machine.mem.pfnToNid(Math.floor(phys / 4096)),
+          per_cpu_ptr_to_phys: (addr) => pc.per_cpu_ptr_to_phys(addr),
           dmesg: pc.dmesg,
         }),
       );
@@ -262,6 +269,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
 
 function replayCommand(o: RunOptions, c: RunReport['config'], args: Args): string {
   const parts = ['percpu-sim run', o.workload, `--seed ${o.seed}`, `--cpus ${c.cpus}`, `--nodes ${c.nodes}`, `--backend ${c.backend}`, `--memory ${c.memoryMiB}`];
+  if (o.mutant) parts.push(`--mutant ${o.mutant}`);
   if (c.policy !== 'random') parts.push(`--policy ${c.policy}`);
   for (const [k, v] of Object.entries(args)) parts.push(`--arg ${k}=${v}`);
   return parts.join(' ');

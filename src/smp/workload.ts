@@ -5,6 +5,17 @@
  */
 import type { MemAccess } from '../mem/access.ts';
 import type { PerCpu } from '../../workers/cpu-api.ts';
+import type { MutantName } from '../kernel/mutants.ts';
+import type { BackendKind } from '../kernel/setup.ts';
+
+/** Machine settings a workload is meant for; command-line flags still win. */
+export interface WorkloadConfig {
+  cpus?: number;
+  nodes?: number;
+  backend?: BackendKind;
+  mutant?: MutantName;
+  countViolations?: boolean;
+}
 
 export type Args = Record<string, number | string | boolean>;
 
@@ -17,6 +28,11 @@ export interface VerifyContext<R> {
   nr_cpus: number;
   access: MemAccess;
   per_cpu_ptr(ptr: number, cpu: number): number;
+  /** the NUMA node of a CPU, and of a physical address */
+  cpu_to_node(cpu: number): number;
+  phys_to_node(phys: number): number;
+  /** the physical address behind a per-CPU address (per_cpu_ptr_to_phys) */
+  per_cpu_ptr_to_phys(addr: number): number;
   /** kernel log lines of the run (boot lines, warnings, allocation failures) */
   dmesg: readonly string[];
 }
@@ -26,6 +42,8 @@ export interface Workload<R = unknown> {
   description: string;
   /** default arguments; the command line may override any of them */
   defaults: Args;
+  /** the machine this workload is meant for */
+  config?: WorkloadConfig;
   /** runs on the boot CPU before slab is online (early percpu allocations) */
   early?(cpu: PerCpu, args: Args): Promise<unknown>;
   /** runs on every CPU, concurrently, once late init is done; `early` is what early() returned */
