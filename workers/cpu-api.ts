@@ -39,10 +39,11 @@ export class CpuFault extends Error {
   constructor(
     readonly cpu: number,
     readonly addr: number,
-    readonly fault: number,
+    /** the translation's fault code (see src/mem/access.ts) */
+    readonly faultCode: number,
     op: string,
   ) {
-    super(`BUG: unable to handle kernel paging request at ${addr.toString(16).padStart(16, '0')} (cpu ${cpu}, ${op}: ${faultName(fault)})`);
+    super(`BUG: unable to handle kernel paging request at ${addr.toString(16).padStart(16, '0')} (cpu ${cpu}, ${op}: ${faultName(faultCode)})`);
   }
 }
 

@@ -51,7 +51,7 @@ export default async function cpuTask(task: CpuTask): Promise<CpuTaskResult> {
     const error: NonNullable<CpuTaskResult['error']> = { name: err.name ?? 'Error', message: err.message ?? String(e) };
     if (err.code !== undefined) error.code = String(err.code);
     if (typeof err.addr === 'number') error.addr = err.addr;
-    if (err.fault) error.fault = err.fault;
+    if (err.fault && typeof err.fault === 'object') error.fault = err.fault;
     return { cpu: api.cpu, threadId, ok: false, error, stats: api.stats, faults: api.faults, ms: performance.now() - t0 };
   } finally {
     remote[Comlink.releaseProxy]();
