@@ -32,7 +32,7 @@ import {
 } from './constants.ts';
 import { type PcpuAllocInfo, pcpu_dump_alloc_info } from './alloc-info.ts';
 import type { KernelImage } from './image.ts';
-import type { MutantName } from './mutants.ts';
+import { MUTANT_NAMES, type MutantName } from './mutants.ts';
 import { ListHead, list_add, list_entries, list_move, list_move_tail } from './list.ts';
 import {
   type KStep,
@@ -90,7 +90,7 @@ export class Percpu {
   readonly dmesg: string[] = [];
   readonly warnings: string[] = [];
   private readonly log: KernelLog | undefined;
-  private readonly mutants: ReadonlySet<MutantName>;
+  private readonly mutants: Readonly<Record<MutantName, boolean>>;
   /**
    * lockdep_assert_held(): set by whoever drives the kernel paths, to check that the running
    * path holds `lock`. Null when nothing is checking (the synchronous replay).
@@ -158,12 +158,13 @@ export class Percpu {
     this.machine = opts.machine;
     this.image = opts.image;
     this.log = opts.log;
-    this.mutants = new Set(opts.mutants ?? []);
+    const on = new Set(opts.mutants ?? []);
+    this.mutants = Object.fromEntries(MUTANT_NAMES.map((n) => [n, on.has(n)])) as Record<MutantName, boolean>;
   }
 
   /** Is this historical bug switched back on? */
   mutant(name: MutantName): boolean {
-    return this.mutants.has(name);
+    return this.mutants[name];
   }
 
   /** A kernel path is about to touch `chunk`: it must not have been destroyed. */
@@ -325,7 +326,7 @@ export class Percpu {
    */
   pcpu_alloc_area(chunk: PcpuChunk, size: number, align: number): number {
     this.lockdep_assert_held?.('pcpu_lock', 'pcpu_alloc_area');
-    this.pcpu_chunk_check_alive(chunk, 'pcpu_alloc_area');
+    if (chunk.destroyed) this.pcpu_chunk_check_alive(chunk, 'pcpu_alloc_area');
     const oslot = this.pcpu_chunk_slot(chunk);
     const map = chunk.map;
     const mask = align - 1;
@@ -418,7 +419,7 @@ export class Percpu {
    */
   pcpu_free_area(chunk: PcpuChunk, freeme: number): void {
     this.lockdep_assert_held?.('pcpu_lock', 'pcpu_free_area');
-    this.pcpu_chunk_check_alive(chunk, 'pcpu_free_area');
+    if (chunk.destroyed) this.pcpu_chunk_check_alive(chunk, 'pcpu_free_area');
     const oslot = this.pcpu_chunk_slot(chunk);
     const map = chunk.map;
     let i = this.pcpu_find_area(chunk, freeme);
@@ -594,9 +595,7 @@ export class Percpu {
           const head = this.pcpu_slot[slot]!;
           // the next entry is saved first: a failed search may move the chunk to slot 0
           for (let pos = head.next, n = pos.next; pos !== head; pos = n, n = pos.next) {
-            if (!(pos instanceof PcpuChunk))
-              throw new KernelBug('LIST_CORRUPTION', `pcpu_alloc: the walk of slot ${slot} ran onto another list's head`, 'list corruption');
-            const c = pos;
+            const c = pos as PcpuChunk;
             if (size > c.contig_hint) continue;
 
             new_alloc = this.pcpu_need_to_extend(c);
