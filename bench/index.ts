@@ -10,6 +10,7 @@ import { workerEntry } from '../src/smp/worker-url.ts';
 import { Prng } from '../src/util/prng.ts';
 import { randomTrace } from './trace.ts';
 import { benchSmp } from './smp.ts';
+import { benchCheck } from './check.ts';
 
 const fmt = (n: number): string => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : n.toFixed(1));
 function row(name: string, value: number, unit: string, baseline?: { name: string; value: number }): void {
@@ -108,4 +109,5 @@ const which = process.argv.slice(2);
 const want = (s: string): boolean => which.length === 0 || which.includes(s);
 if (want('mem')) await benchMem();
 if (want('kernel')) benchKernel();
+if (want('check')) await benchCheck(row);
 if (want('smp')) await benchSmp(row);

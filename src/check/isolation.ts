@@ -76,11 +76,24 @@ export class AccessChecker {
 
   /** Checks a write of `len` bytes at `va` by `cpu`. Returns null when it is allowed. */
   checkWrite(cpu: number, va: number, len: number, remote: boolean): AccessFault | null {
+    // the common case first: inside one page, own unit (or declared remote), one live area
+    if ((va & (PAGE_SIZE - 1)) + len <= PAGE_SIZE) {
+      const phys = this.mem.translate(va);
+      if (phys >= 0) {
+        const unitCpu = this.pageInfo[(phys >>> 12) * PI_WORDS + PI_CPU]!;
+        const first = this.tags[phys]!;
+        if ((remote || unitCpu < 0 || unitCpu === cpu) && first > 0 && this.tags[phys + len - 1] === first) return null;
+      }
+    }
+    return this.slowCheck(cpu, va, len, remote);
+  }
+
+  private slowCheck(cpu: number, va: number, len: number, remote: boolean): AccessFault | null {
     let done = 0;
     let tag0 = 0;
     while (done < len) {
       const a = va + done;
-      const n = Math.min(len - done, PAGE_SIZE - (a % PAGE_SIZE));
+      const n = Math.min(len - done, PAGE_SIZE - (a & (PAGE_SIZE - 1)));
       const phys = this.mem.translate(a);
       if (phys < 0) return { kind: 'unmapped', cpu, addr: a, len, tag: 0, unitCpu: -1, detail: faultName(phys) };
       const unitCpu = this.pageInfo[Math.floor(phys / PAGE_SIZE) * PI_WORDS + PI_CPU]!;
