@@ -17,6 +17,7 @@ import { formatRunReport } from './report/run-report.ts';
 import { randomSeed } from './util/prng.ts';
 import type { Policy } from './actor/scheduler.ts';
 import { MUTANT_NAMES, type MutantName, isMutant } from './kernel/mutants.ts';
+import { MACHINE_OPTIONS } from './cli-options.ts';
 import { type Flags, STRESS_HELP, STRESS_OPTIONS, mutantsMain, replayRunMain, stressMain } from './stress/cli-stress.ts';
 
 export class UsageError extends Error {}
@@ -135,12 +136,7 @@ Examples:
     },
     async run(argv) {
       const { values, positionals } = parse(argv, {
-        cpus: { type: 'string' },
-        nodes: { type: 'string' },
-        backend: { type: 'string' },
-        memory: { type: 'string' },
-        seed: { type: 'string' },
-        policy: { type: 'string' },
+        ...MACHINE_OPTIONS,
         arg: { type: 'string', multiple: true },
         timeout: { type: 'string' },
         'no-check': { type: 'boolean' },

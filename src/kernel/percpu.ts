@@ -710,6 +710,21 @@ export class Percpu {
    * still held (percpu-vm's scratch page array is shared). Returns the destroyed chunk numbers.
    */
   *pcpu_reclaim(): KTask<number[]> {
+    const destroyed = yield* this.pcpu_destroy_empty(true);
+    this.stats.nr_reclaimed += destroyed.length;
+    return destroyed;
+  }
+
+  /**
+   * Machine shutdown (not a kernel path): like pcpu_reclaim() but spares no empty chunk, so
+   * that every page the allocator took goes back. Returns the destroyed chunk numbers.
+   */
+  *pcpu_teardown(): KTask<number[]> {
+    return yield* this.pcpu_destroy_empty(false);
+  }
+
+  /** The body of reclaim: unlink the empty chunks (all, or all but the first) and destroy them. */
+  private *pcpu_destroy_empty(spare_first: boolean): KTask<number[]> {
     const head = this.pcpu_slot[this.pcpu_nr_slots - 1]!;
     const todo = new ListHead();
 
@@ -718,12 +733,12 @@ export class Percpu {
     for (let pos = head.next, n = pos.next; pos !== head; pos = n, n = pos.next) {
       const chunk = pos as PcpuChunk;
       if (chunk.immutable) this.WARN('at mm/percpu.c pcpu_reclaim(): WARN_ON(chunk->immutable)');
-      if (chunk === head.next) continue; // spare the first one
+      if (spare_first && chunk === head.next) continue; // spare the first one
       list_move(chunk, todo);
       chunk.linked = false;
     }
     yield SPIN_UNLOCK;
-    const early_unlock = this.mutant('reclaim-drops-mutex'); // the 2009 reclaim locking bug
+    const early_unlock = spare_first && this.mutant('reclaim-drops-mutex'); // the 2009 reclaim locking bug
     if (early_unlock) yield MUTEX_UNLOCK;
 
     const destroyed: number[] = [];
@@ -732,33 +747,7 @@ export class Percpu {
       yield* this.backend.pcpu_destroy_chunk(chunk);
       destroyed.push(chunk.id);
     }
-    this.stats.nr_reclaimed += destroyed.length;
     if (!early_unlock) yield MUTEX_UNLOCK;
-    return destroyed;
-  }
-
-  /**
-   * Machine shutdown (not a kernel path): like pcpu_reclaim() but spares no empty chunk, so
-   * that every page the allocator took goes back. Takes both locks as reclaim does. Returns
-   * the destroyed chunk numbers; chunks that still hold areas are left alone.
-   */
-  *pcpu_teardown(): KTask<number[]> {
-    const head = this.pcpu_slot[this.pcpu_nr_slots - 1]!;
-    const todo = new ListHead();
-    yield MUTEX_LOCK;
-    yield SPIN_LOCK;
-    for (let pos = head.next, n = pos.next; pos !== head; pos = n, n = pos.next) {
-      list_move(pos, todo);
-      (pos as PcpuChunk).linked = false;
-    }
-    yield SPIN_UNLOCK;
-    const destroyed: number[] = [];
-    for (const chunk of list_entries<PcpuChunk>(todo)) {
-      yield* this.backend.pcpu_depopulate_chunk(chunk, 0, this.pcpu_unit_size);
-      yield* this.backend.pcpu_destroy_chunk(chunk);
-      destroyed.push(chunk.id);
-    }
-    yield MUTEX_UNLOCK;
     return destroyed;
   }
 

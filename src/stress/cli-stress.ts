@@ -7,6 +7,7 @@ import { MUTANTS, MUTANT_NAMES, type MutantName, isMutant } from '../kernel/muta
 import { runWorkload } from '../smp/run.ts';
 import { DEFAULT_STRESS, type StressConfig, type StressReport, runStress, stressCommand } from './engine.ts';
 import { explore, runSchedule } from './explore.ts';
+import { MACHINE_OPTIONS } from '../cli-options.ts';
 import type { SizeMix } from './program.ts';
 
 export interface Flags {
@@ -18,12 +19,7 @@ export interface Flags {
 }
 
 export const STRESS_OPTIONS = {
-  cpus: { type: 'string' },
-  nodes: { type: 'string' },
-  backend: { type: 'string' },
-  memory: { type: 'string' },
-  seed: { type: 'string' },
-  policy: { type: 'string' },
+  ...MACHINE_OPTIONS,
   'max-delay': { type: 'string' },
   'fail-rate': { type: 'string' },
   ops: { type: 'string' },

@@ -4,7 +4,7 @@
  * its seed.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -81,6 +81,7 @@ describe('stress command line', () => {
     const replay = cli('replay-run', file);
     expect(replay.status).toBe(1);
     expect(replay.stdout).toContain('reproduced: the replay ends exactly as the saved run did');
+    rmSync(dir, { recursive: true, force: true });
     const usage = cli('stress', '--mutant', 'nope');
     expect(usage.status).toBe(2);
     expect(usage.stderr).toContain('--mutant must be one of reclaim-drops-mutex');
