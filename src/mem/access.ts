@@ -7,7 +7,15 @@
  * negative fault code. The direct map is an offset; the vmalloc range goes through the page
  * table in the buffer.
  */
-import { PAGE_OFFSET, PAGE_SIZE, VMALLOC_START, readHeader } from './layout.ts';
+import { PAGE_OFFSET as LAYOUT_PAGE_OFFSET, PAGE_SIZE as LAYOUT_PAGE_SIZE, VMALLOC_START as LAYOUT_VMALLOC_START, readHeader } from './layout.ts';
+
+// Local copies: the hot paths below read these on every access, and a module-local const
+// compiles to an immediate where an imported binding would be a checked load.
+const PAGE_SIZE = 4096;
+const PAGE_OFFSET = 0x0000_1000_0000_0000;
+const VMALLOC_START = 0x0000_2000_0000_0000;
+if (PAGE_SIZE !== LAYOUT_PAGE_SIZE || PAGE_OFFSET !== LAYOUT_PAGE_OFFSET || VMALLOC_START !== LAYOUT_VMALLOC_START)
+  throw new Error('access.ts: the layout constants changed; update the local copies');
 
 /** The address is in no mapped region (outside the direct map and the vmalloc range). */
 export const FAULT_RANGE = -1;
@@ -53,16 +61,18 @@ export class MemAccess {
     this.dv = new DataView(sab, l.physOffset, l.memoryBytes);
   }
 
-  /** Virtual address -> physical address, or a negative fault code. */
+  /**
+   * Virtual address -> physical address, or a negative fault code. The vmalloc range comes
+   * first: dynamic per-CPU areas live there.
+   */
   translate(va: number): number {
-    const d = va - PAGE_OFFSET;
-    if (d >= 0 && d < this.physBytes) return d;
     const v = va - VMALLOC_START;
     if (v >= 0 && va < this.vmallocEnd) {
       const pfn1 = this.pt[(v / PAGE_SIZE) | 0]!;
-      if (pfn1 === 0) return FAULT_NOT_PRESENT;
-      return (pfn1 - 1) * PAGE_SIZE + (va & (PAGE_SIZE - 1));
+      return pfn1 === 0 ? FAULT_NOT_PRESENT : (pfn1 - 1) * PAGE_SIZE + (va & (PAGE_SIZE - 1));
     }
+    const d = va - PAGE_OFFSET;
+    if (d >= 0 && d < this.physBytes) return d;
     return FAULT_RANGE;
   }
 
@@ -106,18 +116,45 @@ export class MemAccess {
 
   /** 32-bit read, as a signed integer. */
   read32(va: number): number {
-    if ((va & (PAGE_SIZE - 1)) > PAGE_SIZE - 4) return this.readSlow(va, 4) | 0;
+    const off = va & (PAGE_SIZE - 1);
+    if (off <= PAGE_SIZE - 4 && (off & 3) === 0) {
+      // aligned and inside one page: one table lookup, one load
+      const v = va - VMALLOC_START;
+      if (v >= 0 && va < this.vmallocEnd) {
+        const pfn1 = this.pt[(v / PAGE_SIZE) | 0]!;
+        return pfn1 === 0 ? NaN : this.i32[(pfn1 - 1) * (PAGE_SIZE / 4) + (off >> 2)]!;
+      }
+      const d = va - PAGE_OFFSET;
+      return d >= 0 && d < this.physBytes ? this.i32[d / 4]! : NaN;
+    }
+    if (off > PAGE_SIZE - 4) return this.readSlow(va, 4) | 0;
     const p = this.translate(va);
-    if (p < 0) return NaN;
-    return (p & 3) === 0 ? this.i32[p >> 2]! : this.dv.getInt32(p, true);
+    return p < 0 ? NaN : this.dv.getInt32(p, true);
   }
 
-  write32(va: number, v: number): number {
-    if ((va & (PAGE_SIZE - 1)) > PAGE_SIZE - 4) return this.writeSlow(va, 4, v);
+  /** 32-bit write; returns the physical address written, or a fault code. */
+  write32(va: number, value: number): number {
+    const off = va & (PAGE_SIZE - 1);
+    if (off <= PAGE_SIZE - 4 && (off & 3) === 0) {
+      // aligned and inside one page: one table lookup, one store
+      const v = va - VMALLOC_START;
+      if (v >= 0 && va < this.vmallocEnd) {
+        const pfn1 = this.pt[(v / PAGE_SIZE) | 0]!;
+        if (pfn1 === 0) return FAULT_NOT_PRESENT;
+        const phys = (pfn1 - 1) * PAGE_SIZE + off;
+        this.i32[phys / 4] = value;
+        return phys;
+      }
+      const d = va - PAGE_OFFSET;
+      if (d >= 0 && d < this.physBytes) {
+        this.i32[d / 4] = value;
+        return d;
+      }
+      return FAULT_RANGE;
+    }
+    if (off > PAGE_SIZE - 4) return this.writeSlow(va, 4, value);
     const p = this.translate(va);
-    if (p < 0) return p;
-    if ((p & 3) === 0) this.i32[p >> 2] = v;
-    else this.dv.setInt32(p, v, true);
+    if (p >= 0) this.dv.setInt32(p, value, true);
     return p;
   }
 
@@ -245,3 +282,4 @@ export class MemAccess {
     return this.translate(va);
   }
 }
+
