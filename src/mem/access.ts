@@ -184,6 +184,49 @@ export class MemAccess {
     return p;
   }
 
+  /**
+   * Atomic load, store and add for 1, 2 and 4 byte values (Atomics on the shared views).
+   * The address must be naturally aligned; a fault or misalignment gives NaN (load, add) or a
+   * negative fault code (store).
+   */
+  atomicLoad(va: number, width: 1 | 2 | 4): number {
+    const p = this.atomicPhys(va, width);
+    if (p < 0) return NaN;
+    return width === 1 ? Atomics.load(this.u8, p) : width === 2 ? Atomics.load(this.u16, p >> 1) : Atomics.load(this.i32, p >> 2);
+  }
+
+  atomicStore(va: number, value: number, width: 1 | 2 | 4): number {
+    const p = this.atomicPhys(va, width);
+    if (p < 0) return p;
+    if (width === 1) Atomics.store(this.u8, p, value);
+    else if (width === 2) Atomics.store(this.u16, p >> 1, value);
+    else Atomics.store(this.i32, p >> 2, value);
+    return p;
+  }
+
+  /** Returns the old value. */
+  atomicAdd(va: number, delta: number, width: 1 | 2 | 4): number {
+    const p = this.atomicPhys(va, width);
+    if (p < 0) return NaN;
+    return width === 1 ? Atomics.add(this.u8, p, delta) : width === 2 ? Atomics.add(this.u16, p >> 1, delta) : Atomics.add(this.i32, p >> 2, delta);
+  }
+
+  atomicLoad64(va: number): bigint | null {
+    const p = this.atomicPhys(va, 8);
+    return p < 0 ? null : Atomics.load(this.i64, p >> 3);
+  }
+
+  atomicStore64(va: number, value: bigint): number {
+    const p = this.atomicPhys(va, 8);
+    if (p >= 0) Atomics.store(this.i64, p >> 3, value);
+    return p;
+  }
+
+  private atomicPhys(va: number, width: number): number {
+    if (va % width !== 0) return FAULT_UNALIGNED;
+    return this.translate(va);
+  }
+
   /** Atomic 32-bit add; returns the old value, or NaN on a fault (including misalignment). */
   atomicAdd32(va: number, v: number): number {
     if (va & 3) return NaN;

@@ -115,3 +115,25 @@ describe('page table and translation', () => {
     expect(Array.from(m.vm.pt.subarray(0, 4))).toEqual(pt);
   });
 });
+
+describe('atomic access', () => {
+  it('loads, stores and adds every width through the translation, refusing misalignment', () => {
+    const m = machine();
+    const a = m.vm.getVmArea(PAGE_SIZE)!;
+    m.vm.mapPages(a.addr, [6]);
+    expect(m.access.atomicStore(a.addr + 1, 0xfe, 1)).toBe(6 * PAGE_SIZE + 1);
+    expect(m.access.atomicAdd(a.addr + 1, 3, 1)).toBe(0xfe);
+    expect(m.access.atomicLoad(a.addr + 1, 1)).toBe(0x01); // wrapped at 8 bits
+    m.access.atomicStore(a.addr + 2, 0xffff, 2);
+    expect(m.access.atomicAdd(a.addr + 2, 1, 2)).toBe(0xffff);
+    expect(m.access.atomicLoad(a.addr + 2, 2)).toBe(0);
+    m.access.atomicStore(a.addr + 4, -7, 4);
+    expect(m.access.atomicLoad(a.addr + 4, 4)).toBe(-7);
+    m.access.atomicStore64(a.addr + 8, 1n << 40n);
+    expect(m.access.atomicLoad64(a.addr + 8)).toBe(1n << 40n);
+    expect(m.access.atomicStore(a.addr + 3, 1, 2)).toBe(-3);
+    expect(Number.isNaN(m.access.atomicLoad(a.addr + 6, 4))).toBe(true);
+    expect(m.access.atomicLoad64(a.addr + 4)).toBeNull();
+    expect(Number.isNaN(m.access.atomicLoad(a.addr + PAGE_SIZE, 4))).toBe(true);
+  });
+});
