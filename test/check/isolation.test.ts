@@ -30,6 +30,17 @@ describe('isolation checker', () => {
     expect(s.tracker.violations).toEqual([]);
   });
 
+  it('reaches the kernel image static variables with per_cpu(var, cpu)', () => {
+    const s = sim();
+    const c1 = s.cpu(1);
+    // boot copied the image's initial values into every unit
+    expect(c1.read(c1.per_cpu('irq_count'))).toBe(-1);
+    expect(c1.read(c1.per_cpu('boot_marker', 0))).toBe(0x5045_5243);
+    c1.write(c1.per_cpu('cpu_number'), 1);
+    expect(c1.read(c1.per_cpu('cpu_number', 0))).toBe(0);
+    expect(() => c1.per_cpu('nope')).toThrow('per_cpu: no static percpu variable "nope" in the kernel image');
+  });
+
   it('reports a write into another CPU unit that was not declared remote', async () => {
     const s = sim();
     const c0 = s.cpu(0);
