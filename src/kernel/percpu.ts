@@ -137,6 +137,8 @@ export class Percpu {
   private mem_alloc_warned = false;
   /** bytes of metadata (maps and chunk structs) allocated with pcpu_mem_alloc() */
   meta_bytes = 0;
+  /** the reclaim work is pending: free_percpu() scheduled it and runSync() has not run it yet */
+  reclaim_pending = false;
 
   /** live chunks by number (the page -> chunk link resolves through this) */
   readonly chunks = new Map<number, PcpuChunk>();
@@ -199,17 +201,18 @@ export class Percpu {
 
   // ------------------------------------------------------------------ slots
 
+  /** fls(size) - PCPU_SLOT_BASE_SHIFT + 2, at least 1. No lock: arithmetic only. Returns the slot. */
   __pcpu_size_to_slot(size: number): number {
     return Math.max(fls(size) - PCPU_SLOT_BASE_SHIFT + 2, 1);
   }
 
-  /** The slot whose chunks may serve `size`; a fully free chunk's size names the last slot. */
+  /** The slot whose chunks may serve `size`; a whole unit names the last slot. No lock. Returns the slot. */
   pcpu_size_to_slot(size: number): number {
     if (size === this.pcpu_unit_size) return this.pcpu_nr_slots - 1;
     return this.__pcpu_size_to_slot(size);
   }
 
-  /** The slot a chunk belongs on; slot 0 holds chunks that can serve nothing. Needs pcpu_lock. */
+  /** The slot a chunk belongs on; slot 0 holds chunks that can serve nothing. Needs pcpu_lock. Returns the slot. */
   pcpu_chunk_slot(chunk: PcpuChunk): number {
     if (chunk.free_size < SIZEOF_INT || chunk.contig_hint < SIZEOF_INT) return 0;
     return this.pcpu_size_to_slot(chunk.free_size);
@@ -459,12 +462,12 @@ export class Percpu {
     return chunk;
   }
 
-  /** pcpu_free_chunk(): frees the chunk struct and its map. */
+  /** pcpu_free_chunk(): frees the chunk struct and its map. Needs pcpu_alloc_mutex (the chunk is unlinked). */
   pcpu_free_chunk(chunk: PcpuChunk): void {
     this.pcpu_mem_free(chunk.map, chunk.early_map);
   }
 
-  /** Gives a chunk the backend just built its number and makes it findable. */
+  /** Gives a chunk the backend just built its number and makes it findable. Needs pcpu_alloc_mutex. Returns the chunk. */
   pcpu_register_chunk(chunk: PcpuChunk): PcpuChunk {
     chunk.id = this.next_chunk_id++;
     this.chunks.set(chunk.id, chunk);
@@ -473,24 +476,26 @@ export class Percpu {
     return chunk;
   }
 
-  /** Forgets a destroyed chunk. */
+  /** Forgets a destroyed chunk. Needs pcpu_alloc_mutex. */
   pcpu_unregister_chunk(chunk: PcpuChunk): void {
     this.chunks.delete(chunk.id);
     this.stats.nr_chunks--;
   }
 
-  /** pcpu_chunk_addr(): the address of page `page_idx` of `cpu`'s unit in a chunk. */
+  /** pcpu_chunk_addr(): the address of page `page_idx` of `cpu`'s unit in a chunk. No lock. */
   pcpu_chunk_addr(chunk: PcpuChunk, cpu: number, page_idx: number): number {
     return chunk.base_addr + this.pcpu_unit_offsets[cpu]! + page_idx * PAGE_SIZE;
   }
 
   // ------------------------------------------------------------ lookup
 
+  /** Is this unit-0 address in the first chunk? No lock: the first chunk never moves. */
   pcpu_addr_in_first_chunk(addr: number): boolean {
     const first_start = this.pcpu_first_chunk!.base_addr;
     return addr >= first_start && addr < first_start + this.pcpu_unit_size;
   }
 
+  /** Is this unit-0 address in the static + reserved part of the first chunk? No lock. */
   pcpu_addr_in_reserved_chunk(addr: number): boolean {
     const first_start = this.pcpu_first_chunk!.base_addr;
     return addr >= first_start && addr < first_start + this.pcpu_reserved_chunk_limit;
@@ -515,24 +520,25 @@ export class Percpu {
 
   // ------------------------------------------------------------ pointers
 
-  /** __addr_to_pcpu_ptr(): a unit-0 address as the percpu pointer callers hold. */
+  /** __addr_to_pcpu_ptr(): a unit-0 address as the percpu pointer callers hold. No lock. */
   __addr_to_pcpu_ptr(addr: number): number {
     return addr - this.pcpu_base_addr + this.image.per_cpu_start;
   }
 
-  /** __pcpu_ptr_to_addr(): a percpu pointer back to its unit-0 address. */
+  /** __pcpu_ptr_to_addr(): a percpu pointer back to its unit-0 address. No lock. */
   __pcpu_ptr_to_addr(ptr: number): number {
     return ptr + this.pcpu_base_addr - this.image.per_cpu_start;
   }
 
-  /** per_cpu_ptr(): the address of `cpu`'s copy. */
+  /** per_cpu_ptr(): the address of `cpu`'s copy. No lock. */
   per_cpu_ptr(ptr: number, cpu: number): number {
     return ptr + this.__per_cpu_offset[cpu]!;
   }
 
   /**
    * per_cpu_ptr_to_phys(): the physical address behind a per-CPU address: __pa() for the
-   * embedded first chunk, the page table otherwise. Returns -1 when nothing backs it.
+   * embedded first chunk, the page table otherwise. No lock; the caller keeps `addr` alive.
+   * Returns -1 when nothing backs it.
    */
   per_cpu_ptr_to_phys(addr: number): number {
     const base = this.__addr_to_pcpu_ptr(this.pcpu_base_addr);
@@ -902,9 +908,6 @@ export class Percpu {
     }
     this.late_init_done = true;
   }
-
-  /** The reclaim work is pending: free_percpu() scheduled it and it has not run yet. */
-  reclaim_pending = false;
 
   /** Marks the end of early boot: kmalloc works from now on. */
   slab_is_online(): void {
