@@ -3,6 +3,7 @@
  * results are exact, runs are reproducible from their seed, a recorded multi-CPU log
  * replays to the same final state, and a misbehaving CPU fails the run with a clear message.
  */
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { allocatorFingerprint, replayEventLog } from '../../src/actor/replay-log.ts';
@@ -67,5 +68,30 @@ describe('runs on worker threads', () => {
     expect(r.verdict).toBe('fail');
     expect(r.failures.join('\n')).toContain(message);
     expect(Date.now() - t).toBeLessThan(20_000);
+  });
+});
+
+describe('run command line', () => {
+  const cli = (...args: string[]) => spawnSync(process.execPath, ['bin/percpu-sim.mjs', ...args], { encoding: 'utf8', timeout: 60_000 });
+
+  it('runs an example and prints a JSON report a program can read', () => {
+    const r = cli('run', 'counter', '--cpus', '2', '--seed', '9', '--arg', 'adds=1000', '--json');
+    expect(r.status).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report).toMatchObject({ workload: 'counter', seed: 9, verdict: 'pass', config: { cpus: 2, backend: 'vm' } });
+    expect(report.bootLines[0]).toMatch(/^PERCPU: Embedded 12 pages\/cpu @[0-9a-f]{16} s20000 r8192 d20960 u65536$/);
+    expect(report.replay).toBe('percpu-sim run counter --seed 9 --cpus 2 --nodes 1 --backend vm --memory 64 --arg adds=1000');
+  });
+
+  it('refuses bad flags and unknown workloads with exit status 2', () => {
+    const bad = cli('run', 'counter', '--cpus', 'zero');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--cpus must be a whole number, got "zero"');
+    const none = cli('run', 'no-such-example');
+    expect(none.status).toBe(2);
+    expect(none.stderr).toContain('no workload "no-such-example"');
+    const unknown = cli('run', '--frobnicate');
+    expect(unknown.status).toBe(2);
+    expect(cli('run', '--help').stdout).toContain('Usage: percpu-sim run [EXAMPLE|FILE] [options]');
   });
 });
