@@ -3,6 +3,11 @@
  * nothing here asserts a timing. Run all with `npm run bench`, or some: `npm run bench -- mem`.
  */
 import { Worker } from 'node:worker_threads';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Machine } from '../src/mem/machine.ts';
 import { PAGE_SIZE } from '../src/mem/layout.ts';
 import { Replayer, replayText } from '../src/replay.ts';
@@ -90,10 +95,25 @@ function benchKernel(): void {
     row(`random trace, ${fmt(ops)}ops, ${fmt(live)} live at the end`, ops / secs, ' ops/s', { name: 'JSON.parse of the input alone', value: ops / parse });
   }
   {
-    // the acceptance shape: 10^6 operations ending with about 300 k live areas
+    // the acceptance shape: 10^6 operations ending with about 300 k live areas, through the
+    // whole command (JSON in and out), against a C build of the same algorithm
     const text = randomTrace(1e6, 2, 0.3, 0.4);
-    const [s, secs] = time(() => replayText(text, () => {}));
-    console.log(`  random trace, 1.00 Mops, ${fmt(s.allocs - s.failed - s.frees)} live at the end: ${secs.toFixed(2)} s (${fmt(1e6 / secs)} ops/s)`);
+    const dir = mkdtempSync(join(tmpdir(), 'pcpu-bench-'));
+    const file = join(dir, 'trace.jsonl');
+    writeFileSync(file, text);
+    const bin = fileURLToPath(new URL('../../bin/percpu-sim.mjs', import.meta.url));
+    const [, secs] = time(() => execFileSync(process.execPath, [bin, 'replay', file], { stdio: ['ignore', 'ignore', 'inherit'] }));
+    let cSecs = NaN;
+    try {
+      const src = fileURLToPath(new URL('../../bench/ref/percpu-ref.c', import.meta.url));
+      execFileSync('cc', ['-O2', '-o', join(dir, 'percpu-ref'), src]);
+      [, cSecs] = time(() => execFileSync(join(dir, 'percpu-ref'), [file], { stdio: ['ignore', 'ignore', 'inherit'] }));
+    } catch (e) {
+      console.log(`  (no C compiler for the baseline: ${(e as Error).message.split('\n')[0]})`);
+    }
+    rmSync(dir, { recursive: true, force: true });
+    row('percpu-sim replay, 10^6 ops, ~300 k live', 1e6 / secs, ' ops/s', Number.isNaN(cSecs) ? undefined : { name: 'C build (bench/ref)', value: 1e6 / cSecs });
+    console.log(`    ${secs.toFixed(2)} s for the whole command${Number.isNaN(cSecs) ? '' : `, ${cSecs.toFixed(2)} s in C`}`);
   }
   console.log('kernel: the 2017 bitmap cover-letter workload (2^k allocations of 4 bytes)');
   const k = Number(process.env.PCPU_BENCH_LOG2 ?? 18);
