@@ -14,6 +14,8 @@ import { PAGE_OFFSET as LAYOUT_PAGE_OFFSET, PAGE_SIZE as LAYOUT_PAGE_SIZE, VMALL
 const PAGE_SIZE = 4096;
 const PAGE_OFFSET = 0x0000_1000_0000_0000;
 const VMALLOC_START = 0x0000_2000_0000_0000;
+/** 1 / PAGE_SIZE, exact: a multiply is cheaper than a divide on the hot path */
+const INV_PAGE_SIZE = 1 / 4096;
 if (PAGE_SIZE !== LAYOUT_PAGE_SIZE || PAGE_OFFSET !== LAYOUT_PAGE_OFFSET || VMALLOC_START !== LAYOUT_VMALLOC_START)
   throw new Error('access.ts: the layout constants changed; update the local copies');
 
@@ -121,8 +123,8 @@ export class MemAccess {
       // aligned and inside one page: one table lookup, one load
       const v = va - VMALLOC_START;
       if (v >= 0 && va < this.vmallocEnd) {
-        const pfn1 = this.pt[(v / PAGE_SIZE) | 0]!;
-        return pfn1 === 0 ? NaN : this.i32[(pfn1 - 1) * (PAGE_SIZE / 4) + (off >> 2)]!;
+        const pfn1 = this.pt[(v * INV_PAGE_SIZE) | 0]!;
+        return pfn1 === 0 ? NaN : this.i32[((pfn1 - 1) << 10) + (off >> 2)]!;
       }
       const d = va - PAGE_OFFSET;
       return d >= 0 && d < this.physBytes ? this.i32[d / 4]! : NaN;
@@ -139,11 +141,11 @@ export class MemAccess {
       // aligned and inside one page: one table lookup, one store
       const v = va - VMALLOC_START;
       if (v >= 0 && va < this.vmallocEnd) {
-        const pfn1 = this.pt[(v / PAGE_SIZE) | 0]!;
+        const pfn1 = this.pt[(v * INV_PAGE_SIZE) | 0]!;
         if (pfn1 === 0) return FAULT_NOT_PRESENT;
-        const phys = (pfn1 - 1) * PAGE_SIZE + off;
-        this.i32[phys / 4] = value;
-        return phys;
+        // the word index stays a small integer: (pfn << 10) + off / 4
+        this.i32[((pfn1 - 1) << 10) + (off >> 2)] = value;
+        return (pfn1 - 1) * PAGE_SIZE + off;
       }
       const d = va - PAGE_OFFSET;
       if (d >= 0 && d < this.physBytes) {
