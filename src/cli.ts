@@ -14,6 +14,7 @@ import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runWorkload } from './smp/run.ts';
 import { formatRunReport } from './report/run-report.ts';
+import { saveRunLog } from './smp/run-log.ts';
 import { randomSeed } from './util/prng.ts';
 import type { Policy } from './actor/scheduler.ts';
 import { MUTANT_NAMES, type MutantName, isMutant } from './kernel/mutants.ts';
@@ -123,6 +124,7 @@ Options:
   --count             count isolation violations and go on, instead of stopping
   --strict            report schedule_work() under pcpu_lock as a lock violation
   --mutant NAME       bring back a historical bug (see percpu-sim mutants)
+  --save FILE         save the run's event log; percpu-sim replay-run FILE replays it
   --json              print the report as JSON
   -h, --help          this text
 
@@ -143,6 +145,7 @@ Examples:
         count: { type: 'boolean' },
         strict: { type: 'boolean' },
         mutant: { type: 'string' },
+        save: { type: 'string' },
         json: { type: 'boolean' },
       });
       if (positionals.length > 1) throw new UsageError(`run takes one workload, got ${positionals.join(' ')}`);
@@ -181,6 +184,7 @@ Examples:
         if ((e as Error).message.startsWith('no workload')) throw new UsageError((e as Error).message);
         throw e;
       }
+      if (typeof values.save === 'string') saveRunLog(values.save, report);
       const { log: _log, fingerprint: _fp, ...data } = report;
       process.stdout.write((json ? JSON.stringify(data, null, 2) : formatRunReport(report)) + '\n');
       return report.verdict === 'pass' ? 0 : 1;

@@ -9,6 +9,7 @@ import type { Percpu } from '../kernel/percpu.ts';
 import { Machine, type MachineConfig } from '../mem/machine.ts';
 import { Scheduler, type SchedulerOptions } from './scheduler.ts';
 import { type ActorEvent, KWORKER } from './types.ts';
+import { Prng } from '../util/prng.ts';
 
 export interface ReplayedRun {
   machine: Machine;
@@ -17,9 +18,17 @@ export interface ReplayedRun {
   events: ActorEvent[];
 }
 
-export function replayEventLog(machineCfg: MachineConfig, setup: PercpuSetup, sched: SchedulerOptions, log: readonly ActorEvent[]): ReplayedRun {
+export function replayEventLog(
+  machineCfg: MachineConfig,
+  setup: PercpuSetup,
+  sched: SchedulerOptions,
+  log: readonly ActorEvent[],
+  /** the page-allocation failures the recorded run injected (same seed, same draws) */
+  failRate = 0,
+): ReplayedRun {
   const machine = new Machine(machineCfg);
   const pc = setup_per_cpu_areas(machine, setup);
+  if (failRate > 0) machine.buddy.setFaultInjection({ failRate, prng: new Prng(sched.seed ^ 0x5eed) });
   const events: ActorEvent[] = [];
   const core = new Scheduler(pc, { ...sched, onEvent: (e) => events.push(e) });
   core.record({ type: 'lifecycle', task: -1, cpu: 0, state: 'boot' });

@@ -67,7 +67,17 @@ export interface CpuSummary {
 export interface RunReport {
   workload: string;
   seed: number;
-  config: { cpus: number; nodes: number; backend: BackendKind; fc: FirstChunkKind; memoryMiB: number; policy: Policy };
+  config: {
+    cpus: number;
+    nodes: number;
+    backend: BackendKind;
+    fc: FirstChunkKind;
+    memoryMiB: number;
+    policy: Policy;
+    maxDelay: number;
+    mutant: MutantName | null;
+    failRate: number;
+  };
   args: Args;
   bootLines: string[];
   dmesg: string[];
@@ -121,6 +131,9 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     fc: o.fc ?? 'embed',
     memoryMiB: o.memoryMiB ?? 64,
     policy: o.policy ?? 'random',
+    maxDelay: o.maxDelay ?? 4,
+    mutant: o.mutant ?? null,
+    failRate: o.failRate ?? 0,
   } as RunReport['config'];
   const progress = o.onProgress ?? (() => {});
   const total = 5;
@@ -128,7 +141,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
   const smp = new SmpMachine({
     machine: { cpus, nodes, memoryBytes: config.memoryMiB << 20, shadow: o.check !== false },
     setup: { backend: config.backend, fc: config.fc, numa_groups: nodes > 1, mutants: o.mutant ? [o.mutant] : [] },
-    actor: { seed: o.seed, policy: config.policy, maxDelay: o.maxDelay ?? 4, record: true },
+    actor: { seed: o.seed, policy: config.policy, maxDelay: config.maxDelay, record: true },
     phaseTimeoutMs: o.phaseTimeoutMs ?? 120_000,
     isolation: { check: o.check !== false, count: o.countViolations ?? false },
   });

@@ -5,6 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { MUTANTS, MUTANT_NAMES, type MutantName, isMutant } from '../kernel/mutants.ts';
 import { runWorkload } from '../smp/run.ts';
+import { type SavedRunLog, replayRunLog, saveRunLog } from '../smp/run-log.ts';
 import { DEFAULT_STRESS, type StressConfig, type StressReport, runStress, stressCommand } from './engine.ts';
 import { explore, runSchedule } from './explore.ts';
 import { MACHINE_OPTIONS } from '../cli-options.ts';
@@ -174,9 +175,9 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
       ...(cfg.mutant ? { mutant: cfg.mutant } : {}),
       onProgress: bar,
     });
-    if (typeof values.save === 'string') writeFileSync(values.save, JSON.stringify({ format: 'percpu-sim-run-log', version: 1, seed: cfg.seed, config: r.config, log: r.log }) + '\n');
+    if (typeof values.save === 'string') saveRunLog(values.save, r);
     const { log: _l, fingerprint: _f, ...data } = r;
-    process.stdout.write(json ? JSON.stringify(data, null, 2) + '\n' : `${r.verdict === 'pass' ? 'verdict: CLEAN' : 'verdict: VIOLATION'}\n${r.failures.map((x) => `  ${x}`).join('\n')}\nseed: ${cfg.seed}\nrerun: ${r.replay}\n`);
+    process.stdout.write(json ? JSON.stringify(data, null, 2) + '\n' : `${r.verdict === 'pass' ? 'verdict: CLEAN' : 'verdict: VIOLATION'}\n${r.failures.map((x) => `  ${x}`).join('\n')}\nseed: ${cfg.seed}\nrerun: ${stressCommand(cfg)} --workers${typeof values.save === 'string' ? `\nreplay the allocator's side exactly: percpu-sim replay-run ${values.save}` : ''}\n`);
     return r.verdict === 'pass' ? 0 : 1;
   }
   if (values.explore) {
@@ -243,6 +244,19 @@ export async function replayRunMain(file: string, json: boolean, f: Flags): Prom
     saved = JSON.parse(readFileSync(file, 'utf8')) as SavedRun;
   } catch (e) {
     return f.fail(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  if ((saved as unknown as SavedRunLog)?.format === 'percpu-sim-run-log') {
+    const log = saved as unknown as SavedRunLog;
+    const r = replayRunLog(log);
+    const same = r.mismatches.length === 0 && r.sameFinalState;
+    if (json) process.stdout.write(JSON.stringify({ reproduced: same, ...r }, null, 2) + '\n');
+    else
+      process.stdout.write(
+        `replayed ${r.requests} allocator requests of ${log.workload} (seed ${log.seed}) without workers\n` +
+          (r.mismatches.length ? r.mismatches.slice(0, 10).map((m) => `  ${m}\n`).join('') : '') +
+          `${same ? 'reproduced: the same replies and the same final allocator state' : `NOT reproduced: ${r.mismatches.length} different replies${r.sameFinalState ? '' : ', a different final state'}`}\n`,
+      );
+    return same ? 0 : 1;
   }
   if (saved?.format !== 'percpu-sim-stress' || saved.version !== 1 || typeof saved.config !== 'object')
     return f.fail(`${file} is not a run saved by percpu-sim stress --save (format "percpu-sim-stress", version 1)`);

@@ -4,6 +4,9 @@
  * replays to the same final state, and a misbehaving CPU fails the run with a clear message.
  */
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { allocatorFingerprint, replayEventLog } from '../../src/actor/replay-log.ts';
@@ -81,6 +84,19 @@ describe('run command line', () => {
     expect(report).toMatchObject({ workload: 'counter', seed: 9, verdict: 'pass', config: { cpus: 2, backend: 'vm' } });
     expect(report.bootLines[0]).toMatch(/^PERCPU: Embedded 12 pages\/cpu @[0-9a-f]{16} s20000 r8192 d20960 u65536$/);
     expect(report.replay).toBe('percpu-sim run counter --seed 9 --cpus 2 --nodes 1 --backend vm --memory 64 --arg adds=1000');
+  });
+
+  it('saves a run on worker threads and replays its allocator side exactly, without workers', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pcpu-run-'));
+    const file = join(dir, 'run.json');
+    try {
+      expect(cli('run', 'churn', '--cpus', '3', '--seed', '12', '--arg', 'ops=100', '--save', file).status).toBe(0);
+      const r = cli('replay-run', file);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/^replayed \d+ allocator requests of churn \(seed 12\) without workers\nreproduced: the same replies and the same final allocator state\n$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses bad flags and unknown workloads with exit status 2', () => {

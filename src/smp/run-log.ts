@@ -1,0 +1,55 @@
+/**
+ * Saving a run on worker threads, and replaying it. The data writes of real threads are not
+ * in the log, but every allocator request is, with the tick it arrived at; replaying the log
+ * through the same scheduler and seed gives the same replies and the same final allocator
+ * state, without any worker.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { allocatorFingerprint, replayEventLog } from '../actor/replay-log.ts';
+import type { ActorEvent } from '../actor/types.ts';
+import type { RunReport } from './run.ts';
+
+export interface SavedRunLog {
+  format: 'percpu-sim-run-log';
+  version: 1;
+  workload: string;
+  seed: number;
+  config: RunReport['config'];
+  verdict: RunReport['verdict'];
+  fingerprint: string;
+  log: ActorEvent[];
+}
+
+export function saveRunLog(file: string, r: RunReport): void {
+  const s: SavedRunLog = { format: 'percpu-sim-run-log', version: 1, workload: r.workload, seed: r.seed, config: r.config, verdict: r.verdict, fingerprint: r.fingerprint, log: r.log };
+  writeFileSync(file, JSON.stringify(s) + '\n');
+}
+
+export function readSaved(file: string): unknown {
+  return JSON.parse(readFileSync(file, 'utf8'));
+}
+
+export interface RunLogReplay {
+  requests: number;
+  /** replies that differ from the recording, as "task N: recorded X, replayed Y" */
+  mismatches: string[];
+  sameFinalState: boolean;
+}
+
+/** Replays a saved worker run's event log and compares replies and the final state. */
+export function replayRunLog(s: SavedRunLog): RunLogReplay {
+  const c = s.config;
+  const replay = replayEventLog(
+    { cpus: c.cpus, nodes: c.nodes, memoryBytes: c.memoryMiB << 20, shadow: false },
+    { backend: c.backend, fc: c.fc, numa_groups: c.nodes > 1, mutants: c.mutant ? [c.mutant] : [] },
+    { seed: s.seed, policy: c.policy, maxDelay: c.maxDelay },
+    s.log,
+    c.failRate,
+  );
+  const done = (log: readonly ActorEvent[]) => new Map(log.flatMap((e) => (e.type === 'done' ? [[e.task, JSON.stringify(e.reply)] as const] : [])));
+  const want = done(s.log);
+  const got = done(replay.events);
+  const mismatches: string[] = [];
+  for (const [task, reply] of want) if (got.get(task) !== reply) mismatches.push(`task ${task}: recorded ${reply}, replayed ${got.get(task) ?? 'nothing'}`);
+  return { requests: want.size, mismatches, sameFinalState: allocatorFingerprint(replay.pc) === s.fingerprint };
+}
