@@ -3,7 +3,9 @@
  * exit status: 0 success, 1 a failure the run found (a violation, a failed check), 2 bad usage
  * or bad input.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { allocatorSvg } from './report/svg.ts';
+import type { Percpu } from './kernel/percpu.ts';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BadInput, replayText } from './replay.ts';
 import { Machine } from './mem/machine.ts';
@@ -125,6 +127,7 @@ Options:
   --strict            report schedule_work() under pcpu_lock as a lock violation
   --mutant NAME       bring back a historical bug (see percpu-sim mutants)
   --save FILE         save the run's event log; percpu-sim replay-run FILE replays it
+  --svg FILE          draw every chunk (areas, populated pages) as it was when the workload ended
   --json              print the report as JSON
   -h, --help          this text
 
@@ -146,9 +149,11 @@ Examples:
         strict: { type: 'boolean' },
         mutant: { type: 'string' },
         save: { type: 'string' },
+        svg: { type: 'string' },
         json: { type: 'boolean' },
       });
       if (positionals.length > 1) throw new UsageError(`run takes one workload, got ${positionals.join(' ')}`);
+      const svg = values.svg;
       const mutant = values.mutant as string | undefined;
       if (mutant !== undefined && !isMutant(mutant)) throw new UsageError(`--mutant must be one of ${MUTANT_NAMES.join(', ')}, got "${mutant}"`);
       const workload = positionals[0] ?? 'demo';
@@ -179,6 +184,7 @@ Examples:
           check: values['no-check'] !== true,
           phaseTimeoutMs: int('--timeout', values.timeout, 1, 3600, 120) * 1000,
           onProgress: bar,
+          ...(typeof svg === 'string' ? { onRunDone: (pc: Percpu) => writeFileSync(svg, allocatorSvg(pc, `percpu-sim run ${workload}, seed ${seed}`)) } : {}),
         });
       } catch (e) {
         if ((e as Error).message.startsWith('no workload')) throw new UsageError((e as Error).message);
@@ -192,7 +198,7 @@ Examples:
   },
   replay: {
     summary: 'replay a JSON Lines trace of allocator operations, one JSON result line per operation',
-    help: `Usage: percpu-sim replay FILE [--memory MIB]
+    help: `Usage: percpu-sim replay FILE [--memory MIB] [--svg OUT]
 
 Replays a trace through the kernel's allocator and prints one JSON line per operation to
 standard output. FILE is a path, or - for standard input. Input lines:
@@ -210,6 +216,7 @@ creation) and the offset inside the unit, or "chunk":null and the kernel's reaso
 
 Options:
   --memory MIB   physical memory of the replay machine (default 4096)
+  --svg OUT      also draw the final state of every chunk (areas and populated pages) as SVG
   -h, --help     this text
 
 A bad line stops the replay with exit status 2 and a message naming the line; the lines
@@ -219,7 +226,7 @@ Example:
   printf '%s\\n' '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}' \\
                  '{"op":"alloc","id":"a","size":16,"align":8}' | percpu-sim replay -`,
     async run(argv) {
-      const { values, positionals } = parse(argv, { memory: { type: 'string' } });
+      const { values, positionals } = parse(argv, { memory: { type: 'string' }, svg: { type: 'string' } });
       if (positionals.length !== 1) throw new UsageError('replay needs exactly one FILE (or - for standard input)');
       const file = positionals[0]!;
       const memoryBytes = values.memory === undefined ? undefined : mib('--memory', values.memory, 16, 4096);
@@ -231,7 +238,8 @@ Example:
       }
       const out = new LineWriter();
       try {
-        replayText(text, (l) => out.line(l), memoryBytes === undefined ? {} : { memoryBytes });
+        const summary = replayText(text, (l) => out.line(l), memoryBytes === undefined ? {} : { memoryBytes });
+        if (typeof values.svg === 'string' && summary.pc) writeFileSync(values.svg, allocatorSvg(summary.pc, `percpu-sim replay ${file}`));
       } catch (e) {
         out.flush();
         if (e instanceof BadInput) {

@@ -28,6 +28,7 @@ export interface ReplayOptions {
   vmallocBytes?: number;
 }
 
+
 export interface ReplaySummary {
   lines: number;
   ops: number;

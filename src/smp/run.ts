@@ -19,6 +19,7 @@ import { type AllocatorViolation, checkAllocator } from '../check/allocator.ts';
 import { IsolationTracker, type IsolationViolation } from '../check/isolation.ts';
 import { LockChecker, type LockViolation } from '../check/locks.ts';
 import type { MutantName } from '../kernel/mutants.ts';
+import type { Percpu } from '../kernel/percpu.ts';
 import type { BackendKind, FirstChunkKind } from '../kernel/setup.ts';
 import { type PercpuStatsReport, percpuStats } from '../kernel/stats.ts';
 import type { CpuStats } from '../../workers/cpu-api.ts';
@@ -50,6 +51,8 @@ export interface RunOptions {
   mutant?: MutantName;
   /** page allocation failures to inject, as a fraction of calls */
   failRate?: number;
+  /** called with the allocator when the workload has run, before teardown and shutdown */
+  onRunDone?: (pc: Percpu) => void;
   phaseTimeoutMs?: number;
   onProgress?: (phase: string, done: number, total: number) => void;
 }
@@ -221,6 +224,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
       );
     }
     stats = percpuStats(pc);
+    o.onRunDone?.(pc);
     if (wl.teardown) {
       const [t] = await smp.runPhase([0], url, 'teardown', args, early);
       if (!t!.ok) failures.push(`cpu 0 (teardown): ${t!.error!.name}: ${t!.error!.message}`);
