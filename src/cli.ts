@@ -238,7 +238,8 @@ Example:
       }
       const out = new LineWriter();
       try {
-        const summary = replayText(text, (l) => out.line(l), memoryBytes === undefined ? {} : { memoryBytes });
+        const onResourceLimit = (m: string): void => void process.stderr.write(`percpu-sim replay: warning: ${m}\n`);
+        const summary = replayText(text, (l) => out.line(l), memoryBytes === undefined ? { onResourceLimit } : { memoryBytes, onResourceLimit });
         if (typeof values.svg === 'string' && summary.pc) writeFileSync(values.svg, allocatorSvg(summary.pc, `percpu-sim replay ${file}`));
       } catch (e) {
         out.flush();

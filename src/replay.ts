@@ -22,6 +22,8 @@ export class BadInput extends Error {
 }
 
 export interface ReplayOptions {
+  /** told once when the replay machine itself runs out of memory or vmalloc space */
+  onResourceLimit?: (message: string) => void;
   /** physical memory of the replay machine, in bytes */
   memoryBytes?: number;
   /** vmalloc space of the replay machine, in bytes */
@@ -51,6 +53,7 @@ export class Replayer {
   private machine: Machine | null = null;
   private slab = false;
   private late = false;
+  private warnedLimit = false;
   /** id -> percpu pointer (0 when the allocation failed), or FREED */
   private readonly ids = new Map<string, number>();
   readonly summary: ReplaySummary = { lines: 0, ops: 0, allocs: 0, failed: 0, frees: 0, pc: null };
@@ -140,6 +143,14 @@ export class Replayer {
     const jid = JSON.stringify(id);
     if (!r.ptr) {
       this.summary.failed++;
+      // with slab online and no fault injection, these can only come from the size of the
+      // simulated machine, not from the algorithm: say so, since placement may then diverge
+      if (this.slab && (r.error === 'failed to populate' || r.error === 'failed to allocate new chunk') && !this.warnedLimit) {
+        this.warnedLimit = true;
+        this.opts.onResourceLimit?.(
+          `line ${lineNo}: the replay machine ran out of ${r.error === 'failed to populate' ? 'physical memory' : 'vmalloc space'} ("${r.error}"); from here on placement reflects that limit (try --memory)`,
+        );
+      }
       return `{"op":"alloc","id":${jid},"chunk":null,"error":${JSON.stringify(r.error)}}`;
     }
     const chunk = r.chunk!.id === RESERVED_CHUNK_ID ? '"reserved"' : String(r.chunk!.id);

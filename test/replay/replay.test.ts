@@ -127,6 +127,17 @@ describe('replay', () => {
     expect(out).toHaveLength(line - 1 - lines.slice(0, line - 1).filter((l) => l === '').length);
   });
 
+  it('warns once when the replay machine itself runs out of memory', () => {
+    const lines = [BOOT, '{"op":"slab_online"}'];
+    for (let i = 0; i < 300; i++) lines.push(`{"op":"alloc","id":"b${i}","size":65536,"align":4096}`);
+    const warnings: string[] = [];
+    const out: string[] = [];
+    replayText(lines.join('\n'), (l) => out.push(l), { memoryBytes: 64 << 20, onResourceLimit: (m) => warnings.push(m) });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^line \d+: the replay machine ran out of physical memory \("failed to populate"\)/);
+    expect(out.at(-1)).toContain('"error":"failed to populate"');
+  });
+
   it('skips blank lines and accepts CRLF', () => {
     expect(run(BOOT + '\r', '', '  ', '{"op":"slab_online"}\r')).toHaveLength(2);
   });
