@@ -7,16 +7,21 @@
  * negative fault code. The direct map is an offset; the vmalloc range goes through the page
  * table in the buffer.
  */
-import { PAGE_OFFSET as LAYOUT_PAGE_OFFSET, PAGE_SIZE as LAYOUT_PAGE_SIZE, VMALLOC_START as LAYOUT_VMALLOC_START, readHeader } from './layout.ts';
+import {
+  H_PT_GEN as LAYOUT_H_PT_GEN,
+  PAGE_OFFSET as LAYOUT_PAGE_OFFSET,
+  PAGE_SIZE as LAYOUT_PAGE_SIZE,
+  VMALLOC_START as LAYOUT_VMALLOC_START,
+  readHeader,
+} from './layout.ts';
 
 // Local copies: the hot paths below read these on every access, and a module-local const
 // compiles to an immediate where an imported binding would be a checked load.
 const PAGE_SIZE = 4096;
 const PAGE_OFFSET = 0x0000_1000_0000_0000;
 const VMALLOC_START = 0x0000_2000_0000_0000;
-/** 1 / PAGE_SIZE, exact: a multiply is cheaper than a divide on the hot path */
-const INV_PAGE_SIZE = 1 / 4096;
-if (PAGE_SIZE !== LAYOUT_PAGE_SIZE || PAGE_OFFSET !== LAYOUT_PAGE_OFFSET || VMALLOC_START !== LAYOUT_VMALLOC_START)
+const H_PT_GEN = 68;
+if (PAGE_SIZE !== LAYOUT_PAGE_SIZE || PAGE_OFFSET !== LAYOUT_PAGE_OFFSET || VMALLOC_START !== LAYOUT_VMALLOC_START || H_PT_GEN !== LAYOUT_H_PT_GEN)
   throw new Error('access.ts: the layout constants changed; update the local copies');
 
 /** The address is in no mapped region (outside the direct map and the vmalloc range). */
@@ -50,6 +55,14 @@ export class MemAccess {
   readonly i32: Int32Array;
   readonly i64: BigInt64Array;
   readonly dv: DataView;
+  private readonly header: Int32Array;
+  /**
+   * A one-entry TLB for 32-bit access: the virtual page last translated, the word index of
+   * its frame, and the page-table generation it is good for (every unmap bumps it).
+   */
+  private tlbPage = -1;
+  private tlbWord = 0;
+  private tlbGen = -1;
 
   constructor(readonly sab: SharedArrayBuffer) {
     const l = readHeader(sab);
@@ -61,6 +74,14 @@ export class MemAccess {
     this.i32 = new Int32Array(sab, l.physOffset, l.memoryBytes / 4);
     this.i64 = new BigInt64Array(sab, l.physOffset, l.memoryBytes / 8);
     this.dv = new DataView(sab, l.physOffset, l.memoryBytes);
+    this.header = new Int32Array(sab, 0, PAGE_SIZE / 4);
+  }
+
+  /** Remembers the frame of a translated page for the next aligned 32-bit access. */
+  private fillTlb(va: number, off: number, phys: number): void {
+    this.tlbPage = va - off;
+    this.tlbWord = (phys - off) / 4;
+    this.tlbGen = this.header[H_PT_GEN]!;
   }
 
   /**
@@ -120,14 +141,11 @@ export class MemAccess {
   read32(va: number): number {
     const off = va & (PAGE_SIZE - 1);
     if (off <= PAGE_SIZE - 4 && (off & 3) === 0) {
-      // aligned and inside one page: one table lookup, one load
-      const v = va - VMALLOC_START;
-      if (v >= 0 && va < this.vmallocEnd) {
-        const pfn1 = this.pt[(v * INV_PAGE_SIZE) | 0]!;
-        return pfn1 === 0 ? NaN : this.i32[((pfn1 - 1) << 10) + (off >> 2)]!;
-      }
-      const d = va - PAGE_OFFSET;
-      return d >= 0 && d < this.physBytes ? this.i32[d / 4]! : NaN;
+      if (va - off === this.tlbPage && this.header[H_PT_GEN] === this.tlbGen) return this.i32[this.tlbWord + (off >> 2)]!;
+      const p = this.translate(va);
+      if (p < 0) return NaN;
+      this.fillTlb(va, off, p);
+      return this.i32[p / 4]!;
     }
     if (off > PAGE_SIZE - 4) return this.readSlow(va, 4) | 0;
     const p = this.translate(va);
@@ -138,21 +156,17 @@ export class MemAccess {
   write32(va: number, value: number): number {
     const off = va & (PAGE_SIZE - 1);
     if (off <= PAGE_SIZE - 4 && (off & 3) === 0) {
-      // aligned and inside one page: one table lookup, one store
-      const v = va - VMALLOC_START;
-      if (v >= 0 && va < this.vmallocEnd) {
-        const pfn1 = this.pt[(v * INV_PAGE_SIZE) | 0]!;
-        if (pfn1 === 0) return FAULT_NOT_PRESENT;
-        // the word index stays a small integer: (pfn << 10) + off / 4
-        this.i32[((pfn1 - 1) << 10) + (off >> 2)] = value;
-        return (pfn1 - 1) * PAGE_SIZE + off;
+      // aligned and inside one page: the TLB, or one table lookup to fill it
+      if (va - off === this.tlbPage && this.header[H_PT_GEN] === this.tlbGen) {
+        const w = this.tlbWord + (off >> 2);
+        this.i32[w] = value;
+        return w * 4;
       }
-      const d = va - PAGE_OFFSET;
-      if (d >= 0 && d < this.physBytes) {
-        this.i32[d / 4] = value;
-        return d;
-      }
-      return FAULT_RANGE;
+      const p = this.translate(va);
+      if (p < 0) return p;
+      this.fillTlb(va, off, p);
+      this.i32[p / 4] = value;
+      return p;
     }
     if (off > PAGE_SIZE - 4) return this.writeSlow(va, 4, value);
     const p = this.translate(va);
