@@ -137,3 +137,19 @@ describe('atomic access', () => {
     expect(Number.isNaN(m.access.atomicLoad(a.addr + PAGE_SIZE, 4))).toBe(true);
   });
 });
+
+describe('translation cache', () => {
+  it('never writes through a translation after its page was unmapped, by this thread or another', () => {
+    const m = machine();
+    const a = m.vm.getVmArea(2 * PAGE_SIZE)!;
+    m.vm.mapPages(a.addr, [12]);
+    expect(m.access.write32(a.addr + 8, 1)).toBe(12 * PAGE_SIZE + 8); // fills the TLB
+    expect(m.access.write32(a.addr + 12, 2)).toBe(12 * PAGE_SIZE + 12); // served by it
+    m.vm.unmapRange(a.addr, PAGE_SIZE);
+    expect(m.access.write32(a.addr + 8, 3)).toBe(FAULT_NOT_PRESENT);
+    expect(Number.isNaN(m.access.read32(a.addr + 8))).toBe(true);
+    m.vm.mapPages(a.addr, [13]);
+    expect(m.access.write32(a.addr + 8, 4)).toBe(13 * PAGE_SIZE + 8);
+    expect([m.mem.i32[(12 * PAGE_SIZE + 8) / 4], m.mem.i32[(13 * PAGE_SIZE + 8) / 4]]).toEqual([1, 4]);
+  });
+});
