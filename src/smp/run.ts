@@ -182,7 +182,9 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     progress('early: boot CPU before slab', 1, total);
     if (wl.early) {
       const [r] = await smp.runPhase([0], url, 'early', args);
-      if (!r!.ok) failures.push(`cpu 0 (early): ${r!.error!.name}: ${r!.error!.message}`);
+      if (r!.error?.fault && tracker) isolation.push(tracker.describe(r!.error.fault));
+      else if (!r!.ok) failures.push(`cpu 0 (early): ${r!.error!.name}: ${r!.error!.message}`);
+      if (tracker) for (const f of r!.faults) isolation.push(tracker.describe(f));
       early = r!.result;
     }
 
