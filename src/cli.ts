@@ -38,6 +38,13 @@ Usage: percpu-sim <command> [options]
 Commands:
 ${'{commands}'}
 
+Examples:
+  percpu-sim run                      the default demo on 4 CPUs (npm start)
+  percpu-sim run numa --nodes 4 --cpus 8
+  percpu-sim stress --duration 30
+  percpu-sim stress --mutant reclaim-drops-mutex
+  percpu-sim replay trace.jsonl
+
 Run "percpu-sim <command> --help" for a command's options and examples.
 Exit status: 0 success, 1 the run found a failure, 2 bad usage or bad input.`;
 
@@ -88,13 +95,19 @@ the bug it recreates and the checkers that catch it. --json prints an array of
     },
   },
   'replay-run': {
-    summary: 'replay a run saved by stress --save, and say whether it ends the same way',
+    summary: 'replay a run saved with stress --save or run --save, and say whether it ends the same way',
     help: `Usage: percpu-sim replay-run FILE [--json]
 
-Reruns a stress run saved with percpu-sim stress --save FILE (its configuration, seed and,
-for an explored schedule, its choices) and reports whether it ends with the same verdict and
-the same first violation. Exit status: 0 when the replay is clean, 1 when it finds a
-violation, 2 for bad usage or a file that is not a saved run.`,
+Replays a saved run and reports whether it ends the same way.
+
+  - A stress run (percpu-sim stress --save FILE) is rerun from its configuration, seed and,
+    for an explored schedule, its choices; the verdict and the first violation must match.
+    Exit status: 0 when the replay is clean, 1 when it finds a violation.
+  - A run on worker threads (percpu-sim run --save FILE, or stress --workers --save FILE) is
+    replayed from its event log without any worker: every allocator reply and the final
+    allocator state must match. Exit status: 0 when they do, 1 when they do not.
+
+Exit status 2 for bad usage or a file that is not a saved run.`,
     async run(argv) {
       const { values, positionals } = parse(argv, { json: { type: 'boolean' } });
       if (positionals.length !== 1) throw new UsageError('replay-run needs exactly one FILE');
@@ -344,8 +357,11 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+const HELP_ORDER = ['run', 'stress', 'replay', 'replay-run', 'mutants', 'boot'];
+
 function globalHelp(): string {
   const list = Object.entries(commands)
+    .sort(([a], [b]) => HELP_ORDER.indexOf(a) - HELP_ORDER.indexOf(b))
     .map(([n, c]) => `  ${n.padEnd(12)} ${c.summary}`)
     .join('\n');
   return GLOBAL_HELP.replace('{commands}', list);
