@@ -23,6 +23,8 @@ export interface SchedulerOptions {
   policy?: Policy;
   /** the longest a sleeping step lasts, in ticks (at least 1) */
   maxDelay?: number;
+  /** the shortest a sleeping step lasts, in ticks (default 1) */
+  minDelay?: number;
   /** PCT: how many priority change points to place in a run */
   pctDepth?: number;
   /** PCT: the run length, in ticks, over which change points are spread */
@@ -58,6 +60,7 @@ export class Scheduler {
   readonly prng: Prng;
   readonly policy: Policy;
   private readonly maxDelay: number;
+  private readonly minDelay: number;
   private readonly chooser: ((ready: readonly number[]) => number) | null;
   tick = 0;
   private seq = 0;
@@ -83,6 +86,7 @@ export class Scheduler {
     this.prng = new Prng(opts.seed);
     this.policy = opts.policy ?? 'random';
     this.maxDelay = Math.max(1, opts.maxDelay ?? 4);
+    this.minDelay = Math.min(this.maxDelay, Math.max(1, opts.minDelay ?? 1));
     this.chooser = opts.chooser ?? null;
     this.changePoints = new Set();
     if (opts.onEvent) this.listeners.push(opts.onEvent);
@@ -238,7 +242,7 @@ export class Scheduler {
   }
 
   private delay(): number {
-    return this.policy === 'fifo' || this.policy === 'choice' ? 1 : this.prng.int(1, this.maxDelay);
+    return this.policy === 'fifo' || this.policy === 'choice' ? 1 : this.prng.int(this.minDelay, this.maxDelay);
   }
 
   private run(task: Task): void {

@@ -41,6 +41,8 @@ export interface RunOptions {
   seed: number;
   policy?: Policy;
   maxDelay?: number;
+  /** the shortest a sleeping step lasts, in scheduler ticks (one tick per event-loop turn) */
+  minDelay?: number;
   /** check the allocator's invariants, the lock rules and per-CPU isolation (on by default) */
   check?: boolean;
   /** count isolation violations instead of stopping at the first */
@@ -144,7 +146,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
   const smp = new SmpMachine({
     machine: { cpus, nodes, memoryBytes: config.memoryMiB << 20, shadow: o.check !== false },
     setup: { backend: config.backend, fc: config.fc, numa_groups: nodes > 1, mutants: o.mutant ? [o.mutant] : [] },
-    actor: { seed: o.seed, policy: config.policy, maxDelay: config.maxDelay, record: true },
+    actor: { seed: o.seed, policy: config.policy, maxDelay: config.maxDelay, ...(o.minDelay ? { minDelay: o.minDelay } : {}), record: true },
     phaseTimeoutMs: o.phaseTimeoutMs ?? 120_000,
     isolation: { check: o.check !== false, count: o.countViolations ?? false },
   });

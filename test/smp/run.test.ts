@@ -39,6 +39,30 @@ describe('runs on worker threads', () => {
     expect(r.dmesg).toContain('PERCPU: allocation failed, size=4 align=4, failed to extend area map');
   });
 
+  it('a free from CPU 1 completes while CPU 0 sleeps in populate (real workers)', async () => {
+    // populate sleeps 20000 scheduler ticks (one per event-loop turn, some 300 ms), and
+    // CPU 1 frees 30 ms after the barrier: the order below does not hang on a close race
+    const r = await runWorkload({
+      workload: fileURLToPath(new URL('../fixtures/free-during-populate.ts', import.meta.url)),
+      seed: 1,
+      cpus: 2,
+      minDelay: 20_000,
+      maxDelay: 20_000,
+    });
+    expect(r.failures).toEqual([]);
+    const i = (pred: (e: (typeof r.log)[number]) => boolean) => r.log.findIndex(pred);
+    const aTask = r.log.find((e) => e.type === 'arrive' && e.req.kind === 'alloc' && e.cpu === 0 && e.req.size === 21000)!.task;
+    const populate = i((e) => e.type === 'sleep' && e.task === aTask && e.at === 'pcpu_populate_chunk');
+    const aDone = i((e) => e.type === 'done' && e.task === aTask);
+    const freeArrive = i((e) => e.type === 'arrive' && e.req.kind === 'free' && e.cpu === 1);
+    const freeDone = i((e) => e.type === 'done' && e.kind === 'free' && e.cpu === 1);
+    expect(populate).toBeGreaterThan(0);
+    expect(freeArrive).toBeGreaterThan(populate);
+    expect(freeDone).toBeLessThan(aDone);
+    expect(r.violations).toEqual([]);
+    expect(r.lockViolations).toEqual([]);
+  });
+
   it('one CPU: the same seed gives the same event log', async () => {
     // small areas only: everything fits the first chunk, so no reclaim work runs in the
     // background while the CPU's next request is on its way
