@@ -76,11 +76,26 @@ function tick(ctx: ActorContext, steps: number): void {
   for (let i = 0; i < steps && ctx.core && !ctx.core.idle; i++) ctx.core.step();
 }
 
+type Lifecycle = 'early' | 'slabOnline' | 'running' | 'draining' | 'shutdown';
+
 export const allocatorMachine = setup({
   types: {
     context: {} as ActorContext,
     events: {} as ActorEventIn,
     input: {} as ActorInput,
+  },
+  actions: {
+    /** every state answers every request: admit it, or refuse it with the state's reason */
+    serve: ({ context, event }, params: { state: string }) => {
+      if (event.type === 'REQUEST') admitOrRefuse(params.state, context, event.req, event.reply);
+    },
+    tick: ({ context, event }) => {
+      if (event.type === 'TICK') tick(context, event.steps);
+    },
+    /** the lifecycle goes into the event log as each state is entered */
+    record: ({ context }, params: { state: Lifecycle }) => {
+      context.core?.record({ type: 'lifecycle', task: -1, cpu: 0, state: params.state });
+    },
   },
 }).createMachine({
   id: 'percpu',
@@ -94,24 +109,21 @@ export const allocatorMachine = setup({
           actions: assign(({ context, event }) => {
             const core = new Scheduler(event.pc, context.sched);
             core.record({ type: 'lifecycle', task: -1, cpu: 0, state: 'boot' });
-            core.record({ type: 'lifecycle', task: -1, cpu: 0, state: 'early' });
             return { pc: event.pc, core };
           }),
         },
-        REQUEST: { actions: ({ event }) => admitOrRefuse('off', {} as ActorContext, event.req, event.reply) },
+        REQUEST: { actions: { type: 'serve', params: { state: 'off' } } },
       },
     },
     early: {
+      entry: { type: 'record', params: { state: 'early' } },
       on: {
-        REQUEST: { actions: ({ context, event }) => admitOrRefuse('early', context, event.req, event.reply) },
-        TICK: { actions: ({ context, event }) => tick(context, event.steps) },
+        REQUEST: { actions: { type: 'serve', params: { state: 'early' } } },
+        TICK: { actions: 'tick' },
         SLAB_ONLINE: {
           target: 'slabOnline',
           actions: [
-            ({ context }) => {
-              mm_init(context.machine, context.pc!);
-              context.core!.record({ type: 'lifecycle', task: -1, cpu: 0, state: 'slabOnline' });
-            },
+            ({ context }) => mm_init(context.machine, context.pc!),
             // the page allocator's state right after mm init is what shutdown must return to
             assign(({ context }) => ({ postBootFree: context.machine.buddy.totalFree() })),
           ],
@@ -119,45 +131,37 @@ export const allocatorMachine = setup({
       },
     },
     slabOnline: {
+      entry: { type: 'record', params: { state: 'slabOnline' } },
       on: {
-        REQUEST: { actions: ({ context, event }) => admitOrRefuse('slabOnline', context, event.req, event.reply) },
-        TICK: { actions: ({ context, event }) => tick(context, event.steps) },
-        LATE_DONE: {
-          target: 'running',
-          actions: assign(({ context }) => {
-            context.core!.record({ type: 'lifecycle', task: -1, cpu: 0, state: 'running' });
-            return { postBootMeta: context.pc!.meta_bytes };
-          }),
-        },
+        REQUEST: { actions: { type: 'serve', params: { state: 'slabOnline' } } },
+        TICK: { actions: 'tick' },
+        LATE_DONE: { target: 'running', actions: assign(({ context }) => ({ postBootMeta: context.pc!.meta_bytes })) },
       },
     },
     running: {
+      entry: { type: 'record', params: { state: 'running' } },
       on: {
-        REQUEST: { actions: ({ context, event }) => admitOrRefuse('running', context, event.req, event.reply) },
-        TICK: { actions: ({ context, event }) => tick(context, event.steps) },
-        SHUTDOWN: {
-          target: 'draining',
-          actions: ({ context }) => context.core!.record({ type: 'lifecycle', task: -1, cpu: 0, state: 'draining' }),
-        },
+        REQUEST: { actions: { type: 'serve', params: { state: 'running' } } },
+        TICK: { actions: 'tick' },
+        SHUTDOWN: { target: 'draining' },
       },
     },
     draining: {
+      entry: { type: 'record', params: { state: 'draining' } },
       on: {
         REQUEST: [
           // the machine's own clean-up (leak frees, teardown) still runs while draining
           { guard: ({ event }) => event.req.internal === true, actions: ({ context, event }) => context.core!.admit(event.req, event.reply) },
-          { actions: ({ context, event }) => admitOrRefuse('draining', context, event.req, event.reply) },
+          { actions: { type: 'serve', params: { state: 'draining' } } },
         ],
-        TICK: { actions: ({ context, event }) => tick(context, event.steps) },
-        SHUTDOWN: {
-          target: 'shutdown',
-          actions: ({ context }) => context.core!.record({ type: 'lifecycle', task: -1, cpu: 0, state: 'shutdown' }),
-        },
+        TICK: { actions: 'tick' },
+        SHUTDOWN: { target: 'shutdown' },
       },
     },
     shutdown: {
+      entry: { type: 'record', params: { state: 'shutdown' } },
       on: {
-        REQUEST: { actions: ({ context, event }) => admitOrRefuse('shutdown', context, event.req, event.reply) },
+        REQUEST: { actions: { type: 'serve', params: { state: 'shutdown' } } },
       },
     },
   },
