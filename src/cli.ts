@@ -19,8 +19,7 @@ import { formatRunReport } from './report/run-report.ts';
 import { saveRunLog } from './smp/run-log.ts';
 import { randomSeed } from './util/prng.ts';
 import type { Policy } from './actor/scheduler.ts';
-import { MUTANT_NAMES, type MutantName, isMutant } from './kernel/mutants.ts';
-import { MACHINE_OPTIONS } from './cli-options.ts';
+import { CHECK_OPTIONS, MACHINE_OPTIONS, parseMutant } from './cli-options.ts';
 import { type Flags, STRESS_HELP, STRESS_OPTIONS, mutantsMain, replayRunMain, stressMain } from './stress/cli-stress.ts';
 
 export class UsageError extends Error {}
@@ -155,20 +154,15 @@ Examples:
     async run(argv) {
       const { values, positionals } = parse(argv, {
         ...MACHINE_OPTIONS,
+        ...CHECK_OPTIONS,
         arg: { type: 'string', multiple: true },
         timeout: { type: 'string' },
         'no-check': { type: 'boolean' },
-        count: { type: 'boolean' },
-        strict: { type: 'boolean' },
-        mutant: { type: 'string' },
-        save: { type: 'string' },
         svg: { type: 'string' },
-        json: { type: 'boolean' },
       });
       if (positionals.length > 1) throw new UsageError(`run takes one workload, got ${positionals.join(' ')}`);
       const svg = values.svg;
-      const mutant = values.mutant as string | undefined;
-      if (mutant !== undefined && !isMutant(mutant)) throw new UsageError(`--mutant must be one of ${MUTANT_NAMES.join(', ')}, got "${mutant}"`);
+      const mutant = parseMutant(values.mutant, flags.fail);
       const workload = positionals[0] ?? 'demo';
       const args: Record<string, number | string | boolean> = {};
       for (const a of (values.arg as string[] | undefined) ?? []) {
@@ -188,7 +182,7 @@ Examples:
           ...(values.cpus !== undefined ? { cpus: int('--cpus', values.cpus, 1, 256, 4) } : {}),
           ...(values.nodes !== undefined ? { nodes: int('--nodes', values.nodes, 1, 16, 1) } : {}),
           ...(values.backend !== undefined ? { backend: oneOf('--backend', values.backend, ['vm', 'km'] as const, 'vm') } : {}),
-          ...(mutant !== undefined ? { mutant: mutant as MutantName } : {}),
+          ...(mutant !== undefined ? { mutant } : {}),
           ...(values.count ? { countViolations: true } : {}),
           strictLocks: values.strict === true,
           memoryMiB: int('--memory', values.memory, 16, 4096, 64),

@@ -33,7 +33,7 @@ import {
 import { type PcpuAllocInfo, pcpu_dump_alloc_info } from './alloc-info.ts';
 import type { KernelImage } from './image.ts';
 import { MUTANT_NAMES, type MutantName } from './mutants.ts';
-import { ListHead, list_add, list_entries, list_move, list_move_tail } from './list.ts';
+import { ListHead, list_entries, list_move, list_move_tail } from './list.ts';
 import {
   type KStep,
   type KTask,

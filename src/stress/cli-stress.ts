@@ -3,12 +3,12 @@
  * stress command has many knobs; the parsing helpers come from there.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { MUTANTS, MUTANT_NAMES, type MutantName, isMutant } from '../kernel/mutants.ts';
+import { MUTANTS, MUTANT_NAMES } from '../kernel/mutants.ts';
 import { runWorkload } from '../smp/run.ts';
 import { type SavedRunLog, replayRunLog, saveRunLog } from '../smp/run-log.ts';
 import { DEFAULT_STRESS, type StressConfig, type StressReport, runStress, stressCommand } from './engine.ts';
 import { explore, runSchedule } from './explore.ts';
-import { MACHINE_OPTIONS } from '../cli-options.ts';
+import { CHECK_OPTIONS, MACHINE_OPTIONS, parseMutant } from '../cli-options.ts';
 import type { SizeMix } from './program.ts';
 
 export interface Flags {
@@ -29,9 +29,7 @@ export const STRESS_OPTIONS = {
   sizes: { type: 'string' },
   'max-align-shift': { type: 'string' },
   'max-live': { type: 'string' },
-  mutant: { type: 'string' },
-  strict: { type: 'boolean' },
-  count: { type: 'boolean' },
+  ...CHECK_OPTIONS,
   duration: { type: 'string' },
   runs: { type: 'string' },
   workers: { type: 'boolean' },
@@ -39,8 +37,6 @@ export const STRESS_OPTIONS = {
   preemptions: { type: 'string' },
   'max-schedules': { type: 'string' },
   schedule: { type: 'string' },
-  save: { type: 'string' },
-  json: { type: 'boolean' },
 } as const;
 
 export const STRESS_HELP = `Usage: percpu-sim stress [options]
@@ -95,8 +91,7 @@ Examples:
   percpu-sim stress --explore --cpus 2 --ops 6 --preemptions 2`;
 
 export function stressConfig(values: Record<string, unknown>, f: Flags): StressConfig {
-  const mutant = values.mutant as string | undefined;
-  if (mutant !== undefined && !isMutant(mutant)) f.fail(`--mutant must be one of ${MUTANT_NAMES.join(', ')}, got "${mutant}"`);
+  const mutant = parseMutant(values.mutant, f.fail);
   const d = DEFAULT_STRESS;
   return {
     seed: f.int('--seed', values.seed, 0, 2 ** 32 - 1, 1),
@@ -107,7 +102,7 @@ export function stressConfig(values: Record<string, unknown>, f: Flags): StressC
     policy: f.oneOf('--policy', values.policy, ['random', 'pct', 'fifo'] as const, 'random'),
     maxDelay: f.int('--max-delay', values['max-delay'], 1, 1000, d.maxDelay),
     failRate: f.num('--fail-rate', values['fail-rate'], 0, 1, d.failRate),
-    mutant: (mutant as MutantName | undefined) ?? null,
+    mutant: mutant ?? null,
     strict: values.strict === true,
     count: values.count === true,
     args: {
