@@ -1,5 +1,7 @@
 /** SMP benchmarks: actor round trips, batches, this_cpu_add, and CPU bring-up. */
-import { Worker } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import { SmpMachine } from '../src/smp/smp-machine.ts';
 import { workerEntry } from '../src/smp/worker-url.ts';
 
@@ -29,6 +31,21 @@ async function pingPong(n: number): Promise<number> {
   return rtt;
 }
 
+/** comlink calls from a worker into an exposed no-op on the main thread, per second */
+async function comlinkCalls(n: number): Promise<number> {
+  const ch = new MessageChannel();
+  Comlink.expose({ request: (x: unknown) => Promise.resolve(x) }, nodeEndpoint(ch.port1));
+  const e = workerEntry('bench/comlink-worker');
+  const w = new Worker(e.url, { argv: e.argv, workerData: { port: ch.port2, n }, transferList: [ch.port2] });
+  const rate = await new Promise<number>((res, rej) => {
+    w.once('message', res);
+    w.once('error', rej);
+  });
+  await w.terminate();
+  ch.port1.close();
+  return rate;
+}
+
 async function machineFor(cpus: number): Promise<SmpMachine> {
   const smp = new SmpMachine({ machine: { cpus, memoryBytes: 128 << 20, shadow: false }, setup: {}, actor: { seed: 1, policy: 'fifo', stepsPerTurn: 64 } });
   smp.boot();
@@ -39,6 +56,7 @@ export async function benchSmp(row: Row): Promise<void> {
   console.log('smp: the allocator actor and the CPU workers');
   const base = await pingPong(20000);
   console.log(`  raw postMessage ping-pong (main <-> worker): ${(base / 1000).toFixed(1)} k round trips/s`);
+  row('comlink calls to a no-op (comlink alone)', await comlinkCalls(5000), ' calls/s', { name: 'ping-pong', value: base });
   for (const cpus of [1, 2, 4, 8]) {
     const smp = await machineFor(cpus);
     smp.actor.slabOnline();

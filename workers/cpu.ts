@@ -39,7 +39,9 @@ export default async function cpuTask(task: CpuTask): Promise<CpuTaskResult> {
   const { threadId } = await import('node:worker_threads');
   const t0 = performance.now();
   const remote = Comlink.wrap<ActorPort>(nodeEndpoint(task.port));
-  const api = new PerCpu(task.ctx, remote, (workerData as { sab: SharedArrayBuffer }).sab);
+  // one proxy for the one remote method, made once: comlink builds a new one per property read
+  const request = remote.request;
+  const api = new PerCpu(task.ctx, { request: (req) => request(req) }, (workerData as { sab: SharedArrayBuffer }).sab);
   try {
     const mod = (await import(task.workload)) as { default: Workload };
     const wl = mod.default;

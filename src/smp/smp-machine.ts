@@ -78,7 +78,7 @@ export class SmpMachine {
         minThreads: 1,
         maxThreads: 1,
         idleTimeout: Infinity,
-        atomics: 'disabled',
+        atomics: 'async',
         workerData: { sab: this.machine.sab, cpu },
       });
       this.pools.set(cpu, pool);
