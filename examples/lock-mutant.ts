@@ -2,8 +2,8 @@
  * A historical locking bug, brought back, and the lock checker's report. This runs with the
  * 2009 pcpu_reclaim() bug switched on (reclaim drops pcpu_alloc_mutex before depopulating):
  * CPUs fill and empty chunks so that the reclaim work runs, and the checker reports the
- * depopulation it sees outside the mutex. Try any other mutant with --mutant NAME, or none
- * with --mutant '' ... or simply run churn.
+ * depopulation it sees outside the mutex. Any other mutant can be tried the same way with
+ * --mutant NAME (percpu-sim mutants lists them).
  *
  *   percpu-sim run lock-mutant         (the run fails: that is the point)
  */

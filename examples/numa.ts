@@ -41,7 +41,6 @@ const numa: Workload<NumaResult> = {
         }
     return failures;
   },
-  async teardown() {},
 };
 
 export default numa;

@@ -14,7 +14,7 @@ const stress: Workload<StressCpuResult> = {
     return stressCpu(cpu, { ...DEFAULT_STRESS_ARGS, ...args } as StressArgs);
   },
   verify({ results }) {
-    return results.flatMap((r) => (r.allocs + 0 === r.frees ? [] : [`cpu ${r.cpu} allocated ${r.allocs} areas and freed ${r.frees}`]));
+    return results.flatMap((r) => (r.allocs === r.frees ? [] : [`cpu ${r.cpu} allocated ${r.allocs} areas and freed ${r.frees}`]));
   },
 };
 
