@@ -144,7 +144,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
   const total = 5;
 
   const smp = new SmpMachine({
-    machine: { cpus, nodes, memoryBytes: config.memoryMiB << 20, shadow: o.check !== false },
+    machine: { cpus, nodes, memoryBytes: config.memoryMiB * 1024 * 1024, shadow: o.check !== false },
     setup: { backend: config.backend, fc: config.fc, numa_groups: nodes > 1, mutants: o.mutant ? [o.mutant] : [] },
     actor: { seed: o.seed, policy: config.policy, maxDelay: config.maxDelay, ...(o.minDelay ? { minDelay: o.minDelay } : {}), record: true },
     phaseTimeoutMs: o.phaseTimeoutMs ?? 120_000,

@@ -119,7 +119,7 @@ export interface EngineHooks {
 
 export async function runStress(cfg: StressConfig, hooks: EngineHooks = {}): Promise<StressReport> {
   const t0 = performance.now();
-  const machine = new Machine({ cpus: cfg.cpus, nodes: cfg.nodes, memoryBytes: cfg.memoryMiB << 20, shadow: true });
+  const machine = new Machine({ cpus: cfg.cpus, nodes: cfg.nodes, memoryBytes: cfg.memoryMiB * 1024 * 1024, shadow: true });
   const pc = setup_per_cpu_areas(machine, { backend: cfg.backend, numa_groups: cfg.nodes > 1, mutants: cfg.mutant ? [cfg.mutant] : [] });
   const violations: Violation[] = [];
   const ring: ActorEvent[] = [];

@@ -46,6 +46,11 @@ describe('mutants', () => {
     }
   });
 
+  it('runs on the largest machine (4 GiB, with its byte-granular shadow)', async () => {
+    const r = await runStress({ ...cfg(2, null), memoryMiB: 4096, args: { ...DEFAULT_STRESS.args, ops: 50 } });
+    expect(r.violations).toEqual([]);
+  });
+
   it('exploration counts schedules and finds a bug in the first one it breaks', async () => {
     const small = { ...cfg(3, null), cpus: 2, args: { ...DEFAULT_STRESS.args, ops: 4, maxLive: 3 } };
     const clean = await explore(small, 2, 10_000);
