@@ -161,6 +161,12 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
   let stats: PercpuStatsReport | null = null;
   let shutdown: ShutdownReport | null = null;
   let bootLines: string[] = [];
+  /** A CPU's outcome for one phase: an isolation fault, another error, counted faults. */
+  const collect = (r: CpuTaskResult, label: string): void => {
+    if (r.error?.fault && tracker) isolation.push(tracker.describe(r.error.fault));
+    else if (!r.ok) failures.push(`${label}: ${r.error!.name}: ${r.error!.message}`);
+    if (tracker) for (const f of r.faults) isolation.push(tracker.describe(f));
+  };
 
   try {
     progress('boot: setup_per_cpu_areas', 0, total);
@@ -184,9 +190,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     progress('early: boot CPU before slab', 1, total);
     if (wl.early) {
       const [r] = await smp.runPhase([0], url, 'early', args);
-      if (r!.error?.fault && tracker) isolation.push(tracker.describe(r!.error.fault));
-      else if (!r!.ok) failures.push(`cpu 0 (early): ${r!.error!.name}: ${r!.error!.message}`);
-      if (tracker) for (const f of r!.faults) isolation.push(tracker.describe(f));
+      collect(r!, 'cpu 0 (early)');
       early = r!.result;
     }
 
@@ -203,11 +207,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
       args,
       early,
     );
-    for (const r of results) {
-      if (r.error?.fault && tracker) isolation.push(tracker.describe(r.error.fault));
-      else if (!r.ok) failures.push(`cpu ${r.cpu}: ${r.error!.name}: ${r.error!.message}`);
-      if (tracker) for (const f of r.faults) isolation.push(tracker.describe(f));
-    }
+    for (const r of results) collect(r, `cpu ${r.cpu}`);
     await smp.actor.whenIdle();
 
     if (wl.verify && results.every((r) => r.ok)) {
@@ -231,7 +231,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     o.onRunDone?.(pc);
     if (wl.teardown) {
       const [t] = await smp.runPhase([0], url, 'teardown', args, early);
-      if (!t!.ok) failures.push(`cpu 0 (teardown): ${t!.error!.name}: ${t!.error!.message}`);
+      collect(t!, 'cpu 0 (teardown)');
     }
 
     progress('shutdown', 4, total);
