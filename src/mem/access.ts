@@ -125,14 +125,14 @@ export class MemAccess {
     if ((va & (PAGE_SIZE - 1)) > PAGE_SIZE - 2) return this.readSlow(va, 2);
     const p = this.translate(va);
     if (p < 0) return NaN;
-    return (p & 1) === 0 ? this.u16[p >> 1]! : this.dv.getUint16(p, true);
+    return (p & 1) === 0 ? this.u16[p >>> 1]! : this.dv.getUint16(p, true);
   }
 
   write16(va: number, v: number): number {
     if ((va & (PAGE_SIZE - 1)) > PAGE_SIZE - 2) return this.writeSlow(va, 2, v);
     const p = this.translate(va);
     if (p < 0) return p;
-    if ((p & 1) === 0) this.u16[p >> 1] = v;
+    if ((p & 1) === 0) this.u16[p >>> 1] = v;
     else this.dv.setUint16(p, v, true);
     return p;
   }
@@ -183,7 +183,7 @@ export class MemAccess {
     }
     const p = this.translate(va);
     if (p < 0) return null;
-    return (p & 7) === 0 ? this.i64[p >> 3]! : this.dv.getBigInt64(p, true);
+    return (p & 7) === 0 ? this.i64[p >>> 3]! : this.dv.getBigInt64(p, true);
   }
 
   write64(va: number, v: bigint): number {
@@ -195,7 +195,7 @@ export class MemAccess {
     }
     const p = this.translate(va);
     if (p < 0) return p;
-    if ((p & 7) === 0) this.i64[p >> 3] = v;
+    if ((p & 7) === 0) this.i64[p >>> 3] = v;
     else this.dv.setBigInt64(p, v, true);
     return p;
   }
@@ -208,15 +208,15 @@ export class MemAccess {
   atomicLoad(va: number, width: 1 | 2 | 4): number {
     const p = this.atomicPhys(va, width);
     if (p < 0) return NaN;
-    return width === 1 ? Atomics.load(this.u8, p) : width === 2 ? Atomics.load(this.u16, p >> 1) : Atomics.load(this.i32, p >> 2);
+    return width === 1 ? Atomics.load(this.u8, p) : width === 2 ? Atomics.load(this.u16, p >>> 1) : Atomics.load(this.i32, p >>> 2);
   }
 
   atomicStore(va: number, value: number, width: 1 | 2 | 4): number {
     const p = this.atomicPhys(va, width);
     if (p < 0) return p;
     if (width === 1) Atomics.store(this.u8, p, value);
-    else if (width === 2) Atomics.store(this.u16, p >> 1, value);
-    else Atomics.store(this.i32, p >> 2, value);
+    else if (width === 2) Atomics.store(this.u16, p >>> 1, value);
+    else Atomics.store(this.i32, p >>> 2, value);
     return p;
   }
 
@@ -224,17 +224,17 @@ export class MemAccess {
   atomicAdd(va: number, delta: number, width: 1 | 2 | 4): number {
     const p = this.atomicPhys(va, width);
     if (p < 0) return NaN;
-    return width === 1 ? Atomics.add(this.u8, p, delta) : width === 2 ? Atomics.add(this.u16, p >> 1, delta) : Atomics.add(this.i32, p >> 2, delta);
+    return width === 1 ? Atomics.add(this.u8, p, delta) : width === 2 ? Atomics.add(this.u16, p >>> 1, delta) : Atomics.add(this.i32, p >>> 2, delta);
   }
 
   atomicLoad64(va: number): bigint | null {
     const p = this.atomicPhys(va, 8);
-    return p < 0 ? null : Atomics.load(this.i64, p >> 3);
+    return p < 0 ? null : Atomics.load(this.i64, p >>> 3);
   }
 
   atomicStore64(va: number, value: bigint): number {
     const p = this.atomicPhys(va, 8);
-    if (p >= 0) Atomics.store(this.i64, p >> 3, value);
+    if (p >= 0) Atomics.store(this.i64, p >>> 3, value);
     return p;
   }
 
@@ -243,30 +243,22 @@ export class MemAccess {
     return this.translate(va);
   }
 
-  /** Atomic 32-bit add; returns the old value, or NaN on a fault (including misalignment). */
+  /** The 32-bit shorthands of the calls above. */
   atomicAdd32(va: number, v: number): number {
-    if (va & 3) return NaN;
-    const p = this.translate(va);
-    return p < 0 ? NaN : Atomics.add(this.i32, p >> 2, v);
+    return this.atomicAdd(va, v, 4);
   }
 
   atomicLoad32(va: number): number {
-    if (va & 3) return NaN;
-    const p = this.translate(va);
-    return p < 0 ? NaN : Atomics.load(this.i32, p >> 2);
+    return this.atomicLoad(va, 4);
   }
 
   atomicStore32(va: number, v: number): number {
-    if (va & 3) return FAULT_UNALIGNED;
-    const p = this.translate(va);
-    if (p >= 0) Atomics.store(this.i32, p >> 2, v);
-    return p;
+    return this.atomicStore(va, v, 4);
   }
 
   atomicAdd64(va: number, v: bigint): bigint | null {
-    if (va & 7) return null;
-    const p = this.translate(va);
-    return p < 0 ? null : Atomics.add(this.i64, p >> 3, v);
+    const p = this.atomicPhys(va, 8);
+    return p < 0 ? null : Atomics.add(this.i64, p >>> 3, v);
   }
 
   /** Copies bytes out of virtual memory; returns null if any page faults. */

@@ -39,6 +39,20 @@ describe('machine configuration', () => {
     expect(() => new Machine({ cpus: 2, cpuToNode: [0, 1] })).toThrow('Machine: cpuToNode[1] must be in [0, 0], got 1');
   });
 
+  it('reaches every width above 2 GiB of a 4 GiB machine (unsigned indexes)', () => {
+    const m = new Machine({ memoryBytes: 4 * 1024 ** 3, shadow: false });
+    const va = PAGE_OFFSET + 3 * 1024 ** 3 + 64;
+    m.access.write16(va, 0xbeef);
+    expect(m.access.read16(va)).toBe(0xbeef);
+    m.access.write64(va + 8, -2n);
+    expect(m.access.read64(va + 8)).toBe(-2n);
+    m.access.atomicStore(va + 16, 7, 4);
+    expect(m.access.atomicAdd32(va + 16, 1)).toBe(7);
+    expect(m.access.atomicLoad(va + 16, 4)).toBe(8);
+    expect(m.access.atomicAdd64(va + 24, 5n)).toBe(0n);
+    expect(m.mem.i32[(3 * 1024 ** 3 + 80) / 4]).toBe(8);
+  });
+
   it('can be as large as 1 GiB', () => {
     const m = new Machine({ memoryBytes: 1 << 30, shadow: false });
     expect(m.mem.nrPages).toBe(262144);
