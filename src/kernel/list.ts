@@ -19,13 +19,6 @@ export function list_add_tail(n: ListHead, head: ListHead): void {
   __list_add(n, head.prev, head);
 }
 
-export function list_del_init(e: ListHead): void {
-  e.prev.next = e.next;
-  e.next.prev = e.prev;
-  e.next = e;
-  e.prev = e;
-}
-
 /** Moves an entry to the front of a list. */
 export function list_move(e: ListHead, head: ListHead): void {
   e.prev.next = e.next;
@@ -38,10 +31,6 @@ export function list_move_tail(e: ListHead, head: ListHead): void {
   e.prev.next = e.next;
   e.next.prev = e.prev;
   list_add_tail(e, head);
-}
-
-export function list_empty(head: ListHead): boolean {
-  return head.next === head;
 }
 
 /** The entries of a list, in order (a copy: safe against moves while iterating). */

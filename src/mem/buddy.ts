@@ -38,8 +38,6 @@ export class BuddyAllocator {
 
   private injection: FaultInjection = {};
   private calls = 0;
-  allocCalls = 0;
-  failedCalls = 0;
 
   constructor(readonly mem: PhysMem) {
     const n = mem.nrPages;
@@ -113,16 +111,11 @@ export class BuddyAllocator {
     const fn = 'alloc_pages_node';
     checkInt(fn, 'node', node, 0, this.mem.nodes - 1);
     checkInt(fn, 'order', order, 0, MAX_ORDER - 1);
-    this.allocCalls++;
-    if (this.injectFault()) {
-      this.failedCalls++;
-      return -1;
-    }
+    if (this.injectFault()) return -1;
     for (const nid of this.mem.fallbackOrder(node)) {
       const pfn = this.allocFromNode(nid, order);
       if (pfn >= 0) return pfn;
     }
-    this.failedCalls++;
     return -1;
   }
 

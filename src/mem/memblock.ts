@@ -110,10 +110,6 @@ export class Memblock {
     return this.reserved.map((r) => ({ ...r }));
   }
 
-  freeBytes(): number {
-    return this.free.reduce((s, r) => s + r.end - r.start, 0);
-  }
-
   private carve(start: number, end: number): void {
     const i = this.free.findIndex((r) => r.start <= start && end <= r.end);
     const r = this.free[i]!;

@@ -4,7 +4,6 @@
 import { MemError, checkInt } from './errors.ts';
 import {
   type Layout,
-  PAGE_SHIFT,
   PAGE_SIZE,
   PAGE_OFFSET,
   MAX_NUMNODES,
@@ -154,10 +153,6 @@ export class PhysMem {
     this.pageInfo[pfn * PI_WORDS + PI_CPU] = cpu;
   }
 
-  /** memset on physical memory. */
-  fill(phys: number, value: number, len: number): void {
-    this.u8.fill(value, phys, phys + len);
-  }
 }
 
 export function defaultDistance(nodes: number): number[][] {
@@ -166,6 +161,3 @@ export function defaultDistance(nodes: number): number[][] {
   );
 }
 
-export const pfnToPhys = (pfn: number): number => pfn * PAGE_SIZE;
-export const physToPfn = (phys: number): number => Math.floor(phys / PAGE_SIZE);
-export { PAGE_SHIFT };

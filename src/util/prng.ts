@@ -56,10 +56,6 @@ export class Prng {
     return items[this.int(0, items.length - 1)]!;
   }
 
-  /** A child generator whose stream does not overlap this one's use. */
-  fork(): Prng {
-    return new Prng(this.u32());
-  }
 }
 
 function rotl(x: number, k: number): number {

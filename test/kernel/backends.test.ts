@@ -65,6 +65,18 @@ describe('backends', () => {
     expect(free0 - m.buddy.totalFree()).toBe(13 * 4); // pages 8..12 are new
   });
 
+  it('vm: counts cache flushes around mapping and TLB flushes when a chunk goes', () => {
+    const { m, pc } = boot({ backend: 'vm' });
+    const [c0, t0] = [m.vm.cacheFlushes, m.vm.tlbFlushes];
+    const a = alloc(pc, 60000, 8);
+    const b = alloc(pc, 60000, 8);
+    expect(m.vm.cacheFlushes - c0).toBe(2); // one flush_cache_vmap per populate
+    free(pc, a.ptr);
+    free(pc, b.ptr); // reclaim depopulates and destroys one chunk
+    expect(m.vm.cacheFlushes - c0).toBe(3); // pcpu_pre_unmap_flush
+    expect(m.vm.tlbFlushes - t0).toBe(1);
+  });
+
   it('km: one power-of-two block per chunk, wasting the rest, populated from the start', () => {
     const { m, pc } = boot({ backend: 'km' }, { cpus: 3 });
     expect(pc.dmesg).toContain('percpu: wasting 16 pages per chunk');
