@@ -124,9 +124,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
   const wl = ((await import(url)) as { default: Workload }).default;
   const args: Args = { ...wl.defaults, ...(o.args ?? {}) };
   const wc = wl.config ?? {};
-  o = { ...o };
-  o.mutant ??= wc.mutant;
-  o.countViolations ??= wc.countViolations;
+  const mutant = o.mutant ?? wc.mutant ?? null;
   const cpus = o.cpus ?? wc.cpus ?? 4;
   const nodes = o.nodes ?? wc.nodes ?? 1;
   const config = {
@@ -137,7 +135,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     memoryMiB: o.memoryMiB ?? 64,
     policy: o.policy ?? 'random',
     maxDelay: o.maxDelay ?? 4,
-    mutant: o.mutant ?? null,
+    mutant,
     failRate: o.failRate ?? 0,
   } as RunReport['config'];
   const progress = o.onProgress ?? (() => {});
@@ -145,10 +143,10 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
 
   const smp = new SmpMachine({
     machine: { cpus, nodes, memoryBytes: config.memoryMiB * 1024 * 1024, shadow: o.check !== false },
-    setup: { backend: config.backend, fc: config.fc, numa_groups: nodes > 1, mutants: o.mutant ? [o.mutant] : [] },
+    setup: { backend: config.backend, fc: config.fc, numa_groups: nodes > 1, mutants: mutant ? [mutant] : [] },
     actor: { seed: o.seed, policy: config.policy, maxDelay: config.maxDelay, ...(o.minDelay ? { minDelay: o.minDelay } : {}), record: true },
     phaseTimeoutMs: o.phaseTimeoutMs ?? 120_000,
-    isolation: { check: o.check !== false, count: o.countViolations ?? false },
+    isolation: { check: o.check !== false, count: o.countViolations ?? wc.countViolations ?? false },
   });
   const failures: string[] = [];
   const violations: AllocatorViolation[] = [];
@@ -290,7 +288,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
 
 function replayCommand(o: RunOptions, c: RunReport['config'], args: Args): string {
   const parts = ['percpu-sim run', o.workload, `--seed ${o.seed}`, `--cpus ${c.cpus}`, `--nodes ${c.nodes}`, `--backend ${c.backend}`, `--memory ${c.memoryMiB}`];
-  if (o.mutant) parts.push(`--mutant ${o.mutant}`);
+  if (c.mutant) parts.push(`--mutant ${c.mutant}`);
   if (c.policy !== 'random') parts.push(`--policy ${c.policy}`);
   for (const [k, v] of Object.entries(args)) parts.push(`--arg ${k}=${v}`);
   return parts.join(' ');
