@@ -8,7 +8,7 @@ import type { AllocItem, AllocReply, Reply } from '../src/actor/types.ts';
 import { FAULT_UNALIGNED, MemAccess, faultName } from '../src/mem/access.ts';
 import { H_ABORT, H_BARRIER_COUNT, H_BARRIER_GEN, H_BARRIER_PARTIES, H_PT_GEN, PAGE_SIZE } from '../src/mem/layout.ts';
 import { Prng } from '../src/util/prng.ts';
-import { type AccessFault, AccessChecker } from '../src/check/isolation.ts';
+import { ANY_CPU, type AccessFault, AccessChecker } from '../src/check/isolation.ts';
 
 /** What the machine tells a CPU about itself when it comes up. */
 export interface CpuContext {
@@ -21,7 +21,7 @@ export interface CpuContext {
   static_vars: Record<string, { ptr: number; size: number }>;
   /** the longest a barrier may wait, in ms */
   barrier_timeout_ms: number;
-  /** check every write against the shadow (needs a machine with a shadow region) */
+  /** check every access against the shadow and the page table (needs a machine with a shadow region) */
   check_isolation?: boolean;
   /** record isolation faults and go on, instead of stopping at the first */
   count_violations?: boolean;
@@ -96,7 +96,7 @@ export class PerCpu {
   /**
    * A one-entry cache from percpu pointer to word index, valid for one page-table generation.
    * MemAccess has its own TLB, but going through read() and write() costs three to four times
-   * as much per this_cpu_add (measured): this cache skips the checks when nothing is checking.
+   * as much per this_cpu_add (measured). With checking on, every use of it is checked too.
    */
   private tlbPtr = NaN;
   private tlbIdx = 0;
@@ -120,17 +120,36 @@ export class PerCpu {
     this.offset = ctx.per_cpu_offset[ctx.cpu]!;
     this.header = new Int32Array(sab, 0, 1024);
     this.i32 = this.mem.i32;
-    const checker = ctx.check_isolation ? new AccessChecker(sab, this.mem) : null;
+    const checker = ctx.check_isolation ? new AccessChecker(sab) : null;
     this.checker = checker?.enabled ? checker : null;
   }
 
-  /** The isolation check of one write; throws (or records, when counting) a violation. */
-  private checkWrite(va: number, len: number, remote: boolean): void {
-    const f = this.checker!.checkWrite(this.cpu, va, len, remote);
+  /** Raises (or records, when counting) what a check found. */
+  private raise(f: AccessFault | null, va: number, op: string): void {
     if (!f) return;
     if (this.ctx.count_violations && f.kind !== 'unmapped') this.faults.push(f);
-    else if (f.kind === 'unmapped') throw new CpuFault(this.cpu, va, this.mem.translate(va), 'write');
+    else if (f.kind === 'unmapped') throw new CpuFault(this.cpu, va, this.mem.translate(va), op);
     else throw new IsolationError(f);
+  }
+
+  /** Which CPU's copy an access means: its own, a named one, or (legacy `true`) any. */
+  private target(remote: boolean | number): number {
+    return remote === false ? this.cpu : remote === true ? ANY_CPU : remote;
+  }
+
+  /** The isolation check of one write, before it happens. */
+  private checkWrite(va: number, len: number, remote: boolean | number): void {
+    this.raise(this.checker!.checkWrite(this.cpu, va, len, this.target(remote)), va, 'write');
+  }
+
+  /** The isolation check of one read, before it happens. */
+  private checkRead(va: number, len: number, cpu: number): void {
+    this.raise(this.checker!.checkRead(this.cpu, va, len, cpu), va, 'read');
+  }
+
+  /** After a write: it went to the frame the page table names (a negative `phys` is a fault). */
+  private checkPhys(va: number, phys: number, len: number): void {
+    if (phys >= 0) this.raise(this.checker!.checkPhys(this.cpu, va, phys, len), va, 'write');
   }
 
   // ---------------------------------------------------------------- allocation
@@ -208,13 +227,21 @@ export class PerCpu {
 
   /** this_cpu_read(): 1, 2 and 4 byte values as numbers (unsigned for 1 and 2). */
   this_cpu_read(ptr: number, width: 1 | 2 | 4 = 4): number {
-    return this.read(this.this_cpu_ptr(ptr), width);
+    return this.read(this.this_cpu_ptr(ptr), width, this.cpu);
+  }
+
+  /** per_cpu(x, cpu) as a value: CPU `cpu`'s copy of the area at `ptr`. */
+  per_cpu_read(ptr: number, cpu: number, width: 1 | 2 | 4 = 4): number {
+    return this.read(this.per_cpu_ptr(ptr, cpu), width, cpu);
   }
 
   this_cpu_read64(ptr: number): bigint {
     const va = this.this_cpu_ptr(ptr);
+    if (this.checker) this.checkRead(va, 8, this.cpu);
     const v = this.mem.read64(va);
     if (v === null) throw new CpuFault(this.cpu, va, this.mem.translate(va), 'this_cpu_read');
+    if (this.checker)
+      this.raise(this.checker.checkValue(this.cpu, va, 4, Number(BigInt.asIntN(32, v))) ?? this.checker.checkValue(this.cpu, va + 4, 4, Number(BigInt.asIntN(32, v >> 32n))), va, 'read');
     this.counts.reads++;
     return v;
   }
@@ -228,12 +255,19 @@ export class PerCpu {
     if (this.checker) this.checkWrite(va, 8, false);
     const p = this.mem.write64(va, value);
     if (p < 0) throw new CpuFault(this.cpu, va, p, 'this_cpu_write');
+    if (this.checker) this.checkPhys(va, p, 8);
     this.counts.writes++;
   }
 
   /** this_cpu_add(): a read-modify-write of this CPU's copy; returns the new value. */
   this_cpu_add(ptr: number, delta: number, width: 1 | 2 | 4 = 4): number {
-    if (width === 4 && ptr === this.tlbPtr && this.header[H_PT_GEN] === this.tlbGen && !this.checker) {
+    if (width === 4 && ptr === this.tlbPtr && this.header[H_PT_GEN] === this.tlbGen) {
+      if (this.checker) {
+        // the fast path is checked like any access: the copy, then the frame it caches
+        const va = this.this_cpu_ptr(ptr);
+        this.checkWrite(va, 4, false);
+        this.raise(this.checker.checkPhys(this.cpu, va, this.tlbIdx * 4, 4), va, 'this_cpu_add');
+      }
       // the cached translation is still good: one load and one store, like %gs-relative addl
       const v = (this.i32[this.tlbIdx]! + delta) | 0;
       this.i32[this.tlbIdx] = v;
@@ -242,7 +276,7 @@ export class PerCpu {
     }
     const va = this.this_cpu_ptr(ptr);
     if (width === 4) this.fillTlb(ptr, va);
-    const v = wrap(this.read(va, width) + delta, width);
+    const v = wrap(this.read(va, width, this.cpu) + delta, width);
     this.write(va, v, width);
     return v;
   }
@@ -274,52 +308,119 @@ export class PerCpu {
     return this.this_cpu_add64(ptr, 1n);
   }
 
-  /** A read of any CPU's copy at an address from per_cpu_ptr(). */
-  read(va: number, width: Width = 4): number {
+  /**
+   * A read at an address from this_cpu_ptr() or per_cpu_ptr(). `cpu` names whose copy it
+   * must be; without it any live copy may be read.
+   */
+  read(va: number, width: Width = 4, cpu = ANY_CPU): number {
+    if (this.checker) this.checkRead(va, width, cpu);
     const v = width === 1 ? this.mem.read8(va) : width === 2 ? this.mem.read16(va) : this.mem.read32(va);
     if (Number.isNaN(v)) throw new CpuFault(this.cpu, va, this.mem.translate(va), 'read');
+    if (this.checker) this.raise(this.checker.checkValue(this.cpu, va, width as 1 | 2 | 4, v), va, 'read');
     this.counts.reads++;
     return v;
   }
 
-  /** A write to this CPU's own copy, at an address from this_cpu_ptr(). */
-  write(va: number, value: number, width: Width = 4, remote = false): void {
+  /**
+   * A write at `va`: this CPU's own copy, or with `remote` the copy of CPU `remote`
+   * (per_cpu_ptr(p, remote)); `true` declares a remote write without naming the CPU.
+   */
+  write(va: number, value: number, width: Width = 4, remote: boolean | number = false): void {
     if (this.checker) this.checkWrite(va, width, remote);
     const p = width === 1 ? this.mem.write8(va, value) : width === 2 ? this.mem.write16(va, value) : this.mem.write32(va, value);
     if (p < 0) throw new CpuFault(this.cpu, va, p === FAULT_UNALIGNED ? p : this.mem.translate(va), 'write');
+    if (this.checker) this.checkPhys(va, p, width);
     this.counts.writes++;
   }
 
   /** A declared remote write: CPU `cpu`'s copy of the area at `ptr` (per_cpu(x, cpu) = v). */
   per_cpu_write(ptr: number, cpu: number, value: number, width: Width = 4): void {
-    this.write(this.per_cpu_ptr(ptr, cpu), value, width, true);
+    this.write(this.per_cpu_ptr(ptr, cpu), value, width, cpu);
   }
 
-  /** Writes bytes at `va` (own unit, or `remote` when declared). */
-  writeBytes(va: number, data: Uint8Array, remote = false): void {
+  /** Atomic load of 1, 2 or 4 bytes; `cpu` as for read(). */
+  atomic_read(va: number, width: 1 | 2 | 4 = 4, cpu = ANY_CPU): number {
+    if (this.checker) this.checkRead(va, width, cpu);
+    const v = this.mem.atomicLoad(va, width);
+    if (Number.isNaN(v)) throw new CpuFault(this.cpu, va, va % width ? FAULT_UNALIGNED : this.mem.translate(va), 'atomic_read');
+    if (this.checker) this.checkPhys(va, this.mem.translate(va), width);
+    this.counts.reads++;
+    return v;
+  }
+
+  /** Atomic add of 1, 2 or 4 bytes; returns the old value; `remote` as for write(). */
+  atomic_add(va: number, delta: number, width: 1 | 2 | 4 = 4, remote: boolean | number = false): number {
+    if (this.checker) this.checkWrite(va, width, remote);
+    const old = this.mem.atomicAdd(va, delta, width);
+    if (Number.isNaN(old)) throw new CpuFault(this.cpu, va, va % width ? FAULT_UNALIGNED : this.mem.translate(va), 'atomic_add');
+    if (this.checker) this.checkPhys(va, this.mem.translate(va), width);
+    this.counts.reads++;
+    this.counts.writes++;
+    return old;
+  }
+
+  /** Atomic store of 1, 2 or 4 bytes; `remote` as for write(). */
+  atomic_write(va: number, value: number, width: 1 | 2 | 4 = 4, remote: boolean | number = false): void {
+    if (this.checker) this.checkWrite(va, width, remote);
+    const p = this.mem.atomicStore(va, value, width);
+    if (p < 0) throw new CpuFault(this.cpu, va, p, 'atomic_write');
+    if (this.checker) this.checkPhys(va, p, width);
+    this.counts.writes++;
+  }
+
+  /** Atomic store of 8 bytes; `remote` as for write(). */
+  atomic_write64(va: number, value: bigint, remote: boolean | number = false): void {
+    if (this.checker) this.checkWrite(va, 8, remote);
+    const p = this.mem.atomicStore64(va, value);
+    if (p < 0) throw new CpuFault(this.cpu, va, p, 'atomic_write64');
+    if (this.checker) this.checkPhys(va, p, 8);
+    this.counts.writes++;
+  }
+
+  /** Atomic load of 8 bytes; `cpu` as for read(). */
+  atomic_read64(va: number, cpu = ANY_CPU): bigint {
+    if (this.checker) this.checkRead(va, 8, cpu);
+    const v = this.mem.atomicLoad64(va);
+    if (v === null) throw new CpuFault(this.cpu, va, va % 8 ? FAULT_UNALIGNED : this.mem.translate(va), 'atomic_read64');
+    if (this.checker) this.checkPhys(va, this.mem.translate(va), 8);
+    this.counts.reads++;
+    return v;
+  }
+
+  /** Writes bytes at `va` (own copy, or `remote` as for write()). */
+  writeBytes(va: number, data: Uint8Array, remote: boolean | number = false): void {
     if (this.checker) this.checkWrite(va, data.length, remote);
     const p = this.mem.writeBytes(va, data);
     if (p < 0) throw new CpuFault(this.cpu, va, p, 'write');
+    if (this.checker) this.raise(this.checker.checkContents(this.cpu, va, data), va, 'write');
     this.counts.writes++;
   }
 
-  /** Fills `len` bytes at `va` with a byte pattern (memset). */
-  fill(va: number, byte: number, len: number): void {
-    if (this.checker) this.checkWrite(va, len, false);
+  /** Fills `len` bytes at `va` with a byte pattern (memset); `remote` as for write(). */
+  fill(va: number, byte: number, len: number, remote: boolean | number = false): void {
+    if (this.checker) this.checkWrite(va, len, remote);
     const p = this.mem.fill(va, byte, len);
     if (p < 0) throw new CpuFault(this.cpu, va, p, 'memset');
+    if (this.checker) this.raise(this.checker.checkContents(this.cpu, va, new Uint8Array(len).fill(byte)), va, 'memset');
     this.counts.writes++;
   }
 
-  /** Reads `len` bytes at `va`. */
-  bytes(va: number, len: number): Uint8Array {
+  /** Reads `len` bytes at `va`; `cpu` as for read(). */
+  bytes(va: number, len: number, cpu = ANY_CPU): Uint8Array {
+    if (this.checker) this.checkRead(va, len, cpu);
     const b = this.mem.readBytes(va, len);
     if (!b) throw new CpuFault(this.cpu, va, this.mem.translate(va), 'read');
+    if (this.checker) this.raise(this.checker.checkContents(this.cpu, va, b), va, 'read');
     this.counts.reads++;
     return b;
   }
 
   // ---------------------------------------------------------------- sync
+
+  /** cpu_relax(): lets the other CPUs (and the allocator) run before this one polls again. */
+  relax(): Promise<void> {
+    return new Promise((resolve) => setImmediate(resolve));
+  }
 
   /**
    * Waits until every CPU running the phase has reached the barrier. Bounded: a CPU that

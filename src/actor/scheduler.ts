@@ -5,18 +5,48 @@
  * waiters, the pcpu_lock owner and its waiters.
  *
  * Time is a tick counter. step() makes one scheduling decision per tick: it wakes sleepers
- * whose time has come and runs one ready task until it blocks, sleeps or finishes. Which task
- * runs and how long a sleep lasts come from one seeded PRNG, so a run is reproducible from
- * its seed and the ticks at which requests arrived (both are in the event log).
+ * whose time has come and runs one ready task until it blocks, sleeps, finishes or reaches a
+ * preemption point of the chosen granularity:
+ *
+ *  - 'sleep':  only where the kernel sleeps or waits for a lock;
+ *  - 'lock':   also just before every lock acquire and just after every release, so that a
+ *              gap between two critical sections is interleaved even when nothing sleeps in it;
+ *  - 'access': also at every watchpoint, where a path is about to touch shared objects.
+ *
+ * A spinlock region is atomic only because the others who want the lock must wait. Which
+ * task runs and how long a sleep lasts come from one seeded PRNG, so a run is reproducible
+ * from its seed and the ticks at which requests arrived (both are in the event log).
+ *
+ * The scheduler is also where the race detector learns who is running: it installs the
+ * kernel's KCSAN hook and stamps each shared-object access with the running task.
  */
 import { KernelBug } from '../kernel/bug.ts';
 import { RESERVED_CHUNK_ID } from '../kernel/chunk.ts';
+import type { PcpuChunk } from '../kernel/chunk.ts';
+import type { AccessMode, SharedKind } from '../kernel/kcsan.ts';
 import type { AllocResult, Percpu } from '../kernel/percpu.ts';
 import type { KStep, KTask, LockName } from '../kernel/steps.ts';
 import { Prng } from '../util/prng.ts';
 import { type ActorEvent, type ActorEventBody, type AllocReply, KWORKER, type Reply, type Request } from './types.ts';
 
 export type Policy = 'fifo' | 'random' | 'pct' | 'choice';
+
+/** Where a running task may be preempted (see the file comment). */
+export type Granularity = 'sleep' | 'lock' | 'access';
+export const GRANULARITIES: readonly Granularity[] = ['sleep', 'lock', 'access'];
+
+/** One access of a kernel path to a shared object, stamped with the task that made it. */
+export interface KernelAccess {
+  task: number;
+  cpu: number;
+  tick: number;
+  kind: SharedKind;
+  /** null for the global objects; the chunk struct otherwise */
+  chunk: PcpuChunk | null;
+  index: number;
+  mode: AccessMode;
+  where: string;
+}
 
 export interface SchedulerOptions {
   seed: number;
@@ -33,6 +63,14 @@ export interface SchedulerOptions {
   onEvent?: (e: ActorEvent) => void;
   /** policy 'choice': picks the index of the task to run among the ready ones (by task id) */
   chooser?: (ready: readonly number[]) => number;
+  /** where tasks may be preempted (default 'sleep') */
+  granularity?: Granularity;
+  /** receives every access of a kernel path to a shared object (installs the KCSAN hook) */
+  onAccess?: (a: KernelAccess) => void;
+  /** chunk destructions, for the same watcher: every object of the chunk ends there */
+  onDestroy?: (task: number, cpu: number, chunk: PcpuChunk, where: string) => void;
+  /** route the kernel's lockdep_assert_held() calls into the event log (default true) */
+  lockdep?: boolean;
 }
 
 type TaskState = 'ready' | 'blocked' | 'sleeping' | 'done';
@@ -46,6 +84,8 @@ interface Task {
   wakeAt: number;
   /** locks this task holds, for unwinding after a bug and for the lock checker */
   held: LockName[];
+  /** a lock step it was preempted before; it is taken when the task next runs */
+  pending: KStep | null;
   priority: number;
   readySince: number;
   reply: (r: Reply) => void;
@@ -76,6 +116,7 @@ export class Scheduler {
   private readonly listeners: ((e: ActorEvent) => void)[] = [];
   private readonly changePoints: Set<number>;
   private lowPriority = 0;
+  readonly granularity: Granularity;
   /** allocations that are live, by pointer: the cpu that made them and their size */
   readonly live = new Map<number, { cpu: number; size: number; chunk: number; off: number }>();
 
@@ -89,12 +130,32 @@ export class Scheduler {
     this.minDelay = Math.min(this.maxDelay, Math.max(1, opts.minDelay ?? 1));
     this.chooser = opts.chooser ?? null;
     this.changePoints = new Set();
+    this.granularity = opts.granularity ?? 'sleep';
     if (opts.onEvent) this.listeners.push(opts.onEvent);
     // lockdep_assert_held(): the running task must hold the lock; a miss is recorded
-    pc.lockdep_assert_held = (lock, where) => {
-      const t = this.current;
-      if (t && !t.held.includes(lock)) this.emit({ type: 'lockdep', task: t.id, cpu: t.cpu, lock, where });
-    };
+    pc.lockdep_assert_held =
+      opts.lockdep === false
+        ? null
+        : (lock, where) => {
+            const t = this.current;
+            if (t && !t.held.includes(lock)) this.emit({ type: 'lockdep', task: t.id, cpu: t.cpu, lock, where });
+          };
+    const onAccess = opts.onAccess;
+    const onDestroy = opts.onDestroy;
+    if (onAccess || onDestroy) {
+      // accesses made outside any task (boot, checkers) are not the kernel racing with itself
+      pc.kcsan = {
+        delay: this.granularity === 'access',
+        access: (kind, chunk, index, mode, where) => {
+          const t = this.current;
+          if (t && onAccess) onAccess({ task: t.id, cpu: t.cpu, tick: this.tick, kind, chunk, index, mode, where });
+        },
+        destroyed: (chunk, where) => {
+          const t = this.current;
+          if (t && onDestroy) onDestroy(t.id, t.cpu, chunk, where);
+        },
+      };
+    } else pc.kcsan = null;
     if (this.policy === 'pct') {
       const horizon = opts.pctHorizon ?? 2000;
       for (let i = 0; i < (opts.pctDepth ?? 3) - 1; i++) this.changePoints.add(this.prng.int(1, horizon));
@@ -125,6 +186,11 @@ export class Scheduler {
     return this.tasks.size;
   }
 
+  /** The locks a task holds in the scheduler's own books (empty for a finished task). */
+  heldBy(task: number): readonly LockName[] {
+    return this.tasks.get(task)?.held ?? [];
+  }
+
   /** Who holds each lock (task ids), for checkers and reports. */
   lockOwners(): Record<LockName, number | null> {
     return { pcpu_alloc_mutex: this.locks.pcpu_alloc_mutex.owner?.id ?? null, pcpu_lock: this.locks.pcpu_lock.owner?.id ?? null };
@@ -141,6 +207,7 @@ export class Scheduler {
       state: 'ready',
       wakeAt: 0,
       held: [],
+      pending: null,
       priority: this.policy === 'pct' ? this.prng.u32() + 1 : 0,
       readySince: this.tick,
       reply,
@@ -245,24 +312,44 @@ export class Scheduler {
     return this.policy === 'fifo' || this.policy === 'choice' ? 1 : this.prng.int(this.minDelay, this.maxDelay);
   }
 
+  /** Puts a running task back on the run queue at a preemption point. */
+  private preempt(task: Task, at: string): void {
+    task.state = 'ready';
+    task.readySince = this.tick;
+    this.emit({ type: 'preempt', task: task.id, cpu: task.cpu, at });
+  }
+
   private run(task: Task): void {
     this.emit({ type: 'run', task: task.id, cpu: task.cpu });
+    const fine = this.granularity !== 'sleep';
     for (;;) {
-      let r: IteratorResult<KStep, Reply>;
-      this.current = task;
-      try {
-        r = task.gen.next();
-      } catch (e) {
+      let step: KStep;
+      if (task.pending) {
+        step = task.pending;
+        task.pending = null;
+      } else {
+        let r: IteratorResult<KStep, Reply>;
+        this.current = task;
+        try {
+          r = task.gen.next();
+        } catch (e) {
+          this.current = null;
+          this.fail(task, e);
+          return;
+        }
         this.current = null;
-        this.fail(task, e);
-        return;
+        if (r.done) {
+          this.finish(task, r.value);
+          return;
+        }
+        step = r.value;
+        // before an acquire: someone else may get there first
+        if (fine && step.t === 'lock') {
+          task.pending = step;
+          this.preempt(task, `before ${step.lock}`);
+          return;
+        }
       }
-      this.current = null;
-      if (r.done) {
-        this.finish(task, r.value);
-        return;
-      }
-      const step = r.value;
       switch (step.t) {
         case 'lock': {
           const l = this.locks[step.lock];
@@ -287,8 +374,18 @@ export class Scheduler {
             return;
           }
           this.release(task, step.lock);
+          if (fine) {
+            this.preempt(task, `after ${step.lock}`);
+            return;
+          }
           break;
         }
+        case 'watchpoint':
+          if (this.granularity === 'access') {
+            this.preempt(task, step.where);
+            return;
+          }
+          break;
         case 'sleep':
           task.state = 'sleeping';
           task.wakeAt = this.tick + this.delay();

@@ -64,6 +64,7 @@ export type ActorEvent =
   | { seq: number; tick: number; type: 'block'; task: number; cpu: number; lock: LockName; owner: number }
   | { seq: number; tick: number; type: 'sleep'; task: number; cpu: number; at: SleepPoint; chunk: number; until: number }
   | { seq: number; tick: number; type: 'wake'; task: number; cpu: number }
+  | { seq: number; tick: number; type: 'preempt'; task: number; cpu: number; at: string }
   | { seq: number; tick: number; type: 'schedule_work'; task: number; cpu: number; held: LockName[] }
   | { seq: number; tick: number; type: 'done'; task: number; cpu: number; reply: Reply; kind: TaskKind }
   | { seq: number; tick: number; type: 'bug'; task: number; cpu: number; bug: KernelBugData }

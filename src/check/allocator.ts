@@ -2,14 +2,20 @@
  * The allocator checker: every invariant the area-map allocator keeps, checked from scratch
  * against the live state. It only reads; it never repairs. Call it whenever pcpu_lock would
  * be free (between operations, or at a sleeping point of an allocation).
+ *
+ * The map is the subject here, so it is read; but every expectation is computed by the
+ * checker itself (the slot a chunk belongs on, the map's extent), never with the allocator's
+ * own functions. The most specific invariant comes first, so that a free that forgot to merge
+ * is reported as two adjacent free areas rather than as a wrong hint.
  */
-import { PAGE_SIZE, PFN_DOWN, PFN_UP, order_base_2 } from '../kernel/constants.ts';
+import { PAGE_SIZE, PFN_DOWN, PFN_UP, PCPU_SLOT_BASE_SHIFT, order_base_2 } from '../kernel/constants.ts';
 import type { PcpuChunk } from '../kernel/chunk.ts';
 import { type Percpu, chunkName } from '../kernel/percpu.ts';
 
 export type AllocatorInvariant =
   | 'map-extent' // the map's entries add up to the chunk's extent
   | 'map-shape' // map_used/map_alloc/entries are well formed
+  | 'adjacent-free' // two free areas side by side: a free that did not merge
   | 'free-size' // free_size equals the sum of free entries
   | 'contig-hint' // contig_hint is at least the largest free entry
   | 'slot' // the chunk sits on the list pcpu_chunk_slot() names, exactly once
@@ -28,6 +34,18 @@ export function chunkExtent(pc: Percpu, chunk: PcpuChunk): number {
   if (chunk === pc.pcpu_reserved_chunk) return pc.pcpu_reserved_chunk_limit;
   if (chunk === pc.pcpu_first_chunk) return pc.pcpu_static_size + pc.pcpu_reserved_size + pc.pcpu_dyn_size;
   return pc.pcpu_unit_size;
+}
+
+/**
+ * The slot a chunk with these sizes belongs on, computed here from the 2.6.36 rule: slot 0
+ * for chunks that can serve nothing, the last slot for a wholly free chunk, else by the
+ * highest set bit of the free size.
+ */
+export function expectedSlot(free_size: number, contig_hint: number, unit_size: number, nr_slots: number): number {
+  if (free_size < 4 || contig_hint < 4) return 0;
+  if (free_size === unit_size) return nr_slots - 1;
+  const highest = 32 - Math.clz32(free_size);
+  return Math.max(highest - PCPU_SLOT_BASE_SHIFT + 2, 1);
 }
 
 /** Checks every chunk and the slot lists. Returns the violations (empty when all hold). */
@@ -52,6 +70,7 @@ export function checkAllocator(pc: Percpu, opts: { populated?: boolean } = {}): 
     for (let i = 0; i < chunk.map_used; i++) {
       const e = map[i]!;
       if (e === 0) v('map-shape', chunk, `map[${i}] is 0`);
+      if (e > 0 && i > 0 && map[i - 1]! > 0) v('adjacent-free', chunk, `map[${i - 1}] and map[${i}] are free areas side by side (${map[i - 1]} and ${e} bytes): a free did not merge`);
       sum += Math.abs(e);
       if (e > 0) {
         free += e;
@@ -72,8 +91,8 @@ export function checkAllocator(pc: Percpu, opts: { populated?: boolean } = {}): 
       if (c === pc.pcpu_reserved_chunk) v('reserved-listed', c, `the reserved chunk is on slot ${slot}`);
       if (seen.has(c)) v('slot', c, `listed on slot ${seen.get(c)} and slot ${slot}`);
       seen.set(c, slot);
-      const want = pc.pcpu_chunk_slot(c);
-      if (want !== slot) v('slot', c, `on slot ${slot}, pcpu_chunk_slot() says ${want}`);
+      const want = expectedSlot(c.free_size, c.contig_hint, pc.pcpu_unit_size, pc.pcpu_nr_slots);
+      if (want !== slot) v('slot', c, `on slot ${slot}, but free_size ${c.free_size} and contig_hint ${c.contig_hint} belong on slot ${want}`);
     }
   });
   for (const c of pc.chunks.values()) {

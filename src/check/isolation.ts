@@ -1,35 +1,55 @@
 /**
  * The isolation checker, in two halves that share the shadow region of src/mem:
  *
- *  - the tracker (main thread) follows the actor: when an allocation is served it checks
- *    that the new area reads zero in every unit and tags every unit's copy with the
- *    allocation's tag; when it is freed, the tag turns negative (freed, not unowned);
- *  - the access check (any thread) looks at each write a CPU makes through the per-CPU API:
- *    the page must be mapped, it must back the writer's own unit unless the write was
- *    declared remote (per_cpu_ptr to another CPU), and every byte must belong to one live
- *    allocation.
+ *  - the tracker (main thread) follows the actor: when an allocation is served it checks that
+ *    the new area reads zero in every unit and tags every CPU's copy with a tag of its own
+ *    (the allocation and the CPU); when the caller frees it, the tags turn negative;
+ *  - the access check (any thread) looks at each read and write a CPU makes through the
+ *    per-CPU API: the page must be mapped, every byte must belong to one live allocation, and
+ *    it must be the copy of the CPU the access named (its own for this_cpu ops, the one given
+ *    to per_cpu_ptr for remote ones). It also compares the physical address the data path
+ *    used with its own page-table walk, so a stale or wrong translation is caught on any width.
  *
- * Neither half touches the allocator: the shadow is the checker's own state.
+ * Neither half asks the allocator anything after boot: the copies are found with the
+ * checker's own walk from a snapshot of __per_cpu_offset[] that the tracker first validates
+ * against the machine's configuration (groups, units, nodes).
  */
 import type { ActorEvent, Request } from '../actor/types.ts';
 import type { Percpu } from '../kernel/percpu.ts';
-import { MemAccess, faultName } from '../mem/access.ts';
-import { PAGE_SIZE, PI_CPU, PI_WORDS, readHeader } from '../mem/layout.ts';
+import { PAGE_SIZE, readHeader } from '../mem/layout.ts';
+import { PageWalk } from './walk.ts';
 
-/** The tag of the kernel image's static percpu section in every unit. */
+/** How many CPUs a tag can name: tag = allocation * TAG_CPUS + cpu. */
+export const TAG_CPUS = 1024;
+/** The allocation number of the kernel image's static percpu section. */
 export const TAG_STATIC = 1;
+/** An access that may touch any CPU's copy (a legacy "remote" with no CPU named). */
+export const ANY_CPU = -1;
 
-export type IsolationKind = 'foreign-unit' | 'use-after-free' | 'out-of-bounds' | 'unmapped' | 'nonzero-new-area';
+export const tagOf = (alloc: number, cpu: number): number => alloc * TAG_CPUS + cpu;
+export const tagAlloc = (tag: number): number => Math.floor(Math.abs(tag) / TAG_CPUS);
+export const tagCpu = (tag: number): number => Math.abs(tag) % TAG_CPUS;
+
+export type IsolationKind =
+  | 'foreign-unit' // another CPU's copy than the access named
+  | 'use-after-free'
+  | 'out-of-bounds'
+  | 'unmapped'
+  | 'nonzero-new-area'
+  | 'stale-translation' // the data path used another frame than the page table names
+  | 'unit-layout'; // __per_cpu_offset[] disagrees with the machine's configuration
 
 /** What the access check finds, as plain data (it crosses threads). */
 export interface AccessFault {
   kind: IsolationKind;
   cpu: number;
+  /** what the CPU was doing */
+  access: 'read' | 'write' | 'alloc';
   addr: number;
   len: number;
   /** the shadow tag at the offending byte (negative: freed allocation) */
   tag: number;
-  /** the CPU whose unit the byte is in (-1 when unknown) */
+  /** the CPU whose copy the byte is (-1 when unknown) */
   unitCpu: number;
   detail: string;
 }
@@ -57,144 +77,276 @@ export interface IsolationViolation {
   message: string;
 }
 
-/** The per-write check. Pure over the shared buffer; usable in any thread. */
+const hex = (a: number): string => a.toString(16).padStart(16, '0');
+
+/** The per-access check. Pure over the shared buffer; usable in any thread. */
 export class AccessChecker {
   private readonly tags: Int32Array;
-  private readonly pageInfo: Int32Array;
+  readonly walk: PageWalk;
   readonly enabled: boolean;
 
-  constructor(
-    sab: SharedArrayBuffer,
-    private readonly mem: MemAccess = new MemAccess(sab),
-  ) {
+  constructor(sab: SharedArrayBuffer) {
     const l = readHeader(sab);
     if (l.shadowShift !== 0 && l.shadowEntries > 0) throw new Error('AccessChecker: the isolation check needs a byte-granular shadow (shadowShift 0)');
     this.tags = new Int32Array(sab, l.shadowOffset, l.shadowEntries);
-    this.pageInfo = new Int32Array(sab, l.pageInfoOffset, l.nrPages * PI_WORDS);
+    this.walk = new PageWalk(sab);
     this.enabled = l.shadowEntries > 0;
   }
 
-  /** Checks a write of `len` bytes at `va` by `cpu`. Returns null when it is allowed. */
-  checkWrite(cpu: number, va: number, len: number, remote: boolean): AccessFault | null {
-    // the common case first: inside one page, own unit (or declared remote), one live area
-    if ((va & (PAGE_SIZE - 1)) + len <= PAGE_SIZE) {
-      const phys = this.mem.translate(va);
-      if (phys >= 0) {
-        const unitCpu = this.pageInfo[(phys >>> 12) * PI_WORDS + PI_CPU]!;
-        const first = this.tags[phys]!;
-        if ((remote || unitCpu < 0 || unitCpu === cpu) && first > 0 && this.tags[phys + len - 1] === first) return null;
-      }
-    }
-    return this.slowCheck(cpu, va, len, remote);
+  /** Checks a write of `len` bytes at `va` by `cpu` into `target`'s copy. Null when allowed. */
+  checkWrite(cpu: number, va: number, len: number, target: number): AccessFault | null {
+    return this.check(cpu, va, len, target, 'wrote');
   }
 
-  private slowCheck(cpu: number, va: number, len: number, remote: boolean): AccessFault | null {
+  /** Checks a read; the static section is readable like any live area. */
+  checkRead(cpu: number, va: number, len: number, target: number): AccessFault | null {
+    return this.check(cpu, va, len, target, 'read');
+  }
+
+  private check(cpu: number, va: number, len: number, target: number, verb: string): AccessFault | null {
+    const access = verb === 'read' ? 'read' : 'write';
+    // the common case first: inside one page, one live copy of the named CPU
+    if ((va % PAGE_SIZE) + len <= PAGE_SIZE) {
+      const phys = this.walk.walk(va);
+      if (phys >= 0) {
+        const first = this.tags[phys]!;
+        if (first > 0 && this.tags[phys + len - 1] === first && (target === ANY_CPU || first % TAG_CPUS === target)) return null;
+      }
+    }
     let done = 0;
     let tag0 = 0;
     while (done < len) {
       const a = va + done;
-      const n = Math.min(len - done, PAGE_SIZE - (a & (PAGE_SIZE - 1)));
-      const phys = this.mem.translate(a);
-      if (phys < 0) return { kind: 'unmapped', cpu, addr: a, len, tag: 0, unitCpu: -1, detail: faultName(phys) };
-      const unitCpu = this.pageInfo[Math.floor(phys / PAGE_SIZE) * PI_WORDS + PI_CPU]!;
-      if (!remote && unitCpu >= 0 && unitCpu !== cpu)
-        return { kind: 'foreign-unit', cpu, addr: a, len, tag: this.tags[phys]!, unitCpu, detail: `cpu ${unitCpu}'s unit, not declared remote` };
+      const n = Math.min(len - done, PAGE_SIZE - (a % PAGE_SIZE));
+      const phys = this.walk.walk(a);
+      if (phys < 0) return { kind: 'unmapped', cpu, access, addr: a, len, tag: 0, unitCpu: -1, detail: 'no page maps it' };
       const first = this.tags[phys]!;
       const last = this.tags[phys + n - 1]!;
-      if (done === 0) tag0 = first;
-      if (done === 0 && first < 0) return { kind: 'use-after-free', cpu, addr: a, len, tag: first, unitCpu, detail: 'the area was freed' };
+      if (done === 0) {
+        tag0 = first;
+        if (first < 0) return { kind: 'use-after-free', cpu, access, addr: a, len, tag: first, unitCpu: tagCpu(first), detail: `${verb} an area that was freed` };
+        if (first > 0 && target !== ANY_CPU && tagCpu(first) !== target)
+          return {
+            kind: 'foreign-unit',
+            cpu,
+            access,
+            addr: a,
+            len,
+            tag: first,
+            unitCpu: tagCpu(first),
+            detail: target === cpu ? `cpu ${tagCpu(first)}'s copy, not declared remote` : `cpu ${tagCpu(first)}'s copy, but the access named cpu ${target}`,
+          };
+      }
       if (first === 0 || last === 0 || first !== tag0 || last !== tag0)
-        return { kind: 'out-of-bounds', cpu, addr: a, len, tag: tag0, unitCpu, detail: 'the write leaves its area' };
+        return { kind: 'out-of-bounds', cpu, access, addr: a, len, tag: tag0, unitCpu: tag0 ? tagCpu(tag0) : -1, detail: `${verb} past its area` };
       done += n;
     }
     return null;
   }
+
+  /** The data path used `phys` for `va`: it must be the frame the page table names. */
+  checkPhys(cpu: number, va: number, phys: number, len: number): AccessFault | null {
+    const want = this.walk.walk(va);
+    if (want === phys) return null;
+    return {
+      kind: want < 0 ? 'unmapped' : 'stale-translation',
+      cpu,
+      access: 'write',
+      addr: va,
+      len,
+      tag: want < 0 ? 0 : this.tags[want]!,
+      unitCpu: want < 0 ? -1 : tagCpu(this.tags[want]!),
+      detail: want < 0 ? `the access went to physical ${phys.toString(16)}, but no page maps it any more` : `the access went to physical ${phys.toString(16)}, the page table maps it to ${want.toString(16)}`,
+    };
+  }
+
+  /**
+   * After a byte-range write or read: memory seen through the checker's own walk must hold
+   * `data`. (By the API's discipline nobody else writes an area while its user does.)
+   */
+  checkContents(cpu: number, va: number, data: Uint8Array): AccessFault | null {
+    for (let i = 0; i < data.length; i++) {
+      const p = this.walk.walk(va + i);
+      if (p < 0 || this.walk.phys[p] !== data[i])
+        return { kind: 'stale-translation', cpu, access: 'write', addr: va + i, len: data.length, tag: p < 0 ? 0 : this.tags[p]!, unitCpu: p < 0 ? -1 : tagCpu(this.tags[p]!), detail: `byte ${i} did not reach the frame the page table maps` };
+    }
+    return null;
+  }
+
+  /** What the page table says is at `va` (little endian; 1 and 2 bytes unsigned, 4 signed), or NaN. */
+  readOwn(va: number, width: 1 | 2 | 4): number {
+    let v = 0;
+    for (let i = width - 1; i >= 0; i--) {
+      const p = this.walk.walk(va + i);
+      if (p < 0) return NaN;
+      v = v * 256 + this.walk.phys[p]!;
+    }
+    return width === 4 ? v | 0 : v;
+  }
+
+  /** A read returned `got` for `va`: it must be what the page table's frame holds. */
+  checkValue(cpu: number, va: number, width: 1 | 2 | 4, got: number): AccessFault | null {
+    const want = this.readOwn(va, width);
+    if (Object.is(want, got) || want === got) return null;
+    const p = this.walk.walk(va);
+    return { kind: 'stale-translation', cpu, access: 'read', addr: va, len: width, tag: p < 0 ? 0 : this.tags[p]!, unitCpu: -1, detail: `a ${width * 8}-bit read returned ${got}, the frame the page table maps holds ${want}` };
+  }
 }
 
-/** The main-thread half: tags allocations as the actor serves and frees them. */
+/**
+ * The machine's configuration, as the checker knows it: enough to say which CPUs share a
+ * group, in which order their units come, and which node must back each unit.
+ */
+export interface UnitConfig {
+  cpus: number;
+  cpuToNode: (cpu: number) => number;
+  /** CPUs are grouped by node (sparse NUMA groups); otherwise one group in CPU order */
+  groupsByNode: boolean;
+  unitSize: number;
+}
+
+/**
+ * Checks __per_cpu_offset[] against the configuration: units never overlap, the CPUs of a
+ * group sit one unit apart in CPU order, and with node groups every unit is backed by its
+ * CPU's own node. Returns one line per disagreement.
+ */
+export function checkUnitLayout(cfg: UnitConfig, offsets: readonly number[], staticStart: number, walk: PageWalk): string[] {
+  const out: string[] = [];
+  const groupOf = (c: number): number => (cfg.groupsByNode ? cfg.cpuToNode(c) : 0);
+  const first = new Map<number, number>();
+  const rank = new Map<number, number>();
+  for (let c = 0; c < cfg.cpus; c++) {
+    const g = groupOf(c);
+    if (!first.has(g)) first.set(g, c);
+    rank.set(c, [...Array(c).keys()].filter((x) => groupOf(x) === g).length);
+  }
+  for (let c = 0; c < cfg.cpus; c++) {
+    const lead = first.get(groupOf(c))!;
+    const want = offsets[lead]! + rank.get(c)! * cfg.unitSize;
+    if (offsets[c] !== want) out.push(`cpu ${c}'s unit is at offset ${offsets[c]}, its group (led by cpu ${lead}) puts it at ${want}`);
+    for (let d = 0; d < c; d++)
+      if (Math.abs(offsets[c]! - offsets[d]!) < cfg.unitSize) out.push(`the units of cpu ${d} and cpu ${c} overlap`);
+    if (cfg.groupsByNode) {
+      const p = walk.walk(staticStart + offsets[c]!);
+      if (p < 0) out.push(`cpu ${c}'s unit of the first chunk is not mapped`);
+      else if (walk.nodeOf(p) !== cfg.cpuToNode(c)) out.push(`cpu ${c}'s unit is on node ${walk.nodeOf(p)}, not on its own node ${cfg.cpuToNode(c)}`);
+    }
+  }
+  return out;
+}
+
+/** The main-thread half: tags every copy as the actor serves and frees allocations. */
 export class IsolationTracker {
   readonly violations: IsolationViolation[] = [];
-  private readonly byTag = new Map<number, AllocationInfo>();
+  /** the checker's own __per_cpu_offset[], taken at boot and checked against the configuration */
+  readonly offsets: readonly number[];
+  readonly walk: PageWalk;
+  readonly nr_cpus: number;
+  private readonly tags: Int32Array;
+  private readonly enabled: boolean;
+  private readonly byId = new Map<number, AllocationInfo>();
   private readonly byPtr = new Map<number, number>();
   private readonly requests = new Map<number, Request>();
-  private nextTag = TAG_STATIC + 1;
+  private nextId = TAG_STATIC + 1;
 
   constructor(
-    private readonly pc: Percpu,
+    pc: Percpu,
     private readonly seed = 0,
+    opts: { groupsByNode?: boolean } = {},
   ) {
-    // the static section of every unit belongs to the kernel image
     const m = pc.machine;
-    if (!m.shadow.enabled) return;
-    for (let cpu = 0; cpu < pc.nr_cpu_ids; cpu++) m.shadow.setVirt(m.access, pc.pcpu_base_addr + pc.pcpu_unit_offsets[cpu]!, pc.pcpu_static_size, TAG_STATIC);
+    const l = readHeader(m.sab);
+    this.walk = new PageWalk(m.sab);
+    this.tags = new Int32Array(m.sab, l.shadowOffset, l.shadowEntries);
+    this.enabled = l.shadowEntries > 0;
+    this.nr_cpus = m.cpus;
+    this.offsets = [...pc.__per_cpu_offset];
+    const start = pc.image.per_cpu_start;
+    const cfg: UnitConfig = { cpus: m.cpus, cpuToNode: (c) => m.cpuToNode(c), groupsByNode: opts.groupsByNode ?? false, unitSize: pc.pcpu_unit_size };
+    for (const line of checkUnitLayout(cfg, this.offsets, start, this.walk))
+      this.violations.push({ checker: 'isolation', kind: 'unit-layout', seed, cpu: -1, addr: '-', unitCpu: -1, allocation: null, message: `unit-layout: ${line} (seed ${seed})` });
+    // the static section of every unit belongs to the kernel image
+    for (let c = 0; c < this.nr_cpus; c++) this.tag(start + this.offsets[c]!, pc.image.static_size, tagOf(TAG_STATIC, c));
+  }
+
+  /** Sets the shadow of [va, va + len) through the checker's own walk; false if a page is unmapped. */
+  private tag(va: number, len: number, tag: number): boolean {
+    if (!this.enabled) return true;
+    if (!this.walk.mapped(va, len)) return false;
+    for (let i = 0; i < len; ) {
+      const p = this.walk.walk(va + i);
+      const n = Math.min(len - i, PAGE_SIZE - ((va + i) % PAGE_SIZE));
+      this.tags.fill(tag, p, p + n);
+      i += n;
+    }
+    return true;
+  }
+
+  /** The address of `cpu`'s copy of a percpu pointer, by the checker's own offsets. */
+  copyOf(ptr: number, cpu: number): number {
+    return ptr + this.offsets[cpu]!;
   }
 
   /** Follows one actor event. */
   observe(e: ActorEvent): void {
-    if (e.type === 'arrive') this.requests.set(e.task, e.req);
-    else if (e.type === 'done' || e.type === 'bug') {
+    if (e.type === 'arrive') {
+      this.requests.set(e.task, e.req);
+      // the caller gives the area up when it calls free_percpu(): from here on the kernel may
+      // hand it out again, even before this free replies (a batch frees one area at a time)
+      if (e.req.kind === 'free') this.freed(e.req.ptr);
+      else if (e.req.kind === 'free_batch') for (const p of e.req.ptrs) this.freed(p);
+    } else if (e.type === 'done' || e.type === 'bug') {
       const req = this.requests.get(e.task);
       this.requests.delete(e.task);
       if (!req || e.type === 'bug') return;
       const r = e.reply;
-      if (req.kind === 'alloc' && 'ptr' in r && r.ok) {
-        this.allocated(req.cpu, r.ptr, r.size, r.chunk, r.off);
-      } else if (req.kind === 'alloc_batch' && 'batch' in r) {
-        for (const b of r.batch) if (b.ok) this.allocated(req.cpu, b.ptr, b.size, b.chunk, b.off);
-      } else if (req.kind === 'free') {
-        this.freed(req.ptr);
-      } else if (req.kind === 'free_batch') {
-        for (const p of req.ptrs) this.freed(p);
-      }
+      if (req.kind === 'alloc' && 'ptr' in r && r.ok) this.allocated(req.cpu, r.ptr, r.size, r.chunk, r.off);
+      else if (req.kind === 'alloc_batch' && 'batch' in r) for (const b of r.batch) if (b.ok) this.allocated(req.cpu, b.ptr, b.size, b.chunk, b.off);
     }
   }
 
   private allocated(cpu: number, ptr: number, size: number, chunk: number, off: number): void {
-    const m = this.pc.machine;
-    const tag = this.nextTag++;
-    this.byTag.set(tag, { id: tag, ptr, size, chunk: chunk === -1 ? 'reserved' : chunk, offset: off, cpu, live: true });
-    this.byPtr.set(ptr, tag);
-    if (!m.shadow.enabled) return;
-    for (let c = 0; c < this.pc.nr_cpu_ids; c++) {
-      const va = this.pc.per_cpu_ptr(ptr, c);
-      const bytes = m.access.readBytes(va, size);
-      const nz = bytes ? bytes.findIndex((b) => b !== 0) : -1;
-      if (nz >= 0) {
-        this.violations.push(
-          this.describe({ kind: 'nonzero-new-area', cpu, addr: va + nz, len: size, tag, unitCpu: c, detail: `byte ${nz} of cpu ${c}'s copy is ${bytes![nz]}` }),
-        );
-      }
-      m.shadow.setVirt(m.access, va, size, tag);
+    const id = this.nextId++;
+    if (this.nextId * TAG_CPUS >= 0x7fff_ffff) this.nextId = TAG_STATIC + 1; // tags wrap after two million allocations
+    this.byId.set(id, { id, ptr, size, chunk: chunk === -1 ? 'reserved' : chunk, offset: off, cpu, live: true });
+    this.byPtr.set(ptr, id);
+    for (let c = 0; c < this.nr_cpus; c++) {
+      const va = this.copyOf(ptr, c);
+      const nz = this.walk.firstNonZero(va, size);
+      if (nz === -1)
+        this.violations.push(this.describe({ kind: 'unmapped', cpu, access: 'alloc', addr: va, len: size, tag: tagOf(id, c), unitCpu: c, detail: `cpu ${c}'s copy of the new area is not mapped` }));
+      else if (nz) this.violations.push(this.describe({ kind: 'nonzero-new-area', cpu, access: 'alloc', addr: va + nz[0], len: size, tag: tagOf(id, c), unitCpu: c, detail: `byte ${nz[0]} of cpu ${c}'s copy is ${nz[1]}` }));
+      this.tag(va, size, tagOf(id, c));
     }
   }
 
   private freed(ptr: number): void {
-    const tag = this.byPtr.get(ptr);
-    if (tag === undefined) return;
+    const id = this.byPtr.get(ptr);
+    if (id === undefined) return;
     this.byPtr.delete(ptr);
-    const info = this.byTag.get(tag)!;
+    const info = this.byId.get(id)!;
     info.live = false;
-    const m = this.pc.machine;
-    if (!m.shadow.enabled) return;
-    for (let c = 0; c < this.pc.nr_cpu_ids; c++) {
-      const va = this.pc.per_cpu_ptr(ptr, c);
-      // a freed area whose pages went away with its chunk has nothing left to mark
-      if (m.access.checkRange(va, info.size) === 0) m.shadow.setVirt(m.access, va, info.size, -tag);
-    }
+    // a copy whose pages went away with its chunk has nothing left to mark
+    for (let c = 0; c < this.nr_cpus; c++) this.tag(this.copyOf(ptr, c), info.size, -tagOf(id, c));
   }
 
   /** Names the allocation behind a fault found by any thread. */
   describe(f: AccessFault): IsolationViolation {
-    const known = f.tag === TAG_STATIC ? null : (this.byTag.get(Math.abs(f.tag)) ?? null);
+    const id = f.tag ? tagAlloc(f.tag) : 0;
+    const known = id && id !== TAG_STATIC ? (this.byId.get(id) ?? null) : null;
     // as it was when the fault happened: a negative tag means already freed then
     const info = known ? { ...known, live: f.tag > 0 } : null;
     const what = info
       ? `allocation #${info.id} (${info.size} bytes at chunk ${info.chunk} offset ${info.offset}, made by cpu ${info.cpu}${info.live ? '' : ', freed'})`
-      : f.tag === TAG_STATIC
+      : id === TAG_STATIC
         ? 'the static percpu section'
         : 'no allocation';
-    const addr = f.addr.toString(16).padStart(16, '0');
-    const unit = f.unitCpu >= 0 ? `cpu ${f.unitCpu}'s unit` : 'no unit';
+    const addr = hex(f.addr);
+    const unit = f.unitCpu >= 0 ? `cpu ${f.unitCpu}'s copy` : 'no copy';
+    const did =
+      f.kind === 'nonzero-new-area'
+        ? 'got a new area that is not zero'
+        : `${f.access === 'read' ? 'read' : 'wrote'} ${f.len} bytes${f.kind === 'stale-translation' ? ' through a stale translation' : ''}`;
     return {
       checker: 'isolation',
       kind: f.kind,
@@ -203,7 +355,7 @@ export class IsolationTracker {
       addr,
       unitCpu: f.unitCpu,
       allocation: info,
-      message: `${f.kind}: cpu ${f.cpu} ${f.kind === 'nonzero-new-area' ? 'got a new area that is not zero' : `wrote ${f.len} bytes`} at ${addr} in ${unit}, ${what}: ${f.detail} (seed ${this.seed})`,
+      message: `${f.kind}: cpu ${f.cpu} ${did} at ${addr} in ${unit}, ${what}: ${f.detail} (seed ${this.seed})`,
     };
   }
 }

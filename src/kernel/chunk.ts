@@ -4,7 +4,11 @@ import { ListHead } from './list.ts';
 /** The chunk number of the static + reserved chunk when it serves only reserved requests. */
 export const RESERVED_CHUNK_ID = -1;
 
+let nextUid = 1;
+
 export class PcpuChunk extends ListHead {
+  /** a number no other chunk struct of this process ever has (ids are given late and restart per machine) */
+  readonly uid = nextUid++;
   /** free bytes in the chunk */
   free_size = 0;
   /** an upper bound of the largest free area */

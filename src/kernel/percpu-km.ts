@@ -49,10 +49,13 @@ export class PercpuKm implements PcpuBackend {
       pc.pcpu_free_chunk(chunk);
       return null;
     }
+    pc.WRITE('vm', chunk, 'pcpu_create_chunk');
     chunk.data = pfn;
     chunk.base_addr = m.mem.va(pfn * PAGE_SIZE) - pc.pcpu_group_offsets[0]!;
+    pc.WRITE('populated', chunk, 'pcpu_create_chunk');
     chunk.populated.fill(1);
     pc.pcpu_register_chunk(chunk);
+    for (let i = 0; i < pc.pcpu_unit_pages; i++) pc.WRITE('page', chunk, 'pcpu_create_chunk', i);
     for (let i = 0; i < nr_pages; i++) m.mem.setPageChunk(pfn + i, chunk.id);
     for (let cpu = 0; cpu < pc.nr_cpu_ids; cpu++) {
       const first = pfn + (pc.pcpu_unit_offsets[cpu]! - pc.pcpu_group_offsets[0]!) / PAGE_SIZE;
@@ -65,6 +68,7 @@ export class PercpuKm implements PcpuBackend {
     const pc = this.pc;
     const m = pc.machine;
     const nr_pages = pc.pcpu_group_sizes[0]! / PAGE_SIZE;
+    pc.WRITE('vm', chunk, 'pcpu_destroy_chunk');
     if (typeof chunk.data === 'number') {
       for (let i = 0; i < 1 << order_base_2(nr_pages); i++) {
         m.mem.setPageChunk(chunk.data + i, -1);

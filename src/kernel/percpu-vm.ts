@@ -14,7 +14,7 @@ import { KernelBug } from './bug.ts';
 import type { PcpuChunk } from './chunk.ts';
 import { PAGE_SIZE, PFN_DOWN, PFN_UP } from './constants.ts';
 import type { Percpu } from './percpu.ts';
-import { type KTask, sleepStep } from './steps.ts';
+import { type KTask, sleepStep, watchpoint } from './steps.ts';
 
 const ENOMEM = -12;
 
@@ -44,6 +44,8 @@ export class PercpuVm implements PcpuBackend {
       this.scratch_populated = new Uint8Array(this.pc.pcpu_unit_pages);
     }
     if (++this.scratch_users > 1) this.scratch_overlaps++;
+    this.pc.WRITE('scratch', null, 'pcpu_get_pages_and_bitmap');
+    this.pc.READ('populated', chunk, 'pcpu_get_pages_and_bitmap');
     this.scratch_populated!.set(chunk.populated);
     return [this.scratch_pages, this.scratch_populated!];
   }
@@ -111,6 +113,7 @@ export class PercpuVm implements PcpuBackend {
       m.vm.mapPages(this.pc.pcpu_chunk_addr(chunk, cpu, start), pfns);
     }
     for (let i = start; i < end; i++) {
+      this.pc.WRITE('page', chunk, 'pcpu_map_pages', i);
       for (let cpu = 0; cpu < this.pc.nr_cpu_ids; cpu++) {
         const pfn = pages[this.page_idx(cpu, i)]!;
         m.mem.setPageChunk(pfn, chunk.id);
@@ -123,6 +126,7 @@ export class PercpuVm implements PcpuBackend {
   /** pcpu_unmap_pages(): unmaps [start, end) in every unit, collecting the pages into the scratch. */
   private pcpu_unmap_pages(chunk: PcpuChunk, pages: Int32Array, populated: Uint8Array, start: number, end: number): void {
     const m = this.pc.machine;
+    for (let i = start; i < end; i++) this.pc.WRITE('page', chunk, 'pcpu_unmap_pages', i);
     for (let cpu = 0; cpu < this.pc.nr_cpu_ids; cpu++) {
       for (let i = start; i < end; i++) {
         const pfn = m.vm.vmallocToPfn(this.pc.pcpu_chunk_addr(chunk, cpu, i));
@@ -139,6 +143,8 @@ export class PercpuVm implements PcpuBackend {
     const page_start = PFN_DOWN(off);
     const page_end = PFN_UP(off + size);
 
+    if (this.pc.kcsan_delay) yield watchpoint('pcpu_populate_chunk');
+    this.pc.READ('populated', chunk, 'pcpu_populate_chunk');
     let all = true;
     for (let i = page_start; i < page_end && all; i++) all = chunk.populated[i] === 1;
     if (!all) {
@@ -158,8 +164,11 @@ export class PercpuVm implements PcpuBackend {
         this.put_scratch();
         return ENOMEM;
       }
+      if (this.pc.kcsan_delay) yield watchpoint('pcpu_populate_chunk');
+      this.pc.READ('scratch', null, 'pcpu_populate_chunk');
       this.forEachRegion(chunk, 0, page_start, page_end, (rs, re) => this.pcpu_map_pages(chunk, pages, populated, rs, re));
       this.pc.machine.vm.flushCacheVmap();
+      this.pc.WRITE('populated', chunk, 'pcpu_populate_chunk');
       chunk.populated.set(populated); // commit the new bitmap
       this.forEachRegion(chunk, 1, page_start, page_end, (rs, re) => {
         for (let cpu = 0; cpu < this.pc.nr_cpu_ids; cpu++) for (let i = rs; i < re; i++) pages[this.page_idx(cpu, i)] = -1;
@@ -180,6 +189,8 @@ export class PercpuVm implements PcpuBackend {
     const page_start = PFN_DOWN(off);
     const page_end = PFN_UP(off + size);
 
+    if (this.pc.kcsan_delay) yield watchpoint('pcpu_depopulate_chunk');
+    this.pc.READ('populated', chunk, 'pcpu_depopulate_chunk');
     let none = true;
     for (let i = page_start; i < page_end && none; i++) none = chunk.populated[i] === 0;
     if (none) return;
@@ -190,7 +201,10 @@ export class PercpuVm implements PcpuBackend {
     this.forEachRegion(chunk, 1, page_start, page_end, (rs, re) => this.pcpu_unmap_pages(chunk, pages, populated, rs, re));
     // vunmap may sleep, with the scratch held
     yield sleepStep('pcpu_depopulate_chunk', chunk.id);
+    if (this.pc.kcsan_delay) yield watchpoint('pcpu_depopulate_chunk');
+    this.pc.READ('scratch', null, 'pcpu_depopulate_chunk');
     this.forEachRegion(chunk, 1, page_start, page_end, (rs, re) => this.pcpu_free_pages(pages, rs, re));
+    this.pc.WRITE('populated', chunk, 'pcpu_depopulate_chunk');
     chunk.populated.set(populated); // commit the new bitmap
     this.put_scratch();
   }
@@ -205,6 +219,7 @@ export class PercpuVm implements PcpuBackend {
       pc.pcpu_free_chunk(chunk);
       return null;
     }
+    pc.WRITE('vm', chunk, 'pcpu_create_chunk');
     chunk.data = vms;
     chunk.base_addr = vms[0]!.addr - pc.pcpu_group_offsets[0]!;
     return pc.pcpu_register_chunk(chunk);
@@ -212,6 +227,7 @@ export class PercpuVm implements PcpuBackend {
 
   *pcpu_destroy_chunk(chunk: PcpuChunk): KTask<void> {
     yield sleepStep('pcpu_destroy_chunk', chunk.id);
+    this.pc.WRITE('vm', chunk, 'pcpu_destroy_chunk');
     for (const vm of (chunk.data as VmArea[] | null) ?? []) this.pc.machine.vm.freeVmArea(vm);
     this.pc.machine.vm.flushTlbKernelRange();
     chunk.data = null;

@@ -33,6 +33,7 @@ import {
 import { type PcpuAllocInfo, pcpu_dump_alloc_info } from './alloc-info.ts';
 import type { KernelImage } from './image.ts';
 import { MUTANT_NAMES, type MutantName } from './mutants.ts';
+import type { KcsanWatch, SharedKind } from './kcsan.ts';
 import { ListHead, list_entries, list_move, list_move_tail } from './list.ts';
 import {
   type KStep,
@@ -44,6 +45,7 @@ import {
   SPIN_LOCK,
   SPIN_UNLOCK,
   sleepStep,
+  watchpoint,
 } from './steps.ts';
 
 /** What pcpu_alloc() returns: the percpu pointer (0 for NULL) and where it was placed. */
@@ -96,6 +98,8 @@ export class Percpu {
    * path holds `lock`. Null when nothing is checking (the synchronous replay).
    */
   lockdep_assert_held: ((lock: LockName, where: string) => void) | null = null;
+  /** The data-race detector watching every shared object (see kcsan.ts); null when none does. */
+  kcsan: KcsanWatch | null = null;
 
   // --- the globals of mm/percpu.c ---
   pcpu_unit_pages = 0;
@@ -199,6 +203,23 @@ export class Percpu {
     this.log?.warn(line);
   }
 
+  // ------------------------------------------------------- shared objects
+
+  /** READ_ONCE() of a shared object: reported to the race detector, if one watches. No lock. */
+  READ(kind: SharedKind, chunk: PcpuChunk | null, where: string, index = -1): void {
+    this.kcsan?.access(kind, chunk, index, 'read', where);
+  }
+
+  /** WRITE_ONCE() of a shared object: reported to the race detector, if one watches. No lock. */
+  WRITE(kind: SharedKind, chunk: PcpuChunk | null, where: string, index = -1): void {
+    this.kcsan?.access(kind, chunk, index, 'write', where);
+  }
+
+  /** Whether paths should yield a watchpoint before touching shared objects. */
+  get kcsan_delay(): boolean {
+    return this.kcsan?.delay === true;
+  }
+
   // ------------------------------------------------------------------ slots
 
   /** fls(size) - PCPU_SLOT_BASE_SHIFT + 2, at least 1. No lock: arithmetic only. Returns the slot. */
@@ -214,6 +235,7 @@ export class Percpu {
 
   /** The slot a chunk belongs on; slot 0 holds chunks that can serve nothing. Needs pcpu_lock. Returns the slot. */
   pcpu_chunk_slot(chunk: PcpuChunk): number {
+    this.READ('map', chunk, 'pcpu_chunk_slot');
     if (chunk.free_size < SIZEOF_INT || chunk.contig_hint < SIZEOF_INT) return 0;
     return this.pcpu_size_to_slot(chunk.free_size);
   }
@@ -226,6 +248,7 @@ export class Percpu {
     this.lockdep_assert_held?.('pcpu_lock', 'pcpu_chunk_relocate');
     const nslot = this.pcpu_chunk_slot(chunk);
     if (chunk !== this.pcpu_reserved_chunk && oslot !== nslot) {
+      this.WRITE('slots', null, 'pcpu_chunk_relocate');
       if (oslot < nslot) list_move(chunk, this.pcpu_slot[nslot]!);
       else list_move_tail(chunk, this.pcpu_slot[nslot]!);
       chunk.linked = true;
@@ -261,6 +284,7 @@ export class Percpu {
    * spare entries. Needs pcpu_lock. Returns the new map size, or 0 when there is room.
    */
   pcpu_need_to_extend(chunk: PcpuChunk): number {
+    this.READ('map', chunk, 'pcpu_need_to_extend');
     if (chunk.map_alloc >= chunk.map_used + 2) return 0;
     let new_alloc = PCPU_DFL_MAP_ALLOC;
     while (new_alloc < chunk.map_used + 2) new_alloc *= 2;
@@ -278,10 +302,13 @@ export class Percpu {
     yield sleepStep('pcpu_extend_area_map', chunk.id);
 
     yield SPIN_LOCK;
+    if (this.kcsan_delay) yield watchpoint('pcpu_extend_area_map');
     this.pcpu_chunk_check_alive(chunk, 'pcpu_extend_area_map');
     let old: Int32Array | null = null;
     let oldEarly = false;
+    this.READ('map', chunk, 'pcpu_extend_area_map');
     if (new_alloc > chunk.map_alloc) {
+      this.WRITE('map', chunk, 'pcpu_extend_area_map');
       old = chunk.map;
       oldEarly = chunk.early_map;
       fresh.set(old.subarray(0, chunk.map_alloc));
@@ -330,6 +357,7 @@ export class Percpu {
   pcpu_alloc_area(chunk: PcpuChunk, size: number, align: number): number {
     this.lockdep_assert_held?.('pcpu_lock', 'pcpu_alloc_area');
     if (chunk.destroyed) this.pcpu_chunk_check_alive(chunk, 'pcpu_alloc_area');
+    this.WRITE('map', chunk, 'pcpu_alloc_area');
     const oslot = this.pcpu_chunk_slot(chunk);
     const map = chunk.map;
     const mask = align - 1;
@@ -423,6 +451,7 @@ export class Percpu {
   pcpu_free_area(chunk: PcpuChunk, freeme: number): void {
     this.lockdep_assert_held?.('pcpu_lock', 'pcpu_free_area');
     if (chunk.destroyed) this.pcpu_chunk_check_alive(chunk, 'pcpu_free_area');
+    this.WRITE('map', chunk, 'pcpu_free_area');
     const oslot = this.pcpu_chunk_slot(chunk);
     const map = chunk.map;
     let i = this.pcpu_find_area(chunk, freeme);
@@ -456,6 +485,7 @@ export class Percpu {
     const map = this.pcpu_mem_alloc(PCPU_DFL_MAP_ALLOC);
     if (!map) return null;
     const chunk = new PcpuChunk(0, map, this.pcpu_unit_pages);
+    this.WRITE('map', chunk, 'pcpu_alloc_chunk');
     chunk.map[chunk.map_used++] = this.pcpu_unit_size;
     chunk.free_size = this.pcpu_unit_size;
     chunk.contig_hint = this.pcpu_unit_size;
@@ -464,12 +494,14 @@ export class Percpu {
 
   /** pcpu_free_chunk(): frees the chunk struct and its map. Needs pcpu_alloc_mutex (the chunk is unlinked). */
   pcpu_free_chunk(chunk: PcpuChunk): void {
+    this.kcsan?.destroyed(chunk, 'pcpu_free_chunk');
     this.pcpu_mem_free(chunk.map, chunk.early_map);
   }
 
   /** Gives a chunk the backend just built its number and makes it findable. Needs pcpu_alloc_mutex. Returns the chunk. */
   pcpu_register_chunk(chunk: PcpuChunk): PcpuChunk {
     chunk.id = this.next_chunk_id++;
+    this.WRITE('index', chunk, 'pcpu_register_chunk');
     this.chunks.set(chunk.id, chunk);
     this.stats.nr_chunks++;
     this.stats.nr_max_chunks = Math.max(this.stats.nr_max_chunks, this.stats.nr_chunks);
@@ -515,6 +547,8 @@ export class Percpu {
     const pfn = this.backend.pcpu_addr_to_pfn(addr + this.pcpu_unit_offsets[cpu]!);
     const chunk = pfn >= 0 ? this.chunks.get(this.machine.mem.pageChunk(pfn)) : undefined;
     if (!chunk) throw new KernelBug('BAD_FREE', `free_percpu: 0x${addr.toString(16)} is in no percpu chunk`, 'no chunk');
+    this.READ('index', chunk, 'pcpu_chunk_addr_search');
+    this.READ('page', chunk, 'pcpu_chunk_addr_search', Math.floor((addr - chunk.base_addr) / PAGE_SIZE));
     return chunk;
   }
 
@@ -586,6 +620,8 @@ export class Percpu {
     if (reserved && this.pcpu_reserved_chunk) {
       // reserved requests never fall back to the dynamic chunks
       chunk = this.pcpu_reserved_chunk;
+      if (this.kcsan_delay) yield watchpoint('pcpu_alloc');
+      this.READ('map', chunk, 'pcpu_alloc');
       if (size > chunk.contig_hint) return yield* this.pcpu_alloc_fail(size, align, 'alloc from reserved chunk failed', true);
       while ((new_alloc = this.pcpu_need_to_extend(chunk))) {
         yield SPIN_UNLOCK;
@@ -599,9 +635,12 @@ export class Percpu {
       restart: for (;;) {
         for (let slot = this.pcpu_size_to_slot(size); slot < this.pcpu_nr_slots; slot++) {
           const head = this.pcpu_slot[slot]!;
+          this.READ('slots', null, 'pcpu_alloc');
           // the next entry is saved first: a failed search may move the chunk to slot 0
           for (let pos = head.next, n = pos.next; pos !== head; pos = n, n = pos.next) {
             const c = pos as PcpuChunk;
+            if (this.kcsan_delay) yield watchpoint('pcpu_alloc');
+            this.READ('map', c, 'pcpu_alloc');
             if (size > c.contig_hint) continue;
 
             new_alloc = this.pcpu_need_to_extend(c);
@@ -633,6 +672,7 @@ export class Percpu {
         const fresh = yield* this.backend.pcpu_create_chunk();
         if (!fresh) return yield* this.pcpu_alloc_fail(size, align, 'failed to allocate new chunk', false);
         yield SPIN_LOCK;
+        if (this.kcsan_delay) yield watchpoint('pcpu_alloc');
         this.pcpu_chunk_relocate(fresh, -1);
       }
     }
@@ -692,14 +732,19 @@ export class Percpu {
 
     const locked = !this.mutant('free-without-lock');
     if (locked) yield SPIN_LOCK;
+    if (this.kcsan_delay) yield watchpoint('free_percpu');
     const chunk = this.pcpu_chunk_addr_search(addr, cpu);
     const off = addr - chunk.base_addr;
+    if (this.kcsan_delay) yield watchpoint('free_percpu');
     this.pcpu_free_area(chunk, off);
     this.stats.nr_dealloc++;
     this.stats.nr_cur_alloc--;
 
+    if (this.kcsan_delay) yield watchpoint('free_percpu');
+    this.READ('map', chunk, 'free_percpu');
     if (chunk.free_size === this.pcpu_unit_size) {
       const head = this.pcpu_slot[this.pcpu_nr_slots - 1]!;
+      this.READ('slots', null, 'free_percpu');
       for (let pos = head.next; pos !== head; pos = pos.next)
         if (pos !== chunk) {
           yield SCHEDULE_RECLAIM;
@@ -736,10 +781,13 @@ export class Percpu {
 
     yield MUTEX_LOCK;
     yield SPIN_LOCK;
+    this.READ('slots', null, 'pcpu_reclaim');
     for (let pos = head.next, n = pos.next; pos !== head; pos = n, n = pos.next) {
       const chunk = pos as PcpuChunk;
       if (chunk.immutable) this.WARN('at mm/percpu.c pcpu_reclaim(): WARN_ON(chunk->immutable)');
       if (spare_first && chunk === head.next) continue; // spare the first one
+      if (this.kcsan_delay) yield watchpoint('pcpu_reclaim');
+      this.WRITE('slots', null, 'pcpu_reclaim');
       list_move(chunk, todo);
       chunk.linked = false;
     }
@@ -896,15 +944,21 @@ export class Percpu {
     const targets = [this.pcpu_first_chunk, this.pcpu_reserved_chunk];
     for (const chunk of targets) {
       if (!chunk) break;
-      // a map extended after slab came online is already allocated
-      if (!chunk.early_map) continue;
-      const size = Math.max(PERCPU_DYNAMIC_EARLY_SLOTS, chunk.map_alloc);
-      const map = this.pcpu_mem_alloc(size)!;
+      // an early map is never extended in place, so it always has the early size
+      let map: Int32Array | null = this.pcpu_mem_alloc(PERCPU_DYNAMIC_EARLY_SLOTS)!;
       yield SPIN_LOCK;
-      map.set(chunk.map.subarray(0, size));
-      chunk.map = map;
-      chunk.early_map = false;
+      if (this.kcsan_delay) yield watchpoint('percpu_init_late');
+      this.READ('map', chunk, 'percpu_init_late');
+      // a map extended after slab came online is already allocated
+      if (chunk.early_map) {
+        this.WRITE('map', chunk, 'percpu_init_late');
+        map.set(chunk.map);
+        chunk.map = map;
+        chunk.early_map = false;
+        map = null;
+      }
       yield SPIN_UNLOCK;
+      this.pcpu_mem_free(map, false);
     }
     this.late_init_done = true;
   }

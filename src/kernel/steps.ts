@@ -21,7 +21,8 @@ export type KStep =
   | { readonly t: 'lock'; readonly lock: LockName }
   | { readonly t: 'unlock'; readonly lock: LockName }
   | { readonly t: 'sleep'; readonly at: SleepPoint; readonly chunk: number }
-  | { readonly t: 'schedule_work'; readonly work: 'pcpu_reclaim' };
+  | { readonly t: 'schedule_work'; readonly work: 'pcpu_reclaim' }
+  | { readonly t: 'watchpoint'; readonly where: string };
 
 export type KTask<R> = Generator<KStep, R, void>;
 
@@ -30,6 +31,15 @@ export const MUTEX_UNLOCK: KStep = Object.freeze({ t: 'unlock', lock: 'pcpu_allo
 export const SPIN_LOCK: KStep = Object.freeze({ t: 'lock', lock: 'pcpu_lock' });
 export const SPIN_UNLOCK: KStep = Object.freeze({ t: 'unlock', lock: 'pcpu_lock' });
 export const SCHEDULE_RECLAIM: KStep = Object.freeze({ t: 'schedule_work', work: 'pcpu_reclaim' });
+
+/**
+ * A point just before a path touches shared kernel objects, where a fine-grained scheduler
+ * may let other tasks run (KCSAN's watchpoint delay). Paths yield it only when
+ * Percpu.kcsan asks for it, so the synchronous replay never sees one.
+ */
+export function watchpoint(where: string): KStep {
+  return { t: 'watchpoint', where };
+}
 
 export function sleepStep(at: SleepPoint, chunk: number): KStep {
   return { t: 'sleep', at, chunk };

@@ -172,7 +172,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     const pc = smp.actor.pc;
     if (o.check !== false) {
       locks = new LockChecker({ pc, strict: o.strictLocks ?? false });
-      tracker = new IsolationTracker(pc, o.seed);
+      tracker = new IsolationTracker(pc, o.seed, { groupsByNode: nodes > 1 });
     }
     if (o.failRate) smp.machine.buddy.setFaultInjection({ failRate: o.failRate, prng: new Prng(o.seed ^ 0x5eed) });
     smp.actor.onEvent((e: ActorEvent) => {

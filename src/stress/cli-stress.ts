@@ -6,10 +6,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { MUTANTS, MUTANT_NAMES } from '../kernel/mutants.ts';
 import { runWorkload } from '../smp/run.ts';
 import { type SavedRunLog, replayRunLog, saveRunLog } from '../smp/run-log.ts';
-import { DEFAULT_STRESS, type StressConfig, type StressReport, runStress, stressCommand } from './engine.ts';
+import { DEFAULT_STRESS, type StressConfig, type StressReport, resolveMachine, runStress, stressCommand } from './engine.ts';
 import { explore, runSchedule } from './explore.ts';
 import { CHECK_OPTIONS, MACHINE_OPTIONS, parseMutant } from '../cli-options.ts';
 import type { SizeMix } from './program.ts';
+import { GRANULARITIES } from '../actor/scheduler.ts';
 
 export interface Flags {
   int(flag: string, v: unknown, min: number, max: number, dflt: number): number;
@@ -22,6 +23,9 @@ export interface Flags {
 export const STRESS_OPTIONS = {
   ...MACHINE_OPTIONS,
   'max-delay': { type: 'string' },
+  granularity: { type: 'string' },
+  'no-races': { type: 'boolean' },
+  'no-lockdep': { type: 'boolean' },
   'fail-rate': { type: 'string' },
   ops: { type: 'string' },
   'alloc-pct': { type: 'string' },
@@ -29,6 +33,7 @@ export const STRESS_OPTIONS = {
   sizes: { type: 'string' },
   'max-align-shift': { type: 'string' },
   'max-live': { type: 'string' },
+  'early-ops': { type: 'string' },
   ...CHECK_OPTIONS,
   duration: { type: 'string' },
   runs: { type: 'string' },
@@ -49,11 +54,14 @@ is a pure function of its seed, so a failure prints the command that replays it 
 
 Machine and scheduler:
   --cpus N              simulated CPUs (default ${DEFAULT_STRESS.cpus})
-  --nodes N             NUMA nodes (default 1)
-  --backend vm|km       chunk backend (default vm)
+  --nodes N             NUMA nodes (default: 1 to 4, cycling with the seed)
+  --backend vm|km|auto  chunk backend (default auto: vm on even seeds, km on odd ones)
   --memory MIB          physical memory (default ${DEFAULT_STRESS.memoryMiB})
   --seed N              the run's seed (default 1)
   --policy random|pct   random delays, or PCT-style priorities with rare preemptions
+  --granularity G       where a task may be preempted: sleep (where the kernel sleeps),
+                        lock (also before every acquire and after every release), or
+                        access (also wherever a path touches a shared object; default)
   --max-delay N         the longest a sleeping step lasts, in ticks (default ${DEFAULT_STRESS.maxDelay})
   --fail-rate F         fraction of page allocations that fail (default ${DEFAULT_STRESS.failRate})
 Operation mix (per CPU):
@@ -63,6 +71,8 @@ Operation mix (per CPU):
   --sizes small|mixed|large   size distribution (default ${DEFAULT_STRESS.args.sizes})
   --max-align-shift N   alignments up to 2^N (default ${DEFAULT_STRESS.args.maxAlignShift})
   --max-live N          live areas per CPU at most (default ${DEFAULT_STRESS.args.maxLive})
+  --early-ops N         allocations the boot CPU makes before slab is online, past the
+                        early map's limit (default ${DEFAULT_STRESS.args.earlyOps}; 0 for none)
 Length:
   --duration S          keep running with the next seeds until a violation or S seconds
   --runs N              or run N seeds (default: one run, or as many as --duration allows)
@@ -70,6 +80,9 @@ Checking:
   --mutant NAME         bring back a historical bug (see percpu-sim mutants)
   --strict              report schedule_work() under pcpu_lock as a violation, not as the
                         known 2.6.36 dependency
+  --no-races            switch off the data-race detector (lockset and happens-before)
+  --no-lockdep          ignore the kernel's own lockdep_assert_held() calls (the race
+                        detector finds a missing lock without them)
   --count               count violations and go on, instead of stopping at the first
 Exploration:
   --explore             run every interleaving of a small scenario (use --cpus 2-3 and a
@@ -97,13 +110,16 @@ export function stressConfig(values: Record<string, unknown>, f: Flags): StressC
     seed: f.int('--seed', values.seed, 0, 2 ** 32 - 1, 1),
     cpus: f.int('--cpus', values.cpus, 1, 64, d.cpus),
     nodes: f.int('--nodes', values.nodes, 1, 16, d.nodes),
-    backend: f.oneOf('--backend', values.backend, ['vm', 'km'] as const, d.backend),
+    backend: f.oneOf('--backend', values.backend, ['vm', 'km', 'auto'] as const, d.backend),
     memoryMiB: f.int('--memory', values.memory, 16, 4096, d.memoryMiB),
     policy: f.oneOf('--policy', values.policy, ['random', 'pct', 'fifo'] as const, 'random'),
+    granularity: f.oneOf('--granularity', values.granularity, GRANULARITIES, d.granularity),
     maxDelay: f.int('--max-delay', values['max-delay'], 1, 1000, d.maxDelay),
     failRate: f.num('--fail-rate', values['fail-rate'], 0, 1, d.failRate),
     mutant: mutant ?? null,
     strict: values.strict === true,
+    races: values['no-races'] !== true,
+    lockdep: values['no-lockdep'] !== true,
     count: values.count === true,
     args: {
       ops: f.int('--ops', values.ops, 1, 10_000_000, d.args.ops),
@@ -112,6 +128,7 @@ export function stressConfig(values: Record<string, unknown>, f: Flags): StressC
       sizes: f.oneOf('--sizes', values.sizes, ['small', 'mixed', 'large'] as const, d.args.sizes) as SizeMix,
       maxAlignShift: f.int('--max-align-shift', values['max-align-shift'], 0, 12, d.args.maxAlignShift),
       maxLive: f.int('--max-live', values['max-live'], 1, 100_000, d.args.maxLive),
+      earlyOps: f.int('--early-ops', values['early-ops'], 0, 100_000, d.args.earlyOps),
     },
   };
 }
@@ -156,12 +173,14 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
   const json = values.json === true;
   const bar = f.progress(json);
   if (values.workers) {
+    const m = resolveMachine(cfg);
+    Object.assign(cfg, m);
     const r = await runWorkload({
       workload: 'stress',
       seed: cfg.seed,
       cpus: cfg.cpus,
-      nodes: cfg.nodes,
-      backend: cfg.backend,
+      nodes: m.nodes,
+      backend: m.backend,
       memoryMiB: cfg.memoryMiB,
       args: { ...cfg.args },
       countViolations: cfg.count,
@@ -176,6 +195,9 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
     return r.verdict === 'pass' ? 0 : 1;
   }
   if (values.explore) {
+    // exploration multiplies with every preemption point: coarse unless asked
+    if (values.granularity === undefined) cfg.granularity = 'sleep';
+    if (values['early-ops'] === undefined) cfg.args.earlyOps = 0;
     const k = f.int('--preemptions', values.preemptions, 0, 10, 2);
     const max = f.int('--max-schedules', values['max-schedules'], 1, 1_000_000, 5000);
     const res = await explore(cfg, k, max, (n) => bar(`schedules explored: ${n}`, Math.min(n, max), max));
@@ -255,7 +277,9 @@ export async function replayRunMain(file: string, json: boolean, f: Flags): Prom
   }
   if (saved?.format !== 'percpu-sim-stress' || saved.version !== 1 || typeof saved.config !== 'object')
     return f.fail(`${file} is not a run saved by percpu-sim stress --save (format "percpu-sim-stress", version 1)`);
-  const r = saved.schedule ? await runSchedule(saved.config, saved.schedule) : await runStress(saved.config);
+  // runs saved before the finer scheduler existed ran at sleeping points only
+  const config: StressConfig = { ...DEFAULT_STRESS, ...saved.config, granularity: saved.config.granularity ?? 'sleep' };
+  const r = saved.schedule ? await runSchedule(config, saved.schedule) : await runStress(config);
   const first = (x: StressReport['violations']) => (x[0] ? `${x[0].checker}/${x[0].kind}: ${x[0].message}` : 'none');
   const same = r.verdict === saved.verdict && first(r.violations) === first(saved.violations);
   if (json) process.stdout.write(JSON.stringify({ reproduced: same, saved: { verdict: saved.verdict, first: first(saved.violations) }, replayed: { verdict: r.verdict, first: first(r.violations) } }, null, 2) + '\n');

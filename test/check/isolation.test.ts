@@ -51,7 +51,7 @@ describe('isolation checker', () => {
     expect(v.addr).toBe(c0.per_cpu_ptr(p, 1).toString(16).padStart(16, '0'));
     expect(v.allocation).toMatchObject({ id: 2, size: 16, chunk: 0, offset: 28192, cpu: 0, live: true });
     expect(v.message).toContain("foreign-unit: cpu 0 wrote 4 bytes at");
-    expect(v.message).toContain("in cpu 1's unit, allocation #2 (16 bytes at chunk 0 offset 28192, made by cpu 0)");
+    expect(v.message).toContain("in cpu 1's copy, allocation #2 (16 bytes at chunk 0 offset 28192, made by cpu 0)");
   });
 
   it('reports a write to a freed area as use after free', async () => {

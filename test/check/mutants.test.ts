@@ -15,11 +15,11 @@ import { explore } from '../../src/stress/explore.ts';
 const cfg = (seed: number, mutant: MutantName | null) => ({ ...DEFAULT_STRESS, seed, mutant, args: { ...DEFAULT_STRESS.args, ops: 600 } });
 
 const cases: [MutantName, number, string, string][] = [
-  ['reclaim-drops-mutex', 1, 'locks', 'sleep-without-mutex'],
-  ['extend-stale-walk', 8, 'kernel-bug', 'LIST_CORRUPTION'],
+  ['reclaim-drops-mutex', 1, 'races', 'lockset'],
+  ['extend-stale-walk', 26, 'kernel-bug', 'LIST_CORRUPTION'],
   ['destroy-in-use', 1, 'locks', 'sleep-without-mutex'],
   ['populate-no-zero', 1, 'isolation', 'nonzero-new-area'],
-  ['populate-fail-keeps-area', 4, 'allocator', 'unpopulated-area'],
+  ['populate-fail-keeps-area', 4, 'areas', 'leak'],
   ['free-without-lock', 1, 'locks', 'not-held'],
 ];
 
@@ -47,7 +47,7 @@ describe('mutants', () => {
   });
 
   it('exploration counts schedules and finds a bug in the first one it breaks', async () => {
-    const small = { ...cfg(3, null), cpus: 2, args: { ...DEFAULT_STRESS.args, ops: 4, maxLive: 3 } };
+    const small = { ...cfg(3, null), cpus: 2, granularity: 'sleep' as const, args: { ...DEFAULT_STRESS.args, ops: 4, maxLive: 3, earlyOps: 0 } };
     const clean = await explore(small, 2, 10_000);
     expect(clean.failing).toBeNull();
     expect(clean.complete).toBe(true);
