@@ -14,7 +14,6 @@
  * Areas count as given up when their free is asked for, as the isolation tracker does.
  */
 import type { ActorEvent, AllocReply, Request } from '../actor/types.ts';
-import { PERCPU_DYNAMIC_EARLY_SLOTS } from '../kernel/constants.ts';
 import type { PageWalk } from './walk.ts';
 
 export type AreaKind = 'overlap' | 'misaligned' | 'unpopulated' | 'leak' | 'early-chunk' | 'early-map-limit';
@@ -44,6 +43,12 @@ export interface AreaOracleConfig {
   /** [start, end) of the reserved area, or null */
   reserved: [number, number] | null;
 }
+
+/**
+ * PERCPU_DYNAMIC_EARLY_SLOTS of 2.6.36: the entries of an early map. The oracle keeps its own
+ * copy, so that a change to the kernel's constant is something it can see.
+ */
+const PERCPU_DYNAMIC_EARLY_SLOTS = 128;
 
 const chunkName = (c: number): string => (c === -1 ? 'the reserved chunk' : `chunk ${c}`);
 

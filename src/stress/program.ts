@@ -8,7 +8,11 @@
  *  - re-stamp, check (every copy it wrote, at the widths it wrote them) and free at random;
  *  - count with this_cpu_add() on the fast path, and undo the count;
  *  - publish a shared area on the stress board (below): every other CPU checks its own copy
- *    and a third CPU's copy of it, then acknowledges; only then is it freed.
+ *    and a third CPU's copy of it, then acknowledges; only then is it freed;
+ *  - reload: two areas of a whole chunk's worth each, touched, freed (which empties two chunks
+ *    and has reclaim destroy one) and allocated again, so that a chunk is made anew where an
+ *    old one was and the CPU touches the same addresses through fresh page tables: a
+ *    translation cached across that (a stale TLB entry) reads or writes the old frame.
  *
  * The boot CPU also runs an early phase before slab is online, until the early area map runs
  * out; those areas stay live into the main phase. A byte that does not read back as written
@@ -40,7 +44,7 @@ export interface StressArgs {
   earlyOps: number;
 }
 
-export const DEFAULT_STRESS_ARGS: StressArgs = { ops: 2000, allocPct: 55, reservedPct: 3, sizes: 'mixed', maxAlignShift: 6, maxLive: 40, earlyOps: 160 };
+export const DEFAULT_STRESS_ARGS: StressArgs = { ops: 2000, allocPct: 55, reservedPct: 3, sizes: 'mixed', maxAlignShift: 6, maxLive: 40, earlyOps: 200 };
 
 /** The static percpu variables the stress board needs in the kernel image. */
 export const STRESS_VARS = [
@@ -172,6 +176,37 @@ function count(cpu: PerCpu, a: Area): void {
   cpu.this_cpu_add(a.ptr, -k);
 }
 
+/** The biggest area percpu serves (PCPU_MIN_UNIT_SIZE): more than half of any unit, so one per chunk. */
+const WHOLE = 32 << 10;
+
+/** The reload operation (see the file comment). */
+async function reload(cpu: PerCpu): Promise<boolean> {
+  const ptrs: number[] = [];
+  for (let k = 0; k < 2; k++) {
+    const p = await cpu.alloc_percpu(WHOLE, 8);
+    if (p) ptrs.push(p);
+  }
+  const touch = (p: number, v: number): void => {
+    cpu.this_cpu_add(p, v); // the fast path's cached translation
+    cpu.this_cpu_write(p + 4, v); // and the TLB of the 32-bit path
+  };
+  for (const p of [...ptrs].reverse()) touch(p, 1);
+  for (const p of ptrs) await cpu.free_percpu(p);
+  const again: number[] = [];
+  for (let k = 0; k < ptrs.length; k++) {
+    const p = await cpu.alloc_percpu(WHOLE, 8);
+    if (p) again.push(p);
+  }
+  for (const p of [...again].reverse()) {
+    // a new area reads zero, through whatever translation the CPU has
+    if (cpu.this_cpu_read(p + 4, 4) !== 0 || cpu.this_cpu_add(p, 3) !== 3)
+      throw new CorruptionError(`cpu ${cpu.cpu}: the new area ${p.toString(16)} does not start at zero`);
+    touch(p, 2);
+  }
+  if (again.length) await cpu.free_batch(again);
+  return ptrs.length > 0;
+}
+
 /** One CPU's side of the stress board. Absent when the image has no board variables. */
 class Board {
   private readonly seen: number[];
@@ -269,7 +304,7 @@ export async function stressEarly(cpu: PerCpu, args: StressArgs, stopped: () => 
   const rng = cpu.prng;
   for (let op = 0; op < args.earlyOps; op++) {
     if (stopped()) throw new StopError('stopped');
-    if (live.length && rng.int(0, 99) < 15) {
+    if (live.length && rng.int(0, 99) < 10) {
       const a = live.splice(rng.int(0, live.length - 1), 1)[0]!;
       checkArea(cpu, a);
       await cpu.free_percpu(a.ptr);
@@ -322,6 +357,8 @@ export async function stressCpu(cpu: PerCpu, args: StressArgs, stopped: () => bo
     } else if (board && r < args.allocPct + 16) {
       board.serveOne();
       await board.publish(false);
+    } else if (r < args.allocPct + 18 && args.sizes !== 'small') {
+      await reload(cpu);
     } else {
       const a = live.splice(rng.int(0, live.length - 1), 1)[0]!;
       checkArea(cpu, a);
