@@ -142,7 +142,7 @@ export class Scheduler {
           };
     const onAccess = opts.onAccess;
     const onDestroy = opts.onDestroy;
-    if (onAccess || onDestroy) {
+    if (onAccess || onDestroy || this.granularity === 'access') {
       // accesses made outside any task (boot, checkers) are not the kernel racing with itself
       pc.kcsan = {
         delay: this.granularity === 'access',

@@ -277,8 +277,9 @@ export class RaceDetector {
     let locks = 0;
     for (const l of this.model.holds(a.task)) locks |= lockBit(l);
     const cur: Access = { lane, clock: vc[lane]!, task: a.task, cpu: a.cpu, where: a.where, mode: a.mode, locks, tick: a.tick };
-    if (this.hb) this.happensBefore(o, cur, vc);
+    // a lockset report says more (which lock is missing), so it goes first
     if (this.lockset && a.kind !== 'page') this.eraser(o, cur);
+    if (this.hb) this.happensBefore(o, cur, vc);
     o.last = cur;
   }
 

@@ -134,6 +134,8 @@ export interface EngineHooks {
   onProgress?: (done: number, total: number) => void;
   /** keep the whole event log in the report */
   keepLog?: boolean;
+  /** called with the booted allocator before anything runs: how tests bring a bug in */
+  inject?: (pc: Percpu) => void;
 }
 
 /**
@@ -172,6 +174,7 @@ export async function runStress(config: StressConfig, hooks: EngineHooks = {}): 
     image: makeKernelImage(DEFAULT_STATIC_SIZE, [...STRESS_VARS]),
     mutants: cfg.mutant ? [cfg.mutant] : [],
   });
+  hooks.inject?.(pc);
   const violations: Violation[] = [];
   const ring: ActorEvent[] = [];
   const log: ActorEvent[] = [];
