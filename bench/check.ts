@@ -5,6 +5,9 @@ import { Scheduler } from '../src/actor/scheduler.ts';
 import { mm_init, setup_per_cpu_areas } from '../src/kernel/setup.ts';
 import { Machine } from '../src/mem/machine.ts';
 import { type CpuContext, PerCpu } from '../workers/cpu-api.ts';
+import { DEFAULT_STRESS, runStress } from '../src/stress/engine.ts';
+import { replayText } from '../src/replay.ts';
+import { randomTrace } from './trace.ts';
 
 type Row = (name: string, value: number, unit: string, baseline?: { name: string; value: number }) => void;
 
@@ -35,4 +38,35 @@ export async function benchCheck(row: Row): Promise<void> {
     rates[String(check)] = Math.max(loop(), loop());
   }
   row('checked write32 (shadow + unit owner)', rates.true!, ' writes/s', { name: 'unchecked write32', value: rates.false! });
+
+  await benchRaces(row);
+}
+
+/** The race detector: stress with it on and off; replay with a watcher installed and without. */
+async function benchRaces(row: Row): Promise<void> {
+  console.log('check: the data-race detector and the finer scheduler');
+  const stress = async (races: boolean, granularity: 'sleep' | 'access'): Promise<number> => {
+    let requests = 0;
+    const t = performance.now();
+    for (const seed of [2, 4, 6]) requests += (await runStress({ ...DEFAULT_STRESS, seed, races, granularity, args: { ...DEFAULT_STRESS.args, ops: 1000 } })).requests;
+    return requests / ((performance.now() - t) / 1000);
+  };
+  await stress(true, 'access'); // warm up
+  const off = await stress(false, 'access');
+  const on = await stress(true, 'access');
+  const coarse = await stress(false, 'sleep');
+  row('stress, race detector on (granularity access)', on, ' req/s', { name: 'detector off', value: off });
+  row('stress, granularity access (detector off)', off, ' req/s', { name: 'granularity sleep', value: coarse });
+
+  // replay never has a task running, so an installed watcher only costs its calls
+  const text = randomTrace(2e5, 3);
+  const replay = (watch: boolean): number => {
+    const t = performance.now();
+    replayText(text, () => {}, watch ? { onBoot: (pc) => (pc.kcsan = { delay: false, access: () => {}, destroyed: () => {} }) } : {});
+    return 2e5 / ((performance.now() - t) / 1000);
+  };
+  replay(false);
+  const plain = Math.max(replay(false), replay(false));
+  const watched = Math.max(replay(true), replay(true));
+  row('replay 2*10^5 ops, a watcher installed', watched, ' ops/s', { name: 'no watcher (kcsan null)', value: plain });
 }

@@ -28,6 +28,8 @@ export interface ReplayOptions {
   memoryBytes?: number;
   /** vmalloc space of the replay machine, in bytes */
   vmallocBytes?: number;
+  /** called with the allocator a boot line has built (a benchmark installs a watcher here) */
+  onBoot?: (pc: Percpu) => void;
 }
 
 
@@ -124,6 +126,7 @@ export class Replayer {
       throw e;
     }
     this.pc = pc;
+    this.opts.onBoot?.(pc);
     this.summary.pc = pc;
     return `{"op":"boot","unit_size":${pc.pcpu_unit_size},"static_size":${static_size},"reserved_size":${reserved_size},"dyn_size":${pc.pcpu_dyn_size}}`;
   }
