@@ -18,6 +18,11 @@ import type { ActorEvent } from '../actor/types.ts';
 import { type AllocatorViolation, checkAllocator } from '../check/allocator.ts';
 import { IsolationTracker, type IsolationViolation } from '../check/isolation.ts';
 import { LockChecker, type LockViolation } from '../check/locks.ts';
+import { LockModel } from '../check/lock-model.ts';
+import { RaceDetector } from '../check/races.ts';
+import { AreaOracle } from '../check/areas.ts';
+import type { KernelAccess } from '../actor/scheduler.ts';
+import type { PcpuChunk } from '../kernel/chunk.ts';
 import type { MutantName } from '../kernel/mutants.ts';
 import type { Percpu } from '../kernel/percpu.ts';
 import type { BackendKind, FirstChunkKind } from '../kernel/setup.ts';
@@ -141,10 +146,21 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
   const progress = o.onProgress ?? (() => {});
   const total = 5;
 
-  const smp = new SmpMachine({
-    machine: { cpus, nodes, memoryBytes: config.memoryMiB * 1024 * 1024, shadow: o.check !== false },
+  // the race detector sees the scheduler's books through the machine, once it has booted
+  const checking = o.check !== false;
+  const model = checking ? new LockModel({ lockOwners: () => smp.actor.core.lockOwners(), heldBy: (t) => smp.actor.core.heldBy(t) }) : null;
+  const races = model ? new RaceDetector(model) : null;
+  const smp: SmpMachine = new SmpMachine({
+    machine: { cpus, nodes, memoryBytes: config.memoryMiB * 1024 * 1024, shadow: checking },
     setup: { backend: config.backend, fc: config.fc, numa_groups: nodes > 1, mutants: mutant ? [mutant] : [] },
-    actor: { seed: o.seed, policy: config.policy, maxDelay: config.maxDelay, ...(o.minDelay ? { minDelay: o.minDelay } : {}), record: true },
+    actor: {
+      seed: o.seed,
+      policy: config.policy,
+      maxDelay: config.maxDelay,
+      ...(o.minDelay ? { minDelay: o.minDelay } : {}),
+      record: true,
+      ...(races ? { onAccess: (a: KernelAccess) => races.access(a), onDestroy: (t: number, c: number, chunk: PcpuChunk, w: string) => races.destroyed(t, c, chunk, w) } : {}),
+    },
     phaseTimeoutMs: o.phaseTimeoutMs ?? 120_000,
     isolation: { check: o.check !== false, count: o.countViolations ?? wc.countViolations ?? false },
   });
@@ -152,6 +168,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
   const violations: AllocatorViolation[] = [];
   let locks: LockChecker | null = null;
   let tracker: IsolationTracker | null = null;
+  let areas: AreaOracle | null = null;
   const isolation: IsolationViolation[] = [];
   let events = 0;
   let results: CpuTaskResult[] = [];
@@ -170,15 +187,25 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     progress('boot: setup_per_cpu_areas', 0, total);
     bootLines = smp.boot();
     const pc = smp.actor.pc;
-    if (o.check !== false) {
+    if (checking) {
       locks = new LockChecker({ pc, strict: o.strictLocks ?? false });
       tracker = new IsolationTracker(pc, o.seed, { groupsByNode: nodes > 1 });
+      const reserved = pc.pcpu_reserved_chunk ? ([pc.pcpu_static_size, pc.pcpu_reserved_chunk_limit] as [number, number]) : null;
+      areas = new AreaOracle({
+        offsets: tracker.offsets,
+        walk: tracker.walk,
+        dynamic: [reserved ? reserved[1] : pc.pcpu_static_size, pc.pcpu_static_size + pc.pcpu_reserved_size + pc.pcpu_dyn_size],
+        reserved,
+      });
     }
     if (o.failRate) smp.machine.buddy.setFaultInjection({ failRate: o.failRate, prng: new Prng(o.seed ^ 0x5eed) });
     smp.actor.onEvent((e: ActorEvent) => {
       events++;
+      model?.observe(e);
+      races?.observe(e);
       locks?.observe(e);
       tracker?.observe(e);
+      areas?.observe(e);
       if (e.type === 'bug') failures.push(`kernel BUG on cpu ${e.cpu}: ${e.bug.message}`);
       if (o.check !== false && (e.type === 'sleep' || e.type === 'done') && violations.length < 20) {
         if (smp.actor.core.lockOwners().pcpu_lock === null) for (const v of checkAllocator(pc)) violations.push(v);
@@ -245,6 +272,9 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
   isolation.push(...(tracker?.violations ?? []));
   for (const v of isolation) failures.push(`isolation ${v.message}`);
   for (const v of locks?.violations ?? []) failures.push(`lock rule ${v.kind}: ${v.message}`);
+  for (const v of model?.faults ?? []) failures.push(v.message);
+  for (const v of races?.violations ?? []) failures.push(`race ${v.kind}: ${v.message}`);
+  for (const v of areas?.violations ?? []) failures.push(`areas ${v.message}`);
 
   const pcDmesg = (() => {
     try {

@@ -61,6 +61,8 @@ export interface StressCpuResult {
   checks: number;
   /** other CPUs' shared areas this CPU checked and acknowledged */
   acks: number;
+  /** areas it took over from the early phase (and freed with its own) */
+  inherited: number;
 }
 
 /** How an area was stamped, which says how it is checked. */
@@ -325,7 +327,7 @@ export async function stressEarly(cpu: PerCpu, args: StressArgs, stopped: () => 
 }
 
 export async function stressCpu(cpu: PerCpu, args: StressArgs, stopped: () => boolean = () => false, early: Area[] = []): Promise<StressCpuResult> {
-  const out: StressCpuResult = { cpu: cpu.cpu, allocs: 0, failed: 0, frees: 0, checks: 0, acks: 0 };
+  const out: StressCpuResult = { cpu: cpu.cpu, allocs: 0, failed: 0, frees: 0, checks: 0, acks: 0, inherited: early.length };
   const live: Area[] = [...early];
   const rng = cpu.prng;
   const board = Board.open(cpu);
