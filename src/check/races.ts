@@ -54,6 +54,9 @@ export interface RaceViolation {
   message: string;
 }
 
+/** The lock an access to each kind of object must hold in 2.6.36, when there is one. */
+const NEEDS: Partial<Record<SharedKind, LockName>> = { map: 'pcpu_lock', slots: 'pcpu_lock', populated: 'pcpu_alloc_mutex', vm: 'pcpu_alloc_mutex', scratch: 'pcpu_alloc_mutex' };
+
 /** The lock 2.6.36 protects each kind of object with, for the reports. */
 const GUARD: Record<SharedKind, string> = {
   map: 'pcpu_lock',
@@ -348,6 +351,10 @@ export class RaceDetector {
       kind === 'data-race'
         ? `data race on ${name}: ${say(second)} and the earlier ${say(first!)} are not ordered by any lock, request or reply (happens-before); it is protected by ${GUARD[o.kind]}`
         : `no lock protects ${name} (lockset): ${say(second)}, after accesses that all held [${lockNames(candidates).join(', ')}]${first ? ` (the last: ${say(first)})` : ''}; it is protected by ${GUARD[o.kind]}`;
-    this.violations.push({ checker: 'races', kind, object: name, first, second, cpu: cur.cpu, tick: cur.tick, message });
+    // point at the side that broke the rule, when the rule is one lock
+    const need = NEEDS[o.kind];
+    const culprit = need ? [second, first].find((a) => a && !a.locks.includes(need)) : undefined;
+    const blame = culprit ? `; ${culprit.where} (task ${culprit.task}) ran without ${need}` : '';
+    this.violations.push({ checker: 'races', kind, object: name, first, second, cpu: cur.cpu, tick: cur.tick, message: message + blame });
   }
 }
