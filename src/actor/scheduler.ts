@@ -186,6 +186,22 @@ export class Scheduler {
     return this.tasks.size;
   }
 
+  /**
+   * Every task left waits for a lock: nothing will ever run again. Returns who waits for
+   * what and who holds it, or null when something can still run.
+   */
+  deadlock(): string | null {
+    if (!this.tasks.size) return null;
+    for (const t of this.tasks.values()) if (t.state !== 'blocked') return null;
+    const who = (t: Task | null): string => (t ? `task ${t.id} (${t.cpu < 0 ? 'kworker' : `cpu ${t.cpu}`}, ${t.req.kind})` : 'nobody');
+    return [...this.tasks.values()]
+      .map((t) => {
+        const lock = (Object.keys(this.locks) as LockName[]).find((l) => this.locks[l].waiters.includes(t));
+        return `${who(t)} holds [${t.held.join(', ')}] and waits for ${lock ?? '?'}, held by ${lock ? who(this.locks[lock].owner) : '?'}`;
+      })
+      .join('; ');
+  }
+
   /** The locks a task holds in the scheduler's own books (empty for a finished task). */
   heldBy(task: number): readonly LockName[] {
     return this.tasks.get(task)?.held ?? [];
@@ -283,7 +299,11 @@ export class Scheduler {
   /** Runs until no task is ready or sleeping (blocked tasks would mean a deadlock). */
   drain(maxTicks = 1_000_000): void {
     const stop = this.tick + maxTicks;
-    while (this.tasks.size && this.tick < stop) this.step();
+    while (this.tasks.size && this.tick < stop) {
+      const stuck = this.deadlock();
+      if (stuck) throw new Error(`scheduler: deadlock: ${stuck}`);
+      this.step();
+    }
     if (this.tasks.size) throw new Error(`scheduler: ${this.tasks.size} task(s) still pending after ${maxTicks} ticks (deadlock?)`);
   }
 

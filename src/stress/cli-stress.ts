@@ -7,7 +7,9 @@ import { MUTANTS, MUTANT_NAMES } from '../kernel/mutants.ts';
 import { runWorkload } from '../smp/run.ts';
 import { type SavedRunLog, replayRunLog, saveRunLog } from '../smp/run-log.ts';
 import { DEFAULT_STRESS, type StressConfig, type StressReport, resolveMachine, runStress, stressCommand } from './engine.ts';
-import { explore, runSchedule } from './explore.ts';
+import { exploreMain, scenariosHelp, scheduleMain } from '../explore/cli-explore.ts';
+import { runSchedule } from '../explore/dpor.ts';
+import { scenario } from '../explore/scenarios.ts';
 import { CHECK_OPTIONS, MACHINE_OPTIONS, parseMutant } from '../cli-options.ts';
 import type { SizeMix } from './program.ts';
 import { GRANULARITIES } from '../actor/scheduler.ts';
@@ -41,6 +43,9 @@ export const STRESS_OPTIONS = {
   explore: { type: 'boolean' },
   preemptions: { type: 'string' },
   'max-schedules': { type: 'string' },
+  'max-seconds': { type: 'string' },
+  scenario: { type: 'string' },
+  'no-reduction': { type: 'boolean' },
   schedule: { type: 'string' },
 } as const;
 
@@ -85,10 +90,18 @@ Checking:
                         detector finds a missing lock without them)
   --count               count violations and go on, instead of stopping at the first
 Exploration:
-  --explore             run every interleaving of a small scenario (use --cpus 2-3 and a
-                        few --ops), depth first, within a preemption budget
-  --preemptions K       the budget (default 2); --max-schedules N bounds the search
-  --schedule LIST       rerun one schedule an exploration printed (comma separated)
+  --explore             visit every interleaving of a small scenario within a preemption
+                        bound, one per class of equivalent orders (dynamic partial-order
+                        reduction with sleep sets); each violation comes with its schedule
+  --scenario NAME       what to explore (below); without it, the stress program itself
+                        (keep it small: --cpus 2 --ops 4)
+  --preemptions K       the bound: switches away from a task that could go on (default:
+                        the scenario's, 3; or 2)
+  --no-reduction        the plain depth-first walk over every order, for comparison
+  --max-schedules N     stop after N schedules (default 100000)
+  --max-seconds S       stop after S seconds (default 600)
+  --schedule LIST       rerun one schedule an exploration printed: task names, comma
+                        separated (0.3 is CPU 0's fourth request, k.0 the reclaim worker)
 Other:
   --workers             run the same program on real worker threads instead (true
                         parallelism; a failure there replays through its saved event log)
@@ -96,12 +109,16 @@ Other:
   --json                print the report as JSON
   -h, --help            this text
 
+Scenarios (--explore --scenario NAME):
+${scenariosHelp()}
+
 Exit status: 0 when clean, 1 when a violation was found, 2 for bad usage.
 
 Examples:
   percpu-sim stress --seed 7 --duration 30
   percpu-sim stress --mutant reclaim-drops-mutex --duration 60
-  percpu-sim stress --explore --cpus 2 --ops 6 --preemptions 2`;
+  percpu-sim stress --explore --scenario extend-vs-free --mutant extend-stale-walk
+  percpu-sim stress --explore --cpus 2 --ops 4 --preemptions 2`;
 
 export function stressConfig(values: Record<string, unknown>, f: Flags): StressConfig {
   const mutant = parseMutant(values.mutant, f.fail);
@@ -156,15 +173,17 @@ function formatReport(r: StressReport, runs: number): string {
 
 export interface SavedRun {
   format: 'percpu-sim-stress';
-  version: 1;
+  /** 2: schedules are task names and a scenario may be named */
+  version: 1 | 2;
   config: StressConfig;
-  schedule: number[] | null;
+  scenario?: string | null;
+  schedule: string[] | number[] | null;
   verdict: StressReport['verdict'];
   violations: StressReport['violations'];
 }
 
-function save(file: string, r: StressReport, schedule: number[] | null): void {
-  const s: SavedRun = { format: 'percpu-sim-stress', version: 1, config: r.config, schedule, verdict: r.verdict, violations: r.violations };
+function save(file: string, r: StressReport, schedule: string[] | null, scenarioName: string | null = null): void {
+  const s: SavedRun = { format: 'percpu-sim-stress', version: 2, config: r.config, scenario: scenarioName, schedule, verdict: r.verdict, violations: r.violations };
   writeFileSync(file, JSON.stringify(s, null, 2) + '\n');
 }
 
@@ -194,28 +213,11 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
     process.stdout.write(json ? JSON.stringify(data, null, 2) + '\n' : `${r.verdict === 'pass' ? 'verdict: CLEAN' : 'verdict: VIOLATION'}\n${r.failures.map((x) => `  ${x}`).join('\n')}\nseed: ${cfg.seed}\nrerun: ${stressCommand(cfg)} --workers${typeof values.save === 'string' ? `\nreplay the allocator's side exactly: percpu-sim replay-run ${values.save}` : ''}\n`);
     return r.verdict === 'pass' ? 0 : 1;
   }
-  if (values.explore) {
-    // exploration multiplies with every preemption point: coarse unless asked
-    if (values.granularity === undefined) cfg.granularity = 'sleep';
-    if (values['early-ops'] === undefined) cfg.args.earlyOps = 0;
-    const k = f.int('--preemptions', values.preemptions, 0, 10, 2);
-    const max = f.int('--max-schedules', values['max-schedules'], 1, 1_000_000, 5000);
-    const res = await explore(cfg, k, max, (n) => bar(`schedules explored: ${n}`, Math.min(n, max), max));
-    const summary = `explored ${res.schedules} schedule(s) within a preemption budget of ${k}${res.complete ? ' (all of them)' : res.failing ? '' : ` (stopped at --max-schedules ${max})`}`;
-    if (json) process.stdout.write(JSON.stringify({ schedules: res.schedules, complete: res.complete, preemptions: k, failing: res.failing ? { schedule: res.failing.schedule, violations: res.failing.report.violations } : null }, null, 2) + '\n');
-    else if (!res.failing) process.stdout.write(`${summary}\nverdict: CLEAN\n`);
-    else {
-      const sched = res.failing.schedule.join(',');
-      process.stdout.write(`${summary}\n${formatReport(res.failing.report, res.schedules)}\nschedule: ${sched}\nreplay: ${stressCommand(cfg)} --schedule ${sched}\n`);
-    }
-    if (res.failing && typeof values.save === 'string') save(values.save, res.failing.report, res.failing.schedule);
-    return res.failing ? 1 : 0;
-  }
+  if (values.explore) return exploreMain(values, cfg, f, bar, json);
   if (typeof values.schedule === 'string') {
-    const schedule = values.schedule.split(',').map((x) => f.int('--schedule', x.trim(), 0, 1000, 0));
-    const r = await runSchedule(cfg, schedule);
+    const { report: r, schedule, sc, cfg: used } = await scheduleMain(values, cfg, f);
     process.stdout.write((json ? JSON.stringify({ ...r, log: undefined }, null, 2) : formatReport(r, 1)) + '\n');
-    if (typeof values.save === 'string') save(values.save, r, schedule);
+    if (typeof values.save === 'string') save(values.save, { ...r, config: used }, schedule, sc?.name ?? null);
     return r.verdict === 'clean' ? 0 : 1;
   }
 
@@ -275,11 +277,14 @@ export async function replayRunMain(file: string, json: boolean, f: Flags): Prom
       );
     return same ? 0 : 1;
   }
-  if (saved?.format !== 'percpu-sim-stress' || saved.version !== 1 || typeof saved.config !== 'object')
-    return f.fail(`${file} is not a run saved by percpu-sim stress --save (format "percpu-sim-stress", version 1)`);
+  if (saved?.format !== 'percpu-sim-stress' || (saved.version !== 1 && saved.version !== 2) || typeof saved.config !== 'object')
+    return f.fail(`${file} is not a run saved by percpu-sim stress --save (format "percpu-sim-stress", version 1 or 2)`);
+  if (saved.version === 1 && saved.schedule) return f.fail(`${file} holds a schedule of an older exploration (choice numbers); explore again to get one by task names`);
+  const sc = saved.scenario ? scenario(saved.scenario) : null;
+  if (saved.scenario && !sc) return f.fail(`${file} names a scenario this version does not have: "${saved.scenario}"`);
   // runs saved before the finer scheduler existed ran at sleeping points only
   const config: StressConfig = { ...DEFAULT_STRESS, ...saved.config, granularity: saved.config.granularity ?? 'sleep' };
-  const r = saved.schedule ? await runSchedule(config, saved.schedule) : await runStress(config);
+  const r = saved.schedule ? (await runSchedule(config, saved.schedule as string[], sc ? { programs: sc.programs } : {})).report : await runStress(config);
   const first = (x: StressReport['violations']) => (x[0] ? `${x[0].checker}/${x[0].kind}: ${x[0].message}` : 'none');
   const same = r.verdict === saved.verdict && first(r.violations) === first(saved.violations);
   if (json) process.stdout.write(JSON.stringify({ reproduced: same, saved: { verdict: saved.verdict, first: first(saved.violations) }, replayed: { verdict: r.verdict, first: first(r.violations) } }, null, 2) + '\n');

@@ -136,6 +136,25 @@ export interface EngineHooks {
   keepLog?: boolean;
   /** called with the booted allocator before anything runs: how tests bring a bug in */
   inject?: (pc: Percpu) => void;
+  /** every scheduler event and every shared-object access, as they happen (exploration) */
+  onEvent?: (e: ActorEvent) => void;
+  onAccess?: (a: KernelAccess) => void;
+  /** a scripted scenario instead of the stress program: what the boot CPU does before slab, and what each CPU does after */
+  programs?: ScenarioPrograms;
+}
+
+/**
+ * The CPU programs of a scripted scenario (see src/explore/scenarios.ts): the boot CPU before
+ * slab; a prelude that sets the stage one request at a time; the racing part, on every CPU at
+ * once; and a postlude that cleans up, again one request at a time.
+ */
+export interface ScenarioPrograms {
+  early?: (cpu: PerCpu) => Promise<void>;
+  prelude?: (cpus: readonly PerCpu[]) => Promise<void>;
+  run: (cpu: PerCpu) => Promise<void>;
+  postlude?: (cpus: readonly PerCpu[]) => Promise<void>;
+  /** percpu_init_late() runs while the CPUs already allocate, instead of before */
+  racingInitLate?: boolean;
 }
 
 /**
@@ -219,6 +238,7 @@ export async function runStress(config: StressConfig, hooks: EngineHooks = {}): 
     ring.push(e);
     if (ring.length > 40) ring.shift();
     if (hooks.keepLog) log.push(e);
+    hooks.onEvent?.(e);
     model.observe(e);
     races?.observe(e);
     locks.observe(e);
@@ -235,14 +255,15 @@ export async function runStress(config: StressConfig, hooks: EngineHooks = {}): 
     maxDelay: cfg.maxDelay,
     lockdep: cfg.lockdep,
     onEvent,
-    ...(races
+    ...(races || hooks.onAccess
       ? {
           onAccess: (a: KernelAccess) => {
-            races.access(a);
+            hooks.onAccess?.(a);
+            races?.access(a);
             collect(a.tick);
           },
           onDestroy: (task: number, cpu: number, chunk: PcpuChunk, where: string) => {
-            races.destroyed(task, cpu, chunk, where);
+            races?.destroyed(task, cpu, chunk, where);
             collect(core!.tick);
           },
         }
@@ -296,6 +317,11 @@ export async function runStress(config: StressConfig, hooks: EngineHooks = {}): 
     let afterStop = 0;
     await turn();
     while (!done()) {
+      const stuck = c.deadlock();
+      if (stuck) {
+        add({ checker: 'locks', kind: 'deadlock', cpu: -1, tick: c.tick, message: `deadlock: ${stuck}` });
+        return;
+      }
       if (!c.idle) {
         c.step();
         if (c.lockOwners().pcpu_lock === null && !stop())
@@ -317,12 +343,26 @@ export async function runStress(config: StressConfig, hooks: EngineHooks = {}): 
     }
   };
 
+  /** Runs a scenario's prelude or postlude to its end (it issues one request at a time). */
+  const sequential = async (part: (cpus: readonly PerCpu[]) => Promise<void>): Promise<void> => {
+    let over = false;
+    void part(apis).then(
+      () => (over = true),
+      (e: Error) => {
+        over = true;
+        failed(0, e);
+      },
+    );
+    await drive(() => over && c.idle);
+  };
+
   // early boot: the boot CPU allocates before slab is online, until the early map runs out
   c.record({ type: 'lifecycle', task: -1, cpu: 0, state: 'early' });
   let early: Area[] = [];
-  let earlyDone = cfg.args.earlyOps === 0;
+  const script = hooks.programs;
+  let earlyDone = script ? !script.early : cfg.args.earlyOps === 0;
   if (!earlyDone)
-    void stressEarly(apis[0]!, cfg.args, stop).then(
+    void (script ? script.early!(apis[0]!).then(() => ({ live: [] })) : stressEarly(apis[0]!, cfg.args, stop)).then(
       (r) => {
         early = r.live;
         earlyDone = true;
@@ -340,14 +380,18 @@ export async function runStress(config: StressConfig, hooks: EngineHooks = {}): 
   if (!stop()) {
     mm_init(machine, pc);
     c.record({ type: 'lifecycle', task: -1, cpu: 0, state: 'slabOnline' });
-    c.admit({ kind: 'init_late', cpu: 0 }, () => {});
-    c.drain();
+    if (!script?.racingInitLate) {
+      c.admit({ kind: 'init_late', cpu: 0 }, () => {});
+      c.drain();
+    }
     c.record({ type: 'lifecycle', task: -1, cpu: 0, state: 'running' });
+    if (script?.prelude) await sequential(script.prelude);
+    if (script?.racingInitLate) c.admit({ kind: 'init_late', cpu: 0 }, () => {});
     // the CPU programs report through `finished`, `results` and `add`; drive() runs them
     apis.forEach((api, cpu) => {
-      void stressCpu(api, cfg.args, stop, cpu === 0 ? early : []).then(
+      void (script ? script.run(api).then(() => null) : stressCpu(api, cfg.args, stop, cpu === 0 ? early : [])).then(
         (r) => {
-          results[cpu] = r;
+          if (r) results[cpu] = r;
           counted(api);
           finished++;
         },
@@ -358,6 +402,7 @@ export async function runStress(config: StressConfig, hooks: EngineHooks = {}): 
       );
     });
     await drive(() => finished === cfg.cpus);
+    if (script?.postlude && !stop()) await sequential(script.postlude);
   }
   if (!stop()) {
     c.drain();

@@ -36,3 +36,20 @@ export function withGap(pc: Percpu, path: KernelPath, lock: LockName): void {
   const drop: KStep = { t: 'unlock', lock };
   rewrite(pc, path, (s) => ((s.t === 'lock' || s.t === 'unlock') && s.lock === lock ? [take, drop] : [s]));
 }
+
+/**
+ * The path takes its two locks the other way round: wherever it takes pcpu_alloc_mutex and
+ * then pcpu_lock with nothing between, it takes pcpu_lock first.
+ */
+export function withInvertedOrder(pc: Percpu, path: KernelPath): void {
+  let held: KStep | null = null;
+  rewrite(pc, path, (s) => {
+    if (s.t === 'lock' && s.lock === 'pcpu_alloc_mutex') {
+      held = s;
+      return [];
+    }
+    const out = held && s.t === 'lock' && s.lock === 'pcpu_lock' ? [s, held] : held ? [held, s] : [s];
+    held = null;
+    return out;
+  });
+}

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MUTANT_NAMES, type MutantName } from '../../src/kernel/mutants.ts';
 import { DEFAULT_STRESS, runStress } from '../../src/stress/engine.ts';
-import { explore } from '../../src/stress/explore.ts';
+import { explore } from '../../src/explore/dpor.ts';
 
 const cfg = (seed: number, mutant: MutantName | null) => ({ ...DEFAULT_STRESS, seed, mutant, args: { ...DEFAULT_STRESS.args, ops: 600 } });
 
@@ -46,16 +46,18 @@ describe('mutants', () => {
     }
   });
 
-  it('exploration counts schedules and finds a bug in the first one it breaks', async () => {
+  it('exploration of the stress program counts schedules and finds a missing lock', async () => {
     const small = { ...cfg(3, null), cpus: 2, granularity: 'sleep' as const, args: { ...DEFAULT_STRESS.args, ops: 4, maxLive: 3, earlyOps: 0 } };
-    const clean = await explore(small, 2, 10_000);
-    expect(clean.failing).toBeNull();
+    const clean = await explore(small, { preemptions: 2, maxSchedules: 10_000, maxSeconds: 60, reduction: true });
+    expect(clean.violations).toEqual([]);
     expect(clean.complete).toBe(true);
     expect(clean.schedules).toBeGreaterThan(1);
-    const zero = await explore(small, 0, 10_000);
-    expect(zero.schedules).toBe(1);
-    const bad = await explore({ ...small, mutant: 'free-without-lock' }, 2, 10_000);
-    expect(bad.failing?.report.violations[0]).toMatchObject({ checker: 'locks', kind: 'not-held' });
+    // bound 0 still switches freely where the running task cannot go on (CHESS's rule)
+    const zero = await explore(small, { preemptions: 0, maxSchedules: 10_000, maxSeconds: 60, reduction: true });
+    expect(zero.complete).toBe(true);
+    expect(zero.schedules).toBeLessThanOrEqual(clean.schedules);
+    const bad = await explore({ ...small, mutant: 'free-without-lock' }, { preemptions: 2, maxSchedules: 10_000, maxSeconds: 60, reduction: true });
+    expect(bad.violations.map((v) => `${v.checker}/${v.kind}`)).toContain('locks/not-held');
   });
 });
 
