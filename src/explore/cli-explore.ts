@@ -92,6 +92,19 @@ export async function scheduleMain(values: Record<string, unknown>, base: Stress
   return { report: exec.report, schedule, sc, cfg };
 }
 
-export function scenariosHelp(): string {
-  return SCENARIOS.map((s) => `  ${s.name.padEnd(20)} ${s.description}`).join('\n');
+/** The scenarios for --help, each description wrapped under its name. */
+export function scenariosHelp(width = 92): string {
+  return SCENARIOS.map((s) => {
+    const lines: string[] = [];
+    let line = `  ${s.name.padEnd(20)} `;
+    for (const word of s.description.split(' ')) {
+      if (line.length + word.length > width && line.trim()) {
+        lines.push(line.trimEnd());
+        line = ' '.repeat(23);
+      }
+      line += `${word} `;
+    }
+    lines.push(line.trimEnd());
+    return lines.join('\n');
+  }).join('\n');
 }
