@@ -10,7 +10,7 @@ import { DEFAULT_STRESS, type StressConfig, type StressReport, resolveMachine, r
 import { exploreMain, scenariosHelp, scheduleMain } from '../explore/cli-explore.ts';
 import { runSchedule } from '../explore/dpor.ts';
 import { scenario } from '../explore/scenarios.ts';
-import { CHECK_OPTIONS, MACHINE_OPTIONS, parseMutant } from '../cli-options.ts';
+import { CHECK_OPTIONS, MACHINE_OPTIONS, parseMutant } from '../cli/options.ts';
 import type { SizeMix } from './program.ts';
 import { GRANULARITIES } from '../actor/scheduler.ts';
 

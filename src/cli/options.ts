@@ -1,5 +1,5 @@
 /** Flags and checks shared by the commands that build a machine (run, stress). */
-import { MUTANT_NAMES, type MutantName, isMutant } from './kernel/mutants.ts';
+import { MUTANT_NAMES, type MutantName, isMutant } from '../kernel/mutants.ts';
 
 export const MACHINE_OPTIONS = {
   cpus: { type: 'string' },

@@ -1,0 +1,62 @@
+/** `percpu-sim boot`: the first chunk as setup_per_cpu_areas() builds it, and its boot lines. */
+import { PERCPU_DYNAMIC_RESERVE, PERCPU_MODULE_RESERVE } from '../kernel/constants.ts';
+import { type BackendKind, DEFAULT_STATIC_SIZE, type FirstChunkKind, setup_per_cpu_areas } from '../kernel/setup.ts';
+import { Machine } from '../mem/machine.ts';
+import { type Command, UsageError, int, mib, oneOf, parse } from './common.ts';
+
+export const boot: Command = {
+  summary: 'boot a machine and print the percpu boot lines (setup_per_cpu_areas)',
+  help: `Usage: percpu-sim boot [options]
+
+Builds the first chunk the way setup_per_cpu_areas() does and prints the kernel's boot
+lines: "PERCPU: Embedded ..." (or the page first chunk's line) and the pcpu-alloc dump.
+
+Options:
+--cpus N          possible CPUs (default 4)
+--nodes N         NUMA nodes; CPUs are spread over them in blocks (default 1)
+--numa            group CPUs by node distance (sparse groups); needs --nodes > 1
+--backend vm|km   chunk backend (default vm)
+--fc embed|page   first chunk allocator (default embed)
+--static BYTES    static percpu section size (default ${DEFAULT_STATIC_SIZE})
+--reserved BYTES  reserved area for modules (default ${PERCPU_MODULE_RESERVE})
+--dyn BYTES       dynamic area (default ${PERCPU_DYNAMIC_RESERVE})
+--atom BYTES      allocation atom, e.g. 2097152 for large pages (default 4096)
+--memory MIB      physical memory (default 64)
+-h, --help        this text
+
+Example:
+percpu-sim boot --cpus 8 --nodes 2 --numa --atom 2097152`,
+  async run(argv) {
+    const { values, positionals } = parse(argv, {
+      cpus: { type: 'string' },
+      nodes: { type: 'string' },
+      numa: { type: 'boolean' },
+      backend: { type: 'string' },
+      fc: { type: 'string' },
+      static: { type: 'string' },
+      reserved: { type: 'string' },
+      dyn: { type: 'string' },
+      atom: { type: 'string' },
+      memory: { type: 'string' },
+    });
+    if (positionals.length) throw new UsageError(`boot takes no arguments, got ${positionals.join(' ')}`);
+    const backend = oneOf('--backend', values.backend, ['vm', 'km'] as const, 'vm');
+    const fc = oneOf('--fc', values.fc, ['embed', 'page'] as const, 'embed');
+    const machine = new Machine({
+      cpus: int('--cpus', values.cpus, 1, 1024, 4),
+      nodes: int('--nodes', values.nodes, 1, 16, 1),
+      memoryBytes: mib('--memory', values.memory ?? '64', 16, 4096),
+    });
+    const pc = setup_per_cpu_areas(machine, {
+      backend: backend as BackendKind,
+      fc: fc as FirstChunkKind,
+      numa_groups: values.numa === true,
+      static_size: int('--static', values.static, 1, 1 << 24, DEFAULT_STATIC_SIZE),
+      reserved_size: int('--reserved', values.reserved, 0, 1 << 24, PERCPU_MODULE_RESERVE),
+      dyn_size: int('--dyn', values.dyn, 0, 1 << 24, PERCPU_DYNAMIC_RESERVE),
+      atom_size: int('--atom', values.atom, 4096, 1 << 30, 4096),
+    });
+    process.stdout.write(pc.dmesg.join('\n') + '\n');
+    return 0;
+  },
+};

@@ -1,0 +1,94 @@
+/**
+ * What every command shares: usage errors, flag parsing and checking, the progress bar, and
+ * reading and writing streams. A command parses its own flags, prints its own --help, and
+ * returns an exit status: 0 success, 1 a failure the run found, 2 bad usage or bad input.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { Flags } from '../stress/cli-stress.ts';
+
+export class UsageError extends Error {}
+
+export interface Command {
+  summary: string;
+  help: string;
+  run(argv: string[]): Promise<number>;
+}
+
+export const flags: Flags = {
+  int: (flag, v, min, max, dflt) => int(flag, v, min, max, dflt),
+  oneOf: (flag, v, allowed, dflt) => oneOf(flag, v, allowed, dflt),
+  num: (flag, v, min, max, dflt) => num(flag, v, min, max, dflt),
+  fail: (msg) => {
+    throw new UsageError(msg);
+  },
+  progress: (quiet) => progressBar(quiet),
+};
+
+export function parse(argv: string[], options: NonNullable<ParseArgsConfig['options']>) {
+  return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+}
+
+export function int(flag: string, v: unknown, min: number, max: number, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (typeof v !== 'string' || !/^\d+$/.test(v) || !Number.isSafeInteger(n))
+    throw new UsageError(`${flag} must be a whole number, got "${String(v)}"`);
+  if (n < min || n > max) throw new UsageError(`${flag} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+export function num(flag: string, v: unknown, min: number, max: number, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${flag} must be a number, got "${String(v)}"`);
+  if (n < min || n > max) throw new UsageError(`${flag} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+export function mib(flag: string, v: unknown, min: number, max: number): number {
+  return int(flag, v, min, max, 0) * 1024 * 1024;
+}
+
+export function oneOf<T extends string>(flag: string, v: unknown, allowed: readonly T[], dflt: T): T {
+  if (v === undefined) return dflt;
+  if (!allowed.includes(v as T)) throw new UsageError(`${flag} must be one of ${allowed.join(', ')}, got "${String(v)}"`);
+  return v as T;
+}
+
+/** Phase progress on standard error: a bar on a terminal, plain lines otherwise. */
+export function progressBar(quiet: boolean): (phase: string, done: number, total: number) => void {
+  const tty = process.stderr.isTTY === true;
+  return (phase, done, total) => {
+    if (quiet && !tty) return;
+    const width = 20;
+    const filled = Math.round((done / total) * width);
+    const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${phase}`;
+    if (tty) process.stderr.write(`\r\x1b[K${line}${done === total ? '\n' : ''}`);
+    else process.stderr.write(line + '\n');
+  };
+}
+
+export async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Buffers output lines and writes them in large blocks. */
+export class LineWriter {
+  private buf: string[] = [];
+  private size = 0;
+
+  line(s: string): void {
+    this.buf.push(s);
+    this.size += s.length + 1;
+    if (this.size > 1 << 16) this.flush();
+  }
+
+  flush(): void {
+    if (!this.buf.length) return;
+    process.stdout.write(this.buf.join('\n') + '\n');
+    this.buf = [];
+    this.size = 0;
+  }
+}

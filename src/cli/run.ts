@@ -1,0 +1,116 @@
+/** `percpu-sim run`: boot an SMP machine and run a workload on one worker thread per CPU. */
+import { readdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Policy } from '../actor/scheduler.ts';
+import type { Percpu } from '../kernel/percpu.ts';
+import { formatRunReport } from '../report/run-report.ts';
+import { allocatorSvg } from '../report/svg.ts';
+import { saveRunLog } from '../smp/run-log.ts';
+import { runWorkload } from '../smp/run.ts';
+import { randomSeed } from '../util/prng.ts';
+import { type Command, UsageError, flags, int, oneOf, parse, progressBar } from './common.ts';
+import { CHECK_OPTIONS, MACHINE_OPTIONS, parseMutant } from './options.ts';
+
+const EXAMPLES_DIR = new URL('../../examples/', import.meta.url);
+
+export function exampleNames(): string[] {
+  try {
+    return readdirSync(fileURLToPath(EXAMPLES_DIR))
+      .filter((f) => /\.[tj]s$/.test(f))
+      .map((f) => f.slice(0, -3))
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+export const run: Command = {
+  summary: 'boot an SMP machine and run a workload on every CPU (the default demo without a name)',
+  get help() {
+    return `Usage: percpu-sim run [EXAMPLE|FILE] [options]
+
+Boots a simulated SMP machine in the kernel's order (setup_per_cpu_areas, early allocations,
+slab online, percpu_init_late, secondary CPUs), runs the workload on one worker thread per
+CPU, then shuts down: leaks are freed and reported, and page accounting must return to its
+post-boot state. Prints the boot lines, a per-CPU summary, a percpu_stats dump and a verdict.
+
+Examples: ${exampleNames().join(', ') || '(none found)'}   (default: demo)
+
+Options:
+--cpus N            simulated CPUs, one worker thread each (default 4)
+--nodes N           NUMA nodes; more than one groups CPUs by node (default 1)
+--backend vm|km     chunk backend (default vm)
+--memory MIB        physical memory (default 64)
+--seed N            seed of every random choice (default: random, printed)
+--policy P          scheduler: random, fifo or pct (default random)
+--arg KEY=VALUE     override a workload argument (repeatable)
+--timeout S         bound on each phase of each CPU, in seconds (default 120)
+--no-check          skip the checkers (allocator invariants, lock rules, isolation)
+--count             count isolation violations and go on, instead of stopping
+--strict            report schedule_work() under pcpu_lock as a lock violation
+--mutant NAME       bring back a historical bug (see percpu-sim mutants)
+--save FILE         save the run's event log; percpu-sim replay-run FILE replays it
+--svg FILE          draw every chunk (areas, populated pages) as it was when the workload ended
+--json              print the report as JSON
+-h, --help          this text
+
+Exit status: 0 when the run passes, 1 when it fails (a failed check, a kernel BUG, a crashed
+CPU), 2 for bad usage.
+
+Examples:
+percpu-sim run counter --cpus 8 --arg adds=5000000
+percpu-sim run churn --seed 7 --backend km
+percpu-sim run lifecycle --json`;
+  },
+  async run(argv) {
+    const { values, positionals } = parse(argv, {
+      ...MACHINE_OPTIONS,
+      ...CHECK_OPTIONS,
+      arg: { type: 'string', multiple: true },
+      timeout: { type: 'string' },
+      'no-check': { type: 'boolean' },
+      svg: { type: 'string' },
+    });
+    if (positionals.length > 1) throw new UsageError(`run takes one workload, got ${positionals.join(' ')}`);
+    const svg = values.svg;
+    const mutant = parseMutant(values.mutant, flags.fail);
+    const workload = positionals[0] ?? 'demo';
+    const args: Record<string, number | string | boolean> = {};
+    for (const a of (values.arg as string[] | undefined) ?? []) {
+      const m = /^([A-Za-z_][\w-]*)=(.*)$/.exec(a);
+      if (!m) throw new UsageError(`--arg must look like KEY=VALUE, got "${a}"`);
+      const v = m[2]!;
+      args[m[1]!] = v === 'true' ? true : v === 'false' ? false : /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
+    }
+    const seed = values.seed === undefined ? randomSeed() : int('--seed', values.seed, 0, 2 ** 32 - 1, 0);
+    const json = values.json === true;
+    const bar = progressBar(json);
+    let report;
+    try {
+      report = await runWorkload({
+        workload,
+        args,
+        ...(values.cpus !== undefined ? { cpus: int('--cpus', values.cpus, 1, 256, 4) } : {}),
+        ...(values.nodes !== undefined ? { nodes: int('--nodes', values.nodes, 1, 16, 1) } : {}),
+        ...(values.backend !== undefined ? { backend: oneOf('--backend', values.backend, ['vm', 'km'] as const, 'vm') } : {}),
+        ...(mutant !== undefined ? { mutant } : {}),
+        ...(values.count ? { countViolations: true } : {}),
+        strictLocks: values.strict === true,
+        memoryMiB: int('--memory', values.memory, 16, 4096, 64),
+        seed,
+        policy: oneOf('--policy', values.policy, ['random', 'fifo', 'pct'] as const, 'random') as Policy,
+        check: values['no-check'] !== true,
+        phaseTimeoutMs: int('--timeout', values.timeout, 1, 3600, 120) * 1000,
+        onProgress: bar,
+        ...(typeof svg === 'string' ? { onRunDone: (pc: Percpu) => writeFileSync(svg, allocatorSvg(pc, `percpu-sim run ${workload}, seed ${seed}`)) } : {}),
+      });
+    } catch (e) {
+      if ((e as Error).message.startsWith('no workload')) throw new UsageError((e as Error).message);
+      throw e;
+    }
+    if (typeof values.save === 'string') saveRunLog(values.save, report);
+    const { log: _log, fingerprint: _fp, ...data } = report;
+    process.stdout.write((json ? JSON.stringify(data, null, 2) : formatRunReport(report)) + '\n');
+    return report.verdict === 'pass' ? 0 : 1;
+  },
+};
