@@ -4,6 +4,7 @@
  * bad input.
  */
 import { boot } from './boot.ts';
+import { ftrace } from './ftrace.ts';
 import { type Command, UsageError } from './common.ts';
 import { mutants } from './mutants.ts';
 import { replayRun } from './replay-run.ts';
@@ -28,7 +29,7 @@ Examples:
 Run "percpu-sim <command> --help" for a command's options and examples.
 Exit status: 0 success, 1 the run found a failure, 2 bad usage or bad input.`;
 
-const commands: Record<string, Command> = { run, stress, replay, 'replay-run': replayRun, mutants, boot };
+const commands: Record<string, Command> = { run, stress, replay, ftrace, 'replay-run': replayRun, mutants, boot };
 
 /** Runs the command line; returns the exit status. */
 export async function main(argv: string[]): Promise<number> {
@@ -63,7 +64,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const HELP_ORDER = ['run', 'stress', 'replay', 'replay-run', 'mutants', 'boot'];
+const HELP_ORDER = ['run', 'stress', 'replay', 'ftrace', 'replay-run', 'mutants', 'boot'];
 
 function globalHelp(): string {
   const list = Object.entries(commands)

@@ -18,8 +18,8 @@ export interface Scenario {
   programs: () => ScenarioPrograms;
 }
 
-/** The largest area percpu serves: more than half of any unit, so one per chunk. */
-const WHOLE = 32 << 10;
+/** The largest area percpu serves (PCPU_MIN_UNIT_SIZE): a whole chunk of the smallest unit. */
+const WHOLE = 64 << 10;
 
 async function alloc(cpu: PerCpu, size: number, align = 8, reserved = false): Promise<number> {
   const p = reserved ? await cpu.alloc_reserved_percpu(size, align) : await cpu.alloc_percpu(size, align);
@@ -85,12 +85,13 @@ export const SCENARIOS: readonly Scenario[] = [
       let mine = 0;
       return {
         async prelude([c0]) {
-          for (let i = 0; i < 3; i++) areas.push(await alloc(c0!, WHOLE)); // chunks 1, 2 and 3
+          areas.push(await alloc(c0!, WHOLE), await alloc(c0!, WHOLE)); // chunks 1 and 2
+          areas.push(await alloc(c0!, WHOLE / 2)); // the first half of chunk 3
           await c0!.free_percpu(areas.shift()!); // one empty chunk: nothing to reclaim yet
         },
         async run(cpu) {
           if (cpu.cpu === 0) await cpu.free_percpu(areas.shift()!);
-          else mine = await alloc(cpu, 8 << 10); // chunk 3 is the fullest with room: its pages 8-9
+          else mine = await alloc(cpu, 8 << 10); // chunk 3 is the fullest with room: pages 8 and 9
         },
         async postlude([c0, c1]) {
           await freeAll(c0!, areas);

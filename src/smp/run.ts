@@ -19,6 +19,8 @@ import { type AllocatorViolation, checkAllocator } from '../check/allocator.ts';
 import { IsolationTracker, type IsolationViolation } from '../check/isolation.ts';
 import { LockChecker, type LockViolation } from '../check/locks.ts';
 import { LockModel } from '../check/lock-model.ts';
+import { type StaticVar, makeKernelImage } from '../kernel/image.ts';
+import { DEFAULT_STATIC_SIZE } from '../kernel/setup.ts';
 import { RaceDetector } from '../check/races.ts';
 import { AreaOracle } from '../check/areas.ts';
 import type { KernelAccess } from '../actor/scheduler.ts';
@@ -37,6 +39,8 @@ import type { Args, Workload } from './workload.ts';
 export interface RunOptions {
   /** an example name (examples/NAME.ts) or a path to a workload module */
   workload: string;
+  /** static percpu variables the workload needs in the kernel image, beside the builtin ones */
+  staticVars?: Omit<StaticVar, 'offset'>[];
   args?: Args;
   cpus?: number;
   nodes?: number;
@@ -152,7 +156,13 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
   const races = model ? new RaceDetector(model) : null;
   const smp: SmpMachine = new SmpMachine({
     machine: { cpus, nodes, memoryBytes: config.memoryMiB * 1024 * 1024, shadow: checking },
-    setup: { backend: config.backend, fc: config.fc, numa_groups: nodes > 1, mutants: mutant ? [mutant] : [] },
+    setup: {
+      backend: config.backend,
+      fc: config.fc,
+      numa_groups: nodes > 1,
+      mutants: mutant ? [mutant] : [],
+      ...(o.staticVars ? { image: makeKernelImage(DEFAULT_STATIC_SIZE, o.staticVars) } : {}),
+    },
     actor: {
       seed: o.seed,
       policy: config.policy,

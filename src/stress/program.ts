@@ -9,8 +9,8 @@
  *  - count with this_cpu_add() on the fast path, and undo the count;
  *  - publish a shared area on the stress board (below): every other CPU checks its own copy
  *    and a third CPU's copy of it, then acknowledges; only then is it freed;
- *  - reload: two areas of a whole chunk's worth each, touched, freed (which empties two chunks
- *    and has reclaim destroy one) and allocated again, so that a chunk is made anew where an
+ *  - reload: two areas of half a chunk each, touched, freed (which can empty chunks and have
+ *    reclaim destroy one) and allocated again, so that a chunk is made anew where an
  *    old one was and the CPU touches the same addresses through fresh page tables: a
  *    translation cached across that (a stale TLB entry) reads or writes the old frame.
  *
@@ -178,7 +178,7 @@ function count(cpu: PerCpu, a: Area): void {
   cpu.this_cpu_add(a.ptr, -k);
 }
 
-/** The biggest area percpu serves (PCPU_MIN_UNIT_SIZE): more than half of any unit, so one per chunk. */
+/** Half the biggest area percpu serves (PCPU_MIN_UNIT_SIZE): two of them fill a chunk of the smallest unit. */
 const WHOLE = 32 << 10;
 
 /** The reload operation (see the file comment). */

@@ -1,0 +1,120 @@
+/** `percpu-sim ftrace`: replay a modern kernel's percpu tracepoint log through 2.6.36. */
+import { readFileSync } from 'node:fs';
+import { FtraceError, parseFtrace, printable, toReplayOps } from '../ftrace.ts';
+import { PERCPU_DYNAMIC_RESERVE, PERCPU_MODULE_RESERVE } from '../kernel/constants.ts';
+import { DEFAULT_STATIC_SIZE } from '../kernel/setup.ts';
+import { BadInput } from '../replay.ts';
+import { compareFtrace, formatFtraceComparison } from '../report/ftrace-report.ts';
+import { type Command, LineWriter, UsageError, int, mib, parse, progressBar, readStdin } from './common.ts';
+import { ftraceSmp } from '../smp/ftrace-smp.ts';
+
+export const ftrace: Command = {
+  summary: "replay a kernel's percpu tracepoint log (trace_event=percpu:*) through 2.6.36",
+  help: `Usage: percpu-sim ftrace FILE [options]
+
+Reads the percpu tracepoints of a modern kernel (4.14 on) as tracefs prints them
+(/sys/kernel/tracing/trace, trace_pipe) or as trace-cmd report does, and replays every
+allocation and free through the 2.6.36 allocator. FILE is a path, or - for standard input.
+Capture one with "trace_event=percpu:*" on the kernel command line, or with
+  echo 1 > /sys/kernel/tracing/events/percpu/enable; cat /sys/kernel/tracing/trace_pipe
+
+Every field generation is read (4.14; 5.19 on with call_site, bytes_alloc and gfp_flags;
+hashed or raw pointers; the fail event with or without do_warn). Frees are matched to their
+allocations by pointer; frees of pointers allocated before the trace began are counted.
+Other events and comment lines are skipped and counted.
+
+By default it prints, side by side, what the traced kernel did and what 2.6.36 does with the
+same requests: chunks created and destroyed, allocations per chunk, the most live bytes,
+populated pages, failures and fragmentation.
+
+Options:
+  --to-jsonl        print the operations in the replay format instead (docs/replay-format.md),
+                    for percpu-sim replay and the other commands
+  --json            print the comparison as JSON
+  --smp             drive the SMP machine instead: each traced CPU's operations are issued by
+                    that CPU's worker thread, in trace order, with every checker on
+  --cpus N          CPUs of the replay machine (default: as many as the trace shows)
+  --static BYTES    the first chunk's static area (default ${DEFAULT_STATIC_SIZE})
+  --reserved BYTES  its reserved area for modules (default ${PERCPU_MODULE_RESERVE})
+  --dyn BYTES       its dynamic area (default ${PERCPU_DYNAMIC_RESERVE})
+  --memory MIB      physical memory of the replay machine (default 4096; --smp: 256)
+  --seed N          the SMP run's seed (default 1)
+  --lenient         skip and count malformed percpu lines instead of stopping at the first
+  -h, --help        this text
+
+A malformed percpu line stops the command with exit status 2 and names its line and field.
+
+Examples:
+  percpu-sim ftrace test/fixtures/ftrace/workload-5.19.report
+  percpu-sim ftrace boot.trace --to-jsonl > boot.jsonl && percpu-sim replay boot.jsonl
+  percpu-sim ftrace test/fixtures/ftrace/pipe-6.1.txt --smp`,
+  async run(argv) {
+    const { values, positionals } = parse(argv, {
+      'to-jsonl': { type: 'boolean' },
+      json: { type: 'boolean' },
+      smp: { type: 'boolean' },
+      cpus: { type: 'string' },
+      static: { type: 'string' },
+      reserved: { type: 'string' },
+      dyn: { type: 'string' },
+      memory: { type: 'string' },
+      seed: { type: 'string' },
+      lenient: { type: 'boolean' },
+    });
+    if (positionals.length !== 1) throw new UsageError('ftrace needs exactly one FILE (or - for standard input)');
+    if ([values['to-jsonl'], values.json, values.smp].filter(Boolean).length > 1) throw new UsageError('--to-jsonl, --json and --smp are ways to use the trace: pick one');
+    const file = positionals[0]!;
+    const shape = {
+      static_size: int('--static', values.static, 1, 1 << 24, DEFAULT_STATIC_SIZE),
+      reserved_size: int('--reserved', values.reserved, 0, 1 << 24, PERCPU_MODULE_RESERVE),
+      dyn_size: int('--dyn', values.dyn, 0, 1 << 24, PERCPU_DYNAMIC_RESERVE),
+    };
+    let text: string;
+    try {
+      text = file === '-' ? await readStdin() : readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
+    }
+    const name = file === '-' ? '<stdin>' : file;
+    let parsed;
+    try {
+      parsed = parseFtrace(text, { lenient: values.lenient === true });
+    } catch (e) {
+      if (e instanceof FtraceError) {
+        process.stderr.write(`percpu-sim ftrace: ${printable(name)}: ${e.message}\n`);
+        return 2;
+      }
+      throw e;
+    }
+    for (const m of parsed.malformed) process.stderr.write(`percpu-sim ftrace: ${printable(name)}: skipped ${m.message}\n`);
+    if (!parsed.events.length) throw new UsageError(`${name} holds no percpu events (${parsed.otherEvents} lines of other events, ${parsed.comments} comment lines); enable them with trace_event=percpu:*`);
+    const cpus = int('--cpus', values.cpus, 1, 1024, Math.max(1, parsed.cpus));
+    if (cpus < parsed.cpus) throw new UsageError(`--cpus ${cpus} is fewer than the trace's ${parsed.cpus} CPUs`);
+    const ops = toReplayOps(parsed.events, { ...shape, cpus });
+
+    if (values['to-jsonl']) {
+      const out = new LineWriter();
+      for (const l of ops.lines) out.line(l);
+      out.flush();
+      return 0;
+    }
+    if (values.smp) {
+      if (values.static !== undefined || values.reserved !== undefined || values.dyn !== undefined)
+        throw new UsageError('--smp boots the standard machine; --static, --reserved and --dyn shape the replay without it');
+      const seed = int('--seed', values.seed, 0, 2 ** 32 - 1, 1);
+      const memoryMiB = values.memory === undefined ? 256 : int('--memory', values.memory, 16, 4096, 256);
+      const rerun = `percpu-sim ftrace ${file} --smp --cpus ${cpus} --seed ${seed} --memory ${memoryMiB}`;
+      const r = await ftraceSmp(parsed.events, ops, { cpus, seed, memoryMiB, onProgress: progressBar(false), rerun });
+      process.stdout.write(r.text + '\n');
+      return r.pass ? 0 : 1;
+    }
+    try {
+      const c = compareFtrace(parsed, ops, values.memory === undefined ? undefined : mib('--memory', values.memory, 16, 4096));
+      process.stdout.write((values.json ? JSON.stringify(c, null, 2) : formatFtraceComparison(c, printable(name))) + '\n');
+    } catch (e) {
+      if (e instanceof BadInput) throw new UsageError(`the trace's operations do not replay: ${e.message}`);
+      throw e;
+    }
+    return 0;
+  },
+};
