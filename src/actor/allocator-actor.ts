@@ -24,7 +24,7 @@ export interface AllocatorActorOptions extends SchedulerOptions {
 
 export interface ShutdownReport {
   /** allocations still live when the workloads ended, freed by shutdown */
-  leaks: { ptr: number; cpu: number; size: number; chunk: number; off: number }[];
+  leaks: { ptr: number; cpu: number; size: number; chunk: number; off: number; tick: number }[];
   /** chunks shutdown destroyed */
   destroyedChunks: number;
   postBootFreePages: number;

@@ -118,7 +118,7 @@ export class Scheduler {
   private lowPriority = 0;
   readonly granularity: Granularity;
   /** allocations that are live, by pointer: the cpu that made them and their size */
-  readonly live = new Map<number, { cpu: number; size: number; chunk: number; off: number }>();
+  readonly live = new Map<number, { cpu: number; size: number; chunk: number; off: number; tick: number }>();
 
   constructor(
     readonly pc: Percpu,
@@ -269,7 +269,7 @@ export class Scheduler {
   private allocReply(cpu: number, size: number, r: AllocResult): AllocReply {
     if (!r.ptr) return { ok: false, error: r.error ?? 'allocation failed' };
     const chunk = r.chunk!.id === RESERVED_CHUNK_ID ? -1 : r.chunk!.id;
-    this.live.set(r.ptr, { cpu, size, chunk, off: r.off });
+    this.live.set(r.ptr, { cpu, size, chunk, off: r.off, tick: this.tick });
     return { ok: true, ptr: r.ptr, chunk, off: r.off, size };
   }
 

@@ -12,20 +12,20 @@ Builds the first chunk the way setup_per_cpu_areas() does and prints the kernel'
 lines: "PERCPU: Embedded ..." (or the page first chunk's line) and the pcpu-alloc dump.
 
 Options:
---cpus N          possible CPUs (default 4)
---nodes N         NUMA nodes; CPUs are spread over them in blocks (default 1)
---numa            group CPUs by node distance (sparse groups); needs --nodes > 1
---backend vm|km   chunk backend (default vm)
---fc embed|page   first chunk allocator (default embed)
---static BYTES    static percpu section size (default ${DEFAULT_STATIC_SIZE})
---reserved BYTES  reserved area for modules (default ${PERCPU_MODULE_RESERVE})
---dyn BYTES       dynamic area (default ${PERCPU_DYNAMIC_RESERVE})
---atom BYTES      allocation atom, e.g. 2097152 for large pages (default 4096)
---memory MIB      physical memory (default 64)
--h, --help        this text
+  --cpus N          possible CPUs (default 4)
+  --nodes N         NUMA nodes; CPUs are spread over them in blocks (default 1)
+  --numa            group CPUs by node distance (sparse groups); needs --nodes > 1
+  --backend vm|km   chunk backend (default vm)
+  --fc embed|page   first chunk allocator (default embed)
+  --static BYTES    static percpu section size (default ${DEFAULT_STATIC_SIZE})
+  --reserved BYTES  reserved area for modules (default ${PERCPU_MODULE_RESERVE})
+  --dyn BYTES       dynamic area (default ${PERCPU_DYNAMIC_RESERVE})
+  --atom BYTES      allocation atom, e.g. 2097152 for large pages (default 4096)
+  --memory MIB      physical memory (default 64)
+  -h, --help        this text
 
 Example:
-percpu-sim boot --cpus 8 --nodes 2 --numa --atom 2097152`,
+  percpu-sim boot --cpus 8 --nodes 2 --numa --atom 2097152`,
   async run(argv) {
     const { values, positionals } = parse(argv, {
       cpus: { type: 'string' },

@@ -8,12 +8,12 @@ export const replayRun: Command = {
 
 Replays a saved run and reports whether it ends the same way.
 
-- A stress run (percpu-sim stress --save FILE) is rerun from its configuration, seed and,
-  for an explored schedule, its choices; the verdict and the first violation must match.
-  Exit status: 0 when the replay is clean, 1 when it finds a violation.
-- A run on worker threads (percpu-sim run --save FILE, or stress --workers --save FILE) is
-  replayed from its event log without any worker: every allocator reply and the final
-  allocator state must match. Exit status: 0 when they do, 1 when they do not.
+  - A stress run (percpu-sim stress --save FILE) is rerun from its configuration, seed and,
+    for an explored schedule, its choices; the verdict and the first violation must match.
+    Exit status: 0 when the replay is clean, 1 when it finds a violation.
+  - A run on worker threads (percpu-sim run --save FILE, or stress --workers --save FILE) is
+    replayed from its event log without any worker: every allocator reply and the final
+    allocator state must match. Exit status: 0 when they do, 1 when they do not.
 
 Exit status 2 for bad usage or a file that is not a saved run.`,
   async run(argv) {

@@ -11,28 +11,28 @@ export const replay: Command = {
 Replays a trace through the kernel's allocator and prints one JSON line per operation to
 standard output. FILE is a path, or - for standard input. Input lines:
 
-{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}
-{"op":"alloc","id":"a1","size":16,"align":8}
-{"op":"alloc","id":"m1","size":100,"align":8,"reserved":true}
-{"op":"free","id":"a1"}
-{"op":"slab_online"}
-{"op":"init_late"}
+  {"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}
+  {"op":"alloc","id":"a1","size":16,"align":8}
+  {"op":"alloc","id":"m1","size":100,"align":8,"reserved":true}
+  {"op":"free","id":"a1"}
+  {"op":"slab_online"}
+  {"op":"init_late"}
 
 "boot" may also carry cpus (default 4), nodes, atom_size and backend ("vm" or "km").
 Output lines name the chunk ("reserved", 0 for the first chunk, then 1, 2, ... in order of
 creation) and the offset inside the unit, or "chunk":null and the kernel's reason.
 
 Options:
---memory MIB   physical memory of the replay machine (default 4096)
---svg OUT      also draw the final state of every chunk (areas and populated pages) as SVG
--h, --help     this text
+  --memory MIB   physical memory of the replay machine (default 4096)
+  --svg OUT      also draw the final state of every chunk (areas and populated pages) as SVG
+  -h, --help     this text
 
 A bad line stops the replay with exit status 2 and a message naming the line; the lines
 before it have been printed. The format is specified in docs/replay-format.md.
 
 Example:
-printf '%s\\n' '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}' \\
-               '{"op":"alloc","id":"a","size":16,"align":8}' | percpu-sim replay -`,
+  printf '%s\\n' '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}' \\
+                 '{"op":"alloc","id":"a","size":16,"align":8}' | percpu-sim replay -`,
   async run(argv) {
     const { values, positionals } = parse(argv, { memory: { type: 'string' }, svg: { type: 'string' } });
     if (positionals.length !== 1) throw new UsageError('replay needs exactly one FILE (or - for standard input)');

@@ -37,30 +37,32 @@ post-boot state. Prints the boot lines, a per-CPU summary, a percpu_stats dump a
 Examples: ${exampleNames().join(', ') || '(none found)'}   (default: demo)
 
 Options:
---cpus N            simulated CPUs, one worker thread each (default 4)
---nodes N           NUMA nodes; more than one groups CPUs by node (default 1)
---backend vm|km     chunk backend (default vm)
---memory MIB        physical memory (default 64)
---seed N            seed of every random choice (default: random, printed)
---policy P          scheduler: random, fifo or pct (default random)
---arg KEY=VALUE     override a workload argument (repeatable)
---timeout S         bound on each phase of each CPU, in seconds (default 120)
---no-check          skip the checkers (allocator invariants, lock rules, isolation)
---count             count isolation violations and go on, instead of stopping
---strict            report schedule_work() under pcpu_lock as a lock violation
---mutant NAME       bring back a historical bug (see percpu-sim mutants)
---save FILE         save the run's event log; percpu-sim replay-run FILE replays it
---svg FILE          draw every chunk (areas, populated pages) as it was when the workload ended
---json              print the report as JSON
--h, --help          this text
+  --cpus N            simulated CPUs, one worker thread each (default 4)
+  --nodes N           NUMA nodes; more than one groups CPUs by node (default 1)
+  --backend vm|km     chunk backend (default vm)
+  --memory MIB        physical memory (default 64)
+  --seed N            seed of every random choice (default: random, printed)
+  --policy P          scheduler: random, fifo or pct (default random)
+  --arg KEY=VALUE     override a workload argument (repeatable)
+  --timeout S         bound on each phase of each CPU, in seconds (default 120)
+  --no-check          skip the checkers (allocator invariants, lock rules, isolation)
+  --count             count isolation violations and go on, instead of stopping
+  --strict            report schedule_work() under pcpu_lock as a lock violation
+  --mutant NAME       bring back a historical bug (see percpu-sim mutants)
+  --fail-on-leak      areas the workload leaves allocated fail the run (they are always
+                      reported, kmemleak style: which CPU allocated what, where, when)
+  --save FILE         save the run's event log; percpu-sim replay-run FILE replays it
+  --svg FILE          draw every chunk (areas, populated pages) as it was when the workload ended
+  --json              print the report as JSON
+  -h, --help          this text
 
 Exit status: 0 when the run passes, 1 when it fails (a failed check, a kernel BUG, a crashed
 CPU), 2 for bad usage.
 
 Examples:
-percpu-sim run counter --cpus 8 --arg adds=5000000
-percpu-sim run churn --seed 7 --backend km
-percpu-sim run lifecycle --json`;
+  percpu-sim run counter --cpus 8 --arg adds=5000000
+  percpu-sim run churn --seed 7 --backend km
+  percpu-sim run lifecycle --json`;
   },
   async run(argv) {
     const { values, positionals } = parse(argv, {
@@ -69,6 +71,7 @@ percpu-sim run lifecycle --json`;
       arg: { type: 'string', multiple: true },
       timeout: { type: 'string' },
       'no-check': { type: 'boolean' },
+      'fail-on-leak': { type: 'boolean' },
       svg: { type: 'string' },
     });
     if (positionals.length > 1) throw new UsageError(`run takes one workload, got ${positionals.join(' ')}`);
@@ -100,6 +103,7 @@ percpu-sim run lifecycle --json`;
         seed,
         policy: oneOf('--policy', values.policy, ['random', 'fifo', 'pct'] as const, 'random') as Policy,
         check: values['no-check'] !== true,
+        failOnLeak: values['fail-on-leak'] === true,
         phaseTimeoutMs: int('--timeout', values.timeout, 1, 3600, 120) * 1000,
         onProgress: bar,
         ...(typeof svg === 'string' ? { onRunDone: (pc: Percpu) => writeFileSync(svg, allocatorSvg(pc, `percpu-sim run ${workload}, seed ${seed}`)) } : {}),

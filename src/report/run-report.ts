@@ -24,7 +24,8 @@ export function formatRunReport(r: RunReport, opts: { stats?: boolean } = {}): s
     const s = r.shutdown;
     out.push('', '== shutdown ==');
     out.push(`leaks freed at shutdown: ${s.leaks.length}`);
-    for (const l of s.leaks.slice(0, 10)) out.push(`  cpu ${l.cpu}: ${l.size} bytes at chunk ${l.chunk === -1 ? 'reserved' : l.chunk} offset ${l.off}`);
+    for (const l of s.leaks.slice(0, 10)) out.push(`  ${leakLine(l)}`);
+    if (s.leaks.length > 10) out.push(`  ... and ${s.leaks.length - 10} more`);
     out.push(`chunks destroyed: ${s.destroyedChunks}`);
     out.push(`free pages: ${s.finalFreePages} (after boot: ${s.postBootFreePages})  metadata: ${s.finalMetaBytes} bytes (after boot: ${s.postBootMetaBytes})`);
   }
@@ -32,4 +33,9 @@ export function formatRunReport(r: RunReport, opts: { stats?: boolean } = {}): s
   for (const f of r.failures) out.push(`  ${f}`);
   out.push(`${r.events} allocator events; replay with: ${r.replay}`);
   return out.join('\n');
+}
+
+/** One leak, the way kmemleak reports an unreferenced object: what, where, who, when. */
+export function leakLine(l: { ptr: number; cpu: number; size: number; chunk: number; off: number; tick: number }): string {
+  return `unreferenced percpu area 0x${l.ptr.toString(16)} (${l.size} bytes at chunk ${l.chunk === -1 ? 'reserved' : l.chunk} offset ${l.off}), allocated by cpu ${l.cpu} at tick ${l.tick}`;
 }

@@ -19,6 +19,7 @@ import { type AllocatorViolation, checkAllocator } from '../check/allocator.ts';
 import { IsolationTracker, type IsolationViolation } from '../check/isolation.ts';
 import { LockChecker, type LockViolation } from '../check/locks.ts';
 import { LockModel } from '../check/lock-model.ts';
+import { leakLine } from '../report/run-report.ts';
 import { type StaticVar, makeKernelImage } from '../kernel/image.ts';
 import { DEFAULT_STATIC_SIZE } from '../kernel/setup.ts';
 import { RaceDetector } from '../check/races.ts';
@@ -39,6 +40,8 @@ import type { Args, Workload } from './workload.ts';
 export interface RunOptions {
   /** an example name (examples/NAME.ts) or a path to a workload module */
   workload: string;
+  /** areas the workload leaves allocated fail the run (they are always reported) */
+  failOnLeak?: boolean;
   /** static percpu variables the workload needs in the kernel image, beside the builtin ones */
   staticVars?: Omit<StaticVar, 'offset'>[];
   args?: Args;
@@ -159,7 +162,8 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     setup: {
       backend: config.backend,
       fc: config.fc,
-      numa_groups: nodes > 1,
+      // percpu-km chunks are one block: one group, whatever the nodes
+      numa_groups: nodes > 1 && config.backend !== 'km',
       mutants: mutant ? [mutant] : [],
       ...(o.staticVars ? { image: makeKernelImage(DEFAULT_STATIC_SIZE, o.staticVars) } : {}),
     },
@@ -199,7 +203,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     const pc = smp.actor.pc;
     if (checking) {
       locks = new LockChecker({ pc, strict: o.strictLocks ?? false });
-      tracker = new IsolationTracker(pc, o.seed, { groupsByNode: nodes > 1 });
+      tracker = new IsolationTracker(pc, o.seed, { groupsByNode: nodes > 1 && config.backend !== 'km' });
       const reserved = pc.pcpu_reserved_chunk ? ([pc.pcpu_static_size, pc.pcpu_reserved_chunk_limit] as [number, number]) : null;
       areas = new AreaOracle({
         offsets: tracker.offsets,
@@ -271,6 +275,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
 
     progress('shutdown', 4, total);
     shutdown = await smp.shutdown();
+    if (shutdown && o.failOnLeak) for (const l of shutdown.leaks) failures.push(`leak: ${leakLine(l)}`);
     if (shutdown && !shutdown.pagesRestored)
       failures.push(`page accounting: ${shutdown.finalFreePages} free pages after shutdown, ${shutdown.postBootFreePages} after boot`);
     progress('done', 5, total);

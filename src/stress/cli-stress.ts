@@ -167,7 +167,7 @@ function formatReport(r: StressReport, runs: number): string {
     for (const h of r.history.slice(-20)) out.push(`  ${h}`);
   }
   out.push(`seed: ${r.seed}`);
-  out.push(`replay: ${stressCommand(r.config)}`);
+  out.push(`replay: ${stressCommand(r.config)}${r.violations[0]?.checker === 'workers' ? ' --workers' : ''}`);
   return out.join('\n');
 }
 
@@ -229,7 +229,10 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
   for (; n < runs; n++) {
     const seed = (cfg.seed + n) >>> 0;
     const label = duration ? `seed ${seed}, ${((Date.now() - t0) / 1000).toFixed(0)}/${duration} s` : `seed ${seed}`;
-    last = await runStress({ ...cfg, seed }, { onProgress: (d, t) => bar(label, duration ? Math.min(Date.now() - t0, duration * 1000) : d, duration ? duration * 1000 : t) });
+    const onProgress = (d: number, t: number): void => bar(label, duration ? Math.min(Date.now() - t0, duration * 1000) : d, duration ? duration * 1000 : t);
+    // every fifth seed of a campaign also runs on real worker threads, through the allocator
+    // actor and the CPU worker entry that the deterministic engine does not use
+    last = n % WORKER_ROUND === WORKER_ROUND - 1 ? await workerRound({ ...cfg, seed }, onProgress) : await runStress({ ...cfg, seed }, { onProgress });
     if (last.verdict === 'violation') {
       n++;
       break;
@@ -244,6 +247,48 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
   if (typeof values.save === 'string') save(values.save, r, null);
   process.stdout.write((json ? JSON.stringify({ ...r, log: undefined, runs: n }, null, 2) : formatReport(r, n)) + '\n');
   return r.verdict === 'clean' ? 0 : 1;
+}
+
+/** Which seeds of a campaign run on worker threads (one in this many). */
+const WORKER_ROUND = 5;
+
+/**
+ * A short run of the stress program on real worker threads, as a stress report: its failures
+ * become violations, with a rerun command that adds --workers.
+ */
+async function workerRound(config: StressConfig, onProgress: (d: number, t: number) => void): Promise<StressReport> {
+  const t0 = performance.now();
+  const cfg: StressConfig = { ...config, ...resolveMachine(config), args: { ...config.args, ops: Math.min(config.args.ops, 400) } };
+  const r = await runWorkload({
+    workload: 'stress',
+    seed: cfg.seed,
+    cpus: cfg.cpus,
+    nodes: cfg.nodes,
+    backend: cfg.backend as 'vm' | 'km',
+    memoryMiB: cfg.memoryMiB,
+    args: { ...cfg.args },
+    countViolations: cfg.count,
+    strictLocks: cfg.strict,
+    failRate: cfg.failRate,
+    phaseTimeoutMs: 30_000,
+    failOnLeak: true,
+    ...(cfg.mutant ? { mutant: cfg.mutant } : {}),
+    onProgress: (_phase, d, t) => onProgress(d, t),
+  });
+  const violations = r.failures.slice(0, 50).map((message) => ({ checker: 'workers' as const, kind: 'run', cpu: -1, tick: 0, message: `${message} (on worker threads; rerun with --workers)` }));
+  return {
+    seed: cfg.seed,
+    config: cfg,
+    verdict: r.verdict === 'pass' ? 'clean' : 'violation',
+    violations,
+    history: [],
+    ticks: 0,
+    requests: r.events,
+    knownLockIssues: 0,
+    cpus: [],
+    ms: performance.now() - t0,
+    log: [],
+  };
 }
 
 export function mutantsMain(json: boolean): number {

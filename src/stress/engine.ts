@@ -70,7 +70,7 @@ export const DEFAULT_STRESS: StressConfig = {
   args: DEFAULT_STRESS_ARGS,
 };
 
-export type Checker = 'allocator' | 'locks' | 'races' | 'scheduler' | 'isolation' | 'areas' | 'kernel-bug' | 'pages' | 'data';
+export type Checker = 'allocator' | 'locks' | 'races' | 'scheduler' | 'isolation' | 'areas' | 'kernel-bug' | 'pages' | 'data' | 'workers';
 
 export interface Violation {
   checker: Checker;
