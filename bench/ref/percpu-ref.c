@@ -228,7 +228,7 @@ static int pcpu_alloc(int size, int align, int reserved, struct chunk **out)
 {
 	int slot, off, n;
 	struct chunk *c, *next;
-	if (!size || size > MIN_UNIT || align > PAGE || align <= 0 || (align & (align - 1))) {
+	if (!size || size > MIN_UNIT || align > PAGE || align <= 0) {
 		err = "illegal";
 		return -1;
 	}

@@ -105,9 +105,10 @@ export class AreaOracle {
     }
     const a: Area = { ptr: r.ptr, size, chunk: r.chunk, off: r.off, cpu };
     const where = `${size} bytes at ${chunkName(a.chunk)} offset ${a.off} (pointer ${a.ptr.toString(16)}) for cpu ${cpu}`;
-    // alignment of every copy
+    // alignment of every copy: ALIGN()'s mask clears the bits of align - 1 (for a power of two,
+    // that is alignment); chunks and units start on pages, so the page offset decides
     for (let c = 0; c < this.cfg.offsets.length; c++)
-      if ((a.ptr + this.cfg.offsets[c]!) % align !== 0) {
+      if (((a.ptr + this.cfg.offsets[c]!) % 4096 & (align - 1)) !== 0) {
         this.add('misaligned', cpu, tick, `misaligned: ${where}: cpu ${c}'s copy at ${(a.ptr + this.cfg.offsets[c]!).toString(16)} is not aligned to ${align}`);
         break;
       }

@@ -8,6 +8,29 @@ import type { Flags } from '../stress/cli-stress.ts';
 
 export class UsageError extends Error {}
 
+/** Control characters as escapes (tab and newline kept), so input cannot drive the terminal. */
+export function escapeControl(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/**
+ * "--cpus -1" reads as a flag followed by an option "-1", which parseArgs refuses as ambiguous;
+ * joined as "--cpus=-1" it reaches the flag's own check, which says what the range is.
+ */
+export function joinNegativeValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    if (/^--[a-z][\w-]*$/.test(a) && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
 export interface Command {
   summary: string;
   help: string;
@@ -30,10 +53,9 @@ export function parse(argv: string[], options: NonNullable<ParseArgsConfig['opti
 
 export function int(flag: string, v: unknown, min: number, max: number, dflt: number): number {
   if (v === undefined) return dflt;
+  if (typeof v !== 'string' || !/^-?\d+$/.test(v)) throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, got "${escapeControl(String(v))}"`);
   const n = Number(v);
-  if (typeof v !== 'string' || !/^\d+$/.test(v) || !Number.isSafeInteger(n))
-    throw new UsageError(`${flag} must be a whole number, got "${String(v)}"`);
-  if (n < min || n > max) throw new UsageError(`${flag} must be between ${min} and ${max}, got ${n}`);
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`${flag} must be between ${min} and ${max}, got ${v}`);
   return n;
 }
 

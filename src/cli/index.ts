@@ -5,7 +5,7 @@
  */
 import { boot } from './boot.ts';
 import { ftrace } from './ftrace.ts';
-import { type Command, UsageError } from './common.ts';
+import { type Command, UsageError, escapeControl, joinNegativeValues } from './common.ts';
 import { mutants } from './mutants.ts';
 import { replayRun } from './replay-run.ts';
 import { replay } from './replay.ts';
@@ -26,23 +26,35 @@ Examples:
   percpu-sim stress --mutant reclaim-drops-mutex
   percpu-sim replay trace.jsonl
 
-Run "percpu-sim <command> --help" for a command's options and examples.
-Exit status: 0 success, 1 the run found a failure, 2 bad usage or bad input.`;
+Run "percpu-sim <command> --help" for a command's options and examples; --verbose shows the
+stack of an internal error.
+Exit status: 0 success, 1 the run found a failure, 2 bad usage or bad input, 3 a run that
+stopped making progress (timed out), 70 an internal error, 130/143 interrupted.`;
 
 const commands: Record<string, Command> = { run, stress, replay, ftrace, 'replay-run': replayRun, mutants, boot };
 
 /** Runs the command line; returns the exit status. */
 export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+  const verbose = argv.includes('--verbose');
+  const [name, ...rest] = argv.filter((a) => a !== '--verbose');
+  if (name === undefined) {
+    // no command is a usage error: the help goes where errors go
+    process.stderr.write(globalHelp() + '\n');
+    return 2;
+  }
+  if (name === '-h' || name === '--help' || name === 'help') {
     const which = name === 'help' ? rest[0] : undefined;
-    if (which && commands[which]) process.stdout.write(commands[which].help + '\n');
-    else process.stdout.write(globalHelp() + '\n');
-    return name === undefined ? 2 : 0;
+    if (which === undefined) process.stdout.write(globalHelp() + '\n');
+    else if (commands[which]) process.stdout.write(commands[which].help + '\n');
+    else {
+      process.stderr.write(`percpu-sim help: no command "${escapeControl(which)}"; the commands are ${Object.keys(commands).join(', ')}\n`);
+      return 2;
+    }
+    return 0;
   }
   const cmd = commands[name];
   if (!cmd) {
-    process.stderr.write(`percpu-sim: unknown command "${name}"\n\n${globalHelp()}\n`);
+    process.stderr.write(`percpu-sim: unknown command "${escapeControl(name)}"\n\n${globalHelp()}\n`);
     return 2;
   }
   if (rest.includes('-h') || rest.includes('--help')) {
@@ -50,17 +62,20 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    return await cmd.run(rest);
+    return await cmd.run(joinNegativeValues(rest));
   } catch (e) {
-    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`percpu-sim ${name}: ${(e as Error).message}\nRun "percpu-sim ${name} --help" for usage.\n`);
+    const err = e as Error & { code?: string };
+    if (e instanceof UsageError || err.code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`percpu-sim ${name}: ${escapeControl(err.message)}\nRun "percpu-sim ${name} --help" for usage.\n`);
       return 2;
     }
-    if ((e as Error).name === 'KernelBug' || (e as Error).name === 'MemError') {
-      process.stderr.write(`percpu-sim ${name}: ${(e as Error).message}\n`);
+    if (err.name === 'KernelBug' || err.name === 'MemError') {
+      process.stderr.write(`percpu-sim ${name}: ${escapeControl(err.message)}\n`);
       return 2;
     }
-    throw e;
+    // not a JavaScript stack trace for the user, unless asked
+    process.stderr.write(`percpu-sim ${name}: internal error: ${escapeControl(err.message ?? String(e))}${verbose ? `\n${err.stack ?? ''}` : ' (--verbose shows where)'}\n`);
+    return 70;
   }
 }
 

@@ -28,7 +28,6 @@ import {
   PERCPU_DYNAMIC_EARLY_SLOTS,
   SIZEOF_INT,
   fls,
-  isPowerOf2,
 } from './constants.ts';
 import { type PcpuAllocInfo, pcpu_dump_alloc_info } from './alloc-info.ts';
 import type { KernelImage } from './image.ts';
@@ -603,7 +602,10 @@ export class Percpu {
    * populate. Returns the percpu pointer and its place, or ptr 0 with the kernel's reason.
    */
   *pcpu_alloc(size: number, align: number, reserved: boolean): KTask<AllocResult> {
-    if (!size || size > PCPU_MIN_UNIT_SIZE || align > PAGE_SIZE || !isPowerOf2(align)) {
+    // size and align are size_t: anything that is not a whole number above zero is illegal too.
+    // 2.6.36 takes any alignment up to PAGE_SIZE and rounds with ALIGN()'s mask, so one that is
+    // not a power of two clears the bits of align - 1 (align 0 would underflow the mask).
+    if (!(Number.isInteger(size) && size > 0) || size > PCPU_MIN_UNIT_SIZE || align > PAGE_SIZE || !(Number.isInteger(align) && align > 0)) {
       const error = `illegal size (${size}) or align (${align}) for percpu allocation`;
       this.WARN(error);
       this.stats.nr_failed++;

@@ -46,7 +46,8 @@ function trace(seed: number, ops: number): string {
     } else {
       const id = `x${n++}`;
       const size = r.chance(0.02) ? r.pick([0, 65537]) : r.chance(0.9) ? r.int(1, Math.min(maxSize, 300)) : r.int(1, maxSize);
-      const align = r.chance(0.01) ? 8192 : 1 << r.int(0, r.chance(0.1) ? 12 : 6);
+      // now and then an alignment that is not a power of two: 2.6.36 rounds it with ALIGN()'s mask
+      const align = r.chance(0.01) ? 8192 : r.chance(0.03) ? r.int(1, 200) : 1 << r.int(0, r.chance(0.1) ? 12 : 6);
       const res = r.chance(0.08) ? ',"reserved":true' : '';
       lines.push(`{"op":"alloc","id":"${id}","size":${size},"align":${align}${res}}`);
       live.push(id);

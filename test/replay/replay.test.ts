@@ -64,15 +64,26 @@ describe('replay', () => {
       '{"op":"alloc","id":"z","size":0,"align":8}',
       '{"op":"alloc","id":"h","size":65537,"align":8}',
       '{"op":"alloc","id":"p","size":8,"align":8192}',
-      '{"op":"alloc","id":"q","size":8,"align":3}',
+      '{"op":"alloc","id":"q","size":8,"align":0}',
       '{"op":"free","id":"z"}',
     );
     expect(out.slice(1)).toEqual([
       '{"op":"alloc","id":"z","chunk":null,"error":"illegal size (0) or align (8) for percpu allocation"}',
       '{"op":"alloc","id":"h","chunk":null,"error":"illegal size (65537) or align (8) for percpu allocation"}',
       '{"op":"alloc","id":"p","chunk":null,"error":"illegal size (8) or align (8192) for percpu allocation"}',
-      '{"op":"alloc","id":"q","chunk":null,"error":"illegal size (8) or align (3) for percpu allocation"}',
+      '{"op":"alloc","id":"q","chunk":null,"error":"illegal size (8) or align (0) for percpu allocation"}',
       '{"op":"free","id":"z"}',
+    ]);
+  });
+
+  it("rounds an alignment that is not a power of two with ALIGN()'s mask, as 2.6.36 does", () => {
+    // after 5 bytes at 28192 the next offset is 28197; align 3 clears bit 1 (28197 has it
+    // clear already); align 6 clears bits 0 and 2 of 28205 + 5 = 28210
+    const out = run(BOOT, '{"op":"alloc","id":"a","size":5,"align":1}', '{"op":"alloc","id":"q","size":8,"align":3}', '{"op":"alloc","id":"s","size":8,"align":6}');
+    expect(out.slice(1)).toEqual([
+      '{"op":"alloc","id":"a","chunk":0,"offset":28192}',
+      '{"op":"alloc","id":"q","chunk":0,"offset":28197}',
+      '{"op":"alloc","id":"s","chunk":0,"offset":28210}',
     ]);
   });
 
@@ -160,7 +171,7 @@ describe('replay command line', () => {
     expect(r.stderr).toMatch(/^percpu-sim replay: cannot read \/nonexistent\/trace.jsonl: ENOENT/);
     const f = cli(['replay', '-', '--memory', 'lots'], '');
     expect(f.status).toBe(2);
-    expect(f.stderr).toContain('--memory must be a whole number, got "lots"');
+    expect(f.stderr).toContain('--memory must be a whole number from 16 to 4096, got "lots"');
     expect(cli(['frobnicate']).status).toBe(2);
     const h = cli(['replay', '--help']);
     expect(h.status).toBe(0);
