@@ -196,6 +196,7 @@ function intField(o: Json, name: string, lineNo: number, min: number, max: numbe
     if (dflt !== undefined) return dflt;
     throw new BadInput(lineNo, `missing "${name}"`);
   }
+  if (typeof v === 'number' && !Number.isFinite(v)) throw new BadInput(lineNo, `"${name}" must be an integer in [${min}, ${max}], got a number too large to hold`);
   if (typeof v !== 'number' || !Number.isInteger(v)) throw new BadInput(lineNo, `"${name}" must be an integer, got ${JSON.stringify(v)}`);
   if (v < min || v > max) throw new BadInput(lineNo, `"${name}" must be in [${min}, ${max}], got ${v}`);
   return v;
@@ -212,6 +213,7 @@ function idField(o: Json, lineNo: number): string {
  * it is produced. Throws BadInput at the first bad line, after writing every earlier line.
  */
 export function replayText(text: string, write: (line: string) => void, opts: ReplayOptions = {}): ReplaySummary {
+  if (!text.trim()) throw new BadInput(1, 'the trace is empty: it must start with a "boot" line');
   const r = new Replayer(opts);
   let lineNo = 0;
   let start = 0;

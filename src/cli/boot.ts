@@ -41,10 +41,16 @@ Example:
     });
     if (positionals.length) throw new UsageError(`boot takes no arguments, got ${positionals.join(' ')}`);
     const backend = oneOf('--backend', values.backend, ['vm', 'km'] as const, 'vm');
+    const cpus = int('--cpus', values.cpus, 1, 1024, 4);
+    const nodes = int('--nodes', values.nodes, 1, 16, 1);
+    if (nodes > cpus) throw new UsageError(`--nodes ${nodes} is more than --cpus ${cpus}: every node needs a CPU`);
+    if (values.numa === true && nodes < 2) throw new UsageError('--numa groups CPUs by node: give --nodes 2 or more');
+    const atom = int('--atom', values.atom, 4096, 1 << 30, 4096);
+    if (atom & (atom - 1)) throw new UsageError(`--atom must be a power of two (the allocation atom: 4096 for pages, 2097152 for large pages), got ${atom}`);
     const fc = oneOf('--fc', values.fc, ['embed', 'page'] as const, 'embed');
     const machine = new Machine({
-      cpus: int('--cpus', values.cpus, 1, 1024, 4),
-      nodes: int('--nodes', values.nodes, 1, 16, 1),
+      cpus,
+      nodes,
       memoryBytes: mib('--memory', values.memory ?? '64', 16, 4096),
     });
     const pc = setup_per_cpu_areas(machine, {
@@ -54,7 +60,7 @@ Example:
       static_size: int('--static', values.static, 1, 1 << 24, DEFAULT_STATIC_SIZE),
       reserved_size: int('--reserved', values.reserved, 0, 1 << 24, PERCPU_MODULE_RESERVE),
       dyn_size: int('--dyn', values.dyn, 0, 1 << 24, PERCPU_DYNAMIC_RESERVE),
-      atom_size: int('--atom', values.atom, 4096, 1 << 30, 4096),
+      atom_size: atom,
     });
     process.stdout.write(pc.dmesg.join('\n') + '\n');
     return 0;

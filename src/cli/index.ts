@@ -69,8 +69,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`percpu-sim ${name}: ${escapeControl(err.message)}\nRun "percpu-sim ${name} --help" for usage.\n`);
       return 2;
     }
-    if (err.name === 'KernelBug' || err.name === 'MemError') {
-      process.stderr.write(`percpu-sim ${name}: ${escapeControl(err.message)}\n`);
+    if (err.name === 'KernelBug' || err.name === 'MemError' || err.name === 'ConfigError') {
+      const hint = err.message.replace('give the machine more memory', 'give the machine more memory with --memory');
+      process.stderr.write(`percpu-sim ${name}: ${escapeControl(hint)}\n`);
       return 2;
     }
     // not a JavaScript stack trace for the user, unless asked

@@ -7,6 +7,7 @@ import { PAGE_SIZE } from './constants.ts';
 import { PERCPU_DYNAMIC_RESERVE, PERCPU_MODULE_RESERVE } from './constants.ts';
 import { type CpuDistanceFn, pcpu_embed_first_chunk, pcpu_page_first_chunk } from './alloc-info.ts';
 import { KernelBug } from './bug.ts';
+import { MemError } from '../mem/errors.ts';
 import { type KernelImage, makeKernelImage } from './image.ts';
 import { type KernelLog, Percpu } from './percpu.ts';
 import { PercpuKm } from './percpu-km.ts';
@@ -51,7 +52,14 @@ export function setup_per_cpu_areas(machine: Machine, cfg: PercpuSetup = {}): Pe
 
   // pcpu_fc_alloc/free: boot memory near the CPU's node, as x86's setup_percpu.c does
   const alloc_fn = (cpu: number, size: number, align: number): number => {
-    const phys = machine.memblock.alloc(size, align, machine.cpuToNode(cpu), true);
+    // the kernel's pcpu_fc_alloc returns NULL when boot memory cannot give it, never more
+    let phys: number;
+    try {
+      phys = machine.memblock.alloc(size, align, machine.cpuToNode(cpu), true);
+    } catch (e) {
+      if (e instanceof MemError) return 0;
+      throw e;
+    }
     return phys < 0 ? 0 : machine.mem.va(phys);
   };
   const free_fn = (ptr: number, size: number): void => machine.memblock.freeRange(machine.mem.pa(ptr), size);
@@ -62,7 +70,15 @@ export function setup_per_cpu_areas(machine: Machine, cfg: PercpuSetup = {}): Pe
     fc === 'page'
       ? pcpu_page_first_chunk(pc, reserved, alloc_fn, free_fn)
       : pcpu_embed_first_chunk(pc, reserved, cfg.dyn_size ?? PERCPU_DYNAMIC_RESERVE, cfg.atom_size ?? PAGE_SIZE, distance, alloc_fn, free_fn);
-  if (rc < 0) throw new KernelBug('BAD_STATE', `Failed to initialize percpu areas (${fc} first chunk: error ${rc}).`);
+  if (rc < 0) {
+    const why =
+      rc === -12
+        ? `: boot memory ran out (${machine.cpus} CPUs, ${machine.mem.layout.memoryBytes / 2 ** 20} MiB of memory over ${machine.mem.nodes} node(s)); give the machine more memory`
+        : rc === -22
+          ? ': the first chunk does not fit this backend or atom size'
+          : '';
+    throw new KernelBug('BAD_STATE', `Failed to initialize percpu areas (${fc} first chunk: error ${rc})${why}.`);
+  }
   pc.pcpu_setup_offsets();
   // record whose unit each first-chunk page backs, as percpu-vm does for the pages it maps
   for (let cpu = 0; cpu < machine.cpus; cpu++)

@@ -119,6 +119,11 @@ export interface RunReport {
 const ROOT = new URL('../../', import.meta.url);
 
 /** Finds a workload module: an example name, or a path. */
+/** A machine or workload the user asked for that cannot be: bad usage, not a failed run. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
 export function resolveWorkload(name: string): string {
   const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js'; // sources, or the dist build
   const example = new URL(`examples/${name}.${ext}`, ROOT);
@@ -139,6 +144,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
   const mutant = o.mutant ?? wc.mutant ?? null;
   const cpus = o.cpus ?? wc.cpus ?? 4;
   const nodes = o.nodes ?? wc.nodes ?? 1;
+  if (nodes > cpus) throw new ConfigError(`--nodes ${nodes} is more than --cpus ${cpus}: every node needs a CPU`);
   const config = {
     cpus,
     nodes,

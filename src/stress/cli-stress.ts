@@ -123,10 +123,15 @@ Examples:
 export function stressConfig(values: Record<string, unknown>, f: Flags): StressConfig {
   const mutant = parseMutant(values.mutant, f.fail);
   const d = DEFAULT_STRESS;
+  const cpus = f.int('--cpus', values.cpus, 1, 64, d.cpus);
+  const nodes = f.int('--nodes', values.nodes, 1, 16, d.nodes);
+  if (nodes > cpus) f.fail(`--nodes ${nodes} is more than --cpus ${cpus}: every node needs a CPU`);
+  if (values.workers && (values.duration !== undefined || values.runs !== undefined)) f.fail('--workers runs one seed on real threads; --duration and --runs are for the deterministic engine');
+  if (values.workers && (values.explore || values.schedule !== undefined)) f.fail('--workers runs on real threads, which cannot be explored or steered; --explore and --schedule use the deterministic engine');
   return {
     seed: f.int('--seed', values.seed, 0, 2 ** 32 - 1, 1),
-    cpus: f.int('--cpus', values.cpus, 1, 64, d.cpus),
-    nodes: f.int('--nodes', values.nodes, 1, 16, d.nodes),
+    cpus,
+    nodes,
     backend: f.oneOf('--backend', values.backend, ['vm', 'km', 'auto'] as const, d.backend),
     memoryMiB: f.int('--memory', values.memory, 16, 4096, d.memoryMiB),
     policy: f.oneOf('--policy', values.policy, ['random', 'pct', 'fifo'] as const, 'random'),
