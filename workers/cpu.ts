@@ -8,7 +8,7 @@ import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import type { MessagePort } from 'node:worker_threads';
 import { workerData } from 'piscina';
-import type { Workload } from '../src/smp/workload.ts';
+import { loadWorkload } from '../src/smp/load-workload.ts';
 import { type ActorPort, type CpuContext, type CpuStats, PerCpu } from './cpu-api.ts';
 import type { AccessFault } from '../src/check/isolation.ts';
 
@@ -43,8 +43,7 @@ export default async function cpuTask(task: CpuTask): Promise<CpuTaskResult> {
   const request = remote.request;
   const api = new PerCpu(task.ctx, { request: (req) => request(req) }, (workerData as { sab: SharedArrayBuffer }).sab);
   try {
-    const mod = (await import(task.workload)) as { default: Workload };
-    const wl = mod.default;
+    const wl = await loadWorkload(task.workload);
     const fn = task.phase === 'early' ? wl.early : task.phase === 'teardown' ? wl.teardown : wl.run;
     const result = fn ? await fn.call(wl, api, task.args, task.early) : undefined;
     return { cpu: api.cpu, threadId, ok: true, result, stats: api.stats, faults: api.faults, ms: performance.now() - t0 };

@@ -10,7 +10,9 @@
  *
  * The allocator checker runs after every step of the actor in which pcpu_lock is free.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { loadWorkload } from './load-workload.ts';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ShutdownReport } from '../actor/allocator-actor.ts';
 import type { Policy } from '../actor/scheduler.ts';
@@ -124,12 +126,27 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
+/** Every --arg must be one of the workload's arguments, of the type of its default. */
+function checkArgs(wl: Workload, given: Args): void {
+  const known = Object.entries(wl.defaults);
+  const list = known.map(([k, v]) => `${k} (default ${JSON.stringify(v)})`).join(', ') || 'none';
+  for (const [k, v] of Object.entries(given)) {
+    if (!Object.hasOwn(wl.defaults, k)) throw new ConfigError(`--arg ${k}: the workload "${wl.name}" has no such argument; its arguments are ${list}`);
+    const want = typeof wl.defaults[k];
+    if (typeof v !== want) throw new ConfigError(`--arg ${k} must be a ${want} like its default ${JSON.stringify(wl.defaults[k])}, got ${JSON.stringify(v)}`);
+  }
+}
+
 export function resolveWorkload(name: string): string {
   const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js'; // sources, or the dist build
-  const example = new URL(`examples/${name}.${ext}`, ROOT);
-  if (existsSync(fileURLToPath(example))) return example.href;
-  if (existsSync(name)) return pathToFileURL(name).href;
-  throw new Error(`no workload "${name}": not an example (${listExamplesHint()}) and not a file`);
+  // an example is a plain name; anything else is a path to the user's own file
+  if (/^[a-z][a-z0-9-]*$/.test(name)) {
+    const example = new URL(`examples/${name}.${ext}`, ROOT);
+    if (existsSync(fileURLToPath(example))) return example.href;
+  }
+  if (!/\.(ts|mts|js|mjs)$/.test(name)) throw new ConfigError(`no workload "${name}": not an example (${listExamplesHint()}) and not a .ts, .mts, .js or .mjs file`);
+  if (!existsSync(name) || !statSync(name).isFile()) throw new ConfigError(`no workload "${name}": there is no such file`);
+  return pathToFileURL(resolve(name)).href;
 }
 
 function listExamplesHint(): string {
@@ -138,7 +155,8 @@ function listExamplesHint(): string {
 
 export async function runWorkload(o: RunOptions): Promise<RunReport> {
   const url = resolveWorkload(o.workload);
-  const wl = ((await import(url)) as { default: Workload }).default;
+  const wl = await loadWorkload(url);
+  checkArgs(wl, o.args ?? {});
   const args: Args = { ...wl.defaults, ...(o.args ?? {}) };
   const wc = wl.config ?? {};
   const mutant = o.mutant ?? wc.mutant ?? null;

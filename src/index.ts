@@ -1,0 +1,9 @@
+/**
+ * The public types of percpu-sim, for people writing their own workloads:
+ *
+ *   import type { Workload, PerCpu } from 'percpu-sim';
+ *
+ * See docs/workloads.md.
+ */
+export type { Args, VerifyContext, Workload, WorkloadConfig } from './smp/workload.ts';
+export type { CpuContext, CpuStats, PerCpu, Width } from '../workers/cpu-api.ts';
