@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { allocatorSvg } from '../report/svg.ts';
 import { BadInput, replayText } from '../replay.ts';
 import { type Command, LineWriter, UsageError, mib, parse, readStdin } from './common.ts';
+import { Outputs } from './outputs.ts';
 
 export const replay: Command = {
   summary: 'replay a JSON Lines trace of allocator operations, one JSON result line per operation',
@@ -37,6 +38,8 @@ Example:
     const { values, positionals } = parse(argv, { memory: { type: 'string' }, svg: { type: 'string' } });
     if (positionals.length !== 1) throw new UsageError('replay needs exactly one FILE (or - for standard input)');
     const file = positionals[0]!;
+    const outputs = new Outputs('replay');
+    const svg = outputs.claim('--svg', values.svg);
     const memoryBytes = values.memory === undefined ? undefined : mib('--memory', values.memory, 16, 4096);
     let text: string;
     try {
@@ -48,7 +51,7 @@ Example:
     try {
       const onResourceLimit = (m: string): void => void process.stderr.write(`percpu-sim replay: warning: ${m}\n`);
       const summary = replayText(text, (l) => out.line(l), memoryBytes === undefined ? { onResourceLimit } : { memoryBytes, onResourceLimit });
-      if (typeof values.svg === 'string' && summary.pc) writeFileSync(values.svg, allocatorSvg(summary.pc, `percpu-sim replay ${file}`));
+      if (summary.pc) outputs.write('--svg', svg, (p) => writeFileSync(p, allocatorSvg(summary.pc!, `percpu-sim replay ${file}`)));
     } catch (e) {
       out.flush();
       if (e instanceof BadInput) {
@@ -58,6 +61,6 @@ Example:
       throw e;
     }
     out.flush();
-    return 0;
+    return outputs.finish(0);
   },
 };

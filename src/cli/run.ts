@@ -10,6 +10,7 @@ import { runWorkload } from '../smp/run.ts';
 import { randomSeed } from '../util/prng.ts';
 import { type Command, UsageError, flags, int, oneOf, parse, progressBar } from './common.ts';
 import { CHECK_OPTIONS, MACHINE_OPTIONS, parseMutant } from './options.ts';
+import { Outputs } from './outputs.ts';
 
 const EXAMPLES_DIR = new URL('../../examples/', import.meta.url);
 
@@ -75,7 +76,9 @@ Examples:
       svg: { type: 'string' },
     });
     if (positionals.length > 1) throw new UsageError(`run takes one workload, got ${positionals.join(' ')}`);
-    const svg = values.svg;
+    const out = new Outputs('run');
+    const svg = out.claim('--svg', values.svg);
+    const savePath = out.claim('--save', values.save);
     const mutant = parseMutant(values.mutant, flags.fail);
     const workload = positionals[0] ?? 'demo';
     const args: Record<string, number | string | boolean> = {};
@@ -106,15 +109,15 @@ Examples:
         failOnLeak: values['fail-on-leak'] === true,
         phaseTimeoutMs: int('--timeout', values.timeout, 1, 3600, 120) * 1000,
         onProgress: bar,
-        ...(typeof svg === 'string' ? { onRunDone: (pc: Percpu) => writeFileSync(svg, allocatorSvg(pc, `percpu-sim run ${workload}, seed ${seed}`)) } : {}),
+        ...(svg ? { onRunDone: (pc: Percpu) => out.write('--svg', svg, (p) => writeFileSync(p, allocatorSvg(pc, `percpu-sim run ${workload}, seed ${seed}`))) } : {}),
       });
     } catch (e) {
       if ((e as Error).message.startsWith('no workload')) throw new UsageError((e as Error).message);
       throw e;
     }
-    if (typeof values.save === 'string') saveRunLog(values.save, report);
+    out.write('--save', savePath, (p) => saveRunLog(p, report));
     const { log: _log, fingerprint: _fp, ...data } = report;
     process.stdout.write((json ? JSON.stringify(data, null, 2) : formatRunReport(report)) + '\n');
-    return report.verdict === 'pass' ? 0 : 1;
+    return out.finish(report.verdict === 'pass' ? 0 : 1);
   },
 };

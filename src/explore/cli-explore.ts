@@ -4,6 +4,7 @@
  * exact rerun of one explored schedule.
  */
 import { writeFileSync } from 'node:fs';
+import type { Outputs } from '../cli/outputs.ts';
 import { type StressConfig, stressCommand } from '../stress/engine.ts';
 import type { ExecuteOptions } from './execute.ts';
 import { type ExploreResult, explore, runSchedule } from './dpor.ts';
@@ -39,7 +40,15 @@ function replayCommand(cfg: StressConfig, sc: Scenario | null, schedule: readonl
   return `${stressCommand(cfg)}${sc ? ` --scenario ${sc.name}` : ''} --schedule ${schedule.join(',') || '-'}`;
 }
 
-export async function exploreMain(values: Record<string, unknown>, base: StressConfig, f: ExploreFlags, bar: (phase: string, done: number, total: number) => void, json: boolean): Promise<number> {
+export async function exploreMain(
+  values: Record<string, unknown>,
+  base: StressConfig,
+  f: ExploreFlags,
+  bar: (phase: string, done: number, total: number) => void,
+  json: boolean,
+  outputs: Outputs,
+  savePath: string | undefined,
+): Promise<number> {
   const { sc, cfg, opts } = exploreSetup(values, base, f);
   const k = f.int('--preemptions', values.preemptions, 0, 10, sc?.preemptions ?? 2);
   const max = f.int('--max-schedules', values['max-schedules'], 1, 10_000_000, 100_000);
@@ -72,14 +81,12 @@ export async function exploreMain(values: Record<string, unknown>, base: StressC
     }
     process.stdout.write(out.join('\n') + '\n');
   }
-  if (violations.length && typeof values.save === 'string') {
+  if (violations.length) {
     const first = violations[0]!;
-    writeFileSync(
-      values.save,
-      JSON.stringify({ format: 'percpu-sim-stress', version: 2, config: cfg, scenario: sc?.name ?? null, schedule: first.schedule, verdict: 'violation', violations: [{ checker: first.checker, kind: first.kind, cpu: -1, tick: 0, message: first.message }] }, null, 2) + '\n',
-    );
+    const saved = { format: 'percpu-sim-stress', version: 2, config: cfg, scenario: sc?.name ?? null, schedule: first.schedule, verdict: 'violation', violations: [{ checker: first.checker, kind: first.kind, cpu: -1, tick: 0, message: first.message }] };
+    outputs.write('--save', savePath, (p) => writeFileSync(p, JSON.stringify(saved, null, 2) + '\n'));
   }
-  return violations.length ? 1 : 0;
+  return outputs.finish(violations.length ? 1 : 0);
 }
 
 /** `--schedule a,b,c`: reruns one explored schedule and reports like a stress run. */

@@ -11,6 +11,7 @@ import { exploreMain, scenariosHelp, scheduleMain } from '../explore/cli-explore
 import { runSchedule } from '../explore/dpor.ts';
 import { scenario } from '../explore/scenarios.ts';
 import { CHECK_OPTIONS, MACHINE_OPTIONS, parseMutant } from '../cli/options.ts';
+import { Outputs } from '../cli/outputs.ts';
 import type { SizeMix } from './program.ts';
 import { GRANULARITIES } from '../actor/scheduler.ts';
 
@@ -194,6 +195,8 @@ function save(file: string, r: StressReport, schedule: string[] | null, scenario
 
 export async function stressMain(values: Record<string, unknown>, f: Flags): Promise<number> {
   const cfg = stressConfig(values, f);
+  const outputs = new Outputs('stress');
+  const savePath = outputs.claim('--save', values.save);
   const json = values.json === true;
   const bar = f.progress(json);
   if (values.workers) {
@@ -213,17 +216,17 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
       ...(cfg.mutant ? { mutant: cfg.mutant } : {}),
       onProgress: bar,
     });
-    if (typeof values.save === 'string') saveRunLog(values.save, r);
     const { log: _l, fingerprint: _f, ...data } = r;
     process.stdout.write(json ? JSON.stringify(data, null, 2) + '\n' : `${r.verdict === 'pass' ? 'verdict: CLEAN' : 'verdict: VIOLATION'}\n${r.failures.map((x) => `  ${x}`).join('\n')}\nseed: ${cfg.seed}\nrerun: ${stressCommand(cfg)} --workers${typeof values.save === 'string' ? `\nreplay the allocator's side exactly: percpu-sim replay-run ${values.save}` : ''}\n`);
-    return r.verdict === 'pass' ? 0 : 1;
+    outputs.write('--save', savePath, (p) => saveRunLog(p, r));
+    return outputs.finish(r.verdict === 'pass' ? 0 : 1);
   }
-  if (values.explore) return exploreMain(values, cfg, f, bar, json);
+  if (values.explore) return exploreMain(values, cfg, f, bar, json, outputs, savePath);
   if (typeof values.schedule === 'string') {
     const { report: r, schedule, sc, cfg: used } = await scheduleMain(values, cfg, f);
     process.stdout.write((json ? JSON.stringify({ ...r, log: undefined }, null, 2) : formatReport(r, 1)) + '\n');
-    if (typeof values.save === 'string') save(values.save, { ...r, config: used }, schedule, sc?.name ?? null);
-    return r.verdict === 'clean' ? 0 : 1;
+    outputs.write('--save', savePath, (p) => save(p, { ...r, config: used }, schedule, sc?.name ?? null));
+    return outputs.finish(r.verdict === 'clean' ? 0 : 1);
   }
 
   const duration = values.duration === undefined ? 0 : f.num('--duration', values.duration, 0, 86_400, 0);
@@ -249,9 +252,9 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
   }
   bar('done', 1, 1);
   const r = last!;
-  if (typeof values.save === 'string') save(values.save, r, null);
   process.stdout.write((json ? JSON.stringify({ ...r, log: undefined, runs: n }, null, 2) : formatReport(r, n)) + '\n');
-  return r.verdict === 'clean' ? 0 : 1;
+  outputs.write('--save', savePath, (p) => save(p, r, null));
+  return outputs.finish(r.verdict === 'clean' ? 0 : 1);
 }
 
 /** Which seeds of a campaign run on worker threads (one in this many). */
