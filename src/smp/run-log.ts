@@ -41,7 +41,7 @@ export function replayRunLog(s: SavedRunLog): RunLogReplay {
   const c = s.config;
   const replay = replayEventLog(
     { cpus: c.cpus, nodes: c.nodes, memoryBytes: c.memoryMiB * 1024 * 1024, shadow: false },
-    { backend: c.backend, fc: c.fc, numa_groups: c.nodes > 1, mutants: c.mutant ? [c.mutant] : [] },
+    { backend: c.backend, fc: c.fc, numa_groups: c.nodes > 1 && c.backend !== 'km', mutants: c.mutant ? [c.mutant] : [] },
     { seed: s.seed, policy: c.policy, maxDelay: c.maxDelay },
     s.log,
     c.failRate,

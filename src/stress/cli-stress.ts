@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { MUTANTS, MUTANT_NAMES } from '../kernel/mutants.ts';
 import { runWorkload } from '../smp/run.ts';
 import { type SavedRunLog, replayRunLog, saveRunLog } from '../smp/run-log.ts';
+import { SavedRunLogSchema, SavedStressSchema, type SavedStress, schemaErrors } from '../saved.ts';
 import { DEFAULT_STRESS, type StressConfig, type StressReport, resolveMachine, runStress, stressCommand } from './engine.ts';
 import { exploreMain, scenariosHelp, scheduleMain } from '../explore/cli-explore.ts';
 import { runSchedule } from '../explore/dpor.ts';
@@ -177,19 +178,12 @@ function formatReport(r: StressReport, runs: number): string {
   return out.join('\n');
 }
 
-export interface SavedRun {
-  format: 'percpu-sim-stress';
-  /** 2: schedules are task names and a scenario may be named */
-  version: 1 | 2;
-  config: StressConfig;
-  scenario?: string | null;
-  schedule: string[] | number[] | null;
-  verdict: StressReport['verdict'];
-  violations: StressReport['violations'];
-}
+/** What stress --save writes: the type comes from the schema replay-run checks it with. */
+export type SavedRun = SavedStress;
 
 function save(file: string, r: StressReport, schedule: string[] | null, scenarioName: string | null = null): void {
-  const s: SavedRun = { format: 'percpu-sim-stress', version: 2, config: r.config, scenario: scenarioName, schedule, verdict: r.verdict, violations: r.violations };
+  // written through the schema that reads it back, so that what is saved always replays
+  const s: SavedRun = SavedStressSchema.parse({ format: 'percpu-sim-stress', version: 2, config: r.config, scenario: scenarioName, schedule, verdict: r.verdict, violations: r.violations });
   writeFileSync(file, JSON.stringify(s, null, 2) + '\n');
 }
 
@@ -311,14 +305,17 @@ export function mutantsMain(json: boolean): number {
 }
 
 export async function replayRunMain(file: string, json: boolean, f: Flags): Promise<number> {
-  let saved: SavedRun;
+  let raw: unknown;
   try {
-    saved = JSON.parse(readFileSync(file, 'utf8')) as SavedRun;
+    raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
     return f.fail(`cannot read ${file}: ${(e as Error).message}`);
   }
-  if ((saved as unknown as SavedRunLog)?.format === 'percpu-sim-run-log') {
-    const log = saved as unknown as SavedRunLog;
+  const format = (raw as { format?: unknown } | null)?.format;
+  if (format === 'percpu-sim-run-log') {
+    const parsed = SavedRunLogSchema.safeParse(raw);
+    if (!parsed.success) return f.fail(`${file} is not a valid run log: ${schemaErrors(parsed.error)}`);
+    const log = parsed.data as unknown as SavedRunLog;
     const r = replayRunLog(log);
     const same = r.mismatches.length === 0 && r.sameFinalState;
     if (json) process.stdout.write(JSON.stringify({ reproduced: same, ...r }, null, 2) + '\n');
@@ -330,15 +327,20 @@ export async function replayRunMain(file: string, json: boolean, f: Flags): Prom
       );
     return same ? 0 : 1;
   }
-  if (saved?.format !== 'percpu-sim-stress' || (saved.version !== 1 && saved.version !== 2) || typeof saved.config !== 'object')
-    return f.fail(`${file} is not a run saved by percpu-sim stress --save (format "percpu-sim-stress", version 1 or 2)`);
+  if (format !== 'percpu-sim-stress') return f.fail(`${file} is not a saved run: its "format" is ${JSON.stringify(format ?? null)}, not "percpu-sim-stress" (stress --save) or "percpu-sim-run-log" (run --save)`);
+  const parsed = SavedStressSchema.safeParse(raw);
+  if (!parsed.success) return f.fail(`${file} is not a valid saved stress run: ${schemaErrors(parsed.error)}`);
+  const saved = parsed.data;
   if (saved.version === 1 && saved.schedule) return f.fail(`${file} holds a schedule of an older exploration (choice numbers); explore again to get one by task names`);
   const sc = saved.scenario ? scenario(saved.scenario) : null;
-  if (saved.scenario && !sc) return f.fail(`${file} names a scenario this version does not have: "${saved.scenario}"`);
-  // runs saved before the finer scheduler existed ran at sleeping points only
-  const config: StressConfig = { ...DEFAULT_STRESS, ...saved.config, granularity: saved.config.granularity ?? 'sleep' };
-  const r = saved.schedule ? (await runSchedule(config, saved.schedule as string[], sc ? { programs: sc.programs } : {})).report : await runStress(config);
-  const first = (x: StressReport['violations']) => (x[0] ? `${x[0].checker}/${x[0].kind}: ${x[0].message}` : 'none');
+  if (saved.scenario && !sc) return f.fail(`${file}: scenario: this version has no scenario "${saved.scenario}"`);
+  const config = saved.config as StressConfig;
+  const bar = f.progress(json);
+  const r = saved.schedule
+    ? (await runSchedule(config, saved.schedule as string[], sc ? { programs: sc.programs } : {})).report
+    : await runStress(config, { onProgress: (d, t) => bar(`replaying seed ${config.seed}`, d, t) });
+  bar('done', 1, 1);
+  const first = (x: readonly { checker: string; kind: string; message: string }[]) => (x[0] ? `${x[0].checker}/${x[0].kind}: ${x[0].message}` : 'none');
   const same = r.verdict === saved.verdict && first(r.violations) === first(saved.violations);
   if (json) process.stdout.write(JSON.stringify({ reproduced: same, saved: { verdict: saved.verdict, first: first(saved.violations) }, replayed: { verdict: r.verdict, first: first(r.violations) } }, null, 2) + '\n');
   else process.stdout.write(`${formatReport(r, 1)}\n${same ? 'reproduced: the replay ends exactly as the saved run did' : `NOT reproduced: the saved run ended with ${first(saved.violations)}`}\n`);
