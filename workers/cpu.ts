@@ -46,6 +46,12 @@ export default async function cpuTask(task: CpuTask): Promise<CpuTaskResult> {
     const wl = await loadWorkload(task.workload);
     const fn = task.phase === 'early' ? wl.early : task.phase === 'teardown' ? wl.teardown : wl.run;
     const result = fn ? await fn.call(wl, api, task.args, task.early) : undefined;
+    try {
+      structuredClone(result);
+    } catch {
+      // it has to cross to the main thread: say so here, rather than lose the worker
+      throw new Error(`${task.phase}() returned ${typeof result === 'function' ? 'a function' : 'a value that cannot cross threads'}; return plain data (numbers, strings, arrays, objects)`);
+    }
     return { cpu: api.cpu, threadId, ok: true, result, stats: api.stats, faults: api.faults, ms: performance.now() - t0 };
   } catch (e) {
     const err = e as Error & { code?: string; addr?: number; fault?: AccessFault };

@@ -13,6 +13,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadWorkload } from './load-workload.ts';
+import { runVerify } from './verify.ts';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ShutdownReport } from '../actor/allocator-actor.ts';
 import type { Policy } from '../actor/scheduler.ts';
@@ -274,20 +275,22 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     await smp.actor.whenIdle();
 
     if (wl.verify && results.every((r) => r.ok)) {
-      const offsets = pc.__per_cpu_offset;
+      // on a thread of its own: a verify() that never returns is stopped, not waited for
       failures.push(
-        ...wl.verify({
-          results: results.map((r) => r.result),
-          early,
-          args,
-          nr_cpus: cpus,
-          access: smp.machine.access,
-          per_cpu_ptr: (ptr, cpu) => ptr + offsets[cpu]!,
-          cpu_to_node: (cpu) => smp.machine.cpuToNode(cpu),
-          phys_to_node: (phys) => smp.machine.mem.pfnToNid(Math.floor(phys / 4096)),
-          per_cpu_ptr_to_phys: (addr) => pc.per_cpu_ptr_to_phys(addr),
-          dmesg: pc.dmesg,
-        }),
+        ...(await runVerify(
+          {
+            workload: url,
+            sab: smp.machine.sab,
+            results: results.map((r) => r.result),
+            early,
+            args,
+            nr_cpus: cpus,
+            offsets: [...pc.__per_cpu_offset],
+            cpuToNode: Array.from({ length: cpus }, (_, c) => smp.machine.cpuToNode(c)),
+            dmesg: [...pc.dmesg],
+          },
+          o.phaseTimeoutMs ?? 120_000,
+        )),
       );
     }
     stats = percpuStats(pc);
