@@ -8,6 +8,23 @@ import type { Flags } from '../stress/cli-stress.ts';
 
 export class UsageError extends Error {}
 
+let interruptStatus: (() => string) | null = null;
+
+/**
+ * What to say if the user interrupts a long run (Ctrl-C or SIGTERM): the seed, the command
+ * that reruns it, what finished. Installing it makes the signal end the run with that message
+ * and exit status 130 (SIGINT) or 143 (SIGTERM). Synchronous commands (replay) do not use it:
+ * a handler could not run until they finish, and the default already stops them at once.
+ */
+export function onInterrupt(command: string, status: () => string): void {
+  if (!interruptStatus)
+    for (const sig of ['SIGINT', 'SIGTERM'] as const)
+      process.once(sig, () => {
+        process.stderr.write(`\npercpu-sim ${command}: interrupted (${sig}); ${interruptStatus?.() ?? ''}\n`, () => process.exit(sig === 'SIGINT' ? 130 : 143));
+      });
+  interruptStatus = status;
+}
+
 /** Control characters as escapes (tab and newline kept), so input cannot drive the terminal. */
 export function escapeControl(s: string): string {
   // eslint-disable-next-line no-control-regex

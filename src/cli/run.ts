@@ -8,7 +8,7 @@ import { allocatorSvg } from '../report/svg.ts';
 import { saveRunLog } from '../smp/run-log.ts';
 import { runWorkload } from '../smp/run.ts';
 import { randomSeed } from '../util/prng.ts';
-import { type Command, UsageError, flags, int, oneOf, parse, progressBar } from './common.ts';
+import { type Command, UsageError, flags, int, onInterrupt, oneOf, parse, progressBar } from './common.ts';
 import { CHECK_OPTIONS, MACHINE_OPTIONS, parseMutant } from './options.ts';
 import { Outputs } from './outputs.ts';
 
@@ -90,7 +90,14 @@ Examples:
     }
     const seed = values.seed === undefined ? randomSeed() : int('--seed', values.seed, 0, 2 ** 32 - 1, 0);
     const json = values.json === true;
-    const bar = progressBar(json);
+    const progress = progressBar(json);
+    let phase = 'starting';
+    const bar = (p: string, done: number, total: number): void => {
+      phase = p;
+      progress(p, done, total);
+    };
+    const given = argv.filter((a) => a !== positionals[0]).join(' ');
+    onInterrupt('run', () => `seed ${seed}, in phase "${phase}"; rerun with: percpu-sim run ${workload} --seed ${seed}${given ? ` ${given.replace(/--seed(=|\s+)\S+/, '').trim()}` : ''}`);
     let report;
     try {
       report = await runWorkload({

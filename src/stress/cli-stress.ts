@@ -13,6 +13,7 @@ import { runSchedule } from '../explore/dpor.ts';
 import { scenario } from '../explore/scenarios.ts';
 import { CHECK_OPTIONS, MACHINE_OPTIONS, parseMutant } from '../cli/options.ts';
 import { Outputs } from '../cli/outputs.ts';
+import { onInterrupt } from '../cli/common.ts';
 import type { SizeMix } from './program.ts';
 import { GRANULARITIES } from '../actor/scheduler.ts';
 
@@ -232,6 +233,7 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
     const seed = (cfg.seed + n) >>> 0;
     const label = duration ? `seed ${seed}, ${((Date.now() - t0) / 1000).toFixed(0)}/${duration} s` : `seed ${seed}`;
     const onProgress = (d: number, t: number): void => bar(label, duration ? Math.min(Date.now() - t0, duration * 1000) : d, duration ? duration * 1000 : t);
+    onInterrupt('stress', () => `${n} run(s) finished clean; seed ${seed} was running; rerun it with: ${stressCommand({ ...cfg, seed })}`);
     // every fifth seed of a campaign also runs on real worker threads, through the allocator
     // actor and the CPU worker entry that the deterministic engine does not use
     last = n % WORKER_ROUND === WORKER_ROUND - 1 ? await workerRound({ ...cfg, seed }, onProgress) : await runStress({ ...cfg, seed }, { onProgress });

@@ -431,7 +431,8 @@ export async function runStress(config: StressConfig, hooks: EngineHooks = {}): 
 }
 
 /** The command line that reruns a configuration exactly. */
-export function stressCommand(cfg: StressConfig): string {
+export function stressCommand(config: StressConfig): string {
+  const cfg = { ...config, ...resolveMachine(config) };
   const a = cfg.args;
   const parts = [
     'percpu-sim stress',
