@@ -73,7 +73,7 @@ export const SavedRunLogSchema = z.object({
     mutant,
     failRate: z.number().min(0).max(1),
   }),
-  verdict: z.enum(['pass', 'fail']),
+  verdict: z.enum(['pass', 'fail', 'timeout']),
   fingerprint: z.string(),
   log: z.array(
     z

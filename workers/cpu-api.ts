@@ -25,6 +25,8 @@ export interface CpuContext {
   check_isolation?: boolean;
   /** record isolation faults and go on, instead of stopping at the first */
   count_violations?: boolean;
+  /** one Int32 per CPU that the API bumps as the CPU works: the machine's measure of progress */
+  heartbeat?: SharedArrayBuffer;
 }
 
 /** The actor's side of a CPU's channel (a comlink proxy in the worker). */
@@ -105,6 +107,7 @@ export class PerCpu {
   /** this_cpu ops served from the cached translation (counted into stats on demand) */
   private fastOps = 0;
   private readonly checker: AccessChecker | null;
+  private readonly beat: Int32Array | null;
   /** isolation faults recorded in counting mode */
   readonly faults: AccessFault[] = [];
 
@@ -120,6 +123,7 @@ export class PerCpu {
     this.offset = ctx.per_cpu_offset[ctx.cpu]!;
     this.header = new Int32Array(sab, 0, 1024);
     this.i32 = this.mem.i32;
+    this.beat = ctx.heartbeat ? new Int32Array(ctx.heartbeat) : null;
     const checker = ctx.check_isolation ? new AccessChecker(sab) : null;
     this.checker = checker?.enabled ? checker : null;
   }
@@ -198,8 +202,22 @@ export class PerCpu {
     return 0;
   }
 
+  /** Every CPU's heartbeats together (0 without a heartbeat). */
+  private progress(): number {
+    let sum = 0;
+    if (this.beat) for (let c = 0; c < this.beat.length; c++) sum += Atomics.load(this.beat, c);
+    return sum;
+  }
+
+  /** The CPU is working: the watchdog sees it. */
+  private alive(): void {
+    if (this.beat) this.beat[this.cpu]!++;
+  }
+
   private async call(req: Record<string, unknown>): Promise<Reply> {
+    this.alive();
     const r = await this.port.request(req);
+    this.alive();
     if (!r.ok && (r.bug || r.refused)) throw new PercpuError(r.error, r.bug ? r.bug.code : 'REFUSED');
     return r;
   }
@@ -271,7 +289,7 @@ export class PerCpu {
       // the cached translation is still good: one load and one store, like %gs-relative addl
       const v = (this.i32[this.tlbIdx]! + delta) | 0;
       this.i32[this.tlbIdx] = v;
-      this.fastOps++;
+      if ((++this.fastOps & 0xffff) === 0) this.alive();
       return v;
     }
     const va = this.this_cpu_ptr(ptr);
@@ -419,6 +437,7 @@ export class PerCpu {
 
   /** cpu_relax(): lets the other CPUs (and the allocator) run before this one polls again. */
   relax(): Promise<void> {
+    this.alive();
     return new Promise((resolve) => setImmediate(resolve));
   }
 
@@ -437,11 +456,18 @@ export class PerCpu {
       Atomics.notify(h, H_BARRIER_GEN);
       return;
     }
-    const deadline = Date.now() + this.ctx.barrier_timeout_ms;
+    // the wait is bounded by how long nobody makes progress, not by how long it takes
+    let deadline = Date.now() + this.ctx.barrier_timeout_ms;
+    let progress = this.progress();
     while (Atomics.load(h, H_BARRIER_GEN) === gen) {
       if (Atomics.load(h, H_ABORT)) throw new PercpuError(`cpu ${this.cpu}: the run was aborted while waiting at a barrier`, 'ABORTED');
+      const now = this.progress();
+      if (now !== progress) {
+        progress = now;
+        deadline = Date.now() + this.ctx.barrier_timeout_ms;
+      }
       const left = deadline - Date.now();
-      if (left <= 0) throw new PercpuError(`cpu ${this.cpu}: barrier timed out after ${this.ctx.barrier_timeout_ms} ms`, 'ETIMEDOUT');
+      if (left <= 0) throw new PercpuError(`cpu ${this.cpu}: timed out at a barrier: no CPU made progress for ${this.ctx.barrier_timeout_ms} ms`, 'ETIMEDOUT');
       const w = Atomics.waitAsync(h, H_BARRIER_GEN, gen, Math.min(left, 100));
       if (w.async) await w.value;
     }

@@ -45,7 +45,8 @@ Options:
   --seed N            seed of every random choice (default: random, printed)
   --policy P          scheduler: random, fifo or pct (default random)
   --arg KEY=VALUE     override a workload argument (repeatable)
-  --timeout S         bound on each phase of each CPU, in seconds (default 120)
+  --timeout S         how long a CPU may make no progress before the run times out,
+                      in seconds (default 120, longer with more CPUs than cores)
   --no-check          skip the checkers (allocator invariants, lock rules, isolation)
   --count             count isolation violations and go on, instead of stopping
   --strict            report schedule_work() under pcpu_lock as a lock violation
@@ -58,7 +59,7 @@ Options:
   -h, --help          this text
 
 Exit status: 0 when the run passes, 1 when it fails (a failed check, a kernel BUG, a crashed
-CPU), 2 for bad usage.
+CPU), 2 for bad usage, 3 when a CPU stopped making progress (timed out), 130/143 interrupted.
 
 Examples:
   percpu-sim run counter --cpus 8 --arg adds=5000000
@@ -125,6 +126,6 @@ Examples:
     out.write('--save', savePath, (p) => saveRunLog(p, report));
     const { log: _log, fingerprint: _fp, ...data } = report;
     process.stdout.write((json ? JSON.stringify(data, null, 2) : formatRunReport(report)) + '\n');
-    return out.finish(report.verdict === 'pass' ? 0 : 1);
+    return out.finish(report.verdict === 'pass' ? 0 : report.verdict === 'timeout' ? 3 : 1);
   },
 };

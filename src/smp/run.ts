@@ -35,7 +35,7 @@ import type { BackendKind, FirstChunkKind } from '../kernel/setup.ts';
 import { type PercpuStatsReport, percpuStats } from '../kernel/stats.ts';
 import type { CpuStats } from '../../workers/cpu-api.ts';
 import type { CpuTaskResult } from '../../workers/cpu.ts';
-import { SmpMachine } from './smp-machine.ts';
+import { CpuFailure, SmpMachine } from './smp-machine.ts';
 import { Prng } from '../util/prng.ts';
 import { allocatorFingerprint } from '../actor/replay-log.ts';
 import type { Args, Workload } from './workload.ts';
@@ -115,7 +115,7 @@ export interface RunReport {
   log: ActorEvent[];
   /** the allocator's final state (see allocatorFingerprint), to compare with a replay */
   fingerprint: string;
-  verdict: 'pass' | 'fail';
+  verdict: 'pass' | 'fail' | 'timeout';
   replay: string;
 }
 
@@ -204,6 +204,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     isolation: { check: o.check !== false, count: o.countViolations ?? wc.countViolations ?? false },
   });
   const failures: string[] = [];
+  let timedOut = false;
   const violations: AllocatorViolation[] = [];
   let locks: LockChecker | null = null;
   let tracker: IsolationTracker | null = null;
@@ -307,6 +308,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
       failures.push(`page accounting: ${shutdown.finalFreePages} free pages after shutdown, ${shutdown.postBootFreePages} after boot`);
     progress('done', 5, total);
   } catch (e) {
+    if (e instanceof CpuFailure && e.timedOut) timedOut = true;
     failures.push((e as Error).message);
     await smp.close();
   }
@@ -353,7 +355,8 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
         return '';
       }
     })(),
-    verdict: failures.length ? 'fail' : 'pass',
+    // a run that stopped making progress proved nothing either way
+    verdict: timedOut ? 'timeout' : failures.length ? 'fail' : 'pass',
     replay: replayCommand(o, config, args),
   };
 }

@@ -9,6 +9,7 @@
  */
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { availableParallelism } from 'node:os';
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { AllocatorActor, type AllocatorActorOptions, type ShutdownReport } from '../actor/allocator-actor.ts';
@@ -38,6 +39,8 @@ export class CpuFailure extends Error {
   constructor(
     readonly cpu: number,
     message: string,
+    /** it stopped making progress: a time-out, not a failure the run found */
+    readonly timedOut = false,
   ) {
     super(`cpu ${cpu}: ${message}`);
   }
@@ -49,12 +52,20 @@ export class SmpMachine {
   private readonly pools = new Map<number, Piscina>();
   private readonly phaseTimeoutMs: number;
   private readonly barrierTimeoutMs: number;
+  /** per CPU, a count its API bumps as it works: the watchdog's measure of progress */
+  private readonly heartbeat: Int32Array;
+  /** requests each CPU has in flight: a CPU waiting on a working allocator is not stuck */
+  private readonly inFlight = new Map<number, number>();
+  private served = 0;
 
   constructor(readonly cfg: SmpConfig) {
     this.machine = new Machine(cfg.machine);
     this.actor = new AllocatorActor(this.machine, cfg.actor);
-    this.phaseTimeoutMs = cfg.phaseTimeoutMs ?? 60_000;
-    this.barrierTimeoutMs = cfg.barrierTimeoutMs ?? 20_000;
+    // bounds on making no progress, longer when there are more CPU threads than cores
+    const load = Math.max(1, cfg.machine.cpus ?? 1) / Math.max(1, availableParallelism());
+    this.phaseTimeoutMs = Math.round((cfg.phaseTimeoutMs ?? 60_000) * Math.max(1, load));
+    this.barrierTimeoutMs = Math.round((cfg.barrierTimeoutMs ?? 20_000) * Math.max(1, load));
+    this.heartbeat = new Int32Array(new SharedArrayBuffer(4 * Math.max(1, cfg.machine.cpus ?? 1)));
   }
 
   get cpus(): number {
@@ -97,6 +108,7 @@ export class SmpMachine {
       per_cpu_offset: [...pc.__per_cpu_offset],
       static_vars,
       barrier_timeout_ms: this.barrierTimeoutMs,
+      heartbeat: this.heartbeat.buffer as SharedArrayBuffer,
       check_isolation: this.cfg.isolation?.check ?? false,
       count_violations: this.cfg.isolation?.count ?? false,
     };
@@ -124,7 +136,17 @@ export class SmpMachine {
       const pool = this.cpuUp(cpu);
       const ch = new MessageChannel();
       ports.push(ch);
-      const api = { request: (req: Request): Promise<Reply> => this.actor.request({ ...req, cpu, internal: false }) };
+      const api = {
+        request: async (req: Request): Promise<Reply> => {
+          this.inFlight.set(cpu, (this.inFlight.get(cpu) ?? 0) + 1);
+          try {
+            return await this.actor.request({ ...req, cpu, internal: false });
+          } finally {
+            this.inFlight.set(cpu, this.inFlight.get(cpu)! - 1);
+            this.served++;
+          }
+        },
+      };
       Comlink.expose(api, nodeEndpoint(ch.port1));
       const task: CpuTask = { ctx: this.cpuContext(cpu), port: ch.port2, workload, phase, args, early };
       const run = pool.run(task, { transferList: [ch.port2], signal: aborts[i]!.signal }) as Promise<CpuTaskResult>;
@@ -142,19 +164,36 @@ export class SmpMachine {
     }
   }
 
+  /**
+   * A CPU's phase, watched: it fails only when the CPU makes no progress (its heartbeat stands
+   * still and no request of its is being served) for the whole bound, however long it runs.
+   */
   private bounded(cpu: number, run: Promise<CpuTaskResult>, abort: AbortController): Promise<CpuTaskResult> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        abort.abort();
-        reject(new CpuFailure(cpu, `did not finish its phase within ${this.phaseTimeoutMs} ms`));
-      }, this.phaseTimeoutMs);
+      let beat = Atomics.load(this.heartbeat, cpu);
+      let served = this.served;
+      let last = Date.now();
+      const timer = setInterval(
+        () => {
+          const now = Atomics.load(this.heartbeat, cpu);
+          const waiting = (this.inFlight.get(cpu) ?? 0) > 0 && this.served !== served;
+          if (now !== beat || waiting) last = Date.now();
+          beat = now;
+          served = this.served;
+          if (Date.now() - last < this.phaseTimeoutMs) return;
+          clearInterval(timer);
+          abort.abort();
+          reject(new CpuFailure(cpu, `timed out: made no progress for ${Math.round(this.phaseTimeoutMs / 1000)} s`, true));
+        },
+        Math.min(1000, this.phaseTimeoutMs),
+      );
       run.then(
         (r) => {
-          clearTimeout(timer);
+          clearInterval(timer);
           resolve(r);
         },
         (e: Error) => {
-          clearTimeout(timer);
+          clearInterval(timer);
           reject(e instanceof CpuFailure ? e : new CpuFailure(cpu, `worker thread died: ${e.message}`));
         },
       );
