@@ -66,7 +66,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const err = e as Error & { code?: string };
     if (e instanceof UsageError || err.code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`percpu-sim ${name}: ${escapeControl(err.message)}\nRun "percpu-sim ${name} --help" for usage.\n`);
+      const message = e instanceof UsageError ? err.message : parseArgsMessage(err.message);
+      process.stderr.write(`percpu-sim ${name}: ${escapeControl(message)}\nRun "percpu-sim ${name} --help" for usage.\n`);
       return 2;
     }
     if (err.name === 'KernelBug' || err.name === 'MemError' || err.name === 'ConfigError') {
@@ -78,6 +79,17 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`percpu-sim ${name}: internal error: ${escapeControl(err.message ?? String(e))}${verbose ? `\n${err.stack ?? ''}` : ' (--verbose shows where)'}\n`);
     return 70;
   }
+}
+
+/** node:util's parseArgs explains itself over several lines; one is enough here. */
+function parseArgsMessage(m: string): string {
+  const ambiguous = /Option '(-[-\w]+)'.* argument is ambiguous/.exec(m);
+  if (ambiguous) return `${ambiguous[1]} needs a value (write ${ambiguous[1]}=VALUE for a value that starts with "-")`;
+  const unknown = /Unknown option '([^']+)'/.exec(m);
+  if (unknown) return `unknown option ${unknown[1]}`;
+  const missing = /Option '(-[-\w]+)(?: <value>)?' argument missing/.exec(m);
+  if (missing) return `${missing[1]} needs a value`;
+  return m.split('\n')[0]!;
 }
 
 const HELP_ORDER = ['run', 'stress', 'replay', 'ftrace', 'replay-run', 'mutants', 'boot'];

@@ -2,7 +2,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { allocatorSvg } from '../report/svg.ts';
 import { BadInput, replayText } from '../replay.ts';
-import { type Command, LineWriter, UsageError, mib, parse, readStdin } from './common.ts';
+import { type Command, LineWriter, UsageError, escapeControl, mib, parse, readStdin } from './common.ts';
 import { Outputs } from './outputs.ts';
 
 export const replay: Command = {
@@ -55,7 +55,7 @@ Example:
     } catch (e) {
       out.flush();
       if (e instanceof BadInput) {
-        process.stderr.write(`percpu-sim replay: ${file === '-' ? '<stdin>' : file}: ${e.message}\n`);
+        process.stderr.write(`percpu-sim replay: ${file === '-' ? '<stdin>' : escapeControl(file)}: ${escapeControl(e.message)}\n`);
         return 2;
       }
       throw e;

@@ -131,6 +131,9 @@ export function stressConfig(values: Record<string, unknown>, f: Flags): StressC
   if (nodes > cpus) f.fail(`--nodes ${nodes} is more than --cpus ${cpus}: every node needs a CPU`);
   if (values.workers && (values.duration !== undefined || values.runs !== undefined)) f.fail('--workers runs one seed on real threads; --duration and --runs are for the deterministic engine');
   if (values.workers && (values.explore || values.schedule !== undefined)) f.fail('--workers runs on real threads, which cannot be explored or steered; --explore and --schedule use the deterministic engine');
+  for (const flag of ['preemptions', 'no-reduction', 'max-schedules', 'max-seconds'])
+    if (values[flag] !== undefined && !values.explore) f.fail(`--${flag} is for --explore`);
+  if (values.scenario !== undefined && !values.explore && values.schedule === undefined) f.fail('--scenario is for --explore or --schedule');
   return {
     seed: f.int('--seed', values.seed, 0, 2 ** 32 - 1, 1),
     cpus,
