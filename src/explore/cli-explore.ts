@@ -4,6 +4,7 @@
  * exact rerun of one explored schedule.
  */
 import { writeFileSync } from 'node:fs';
+import { onInterrupt } from '../cli/common.ts';
 import type { Outputs } from '../cli/outputs.ts';
 import { type StressConfig, stressCommand } from '../stress/engine.ts';
 import type { ExecuteOptions } from './execute.ts';
@@ -55,13 +56,18 @@ export async function exploreMain(
   const secs = f.num('--max-seconds', values['max-seconds'], 1, 86_400, 600);
   const reduction = values['no-reduction'] !== true;
   const t0 = Date.now();
+  let explored = 0;
+  onInterrupt('stress', () => `${explored} schedule(s) explored${sc ? ` of scenario ${sc.name}` : ''}, rerun with: ${stressCommand(cfg)}${sc ? ` --scenario ${sc.name}` : ''} --explore --preemptions ${k}`);
   const res: ExploreResult = await explore(cfg, {
     ...opts,
     preemptions: k,
     maxSchedules: max,
     maxSeconds: secs,
     reduction,
-    onProgress: (n, depth) => bar(`${n} schedules, ${depth} choice points deep, ${((Date.now() - t0) / 1000).toFixed(0)} s`, Math.min(n, max), max),
+    onProgress: (n, depth) => {
+      explored = n;
+      bar(`${n} schedules, ${depth} choice points deep, ${((Date.now() - t0) / 1000).toFixed(0)} s`, Math.min(n, max), max);
+    },
   });
   bar('done', 1, 1);
   const violations = res.violations.map((v) => ({ ...v, replay: replayCommand(cfg, sc, v.schedule) }));
