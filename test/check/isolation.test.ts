@@ -4,18 +4,9 @@
  * the CPU whose unit was hit, and the seed.
  */
 import { describe, expect, it } from 'vitest';
-import { CpuFault, IsolationError } from '../../workers/cpu-api.ts';
-import { sim } from './sim.ts';
+import { CpuFault } from '../../workers/cpu-api.ts';
+import { isolationError, sim } from './sim.ts';
 
-function caught(fn: () => void): IsolationError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof IsolationError) return e;
-    throw e;
-  }
-  throw new Error('no violation was reported');
-}
 
 describe('isolation checker', () => {
   it('allows a CPU its own copy, a declared remote write, and the static section', async () => {
@@ -45,7 +36,7 @@ describe('isolation checker', () => {
     const s = sim();
     const c0 = s.cpu(0);
     const p = await c0.alloc_percpu(16, 8);
-    const e = caught(() => c0.write(c0.per_cpu_ptr(p, 1), 1));
+    const e = isolationError(() => c0.write(c0.per_cpu_ptr(p, 1), 1));
     const v = s.tracker.describe(e.fault);
     expect(v).toMatchObject({ checker: 'isolation', kind: 'foreign-unit', cpu: 0, unitCpu: 1, seed: 77 });
     expect(v.addr).toBe(c0.per_cpu_ptr(p, 1).toString(16).padStart(16, '0'));
@@ -59,7 +50,7 @@ describe('isolation checker', () => {
     const c1 = s.cpu(1);
     const p = await c1.alloc_percpu(32, 8);
     await c1.free_percpu(p);
-    const v = s.tracker.describe(caught(() => c1.this_cpu_write(p, 3)).fault);
+    const v = s.tracker.describe(isolationError(() => c1.this_cpu_write(p, 3)).fault);
     expect(v).toMatchObject({ kind: 'use-after-free', cpu: 1, unitCpu: 1, allocation: { id: 2, size: 32, chunk: 0, offset: 28192, live: false } });
   });
 
@@ -68,9 +59,9 @@ describe('isolation checker', () => {
     const c0 = s.cpu(0);
     const p = await c0.alloc_percpu(16, 8);
     await c0.alloc_percpu(16, 8); // a neighbour right after it
-    const v = s.tracker.describe(caught(() => c0.write(c0.this_cpu_ptr(p) + 14, 0x01020304)).fault);
+    const v = s.tracker.describe(isolationError(() => c0.write(c0.this_cpu_ptr(p) + 14, 0x01020304)).fault);
     expect(v).toMatchObject({ kind: 'out-of-bounds', cpu: 0, unitCpu: 0, allocation: { id: 2, size: 16, offset: 28192 } });
-    const w = s.tracker.describe(caught(() => c0.fill(c0.this_cpu_ptr(p) + 40, 1, 4)).fault);
+    const w = s.tracker.describe(isolationError(() => c0.fill(c0.this_cpu_ptr(p) + 40, 1, 4)).fault);
     expect(w).toMatchObject({ kind: 'out-of-bounds', allocation: null });
   });
 

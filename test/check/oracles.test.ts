@@ -10,21 +10,11 @@ import { checkUnitLayout } from '../../src/check/isolation.ts';
 import { PageWalk } from '../../src/check/walk.ts';
 import { H_PT_GEN } from '../../src/mem/layout.ts';
 import { DEFAULT_STRESS, runStress } from '../../src/stress/engine.ts';
-import { IsolationError } from '../../workers/cpu-api.ts';
 import { boot } from '../helpers.ts';
-import { sim } from './sim.ts';
+import { isolationError, sim } from './sim.ts';
 
 const short = { ...DEFAULT_STRESS, seed: 2, backend: 'vm' as const, nodes: 1, args: { ...DEFAULT_STRESS.args, ops: 300 } };
 
-function isolationError(fn: () => void): IsolationError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof IsolationError) return e;
-    throw e;
-  }
-  throw new Error('no violation was reported');
-}
 
 describe('oracles on the stress engine', () => {
   it('an allocator that ignores the alignment is caught from the replies', async () => {

@@ -6,7 +6,7 @@ import { LockChecker } from '../../src/check/locks.ts';
 import type { MutantName } from '../../src/kernel/mutants.ts';
 import { mm_init, setup_per_cpu_areas } from '../../src/kernel/setup.ts';
 import { Machine } from '../../src/mem/machine.ts';
-import { type CpuContext, PerCpu } from '../../workers/cpu-api.ts';
+import { type CpuContext, IsolationError, PerCpu } from '../../workers/cpu-api.ts';
 
 export function sim(opts: { cpus?: number; mutant?: MutantName; check?: boolean; count?: boolean } = {}) {
   const cpus = opts.cpus ?? 2;
@@ -48,4 +48,15 @@ export function sim(opts: { cpus?: number; mutant?: MutantName; check?: boolean;
     return new PerCpu(ctx, port, machine.sab);
   };
   return { machine, pc, core, tracker, locks, events, cpu };
+}
+
+/** Runs `fn`, which must commit an isolation violation; returns the error it raised. */
+export function isolationError(fn: () => void): IsolationError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof IsolationError) return e;
+    throw e;
+  }
+  throw new Error('no violation was reported');
 }
