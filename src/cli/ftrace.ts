@@ -5,7 +5,7 @@ import { PERCPU_DYNAMIC_RESERVE, PERCPU_MODULE_RESERVE } from '../kernel/constan
 import { DEFAULT_STATIC_SIZE } from '../kernel/setup.ts';
 import { BadInput } from '../replay.ts';
 import { compareFtrace, formatFtraceComparison } from '../report/ftrace-report.ts';
-import { type Command, LineWriter, UsageError, int, mib, parse, progressBar, readStdin } from './common.ts';
+import { type Command, LineWriter, UsageError, int, mib, onInterrupt, parse, progressBar, readStdin } from './common.ts';
 import { ftraceSmp } from '../smp/ftrace-smp.ts';
 
 export const ftrace: Command = {
@@ -104,6 +104,7 @@ Examples:
       const seed = int('--seed', values.seed, 0, 2 ** 32 - 1, 1);
       const memoryMiB = values.memory === undefined ? 256 : int('--memory', values.memory, 16, 4096, 256);
       const rerun = `percpu-sim ftrace ${file} --smp --cpus ${cpus} --seed ${seed} --memory ${memoryMiB}`;
+      onInterrupt('ftrace', () => `seed ${seed}; rerun with: ${rerun}`);
       const r = await ftraceSmp(parsed.events, ops, { cpus, seed, memoryMiB, onProgress: progressBar(false), rerun });
       process.stdout.write(r.text + '\n');
       return r.pass ? 0 : 1;

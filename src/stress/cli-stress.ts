@@ -341,6 +341,7 @@ export async function replayRunMain(file: string, json: boolean, f: Flags): Prom
   if (saved.scenario && !sc) return f.fail(`${file}: scenario: this version has no scenario "${saved.scenario}"`);
   const config = saved.config as StressConfig;
   const bar = f.progress(json);
+  onInterrupt('replay-run', () => `replaying ${file} (seed ${config.seed}); rerun with: percpu-sim replay-run ${file}`);
   const r = saved.schedule
     ? (await runSchedule(config, saved.schedule as string[], sc ? { programs: sc.programs } : {})).report
     : await runStress(config, { onProgress: (d, t) => bar(`replaying seed ${config.seed}`, d, t) });
