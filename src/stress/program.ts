@@ -190,7 +190,10 @@ async function reload(cpu: PerCpu): Promise<boolean> {
   }
   const touch = (p: number, v: number): void => {
     cpu.this_cpu_add(p, v); // the fast path's cached translation
-    cpu.this_cpu_write(p + 4, v); // and the TLB of the 32-bit path
+    cpu.this_cpu_write(p + 4, v); // the TLB of the 32-bit path
+    cpu.this_cpu_write(p + 8, v, 1); // and every other width's translation
+    cpu.this_cpu_write(p + 10, v, 2);
+    cpu.this_cpu_write64(p + 16, BigInt(v));
   };
   for (const p of [...ptrs].reverse()) touch(p, 1);
   for (const p of ptrs) await cpu.free_percpu(p);
@@ -201,7 +204,7 @@ async function reload(cpu: PerCpu): Promise<boolean> {
   }
   for (const p of [...again].reverse()) {
     // a new area reads zero, through whatever translation the CPU has
-    if (cpu.this_cpu_read(p + 4, 4) !== 0 || cpu.this_cpu_add(p, 3) !== 3)
+    if (cpu.this_cpu_read(p + 4, 4) !== 0 || cpu.this_cpu_read(p + 8, 1) !== 0 || cpu.this_cpu_read(p + 10, 2) !== 0 || cpu.this_cpu_read64(p + 16) !== 0n || cpu.this_cpu_add(p, 3) !== 3)
       throw new CorruptionError(`cpu ${cpu.cpu}: the new area ${p.toString(16)} does not start at zero`);
     touch(p, 2);
   }
