@@ -64,6 +64,13 @@ describe('mutants', () => {
 describe('stress command line', () => {
   const cli = (...args: string[]) => spawnSync(process.execPath, ['bin/percpu-sim.mjs', ...args], { encoding: 'utf8', timeout: 60_000 });
 
+  it('a campaign runs every fifth seed on worker threads too', () => {
+    const r = cli('stress', '--runs', '5', '--ops', '60', '--seed', '10');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('5 run(s)');
+    expect(r.stdout).toContain('verdict: CLEAN');
+  });
+
   it('lists the mutants as JSON', () => {
     const r = cli('mutants', '--json');
     expect(r.status).toBe(0);
