@@ -303,7 +303,6 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
 
     progress('shutdown', 4, total);
     shutdown = await smp.shutdown();
-    if (shutdown && o.failOnLeak) for (const l of shutdown.leaks) failures.push(`leak: ${leakLine(l)}`);
     if (shutdown && !shutdown.pagesRestored)
       failures.push(`page accounting: ${shutdown.finalFreePages} free pages after shutdown, ${shutdown.postBootFreePages} after boot`);
     progress('done', 5, total);
@@ -319,6 +318,8 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
   for (const v of model?.faults ?? []) failures.push(v.message);
   for (const v of races?.violations ?? []) failures.push(`race ${v.kind}: ${v.message}`);
   for (const v of areas?.violations ?? []) failures.push(`areas ${v.message}`);
+  // leaks last: a CPU that stopped early leaves its areas, and its reason above says why
+  if (shutdown && o.failOnLeak) for (const l of shutdown.leaks) failures.push(`leak: ${leakLine(l)}`);
 
   const pcDmesg = (() => {
     try {
