@@ -151,6 +151,22 @@ export class PerCpu {
     this.raise(this.checker!.checkRead(this.cpu, va, len, cpu), va, 'read');
   }
 
+  /**
+   * After an access to this CPU's own copy, what the data path read or wrote must be what the
+   * page table's frame holds: nobody else writes there meanwhile. Another CPU's copy may be
+   * written by its owner at any moment (a racy per_cpu read is allowed), so there the check
+   * is of the translation alone.
+   */
+  private checkBytes(va: number, data: Uint8Array, owner: number): void {
+    if (owner === this.cpu) this.raise(this.checker!.checkContents(this.cpu, va, data), va, 'access');
+    else this.checkPhys(va, this.mem.translate(va), data.length);
+  }
+
+  private checkRead32(va: number, width: Width, v: number, owner: number): void {
+    if (owner === this.cpu) this.raise(this.checker!.checkValue(this.cpu, va, width as 1 | 2 | 4, v), va, 'read');
+    else this.checkPhys(va, this.mem.translate(va), width);
+  }
+
   /** After a write: it went to the frame the page table names (a negative `phys` is a fault). */
   private checkPhys(va: number, phys: number, len: number): void {
     if (phys >= 0) this.raise(this.checker!.checkPhys(this.cpu, va, phys, len), va, 'write');
@@ -334,7 +350,7 @@ export class PerCpu {
     if (this.checker) this.checkRead(va, width, cpu);
     const v = width === 1 ? this.mem.read8(va) : width === 2 ? this.mem.read16(va) : this.mem.read32(va);
     if (Number.isNaN(v)) throw new CpuFault(this.cpu, va, this.mem.translate(va), 'read');
-    if (this.checker) this.raise(this.checker.checkValue(this.cpu, va, width as 1 | 2 | 4, v), va, 'read');
+    if (this.checker) this.checkRead32(va, width, v, cpu);
     this.counts.reads++;
     return v;
   }
@@ -410,7 +426,7 @@ export class PerCpu {
     if (this.checker) this.checkWrite(va, data.length, remote);
     const p = this.mem.writeBytes(va, data);
     if (p < 0) throw new CpuFault(this.cpu, va, p, 'write');
-    if (this.checker) this.raise(this.checker.checkContents(this.cpu, va, data), va, 'write');
+    if (this.checker) this.checkBytes(va, data, this.target(remote));
     this.counts.writes++;
   }
 
@@ -419,7 +435,7 @@ export class PerCpu {
     if (this.checker) this.checkWrite(va, len, remote);
     const p = this.mem.fill(va, byte, len);
     if (p < 0) throw new CpuFault(this.cpu, va, p, 'memset');
-    if (this.checker) this.raise(this.checker.checkContents(this.cpu, va, new Uint8Array(len).fill(byte)), va, 'memset');
+    if (this.checker) this.checkBytes(va, new Uint8Array(len).fill(byte), this.target(remote));
     this.counts.writes++;
   }
 
@@ -428,7 +444,7 @@ export class PerCpu {
     if (this.checker) this.checkRead(va, len, cpu);
     const b = this.mem.readBytes(va, len);
     if (!b) throw new CpuFault(this.cpu, va, this.mem.translate(va), 'read');
-    if (this.checker) this.raise(this.checker.checkContents(this.cpu, va, b), va, 'read');
+    if (this.checker) this.checkBytes(va, b, cpu);
     this.counts.reads++;
     return b;
   }
