@@ -13,7 +13,8 @@
  *
  * Areas count as given up when their free is asked for, as the isolation tracker does.
  */
-import type { ActorEvent, AllocReply, Request } from '../actor/types.ts';
+import type { ActorEvent, AllocReply } from '../actor/types.ts';
+import { ReplyFollower } from './replies.ts';
 import type { PageWalk } from './walk.ts';
 
 export type AreaKind = 'overlap' | 'misaligned' | 'unpopulated' | 'leak' | 'early-chunk' | 'early-map-limit';
@@ -56,7 +57,10 @@ export class AreaOracle {
   readonly violations: AreaViolation[] = [];
   /** live areas sorted by pointer */
   private readonly live: Area[] = [];
-  private readonly requests = new Map<number, Request>();
+  private readonly replies = new ReplyFollower({
+    allocated: (cpu, tick, ask, reply) => this.served(cpu, tick, ask.size, ask.align, reply),
+    freed: (ptr) => this.forget(ptr),
+  });
   private slab = false;
 
   constructor(private readonly cfg: AreaOracleConfig) {}
@@ -79,18 +83,7 @@ export class AreaOracle {
 
   observe(e: ActorEvent): void {
     if (e.type === 'lifecycle' && e.state === 'slabOnline') this.slab = true;
-    else if (e.type === 'arrive') {
-      this.requests.set(e.task, e.req);
-      if (e.req.kind === 'free') this.forget(e.req.ptr);
-      else if (e.req.kind === 'free_batch') for (const p of e.req.ptrs) this.forget(p);
-    } else if (e.type === 'done' || e.type === 'bug') {
-      const req = this.requests.get(e.task);
-      this.requests.delete(e.task);
-      if (!req || e.type === 'bug') return;
-      const r = e.reply;
-      if (req.kind === 'alloc') this.served(req.cpu, e.tick, req.size, req.align, r as AllocReply);
-      else if (req.kind === 'alloc_batch' && 'batch' in r) r.batch.forEach((b, i) => this.served(req.cpu, e.tick, req.items[i]!.size, req.items[i]!.align, b));
-    }
+    else this.replies.observe(e);
   }
 
   private forget(ptr: number): void {

@@ -14,7 +14,8 @@
  * checker's own walk from a snapshot of __per_cpu_offset[] that the tracker first validates
  * against the machine's configuration (groups, units, nodes).
  */
-import type { ActorEvent, Request } from '../actor/types.ts';
+import type { ActorEvent } from '../actor/types.ts';
+import { ReplyFollower } from './replies.ts';
 import type { Percpu } from '../kernel/percpu.ts';
 import { PAGE_SIZE, readHeader } from '../mem/layout.ts';
 import { PageWalk } from './walk.ts';
@@ -246,7 +247,12 @@ export class IsolationTracker {
   private readonly enabled: boolean;
   private readonly byId = new Map<number, AllocationInfo>();
   private readonly byPtr = new Map<number, number>();
-  private readonly requests = new Map<number, Request>();
+  private readonly replies = new ReplyFollower({
+    allocated: (cpu, _tick, _ask, r) => {
+      if (r.ok) this.allocated(cpu, r.ptr, r.size, r.chunk, r.off);
+    },
+    freed: (ptr) => this.freed(ptr),
+  });
   private nextId = TAG_STATIC + 1;
 
   constructor(
@@ -289,20 +295,7 @@ export class IsolationTracker {
 
   /** Follows one actor event. */
   observe(e: ActorEvent): void {
-    if (e.type === 'arrive') {
-      this.requests.set(e.task, e.req);
-      // the caller gives the area up when it calls free_percpu(): from here on the kernel may
-      // hand it out again, even before this free replies (a batch frees one area at a time)
-      if (e.req.kind === 'free') this.freed(e.req.ptr);
-      else if (e.req.kind === 'free_batch') for (const p of e.req.ptrs) this.freed(p);
-    } else if (e.type === 'done' || e.type === 'bug') {
-      const req = this.requests.get(e.task);
-      this.requests.delete(e.task);
-      if (!req || e.type === 'bug') return;
-      const r = e.reply;
-      if (req.kind === 'alloc' && 'ptr' in r && r.ok) this.allocated(req.cpu, r.ptr, r.size, r.chunk, r.off);
-      else if (req.kind === 'alloc_batch' && 'batch' in r) for (const b of r.batch) if (b.ok) this.allocated(req.cpu, b.ptr, b.size, b.chunk, b.off);
-    }
+    this.replies.observe(e);
   }
 
   private allocated(cpu: number, ptr: number, size: number, chunk: number, off: number): void {
