@@ -215,11 +215,13 @@ export function checkUnitLayout(cfg: UnitConfig, offsets: readonly number[], sta
   const out: string[] = [];
   const groupOf = (c: number): number => (cfg.groupsByNode ? cfg.cpuToNode(c) : 0);
   const first = new Map<number, number>();
+  const members = new Map<number, number>();
   const rank = new Map<number, number>();
   for (let c = 0; c < cfg.cpus; c++) {
     const g = groupOf(c);
     if (!first.has(g)) first.set(g, c);
-    rank.set(c, [...Array(c).keys()].filter((x) => groupOf(x) === g).length);
+    rank.set(c, members.get(g) ?? 0); // CPUs of a group take its units in CPU order
+    members.set(g, rank.get(c)! + 1);
   }
   for (let c = 0; c < cfg.cpus; c++) {
     const lead = first.get(groupOf(c))!;

@@ -12,8 +12,9 @@
  *    §4 #10, fixed in 2019): recorded as known, and a violation only in strict mode.
  */
 import type { ActorEvent } from '../actor/types.ts';
+import { LockModel } from './lock-model.ts';
 import type { Percpu } from '../kernel/percpu.ts';
-import type { LockName, SleepPoint } from '../kernel/steps.ts';
+import type { SleepPoint } from '../kernel/steps.ts';
 
 export type LockViolationKind =
   | 'not-held' // a map or slot list touched without pcpu_lock
@@ -40,7 +41,8 @@ export class LockChecker {
   readonly violations: LockViolation[] = [];
   /** known 2.6.36 dependencies (wake-ups under pcpu_lock) when not strict */
   readonly known: LockViolation[] = [];
-  private readonly held = new Map<number, LockName[]>();
+  /** who holds what, from the same events (the engine's own model reports scheduler faults) */
+  private readonly model = new LockModel();
   /** lock-order edges seen: "a>b" means b was taken while a was held */
   private readonly edges = new Set<string>();
   private lastScratchOverlaps = 0;
@@ -55,16 +57,11 @@ export class LockChecker {
     else this.violations.push(v);
   }
 
-  private heldBy(task: number): LockName[] {
-    let h = this.held.get(task);
-    if (!h) this.held.set(task, (h = []));
-    return h;
-  }
-
   observe(e: ActorEvent): void {
+    // what the task held before this event
+    const h = e.task >= 0 ? this.model.holds(e.task) : [];
     switch (e.type) {
       case 'lock': {
-        const h = this.heldBy(e.task);
         for (const other of h) {
           const edge = `${other}>${e.lock}`;
           if (this.edges.has(`${e.lock}>${other}`)) this.add(e, 'lock-order', `task ${e.task} took ${e.lock} while holding ${other}; the opposite order was seen before`);
@@ -72,17 +69,9 @@ export class LockChecker {
         }
         if (e.lock === 'pcpu_alloc_mutex' && h.includes('pcpu_lock'))
           this.add(e, 'sleep-under-spinlock', `task ${e.task} (cpu ${e.cpu}) took pcpu_alloc_mutex, which may sleep, while holding pcpu_lock`);
-        h.push(e.lock);
-        break;
-      }
-      case 'unlock': {
-        const h = this.heldBy(e.task);
-        const i = h.lastIndexOf(e.lock);
-        if (i >= 0) h.splice(i, 1);
         break;
       }
       case 'sleep': {
-        const h = this.heldBy(e.task);
         if (h.includes('pcpu_lock'))
           this.add(e, 'sleep-under-spinlock', `task ${e.task} (cpu ${e.cpu}) sleeps in ${e.at} while holding pcpu_lock`);
         if (NEEDS_MUTEX.includes(e.at) && !h.includes('pcpu_alloc_mutex'))
@@ -96,13 +85,10 @@ export class LockChecker {
         if (e.held.includes('pcpu_lock'))
           this.add(e, 'wakeup-under-spinlock', `task ${e.task} (cpu ${e.cpu}) schedules the reclaim work while holding pcpu_lock (pcpu_lock -> workqueue dependency)`);
         break;
-      case 'done':
-      case 'bug':
-        this.held.delete(e.task);
-        break;
       default:
         break;
     }
+    this.model.observe(e);
     const vm = this.opts.pc?.backend as { scratch_overlaps?: number } | undefined;
     if (vm?.scratch_overlaps !== undefined && vm.scratch_overlaps > this.lastScratchOverlaps) {
       this.lastScratchOverlaps = vm.scratch_overlaps;

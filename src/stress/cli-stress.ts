@@ -4,7 +4,8 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { MUTANTS, MUTANT_NAMES } from '../kernel/mutants.ts';
-import { runWorkload } from '../smp/run.ts';
+import { type RunOptions, type RunReport, runWorkload } from '../smp/run.ts';
+import type { BackendKind } from '../kernel/setup.ts';
 import { type SavedRunLog, replayRunLog, saveRunLog } from '../smp/run-log.ts';
 import { SavedRunLogSchema, SavedStressSchema, type SavedStress, schemaErrors } from '../saved.ts';
 import { DEFAULT_STRESS, type StressConfig, type StressReport, resolveMachine, runStress, stressCommand } from './engine.ts';
@@ -198,22 +199,8 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
   const json = values.json === true;
   const bar = f.progress(json);
   if (values.workers) {
-    const m = resolveMachine(cfg);
-    Object.assign(cfg, m);
-    const r = await runWorkload({
-      workload: 'stress',
-      seed: cfg.seed,
-      cpus: cfg.cpus,
-      nodes: m.nodes,
-      backend: m.backend,
-      memoryMiB: cfg.memoryMiB,
-      args: { ...cfg.args },
-      countViolations: cfg.count,
-      strictLocks: cfg.strict,
-      failRate: cfg.failRate,
-      ...(cfg.mutant ? { mutant: cfg.mutant } : {}),
-      onProgress: bar,
-    });
+    Object.assign(cfg, resolveMachine(cfg));
+    const r = await stressOnWorkers(cfg, { onProgress: bar });
     const { log: _l, fingerprint: _f, ...data } = r;
     process.stdout.write(json ? JSON.stringify(data, null, 2) + '\n' : `${r.verdict === 'pass' ? 'verdict: CLEAN' : 'verdict: VIOLATION'}\n${r.failures.map((x) => `  ${x}`).join('\n')}\nseed: ${cfg.seed}\nrerun: ${stressCommand(cfg)} --workers${typeof values.save === 'string' ? `\nreplay the allocator's side exactly: percpu-sim replay-run ${values.save}` : ''}\n`);
     outputs.write('--save', savePath, (p) => saveRunLog(p, r));
@@ -256,6 +243,24 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
   return outputs.finish(r.verdict === 'clean' ? 0 : 1);
 }
 
+/** The stress program of a configuration (its machine resolved) on real worker threads. */
+function stressOnWorkers(cfg: StressConfig, extra: Partial<RunOptions>): Promise<RunReport> {
+  return runWorkload({
+    workload: 'stress',
+    seed: cfg.seed,
+    cpus: cfg.cpus,
+    nodes: cfg.nodes,
+    backend: cfg.backend as BackendKind,
+    memoryMiB: cfg.memoryMiB,
+    args: { ...cfg.args },
+    countViolations: cfg.count,
+    strictLocks: cfg.strict,
+    failRate: cfg.failRate,
+    ...(cfg.mutant ? { mutant: cfg.mutant } : {}),
+    ...extra,
+  });
+}
+
 /** Which seeds of a campaign run on worker threads (one in this many). */
 const WORKER_ROUND = 5;
 
@@ -266,22 +271,7 @@ const WORKER_ROUND = 5;
 async function workerRound(config: StressConfig, onProgress: (d: number, t: number) => void): Promise<StressReport> {
   const t0 = performance.now();
   const cfg: StressConfig = { ...config, ...resolveMachine(config), args: { ...config.args, ops: Math.min(config.args.ops, 400) } };
-  const r = await runWorkload({
-    workload: 'stress',
-    seed: cfg.seed,
-    cpus: cfg.cpus,
-    nodes: cfg.nodes,
-    backend: cfg.backend as 'vm' | 'km',
-    memoryMiB: cfg.memoryMiB,
-    args: { ...cfg.args },
-    countViolations: cfg.count,
-    strictLocks: cfg.strict,
-    failRate: cfg.failRate,
-    phaseTimeoutMs: 30_000,
-    failOnLeak: true,
-    ...(cfg.mutant ? { mutant: cfg.mutant } : {}),
-    onProgress: (_phase, d, t) => onProgress(d, t),
-  });
+  const r = await stressOnWorkers(cfg, { phaseTimeoutMs: 30_000, failOnLeak: true, onProgress: (_phase, d, t) => onProgress(d, t) });
   const violations = r.failures.slice(0, 50).map((message) => ({ checker: 'workers' as const, kind: 'run', cpu: -1, tick: 0, message: `${message} (on worker threads; rerun with --workers)` }));
   return {
     seed: cfg.seed,

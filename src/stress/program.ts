@@ -164,7 +164,7 @@ function checkArea(cpu: PerCpu, a: Area): void {
     const ok =
       w === 8
         ? (atomic ? cpu.atomic_read64(va + i, me) : cpu.this_cpu_read64(a.ptr + i)) === le64(b, i)
-        : (atomic ? cpu.atomic_read(va + i, w, me) : cpu.this_cpu_read(a.ptr + i, w)) === (w === 4 ? le(b, i, 4) : le(b, i, w));
+        : (atomic ? cpu.atomic_read(va + i, w, me) : cpu.this_cpu_read(a.ptr + i, w)) === le(b, i, w);
     if (!ok) corrupt(cpu, a, me, `the ${w * 8}-bit word at ${i}`);
   }
 }
