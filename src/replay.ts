@@ -30,6 +30,8 @@ export interface ReplayOptions {
   vmallocBytes?: number;
   /** called with the allocator a boot line has built (a benchmark installs a watcher here) */
   onBoot?: (pc: Percpu) => void;
+  /** called after each operation with its line number, the input and the output line */
+  onStep?: (lineNo: number, input: string, output: string) => void;
 }
 
 
@@ -224,7 +226,10 @@ export function replayText(text: string, write: (line: string) => void, opts: Re
     let line = text.slice(start, end);
     if (line.endsWith('\r')) line = line.slice(0, -1);
     const out = r.step(line, lineNo);
-    if (out !== null) write(out);
+    if (out !== null) {
+      write(out);
+      opts.onStep?.(lineNo, line, out);
+    }
     start = end + 1;
   }
   return r.summary;

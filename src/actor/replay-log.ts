@@ -25,12 +25,21 @@ export function replayEventLog(
   log: readonly ActorEvent[],
   /** the page-allocation failures the recorded run injected (same seed, same draws) */
   failRate = 0,
+  /** a watcher of the replay: told the allocator once booted, then every event */
+  watch?: { attach(pc: Percpu): void; observe(e: ActorEvent): void },
 ): ReplayedRun {
   const machine = new Machine(machineCfg);
   const pc = setup_per_cpu_areas(machine, setup);
+  watch?.attach(pc);
   if (failRate > 0) machine.buddy.setFaultInjection({ failRate, prng: new Prng(sched.seed ^ 0x5eed) });
   const events: ActorEvent[] = [];
-  const core = new Scheduler(pc, { ...sched, onEvent: (e) => events.push(e) });
+  const core = new Scheduler(pc, {
+    ...sched,
+    onEvent: (e) => {
+      events.push(e);
+      watch?.observe(e);
+    },
+  });
   core.record({ type: 'lifecycle', task: -1, cpu: 0, state: 'boot' });
   core.record({ type: 'lifecycle', task: -1, cpu: 0, state: 'early' });
   for (const e of log) {

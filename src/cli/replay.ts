@@ -2,12 +2,14 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { allocatorSvg } from '../report/svg.ts';
 import { BadInput, replayText } from '../replay.ts';
+import type { Percpu } from '../kernel/percpu.ts';
 import { type Command, LineWriter, UsageError, escapeControl, mib, parse, readStdin } from './common.ts';
 import { Outputs } from './outputs.ts';
+import { HTML_OPTION, Visuals } from './visuals.ts';
 
 export const replay: Command = {
   summary: 'replay a JSON Lines trace of allocator operations, one JSON result line per operation',
-  help: `Usage: percpu-sim replay FILE [--memory MIB] [--svg OUT]
+  help: `Usage: percpu-sim replay FILE [--memory MIB] [--svg OUT] [--html OUT]
 
 Replays a trace through the kernel's allocator and prints one JSON line per operation to
 standard output. FILE is a path, or - for standard input. Input lines:
@@ -26,6 +28,9 @@ creation) and the offset inside the unit, or "chunk":null and the kernel's reaso
 Options:
   --memory MIB   physical memory of the replay machine (default 4096)
   --svg OUT      also draw the final state of every chunk (areas and populated pages) as SVG
+  --html OUT     also write a self-contained HTML report: the boot layout, every chunk's map
+                 over the trace under a slider, counters, percpu_stats; a bad line is shown
+                 with the lines before it
   -h, --help     this text
 
 A bad line stops the replay with exit status 2 and a message naming the line; the lines
@@ -35,11 +40,13 @@ Example:
   printf '%s\\n' '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}' \\
                  '{"op":"alloc","id":"a","size":16,"align":8}' | percpu-sim replay -`,
   async run(argv) {
-    const { values, positionals } = parse(argv, { memory: { type: 'string' }, svg: { type: 'string' } });
+    const { values, positionals } = parse(argv, { memory: { type: 'string' }, svg: { type: 'string' }, ...HTML_OPTION });
     if (positionals.length !== 1) throw new UsageError('replay needs exactly one FILE (or - for standard input)');
     const file = positionals[0]!;
     const outputs = new Outputs('replay');
     const svg = outputs.claim('--svg', values.svg);
+    const visuals = new Visuals(outputs, values);
+    const recorder = visuals.fresh();
     const memoryBytes = values.memory === undefined ? undefined : mib('--memory', values.memory, 16, 4096);
     let text: string;
     try {
@@ -48,13 +55,21 @@ Example:
       throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
     }
     const out = new LineWriter();
+    const shown = file === '-' ? '<stdin>' : file;
+    const page = (ok: boolean, notes: string[]) => ({ title: `percpu-sim replay ${shown}`, verdict: { label: ok ? 'REPLAYED' : 'STOPPED', ok, seed: null, replay: `percpu-sim replay ${shown}`, notes } });
     try {
       const onResourceLimit = (m: string): void => void process.stderr.write(`percpu-sim replay: warning: ${m}\n`);
-      const summary = replayText(text, (l) => out.line(l), memoryBytes === undefined ? { onResourceLimit } : { memoryBytes, onResourceLimit });
+      const watch = recorder ? { onBoot: (pc: Percpu) => recorder.attach(pc), onStep: (n: number, input: string, output: string) => recorder.step(n, `line ${n}: ${input} -> ${output}`) } : {};
+      const summary = replayText(text, (l) => out.line(l), { ...(memoryBytes === undefined ? {} : { memoryBytes }), onResourceLimit, ...watch });
       if (summary.pc) outputs.write('--svg', svg, (p) => writeFileSync(p, allocatorSvg(summary.pc!, `percpu-sim replay ${file}`)));
+      visuals.write(page(true, [`${summary.ops} operations: ${summary.allocs} allocations (${summary.failed} failed), ${summary.frees} frees`]));
     } catch (e) {
       out.flush();
       if (e instanceof BadInput) {
+        recorder?.violation(e.line, e.message);
+        const lines = text.split('\n');
+        visuals.write({ ...page(false, ['the replay stopped at a bad line; the lines before it were replayed']), around: () => lines.slice(Math.max(0, e.line - 12), e.line).map((l, i) => `${Math.max(0, e.line - 12) + i + 1}: ${l}`) });
+        outputs.finish(2);
         process.stderr.write(`percpu-sim replay: ${file === '-' ? '<stdin>' : escapeControl(file)}: ${escapeControl(e.message)}\n`);
         return 2;
       }

@@ -11,6 +11,10 @@ import { randomSeed } from '../util/prng.ts';
 import { type Command, UsageError, flags, int, onInterrupt, oneOf, parse, progressBar } from './common.ts';
 import { CHECK_OPTIONS, MACHINE_OPTIONS, parseMutant } from './options.ts';
 import { Outputs } from './outputs.ts';
+import { HTML_OPTION, TRACE_OPTION, VISUALS_HELP, Visuals } from './visuals.ts';
+import { cpuCounts } from '../report/html.ts';
+import { formatPercpuStats } from '../kernel/stats.ts';
+import type { RunReport } from '../smp/run.ts';
 
 const EXAMPLES_DIR = new URL('../../examples/', import.meta.url);
 
@@ -55,6 +59,7 @@ Options:
                       reported, kmemleak style: which CPU allocated what, where, when)
   --save FILE         save the run's event log; percpu-sim replay-run FILE replays it
   --svg FILE          draw every chunk (areas, populated pages) as it was when the workload ended
+${VISUALS_HELP}
   --json              print the report as JSON
   -h, --help          this text
 
@@ -75,11 +80,15 @@ Examples:
       'no-check': { type: 'boolean' },
       'fail-on-leak': { type: 'boolean' },
       svg: { type: 'string' },
+      ...TRACE_OPTION,
+      ...HTML_OPTION,
     });
     if (positionals.length > 1) throw new UsageError(`run takes one workload, got ${positionals.join(' ')}`);
     const out = new Outputs('run');
     const svg = out.claim('--svg', values.svg);
     const savePath = out.claim('--save', values.save);
+    const visuals = new Visuals(out, values);
+    const recorder = visuals.fresh();
     const mutant = parseMutant(values.mutant, flags.fail);
     const workload = positionals[0] ?? 'demo';
     const args: Record<string, number | string | boolean> = {};
@@ -117,6 +126,7 @@ Examples:
         failOnLeak: values['fail-on-leak'] === true,
         phaseTimeoutMs: int('--timeout', values.timeout, 1, 3600, 120) * 1000,
         onProgress: bar,
+        ...(recorder ? { recorder } : {}),
         ...(svg ? { onRunDone: (pc: Percpu) => out.write('--svg', svg, (p) => writeFileSync(p, allocatorSvg(pc, `percpu-sim run ${workload}, seed ${seed}`))) } : {}),
       });
     } catch (e) {
@@ -124,8 +134,31 @@ Examples:
       throw e;
     }
     out.write('--save', savePath, (p) => saveRunLog(p, report));
+    visuals.write(runPage(report));
     const { log: _log, fingerprint: _fp, ...data } = report;
     process.stdout.write((json ? JSON.stringify(data, null, 2) : formatRunReport(report)) + '\n');
     return out.finish(report.verdict === 'pass' ? 0 : report.verdict === 'timeout' ? 3 : 1);
   },
 };
+
+/** The HTML report's verdict and CPU table of a run. */
+export function runPage(r: RunReport) {
+  const counts = cpuCounts(r.log);
+  const byCpu = new Map(counts.rows.map((row) => [row[0] as number, row.slice(1)]));
+  const c = r.config;
+  return {
+    title: `percpu-sim run ${r.workload}: ${c.cpus} CPUs, ${c.nodes} node(s), ${c.backend}`,
+    verdict: {
+      label: r.verdict.toUpperCase(),
+      ok: r.verdict === 'pass',
+      seed: r.seed,
+      replay: r.replay,
+      notes: [`${r.events} allocator events; ${r.failures.length} failure(s)${r.shutdown ? `; ${r.shutdown.leaks.length} leak(s) at shutdown` : ''}`, ...(c.mutant ? [`mutant: ${c.mutant}`] : [])],
+    },
+    ...(r.stats ? { stats: `${formatPercpuStats(r.stats)}\n(taken when the workload had run, before teardown and shutdown)` } : {}),
+    cpuTable: {
+      columns: ['cpu', 'node', 'thread', 'status', 'ms', ...counts.columns.slice(1)],
+      rows: r.cpus.map((x) => [x.cpu, x.node, x.threadId, x.ok ? 'ok' : (x.error ?? 'failed'), Math.round(x.ms), ...(byCpu.get(x.cpu) ?? counts.columns.slice(1).map(() => 0))]),
+    },
+  };
+}

@@ -96,13 +96,13 @@ export async function exploreMain(
 }
 
 /** `--schedule a,b,c`: reruns one explored schedule and reports like a stress run. */
-export async function scheduleMain(values: Record<string, unknown>, base: StressConfig, f: ExploreFlags) {
+export async function scheduleMain(values: Record<string, unknown>, base: StressConfig, f: ExploreFlags, extra: ExecuteOptions = {}) {
   const { sc, cfg, opts } = exploreSetup(values, base, f);
   const text = String(values.schedule);
   const schedule = text === '-' || text === '' ? [] : text.split(',').map((x) => x.trim());
   for (const t of schedule) if (!/^(\d+|k)\.\d+$/.test(t)) f.fail(`--schedule takes task names such as 0.3 (CPU 0's fourth request) or k.0 (the reclaim worker), comma separated (got "${t}")`);
-  const exec = await runSchedule(cfg, schedule, opts);
-  return { report: exec.report, schedule, sc, cfg };
+  const exec = await runSchedule(cfg, schedule, { ...opts, ...extra });
+  return { report: exec.report, schedule, sc, cfg, replay: replayCommand(cfg, sc, schedule) };
 }
 
 /** The scenarios for --help, each description wrapped under its name. */

@@ -59,6 +59,8 @@ export interface ExecuteOptions {
   /** fresh programs for each execution, for a scripted scenario */
   programs?: () => ScenarioPrograms;
   inject?: EngineHooks['inject'];
+  /** sees every event after the execution's own bookkeeping (a timeline recorder) */
+  onEvent?: EngineHooks['onEvent'];
 }
 
 export async function execute(cfg: StressConfig, pick: Pick, opts: ExecuteOptions = {}): Promise<Execution> {
@@ -69,6 +71,7 @@ export async function execute(cfg: StressConfig, pick: Pick, opts: ExecuteOption
   let current: Step | null = null;
 
   const onEvent = (e: ActorEvent): void => {
+    opts.onEvent?.(e);
     switch (e.type) {
       case 'arrive': {
         const n = counts.get(e.cpu) ?? 0;

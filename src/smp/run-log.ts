@@ -37,7 +37,7 @@ export interface RunLogReplay {
 }
 
 /** Replays a saved worker run's event log and compares replies and the final state. */
-export function replayRunLog(s: SavedRunLog): RunLogReplay {
+export function replayRunLog(s: SavedRunLog, watch?: Parameters<typeof replayEventLog>[5]): RunLogReplay {
   const c = s.config;
   const replay = replayEventLog(
     { cpus: c.cpus, nodes: c.nodes, memoryBytes: c.memoryMiB * 1024 * 1024, shadow: false },
@@ -45,6 +45,7 @@ export function replayRunLog(s: SavedRunLog): RunLogReplay {
     { seed: s.seed, policy: c.policy, maxDelay: c.maxDelay },
     s.log,
     c.failRate,
+    watch,
   );
   const done = (log: readonly ActorEvent[]) => new Map(log.flatMap((e) => (e.type === 'done' ? [[e.task, JSON.stringify(e.reply)] as const] : [])));
   const want = done(s.log);

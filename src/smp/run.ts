@@ -39,6 +39,7 @@ import { CpuFailure, SmpMachine } from './smp-machine.ts';
 import { Prng } from '../util/prng.ts';
 import { allocatorFingerprint } from '../actor/replay-log.ts';
 import type { Args, Workload } from './workload.ts';
+import type { TimelineRecorder } from '../report/timeline.ts';
 
 export interface RunOptions {
   /** an example name (examples/NAME.ts) or a path to a workload module */
@@ -72,6 +73,8 @@ export interface RunOptions {
   onRunDone?: (pc: Percpu) => void;
   phaseTimeoutMs?: number;
   onProgress?: (phase: string, done: number, total: number) => void;
+  /** watches the run for --trace and --html: events, phases, counters, maps, violations */
+  recorder?: TimelineRecorder;
 }
 
 export interface CpuSummary {
@@ -204,6 +207,24 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     isolation: { check: o.check !== false, count: o.countViolations ?? wc.countViolations ?? false },
   });
   const failures: string[] = [];
+  const rec = o.recorder;
+  /** the tick each finding was first seen at, for the timeline (only with a recorder) */
+  const seenAt = new Map<unknown, number>();
+  const now = (): number => {
+    try {
+      return smp.actor.core.tick;
+    } catch {
+      return 0;
+    }
+  };
+  const fail = (text: string): void => {
+    failures.push(text);
+    if (rec) seenAt.set(failures.length - 1, now());
+  };
+  let stampLists: { list: readonly unknown[]; seen: number }[] = [];
+  const stamp = (): void => {
+    for (const l of stampLists) for (; l.seen < l.list.length; l.seen++) seenAt.set(l.list[l.seen], now());
+  };
   let timedOut = false;
   const violations: AllocatorViolation[] = [];
   let locks: LockChecker | null = null;
@@ -219,7 +240,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
   /** A CPU's outcome for one phase: an isolation fault, another error, counted faults. */
   const collect = (r: CpuTaskResult, label: string): void => {
     if (r.error?.fault && tracker) isolation.push(tracker.describe(r.error.fault));
-    else if (!r.ok) failures.push(`${label}: ${r.error!.name}: ${r.error!.message}`);
+    else if (!r.ok) fail(`${label}: ${r.error!.name}: ${r.error!.message}`);
     if (tracker) for (const f of r.faults) isolation.push(tracker.describe(f));
   };
 
@@ -238,6 +259,10 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
         reserved,
       });
     }
+    if (rec) {
+      rec.attach(pc);
+      stampLists = [violations, isolation, locks?.violations, model?.faults, races?.violations, areas?.violations, tracker?.violations].flatMap((list) => (list ? [{ list, seen: 0 }] : []));
+    }
     if (o.failRate) smp.machine.buddy.setFaultInjection({ failRate: o.failRate, prng: new Prng(o.seed ^ 0x5eed) });
     smp.actor.onEvent((e: ActorEvent) => {
       events++;
@@ -246,7 +271,9 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
       locks?.observe(e);
       tracker?.observe(e);
       areas?.observe(e);
-      if (e.type === 'bug') failures.push(`kernel BUG on cpu ${e.cpu}: ${e.bug.message}`);
+      rec?.observe(e);
+      if (rec) stamp();
+      if (e.type === 'bug') fail(`kernel BUG on cpu ${e.cpu}: ${e.bug.message}`);
       if (o.check !== false && (e.type === 'sleep' || e.type === 'done') && violations.length < 20) {
         if (smp.actor.core.lockOwners().pcpu_lock === null) for (const v of checkAllocator(pc)) violations.push(v);
       }
@@ -254,7 +281,9 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
 
     progress('early: boot CPU before slab', 1, total);
     if (wl.early) {
+      const afterSeq = rec?.mark() ?? 0;
       const [r] = await smp.runPhase([0], url, 'early', args);
+      rec?.phase({ cpu: 0, name: 'early()', afterSeq, untilSeq: rec.mark() });
       collect(r!, 'cpu 0 (early)');
       early = r!.result;
     }
@@ -262,9 +291,10 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     progress('slab online, percpu_init_late', 2, total);
     smp.actor.slabOnline();
     const late = await smp.actor.initLate();
-    if (!late.ok) failures.push(`percpu_init_late failed: ${late.error}`);
+    if (!late.ok) fail(`percpu_init_late failed: ${late.error}`);
 
     progress(`run: ${cpus} CPUs`, 3, total);
+    const runFrom = rec?.mark() ?? 0;
     results = await smp.runPhase(
       Array.from({ length: cpus }, (_, c) => c),
       url,
@@ -274,11 +304,11 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     );
     for (const r of results) collect(r, `cpu ${r.cpu}`);
     await smp.actor.whenIdle();
+    for (let cpu = 0; cpu < cpus; cpu++) rec?.phase({ cpu, name: 'run()', afterSeq: runFrom, untilSeq: rec.mark() });
 
     if (wl.verify && results.every((r) => r.ok)) {
       // on a thread of its own: a verify() that never returns is stopped, not waited for
-      failures.push(
-        ...(await runVerify(
+      for (const f of await runVerify(
           {
             workload: url,
             sab: smp.machine.sab,
@@ -291,35 +321,43 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
             dmesg: [...pc.dmesg],
           },
           o.phaseTimeoutMs ?? 120_000,
-        )),
-      );
+        ))
+        fail(f);
     }
     stats = percpuStats(pc);
     o.onRunDone?.(pc);
     if (wl.teardown) {
+      const afterSeq = rec?.mark() ?? 0;
       const [t] = await smp.runPhase([0], url, 'teardown', args, early);
+      rec?.phase({ cpu: 0, name: 'teardown()', afterSeq, untilSeq: rec.mark() });
       collect(t!, 'cpu 0 (teardown)');
     }
 
     progress('shutdown', 4, total);
     shutdown = await smp.shutdown();
     if (shutdown && !shutdown.pagesRestored)
-      failures.push(`page accounting: ${shutdown.finalFreePages} free pages after shutdown, ${shutdown.postBootFreePages} after boot`);
+      fail(`page accounting: ${shutdown.finalFreePages} free pages after shutdown, ${shutdown.postBootFreePages} after boot`);
     progress('done', 5, total);
   } catch (e) {
     if (e instanceof CpuFailure && e.timedOut) timedOut = true;
-    failures.push((e as Error).message);
+    fail((e as Error).message);
     await smp.close();
   }
-  for (const v of violations) failures.push(`allocator invariant ${v.invariant} (chunk ${v.chunk}): ${v.message}`);
+  if (rec) stamp();
+  const found = (v: unknown, text: string): void => {
+    failures.push(text);
+    if (rec) seenAt.set(failures.length - 1, seenAt.get(v) ?? now());
+  };
+  for (const v of violations) found(v, `allocator invariant ${v.invariant} (chunk ${v.chunk}): ${v.message}`);
   isolation.push(...(tracker?.violations ?? []));
-  for (const v of isolation) failures.push(`isolation ${v.message}`);
-  for (const v of locks?.violations ?? []) failures.push(`lock rule ${v.kind}: ${v.message}`);
-  for (const v of model?.faults ?? []) failures.push(v.message);
-  for (const v of races?.violations ?? []) failures.push(`race ${v.kind}: ${v.message}`);
-  for (const v of areas?.violations ?? []) failures.push(`areas ${v.message}`);
+  for (const v of isolation) found(v, `isolation ${v.message}`);
+  for (const v of locks?.violations ?? []) found(v, `lock rule ${v.kind}: ${v.message}`);
+  for (const v of model?.faults ?? []) found(v, v.message);
+  for (const v of races?.violations ?? []) found(v, `race ${v.kind}: ${v.message}`);
+  for (const v of areas?.violations ?? []) found(v, `areas ${v.message}`);
   // leaks last: a CPU that stopped early leaves its areas, and its reason above says why
-  if (shutdown && o.failOnLeak) for (const l of shutdown.leaks) failures.push(`leak: ${leakLine(l)}`);
+  if (shutdown && o.failOnLeak) for (const l of shutdown.leaks) found(l, `leak: ${leakLine(l)}`);
+  failures.forEach((text, i) => rec?.violation(seenAt.get(i) ?? now(), text));
 
   const pcDmesg = (() => {
     try {

@@ -17,6 +17,10 @@ import { Outputs } from '../cli/outputs.ts';
 import { onInterrupt } from '../cli/common.ts';
 import type { SizeMix } from './program.ts';
 import { GRANULARITIES } from '../actor/scheduler.ts';
+import { HTML_OPTION, TRACE_OPTION, Visuals } from '../cli/visuals.ts';
+import type { TimelineRecorder } from '../report/timeline.ts';
+import type { EngineHooks } from './engine.ts';
+import { runPage } from '../cli/run.ts';
 
 export interface Flags {
   int(flag: string, v: unknown, min: number, max: number, dflt: number): number;
@@ -51,6 +55,8 @@ export const STRESS_OPTIONS = {
   scenario: { type: 'string' },
   'no-reduction': { type: 'boolean' },
   schedule: { type: 'string' },
+  ...TRACE_OPTION,
+  ...HTML_OPTION,
 } as const;
 
 export const STRESS_HELP = `Usage: percpu-sim stress [options]
@@ -110,6 +116,9 @@ Other:
   --workers             run the same program on real worker threads instead (true
                         parallelism; a failure there replays through its saved event log)
   --save FILE           save the run for percpu-sim replay-run
+  --trace FILE          the last run as a Chrome trace, for https://ui.perfetto.dev or
+                        chrome://tracing (an exploration: trace one --schedule)
+  --html FILE           the last run as a self-contained HTML report
   --json                print the report as JSON
   -h, --help            this text
 
@@ -135,6 +144,7 @@ export function stressConfig(values: Record<string, unknown>, f: Flags): StressC
   for (const flag of ['preemptions', 'no-reduction', 'max-schedules', 'max-seconds'])
     if (values[flag] !== undefined && !values.explore) f.fail(`--${flag} is for --explore`);
   if (values.scenario !== undefined && !values.explore && values.schedule === undefined) f.fail('--scenario is for --explore or --schedule');
+  if (values.explore && (values.trace !== undefined || values.html !== undefined)) f.fail('--trace and --html draw one run; an exploration runs many: rerun the schedule it prints with --schedule and --trace or --html');
   return {
     seed: f.int('--seed', values.seed, 0, 2 ** 32 - 1, 1),
     cpus,
@@ -183,6 +193,28 @@ function formatReport(r: StressReport, runs: number): string {
   return out.join('\n');
 }
 
+/** Engine hooks that feed a timeline recorder. */
+export function recordHooks(recorder: TimelineRecorder): Pick<EngineHooks, 'inject' | 'onEvent'> {
+  return { inject: (pc) => recorder.attach(pc), onEvent: (e) => recorder.observe(e) };
+}
+
+/** The HTML report's verdict of a stress run; its violations go on the timeline. */
+export function stressPage(r: StressReport, replay: string, recorder: TimelineRecorder | null = null) {
+  // a round on worker threads put its failures on the timeline itself
+  for (const v of r.violations) if (v.checker !== 'workers') recorder?.violation(v.tick, `[${v.checker}/${v.kind}]${v.cpu >= 0 ? ` cpu ${v.cpu}` : ''}: ${v.message}`);
+  const c = r.config;
+  return {
+    title: `percpu-sim stress: ${c.cpus} CPUs, ${c.nodes} node(s), ${c.backend}, policy ${c.policy}, granularity ${c.granularity}`,
+    verdict: {
+      label: r.verdict.toUpperCase(),
+      ok: r.verdict === 'clean',
+      seed: r.seed,
+      replay,
+      notes: [`${r.requests} requests, ${r.ticks} scheduler ticks`, ...(c.mutant ? [`mutant: ${c.mutant}`] : [])],
+    },
+  };
+}
+
 /** What stress --save writes: the type comes from the schema replay-run checks it with. */
 export type SavedRun = SavedStress;
 
@@ -196,11 +228,14 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
   const cfg = stressConfig(values, f);
   const outputs = new Outputs('stress');
   const savePath = outputs.claim('--save', values.save);
+  const visuals = new Visuals(outputs, values);
   const json = values.json === true;
   const bar = f.progress(json);
   if (values.workers) {
     Object.assign(cfg, resolveMachine(cfg));
-    const r = await stressOnWorkers(cfg, { onProgress: bar });
+    const recorder = visuals.fresh();
+    const r = await stressOnWorkers(cfg, { onProgress: bar, ...(recorder ? { recorder } : {}) });
+    visuals.write({ ...runPage(r), title: `percpu-sim stress --workers: ${cfg.cpus} CPUs, ${cfg.nodes} node(s), ${cfg.backend}` });
     const { log: _l, fingerprint: _f, ...data } = r;
     process.stdout.write(json ? JSON.stringify(data, null, 2) + '\n' : `${r.verdict === 'pass' ? 'verdict: CLEAN' : 'verdict: VIOLATION'}\n${r.failures.map((x) => `  ${x}`).join('\n')}\nseed: ${cfg.seed}\nrerun: ${stressCommand(cfg)} --workers${typeof values.save === 'string' ? `\nreplay the allocator's side exactly: percpu-sim replay-run ${values.save}` : ''}\n`);
     outputs.write('--save', savePath, (p) => saveRunLog(p, r));
@@ -208,7 +243,9 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
   }
   if (values.explore) return exploreMain(values, cfg, f, bar, json, outputs, savePath);
   if (typeof values.schedule === 'string') {
-    const { report: r, schedule, sc, cfg: used } = await scheduleMain(values, cfg, f);
+    const recorder = visuals.fresh();
+    const { report: r, schedule, sc, cfg: used, replay } = await scheduleMain(values, cfg, f, recorder ? recordHooks(recorder) : {});
+    visuals.write(stressPage(r, replay, recorder));
     process.stdout.write((json ? JSON.stringify({ ...r, log: undefined }, null, 2) : formatReport(r, 1)) + '\n');
     outputs.write('--save', savePath, (p) => save(p, { ...r, config: used }, schedule, sc?.name ?? null));
     return outputs.finish(r.verdict === 'clean' ? 0 : 1);
@@ -226,7 +263,8 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
     onInterrupt('stress', () => `${n} run(s) finished clean; seed ${seed} was running; rerun it with: ${stressCommand({ ...cfg, seed })}`);
     // every fifth seed of a campaign also runs on real worker threads, through the allocator
     // actor and the CPU worker entry that the deterministic engine does not use
-    last = n % WORKER_ROUND === WORKER_ROUND - 1 ? await workerRound({ ...cfg, seed }, onProgress) : await runStress({ ...cfg, seed }, { onProgress });
+    const recorder = visuals.fresh();
+    last = n % WORKER_ROUND === WORKER_ROUND - 1 ? await workerRound({ ...cfg, seed }, onProgress, recorder) : await runStress({ ...cfg, seed }, { onProgress, ...(recorder ? recordHooks(recorder) : {}) });
     if (last.verdict === 'violation') {
       n++;
       break;
@@ -238,6 +276,7 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
   }
   bar('done', 1, 1);
   const r = last!;
+  visuals.write(stressPage(r, `${stressCommand(r.config)}${r.violations[0]?.checker === 'workers' ? ' --workers' : ''}`, visuals.recorder));
   process.stdout.write((json ? JSON.stringify({ ...r, log: undefined, runs: n }, null, 2) : formatReport(r, n)) + '\n');
   outputs.write('--save', savePath, (p) => save(p, r, null));
   return outputs.finish(r.verdict === 'clean' ? 0 : 1);
@@ -268,10 +307,10 @@ const WORKER_ROUND = 5;
  * A short run of the stress program on real worker threads, as a stress report: its failures
  * become violations, with a rerun command that adds --workers.
  */
-async function workerRound(config: StressConfig, onProgress: (d: number, t: number) => void): Promise<StressReport> {
+async function workerRound(config: StressConfig, onProgress: (d: number, t: number) => void, recorder: TimelineRecorder | null = null): Promise<StressReport> {
   const t0 = performance.now();
   const cfg: StressConfig = { ...config, ...resolveMachine(config), args: { ...config.args, ops: Math.min(config.args.ops, 400) } };
-  const r = await stressOnWorkers(cfg, { phaseTimeoutMs: 30_000, failOnLeak: true, onProgress: (_phase, d, t) => onProgress(d, t) });
+  const r = await stressOnWorkers(cfg, { phaseTimeoutMs: 30_000, failOnLeak: true, onProgress: (_phase, d, t) => onProgress(d, t), ...(recorder ? { recorder } : {}) });
   const violations = r.failures.slice(0, 50).map((message) => ({ checker: 'workers' as const, kind: 'run', cpu: -1, tick: 0, message: `${message} (on worker threads; rerun with --workers)` }));
   return {
     seed: cfg.seed,
@@ -299,7 +338,7 @@ export function mutantsMain(json: boolean): number {
   return 0;
 }
 
-export async function replayRunMain(file: string, json: boolean, f: Flags): Promise<number> {
+export async function replayRunMain(file: string, json: boolean, f: Flags, visuals: Visuals | null = null): Promise<number> {
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
@@ -311,8 +350,20 @@ export async function replayRunMain(file: string, json: boolean, f: Flags): Prom
     const parsed = SavedRunLogSchema.safeParse(raw);
     if (!parsed.success) return f.fail(`${file} is not a valid run log: ${schemaErrors(parsed.error)}`);
     const log = parsed.data as unknown as SavedRunLog;
-    const r = replayRunLog(log);
+    const recorder = visuals?.fresh() ?? null;
+    const r = replayRunLog(log, recorder ?? undefined);
     const same = r.mismatches.length === 0 && r.sameFinalState;
+    for (const m of r.mismatches) recorder?.violation(null, `replay differs: ${m}`);
+    visuals?.write({
+      title: `percpu-sim replay-run ${file}: ${log.workload}, ${log.config.cpus} CPUs, without workers`,
+      verdict: {
+        label: same ? 'REPRODUCED' : 'NOT REPRODUCED',
+        ok: same,
+        seed: log.seed,
+        replay: `percpu-sim replay-run ${file}`,
+        notes: [`${r.requests} allocator requests replayed; the recorded run's verdict was ${log.verdict}`, ...(r.sameFinalState ? [] : ['the final allocator state differs from the recording'])],
+      },
+    });
     if (json) process.stdout.write(JSON.stringify({ reproduced: same, ...r }, null, 2) + '\n');
     else
       process.stdout.write(
@@ -332,10 +383,13 @@ export async function replayRunMain(file: string, json: boolean, f: Flags): Prom
   const config = saved.config as StressConfig;
   const bar = f.progress(json);
   onInterrupt('replay-run', () => `replaying ${file} (seed ${config.seed}); rerun with: percpu-sim replay-run ${file}`);
+  const recorder = visuals?.fresh() ?? null;
+  const hooks = recorder ? recordHooks(recorder) : {};
   const r = saved.schedule
-    ? (await runSchedule(config, saved.schedule as string[], sc ? { programs: sc.programs } : {})).report
-    : await runStress(config, { onProgress: (d, t) => bar(`replaying seed ${config.seed}`, d, t) });
+    ? (await runSchedule(config, saved.schedule as string[], { ...(sc ? { programs: sc.programs } : {}), ...hooks })).report
+    : await runStress(config, { onProgress: (d, t) => bar(`replaying seed ${config.seed}`, d, t), ...hooks });
   bar('done', 1, 1);
+  visuals?.write(stressPage(r, `percpu-sim replay-run ${file}`, recorder));
   const first = (x: readonly { checker: string; kind: string; message: string }[]) => (x[0] ? `${x[0].checker}/${x[0].kind}: ${x[0].message}` : 'none');
   const same = r.verdict === saved.verdict && first(r.violations) === first(saved.violations);
   if (json) process.stdout.write(JSON.stringify({ reproduced: same, saved: { verdict: saved.verdict, first: first(saved.violations) }, replayed: { verdict: r.verdict, first: first(r.violations) } }, null, 2) + '\n');

@@ -1,0 +1,252 @@
+/**
+ * A run as one self-contained HTML page: no network, no other files, so that it opens from a
+ * file:// URL and can be attached to a bug report. It shows the verdict with the seed and the
+ * command that replays it, the first chunk's layout (groups, units, CPUs, nodes), every chunk's
+ * map over time under a slider, the per-CPU table, the percpu_stats dump, the boot lines and,
+ * for each violation, the events around it.
+ *
+ * Everything but the map drawing is rendered here; the snapshots travel as JSON in the page
+ * and a small script draws the one the slider points at.
+ */
+import type { ActorEvent } from '../actor/types.ts';
+import { formatEvent } from './events.ts';
+import type { BootLayout, Frame, Timeline } from './timeline.ts';
+
+export interface Verdict {
+  /** one word: PASS, FAIL, CLEAN, VIOLATION, TIMEOUT, REPLAYED, STOPPED */
+  label: string;
+  ok: boolean;
+  seed: number | null;
+  /** the command that reruns exactly this */
+  replay: string | null;
+  /** further lines under the verdict */
+  notes: string[];
+}
+
+export interface ReportPage {
+  title: string;
+  verdict: Verdict;
+  timeline: Timeline;
+  /** per-CPU rows; without them, each CPU's requests are counted from the event log */
+  cpuTable?: { columns: string[]; rows: (string | number)[][] };
+  /** for runs without actor events (a replayed trace): the lines around each violation */
+  around?: (v: { tick: number; text: string }) => string[];
+  /** the percpu_stats dump to show, when the run took it at a better moment than its end */
+  stats?: string;
+}
+
+const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const NODE_COLOURS = ['#4e79a7', '#f28e2b', '#59a14f', '#b07aa1', '#76b7b2', '#edc948', '#ff9da7', '#9c755f', '#e15759', '#bab0ac'];
+
+/** Requests, allocations, failures and frees of each CPU, from the event log. */
+export function cpuCounts(events: readonly ActorEvent[]): { columns: string[]; rows: (string | number)[][] } {
+  const by = new Map<number, { requests: number; allocs: number; failed: number; frees: number; refused: number; bytes: number }>();
+  const get = (cpu: number) => by.get(cpu) ?? (by.set(cpu, { requests: 0, allocs: 0, failed: 0, frees: 0, refused: 0, bytes: 0 }), by.get(cpu)!);
+  for (const e of events) {
+    if (e.cpu < 0) continue;
+    if (e.type === 'arrive') get(e.cpu).requests++;
+    else if (e.type === 'refuse') get(e.cpu).refused++;
+    else if (e.type === 'done') {
+      const c = get(e.cpu);
+      const replies = 'batch' in e.reply ? e.reply.batch : [e.reply];
+      for (const r of replies) {
+        if (e.kind.startsWith('alloc')) {
+          if (r.ok && 'size' in r) {
+            c.allocs++;
+            c.bytes += r.size;
+          } else if (!r.ok) c.failed++;
+        }
+      }
+      if (e.kind.startsWith('free') && e.reply.ok && 'freed' in e.reply) c.frees += e.reply.freed;
+    }
+  }
+  const rows = [...by.entries()].sort((a, b) => a[0] - b[0]).map(([cpu, c]) => [cpu, c.requests, c.allocs, c.failed, c.frees, c.refused, c.bytes]);
+  return { columns: ['cpu', 'requests', 'allocated', 'failed', 'freed', 'refused', 'bytes allocated'], rows };
+}
+
+function layoutSvg(l: BootLayout): string {
+  const UW = 96;
+  const UH = 44;
+  const units = Math.max(1, ...l.groups.map((g) => g.units.length));
+  const perRow = Math.min(units, 16);
+  const rowsOf = (n: number): number => Math.max(1, Math.ceil(n / perRow));
+  let y = 70;
+  const parts: string[] = [];
+  // one unit, to scale: static | reserved | dynamic | unused
+  const W = Math.max(perRow * UW, 720);
+  const seg = (x0: number, size: number, cls: string, name: string): string => {
+    const w = (size / l.unitSize) * W;
+    return `<rect x="${(8 + x0).toFixed(1)}" y="22" width="${Math.max(w, 1).toFixed(1)}" height="18" class="${cls}"><title>${name}: ${size} bytes</title></rect>`;
+  };
+  let x = 0;
+  const inUnit: [number, string, string][] = [
+    [l.staticSize, 'st', 'static'],
+    [l.reservedSize, 'rs', 'reserved'],
+    [l.dynSize, 'dy', 'dynamic'],
+    [l.unitSize - l.staticSize - l.reservedSize - l.dynSize, 'un', 'unused'],
+  ];
+  for (const [size, cls, name] of inUnit) {
+    if (size <= 0) continue;
+    parts.push(seg(x, size, cls, name));
+    x += (size / l.unitSize) * W;
+  }
+  parts.push(`<text x="8" y="14" class="t">one unit (${l.unitSize} bytes): static ${l.staticSize}, reserved ${l.reservedSize}, dynamic ${l.dynSize}; atom ${l.atomSize}</text>`);
+  for (const g of l.groups) {
+    const h = rowsOf(g.units.length) * (UH + 6) + 24;
+    parts.push(`<g class="group" data-group="${g.index}"><rect x="4" y="${y}" width="${W + 8}" height="${h}" class="gb"/>`);
+    parts.push(`<text x="10" y="${y + 15}" class="t">group ${g.index}: base offset 0x${g.offset.toString(16)}, ${g.units.length} unit(s), ${g.size} bytes</text>`);
+    g.units.forEach((u, i) => {
+      const ux = 8 + (i % perRow) * UW;
+      const uy = y + 22 + Math.floor(i / perRow) * (UH + 6);
+      const fill = u.cpu === null ? '#ddd' : NODE_COLOURS[(u.node ?? 0) % NODE_COLOURS.length];
+      parts.push(
+        `<g class="unit" data-cpu="${u.cpu ?? ''}"><rect x="${ux}" y="${uy}" width="${UW - 6}" height="${UH}" fill="${fill}" rx="3"/>` +
+          `<text x="${ux + 5}" y="${uy + 16}" class="u">${u.cpu === null ? 'no CPU' : `CPU ${u.cpu}`}</text>` +
+          `<text x="${ux + 5}" y="${uy + 32}" class="v">${u.cpu === null ? '' : `unit ${u.unit}, node ${u.node}`}</text>` +
+          `<title>unit at offset 0x${u.offset.toString(16)}${u.cpu === null ? ', no CPU' : `: CPU ${u.cpu}, node ${u.node}`}</title></g>`,
+      );
+    });
+    parts.push('</g>');
+    y += h + 10;
+  }
+  return `<svg id="layout-svg" xmlns="http://www.w3.org/2000/svg" width="${W + 20}" height="${y}" font-family="monospace">${parts.join('')}</svg>`;
+}
+
+function table(columns: string[], rows: (string | number)[][], id: string): string {
+  return `<table id="${id}"><thead><tr>${columns.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead><tbody>${rows
+    .map((r) => `<tr>${r.map((v) => `<td${typeof v === 'number' ? ' class="n"' : ''}>${esc(String(v))}</td>`).join('')}</tr>`)
+    .join('')}</tbody></table>`;
+}
+
+function aroundEvents(events: readonly ActorEvent[], tick: number): string[] {
+  let i = events.findLastIndex((e) => e.tick <= tick);
+  if (i < 0) i = 0;
+  return events.slice(Math.max(0, i - 14), i + 4).map(formatEvent);
+}
+
+/** A small line chart of the counters over the run. */
+function countersSvg(t: Timeline): string {
+  if (t.counters.length < 2) return '';
+  const W = 900;
+  const H = 60;
+  const first = t.counters[0]!.seq;
+  const span = Math.max(1, t.counters.at(-1)!.seq - first);
+  const series = (['live_areas', 'chunks', 'populated_pages'] as const).map((k, i) => {
+    const max = Math.max(1, ...t.counters.map((c) => c[k]));
+    const pts = t.counters.map((c) => `${(((c.seq - first) / span) * W).toFixed(1)},${(H - (c[k] / max) * H).toFixed(1)}`).join(' ');
+    return `<polyline points="${pts}" fill="none" stroke="${NODE_COLOURS[i]}" stroke-width="1.5"/><text x="${W + 6}" y="${14 + i * 16}" fill="${NODE_COLOURS[i]}" class="t">${k} (max ${max})</text>`;
+  });
+  return `<svg id="counters-svg" xmlns="http://www.w3.org/2000/svg" width="${W + 200}" height="${H + 4}" font-family="monospace">${series.join('')}</svg>`;
+}
+
+/** The frames as compact JSON for the page's script. */
+function framesJson(frames: readonly Frame[], unitSize: number): string {
+  const data = { unitSize, frames: frames.map((f) => ({ seq: f.seq, tick: f.tick, label: f.label, chunks: f.chunks.map((c) => [c.name, c.head ? 1 : 0, c.map, c.populated, c.free, c.contig]) })) };
+  // in a script element, "<" must not open a tag
+  return JSON.stringify(data).replace(/</g, '\\u003c');
+}
+
+const STYLE = `
+body{font:14px/1.4 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:12px 20px;color:#222}
+h1{font-size:20px;margin:6px 0}h2{font-size:16px;margin:22px 0 6px;border-bottom:1px solid #ccc}
+pre{background:#f6f7f9;padding:8px;overflow:auto;font-size:12px;max-height:420px}#stats{max-height:none}
+#verdict{padding:10px 14px;border-radius:6px;border:2px solid}
+#verdict.ok{border-color:#59a14f;background:#eef7ec}#verdict.bad{border-color:#e15759;background:#fcecec}
+#verdict b{font-size:18px}code{background:#f0f0f0;padding:1px 4px;word-break:break-all}
+table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ddd;padding:3px 8px}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.controls{display:flex;gap:10px;align-items:center;margin:6px 0;flex-wrap:wrap}#frame{width:520px}
+#frame-label{font-family:monospace;font-size:12px}
+.violation{border-left:4px solid #e15759;padding:4px 10px;margin:10px 0;background:#fff8f8}
+svg .t{font-size:11px}svg .u{font-size:12px;fill:#fff;font-weight:bold}svg .v{font-size:10px;fill:#fff}
+svg .gb{fill:#fafafa;stroke:#999}svg .st{fill:#444}svg .rs{fill:#b07aa1}svg .dy{fill:#4e79a7}svg .un{fill:#ddd}
+svg .a{fill:#3b7dd8}svg .f{fill:#e4e8ee}svg .h{fill:#444}svg .p{fill:#5aa469}svg .l{font-size:12px}svg .s{font-size:9px;fill:#666}
+`;
+
+// Draws one frame of chunk maps; kept plain so that it runs in any browser without a build.
+const SCRIPT = `
+(function () {
+  var D = JSON.parse(document.getElementById('frames').textContent);
+  var slider = document.getElementById('frame');
+  var label = document.getElementById('frame-label');
+  var box = document.getElementById('maps');
+  var W = 1000, LEFT = 110, BAR = 20, STRIP = 4, GAP = 16, MAXROWS = 64;
+  function draw(i) {
+    var f = D.frames[i];
+    if (!f) return;
+    var scale = W / D.unitSize, out = [], rows = f.chunks.slice(0, MAXROWS), y = 8;
+    rows.forEach(function (c) {
+      var name = c[0], head = c[1], map = c[2], pop = c[3], off = 0;
+      out.push('<text x="4" y="' + (y + 14) + '" class="l">' + (name === 'reserved' ? 'reserved' : name === '0' ? 'first (0)' : 'chunk ' + name) + '</text>');
+      out.push('<text x="4" y="' + (y + BAR + 10) + '" class="s">' + c[4] + ' free, contig ' + c[5] + '</text>');
+      for (var k = 0; k < map.length; k++) {
+        var e = map[k], size = Math.abs(e), cls = k === 0 && head ? 'h' : e < 0 ? 'a' : 'f';
+        out.push('<rect x="' + (LEFT + off * scale).toFixed(2) + '" y="' + y + '" width="' + Math.max(size * scale, 0.5).toFixed(2) + '" height="' + BAR + '" class="' + cls + '"><title>' + (e < 0 ? 'in use' : 'free') + ': offset ' + off + ', ' + size + ' bytes</title></rect>');
+        off += size;
+      }
+      var pw = 4096 * scale;
+      for (var p = 0; p < pop.length; p++) if (pop[p] === '1') out.push('<rect x="' + (LEFT + p * pw).toFixed(2) + '" y="' + (y + BAR + 2) + '" width="' + pw.toFixed(2) + '" height="' + STRIP + '" class="p"/>');
+      y += BAR + STRIP + GAP;
+    });
+    if (f.chunks.length > MAXROWS) out.push('<text x="4" y="' + (y + 10) + '" class="s">' + (f.chunks.length - MAXROWS) + ' more chunk(s) not drawn</text>');
+    box.innerHTML = '<svg xmlns="http://www.w3.org/2000/svg" width="' + (LEFT + W + 10) + '" height="' + (y + 16) + '" font-family="monospace">' + out.join('') + '</svg>';
+    label.textContent = 'frame ' + (i + 1) + ' of ' + D.frames.length + ': ' + f.label + ' (' + f.chunks.length + ' chunk(s))';
+    box.setAttribute('data-frame', String(i));
+  }
+  slider.max = String(D.frames.length - 1);
+  slider.value = String(D.frames.length - 1);
+  slider.addEventListener('input', function () { draw(+slider.value); });
+  document.getElementById('prev').addEventListener('click', function () { slider.value = String(Math.max(0, +slider.value - 1)); draw(+slider.value); });
+  document.getElementById('next').addEventListener('click', function () { slider.value = String(Math.min(D.frames.length - 1, +slider.value + 1)); draw(+slider.value); });
+  Array.prototype.forEach.call(document.querySelectorAll('button[data-tick]'), function (b) {
+    b.addEventListener('click', function () {
+      var tick = +b.getAttribute('data-tick'), at = 0;
+      for (var i = 0; i < D.frames.length; i++) if (D.frames[i].tick <= tick) at = i;
+      slider.value = String(at);
+      draw(at);
+      document.getElementById('maps-section').scrollIntoView();
+    });
+  });
+  draw(D.frames.length - 1);
+})();
+`;
+
+/** The page. */
+export function htmlReport(p: ReportPage): string {
+  const t = p.timeline;
+  const v = p.verdict;
+  const cpu = p.cpuTable ?? cpuCounts(t.events);
+  const unitSize = t.layout?.unitSize ?? 65536;
+  const violations = t.violations.map((x, i) => {
+    const around = p.around ? p.around(x) : aroundEvents(t.events, x.tick);
+    return `<div class="violation" id="violation-${i}"><div><b>violation ${i + 1}</b> at tick ${x.tick}: ${esc(x.text)} <button data-tick="${x.tick}">show the maps then</button></div>${around.length ? `<pre class="around">${esc(around.join('\n'))}</pre>` : ''}</div>`;
+  });
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
+<title>${esc(p.title)}</title><style>${STYLE}</style></head>
+<body>
+<h1>${esc(p.title)}</h1>
+<section id="verdict" class="${v.ok ? 'ok' : 'bad'}"><b id="verdict-label">${esc(v.label)}</b>${v.seed !== null ? ` &middot; seed <code id="seed">${v.seed}</code>` : ''}
+${v.replay ? `<div>replay: <code id="replay">${esc(v.replay)}</code></div>` : ''}
+${v.notes.map((n) => `<div>${esc(n)}</div>`).join('\n')}</section>
+${violations.length ? `<h2>Violations (${violations.length})</h2><section id="violations">${violations.join('\n')}</section>` : ''}
+<h2>Boot layout</h2>
+<section id="layout">${t.layout ? layoutSvg(t.layout) : '<p>no boot layout: the run ended before boot</p>'}</section>
+<h2 id="maps-section">Chunk maps over time</h2>
+<div class="controls"><button id="prev">&larr;</button><input type="range" id="frame" min="0" max="0" step="1" value="0" aria-label="frame"><button id="next">&rarr;</button></div>
+<div id="frame-label"></div>
+<p class="legend" style="font-size:12px;color:#555">blue: in use; pale: free; dark: the first chunk's static (and reserved) head; green strip: populated pages. ${t.frames.length} snapshot(s) over the run.</p>
+<div id="maps"></div>
+${countersSvg(t) ? `<h2>Counters</h2><section id="counters">${countersSvg(t)}</section>` : ''}
+<h2>CPUs</h2>
+${table(cpu.columns, cpu.rows, 'cpus')}
+<h2>percpu_stats</h2>
+<pre id="stats">${esc(p.stats ?? (t.stats || 'no statistics: the allocator never booted'))}</pre>
+<h2>Boot lines</h2>
+<pre id="boot">${esc(t.bootLines.join('\n'))}</pre>
+<script type="application/json" id="frames">${framesJson(t.frames, unitSize)}</script>
+<script>${SCRIPT}</script>
+</body></html>
+`;
+}

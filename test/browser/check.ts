@@ -1,0 +1,115 @@
+/**
+ * npm run check:browser: opens the HTML reports of a passing run and of a failing one in the
+ * system's Chromium (Debian package "chromium"), headless, from file:// URLs, and checks that
+ * they work offline: no console error, no failed request, the key parts present, and the
+ * slider redraws the chunk maps. Screenshots go to runs/browser/.
+ *
+ * Installs nothing: set CHROMIUM to a browser binary if it is not /usr/bin/chromium.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const OUT = resolve(ROOT, 'runs/browser');
+const BROWSER = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+function fail(msg: string): never {
+  process.stderr.write(`check:browser: ${msg}\n`);
+  process.exit(1);
+}
+
+/** Runs the CLI and returns its exit status; the page is what matters here. */
+function cli(args: string[]): number {
+  const r = spawnSync(process.execPath, [resolve(ROOT, 'bin/percpu-sim.mjs'), ...args], { encoding: 'utf8', timeout: 120_000 });
+  if (r.error) fail(`percpu-sim ${args.join(' ')}: ${r.error.message}`);
+  return r.status ?? -1;
+}
+
+interface PageCase {
+  name: string;
+  args: string[];
+  status: number;
+  verdict: RegExp;
+  violations: boolean;
+}
+
+const CASES: PageCase[] = [
+  { name: 'demo', args: ['run', 'demo', '--seed', '1', '--cpus', '4', '--nodes', '2'], status: 0, verdict: /^PASS$/, violations: false },
+  { name: 'failing', args: ['stress', '--seed', '1', '--ops', '200', '--mutant', 'populate-no-zero'], status: 1, verdict: /^VIOLATION$/, violations: true },
+];
+
+async function main(): Promise<void> {
+  if (!existsSync(BROWSER)) fail(`no browser at ${BROWSER}: install Debian's chromium (apt-get install chromium) or set CHROMIUM`);
+  mkdirSync(OUT, { recursive: true });
+  const browser = await chromium.launch({
+    executablePath: BROWSER,
+    headless: true,
+    // a closed network: no background connections, no sandbox when run as root in CI
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    timeout: 60_000,
+  });
+  const problems: string[] = [];
+  try {
+    for (const c of CASES) {
+      const html = resolve(OUT, `${c.name}.html`);
+      const status = cli([...c.args, '--html', html]);
+      if (status !== c.status) problems.push(`${c.name}: percpu-sim ${c.args.join(' ')} exited ${status}, expected ${c.status}`);
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      page.setDefaultTimeout(15_000);
+      const errors: string[] = [];
+      page.on('console', (m) => m.type() === 'error' && errors.push(`console: ${m.text()}`));
+      page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
+      page.on('requestfailed', (r) => errors.push(`request failed: ${r.url()}`));
+      page.on('request', (r) => !r.url().startsWith('file:') && !r.url().startsWith('data:') && errors.push(`network request: ${r.url()}`));
+      await page.goto(pathToFileURL(html).href, { waitUntil: 'load' });
+
+      const text = async (sel: string): Promise<string> => ((await page.locator(sel).first().textContent()) ?? '').trim();
+      const verdict = await text('#verdict-label');
+      if (!c.verdict.test(verdict)) problems.push(`${c.name}: verdict "${verdict}", expected ${c.verdict}`);
+      if (!/^\d+$/.test(await text('#seed'))) problems.push(`${c.name}: no seed in the verdict`);
+      if (!(await text('#replay')).startsWith('percpu-sim ')) problems.push(`${c.name}: no replay command`);
+      const units = await page.locator('#layout-svg .unit').count();
+      if (units < 1) problems.push(`${c.name}: the boot layout draws no units`);
+      const rows = await page.locator('#cpus tbody tr').count();
+      if (rows < 1) problems.push(`${c.name}: the CPU table is empty`);
+      if (!(await text('#stats')).startsWith('Percpu Memory Statistics')) problems.push(`${c.name}: no percpu_stats dump`);
+      const violations = await page.locator('.violation').count();
+      if (c.violations !== violations > 0) problems.push(`${c.name}: ${violations} violation block(s) shown`);
+      if (c.violations && (await page.locator('.violation pre.around').count()) < 1) problems.push(`${c.name}: no events around the violation`);
+
+      // the slider: moving it redraws the maps, and some frame differs from the first
+      const maps = page.locator('#maps');
+      const slider = page.locator('#frame');
+      const max = Number(await slider.getAttribute('max'));
+      if (max < 1) problems.push(`${c.name}: only ${max + 1} frame(s) to slide over`);
+      await slider.focus();
+      await page.keyboard.press('Home');
+      if ((await maps.getAttribute('data-frame')) !== '0') problems.push(`${c.name}: Home did not move the slider to the first frame`);
+      const first = await maps.innerHTML();
+      if (!first.includes('<rect')) problems.push(`${c.name}: the first frame draws nothing`);
+      const seen = new Set<string>([first]);
+      for (let i = 0; i < 12; i++) {
+        await page.keyboard.press('PageUp');
+        seen.add(await maps.innerHTML());
+      }
+      if (Number(await maps.getAttribute('data-frame')) === 0) problems.push(`${c.name}: PageUp did not move the slider`);
+      if (seen.size < 2) problems.push(`${c.name}: the slider does not change the drawn map`);
+      await page.keyboard.press('End');
+      await page.screenshot({ path: resolve(OUT, `${c.name}.png`), fullPage: true });
+      problems.push(...errors.map((e) => `${c.name}: ${e}`));
+      process.stdout.write(`check:browser: ${c.name}: verdict ${verdict}, ${units} unit(s), ${rows} CPU row(s), ${max + 1} frame(s) (${seen.size} distinct drawn), ${violations} violation(s); screenshot ${resolve(OUT, `${c.name}.png`)}\n`);
+      await page.close();
+    }
+  } finally {
+    await browser.close();
+  }
+  if (problems.length) fail(`\n  ${problems.join('\n  ')}`);
+  process.stdout.write('check:browser: both pages work offline in Chromium\n');
+}
+
+const timer = setTimeout(() => fail('timed out after 5 minutes'), 300_000);
+timer.unref();
+main().catch((e: Error) => fail(e.stack ?? e.message));
