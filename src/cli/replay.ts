@@ -68,7 +68,7 @@ Example:
       if (e instanceof BadInput) {
         recorder?.violation(e.line, e.message);
         const lines = text.split('\n');
-        visuals.write({ ...page(false, ['the replay stopped at a bad line; the lines before it were replayed']), around: () => lines.slice(Math.max(0, e.line - 12), e.line).map((l, i) => `${Math.max(0, e.line - 12) + i + 1}: ${l}`) });
+        visuals.write({ ...page(false, ['the replay stopped at a bad line; the lines before it were replayed']), position: 'line', around: () => lines.slice(Math.max(0, e.line - 12), e.line).map((l, i) => `${Math.max(0, e.line - 12) + i + 1}: ${l}`) });
         outputs.finish(2);
         process.stderr.write(`percpu-sim replay: ${file === '-' ? '<stdin>' : escapeControl(file)}: ${escapeControl(e.message)}\n`);
         return 2;

@@ -31,6 +31,8 @@ export interface ReportPage {
   cpuTable?: { columns: string[]; rows: (string | number)[][] };
   /** for runs without actor events (a replayed trace): the lines around each violation */
   around?: (v: { tick: number; text: string }) => string[];
+  /** what a violation's position counts (default: scheduler ticks) */
+  position?: 'tick' | 'line';
   /** the percpu_stats dump to show, when the run took it at a better moment than its end */
   stats?: string;
 }
@@ -218,7 +220,7 @@ export function htmlReport(p: ReportPage): string {
   const unitSize = t.layout?.unitSize ?? 65536;
   const violations = t.violations.map((x, i) => {
     const around = p.around ? p.around(x) : aroundEvents(t.events, x.tick);
-    return `<div class="violation" id="violation-${i}"><div><b>violation ${i + 1}</b> at tick ${x.tick}: ${esc(x.text)} <button data-tick="${x.tick}">show the maps then</button></div>${around.length ? `<pre class="around">${esc(around.join('\n'))}</pre>` : ''}</div>`;
+    return `<div class="violation" id="violation-${i}"><div><b>violation ${i + 1}</b> at ${p.position ?? 'tick'} ${x.tick}: ${esc(x.text)} <button data-tick="${x.tick}">show the maps then</button></div>${around.length ? `<pre class="around">${esc(around.join('\n'))}</pre>` : ''}</div>`;
   });
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
