@@ -4,10 +4,9 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { MUTANTS, MUTANT_NAMES } from '../kernel/mutants.ts';
-import { type RunOptions, type RunReport, runWorkload } from '../smp/run.ts';
-import type { BackendKind } from '../kernel/setup.ts';
 import { type SavedRunLog, replayRunLog, saveRunLog } from '../smp/run-log.ts';
 import { SavedRunLogSchema, SavedStressSchema, type SavedStress, schemaErrors } from '../saved.ts';
+import { type SeedResult, type Shard, campaignSeeds, defaultJobs, runCampaign, runSeed, stressOnWorkers } from './campaign.ts';
 import { DEFAULT_STRESS, type StressConfig, type StressReport, resolveMachine, runStress, stressCommand } from './engine.ts';
 import { exploreMain, scenariosHelp, scheduleMain } from '../explore/cli-explore.ts';
 import { runSchedule } from '../explore/dpor.ts';
@@ -55,6 +54,9 @@ export const STRESS_OPTIONS = {
   scenario: { type: 'string' },
   'no-reduction': { type: 'boolean' },
   schedule: { type: 'string' },
+  jobs: { type: 'string' },
+  shard: { type: 'string' },
+  'keep-going': { type: 'boolean' },
   ...TRACE_OPTION,
   ...HTML_OPTION,
 } as const;
@@ -91,6 +93,11 @@ Operation mix (per CPU):
 Length:
   --duration S          keep running with the next seeds until a violation or S seconds
   --runs N              or run N seeds (default: one run, or as many as --duration allows)
+  --jobs N              seeds at once, each on a thread of its own (default: one per core,
+                        here ${defaultJobs()}); every seed is still a pure function of its number
+  --keep-going          run every seed, not stopping at the first violation
+  --shard K/N           run only the K-th of N disjoint slices of the --runs seeds (every N-th
+                        seed), to the end; percpu-sim merge joins the shards' --json reports
 Checking:
   --mutant NAME         bring back a historical bug (see percpu-sim mutants)
   --strict              report schedule_work() under pcpu_lock as a violation, not as the
@@ -141,6 +148,8 @@ export function stressConfig(values: Record<string, unknown>, f: Flags): StressC
   if (nodes > cpus) f.fail(`--nodes ${nodes} is more than --cpus ${cpus}: every node needs a CPU`);
   if (values.workers && (values.duration !== undefined || values.runs !== undefined)) f.fail('--workers runs one seed on real threads; --duration and --runs are for the deterministic engine');
   if (values.workers && (values.explore || values.schedule !== undefined)) f.fail('--workers runs on real threads, which cannot be explored or steered; --explore and --schedule use the deterministic engine');
+  for (const flag of ['jobs', 'shard', 'keep-going'])
+    if (values[flag] !== undefined && (values.workers || values.explore || values.schedule !== undefined)) f.fail(`--${flag} is for a campaign of seeds (--runs or --duration), not for --workers, --explore or --schedule`);
   for (const flag of ['preemptions', 'no-reduction', 'max-schedules', 'max-seconds'])
     if (values[flag] !== undefined && !values.explore) f.fail(`--${flag} is for --explore`);
   if (values.scenario !== undefined && !values.explore && values.schedule === undefined) f.fail('--scenario is for --explore or --schedule');
@@ -253,78 +262,73 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
 
   const duration = values.duration === undefined ? 0 : f.num('--duration', values.duration, 0, 86_400, 0);
   const runs = f.int('--runs', values.runs, 1, 1_000_000, duration ? 1_000_000 : 1);
+  const shard = parseShard(values.shard, values.runs !== undefined, f);
+  const seeds = campaignSeeds(cfg.seed, runs, shard);
+  const jobs = Math.min(f.int('--jobs', values.jobs, 1, 256, defaultJobs()), seeds.length);
+  // a shard is a slice a batch system hands out: it runs to its end, so that shards add up
+  const keepGoing = values['keep-going'] === true || shard !== null;
   const t0 = Date.now();
-  let last: StressReport | null = null;
-  let n = 0;
-  for (; n < runs; n++) {
-    const seed = (cfg.seed + n) >>> 0;
-    const label = duration ? `seed ${seed}, ${((Date.now() - t0) / 1000).toFixed(0)}/${duration} s` : `seed ${seed}`;
-    const onProgress = (d: number, t: number): void => bar(label, duration ? Math.min(Date.now() - t0, duration * 1000) : d, duration ? duration * 1000 : t);
-    onInterrupt('stress', () => `${n} run(s) finished clean; seed ${seed} was running; rerun it with: ${stressCommand({ ...cfg, seed })}`);
-    // every fifth seed of a campaign also runs on real worker threads, through the allocator
-    // actor and the CPU worker entry that the deterministic engine does not use
-    const recorder = visuals.fresh();
-    last = n % WORKER_ROUND === WORKER_ROUND - 1 ? await workerRound({ ...cfg, seed }, onProgress, recorder) : await runStress({ ...cfg, seed }, { onProgress, ...(recorder ? recordHooks(recorder) : {}) });
-    if (last.verdict === 'violation') {
-      n++;
-      break;
-    }
-    if (duration && Date.now() - t0 >= duration * 1000) {
-      n++;
-      break;
-    }
-  }
-  bar('done', 1, 1);
-  const r = last!;
-  visuals.write(stressPage(r, `${stressCommand(r.config)}${r.violations[0]?.checker === 'workers' ? ' --workers' : ''}`, visuals.recorder));
-  process.stdout.write((json ? JSON.stringify({ ...r, log: undefined, runs: n }, null, 2) : formatReport(r, n)) + '\n');
-  outputs.write('--save', savePath, (p) => save(p, r, null));
-  return outputs.finish(r.verdict === 'clean' ? 0 : 1);
-}
-
-/** The stress program of a configuration (its machine resolved) on real worker threads. */
-function stressOnWorkers(cfg: StressConfig, extra: Partial<RunOptions>): Promise<RunReport> {
-  return runWorkload({
-    workload: 'stress',
-    seed: cfg.seed,
-    cpus: cfg.cpus,
-    nodes: cfg.nodes,
-    backend: cfg.backend as BackendKind,
-    memoryMiB: cfg.memoryMiB,
-    args: { ...cfg.args },
-    countViolations: cfg.count,
-    strictLocks: cfg.strict,
-    failRate: cfg.failRate,
-    ...(cfg.mutant ? { mutant: cfg.mutant } : {}),
-    ...extra,
+  let done = 0;
+  let bad = 0;
+  const label = (): string => `${done}/${seeds.length} seed(s)${bad ? `, ${bad} with violations` : ''}${duration ? `, ${((Date.now() - t0) / 1000).toFixed(0)}/${duration} s` : ''}${jobs > 1 ? `, ${jobs} jobs` : ''}`;
+  onInterrupt('stress', () => `${done} of ${seeds.length} seed(s) finished (${bad} with violations); rerun with: ${stressCommand(cfg)}${values.runs !== undefined ? ` --runs ${runs}` : ''}${shard ? ` --shard ${shard.index}/${shard.count}` : ''}`);
+  const single = seeds.length === 1;
+  const campaign = await runCampaign(cfg, {
+    seeds,
+    jobs,
+    keepGoing,
+    ...(duration ? { durationMs: duration * 1000 } : {}),
+    onSeed: (r, n) => {
+      done = n;
+      if (r.verdict === 'violation') bad++;
+      if (!single) bar(label(), duration ? Math.min(Date.now() - t0, duration * 1000) : n, duration ? duration * 1000 : seeds.length);
+    },
+    ...(single ? { onProgress: (d: number, t: number) => bar(`seed ${seeds[0]}`, d, t) } : {}),
   });
+  bar('done', 1, 1);
+  const r = campaign.report;
+  if (visuals.wanted) {
+    // the reported seed once more, in this thread, watched (a seed is a pure function of its number)
+    const recorder = visuals.fresh()!;
+    const again = await runSeed(cfg, r.seed, recordHooks(recorder), recorder);
+    visuals.write(stressPage(again, `${stressCommand(again.config)}${again.violations[0]?.checker === 'workers' ? ' --workers' : ''}`, recorder));
+  }
+  const n = campaign.results.length;
+  const summary = {
+    format: 'percpu-sim-campaign' as const,
+    version: 1 as const,
+    base: cfg.seed,
+    runs,
+    shard,
+    jobs,
+    keepGoing,
+    config: cfg,
+    seeds: campaign.results,
+    skipped: campaign.skipped,
+  };
+  if (json) process.stdout.write(JSON.stringify({ ...r, log: undefined, runs: n, campaign: summary }, null, 2) + '\n');
+  else process.stdout.write(formatReport(r, n) + (single ? '' : `\n${campaignLine(summary)}`) + '\n');
+  outputs.write('--save', savePath, (p) => save(p, r, null));
+  return outputs.finish(campaign.results.every((x) => x.verdict === 'clean') ? 0 : 1);
 }
 
-/** Which seeds of a campaign run on worker threads (one in this many). */
-const WORKER_ROUND = 5;
+/** --shard K/N: the K-th of N slices of the campaign's seeds (needs --runs: a slice of what?). */
+function parseShard(v: unknown, haveRuns: boolean, f: Flags): Shard | null {
+  if (v === undefined) return null;
+  const m = /^(\d+)\/(\d+)$/.exec(String(v));
+  if (!m) return f.fail(`--shard takes K/N, the K-th of N slices, such as 2/8 (got "${String(v)}")`);
+  const index = Number(m[1]);
+  const count = Number(m[2]);
+  if (count < 1 || count > 100_000 || index < 1 || index > count) f.fail(`--shard ${String(v)}: K must be in [1, N] and N in [1, 100000]`);
+  if (!haveRuns) f.fail('--shard slices a campaign of --runs N seeds; give --runs');
+  return { index, count };
+}
 
-/**
- * A short run of the stress program on real worker threads, as a stress report: its failures
- * become violations, with a rerun command that adds --workers.
- */
-async function workerRound(config: StressConfig, onProgress: (d: number, t: number) => void, recorder: TimelineRecorder | null = null): Promise<StressReport> {
-  const t0 = performance.now();
-  const cfg: StressConfig = { ...config, ...resolveMachine(config), args: { ...config.args, ops: Math.min(config.args.ops, 400) } };
-  const r = await stressOnWorkers(cfg, { phaseTimeoutMs: 30_000, failOnLeak: true, onProgress: (_phase, d, t) => onProgress(d, t), ...(recorder ? { recorder } : {}) });
-  const violations = r.failures.slice(0, 50).map((message) => ({ checker: 'workers' as const, kind: 'run', cpu: -1, tick: 0, message: `${message} (on worker threads; rerun with --workers)` }));
-  return {
-    seed: cfg.seed,
-    config: cfg,
-    verdict: r.verdict === 'pass' ? 'clean' : 'violation',
-    violations,
-    history: [],
-    ticks: 0,
-    requests: r.events,
-    knownLockIssues: 0,
-    cpus: [],
-    ms: performance.now() - t0,
-    log: [],
-  };
+/** One line on a campaign: how many seeds, which failed, which were skipped. */
+export function campaignLine(c: { seeds: readonly SeedResult[]; shard: Shard | null; skipped: number; jobs?: number }): string {
+  const bad = c.seeds.filter((x) => x.verdict === 'violation').map((x) => x.seed);
+  const range = c.seeds.length ? ` (${c.seeds[0]!.seed}..${c.seeds.at(-1)!.seed}${c.shard ? `, shard ${c.shard.index}/${c.shard.count}` : ''})` : '';
+  return `campaign: ${c.seeds.length} seed(s)${range}${c.jobs && c.jobs > 1 ? ` on ${c.jobs} jobs` : ''}; ${bad.length ? `violations in seed(s) ${bad.join(', ')}` : 'all clean'}${c.skipped ? `; ${c.skipped} not run` : ''}`;
 }
 
 export function mutantsMain(json: boolean): number {

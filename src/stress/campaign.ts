@@ -1,0 +1,168 @@
+/**
+ * A stress campaign: many seeds of one configuration, each a pure function of its number.
+ * Seeds run one after another in this thread, or in parallel on a piscina pool (--jobs), and
+ * a campaign can be cut into disjoint shards (--shard K/N) whose reports `percpu-sim merge`
+ * joins, so that a campaign spreads over the cores of a machine and over many machines.
+ *
+ * Which seeds run on real worker threads (one in WORKER_ROUND, through the allocator actor and
+ * the CPU worker entry) depends on the seed's place in the whole campaign, never on the shard,
+ * so that the union of the shards is the campaign itself.
+ */
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import type { BackendKind } from '../kernel/setup.ts';
+import type { TimelineRecorder } from '../report/timeline.ts';
+import { type RunOptions, type RunReport, runWorkload } from '../smp/run.ts';
+import { workerEntry } from '../smp/worker-url.ts';
+import { type EngineHooks, type StressConfig, type StressReport, resolveMachine, runStress } from './engine.ts';
+
+/** The stress program of a configuration (its machine resolved) on real worker threads. */
+export function stressOnWorkers(cfg: StressConfig, extra: Partial<RunOptions>): Promise<RunReport> {
+  return runWorkload({
+    workload: 'stress',
+    seed: cfg.seed,
+    cpus: cfg.cpus,
+    nodes: cfg.nodes,
+    backend: cfg.backend as BackendKind,
+    memoryMiB: cfg.memoryMiB,
+    args: { ...cfg.args },
+    countViolations: cfg.count,
+    strictLocks: cfg.strict,
+    failRate: cfg.failRate,
+    ...(cfg.mutant ? { mutant: cfg.mutant } : {}),
+    ...extra,
+  });
+}
+
+/** Which seeds of a campaign run on worker threads (one in this many). */
+export const WORKER_ROUND = 5;
+
+/**
+ * A short run of the stress program on real worker threads, as a stress report: its failures
+ * become violations, with a rerun command that adds --workers.
+ */
+export async function workerRound(config: StressConfig, onProgress: (d: number, t: number) => void, recorder: TimelineRecorder | null = null): Promise<StressReport> {
+  const t0 = performance.now();
+  const cfg: StressConfig = { ...config, ...resolveMachine(config), args: { ...config.args, ops: Math.min(config.args.ops, 400) } };
+  const r = await stressOnWorkers(cfg, { phaseTimeoutMs: 30_000, failOnLeak: true, onProgress: (_phase, d, t) => onProgress(d, t), ...(recorder ? { recorder } : {}) });
+  const violations = r.failures.slice(0, 50).map((message) => ({ checker: 'workers' as const, kind: 'run', cpu: -1, tick: 0, message: `${message} (on worker threads; rerun with --workers)` }));
+  return {
+    seed: cfg.seed,
+    config: cfg,
+    verdict: r.verdict === 'pass' ? 'clean' : 'violation',
+    violations,
+    history: [],
+    ticks: 0,
+    requests: r.events,
+    knownLockIssues: 0,
+    cpus: [],
+    ms: performance.now() - t0,
+    log: [],
+  };
+}
+
+
+/** One seed's outcome, as a campaign report lists it. */
+export interface SeedResult {
+  seed: number;
+  verdict: StressReport['verdict'];
+  /** it ran on real worker threads */
+  workers: boolean;
+  /** the first violations, "checker/kind: message" */
+  first: string[];
+  requests: number;
+  ms: number;
+}
+
+/** A shard of a campaign: the K-th (1-based) of N disjoint slices of its seeds. */
+export interface Shard {
+  index: number;
+  count: number;
+}
+
+/** The seeds of a campaign of `runs` seeds from `base`, or of one shard of it (every N-th). */
+export function campaignSeeds(base: number, runs: number, shard: Shard | null): number[] {
+  const seeds: number[] = [];
+  for (let i = 0; i < runs; i++) if (!shard || i % shard.count === shard.index - 1) seeds.push((base + i) >>> 0);
+  return seeds;
+}
+
+/** Whether the seed at this place of the campaign runs on worker threads. */
+export function onWorkers(base: number, seed: number): boolean {
+  return ((seed - base) >>> 0) % WORKER_ROUND === WORKER_ROUND - 1;
+}
+
+/** Runs one seed of a campaign in this thread: the deterministic engine, or a worker round. */
+export async function runSeed(cfg: StressConfig, seed: number, hooks: EngineHooks = {}, recorder: TimelineRecorder | null = null): Promise<StressReport> {
+  if (onWorkers(cfg.seed, seed)) return workerRound({ ...cfg, seed }, (d, t) => hooks.onProgress?.(d, t), recorder);
+  return runStress({ ...cfg, seed }, hooks);
+}
+
+export function seedResult(r: StressReport, workers: boolean): SeedResult {
+  return { seed: r.seed, verdict: r.verdict, workers, first: r.violations.slice(0, 3).map((v) => `${v.checker}/${v.kind}: ${v.message}`), requests: r.requests, ms: Math.round(r.ms) };
+}
+
+export interface CampaignOptions {
+  seeds: readonly number[];
+  /** seeds run at once; 1 runs them in this thread */
+  jobs: number;
+  /** run every seed, not stopping at the first violation */
+  keepGoing: boolean;
+  /** stop starting seeds after this many ms */
+  durationMs?: number;
+  /** after each seed: its report (without the log), how many are done */
+  onSeed?: (r: StressReport, done: number) => void;
+  /** within a seed, when it runs in this thread */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface CampaignResult {
+  results: SeedResult[];
+  /** the report of the first violating seed (lowest), else of the last seed run */
+  report: StressReport;
+  /** seeds that were not run: a violation stopped the campaign, or time ran out */
+  skipped: number;
+}
+
+/** Runs a campaign's seeds, in this thread or on a pool of `jobs` threads. */
+export async function runCampaign(cfg: StressConfig, o: CampaignOptions): Promise<CampaignResult> {
+  const t0 = Date.now();
+  const reports: StressReport[] = [];
+  let next = 0;
+  const more = (): boolean => next < o.seeds.length && (o.keepGoing || !reports.some((r) => r.verdict === 'violation')) && !(o.durationMs !== undefined && Date.now() - t0 >= o.durationMs);
+  const done = (r: StressReport): void => {
+    reports.push({ ...r, log: [] });
+    o.onSeed?.(r, reports.length);
+  };
+  if (o.jobs <= 1) {
+    while (more()) done(await runSeed(cfg, o.seeds[next++]!, { ...(o.onProgress ? { onProgress: o.onProgress } : {}) }));
+  } else {
+    const e = workerEntry('workers/stress-job');
+    const pool = new Piscina({ filename: e.url.href, argv: e.argv, minThreads: o.jobs, maxThreads: o.jobs, idleTimeout: 1000 });
+    try {
+      const lane = async (): Promise<void> => {
+        while (more()) {
+          const seed = o.seeds[next++]!;
+          done((await pool.run({ cfg, seed } satisfies StressJob)) as StressReport);
+        }
+      };
+      await Promise.all(Array.from({ length: o.jobs }, lane));
+    } finally {
+      await pool.destroy();
+    }
+  }
+  reports.sort((a, b) => a.seed - b.seed);
+  const report = reports.find((r) => r.verdict === 'violation') ?? reports.at(-1)!;
+  return { results: reports.map((r) => seedResult(r, onWorkers(cfg.seed, r.seed))), report, skipped: o.seeds.length - reports.length };
+}
+
+/** What the pool's job worker gets: the campaign's configuration and one seed of it. */
+export interface StressJob {
+  cfg: StressConfig;
+  seed: number;
+}
+
+/** The default --jobs: one per core. */
+export function defaultJobs(): number {
+  return Math.max(1, availableParallelism());
+}
