@@ -8,14 +8,14 @@ import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import type { MessagePort } from 'node:worker_threads';
 import { workerData } from 'piscina';
-import { loadWorkload } from '../src/smp/load-workload.ts';
+import { importWorkload } from '../src/smp/import-workload.ts';
 import { type ActorPort, type CpuContext, type CpuStats, PerCpu } from './cpu-api.ts';
 import type { AccessFault } from '../src/check/isolation.ts';
 
 export interface CpuTask {
   ctx: CpuContext;
   port: MessagePort;
-  /** file URL of the workload module */
+  /** file URL of the workload module, plain JavaScript (bundled by the main thread) */
   workload: string;
   phase: 'early' | 'run' | 'teardown';
   args: Record<string, number | string | boolean>;
@@ -43,7 +43,7 @@ export default async function cpuTask(task: CpuTask): Promise<CpuTaskResult> {
   const request = remote.request;
   const api = new PerCpu(task.ctx, { request: (req) => request(req) }, (workerData as { sab: SharedArrayBuffer }).sab);
   try {
-    const wl = await loadWorkload(task.workload);
+    const wl = await importWorkload(task.workload);
     const fn = task.phase === 'early' ? wl.early : task.phase === 'teardown' ? wl.teardown : wl.run;
     const result = fn ? await fn.call(wl, api, task.args, task.early) : undefined;
     try {

@@ -42,10 +42,13 @@ post-boot state. Prints the boot lines, a per-CPU summary, a percpu_stats dump a
 Examples: ${exampleNames().join(', ') || '(none found)'}   (default: demo)
 
 Options:
-  --cpus N            simulated CPUs, one worker thread each (default 4)
+  --cpus N            simulated CPUs, 1 to 1024 (default 4)
+  --cpus-per-thread K run K CPUs on each worker thread (M:N) instead of one thread per CPU
+                      (1:1, the default): for machines with more CPUs than threads to spare.
+                      A thread's CPUs interleave at every await; the report says which ran
   --nodes N           NUMA nodes; more than one groups CPUs by node (default 1)
   --backend vm|km     chunk backend (default vm)
-  --memory MIB        physical memory (default 64)
+  --memory MIB        physical memory (default 64, or a quarter MiB per CPU if more)
   --seed N            seed of every random choice (default: random, printed)
   --policy P          scheduler: random, fifo or pct (default random)
   --arg KEY=VALUE     override a workload argument (repeatable)
@@ -69,7 +72,8 @@ CPU), 2 for bad usage, 3 when a CPU stopped making progress (timed out), 130/143
 Examples:
   percpu-sim run counter --cpus 8 --arg adds=5000000
   percpu-sim run churn --seed 7 --backend km
-  percpu-sim run lifecycle --json`;
+  percpu-sim run lifecycle --json
+  percpu-sim run churn --cpus 1024 --cpus-per-thread 16 --arg ops=50`;
   },
   async run(argv) {
     const { values, positionals } = parse(argv, {
@@ -77,6 +81,7 @@ Examples:
       ...CHECK_OPTIONS,
       arg: { type: 'string', multiple: true },
       timeout: { type: 'string' },
+      'cpus-per-thread': { type: 'string' },
       'no-check': { type: 'boolean' },
       'fail-on-leak': { type: 'boolean' },
       svg: { type: 'string' },
@@ -113,13 +118,14 @@ Examples:
       report = await runWorkload({
         workload,
         args,
-        ...(values.cpus !== undefined ? { cpus: int('--cpus', values.cpus, 1, 256, 4) } : {}),
+        ...(values.cpus !== undefined ? { cpus: int('--cpus', values.cpus, 1, 1024, 4) } : {}),
+        ...(values['cpus-per-thread'] !== undefined ? { cpusPerThread: int('--cpus-per-thread', values['cpus-per-thread'], 1, 1024, 1) } : {}),
         ...(values.nodes !== undefined ? { nodes: int('--nodes', values.nodes, 1, 16, 1) } : {}),
         ...(values.backend !== undefined ? { backend: oneOf('--backend', values.backend, ['vm', 'km'] as const, 'vm') } : {}),
         ...(mutant !== undefined ? { mutant } : {}),
         ...(values.count ? { countViolations: true } : {}),
         strictLocks: values.strict === true,
-        memoryMiB: int('--memory', values.memory, 16, 4096, 64),
+        ...(values.memory !== undefined ? { memoryMiB: int('--memory', values.memory, 16, 4096, 64) } : {}),
         seed,
         policy: oneOf('--policy', values.policy, ['random', 'fifo', 'pct'] as const, 'random') as Policy,
         check: values['no-check'] !== true,

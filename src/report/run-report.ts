@@ -5,6 +5,8 @@ import type { RunReport } from '../smp/run.ts';
 export function formatRunReport(r: RunReport, opts: { stats?: boolean } = {}): string {
   const out: string[] = [];
   out.push(`percpu-sim run ${r.workload}: ${r.config.cpus} CPUs, ${r.config.nodes} node(s), ${r.config.backend} backend, ${r.config.fc} first chunk, seed ${r.seed}`);
+  const t = r.threads;
+  out.push(t.cpusPerThread > 1 ? `threads: ${t.count} worker threads, M:N with up to ${t.cpusPerThread} CPUs per thread` : `threads: ${t.count} worker threads, 1:1 (one per CPU)`);
   out.push('', '== boot ==', ...r.bootLines);
   const extra = r.dmesg.filter((l) => !r.bootLines.includes(l));
   if (extra.length) out.push('', '== kernel log ==', ...extra.slice(0, 30), ...(extra.length > 30 ? [`... ${extra.length - 30} more lines`] : []));

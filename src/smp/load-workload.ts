@@ -6,6 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { tsImport } from 'tsx/esm/api';
 import type { Workload } from './workload.ts';
+import { workloadOf } from './import-workload.ts';
 
 /** A workload file that cannot be loaded: one line, the file, the line if known, the cause. */
 export class WorkloadLoadError extends Error {
@@ -26,10 +27,9 @@ export async function loadWorkload(url: string): Promise<Workload> {
     const cause = compile ? `SyntaxError: ${compile.replace(/^.*?ERROR: /, '')}` : `${err.name ?? 'Error'}: ${lines.find((l) => l.trim()) ?? String(e)}`;
     throw new WorkloadLoadError(`cannot load the workload ${file}${where ? ` (line ${where[1]})` : ''}: ${cause}`);
   }
-  // a file compiled as CommonJS arrives with its exports one level down
-  let wl = mod.default as { default?: unknown; run?: unknown } | undefined;
-  if (wl && typeof wl.run !== 'function' && wl.default && typeof (wl.default as { run?: unknown }).run === 'function') wl = wl.default as typeof wl;
-  if (!wl || typeof wl !== 'object' || typeof wl.run !== 'function')
-    throw new WorkloadLoadError(`${file} has no default export of a workload: export default an object with name, description, defaults and run() (see docs/workloads.md)`);
-  return wl as unknown as Workload;
+  try {
+    return workloadOf(mod, file);
+  } catch (e) {
+    throw new WorkloadLoadError((e as Error).message);
+  }
 }

@@ -72,6 +72,8 @@ export interface RunOptions {
   /** called with the allocator when the workload has run, before teardown and shutdown */
   onRunDone?: (pc: Percpu) => void;
   phaseTimeoutMs?: number;
+  /** simulated CPUs per worker thread (default 1; more is M:N, see SmpConfig) */
+  cpusPerThread?: number;
   onProgress?: (phase: string, done: number, total: number) => void;
   /** watches the run for --trace and --html: events, phases, counters, maps, violations */
   recorder?: TimelineRecorder;
@@ -102,6 +104,8 @@ export interface RunReport {
     failRate: number;
   };
   args: Args;
+  /** how CPUs map to worker threads: 1:1, or M:N with this many CPUs per thread */
+  threads: { count: number; cpusPerThread: number };
   bootLines: string[];
   dmesg: string[];
   cpus: CpuSummary[];
@@ -172,7 +176,8 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     nodes,
     backend: o.backend ?? wc.backend ?? 'vm',
     fc: o.fc ?? 'embed',
-    memoryMiB: o.memoryMiB ?? 64,
+    // room for the first chunk and a few more: a unit per CPU each
+    memoryMiB: o.memoryMiB ?? Math.max(64, Math.ceil(cpus / 4)),
     policy: o.policy ?? 'random',
     maxDelay: o.maxDelay ?? 4,
     mutant,
@@ -205,6 +210,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     },
     phaseTimeoutMs: o.phaseTimeoutMs ?? 120_000,
     isolation: { check: o.check !== false, count: o.countViolations ?? wc.countViolations ?? false },
+    ...(o.cpusPerThread ? { cpusPerThread: o.cpusPerThread } : {}),
   });
   const failures: string[] = [];
   const rec = o.recorder;
@@ -371,6 +377,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     seed: o.seed,
     config,
     args,
+    threads: { count: smp.threads, cpusPerThread: smp.cpusPerThread },
     bootLines,
     dmesg: pcDmesg,
     cpus: results.map((r) => {
@@ -404,6 +411,7 @@ function replayCommand(o: RunOptions, c: RunReport['config'], args: Args): strin
   const parts = ['percpu-sim run', o.workload, `--seed ${o.seed}`, `--cpus ${c.cpus}`, `--nodes ${c.nodes}`, `--backend ${c.backend}`, `--memory ${c.memoryMiB}`];
   if (c.mutant) parts.push(`--mutant ${c.mutant}`);
   if (c.policy !== 'random') parts.push(`--policy ${c.policy}`);
+  if (o.cpusPerThread && o.cpusPerThread > 1) parts.push(`--cpus-per-thread ${o.cpusPerThread}`);
   for (const [k, v] of Object.entries(args)) parts.push(`--arg ${k}=${v}`);
   return parts.join(' ');
 }

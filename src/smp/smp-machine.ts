@@ -20,6 +20,7 @@ import { Machine, type MachineConfig } from '../mem/machine.ts';
 import type { CpuContext } from '../../workers/cpu-api.ts';
 import type { CpuTask, CpuTaskResult } from '../../workers/cpu.ts';
 import { workerEntry } from './worker-url.ts';
+import { bundle } from './bundle.ts';
 
 export interface SmpConfig {
   machine: MachineConfig;
@@ -31,6 +32,12 @@ export interface SmpConfig {
   barrierTimeoutMs?: number;
   /** check every CPU write against the shadow; count violations instead of stopping */
   isolation?: { check: boolean; count?: boolean };
+  /**
+   * Simulated CPUs per worker thread (default 1: every CPU its own thread). More than one
+   * (M:N) runs CPUs t*k .. t*k+k-1 as concurrent tasks of thread t, for machines with more
+   * CPUs than the host has threads to spare; their work then interleaves at every await.
+   */
+  cpusPerThread?: number;
 }
 
 /** A phase that did not complete on some CPU: crashed, exited, or timed out. */
@@ -49,7 +56,9 @@ export class CpuFailure extends Error {
 export class SmpMachine {
   readonly machine: Machine;
   readonly actor: AllocatorActor;
+  /** one single-thread pool per worker thread; thread t hosts CPUs t*k .. t*k+k-1 */
   private readonly pools = new Map<number, Piscina>();
+  readonly cpusPerThread: number;
   private readonly phaseTimeoutMs: number;
   private readonly barrierTimeoutMs: number;
   /** per CPU, a count its API bumps as it works: the watchdog's measure of progress */
@@ -66,6 +75,12 @@ export class SmpMachine {
     this.phaseTimeoutMs = Math.round((cfg.phaseTimeoutMs ?? 60_000) * Math.max(1, load));
     this.barrierTimeoutMs = Math.round((cfg.barrierTimeoutMs ?? 20_000) * Math.max(1, load));
     this.heartbeat = new Int32Array(new SharedArrayBuffer(4 * Math.max(1, cfg.machine.cpus ?? 1)));
+    this.cpusPerThread = Math.max(1, Math.floor(cfg.cpusPerThread ?? 1));
+  }
+
+  /** Worker threads the machine uses when every CPU is up. */
+  get threads(): number {
+    return Math.ceil(this.cpus / this.cpusPerThread);
   }
 
   get cpus(): number {
@@ -80,19 +95,23 @@ export class SmpMachine {
 
   /** Brings a CPU's worker thread up (idempotent). */
   cpuUp(cpu: number): Piscina {
-    let pool = this.pools.get(cpu);
+    const thread = Math.floor(cpu / this.cpusPerThread);
+    let pool = this.pools.get(thread);
     if (!pool) {
-      const e = workerEntry('workers/cpu');
+      const e = workerEntry('workers/cpu', true);
       pool = new Piscina({
         filename: e.url.href,
         argv: e.argv,
         minThreads: 1,
         maxThreads: 1,
+        // the thread's CPUs run at once: each awaits its requests and barriers
+        concurrentTasksPerWorker: this.cpusPerThread,
+        maxQueue: 'auto',
         idleTimeout: Infinity,
         atomics: 'async',
-        workerData: { sab: this.machine.sab, cpu },
+        workerData: { sab: this.machine.sab, thread },
       });
-      this.pools.set(cpu, pool);
+      this.pools.set(thread, pool);
     }
     return pool;
   }
@@ -130,6 +149,8 @@ export class SmpMachine {
     Atomics.store(h, H_BARRIER_COUNT, 0);
     Atomics.store(h, H_BARRIER_PARTIES, cpus.length);
     Atomics.store(h, H_ABORT, 0);
+    // CPU threads run plain JavaScript: the workload too
+    const module = bundle(workload).href;
     const aborts = cpus.map(() => new AbortController());
     const ports: MessageChannel[] = [];
     const runs = cpus.map((cpu, i) => {
@@ -148,7 +169,7 @@ export class SmpMachine {
         },
       };
       Comlink.expose(api, nodeEndpoint(ch.port1));
-      const task: CpuTask = { ctx: this.cpuContext(cpu), port: ch.port2, workload, phase, args, early };
+      const task: CpuTask = { ctx: this.cpuContext(cpu), port: ch.port2, workload: module, phase, args, early };
       const run = pool.run(task, { transferList: [ch.port2], signal: aborts[i]!.signal }) as Promise<CpuTaskResult>;
       return this.bounded(cpu, run, aborts[i]!);
     });

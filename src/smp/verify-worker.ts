@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { PageWalk } from '../check/walk.ts';
 import { MemAccess } from '../mem/access.ts';
-import { loadWorkload } from './load-workload.ts';
+import { importWorkload } from './import-workload.ts';
 import type { Args } from './workload.ts';
 
 export interface VerifyJob {
@@ -23,7 +23,7 @@ export interface VerifyJob {
 
 const job = workerData as VerifyJob;
 try {
-  const wl = await loadWorkload(job.workload);
+  const wl = await importWorkload(job.workload);
   const walk = new PageWalk(job.sab);
   const out = wl.verify!({
     results: job.results,

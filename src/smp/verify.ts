@@ -2,10 +2,11 @@
 import { Worker } from 'node:worker_threads';
 import type { VerifyJob } from './verify-worker.ts';
 import { workerEntry } from './worker-url.ts';
+import { bundle } from './bundle.ts';
 
 export async function runVerify(job: VerifyJob, timeoutMs: number): Promise<string[]> {
-  const entry = workerEntry('src/smp/verify-worker');
-  const w = new Worker(entry.url, { argv: entry.argv, workerData: job });
+  const entry = workerEntry('src/smp/verify-worker', true);
+  const w = new Worker(entry.url, { argv: entry.argv, workerData: { ...job, workload: bundle(job.workload).href } });
   try {
     return await new Promise<string[]>((resolve) => {
       const timer = setTimeout(() => resolve([`verify() did not finish within ${timeoutMs / 1000} s (timed out)`]), timeoutMs);

@@ -1,3 +1,5 @@
+import { bundle } from './bundle.ts';
+
 /** Where a worker's entry file is, whether we run from .ts sources or from a .js build. */
 export interface WorkerEntry {
   url: URL;
@@ -6,12 +8,15 @@ export interface WorkerEntry {
 
 /**
  * The entry for the worker module `file` (a path relative to the repository root, without
- * extension). From sources, it goes through ts-boot.mjs, which loads tsx inside the worker.
+ * extension). From sources, a worker that `bundled` says can be bundled runs as plain
+ * JavaScript (see bundle.ts); any other goes through ts-boot.mjs, which loads tsx inside the
+ * worker.
  */
-export function workerEntry(file: string): WorkerEntry {
+export function workerEntry(file: string, bundled = false): WorkerEntry {
   const here = import.meta.url;
   const root = new URL('../../', here);
   if (here.endsWith('.ts')) {
+    if (bundled) return { url: bundle(new URL(`${file}.ts`, root).href, { entry: true }), argv: [] };
     return { url: new URL('./ts-boot.mjs', here), argv: [`--ts-entry=${new URL(`${file}.ts`, root).href}`] };
   }
   return { url: new URL(`${file}.js`, root), argv: [] };

@@ -110,6 +110,8 @@ export interface CampaignOptions {
   keepGoing: boolean;
   /** stop starting seeds after this many ms */
   durationMs?: number;
+  /** as each seed starts */
+  onStart?: (seed: number) => void;
   /** after each seed: its report (without the log), how many are done */
   onSeed?: (r: StressReport, done: number) => void;
   /** within a seed, when it runs in this thread */
@@ -135,7 +137,11 @@ export async function runCampaign(cfg: StressConfig, o: CampaignOptions): Promis
     o.onSeed?.(r, reports.length);
   };
   if (o.jobs <= 1) {
-    while (more()) done(await runSeed(cfg, o.seeds[next++]!, { ...(o.onProgress ? { onProgress: o.onProgress } : {}) }));
+    while (more()) {
+      const seed = o.seeds[next++]!;
+      o.onStart?.(seed);
+      done(await runSeed(cfg, seed, { ...(o.onProgress ? { onProgress: o.onProgress } : {}) }));
+    }
   } else {
     const e = workerEntry('workers/stress-job');
     const pool = new Piscina({ filename: e.url.href, argv: e.argv, minThreads: o.jobs, maxThreads: o.jobs, idleTimeout: 1000 });
@@ -143,6 +149,7 @@ export async function runCampaign(cfg: StressConfig, o: CampaignOptions): Promis
       const lane = async (): Promise<void> => {
         while (more()) {
           const seed = o.seeds[next++]!;
+          o.onStart?.(seed);
           done((await pool.run({ cfg, seed } satisfies StressJob)) as StressReport);
         }
       };

@@ -271,14 +271,20 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
   let done = 0;
   let bad = 0;
   const label = (): string => `${done}/${seeds.length} seed(s)${bad ? `, ${bad} with violations` : ''}${duration ? `, ${((Date.now() - t0) / 1000).toFixed(0)}/${duration} s` : ''}${jobs > 1 ? `, ${jobs} jobs` : ''}`;
-  onInterrupt('stress', () => `${done} of ${seeds.length} seed(s) finished (${bad} with violations); rerun with: ${stressCommand(cfg)}${values.runs !== undefined ? ` --runs ${runs}` : ''}${shard ? ` --shard ${shard.index}/${shard.count}` : ''}`);
+  const running = new Set<number>();
+  onInterrupt('stress', () => {
+    const now = [...running].sort((a, b) => a - b);
+    return `${done} run(s) finished, ${bad} with violations; seed${now.length > 1 ? 's' : ''} ${now.join(', ') || '-'} ${now.length > 1 ? 'were' : 'was'} running; rerun it with: ${stressCommand({ ...cfg, seed: now[0] ?? cfg.seed })}`;
+  });
   const single = seeds.length === 1;
   const campaign = await runCampaign(cfg, {
     seeds,
     jobs,
     keepGoing,
     ...(duration ? { durationMs: duration * 1000 } : {}),
+    onStart: (seed) => running.add(seed),
     onSeed: (r, n) => {
+      running.delete(r.seed);
       done = n;
       if (r.verdict === 'violation') bad++;
       if (!single) bar(label(), duration ? Math.min(Date.now() - t0, duration * 1000) : n, duration ? duration * 1000 : seeds.length);

@@ -154,12 +154,12 @@ describe('hardening', () => {
     child.kill('SIGINT');
     const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
     expect(code).toBe(130);
-    expect(err).toMatch(/percpu-sim stress: interrupted \(SIGINT\); \d+ run\(s\) finished clean; seed \d+ was running; rerun it with: percpu-sim stress --seed \d+ --cpus 3 --nodes [1-4] --backend (vm|km) /);
+    expect(err).toMatch(/percpu-sim stress: interrupted \(SIGINT\); \d+ run\(s\) finished, 0 with violations; seeds? [\d, ]+ (was|were) running; rerun it with: percpu-sim stress --seed \d+ --cpus 3 --nodes [1-4] --backend (vm|km) /);
   }, 30_000);
 
   it('12. messages name the flag, the range and the cause', () => {
     const cases: [string[], string, string?][] = [
-      [['run', '--cpus', '-1'], '--cpus must be between 1 and 256, got -1'],
+      [['run', '--cpus', '-1'], '--cpus must be between 1 and 1024, got -1'],
       [['stress', '--seed', '18446744073709551616'], '--seed must be between 0 and 4294967295, got 18446744073709551616'],
       [['boot', '--atom', '8192000'], '--atom must be a power of two (the allocation atom: 4096 for pages, 2097152 for large pages), got 8192000'],
       [['boot', '--cpus', '1024', '--memory', '16'], 'boot memory ran out (1024 CPUs, 16 MiB of memory over 1 node(s)); give the machine more memory with --memory'],

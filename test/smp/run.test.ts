@@ -131,7 +131,7 @@ describe('run command line', () => {
   it('refuses bad flags and unknown workloads with exit status 2', () => {
     const bad = cli('run', 'counter', '--cpus', 'zero');
     expect(bad.status).toBe(2);
-    expect(bad.stderr).toContain('--cpus must be a whole number from 1 to 256, got "zero"');
+    expect(bad.stderr).toContain('--cpus must be a whole number from 1 to 1024, got "zero"');
     const none = cli('run', 'no-such-example');
     expect(none.status).toBe(2);
     expect(none.stderr).toContain('no workload "no-such-example"');

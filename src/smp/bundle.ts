@@ -1,0 +1,43 @@
+/**
+ * Worker threads run plain JavaScript. From the TypeScript sources, a worker entry (and every
+ * workload a CPU runs) is bundled once with esbuild into node_modules/.cache/percpu-sim/, so a
+ * thread starts without a TypeScript loader of its own: a 256-CPU machine starts 256 small
+ * threads, not 256 compilers. Packages stay imports, resolved from the project's node_modules.
+ *
+ * Bundles are named by a hash of their content and written by rename, so concurrent processes
+ * (parallel test files) share them safely.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { buildSync } from 'esbuild';
+
+const CACHE = fileURLToPath(new URL('../../node_modules/.cache/percpu-sim/', import.meta.url));
+const made = new Map<string, URL>();
+
+export interface BundleOptions {
+  /** refuse code that uses import.meta.url: in a bundle it names the cache, not the source */
+  entry?: boolean;
+}
+
+/** The bundled module of `file` (a path or file URL of a .ts, .mts, .js or .mjs module). */
+export function bundle(file: string, opts: BundleOptions = {}): URL {
+  const path = file.startsWith('file:') ? fileURLToPath(file) : file;
+  const known = made.get(path);
+  if (known) return known;
+  const r = buildSync({ entryPoints: [path], bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', write: false, logLevel: 'silent' });
+  const code = r.outputFiles[0]!.text;
+  if (opts.entry && /\bimport\.meta\.url\b/.test(code)) throw new Error(`${path}: a worker entry may not use import.meta.url, which in a bundle names the cache`);
+  const hash = createHash('sha256').update(code).digest('hex').slice(0, 16);
+  const out = `${CACHE}${basename(path).replace(/\.[cm]?[jt]s$/, '')}-${hash}.mjs`;
+  if (!existsSync(out)) {
+    mkdirSync(CACHE, { recursive: true });
+    const tmp = `${out}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    writeFileSync(tmp, code);
+    renameSync(tmp, out);
+  }
+  const url = pathToFileURL(out);
+  made.set(path, url);
+  return url;
+}
