@@ -85,6 +85,34 @@ export const SavedRunLogSchema = z.object({
 
 export type SavedRunLogFile = z.infer<typeof SavedRunLogSchema>;
 
+const SeedResultSchema = z.object({
+  seed: int(0, 2 ** 32 - 1),
+  verdict: z.enum(['clean', 'violation']),
+  workers: z.boolean(),
+  first: z.array(z.string()),
+  requests: z.number().int().min(0),
+  ms: z.number().min(0),
+});
+
+/** A campaign of stress seeds, or one shard of it: `stress --json` prints it as "campaign". */
+export const CampaignSchema = z.object({
+  format: z.literal('percpu-sim-campaign'),
+  version: z.literal(1),
+  base: int(0, 2 ** 32 - 1),
+  runs: int(1, 1_000_000),
+  shard: z.object({ index: int(1, 100_000), count: int(1, 100_000) }).refine((s) => s.index <= s.count, { message: 'index must be at most count' }).nullable(),
+  jobs: int(1, 256),
+  keepGoing: z.boolean(),
+  config: StressConfigSchema,
+  seeds: z.array(SeedResultSchema),
+  skipped: z.number().int().min(0),
+});
+
+/** A stress --json report as merge reads it: only its campaign matters. */
+export const CampaignReportSchema = z.object({ campaign: CampaignSchema }).passthrough();
+
+export type Campaign = z.infer<typeof CampaignSchema>;
+
 /** The first problems of a failed parse, each as "path: message". */
 export function schemaErrors(e: z.ZodError, max = 3): string {
   return e.issues

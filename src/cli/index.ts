@@ -6,6 +6,7 @@
 import { boot } from './boot.ts';
 import { ftrace } from './ftrace.ts';
 import { type Command, UsageError, escapeControl, joinNegativeValues } from './common.ts';
+import { merge } from './merge.ts';
 import { mutants } from './mutants.ts';
 import { replayRun } from './replay-run.ts';
 import { replay } from './replay.ts';
@@ -31,7 +32,7 @@ stack of an internal error.
 Exit status: 0 success, 1 the run found a failure, 2 bad usage or bad input, 3 a run that
 stopped making progress (timed out), 70 an internal error, 130/143 interrupted.`;
 
-const commands: Record<string, Command> = { run, stress, replay, ftrace, 'replay-run': replayRun, mutants, boot };
+const commands: Record<string, Command> = { run, stress, merge, replay, ftrace, 'replay-run': replayRun, mutants, boot };
 
 /** Runs the command line; returns the exit status. */
 export async function main(argv: string[]): Promise<number> {
