@@ -16,6 +16,7 @@ import { Prng } from '../src/util/prng.ts';
 import { randomTrace } from './trace.ts';
 import { benchSmp } from './smp.ts';
 import { benchCheck } from './check.ts';
+import { benchScale } from './scale.ts';
 
 const fmt = (n: number): string => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : n.toFixed(1));
 function row(name: string, value: number, unit: string, baseline?: { name: string; value: number }): void {
@@ -140,3 +141,4 @@ if (want('mem')) await benchMem();
 if (want('kernel')) benchKernel();
 if (want('check')) await benchCheck(row);
 if (want('smp')) await benchSmp(row);
+if (want('scale') || which.includes('scale-1024')) await benchScale(which.includes('scale-1024'));
