@@ -120,6 +120,8 @@ export class Replayer {
         memoryBytes: this.opts.memoryBytes ?? DEFAULT_REPLAY_MEMORY,
         vmallocBytes: this.opts.vmallocBytes ?? DEFAULT_REPLAY_VMALLOC,
         shadow: false,
+        // no line reads an area's bytes: placement and page accounting are all there is
+        contents: false,
       });
       pc = setup_per_cpu_areas(machine, { static_size, reserved_size, dyn_size, atom_size, backend, numa_groups: nodes > 1 });
       this.machine = machine;

@@ -63,8 +63,14 @@ export class MemAccess {
   private tlbPage = -1;
   private tlbWord = 0;
   private tlbGen = -1;
+  /** false: fill() checks the mapping and stores nothing (see MachineConfig.contents) */
+  private readonly contents: boolean;
 
-  constructor(readonly sab: SharedArrayBuffer) {
+  constructor(
+    readonly sab: SharedArrayBuffer,
+    opts: { contents?: boolean } = {},
+  ) {
+    this.contents = opts.contents ?? true;
     const l = readHeader(sab);
     this.physBytes = l.memoryBytes;
     this.vmallocEnd = VMALLOC_START + l.vmallocBytes;
@@ -296,14 +302,14 @@ export class MemAccess {
     if (len <= inPage) {
       // one page: translate once (the common case of a small new area)
       const p = this.translate(va);
-      if (p < 0) return p;
+      if (p < 0 || !this.contents) return p < 0 ? p : 0;
       const u8 = this.u8;
       if (len <= 32) for (let i = 0; i < len; i++) u8[p + i] = value;
       else u8.fill(value, p, p + len);
       return 0;
     }
     const c = this.checkRange(va, len);
-    if (c < 0) return c;
+    if (c < 0 || !this.contents) return c;
     let i = 0;
     while (i < len) {
       const p = this.translate(va + i);

@@ -16,6 +16,12 @@ export interface MachineConfig extends PhysConfig {
   cpus?: number;
   /** cpu -> node; defaults to contiguous blocks of CPUs per node */
   cpuToNode?: number[];
+  /**
+   * Keep what the allocator writes into areas (default true). A trace replay reads no byte of
+   * an area, so it switches this off: memset() of a new area checks the mapping and stores
+   * nothing, and the host never has to back the pages of the simulated memory.
+   */
+  contents?: boolean;
 }
 
 export class Machine {
@@ -40,7 +46,7 @@ export class Machine {
     this.buddy = new BuddyAllocator(this.mem);
     this.memblock = new Memblock(this.mem);
     this.vm = new VmSpace(this.mem);
-    this.access = new MemAccess(this.mem.sab);
+    this.access = new MemAccess(this.mem.sab, { contents: cfg.contents ?? true });
     this.shadow = new Shadow(this.mem.sab);
   }
 
