@@ -178,3 +178,50 @@ describe('replay command line', () => {
     expect(h.stdout).toContain('Usage: percpu-sim replay FILE');
   });
 });
+
+describe('replay fast path', () => {
+  const BOOT = '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}';
+  /** The same trace spelt as writers print it (fast path) and with spaces (JSON.parse path). */
+  function both(ops: string[]): [string[], string[]] {
+    const run = (lines: string[]) => {
+      const out: string[] = [];
+      replayText([BOOT, ...lines].join('\n') + '\n', (l) => out.push(l));
+      return out;
+    };
+    return [run(ops), run(ops.map((l) => l.replace(/,"/g, ', "').replace(/":/g, '": ')))];
+  }
+
+  it('places exactly as the full parser does', () => {
+    const ops: string[] = [];
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) % n;
+    const live: number[] = [];
+    for (let i = 0; i < 3000; i++) {
+      if (live.length && rnd(100) < 45) ops.push(`{"op":"free","id":"x${live.splice(rnd(live.length), 1)[0]}"}`);
+      else {
+        ops.push(`{"op":"alloc","id":"x${i}","size":${1 + rnd(3000)},"align":${1 << rnd(7)}}`);
+        live.push(i);
+      }
+    }
+    const [fast, slow] = both(ops);
+    expect(fast).toEqual(slow);
+    expect(fast.length).toBe(3001);
+  });
+
+  it('says the same about bad lines', () => {
+    const err = (lines: string[]) => {
+      try {
+        replayText(lines.join('\n') + '\n', () => {});
+        return '';
+      } catch (e) {
+        return (e as BadInput).message;
+      }
+    };
+    expect(err(['{"op":"alloc","id":"a","size":8,"align":8}'])).toBe('line 1: "alloc" before "boot" (boot must come first)');
+    expect(err([BOOT, '{"op":"free","id":"zz"}'])).toBe('line 2: id "zz" was never allocated');
+    expect(err([BOOT, '{"op":"alloc","id":"a","size":8,"align":8}', '{"op":"alloc","id":"a","size":8,"align":8}'])).toBe('line 3: id "a" is still live');
+    expect(err([BOOT, '{"op":"alloc","id":"a","size":8,"align":8}', '{"op":"free","id":"a"}', '{"op":"free","id":"a"}'])).toBe('line 4: id "a" is already freed');
+    // not JSON, though the pattern almost matches: a leading zero
+    expect(err([BOOT, '{"op":"alloc","id":"a","size":08,"align":8}'])).toMatch(/^line 2: not valid JSON/);
+  });
+});
