@@ -7,13 +7,17 @@
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import type { MessagePort } from 'node:worker_threads';
-import { workerData } from 'piscina';
 import { importWorkload } from '../src/smp/import-workload.ts';
 import { type ActorPort, type CpuContext, type CpuStats, PerCpu } from './cpu-api.ts';
 import type { AccessFault } from '../src/check/isolation.ts';
 
 export interface CpuTask {
   ctx: CpuContext;
+  /**
+   * The machine's memory. It comes with the task rather than as piscina's workerData, so the
+   * thread never loads piscina's pool code just to read it (a fifth of a thread's start-up).
+   */
+  sab: SharedArrayBuffer;
   port: MessagePort;
   /** file URL of the workload module, plain JavaScript (bundled by the main thread) */
   workload: string;
@@ -41,7 +45,7 @@ export default async function cpuTask(task: CpuTask): Promise<CpuTaskResult> {
   const remote = Comlink.wrap<ActorPort>(nodeEndpoint(task.port));
   // one proxy for the one remote method, made once: comlink builds a new one per property read
   const request = remote.request;
-  const api = new PerCpu(task.ctx, { request: (req) => request(req) }, (workerData as { sab: SharedArrayBuffer }).sab);
+  const api = new PerCpu(task.ctx, { request: (req) => request(req) }, task.sab);
   try {
     const wl = await importWorkload(task.workload);
     const fn = task.phase === 'early' ? wl.early : task.phase === 'teardown' ? wl.teardown : wl.run;

@@ -109,7 +109,6 @@ export class SmpMachine {
         maxQueue: 'auto',
         idleTimeout: Infinity,
         atomics: 'async',
-        workerData: { sab: this.machine.sab, thread },
       });
       this.pools.set(thread, pool);
     }
@@ -169,7 +168,7 @@ export class SmpMachine {
         },
       };
       Comlink.expose(api, nodeEndpoint(ch.port1));
-      const task: CpuTask = { ctx: this.cpuContext(cpu), port: ch.port2, workload: module, phase, args, early };
+      const task: CpuTask = { ctx: this.cpuContext(cpu), sab: this.machine.sab, port: ch.port2, workload: module, phase, args, early };
       const run = pool.run(task, { transferList: [ch.port2], signal: aborts[i]!.signal }) as Promise<CpuTaskResult>;
       return this.bounded(cpu, run, aborts[i]!);
     });
