@@ -37,6 +37,8 @@ export class BuddyAllocator {
   readonly managed: Int32Array;
 
   private injection: FaultInjection = {};
+  /** whether any fault injection is set: the common case skips injectFault() altogether */
+  private injecting = false;
   private calls = 0;
 
   constructor(readonly mem: PhysMem) {
@@ -60,6 +62,7 @@ export class BuddyAllocator {
       if (!f.prng) throw new MemError('EINVAL', 'setFaultInjection', 'prng', 'is required with failRate');
     }
     this.injection = f;
+    this.injecting = f.failNth !== undefined || f.failRate !== undefined;
     this.calls = 0;
   }
 
@@ -111,9 +114,10 @@ export class BuddyAllocator {
     const fn = 'alloc_pages_node';
     checkInt(fn, 'node', node, 0, this.mem.nodes - 1);
     checkInt(fn, 'order', order, 0, MAX_ORDER - 1);
-    if (this.injectFault()) return -1;
-    for (const nid of this.mem.fallbackOrder(node)) {
-      const pfn = this.allocFromNode(nid, order);
+    if (this.injecting && this.injectFault()) return -1;
+    const zonelist = this.mem.fallbackOrder(node);
+    for (let i = 0; i < zonelist.length; i++) {
+      const pfn = this.allocFromNode(zonelist[i]!, order);
       if (pfn >= 0) return pfn;
     }
     return -1;

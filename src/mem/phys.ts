@@ -53,7 +53,11 @@ export class PhysMem {
     this.dv = new DataView(sab, layout.physOffset, layout.memoryBytes);
     this.pageInfo = new Int32Array(sab, layout.pageInfoOffset, layout.nrPages * PI_WORDS);
     this.distance = distance;
+    this.zonelists = distance.map((row) => Object.freeze([...row.keys()].sort((a, b) => row[a]! - row[b]! || a - b)));
   }
+
+  /** fallbackOrder() of every node, worked out once: the page allocator asks on every call */
+  private readonly zonelists: readonly (readonly number[])[];
 
   /** Builds a new machine's memory. Refuses sizes it cannot lay out, changing nothing. */
   static create(cfg: PhysConfig = {}): PhysMem {
@@ -117,9 +121,8 @@ export class PhysMem {
   }
 
   /** Nodes ordered by distance from `node` (itself first), ties by node id: the zonelist. */
-  fallbackOrder(node: number): number[] {
-    const row = this.distance[node]!;
-    return [...row.keys()].sort((a, b) => row[a]! - row[b]! || a - b);
+  fallbackOrder(node: number): readonly number[] {
+    return this.zonelists[node]!;
   }
 
   /** __va(): the direct-map address of a physical address. */
