@@ -315,6 +315,55 @@ export class PerCpu {
     return v;
   }
 
+  /**
+   * this_cpu_words(): this CPU's copy of `words` 32-bit words at `ptr` as an Int32Array, for
+   * loops that cost what typed-array code costs (`v[0] += 1` instead of this_cpu_add()).
+   *
+   * The view is of the frames the page table maps now: it stays right while the area is live
+   * (a live area's pages are never unmapped); get a new one after freeing it. The copy must be
+   * 4-byte aligned and its frames contiguous (always so within one page). With checking on,
+   * the view is a checked one: every index read and write goes through the isolation checks
+   * of this_cpu_read() and this_cpu_write(), including a fresh translation when the page
+   * table has changed since the view was made, so a stale view is caught, not trusted.
+   */
+  this_cpu_words(ptr: number, words: number): Int32Array {
+    const va = this.this_cpu_ptr(ptr);
+    if (!Number.isInteger(words) || words < 1) throw new PercpuError(`this_cpu_words: ${words} words: give a whole number above zero`, 'EINVAL');
+    if (va % 4 !== 0) throw new PercpuError(`this_cpu_words: 0x${va.toString(16)} is not 4-byte aligned`, 'EINVAL');
+    const phys = this.mem.translate(va);
+    if (phys < 0) throw new CpuFault(this.cpu, va, phys, 'this_cpu_words');
+    for (let off = PAGE_SIZE - (va % PAGE_SIZE); off < words * 4; off += PAGE_SIZE)
+      if (this.mem.translate(va + off) !== phys + off)
+        throw new PercpuError(`this_cpu_words: the copy at 0x${va.toString(16)} spans frames that are not contiguous; use this_cpu_read() and this_cpu_write()`, 'EINVAL');
+    const raw = this.i32.subarray(phys / 4, phys / 4 + words);
+    if (!this.checker) return raw;
+    // checked: each index access is an access of the data path, seen by the checker
+    const gen = this.header[H_PT_GEN];
+    return new Proxy(raw, {
+      get: (t, k) => {
+        const i = typeof k === 'string' ? Number(k) : NaN;
+        if (!(Number.isInteger(i) && i >= 0)) {
+          if (k === 'length' || k === 'BYTES_PER_ELEMENT') return t[k];
+          // a method (set, fill, subarray, an iterator) would touch memory behind the checker's back
+          throw new PercpuError(`this_cpu_words: a checked view takes index reads and writes only (v[i], v[i] = x), not ${String(k)}`, 'EINVAL');
+        }
+        if (i >= words) return undefined;
+        const a = va + i * 4;
+        if (this.header[H_PT_GEN] !== gen) this.raise(this.checker!.checkPhys(this.cpu, a, phys + i * 4, 4), a, 'this_cpu_words');
+        return this.read(a, 4, this.cpu) | 0;
+      },
+      set: (_t, k, v) => {
+        const i = typeof k === 'string' ? Number(k) : NaN;
+        if (!(Number.isInteger(i) && i >= 0)) throw new PercpuError(`this_cpu_words: a checked view takes index writes only, not ${String(k)}`, 'EINVAL');
+        if (i >= words) return true;
+        const a = va + i * 4;
+        if (this.header[H_PT_GEN] !== gen) this.raise(this.checker!.checkPhys(this.cpu, a, phys + i * 4, 4), a, 'this_cpu_words');
+        this.write(a, Number(v) | 0, 4);
+        return true;
+      },
+    });
+  }
+
   /** Caches the translation of an aligned 4-byte this_cpu location for the fast path. */
   private fillTlb(ptr: number, va: number): void {
     const gen = this.header[H_PT_GEN]!;
