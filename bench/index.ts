@@ -3,8 +3,8 @@
  * nothing here asserts a timing. Run all with `npm run bench`, or some: `npm run bench -- mem`.
  */
 import { Worker } from 'node:worker_threads';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -118,18 +118,28 @@ function benchKernel(): void {
     const file = join(dir, 'trace.jsonl');
     writeFileSync(file, text);
     const bin = fileURLToPath(new URL('../../bin/percpu-sim.mjs', import.meta.url));
-    const [, secs] = time(() => execFileSync(process.execPath, [bin, 'replay', file], { stdio: ['ignore', 'ignore', 'inherit'] }));
+    // peak memory of each whole process, where GNU time is there to tell it
+    const gnuTime = existsSync('/usr/bin/time');
+    const peak: Record<string, number> = {};
+    const run = (name: string, cmd: string, args: string[]): void => {
+      if (!gnuTime) return void execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+      const r = spawnSync('/usr/bin/time', ['-f', 'PEAK %M', cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+      const m = /PEAK (\d+)/.exec(r.stderr ?? '');
+      if (m) peak[name] = Number(m[1]) * 1024;
+    };
+    const [, secs] = time(() => run('js', process.execPath, [bin, 'replay', file]));
     let cSecs = NaN;
     try {
       const src = fileURLToPath(new URL('../../bench/ref/percpu-ref.c', import.meta.url));
       execFileSync('cc', ['-O2', '-o', join(dir, 'percpu-ref'), src]);
-      [, cSecs] = time(() => execFileSync(join(dir, 'percpu-ref'), [file], { stdio: ['ignore', 'ignore', 'inherit'] }));
+      [, cSecs] = time(() => run('c', join(dir, 'percpu-ref'), [file]));
     } catch (e) {
       console.log(`  (no C compiler for the baseline: ${(e as Error).message.split('\n')[0]})`);
     }
     rmSync(dir, { recursive: true, force: true });
     row('percpu-sim replay, 10^6 ops, ~300 k live', 1e6 / secs, ' ops/s', Number.isNaN(cSecs) ? undefined : { name: 'C build (bench/ref)', value: 1e6 / cSecs });
     console.log(`    ${secs.toFixed(2)} s for the whole command${Number.isNaN(cSecs) ? '' : `, ${cSecs.toFixed(2)} s in C`}`);
+    if (peak.js && peak.c) row('  peak memory of the replay', peak.js / 2 ** 20, ' MiB', { name: 'C build', value: peak.c / 2 ** 20 });
   }
   console.log('kernel: the 2017 bitmap cover-letter workload (2^k allocations of 4 bytes)');
   const k = Number(process.env.PCPU_BENCH_LOG2 ?? 18);
