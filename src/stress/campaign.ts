@@ -150,7 +150,14 @@ export async function runCampaign(cfg: StressConfig, o: CampaignOptions): Promis
         while (more()) {
           const seed = o.seeds[next++]!;
           o.onStart?.(seed);
-          done((await pool.run({ cfg, seed } satisfies StressJob)) as StressReport);
+          let r: StressReport;
+          try {
+            r = (await pool.run({ cfg, seed } satisfies StressJob)) as StressReport;
+          } catch (e) {
+            // the simulator's own thread failed, not the kernel: say which seed, and stop
+            throw new Error(`seed ${seed}: the campaign's job thread failed (${(e as Error).message}); rerun that seed alone with --seed ${seed} --jobs 1`);
+          }
+          done(r);
         }
       };
       await Promise.all(Array.from({ length: o.jobs }, lane));
