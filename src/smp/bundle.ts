@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { buildSync } from 'esbuild';
+import { type Plugin, build, buildSync } from 'esbuild';
 
 const CACHE = fileURLToPath(new URL('../../node_modules/.cache/percpu-sim/', import.meta.url));
 const made = new Map<string, URL>();
@@ -29,6 +29,13 @@ export function bundle(file: string, opts: BundleOptions = {}): URL {
   const r = buildSync({ entryPoints: [path], bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', write: false, logLevel: 'silent' });
   const code = r.outputFiles[0]!.text;
   if (opts.entry && /\bimport\.meta\.url\b/.test(code)) throw new Error(`${path}: a worker entry may not use import.meta.url, which in a bundle names the cache`);
+  const url = store(path, code);
+  made.set(path, url);
+  return url;
+}
+
+/** Writes a bundle into the cache under a name from its content; returns its URL. */
+function store(path: string, code: string): URL {
   const hash = createHash('sha256').update(code).digest('hex').slice(0, 16);
   const out = `${CACHE}${basename(path).replace(/\.[cm]?[jt]s$/, '')}-${hash}.mjs`;
   if (!existsSync(out)) {
@@ -37,7 +44,32 @@ export function bundle(file: string, opts: BundleOptions = {}): URL {
     writeFileSync(tmp, code);
     renameSync(tmp, out);
   }
-  const url = pathToFileURL(out);
-  made.set(path, url);
+  return pathToFileURL(out);
+}
+
+/**
+ * Bundles a worker entry whose modules use import.meta.url to find files beside them (the
+ * stress engine does): each module's import.meta.url is pinned to its own source URL, so the
+ * bundle behaves as the sources do. Needs esbuild's plugins, so it is asynchronous.
+ */
+export async function bundleWithSourceUrls(file: string): Promise<URL> {
+  const path = file.startsWith('file:') ? fileURLToPath(file) : file;
+  const key = `${path}#source-urls`;
+  const known = made.get(key);
+  if (known) return known;
+  const pin: Plugin = {
+    name: 'pin-import-meta-url',
+    setup(b) {
+      b.onLoad({ filter: /\.[cm]?[jt]s$/ }, async (args) => {
+        const { readFile } = await import('node:fs/promises');
+        const text = await readFile(args.path, 'utf8');
+        const contents = text.replace(/\bimport\.meta\.url\b/g, JSON.stringify(pathToFileURL(args.path).href));
+        return { contents, loader: /\.[cm]?ts$/.test(args.path) ? 'ts' : 'js' };
+      });
+    },
+  };
+  const r = await build({ entryPoints: [path], bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', write: false, logLevel: 'silent', plugins: [pin] });
+  const url = store(path, r.outputFiles[0]!.text);
+  made.set(key, url);
   return url;
 }

@@ -4,7 +4,6 @@
  * package around it says, so a .ts file outside a "type": "module" package works too.
  */
 import { fileURLToPath } from 'node:url';
-import { tsImport } from 'tsx/esm/api';
 import type { Workload } from './workload.ts';
 import { workloadOf } from './import-workload.ts';
 
@@ -17,6 +16,8 @@ export async function loadWorkload(url: string): Promise<Workload> {
   const file = url.startsWith('file:') ? fileURLToPath(url) : url;
   let mod: { default?: unknown };
   try {
+    // loaded here, not at the top: a thread that only imports bundles never needs tsx
+    const { tsImport } = await import('tsx/esm/api');
     mod = (await tsImport(file, import.meta.url)) as { default?: unknown };
   } catch (e) {
     const err = e as Error;

@@ -14,6 +14,7 @@ import type { BackendKind } from '../kernel/setup.ts';
 import type { TimelineRecorder } from '../report/timeline.ts';
 import { type RunOptions, type RunReport, runWorkload } from '../smp/run.ts';
 import { workerEntry } from '../smp/worker-url.ts';
+import { bundleWithSourceUrls } from '../smp/bundle.ts';
 import { type EngineHooks, type StressConfig, type StressReport, resolveMachine, runStress } from './engine.ts';
 
 /** The stress program of a configuration (its machine resolved) on real worker threads. */
@@ -143,7 +144,8 @@ export async function runCampaign(cfg: StressConfig, o: CampaignOptions): Promis
       done(await runSeed(cfg, seed, { ...(o.onProgress ? { onProgress: o.onProgress } : {}) }));
     }
   } else {
-    const e = workerEntry('workers/stress-job');
+    // from the sources, the job thread runs a bundle too, with each module's own URL pinned
+    const e = import.meta.url.endsWith('.ts') ? { url: await bundleWithSourceUrls(new URL('../../workers/stress-job.ts', import.meta.url).href), argv: [] } : workerEntry('workers/stress-job');
     const pool = new Piscina({ filename: e.url.href, argv: e.argv, minThreads: o.jobs, maxThreads: o.jobs, idleTimeout: 1000 });
     try {
       const lane = async (): Promise<void> => {
