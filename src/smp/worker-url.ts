@@ -8,9 +8,9 @@ export interface WorkerEntry {
 
 /**
  * The entry for the worker module `file` (a path relative to the repository root, without
- * extension). From sources, a worker that `bundled` says can be bundled runs as plain
- * JavaScript (see bundle.ts); any other goes through ts-boot.mjs, which loads tsx inside the
- * worker.
+ * extension). A worker that `bundled` says can be bundled runs as one file of plain
+ * JavaScript (see bundle.ts); from the sources, any other goes through ts-boot.mjs, which
+ * loads tsx inside the worker.
  */
 export function workerEntry(file: string, bundled = false): WorkerEntry {
   const here = import.meta.url;
@@ -19,5 +19,6 @@ export function workerEntry(file: string, bundled = false): WorkerEntry {
     if (bundled) return { url: bundle(new URL(`${file}.ts`, root).href, { entry: true }), argv: [] };
     return { url: new URL('./ts-boot.mjs', here), argv: [`--ts-entry=${new URL(`${file}.ts`, root).href}`] };
   }
-  return { url: new URL(`${file}.js`, root), argv: [] };
+  // from a build, a bundled entry is still one file: one module to load instead of a dozen
+  return { url: bundled ? bundle(new URL(`${file}.js`, root).href, { entry: true }) : new URL(`${file}.js`, root), argv: [] };
 }
