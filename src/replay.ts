@@ -10,6 +10,7 @@ import { RESERVED_CHUNK_ID } from './kernel/chunk.ts';
 import { PAGE_SIZE } from './kernel/constants.ts';
 import type { Percpu } from './kernel/percpu.ts';
 import { mm_init, setup_per_cpu_areas } from './kernel/setup.ts';
+import { IdTable } from './replay-ids.ts';
 
 /** A line of the trace that is not a valid operation at that point. */
 export class BadInput extends Error {
@@ -66,7 +67,7 @@ export class Replayer {
   private late = false;
   private warnedLimit = false;
   /** id -> percpu pointer (0 when the allocation failed), or FREED */
-  private readonly ids = new Map<string, number>();
+  private readonly ids = new IdTable();
   readonly summary: ReplaySummary = { lines: 0, ops: 0, allocs: 0, failed: 0, frees: 0, pc: null };
 
   constructor(private readonly opts: ReplayOptions = {}) {}

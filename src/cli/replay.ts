@@ -1,5 +1,6 @@
 /** `percpu-sim replay`: a JSON Lines trace through the allocator, one result line per operation. */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { isAscii } from 'node:buffer';
 import { allocatorSvg } from '../report/svg.ts';
 import { BadInput, replayText } from '../replay.ts';
 import type { Percpu } from '../kernel/percpu.ts';
@@ -50,7 +51,7 @@ Example:
     const memoryBytes = values.memory === undefined ? undefined : mib('--memory', values.memory, 16, 4096);
     let text: string;
     try {
-      text = file === '-' ? await readStdin() : readFileSync(file, 'utf8');
+      text = file === '-' ? await readStdin() : readText(file);
     } catch (e) {
       throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
     }
@@ -79,3 +80,9 @@ Example:
     return outputs.finish(0);
   },
 };
+
+/** A file as text. Traces are ASCII as a rule: then the bytes are the characters, no decoding. */
+function readText(file: string): string {
+  const bytes = readFileSync(file);
+  return isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
+}

@@ -3,6 +3,9 @@
  * chunk numbering, failures with the kernel's reasons, and bad input with exit status 2.
  */
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BadInput, replayText } from '../../src/replay.ts';
 
@@ -163,6 +166,18 @@ describe('replay command line', () => {
     expect(r.status).toBe(2);
     expect(r.stdout.trim().split('\n')).toHaveLength(2);
     expect(r.stderr).toBe('percpu-sim replay: <stdin>: line 3: id "b" was never allocated\n');
+  });
+
+  it('reads a file in UTF-8 when it is not plain ASCII, and as bytes when it is', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'percpu-replay-'));
+    const ascii = join(dir, 'ascii.jsonl');
+    const utf8 = join(dir, 'utf8.jsonl');
+    writeFileSync(ascii, [BOOT, '{"op":"alloc","id":"a1","size":16,"align":8}'].join('\n') + '\n');
+    writeFileSync(utf8, [BOOT, '{"op":"alloc","id":"é1","size":16,"align":8}', '{"op":"free","id":"é1"}'].join('\n') + '\n');
+    expect(cli(['replay', ascii]).stdout.trim().split('\n')[1]).toBe('{"op":"alloc","id":"a1","chunk":0,"offset":28192}');
+    const u = cli(['replay', utf8]);
+    expect(u.status).toBe(0);
+    expect(u.stdout.trim().split('\n').slice(1)).toEqual(['{"op":"alloc","id":"é1","chunk":0,"offset":28192}', '{"op":"free","id":"é1"}']);
   });
 
   it('exits 2 with a clear message for a missing file or bad flags', () => {

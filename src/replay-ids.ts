@@ -1,0 +1,60 @@
+/**
+ * The ids of a replayed trace and what each stands for: a percpu pointer, 0 for an allocation
+ * that failed, or FREED. Traces name their areas "a0", "a1", ...: such ids (one prefix, then a
+ * number written without leading zeros) live in a dense table indexed by the number, which
+ * costs an array access where a Map of strings costs a hash, a probe and a string compare.
+ * Any other id goes to a Map. The same id always lands in the same place, and two different
+ * ids never share one, so the table answers exactly as a Map of every id would.
+ */
+
+/** The largest number an id may carry to live in the dense table (its size is 8 bytes each). */
+const DENSE_LIMIT = 1 << 23;
+
+export class IdTable {
+  private readonly others = new Map<string, number>();
+  /** the prefix of the dense ids, fixed by the first id that has a number */
+  private prefix: string | null = null;
+  /** value + 2 per number: 0 is "never seen", so the values -1 (freed) and 0 (failed) fit */
+  private dense = new Float64Array(1024);
+
+  get(id: string): number | undefined {
+    const i = this.slot(id);
+    if (i < 0) return this.others.get(id);
+    const v = i < this.dense.length ? this.dense[i]! : 0;
+    return v === 0 ? undefined : v - 2;
+  }
+
+  set(id: string, value: number): void {
+    const i = this.slot(id);
+    if (i < 0) {
+      this.others.set(id, value);
+      return;
+    }
+    if (i >= this.dense.length) {
+      let n = this.dense.length;
+      while (n <= i) n *= 2;
+      const grown = new Float64Array(Math.min(n, DENSE_LIMIT));
+      grown.set(this.dense);
+      this.dense = grown;
+    }
+    this.dense[i] = value + 2;
+  }
+
+  /** The dense index of an id, or -1 when it belongs in the Map. */
+  private slot(id: string): number {
+    const n = id.length;
+    let i = n;
+    while (i > 0) {
+      const c = id.charCodeAt(i - 1);
+      if (c < 48 || c > 57) break;
+      i--;
+    }
+    // no number, one too long to be small, or a leading zero (a spelling of its own)
+    if (i === n || n - i > 7 || (id.charCodeAt(i) === 48 && n - i > 1)) return -1;
+    if (this.prefix === null) this.prefix = id.slice(0, i);
+    else if (i !== this.prefix.length || !id.startsWith(this.prefix)) return -1;
+    let v = 0;
+    for (let k = i; k < n; k++) v = v * 10 + id.charCodeAt(k) - 48;
+    return v < DENSE_LIMIT ? v : -1;
+  }
+}
