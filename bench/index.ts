@@ -110,37 +110,8 @@ function benchKernel(): void {
     });
     row(`random trace, ${fmt(ops)}ops, ${fmt(live)} live at the end`, ops / secs, ' ops/s', { name: 'JSON.parse of the input alone', value: ops / parse });
   }
-  {
-    // the acceptance shape: 10^6 operations ending with about 300 k live areas, through the
-    // whole command (JSON in and out), against a C build of the same algorithm
-    const text = randomTrace(1e6, 2, 0.3, 0.4);
-    const dir = mkdtempSync(join(tmpdir(), 'pcpu-bench-'));
-    const file = join(dir, 'trace.jsonl');
-    writeFileSync(file, text);
-    const bin = fileURLToPath(new URL('../../bin/percpu-sim.mjs', import.meta.url));
-    // peak memory of each whole process, where GNU time is there to tell it
-    const gnuTime = existsSync('/usr/bin/time');
-    const peak: Record<string, number> = {};
-    const run = (name: string, cmd: string, args: string[]): void => {
-      if (!gnuTime) return void execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
-      const r = spawnSync('/usr/bin/time', ['-f', 'PEAK %M', cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
-      const m = /PEAK (\d+)/.exec(r.stderr ?? '');
-      if (m) peak[name] = Number(m[1]) * 1024;
-    };
-    const [, secs] = time(() => run('js', process.execPath, [bin, 'replay', file]));
-    let cSecs = NaN;
-    try {
-      const src = fileURLToPath(new URL('../../bench/ref/percpu-ref.c', import.meta.url));
-      execFileSync('cc', ['-O2', '-o', join(dir, 'percpu-ref'), src]);
-      [, cSecs] = time(() => run('c', join(dir, 'percpu-ref'), [file]));
-    } catch (e) {
-      console.log(`  (no C compiler for the baseline: ${(e as Error).message.split('\n')[0]})`);
-    }
-    rmSync(dir, { recursive: true, force: true });
-    row('percpu-sim replay, 10^6 ops, ~300 k live', 1e6 / secs, ' ops/s', Number.isNaN(cSecs) ? undefined : { name: 'C build (bench/ref)', value: 1e6 / cSecs });
-    console.log(`    ${secs.toFixed(2)} s for the whole command${Number.isNaN(cSecs) ? '' : `, ${cSecs.toFixed(2)} s in C`}`);
-    if (peak.js && peak.c) row('  peak memory of the replay', peak.js / 2 ** 20, ' MiB', { name: 'C build', value: peak.c / 2 ** 20 });
-  }
+  // the acceptance shape: 10^6 operations ending with about 300 k live areas
+  replayAgainstC(1e6, 2, '10^6 ops, ~300 k live');
   console.log('kernel: the 2017 bitmap cover-letter workload (2^k allocations of 4 bytes)');
   const k = Number(process.env.PCPU_BENCH_LOG2 ?? 18);
   const n = 1 << k;
@@ -160,10 +131,47 @@ function benchKernel(): void {
   }
 }
 
+/**
+ * A random trace through the whole `percpu-sim replay` command (JSON in and out) against a C
+ * build of the same algorithm on the same file: time, and peak memory where GNU time can tell.
+ */
+function replayAgainstC(ops: number, seed: number, label: string): void {
+  const text = randomTrace(ops, seed, 0.3, 0.4);
+  const dir = mkdtempSync(join(tmpdir(), 'pcpu-bench-'));
+  const file = join(dir, 'trace.jsonl');
+  writeFileSync(file, text);
+  const bin = fileURLToPath(new URL('../../bin/percpu-sim.mjs', import.meta.url));
+  const gnuTime = existsSync('/usr/bin/time');
+  const peak: Record<string, number> = {};
+  const run = (name: string, cmd: string, args: string[]): void => {
+    if (!gnuTime) return void execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+    const r = spawnSync('/usr/bin/time', ['-f', 'PEAK %M', cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+    const m = /PEAK (\d+)/.exec(r.stderr ?? '');
+    if (m) peak[name] = Number(m[1]) * 1024;
+  };
+  const [, secs] = time(() => run('js', process.execPath, [bin, 'replay', file]));
+  let cSecs = NaN;
+  try {
+    const src = fileURLToPath(new URL('../../bench/ref/percpu-ref.c', import.meta.url));
+    execFileSync('cc', ['-O2', '-o', join(dir, 'percpu-ref'), src]);
+    [, cSecs] = time(() => run('c', join(dir, 'percpu-ref'), [file]));
+  } catch (e) {
+    console.log(`  (no C compiler for the baseline: ${(e as Error).message.split('\n')[0]})`);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  row(`percpu-sim replay, ${label}`, ops / secs, ' ops/s', Number.isNaN(cSecs) ? undefined : { name: 'C build (bench/ref)', value: ops / cSecs });
+  console.log(`    ${secs.toFixed(2)} s for the whole command${Number.isNaN(cSecs) ? '' : `, ${cSecs.toFixed(2)} s in C`}`);
+  if (peak.js && peak.c) row('  peak memory of the replay', peak.js / 2 ** 20, ' MiB', { name: 'C build', value: peak.c / 2 ** 20 });
+}
+
 const which = process.argv.slice(2);
 const want = (s: string): boolean => which.length === 0 || which.includes(s);
 if (want('mem')) await benchMem();
 if (want('kernel')) benchKernel();
+if (want('replay-2m')) {
+  console.log('kernel: a trace of about 2 M allocations (minutes: the C build takes as long)');
+  replayAgainstC(3e6, 3, '3 M ops, ~1.95 M allocations');
+}
 if (want('check')) await benchCheck(row);
 if (want('smp')) await benchSmp(row);
 if (want('scale') || which.includes('scale-1024')) await benchScale(which.includes('scale-1024'));
