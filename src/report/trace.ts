@@ -157,6 +157,12 @@ export function chromeTrace(t: Timeline, title: string): ChromeTrace {
     x.span.children!.push({ name: x.open.name, start: x.open.since, end: until, cat: x.open.kind, ...(x.open.args ? { args: x.open.args } : {}) });
     x.open = null;
   };
+  /** Starts a nested span on a task (a sleep, a wait, a preemption), ending the one before. */
+  const beginChild = (task: number, now: number, kind: string, name: string, args: Record<string, unknown>): void => {
+    endChild(task, now);
+    const x = tasks.get(task);
+    if (x) x.open = { kind, since: now, name, args };
+  };
   const cpuSpan = (cpu: number, s: Span): void => {
     if (!requestSpans.has(cpu)) requestSpans.set(cpu, []);
     requestSpans.get(cpu)!.push(s);
@@ -177,20 +183,15 @@ export function chromeTrace(t: Timeline, title: string): ChromeTrace {
         if (e.cpu >= 0) cpuSpan(e.cpu, { name: `${e.req.kind} (refused)`, start: now, end: now + 0.5, cat: 'request', args: { ...requestArgs(e), refused: e.error } });
         break;
       case 'sleep':
-        endChild(e.task, now);
-        tasks.get(e.task) && (tasks.get(e.task)!.open = { kind: 'sleep', since: now, name: `sleep: ${e.at}`, args: { chunk: e.chunk, until_tick: e.until } });
+        beginChild(e.task, now, 'sleep', `sleep: ${e.at}`, { chunk: e.chunk, until_tick: e.until });
         break;
       case 'block':
-        endChild(e.task, now);
-        tasks.get(e.task) && (tasks.get(e.task)!.open = { kind: 'wait', since: now, name: `wait: ${e.lock}`, args: { owner_task: e.owner } });
+        beginChild(e.task, now, 'wait', `wait: ${e.lock}`, { owner_task: e.owner });
         break;
       case 'preempt':
-        endChild(e.task, now);
-        tasks.get(e.task) && (tasks.get(e.task)!.open = { kind: 'preempted', since: now, name: 'preempted', args: { at: e.at } });
+        beginChild(e.task, now, 'preempted', 'preempted', { at: e.at });
         break;
       case 'wake':
-        endChild(e.task, now);
-        break;
       case 'run':
         endChild(e.task, now);
         break;
