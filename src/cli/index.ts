@@ -93,7 +93,7 @@ function parseArgsMessage(m: string): string {
   return m.split('\n')[0]!;
 }
 
-const HELP_ORDER = ['run', 'stress', 'replay', 'ftrace', 'replay-run', 'mutants', 'boot'];
+const HELP_ORDER = ['run', 'stress', 'merge', 'replay', 'ftrace', 'replay-run', 'mutants', 'boot'];
 
 function globalHelp(): string {
   const list = Object.entries(commands)
