@@ -83,7 +83,10 @@ export class Replayer {
     const fast = FAST_ALLOC.exec(text) ?? FAST_FREE.exec(text);
     if (fast) {
       this.summary.ops++;
-      return fast[2] === undefined ? this.freeId(fast[1]!, lineNo) : this.allocId(fast[1]!, Number(fast[2]), Number(fast[3]), false, lineNo);
+      if (fast[2] === undefined) return this.freeId(this.booted(lineNo, 'free'), fast[1]!, lineNo);
+      const pc = this.booted(lineNo, 'alloc');
+      this.checkFreeId(fast[1]!, lineNo);
+      return this.place(pc, fast[1]!, Number(fast[2]), Number(fast[3]), false, lineNo);
     }
     if (text.trim() === '') return null;
     let op: unknown;
@@ -151,14 +154,14 @@ export class Replayer {
   }
 
   private alloc(o: Json, lineNo: number): string {
-    this.booted(lineNo, 'alloc');
+    const pc = this.booted(lineNo, 'alloc');
     const id = idField(o, lineNo);
     this.checkFreeId(id, lineNo);
     const size = intField(o, 'size', lineNo, 0, Number.MAX_SAFE_INTEGER);
     const align = intField(o, 'align', lineNo, 0, Number.MAX_SAFE_INTEGER);
     const reserved = o.reserved ?? false;
     if (typeof reserved !== 'boolean') throw new BadInput(lineNo, `"reserved" must be true or false, got ${JSON.stringify(reserved)}`);
-    return this.allocId(id, size, align, reserved, lineNo);
+    return this.place(pc, id, size, align, reserved, lineNo);
   }
 
   /** An id may be allocated when it is new, freed, or its allocation failed. */
@@ -167,10 +170,8 @@ export class Replayer {
     if (prev !== undefined && prev !== FREED && prev !== 0) throw new BadInput(lineNo, `id ${JSON.stringify(id)} is still live`);
   }
 
-  /** An allocation whose fields are valid; the id is checked here when the fast path read it. */
-  private allocId(id: string, size: number, align: number, reserved: boolean, lineNo: number): string {
-    const pc = this.booted(lineNo, 'alloc');
-    this.checkFreeId(id, lineNo);
+  /** An allocation whose line has been checked: the allocator places it; returns the output line. */
+  private place(pc: Percpu, id: string, size: number, align: number, reserved: boolean, lineNo: number): string {
     const r = pc.runSync(reserved ? pc.__alloc_reserved_percpu(size, align) : pc.__alloc_percpu(size, align));
     this.ids.set(id, r.ptr);
     this.summary.allocs++;
@@ -192,12 +193,11 @@ export class Replayer {
   }
 
   private free(o: Json, lineNo: number): string {
-    this.booted(lineNo, 'free');
-    return this.freeId(idField(o, lineNo), lineNo);
+    const pc = this.booted(lineNo, 'free');
+    return this.freeId(pc, idField(o, lineNo), lineNo);
   }
 
-  private freeId(id: string, lineNo: number): string {
-    const pc = this.booted(lineNo, 'free');
+  private freeId(pc: Percpu, id: string, lineNo: number): string {
     const ptr = this.ids.get(id);
     if (ptr === undefined) throw new BadInput(lineNo, `id ${JSON.stringify(id)} was never allocated`);
     if (ptr === FREED) throw new BadInput(lineNo, `id ${JSON.stringify(id)} is already freed`);

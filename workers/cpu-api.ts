@@ -339,26 +339,30 @@ export class PerCpu {
     if (!this.checker) return raw;
     // checked: each index access is an access of the data path, seen by the checker
     const gen = this.header[H_PT_GEN];
+    const index = (k: string | symbol): number => {
+      const i = typeof k === 'string' ? Number(k) : NaN;
+      return Number.isInteger(i) && i >= 0 ? i : -1;
+    };
+    /** The address of word i, after checking that a changed page table still maps the view's frame. */
+    const addr = (i: number): number => {
+      const a = va + i * 4;
+      if (this.header[H_PT_GEN] !== gen) this.raise(this.checker!.checkPhys(this.cpu, a, phys + i * 4, 4), a, 'this_cpu_words');
+      return a;
+    };
     return new Proxy(raw, {
       get: (t, k) => {
-        const i = typeof k === 'string' ? Number(k) : NaN;
-        if (!(Number.isInteger(i) && i >= 0)) {
+        const i = index(k);
+        if (i < 0) {
           if (k === 'length' || k === 'BYTES_PER_ELEMENT') return t[k];
           // a method (set, fill, subarray, an iterator) would touch memory behind the checker's back
           throw new PercpuError(`this_cpu_words: a checked view takes index reads and writes only (v[i], v[i] = x), not ${String(k)}`, 'EINVAL');
         }
-        if (i >= words) return undefined;
-        const a = va + i * 4;
-        if (this.header[H_PT_GEN] !== gen) this.raise(this.checker!.checkPhys(this.cpu, a, phys + i * 4, 4), a, 'this_cpu_words');
-        return this.read(a, 4, this.cpu) | 0;
+        return i < words ? this.read(addr(i), 4, this.cpu) | 0 : undefined;
       },
       set: (_t, k, v) => {
-        const i = typeof k === 'string' ? Number(k) : NaN;
-        if (!(Number.isInteger(i) && i >= 0)) throw new PercpuError(`this_cpu_words: a checked view takes index writes only, not ${String(k)}`, 'EINVAL');
-        if (i >= words) return true;
-        const a = va + i * 4;
-        if (this.header[H_PT_GEN] !== gen) this.raise(this.checker!.checkPhys(this.cpu, a, phys + i * 4, 4), a, 'this_cpu_words');
-        this.write(a, Number(v) | 0, 4);
+        const i = index(k);
+        if (i < 0) throw new PercpuError(`this_cpu_words: a checked view takes index writes only, not ${String(k)}`, 'EINVAL');
+        if (i < words) this.write(addr(i), Number(v) | 0, 4);
         return true;
       },
     });

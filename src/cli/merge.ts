@@ -5,10 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { type Campaign, CampaignReportSchema, schemaErrors } from '../saved.ts';
-import { stressCommand } from '../stress/engine.ts';
 import { campaignLine } from '../stress/cli-stress.ts';
 import { campaignSeeds } from '../stress/campaign.ts';
-import type { StressConfig } from '../stress/engine.ts';
+import { type StressConfig, stressCommand } from '../stress/engine.ts';
 import { type Command, UsageError, escapeControl, parse } from './common.ts';
 
 export interface Merged {

@@ -218,6 +218,7 @@ export function htmlReport(p: ReportPage): string {
   const v = p.verdict;
   const cpu = p.cpuTable ?? cpuCounts(t.events);
   const unitSize = t.layout?.unitSize ?? 65536;
+  const counters = countersSvg(t);
   const violations = t.violations.map((x, i) => {
     const around = p.around ? p.around(x) : aroundEvents(t.events, x.tick);
     return `<div class="violation" id="violation-${i}"><div><b>violation ${i + 1}</b> at ${p.position ?? 'tick'} ${x.tick}: ${esc(x.text)} <button data-tick="${x.tick}">show the maps then</button></div>${around.length ? `<pre class="around">${esc(around.join('\n'))}</pre>` : ''}</div>`;
@@ -240,7 +241,7 @@ ${violations.length ? `<h2>Violations (${violations.length})</h2><section id="vi
 <div id="frame-label"></div>
 <p class="legend" style="font-size:12px;color:#555">blue: in use; pale: free; dark: the first chunk's static (and reserved) head; green strip: populated pages. ${t.frames.length} snapshot(s) over the run.</p>
 <div id="maps"></div>
-${countersSvg(t) ? `<h2>Counters</h2><section id="counters">${countersSvg(t)}</section>` : ''}
+${counters ? `<h2>Counters</h2><section id="counters">${counters}</section>` : ''}
 <h2>CPUs</h2>
 ${table(cpu.columns, cpu.rows, 'cpus')}
 <h2>percpu_stats</h2>

@@ -214,8 +214,9 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
   });
   const failures: string[] = [];
   const rec = o.recorder;
-  /** the tick each finding was first seen at, for the timeline (only with a recorder) */
+  /** for the timeline (only with a recorder): the tick each checker finding was first seen at, and each failure's */
   const seenAt = new Map<unknown, number>();
+  const failureTicks: number[] = [];
   const now = (): number => {
     try {
       return smp.actor.core.tick;
@@ -225,7 +226,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
   };
   const fail = (text: string): void => {
     failures.push(text);
-    if (rec) seenAt.set(failures.length - 1, now());
+    failureTicks.push(now());
   };
   let stampLists: { list: readonly unknown[]; seen: number }[] = [];
   const stamp = (): void => {
@@ -352,7 +353,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
   if (rec) stamp();
   const found = (v: unknown, text: string): void => {
     failures.push(text);
-    if (rec) seenAt.set(failures.length - 1, seenAt.get(v) ?? now());
+    failureTicks.push(seenAt.get(v) ?? now());
   };
   for (const v of violations) found(v, `allocator invariant ${v.invariant} (chunk ${v.chunk}): ${v.message}`);
   isolation.push(...(tracker?.violations ?? []));
@@ -363,7 +364,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
   for (const v of areas?.violations ?? []) found(v, `areas ${v.message}`);
   // leaks last: a CPU that stopped early leaves its areas, and its reason above says why
   if (shutdown && o.failOnLeak) for (const l of shutdown.leaks) found(l, `leak: ${leakLine(l)}`);
-  failures.forEach((text, i) => rec?.violation(seenAt.get(i) ?? now(), text));
+  failures.forEach((text, i) => rec?.violation(failureTicks[i]!, text));
 
   const pcDmesg = (() => {
     try {
