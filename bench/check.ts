@@ -1,12 +1,12 @@
 /** The cost of the isolation check: checked against unchecked per-CPU writes, same thread. */
-import type { Reply } from '../src/actor/types.ts';
+import type { Reply } from '../src/sim/events.ts';
 import { IsolationTracker } from '../src/check/isolation.ts';
-import { Scheduler } from '../src/actor/scheduler.ts';
+import { Scheduler } from '../src/sim/scheduler.ts';
 import { mm_init, setup_per_cpu_areas } from '../src/kernel/setup.ts';
 import { Machine } from '../src/mem/machine.ts';
-import { type CpuContext, PerCpu } from '../workers/cpu-api.ts';
+import { type CpuContext, PerCpu } from '../src/api/per-cpu.ts';
 import { DEFAULT_STRESS, runStress } from '../src/stress/engine.ts';
-import { replayText } from '../src/replay.ts';
+import { replayText } from '../src/trace/replay.ts';
 import { randomTrace } from './trace.ts';
 
 type Row = (name: string, value: number, unit: string, baseline?: { name: string; value: number }) => void;

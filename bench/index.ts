@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Machine } from '../src/mem/machine.ts';
 import { PAGE_SIZE } from '../src/mem/layout.ts';
-import { Replayer, replayText } from '../src/replay.ts';
+import { Replayer, replayText } from '../src/trace/replay.ts';
 import { workerEntry } from '../src/smp/worker-url.ts';
 import { Prng } from '../src/util/prng.ts';
 import { randomTrace } from './trace.ts';

@@ -5,8 +5,8 @@
  * still read zero. Allocations from all CPUs race through the allocator actor while the data
  * writes go straight to shared memory.
  */
-import type { PerCpu } from '../workers/cpu-api.ts';
-import type { Workload } from '../src/smp/workload.ts';
+import type { PerCpu } from '../src/api/per-cpu.ts';
+import type { Workload } from '../src/api/workload.ts';
 
 interface ChurnResult {
   allocs: number;

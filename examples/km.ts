@@ -7,7 +7,7 @@
  *
  *   percpu-sim run km
  */
-import type { Workload } from '../src/smp/workload.ts';
+import type { Workload } from '../src/api/workload.ts';
 
 const km: Workload<number[]> = {
   name: 'km',

@@ -5,7 +5,7 @@
  * program deterministically; this one finds what only real parallelism shows.
  */
 import { type Area, DEFAULT_STRESS_ARGS, type StressArgs, type StressCpuResult, stressCpu, stressEarly } from '../src/stress/program.ts';
-import type { Workload } from '../src/smp/workload.ts';
+import type { Workload } from '../src/api/workload.ts';
 
 const stress: Workload<StressCpuResult> = {
   name: 'stress',

@@ -5,5 +5,5 @@
  *
  * See docs/workloads.md.
  */
-export type { Args, VerifyContext, Workload, WorkloadConfig } from './smp/workload.ts';
-export type { CpuContext, CpuStats, PerCpu, Width } from '../workers/cpu-api.ts';
+export type { Args, VerifyContext, Workload, WorkloadConfig } from './api/workload.ts';
+export type { CpuContext, CpuStats, PerCpu, Width } from './api/per-cpu.ts';

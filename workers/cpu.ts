@@ -8,7 +8,7 @@ import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import type { MessagePort } from 'node:worker_threads';
 import { importWorkload } from '../src/smp/import-workload.ts';
-import { type ActorPort, type CpuContext, type CpuStats, PerCpu } from './cpu-api.ts';
+import { type ActorPort, type CpuContext, type CpuStats, PerCpu } from '../src/api/per-cpu.ts';
 import type { AccessFault } from '../src/check/isolation.ts';
 
 export interface CpuTask {

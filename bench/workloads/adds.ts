@@ -3,7 +3,7 @@
  * copy of a one-page area. this_cpu_add() and this_cpu_write() are calls of the per-CPU API;
  * this_cpu_words() is a typed view of the copy (checked, when the machine checks isolation).
  */
-import type { Workload } from '../../src/smp/workload.ts';
+import type { Workload } from '../../src/api/workload.ts';
 
 interface Rates {
   raw: number;

@@ -1,5 +1,5 @@
 /** Benchmark workload: alloc + free round trips, one message each or in batches. */
-import type { Workload } from '../../src/smp/workload.ts';
+import type { Workload } from '../../src/api/workload.ts';
 
 const roundtrip: Workload<{ ops: number; ms: number }> = {
   name: 'roundtrip',

@@ -12,8 +12,8 @@ import type { Percpu } from '../kernel/percpu.ts';
 import { type PercpuSetup, setup_per_cpu_areas } from '../kernel/setup.ts';
 import type { Machine } from '../mem/machine.ts';
 import { allocatorMachine } from './machine.ts';
-import type { Scheduler, SchedulerOptions } from './scheduler.ts';
-import type { ActorEvent, Reply, Request } from './types.ts';
+import type { Scheduler, SchedulerOptions } from '../sim/scheduler.ts';
+import type { ActorEvent, Reply, Request } from '../sim/events.ts';
 
 export interface AllocatorActorOptions extends SchedulerOptions {
   /** scheduler ticks per event-loop turn; 1 gives the finest interleaving with CPU messages */

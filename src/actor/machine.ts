@@ -5,7 +5,7 @@
  *       -> running (percpu_init_late done) -> draining -> shutdown
  *
  * Every state answers every request: allowed ones become tasks on the scheduler's run queue
- * (src/actor/scheduler.ts), the rest get a typed refusal that says why. XState processes one
+ * (src/sim/scheduler.ts), the rest get a typed refusal that says why. XState processes one
  * event at a time from its mailbox, which is what serializes the allocator; the scheduler's
  * explicit queue keeps requests that cannot run yet, since XState drops events a state does
  * not handle.
@@ -14,8 +14,8 @@ import { assign, setup } from 'xstate';
 import type { Machine } from '../mem/machine.ts';
 import type { Percpu } from '../kernel/percpu.ts';
 import { mm_init } from '../kernel/setup.ts';
-import { Scheduler, type SchedulerOptions } from './scheduler.ts';
-import type { Reply, Request } from './types.ts';
+import { Scheduler, type SchedulerOptions } from '../sim/scheduler.ts';
+import type { Reply, Request } from '../sim/events.ts';
 
 export interface ActorInput {
   machine: Machine;

@@ -13,7 +13,7 @@
  *
  * Areas count as given up when their free is asked for, as the isolation tracker does.
  */
-import type { ActorEvent, AllocReply } from '../actor/types.ts';
+import type { ActorEvent, AllocReply } from '../sim/events.ts';
 import { ReplyFollower } from './replies.ts';
 import type { PageWalk } from './walk.ts';
 

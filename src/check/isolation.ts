@@ -14,7 +14,7 @@
  * checker's own walk from a snapshot of __per_cpu_offset[] that the tracker first validates
  * against the machine's configuration (groups, units, nodes).
  */
-import type { ActorEvent } from '../actor/types.ts';
+import type { ActorEvent } from '../sim/events.ts';
 import { ReplyFollower } from './replies.ts';
 import type { Percpu } from '../kernel/percpu.ts';
 import { PAGE_SIZE, readHeader } from '../mem/layout.ts';

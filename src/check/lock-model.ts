@@ -8,7 +8,7 @@
  * task that runs while it waits for a lock it was never granted, or books that say something
  * other than the events did.
  */
-import type { ActorEvent } from '../actor/types.ts';
+import type { ActorEvent } from '../sim/events.ts';
 import type { LockName } from '../kernel/steps.ts';
 
 export const LOCKS: readonly LockName[] = ['pcpu_alloc_mutex', 'pcpu_lock'];

@@ -11,7 +11,7 @@
  *  - a deferred-work wake-up under pcpu_lock is the kernel's known lock dependency (anchors
  *    §4 #10, fixed in 2019): recorded as known, and a violation only in strict mode.
  */
-import type { ActorEvent } from '../actor/types.ts';
+import type { ActorEvent } from '../sim/events.ts';
 import { LockModel } from './lock-model.ts';
 import type { Percpu } from '../kernel/percpu.ts';
 import type { SleepPoint } from '../kernel/steps.ts';

@@ -22,8 +22,8 @@
  * The end of a chunk (its destruction) counts as a write of everything the chunk had, then
  * forgets it. Each object is reported once.
  */
-import type { KernelAccess } from '../actor/scheduler.ts';
-import type { ActorEvent, TaskKind } from '../actor/types.ts';
+import type { KernelAccess } from '../sim/scheduler.ts';
+import type { ActorEvent, TaskKind } from '../sim/events.ts';
 import type { PcpuChunk } from '../kernel/chunk.ts';
 import type { AccessMode, SharedKind } from '../kernel/kcsan.ts';
 import type { LockName } from '../kernel/steps.ts';

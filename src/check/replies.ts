@@ -4,7 +4,7 @@
  * free_percpu(); the kernel may hand it out again before that free replies, since a batch
  * frees one area at a time). The checkers that keep their own record of live areas share it.
  */
-import type { ActorEvent, AllocReply, Request } from '../actor/types.ts';
+import type { ActorEvent, AllocReply, Request } from '../sim/events.ts';
 
 export interface ReplyHandlers {
   /** one allocation's outcome, with what was asked for */

@@ -4,7 +4,7 @@
  * returns an exit status: 0 success, 1 a failure the run found, 2 bad usage or bad input.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { Flags } from '../stress/cli-stress.ts';
+import type { Flags } from './stress-main.ts';
 
 export class UsageError extends Error {}
 

@@ -1,9 +1,9 @@
 /** `percpu-sim ftrace`: replay a modern kernel's percpu tracepoint log through 2.6.36. */
 import { readFileSync } from 'node:fs';
-import { FtraceError, parseFtrace, printable, toReplayOps } from '../ftrace.ts';
+import { FtraceError, parseFtrace, printable, toReplayOps } from '../trace/ftrace.ts';
 import { PERCPU_DYNAMIC_RESERVE, PERCPU_MODULE_RESERVE } from '../kernel/constants.ts';
 import { DEFAULT_STATIC_SIZE } from '../kernel/setup.ts';
-import { BadInput } from '../replay.ts';
+import { BadInput } from '../trace/replay.ts';
 import { compareFtrace, formatFtraceComparison } from '../report/ftrace-report.ts';
 import { type Command, LineWriter, UsageError, int, mib, onInterrupt, parse, progressBar, readStdin } from './common.ts';
 import { ftraceSmp } from '../smp/ftrace-smp.ts';

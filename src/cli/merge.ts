@@ -4,8 +4,8 @@
  * over the machines of a batch system and be read as one.
  */
 import { readFileSync } from 'node:fs';
-import { type Campaign, CampaignReportSchema, schemaErrors } from '../saved.ts';
-import { campaignLine } from '../stress/cli-stress.ts';
+import { type Campaign, CampaignReportSchema, schemaErrors } from '../files/saved.ts';
+import { campaignLine } from './stress-main.ts';
 import { campaignSeeds } from '../stress/campaign.ts';
 import { type StressConfig, stressCommand } from '../stress/engine.ts';
 import { type Command, UsageError, escapeControl, parse } from './common.ts';

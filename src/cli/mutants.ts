@@ -1,5 +1,5 @@
 /** `percpu-sim mutants`: the historical bugs --mutant brings back. */
-import { mutantsMain } from '../stress/cli-stress.ts';
+import { mutantsMain } from './stress-main.ts';
 import { type Command, UsageError, parse } from './common.ts';
 
 export const mutants: Command = {

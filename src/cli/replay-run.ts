@@ -1,5 +1,5 @@
 /** `percpu-sim replay-run`: replay a saved run and say whether it ends the same way. */
-import { replayRunMain } from '../stress/cli-stress.ts';
+import { replayRunMain } from './stress-main.ts';
 import { type Command, UsageError, flags, parse } from './common.ts';
 import { Outputs } from './outputs.ts';
 import { HTML_OPTION, TRACE_OPTION, VISUALS_HELP, Visuals } from './visuals.ts';

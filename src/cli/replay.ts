@@ -2,7 +2,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { isAscii } from 'node:buffer';
 import { allocatorSvg } from '../report/svg.ts';
-import { BadInput, replayText } from '../replay.ts';
+import { BadInput, replayText } from '../trace/replay.ts';
 import type { Percpu } from '../kernel/percpu.ts';
 import { type Command, LineWriter, UsageError, escapeControl, mib, parse, readStdin } from './common.ts';
 import { Outputs } from './outputs.ts';

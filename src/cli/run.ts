@@ -1,7 +1,7 @@
 /** `percpu-sim run`: boot an SMP machine and run a workload on one worker thread per CPU. */
 import { readdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Policy } from '../actor/scheduler.ts';
+import type { Policy } from '../sim/scheduler.ts';
 import type { Percpu } from '../kernel/percpu.ts';
 import { formatRunReport } from '../report/run-report.ts';
 import { allocatorSvg } from '../report/svg.ts';
@@ -16,7 +16,7 @@ import { cpuCounts } from '../report/html.ts';
 import { formatPercpuStats } from '../kernel/stats.ts';
 import type { RunReport } from '../smp/run.ts';
 
-const EXAMPLES_DIR = new URL('../../examples/', import.meta.url);
+const EXAMPLES_DIR = new URL('../../examples', import.meta.url);
 
 export function exampleNames(): string[] {
   try {

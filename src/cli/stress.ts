@@ -1,5 +1,5 @@
-/** `percpu-sim stress`: seeded stress, exploration and schedules (the body is in src/stress/cli-stress.ts). */
-import { STRESS_HELP, STRESS_OPTIONS, stressMain } from '../stress/cli-stress.ts';
+/** `percpu-sim stress`: seeded stress, exploration and schedules (the body is in src/cli/stress-main.ts). */
+import { STRESS_HELP, STRESS_OPTIONS, stressMain } from './stress-main.ts';
 import { type Command, UsageError, flags, parse } from './common.ts';
 
 export const stress: Command = {

@@ -9,8 +9,8 @@
  * Tasks are named so that the name survives into the next execution: "c.n" is CPU c's n-th
  * request, "k.n" the reclaim worker's n-th run.
  */
-import type { ActorEvent } from '../actor/types.ts';
-import { KWORKER } from '../actor/types.ts';
+import type { ActorEvent } from '../sim/events.ts';
+import { KWORKER } from '../sim/events.ts';
 import { type EngineHooks, type ScenarioPrograms, type StressConfig, type StressReport, runStress } from '../stress/engine.ts';
 
 export interface Step {

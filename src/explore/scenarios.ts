@@ -5,7 +5,7 @@
  * visited. Every scenario frees what it allocates; the checkers run on every schedule.
  */
 import type { ScenarioPrograms, StressConfig } from '../stress/engine.ts';
-import type { PerCpu } from '../../workers/cpu-api.ts';
+import type { PerCpu } from '../api/per-cpu.ts';
 
 export interface Scenario {
   name: string;

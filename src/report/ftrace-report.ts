@@ -4,9 +4,9 @@
  * The traced side comes from the tracepoints alone (what they do not show is printed as "-");
  * the 2.6.36 side from replaying the requests through the allocator.
  */
-import type { FtraceEvent, FtraceOps, FtraceParse } from '../ftrace.ts';
+import type { FtraceEvent, FtraceOps, FtraceParse } from '../trace/ftrace.ts';
 import { percpuStats } from '../kernel/stats.ts';
-import { Replayer } from '../replay.ts';
+import { Replayer } from '../trace/replay.ts';
 
 export interface Side {
   chunks_created: number | null;

@@ -8,8 +8,8 @@
  * Everything but the map drawing is rendered here; the snapshots travel as JSON in the page
  * and a small script draws the one the slider points at.
  */
-import type { ActorEvent } from '../actor/types.ts';
-import { formatEvent } from './events.ts';
+import type { ActorEvent } from '../sim/events.ts';
+import { formatEvent } from '../sim/format-event.ts';
 import type { BootLayout, Frame, Timeline } from './timeline.ts';
 
 export interface Verdict {

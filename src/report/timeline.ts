@@ -7,7 +7,7 @@
  * would); it never changes it. Snapshots are thinned as a run grows, so that a long run keeps
  * a bounded number of frames spread evenly over it.
  */
-import type { ActorEvent } from '../actor/types.ts';
+import type { ActorEvent } from '../sim/events.ts';
 import type { PcpuChunk } from '../kernel/chunk.ts';
 import { type Percpu, chunkName } from '../kernel/percpu.ts';
 import { formatPercpuStats, percpuStats } from '../kernel/stats.ts';

@@ -14,7 +14,7 @@
  * t*1000 + r microseconds, so a trace is a pure function of the event log (and so of the
  * seed), and events of one tick keep their order.
  */
-import type { ActorEvent } from '../actor/types.ts';
+import type { ActorEvent } from '../sim/events.ts';
 import type { Timeline } from './timeline.ts';
 
 export interface TraceEvent {

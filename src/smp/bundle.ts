@@ -13,7 +13,7 @@ import { basename } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type Plugin, build, buildSync } from 'esbuild';
 
-const CACHE = fileURLToPath(new URL('../../node_modules/.cache/percpu-sim/', import.meta.url));
+const CACHE = fileURLToPath(new URL('../../node_modules/.cache/percpu-sim', import.meta.url));
 const made = new Map<string, URL>();
 
 export interface BundleOptions {

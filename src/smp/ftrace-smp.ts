@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { FtraceEvent, FtraceOps } from '../ftrace.ts';
+import type { FtraceEvent, FtraceOps } from '../trace/ftrace.ts';
 import { formatRunReport } from '../report/run-report.ts';
 import { FTRACE_VARS, type SmpOp, type SmpPlan } from './ftrace-workload.ts';
 import { runWorkload } from './run.ts';

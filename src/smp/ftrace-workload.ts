@@ -7,8 +7,8 @@
  * checked per-CPU API, as declared remote accesses to CPU 0's copy.
  */
 import { readFileSync } from 'node:fs';
-import type { Workload } from './workload.ts';
-import type { PerCpu } from '../../workers/cpu-api.ts';
+import type { Workload } from '../api/workload.ts';
+import type { PerCpu } from '../api/per-cpu.ts';
 
 /** One traced operation, in trace order (`seq`), on the CPU that made it. */
 export interface SmpOp {

@@ -2,7 +2,7 @@
  * A workload as a worker thread imports it: already plain JavaScript (see bundle.ts), so a
  * dynamic import is all it takes; the main thread has checked it loads (load-workload.ts).
  */
-import type { Workload } from './workload.ts';
+import type { Workload } from '../api/workload.ts';
 
 /** The workload a module exports, or an error saying what it exports instead. */
 export function workloadOf(mod: { default?: unknown }, file: string): Workload {

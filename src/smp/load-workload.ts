@@ -4,7 +4,7 @@
  * package around it says, so a .ts file outside a "type": "module" package works too.
  */
 import { fileURLToPath } from 'node:url';
-import type { Workload } from './workload.ts';
+import type { Workload } from '../api/workload.ts';
 import { workloadOf } from './import-workload.ts';
 
 /** A workload file that cannot be loaded: one line, the file, the line if known, the cause. */

@@ -5,8 +5,8 @@
  * state, without any worker.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { allocatorFingerprint, replayEventLog } from '../actor/replay-log.ts';
-import type { ActorEvent } from '../actor/types.ts';
+import { allocatorFingerprint, replayEventLog } from '../harness/log-replay.ts';
+import type { ActorEvent } from '../sim/events.ts';
 import type { RunReport } from './run.ts';
 
 export interface SavedRunLog {

@@ -16,8 +16,8 @@ import { loadWorkload } from './load-workload.ts';
 import { runVerify } from './verify.ts';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ShutdownReport } from '../actor/allocator-actor.ts';
-import type { Policy } from '../actor/scheduler.ts';
-import type { ActorEvent } from '../actor/types.ts';
+import type { Policy } from '../sim/scheduler.ts';
+import type { ActorEvent } from '../sim/events.ts';
 import { type AllocatorViolation, checkAllocator } from '../check/allocator.ts';
 import { IsolationTracker, type IsolationViolation } from '../check/isolation.ts';
 import { LockChecker, type LockViolation } from '../check/locks.ts';
@@ -27,18 +27,18 @@ import { type StaticVar, makeKernelImage } from '../kernel/image.ts';
 import { DEFAULT_STATIC_SIZE } from '../kernel/setup.ts';
 import { RaceDetector } from '../check/races.ts';
 import { AreaOracle } from '../check/areas.ts';
-import type { KernelAccess } from '../actor/scheduler.ts';
+import type { KernelAccess } from '../sim/scheduler.ts';
 import type { PcpuChunk } from '../kernel/chunk.ts';
 import type { MutantName } from '../kernel/mutants.ts';
 import type { Percpu } from '../kernel/percpu.ts';
 import type { BackendKind, FirstChunkKind } from '../kernel/setup.ts';
 import { type PercpuStatsReport, percpuStats } from '../kernel/stats.ts';
-import type { CpuStats } from '../../workers/cpu-api.ts';
+import type { CpuStats } from '../api/per-cpu.ts';
 import type { CpuTaskResult } from '../../workers/cpu.ts';
 import { CpuFailure, SmpMachine } from './smp-machine.ts';
 import { Prng } from '../util/prng.ts';
-import { allocatorFingerprint } from '../actor/replay-log.ts';
-import type { Args, Workload } from './workload.ts';
+import { allocatorFingerprint } from '../harness/log-replay.ts';
+import type { Args, Workload } from '../api/workload.ts';
 import type { TimelineRecorder } from '../report/timeline.ts';
 
 export interface RunOptions {
@@ -126,7 +126,7 @@ export interface RunReport {
   replay: string;
 }
 
-const ROOT = new URL('../../', import.meta.url);
+const ROOT = new URL('../..', import.meta.url);
 
 /** Finds a workload module: an example name, or a path. */
 /** A machine or workload the user asked for that cannot be: bad usage, not a failed run. */

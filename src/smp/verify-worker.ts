@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { PageWalk } from '../check/walk.ts';
 import { MemAccess } from '../mem/access.ts';
 import { importWorkload } from './import-workload.ts';
-import type { Args } from './workload.ts';
+import type { Args } from '../api/workload.ts';
 
 export interface VerifyJob {
   workload: string;

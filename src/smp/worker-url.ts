@@ -14,7 +14,7 @@ export interface WorkerEntry {
  */
 export function workerEntry(file: string, bundled = false): WorkerEntry {
   const here = import.meta.url;
-  const root = new URL('../../', here);
+  const root = new URL('../..', here);
   if (here.endsWith('.ts')) {
     if (bundled) return { url: bundle(new URL(`${file}.ts`, root).href, { entry: true }), argv: [] };
     return { url: new URL('./ts-boot.mjs', here), argv: [`--ts-entry=${new URL(`${file}.ts`, root).href}`] };

@@ -9,9 +9,9 @@
  * rules (every event), per-CPU isolation (every write, and every new area), kernel BUGs, data
  * corruption, and the page accounting whenever the allocator is idle and at the end.
  */
-import { type Granularity, type KernelAccess, Scheduler, type Policy } from '../actor/scheduler.ts';
-import { formatEvent } from '../report/events.ts';
-import type { ActorEvent, Reply, Request } from '../actor/types.ts';
+import { type Granularity, type KernelAccess, Scheduler, type Policy } from '../sim/scheduler.ts';
+import { formatEvent } from '../sim/format-event.ts';
+import type { ActorEvent, Reply, Request } from '../sim/events.ts';
 import { checkAllocator, checkPageAccounting } from '../check/allocator.ts';
 import { AreaOracle } from '../check/areas.ts';
 import { IsolationTracker } from '../check/isolation.ts';
@@ -25,7 +25,7 @@ import type { MutantName } from '../kernel/mutants.ts';
 import { type BackendKind, DEFAULT_STATIC_SIZE, mm_init, setup_per_cpu_areas } from '../kernel/setup.ts';
 import { Machine } from '../mem/machine.ts';
 import { Prng } from '../util/prng.ts';
-import { type CpuContext, IsolationError, PerCpu, PercpuError } from '../../workers/cpu-api.ts';
+import { type CpuContext, IsolationError, PerCpu, PercpuError } from '../api/per-cpu.ts';
 import { type Area, CorruptionError, DEFAULT_STRESS_ARGS, STRESS_VARS, StopError, type StressArgs, type StressCpuResult, stressCpu, stressEarly } from './program.ts';
 
 export interface StressConfig {

@@ -24,7 +24,7 @@
  * CPU c's copy of stress_acks (a declared remote write). A CPU that has finished its
  * operations keeps serving the board until every CPU is done and every board is clear.
  */
-import type { PerCpu } from '../../workers/cpu-api.ts';
+import type { PerCpu } from '../api/per-cpu.ts';
 
 export type SizeMix = 'small' | 'mixed' | 'large';
 

@@ -5,8 +5,8 @@
  * step in which pcpu_lock is free.
  */
 import { describe, expect, it } from 'vitest';
-import { Scheduler } from '../../src/actor/scheduler.ts';
-import type { ActorEvent, Reply } from '../../src/actor/types.ts';
+import { Scheduler } from '../../src/sim/scheduler.ts';
+import type { ActorEvent, Reply } from '../../src/sim/events.ts';
 import { checkAllocator } from '../../src/check/allocator.ts';
 import { boot } from '../helpers.ts';
 

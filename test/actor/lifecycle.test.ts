@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { AllocatorActor } from '../../src/actor/allocator-actor.ts';
-import type { Request } from '../../src/actor/types.ts';
+import type { Request } from '../../src/sim/events.ts';
 import { Machine } from '../../src/mem/machine.ts';
 
 const fresh = () => new AllocatorActor(new Machine({ cpus: 2, memoryBytes: 32 << 20, shadow: false }), { seed: 1, record: true });

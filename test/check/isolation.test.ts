@@ -4,7 +4,7 @@
  * the CPU whose unit was hit, and the seed.
  */
 import { describe, expect, it } from 'vitest';
-import { CpuFault } from '../../workers/cpu-api.ts';
+import { CpuFault } from '../../src/api/per-cpu.ts';
 import { isolationError, sim } from './sim.ts';
 
 

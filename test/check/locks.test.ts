@@ -3,7 +3,7 @@
  * real kernel paths, which keep them.
  */
 import { describe, expect, it } from 'vitest';
-import type { ActorEvent } from '../../src/actor/types.ts';
+import type { ActorEvent } from '../../src/sim/events.ts';
 import { LockChecker } from '../../src/check/locks.ts';
 import { sim } from './sim.ts';
 

@@ -3,7 +3,7 @@
  * an otherwise correct machine, and says nothing on the correct code.
  */
 import { describe, expect, it } from 'vitest';
-import type { ActorEvent, ActorEventBody } from '../../src/actor/types.ts';
+import type { ActorEvent, ActorEventBody } from '../../src/sim/events.ts';
 import { checkAllocator } from '../../src/check/allocator.ts';
 import { AreaOracle } from '../../src/check/areas.ts';
 import { checkUnitLayout } from '../../src/check/isolation.ts';

@@ -4,8 +4,8 @@
  * and stays silent on the correct code. It learns who holds what from the scheduler's events.
  */
 import { describe, expect, it } from 'vitest';
-import type { KernelAccess } from '../../src/actor/scheduler.ts';
-import type { ActorEvent, ActorEventBody } from '../../src/actor/types.ts';
+import type { KernelAccess } from '../../src/sim/scheduler.ts';
+import type { ActorEvent, ActorEventBody } from '../../src/sim/events.ts';
 import { LockModel } from '../../src/check/lock-model.ts';
 import { RaceDetector } from '../../src/check/races.ts';
 import { PcpuChunk } from '../../src/kernel/chunk.ts';

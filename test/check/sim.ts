@@ -1,12 +1,12 @@
 /** A small in-thread machine for checker tests: CPUs as PerCpu objects on one scheduler. */
-import { Scheduler } from '../../src/actor/scheduler.ts';
-import type { ActorEvent, Reply, Request } from '../../src/actor/types.ts';
+import { Scheduler } from '../../src/sim/scheduler.ts';
+import type { ActorEvent, Reply, Request } from '../../src/sim/events.ts';
 import { IsolationTracker } from '../../src/check/isolation.ts';
 import { LockChecker } from '../../src/check/locks.ts';
 import type { MutantName } from '../../src/kernel/mutants.ts';
 import { mm_init, setup_per_cpu_areas } from '../../src/kernel/setup.ts';
 import { Machine } from '../../src/mem/machine.ts';
-import { type CpuContext, IsolationError, PerCpu } from '../../workers/cpu-api.ts';
+import { type CpuContext, IsolationError, PerCpu } from '../../src/api/per-cpu.ts';
 
 export function sim(opts: { cpus?: number; mutant?: MutantName; check?: boolean; count?: boolean } = {}) {
   const cpus = opts.cpus ?? 2;

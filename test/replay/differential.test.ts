@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { replayText } from '../../src/replay.ts';
+import { replayText } from '../../src/trace/replay.ts';
 import { Prng } from '../../src/util/prng.ts';
 
 const source = fileURLToPath(new URL('../../bench/ref/percpu-ref.c', import.meta.url));

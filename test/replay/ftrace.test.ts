@@ -7,8 +7,8 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { FtraceError, parseFtrace, toReplayOps } from '../../src/ftrace.ts';
-import { replayText } from '../../src/replay.ts';
+import { FtraceError, parseFtrace, toReplayOps } from '../../src/trace/ftrace.ts';
+import { replayText } from '../../src/trace/replay.ts';
 import { compareFtrace } from '../../src/report/ftrace-report.ts';
 import { ftraceSmp } from '../../src/smp/ftrace-smp.ts';
 

@@ -1,7 +1,7 @@
 /** The replay's id table answers exactly as a Map of every id would, whatever the ids look like. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { IdTable } from '../../src/replay-ids.ts';
+import { IdTable } from '../../src/trace/id-table.ts';
 
 describe('IdTable', () => {
   it('keeps spellings apart: a leading zero, another prefix, no number, a long number', () => {

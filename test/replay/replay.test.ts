@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BadInput, replayText } from '../../src/replay.ts';
+import { BadInput, replayText } from '../../src/trace/replay.ts';
 
 const BOOT = '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}';
 const run = (...lines: string[]): string[] => {

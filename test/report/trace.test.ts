@@ -8,12 +8,12 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { ActorEvent } from '../../src/actor/types.ts';
+import type { ActorEvent } from '../../src/sim/events.ts';
 import { TimelineRecorder } from '../../src/report/timeline.ts';
 import { type ChromeTrace, PID_ACTOR, PID_CPUS, PID_LOCKS, TICK_US, chromeTrace } from '../../src/report/trace.ts';
 import { checkTrace } from '../../src/report/trace-check.ts';
 import { DEFAULT_STRESS, type StressConfig, runStress } from '../../src/stress/engine.ts';
-import { recordHooks, stressPage } from '../../src/stress/cli-stress.ts';
+import { recordHooks, stressPage } from '../../src/cli/stress-main.ts';
 
 const cfg = (seed: number, extra: Partial<StressConfig> = {}): StressConfig => ({ ...DEFAULT_STRESS, seed, ...extra, args: { ...DEFAULT_STRESS.args, ops: 150, earlyOps: 60 } });
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { allocatorFingerprint, replayEventLog } from '../../src/actor/replay-log.ts';
+import { allocatorFingerprint, replayEventLog } from '../../src/harness/log-replay.ts';
 import { runWorkload } from '../../src/smp/run.ts';
 
 const fixture = fileURLToPath(new URL('../fixtures/crash.ts', import.meta.url));

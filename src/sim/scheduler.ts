@@ -27,7 +27,7 @@ import type { AccessMode, SharedKind } from '../kernel/kcsan.ts';
 import type { AllocResult, Percpu } from '../kernel/percpu.ts';
 import type { KStep, KTask, LockName } from '../kernel/steps.ts';
 import { Prng } from '../util/prng.ts';
-import { type ActorEvent, type ActorEventBody, type AllocReply, KWORKER, type Reply, type Request } from './types.ts';
+import { type ActorEvent, type ActorEventBody, type AllocReply, KWORKER, type Reply, type Request } from './events.ts';
 
 export type Policy = 'fifo' | 'random' | 'pct' | 'choice';
 

@@ -4,7 +4,7 @@
  * and the types the writers use are inferred from the same schema.
  */
 import { z } from 'zod';
-import { MUTANT_NAMES } from './kernel/mutants.ts';
+import { MUTANT_NAMES } from '../kernel/mutants.ts';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const mutant = z.enum(MUTANT_NAMES as [string, ...string[]]).nullable();

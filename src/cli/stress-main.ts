@@ -5,21 +5,21 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { MUTANTS, MUTANT_NAMES } from '../kernel/mutants.ts';
 import { type SavedRunLog, replayRunLog, saveRunLog } from '../smp/run-log.ts';
-import { SavedRunLogSchema, SavedStressSchema, type SavedStress, schemaErrors } from '../saved.ts';
-import { type SeedResult, type Shard, campaignSeeds, defaultJobs, runCampaign, runSeed, stressOnWorkers } from './campaign.ts';
-import { DEFAULT_STRESS, type StressConfig, type StressReport, resolveMachine, runStress, stressCommand } from './engine.ts';
-import { exploreMain, scenariosHelp, scheduleMain } from '../explore/cli-explore.ts';
+import { SavedRunLogSchema, SavedStressSchema, type SavedStress, schemaErrors } from '../files/saved.ts';
+import { type SeedResult, type Shard, campaignSeeds, defaultJobs, runCampaign, runSeed, stressOnWorkers } from '../stress/campaign.ts';
+import { DEFAULT_STRESS, type StressConfig, type StressReport, resolveMachine, runStress, stressCommand } from '../stress/engine.ts';
+import { exploreMain, scenariosHelp, scheduleMain } from './explore.ts';
 import { runSchedule } from '../explore/dpor.ts';
 import { scenario } from '../explore/scenarios.ts';
-import { CHECK_OPTIONS, MACHINE_OPTIONS, parseMutant } from '../cli/options.ts';
-import { Outputs } from '../cli/outputs.ts';
-import { onInterrupt } from '../cli/common.ts';
-import type { SizeMix } from './program.ts';
-import { GRANULARITIES } from '../actor/scheduler.ts';
-import { HTML_OPTION, TRACE_OPTION, Visuals } from '../cli/visuals.ts';
+import { CHECK_OPTIONS, MACHINE_OPTIONS, parseMutant } from './options.ts';
+import { Outputs } from './outputs.ts';
+import { onInterrupt } from './common.ts';
+import type { SizeMix } from '../stress/program.ts';
+import { GRANULARITIES } from '../sim/scheduler.ts';
+import { HTML_OPTION, TRACE_OPTION, Visuals } from './visuals.ts';
 import type { TimelineRecorder } from '../report/timeline.ts';
-import type { EngineHooks } from './engine.ts';
-import { runPage } from '../cli/run.ts';
+import type { EngineHooks } from '../stress/engine.ts';
+import { runPage } from './run.ts';
 
 export interface Flags {
   int(flag: string, v: unknown, min: number, max: number, dflt: number): number;

@@ -1,5 +1,5 @@
 /** Actor events as one line of text each, for histories, reports and timelines. */
-import type { ActorEvent } from '../actor/types.ts';
+import type { ActorEvent } from './events.ts';
 
 /** One line per event: sequence number, tick, who, task and what happened. */
 export function formatEvent(e: ActorEvent): string {

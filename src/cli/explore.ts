@@ -4,12 +4,12 @@
  * exact rerun of one explored schedule.
  */
 import { writeFileSync } from 'node:fs';
-import { onInterrupt } from '../cli/common.ts';
-import type { Outputs } from '../cli/outputs.ts';
+import { onInterrupt } from './common.ts';
+import type { Outputs } from './outputs.ts';
 import { type StressConfig, stressCommand } from '../stress/engine.ts';
-import type { ExecuteOptions } from './execute.ts';
-import { type ExploreResult, explore, runSchedule } from './dpor.ts';
-import { SCENARIOS, SCENARIO_NAMES, type Scenario, scenario } from './scenarios.ts';
+import type { ExecuteOptions } from '../explore/execute.ts';
+import { type ExploreResult, explore, runSchedule } from '../explore/dpor.ts';
+import { SCENARIOS, SCENARIO_NAMES, type Scenario, scenario } from '../explore/scenarios.ts';
 
 export interface ExploreFlags {
   int(flag: string, v: unknown, min: number, max: number, dflt: number): number;

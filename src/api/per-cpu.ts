@@ -4,11 +4,11 @@
  * into the shared memory through src/mem's translation. No allocator logic lives here: the
  * worker only does the kernel's pointer arithmetic, per_cpu_ptr(p, cpu) = p + offset[cpu].
  */
-import type { AllocItem, AllocReply, Reply } from '../src/actor/types.ts';
-import { FAULT_UNALIGNED, MemAccess, faultName } from '../src/mem/access.ts';
-import { H_ABORT, H_BARRIER_COUNT, H_BARRIER_GEN, H_BARRIER_PARTIES, H_PT_GEN, PAGE_SIZE } from '../src/mem/layout.ts';
-import { Prng } from '../src/util/prng.ts';
-import { ANY_CPU, type AccessFault, AccessChecker } from '../src/check/isolation.ts';
+import type { AllocItem, AllocReply, Reply } from '../sim/events.ts';
+import { FAULT_UNALIGNED, MemAccess, faultName } from '../mem/access.ts';
+import { H_ABORT, H_BARRIER_COUNT, H_BARRIER_GEN, H_BARRIER_PARTIES, H_PT_GEN, PAGE_SIZE } from '../mem/layout.ts';
+import { Prng } from '../util/prng.ts';
+import { ANY_CPU, type AccessFault, AccessChecker } from '../check/isolation.ts';
 
 /** What the machine tells a CPU about itself when it comes up. */
 export interface CpuContext {

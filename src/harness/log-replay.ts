@@ -7,8 +7,8 @@
 import { mm_init, type PercpuSetup, setup_per_cpu_areas } from '../kernel/setup.ts';
 import type { Percpu } from '../kernel/percpu.ts';
 import { Machine, type MachineConfig } from '../mem/machine.ts';
-import { Scheduler, type SchedulerOptions } from './scheduler.ts';
-import { type ActorEvent, KWORKER } from './types.ts';
+import { Scheduler, type SchedulerOptions } from '../sim/scheduler.ts';
+import { type ActorEvent, KWORKER } from '../sim/events.ts';
 import { Prng } from '../util/prng.ts';
 
 export interface ReplayedRun {

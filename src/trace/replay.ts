@@ -3,14 +3,14 @@
  * core and reports one JSON line per operation. The contract is shared/replay-format.md;
  * every field name and message here is part of it.
  */
-import { Machine } from './mem/machine.ts';
-import { MAX_NUMNODES } from './mem/layout.ts';
-import { KernelBug } from './kernel/bug.ts';
-import { RESERVED_CHUNK_ID } from './kernel/chunk.ts';
-import { PAGE_SIZE } from './kernel/constants.ts';
-import type { Percpu } from './kernel/percpu.ts';
-import { mm_init, setup_per_cpu_areas } from './kernel/setup.ts';
-import { IdTable } from './replay-ids.ts';
+import { Machine } from '../mem/machine.ts';
+import { MAX_NUMNODES } from '../mem/layout.ts';
+import { KernelBug } from '../kernel/bug.ts';
+import { RESERVED_CHUNK_ID } from '../kernel/chunk.ts';
+import { PAGE_SIZE } from '../kernel/constants.ts';
+import type { Percpu } from '../kernel/percpu.ts';
+import { mm_init, setup_per_cpu_areas } from '../kernel/setup.ts';
+import { IdTable } from './id-table.ts';
 
 /** A line of the trace that is not a valid operation at that point. */
 export class BadInput extends Error {

@@ -4,7 +4,7 @@
  * reads the machine's memory directly.
  */
 import type { MemAccess } from '../mem/access.ts';
-import type { PerCpu } from '../../workers/cpu-api.ts';
+import type { PerCpu } from './per-cpu.ts';
 import type { MutantName } from '../kernel/mutants.ts';
 import type { BackendKind } from '../kernel/setup.ts';
 
