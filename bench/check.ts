@@ -19,8 +19,19 @@ export async function benchCheck(row: Row): Promise<void> {
   const tracker = new IsolationTracker(pc, 1);
   const core = new Scheduler(pc, { seed: 1, policy: 'fifo', onEvent: (e) => tracker.observe(e) });
   const make = (check: boolean): PerCpu => {
-    const ctx: CpuContext = { cpu: 0, nr_cpus: 2, seed: 1, per_cpu_offset: [...pc.__per_cpu_offset], static_vars: {}, barrier_timeout_ms: 1000, check_isolation: check };
-    const port = { request: (req: unknown) => new Promise<Reply>((res) => (core.admit({ ...(req as object), cpu: 0 } as never, res), core.drain())) };
+    const ctx: CpuContext = {
+      cpu: 0,
+      nr_cpus: 2,
+      seed: 1,
+      per_cpu_offset: [...pc.__per_cpu_offset],
+      static_vars: {},
+      barrier_timeout_ms: 1000,
+      check_isolation: check,
+    };
+    const port = {
+      request: (req: unknown) =>
+        new Promise<Reply>((res) => (core.admit({ ...(req as object), cpu: 0 } as never, res), core.drain())),
+    };
     return new PerCpu(ctx, port, machine.sab);
   };
   const n = 3_000_000;
@@ -37,7 +48,10 @@ export async function benchCheck(row: Row): Promise<void> {
     loop();
     rates[String(check)] = Math.max(loop(), loop());
   }
-  row('checked write32 (shadow + unit owner)', rates.true!, ' writes/s', { name: 'unchecked write32', value: rates.false! });
+  row('checked write32 (shadow + unit owner)', rates.true!, ' writes/s', {
+    name: 'unchecked write32',
+    value: rates.false!,
+  });
 
   await benchRaces(row);
 }
@@ -48,7 +62,10 @@ async function benchRaces(row: Row): Promise<void> {
   const stress = async (races: boolean, granularity: 'sleep' | 'access'): Promise<number> => {
     let requests = 0;
     const t = performance.now();
-    for (const seed of [2, 4, 6]) requests += (await runStress({ ...DEFAULT_STRESS, seed, races, granularity, args: { ...DEFAULT_STRESS.args, ops: 1000 } })).requests;
+    for (const seed of [2, 4, 6])
+      requests += (
+        await runStress({ ...DEFAULT_STRESS, seed, races, granularity, args: { ...DEFAULT_STRESS.args, ops: 1000 } })
+      ).requests;
     return requests / ((performance.now() - t) / 1000);
   };
   await stress(true, 'access'); // warm up
@@ -62,7 +79,11 @@ async function benchRaces(row: Row): Promise<void> {
   const text = randomTrace(2e5, 3);
   const replay = (watch: boolean): number => {
     const t = performance.now();
-    replayText(text, () => {}, watch ? { onBoot: (pc) => (pc.kcsan = { delay: false, access: () => {}, destroyed: () => {} }) } : {});
+    replayText(
+      text,
+      () => {},
+      watch ? { onBoot: (pc) => (pc.kcsan = { delay: false, access: () => {}, destroyed: () => {} }) } : {},
+    );
     return 2e5 / ((performance.now() - t) / 1000);
   };
   replay(false);

@@ -18,9 +18,12 @@ import { benchSmp } from './smp.ts';
 import { benchCheck } from './check.ts';
 import { benchScale } from './scale.ts';
 
-const fmt = (n: number): string => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : n.toFixed(1));
+const fmt = (n: number): string =>
+  n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : n.toFixed(1);
 function row(name: string, value: number, unit: string, baseline?: { name: string; value: number }): void {
-  const base = baseline ? `   baseline ${baseline.name}: ${fmt(baseline.value)}${unit}   ratio ${(value / baseline.value).toFixed(2)}` : '';
+  const base = baseline
+    ? `   baseline ${baseline.name}: ${fmt(baseline.value)}${unit}   ratio ${(value / baseline.value).toFixed(2)}`
+    : '';
   console.log(`  ${name.padEnd(44)} ${fmt(value).padStart(10)}${unit}${base}`);
 }
 function time<T>(fn: () => T): [T, number] {
@@ -86,15 +89,24 @@ async function benchMem(): Promise<void> {
   row('alloc_pages_node + __free_pages (orders 0-3)', N / secs, ' ops/s', { name: 'free-list stack', value: N / base });
 
   const area = m.vm.getVmArea(64 * PAGE_SIZE)!;
-  m.vm.mapPages(area.addr, Array.from({ length: 64 }, () => m.buddy.allocPages(0)));
+  m.vm.mapPages(
+    area.addr,
+    Array.from({ length: 64 }, () => m.buddy.allocPages(0)),
+  );
   const e = workerEntry('bench/write-worker');
-  const w = new Worker(e.url, { argv: e.argv, workerData: { sab: m.sab, va: area.addr, bytes: PAGE_SIZE, rounds: 20000 } });
+  const w = new Worker(e.url, {
+    argv: e.argv,
+    workerData: { sab: m.sab, va: area.addr, bytes: PAGE_SIZE, rounds: 20000 },
+  });
   const r = await new Promise<{ raw: number; translated: number }>((res, rej) => {
     w.once('message', res);
     w.once('error', rej);
   });
   await w.terminate();
-  row('translated write32 in a worker (vmalloc)', r.translated, ' writes/s', { name: 'raw Int32Array stores', value: r.raw });
+  row('translated write32 in a worker (vmalloc)', r.translated, ' writes/s', {
+    name: 'raw Int32Array stores',
+    value: r.raw,
+  });
 }
 
 function benchKernel(): void {
@@ -108,7 +120,10 @@ function benchKernel(): void {
     const [, parse] = time(() => {
       for (const l of text.split('\n')) if (l) JSON.parse(l);
     });
-    row(`random trace, ${fmt(ops)}ops, ${fmt(live)} live at the end`, ops / secs, ' ops/s', { name: 'JSON.parse of the input alone', value: ops / parse });
+    row(`random trace, ${fmt(ops)}ops, ${fmt(live)} live at the end`, ops / secs, ' ops/s', {
+      name: 'JSON.parse of the input alone',
+      value: ops / parse,
+    });
   }
   // the acceptance shape: 10^6 operations ending with about 300 k live areas
   replayAgainstC(1e6, 2, '10^6 ops, ~300 k live');
@@ -118,16 +133,28 @@ function benchKernel(): void {
   for (const order of ['in order', 'alternating', 'reverse'] as const) {
     const r = new Replayer({ memoryBytes: 1 << 30 });
     let line = 0;
-    for (const l of ['{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}', '{"op":"slab_online"}', '{"op":"init_late"}']) r.step(l, ++line);
+    for (const l of [
+      '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}',
+      '{"op":"slab_online"}',
+      '{"op":"init_late"}',
+    ])
+      r.step(l, ++line);
     const ids = Array.from({ length: n }, (_, i) => i);
-    const freeOrder = order === 'in order' ? ids : order === 'reverse' ? [...ids].reverse() : [...ids.filter((i) => i % 2 === 0), ...ids.filter((i) => i % 2 === 1)];
+    const freeOrder =
+      order === 'in order'
+        ? ids
+        : order === 'reverse'
+          ? [...ids].reverse()
+          : [...ids.filter((i) => i % 2 === 0), ...ids.filter((i) => i % 2 === 1)];
     const [, allocSecs] = time(() => {
       for (let i = 0; i < n; i++) r.step(`{"op":"alloc","id":"${i}","size":4,"align":4}`, ++line);
     });
     const [, freeSecs] = time(() => {
       for (const i of freeOrder) r.step(`{"op":"free","id":"${i}"}`, ++line);
     });
-    console.log(`  2^${k} x 4 B, free ${order.padEnd(12)} alloc ${(allocSecs * 1000).toFixed(0).padStart(7)} ms   free ${(freeSecs * 1000).toFixed(0).padStart(7)} ms   (${fmt((2 * n) / (allocSecs + freeSecs))} ops/s overall)`);
+    console.log(
+      `  2^${k} x 4 B, free ${order.padEnd(12)} alloc ${(allocSecs * 1000).toFixed(0).padStart(7)} ms   free ${(freeSecs * 1000).toFixed(0).padStart(7)} ms   (${fmt((2 * n) / (allocSecs + freeSecs))} ops/s overall)`,
+    );
   }
 }
 
@@ -145,7 +172,10 @@ function replayAgainstC(ops: number, seed: number, label: string): void {
   const peak: Record<string, number> = {};
   const run = (name: string, cmd: string, args: string[]): void => {
     if (!gnuTime) return void execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
-    const r = spawnSync('/usr/bin/time', ['-f', 'PEAK %M', cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+    const r = spawnSync('/usr/bin/time', ['-f', 'PEAK %M', cmd, ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      encoding: 'utf8',
+    });
     const m = /PEAK (\d+)/.exec(r.stderr ?? '');
     if (m) peak[name] = Number(m[1]) * 1024;
   };
@@ -159,9 +189,17 @@ function replayAgainstC(ops: number, seed: number, label: string): void {
     console.log(`  (no C compiler for the baseline: ${(e as Error).message.split('\n')[0]})`);
   }
   rmSync(dir, { recursive: true, force: true });
-  row(`percpu-sim replay, ${label}`, ops / secs, ' ops/s', Number.isNaN(cSecs) ? undefined : { name: 'C build (bench/ref)', value: ops / cSecs });
-  console.log(`    ${secs.toFixed(2)} s for the whole command${Number.isNaN(cSecs) ? '' : `, ${cSecs.toFixed(2)} s in C`}`);
-  if (peak.js && peak.c) row('  peak memory of the replay', peak.js / 2 ** 20, ' MiB', { name: 'C build', value: peak.c / 2 ** 20 });
+  row(
+    `percpu-sim replay, ${label}`,
+    ops / secs,
+    ' ops/s',
+    Number.isNaN(cSecs) ? undefined : { name: 'C build (bench/ref)', value: ops / cSecs },
+  );
+  console.log(
+    `    ${secs.toFixed(2)} s for the whole command${Number.isNaN(cSecs) ? '' : `, ${cSecs.toFixed(2)} s in C`}`,
+  );
+  if (peak.js && peak.c)
+    row('  peak memory of the replay', peak.js / 2 ** 20, ' MiB', { name: 'C build', value: peak.c / 2 ** 20 });
 }
 
 const which = process.argv.slice(2);

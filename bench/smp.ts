@@ -48,7 +48,11 @@ async function comlinkCalls(n: number): Promise<number> {
 }
 
 async function machineFor(cpus: number): Promise<SmpMachine> {
-  const smp = new SmpMachine({ machine: { cpus, memoryBytes: 128 << 20, shadow: false }, setup: {}, actor: { seed: 1, policy: 'fifo', stepsPerTurn: 64 } });
+  const smp = new SmpMachine({
+    machine: { cpus, memoryBytes: 128 << 20, shadow: false },
+    setup: {},
+    actor: { seed: 1, policy: 'fifo', stepsPerTurn: 64 },
+  });
   smp.boot();
   return smp;
 }
@@ -57,7 +61,10 @@ export async function benchSmp(row: Row): Promise<void> {
   console.log('smp: the allocator actor and the CPU workers');
   const base = await pingPong(20000);
   console.log(`  raw postMessage ping-pong (main <-> worker): ${(base / 1000).toFixed(1)} k round trips/s`);
-  row('comlink calls to a no-op (comlink alone)', await comlinkCalls(5000), ' calls/s', { name: 'ping-pong', value: base });
+  row('comlink calls to a no-op (comlink alone)', await comlinkCalls(5000), ' calls/s', {
+    name: 'ping-pong',
+    value: base,
+  });
   for (const cpus of [1, 2, 4, 8]) {
     const smp = await machineFor(cpus);
     smp.actor.slabOnline();
@@ -80,7 +87,12 @@ export async function benchSmp(row: Row): Promise<void> {
   for (const checked of [false, true]) {
     // the same loops on a machine that checks isolation: every access through the checker
     const smp = checked
-      ? new SmpMachine({ machine: { cpus: 1, memoryBytes: 128 << 20, shadow: true }, setup: {}, actor: { seed: 1, policy: 'fifo' }, isolation: { check: true } })
+      ? new SmpMachine({
+          machine: { cpus: 1, memoryBytes: 128 << 20, shadow: true },
+          setup: {},
+          actor: { seed: 1, policy: 'fifo' },
+          isolation: { check: true },
+        })
       : await machineFor(1);
     if (checked) {
       smp.boot();
@@ -93,18 +105,34 @@ export async function benchSmp(row: Row): Promise<void> {
     await smp.actor.initLate();
     const [r] = await smp.runPhase([0], wlUrl('adds'), 'run', { n: checked ? 300_000 : 5_000_000 }, early!.result);
     if (!r!.ok) throw new Error(`adds: ${r!.error?.message}`);
-    const x = r!.result as { raw: number; percpu: number; view: number; rawWrites: number; writes: number; viewWrites: number };
+    const x = r!.result as {
+      raw: number;
+      percpu: number;
+      view: number;
+      rawWrites: number;
+      writes: number;
+      viewWrites: number;
+    };
     const tag = checked ? ', checked' : '';
     row(`this_cpu_add in a worker${tag}`, x.percpu, ' adds/s', { name: 'raw SAB increments', value: x.raw });
     row(`this_cpu_words v[0] += 1${tag}`, x.view, ' adds/s', { name: 'raw SAB increments', value: x.raw });
-    row(`this_cpu_write in a worker${tag}`, x.writes, ' writes/s', { name: 'raw Int32Array stores', value: x.rawWrites });
-    row(`this_cpu_words v[i] = x${tag}`, x.viewWrites, ' writes/s', { name: 'raw Int32Array stores', value: x.rawWrites });
+    row(`this_cpu_write in a worker${tag}`, x.writes, ' writes/s', {
+      name: 'raw Int32Array stores',
+      value: x.rawWrites,
+    });
+    row(`this_cpu_words v[i] = x${tag}`, x.viewWrites, ' writes/s', {
+      name: 'raw Int32Array stores',
+      value: x.rawWrites,
+    });
     await smp.close();
   }
 
   for (const n of [64, 256]) {
     const tBare = performance.now();
-    const bare = Array.from({ length: n }, () => new Worker("require('node:worker_threads').parentPort.postMessage('up')", { eval: true }));
+    const bare = Array.from(
+      { length: n },
+      () => new Worker("require('node:worker_threads').parentPort.postMessage('up')", { eval: true }),
+    );
     await Promise.all(bare.map((w) => new Promise((r) => w.once('message', r))));
     const bareSecs = (performance.now() - tBare) / 1000;
     await Promise.all(bare.map((w) => w.terminate()));
@@ -119,7 +147,9 @@ export async function benchSmp(row: Row): Promise<void> {
       { n: 1, batch: 0 },
     );
     const secs = (performance.now() - t) / 1000;
-    console.log(`  boot ${n} CPU workers (to the first completed phase): ${secs.toFixed(2)} s   baseline ${n} bare workers: ${bareSecs.toFixed(2)} s   ratio ${(secs / bareSecs).toFixed(2)}`);
+    console.log(
+      `  boot ${n} CPU workers (to the first completed phase): ${secs.toFixed(2)} s   baseline ${n} bare workers: ${bareSecs.toFixed(2)} s   ratio ${(secs / bareSecs).toFixed(2)}`,
+    );
     await smp.shutdown();
   }
 }

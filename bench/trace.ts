@@ -7,7 +7,11 @@ import { Prng } from '../src/util/prng.ts';
 
 export function randomTrace(ops: number, seed: number, freeLo = 0.3, freeHi = 0.55): string {
   const rng = new Prng(seed);
-  const out: string[] = ['{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}', '{"op":"slab_online"}', '{"op":"init_late"}'];
+  const out: string[] = [
+    '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}',
+    '{"op":"slab_online"}',
+    '{"op":"init_late"}',
+  ];
   const live: number[] = [];
   let next = 0;
   for (let i = 0; i < ops; i++) {
@@ -31,5 +35,12 @@ export function randomTrace(ops: number, seed: number, freeLo = 0.3, freeHi = 0.
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  process.stdout.write(randomTrace(Number(process.argv[2] ?? 1e6), Number(process.argv[3] ?? 1), Number(process.argv[4] ?? 0.3), Number(process.argv[5] ?? 0.55)));
+  process.stdout.write(
+    randomTrace(
+      Number(process.argv[2] ?? 1e6),
+      Number(process.argv[3] ?? 1),
+      Number(process.argv[4] ?? 0.3),
+      Number(process.argv[5] ?? 0.55),
+    ),
+  );
 }

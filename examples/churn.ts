@@ -31,7 +31,9 @@ function check(cpu: PerCpu, a: Area, out: ChurnResult): void {
     for (let i = 0; i < a.size; i++) {
       const want = c === cpu.cpu ? patternByte(cpu.cpu, a.stamp, i) : 0;
       if (got[i] !== want) {
-        out.mismatches.push(`cpu ${cpu.cpu}: area ${a.ptr.toString(16)} (+${a.size}) unit of cpu ${c} byte ${i} is ${got[i]}, expected ${want}`);
+        out.mismatches.push(
+          `cpu ${cpu.cpu}: area ${a.ptr.toString(16)} (+${a.size}) unit of cpu ${c} byte ${i} is ${got[i]}, expected ${want}`,
+        );
         break;
       }
     }

@@ -27,13 +27,15 @@ const km: Workload<number[]> = {
   },
   verify({ results, nr_cpus, per_cpu_ptr, per_cpu_ptr_to_phys, dmesg }) {
     const failures: string[] = [];
-    if (!dmesg.includes('percpu: wasting 16 pages per chunk')) failures.push('no "wasting 16 pages per chunk" line at boot');
+    if (!dmesg.includes('percpu: wasting 16 pages per chunk'))
+      failures.push('no "wasting 16 pages per chunk" line at boot');
     for (const ptrs of results)
       for (const p of ptrs) {
         const base = per_cpu_ptr_to_phys(per_cpu_ptr(p, 0));
         const unit = per_cpu_ptr_to_phys(per_cpu_ptr(p, 1)) - base;
         for (let c = 1; c < nr_cpus; c++)
-          if (per_cpu_ptr_to_phys(per_cpu_ptr(p, c)) !== base + c * unit) failures.push(`cpu ${c}'s copy of ${p.toString(16)} is not one unit after cpu ${c - 1}'s`);
+          if (per_cpu_ptr_to_phys(per_cpu_ptr(p, c)) !== base + c * unit)
+            failures.push(`cpu ${c}'s copy of ${p.toString(16)} is not one unit after cpu ${c - 1}'s`);
       }
     return failures;
   },

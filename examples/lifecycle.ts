@@ -49,11 +49,16 @@ const lifecycle: Workload<Late> = {
   verify({ results, early, dmesg }) {
     const e = early as Early;
     const failures: string[] = [];
-    if (e.small.length !== 125) failures.push(`early map served ${e.small.length} 4-byte allocations, expected 125 (128 entries, two spare, one for the static head)`);
+    if (e.small.length !== 125)
+      failures.push(
+        `early map served ${e.small.length} 4-byte allocations, expected 125 (128 entries, two spare, one for the static head)`,
+      );
     if (e.smallFailure !== 'failed to extend area map') failures.push(`early small failure was "${e.smallFailure}"`);
     if (e.bigFailure !== 'failed to allocate new chunk') failures.push(`early big failure was "${e.bigFailure}"`);
-    if (!dmesg.some((l) => l.includes('WARN_ON_ONCE(!slab_is_available())'))) failures.push('no slab_is_available() warning in the log');
-    for (const r of results) if (!r.chunkMade || !r.small) failures.push(`cpu ${r.cpu}: allocation after late init failed`);
+    if (!dmesg.some((l) => l.includes('WARN_ON_ONCE(!slab_is_available())')))
+      failures.push('no slab_is_available() warning in the log');
+    for (const r of results)
+      if (!r.chunkMade || !r.small) failures.push(`cpu ${r.cpu}: allocation after late init failed`);
     return failures;
   },
   async teardown(cpu, _args, early) {

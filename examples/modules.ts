@@ -29,7 +29,8 @@ const modules: Workload<ModuleStats> = {
         // the module's own code checks its variables before it goes away
         for (let c = 0; c < cpu.nr_cpus; c++) {
           const b = cpu.bytes(cpu.per_cpu_ptr(m.ptr, c), m.size);
-          if (b[0] !== (m.seed & 0xff) || b[m.size - 1] !== ((m.seed + c) & 0xff)) throw new Error(`cpu ${cpu.cpu}: module section at ${m.ptr.toString(16)} lost its data on cpu ${c}`);
+          if (b[0] !== (m.seed & 0xff) || b[m.size - 1] !== ((m.seed + c) & 0xff))
+            throw new Error(`cpu ${cpu.cpu}: module section at ${m.ptr.toString(16)} lost its data on cpu ${c}`);
         }
         await cpu.free_percpu(m.ptr);
         out.unloads++;
@@ -38,7 +39,8 @@ const modules: Workload<ModuleStats> = {
       const size = rng.int(16, Number(args.maxSection));
       const ptr = await cpu.alloc_reserved_percpu(size, 8);
       if (!ptr) {
-        if (cpu.lastError !== 'alloc from reserved chunk failed') throw new Error(`unexpected load failure: ${cpu.lastError}`);
+        if (cpu.lastError !== 'alloc from reserved chunk failed')
+          throw new Error(`unexpected load failure: ${cpu.lastError}`);
         out.full++;
         continue;
       }
@@ -61,8 +63,17 @@ const modules: Workload<ModuleStats> = {
     const failures: string[] = [];
     const loads = results.reduce((a, r) => a + r.loads, 0);
     if (!loads) failures.push('no module was loaded');
-    results.forEach((r, c) => r.loads !== r.unloads && failures.push(`cpu ${c} loaded ${r.loads} modules and unloaded ${r.unloads}`));
-    if (dmesg.some((l) => l.includes('failed') && !l.includes('alloc from reserved chunk failed') && l.startsWith('PERCPU: allocation failed')))
+    results.forEach(
+      (r, c) => r.loads !== r.unloads && failures.push(`cpu ${c} loaded ${r.loads} modules and unloaded ${r.unloads}`),
+    );
+    if (
+      dmesg.some(
+        (l) =>
+          l.includes('failed') &&
+          !l.includes('alloc from reserved chunk failed') &&
+          l.startsWith('PERCPU: allocation failed'),
+      )
+    )
       failures.push('a module load failed for a reason other than a full reserved chunk');
     return failures;
   },

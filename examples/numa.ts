@@ -37,7 +37,8 @@ const numa: Workload<NumaResult> = {
       for (const p of r.ptrs)
         for (let c = 0; c < nr_cpus; c++) {
           const node = phys_to_node(per_cpu_ptr_to_phys(per_cpu_ptr(p, c)));
-          if (node !== cpu_to_node(c)) failures.push(`cpu ${c}'s copy of ${p.toString(16)} is on node ${node}, not node ${cpu_to_node(c)}`);
+          if (node !== cpu_to_node(c))
+            failures.push(`cpu ${c}'s copy of ${p.toString(16)} is on node ${node}, not node ${cpu_to_node(c)}`);
         }
     return failures;
   },

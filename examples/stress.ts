@@ -4,7 +4,14 @@
  * through the checked per-CPU API, truly in parallel. `percpu-sim stress` runs the same
  * program deterministically; this one finds what only real parallelism shows.
  */
-import { type Area, DEFAULT_STRESS_ARGS, type StressArgs, type StressCpuResult, stressCpu, stressEarly } from '../src/stress/program.ts';
+import {
+  type Area,
+  DEFAULT_STRESS_ARGS,
+  type StressArgs,
+  type StressCpuResult,
+  stressCpu,
+  stressEarly,
+} from '../src/stress/program.ts';
 import type { Workload } from '../src/api/workload.ts';
 
 const stress: Workload<StressCpuResult> = {
@@ -16,10 +23,19 @@ const stress: Workload<StressCpuResult> = {
   },
   run(cpu, args, early) {
     // the boot CPU carries the early areas on and frees them with its own
-    return stressCpu(cpu, { ...DEFAULT_STRESS_ARGS, ...args } as StressArgs, () => false, cpu.cpu === 0 ? ((early as Area[] | undefined) ?? []) : []);
+    return stressCpu(
+      cpu,
+      { ...DEFAULT_STRESS_ARGS, ...args } as StressArgs,
+      () => false,
+      cpu.cpu === 0 ? ((early as Area[] | undefined) ?? []) : [],
+    );
   },
   verify({ results }) {
-    return results.flatMap((r) => (r.allocs + r.inherited === r.frees ? [] : [`cpu ${r.cpu} allocated ${r.allocs} areas, took over ${r.inherited} and freed ${r.frees}`]));
+    return results.flatMap((r) =>
+      r.allocs + r.inherited === r.frees
+        ? []
+        : [`cpu ${r.cpu} allocated ${r.allocs} areas, took over ${r.inherited} and freed ${r.frees}`],
+    );
   },
 };
 

@@ -54,16 +54,34 @@ export default async function cpuTask(task: CpuTask): Promise<CpuTaskResult> {
       structuredClone(result);
     } catch {
       // it has to cross to the main thread: say so here, rather than lose the worker
-      throw new Error(`${task.phase}() returned ${typeof result === 'function' ? 'a function' : 'a value that cannot cross threads'}; return plain data (numbers, strings, arrays, objects)`);
+      throw new Error(
+        `${task.phase}() returned ${typeof result === 'function' ? 'a function' : 'a value that cannot cross threads'}; return plain data (numbers, strings, arrays, objects)`,
+      );
     }
-    return { cpu: api.cpu, threadId, ok: true, result, stats: api.stats, faults: api.faults, ms: performance.now() - t0 };
+    return {
+      cpu: api.cpu,
+      threadId,
+      ok: true,
+      result,
+      stats: api.stats,
+      faults: api.faults,
+      ms: performance.now() - t0,
+    };
   } catch (e) {
     const err = e as Error & { code?: string; addr?: number; fault?: AccessFault };
     const error: NonNullable<CpuTaskResult['error']> = { name: err.name ?? 'Error', message: err.message ?? String(e) };
     if (err.code !== undefined) error.code = String(err.code);
     if (typeof err.addr === 'number') error.addr = err.addr;
     if (err.fault && typeof err.fault === 'object') error.fault = err.fault;
-    return { cpu: api.cpu, threadId, ok: false, error, stats: api.stats, faults: api.faults, ms: performance.now() - t0 };
+    return {
+      cpu: api.cpu,
+      threadId,
+      ok: false,
+      error,
+      stats: api.stats,
+      faults: api.faults,
+      ms: performance.now() - t0,
+    };
   } finally {
     remote[Comlink.releaseProxy]();
     task.port.close();

@@ -26,7 +26,11 @@ const adds: Workload<Rates> = {
   async run(cpu, args, early) {
     const n = Number(args.n);
     const ptr = early as number;
-    const raw = new Int32Array(cpu.mem.sab, cpu.mem.translate(cpu.this_cpu_ptr(ptr)) + Number(cpu.mem.i32.byteOffset), WORDS);
+    const raw = new Int32Array(
+      cpu.mem.sab,
+      cpu.mem.translate(cpu.this_cpu_ptr(ptr)) + Number(cpu.mem.i32.byteOffset),
+      WORDS,
+    );
     const view = cpu.this_cpu_words(ptr, WORDS);
     const rate = (fn: () => void): number => {
       fn(); // warm

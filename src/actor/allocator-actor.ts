@@ -80,7 +80,8 @@ export class AllocatorActor {
 
   /** setup_per_cpu_areas() on the boot CPU. Throws KernelBug for a bad configuration. */
   boot(setup: PercpuSetup): Percpu {
-    if (this.state !== 'off') throw new KernelBug('BAD_STATE', `percpu: setup_per_cpu_areas called in state ${this.state}`);
+    if (this.state !== 'off')
+      throw new KernelBug('BAD_STATE', `percpu: setup_per_cpu_areas called in state ${this.state}`);
     const pc = setup_per_cpu_areas(this.machine, setup);
     this.actor.send({ type: 'BOOT', pc });
     return pc;
@@ -114,7 +115,11 @@ export class AllocatorActor {
     const ctx = this.actor.getSnapshot().context;
     if (!ctx.core || ctx.core.idle) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`allocator actor: still busy after ${timeoutMs} ms (${ctx.core!.pending} tasks pending)`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          reject(new Error(`allocator actor: still busy after ${timeoutMs} ms (${ctx.core!.pending} tasks pending)`)),
+        timeoutMs,
+      );
       this.idleWaiters.push(() => {
         clearTimeout(timer);
         resolve();

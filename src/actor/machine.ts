@@ -42,7 +42,12 @@ export type ActorEventIn =
 
 /** Why a request is refused in a state, or null when it is allowed there. */
 export function refusal(state: string, req: Request): string | null {
-  const what = req.kind === 'free' || req.kind === 'free_batch' ? 'free_percpu' : req.kind === 'init_late' ? 'percpu_init_late' : 'allocation';
+  const what =
+    req.kind === 'free' || req.kind === 'free_batch'
+      ? 'free_percpu'
+      : req.kind === 'init_late'
+        ? 'percpu_init_late'
+        : 'allocation';
   switch (state) {
     case 'off':
       return `percpu: ${what} before setup_per_cpu_areas`;
@@ -99,7 +104,14 @@ export const allocatorMachine = setup({
   },
 }).createMachine({
   id: 'percpu',
-  context: ({ input }) => ({ machine: input.machine, sched: input.sched, pc: null, core: null, postBootFree: 0, postBootMeta: 0 }),
+  context: ({ input }) => ({
+    machine: input.machine,
+    sched: input.sched,
+    pc: null,
+    core: null,
+    postBootFree: 0,
+    postBootMeta: 0,
+  }),
   initial: 'off',
   states: {
     off: {
@@ -151,7 +163,10 @@ export const allocatorMachine = setup({
       on: {
         REQUEST: [
           // the machine's own clean-up (leak frees, teardown) still runs while draining
-          { guard: ({ event }) => event.req.internal === true, actions: ({ context, event }) => context.core!.admit(event.req, event.reply) },
+          {
+            guard: ({ event }) => event.req.internal === true,
+            actions: ({ context, event }) => context.core!.admit(event.req, event.reply),
+          },
           { actions: { type: 'serve', params: { state: 'draining' } } },
         ],
         TICK: { actions: 'tick' },

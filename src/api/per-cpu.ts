@@ -45,7 +45,9 @@ export class CpuFault extends Error {
     readonly faultCode: number,
     op: string,
   ) {
-    super(`BUG: unable to handle kernel paging request at ${addr.toString(16).padStart(16, '0')} (cpu ${cpu}, ${op}: ${faultName(faultCode)})`);
+    super(
+      `BUG: unable to handle kernel paging request at ${addr.toString(16).padStart(16, '0')} (cpu ${cpu}, ${op}: ${faultName(faultCode)})`,
+    );
   }
 }
 
@@ -175,7 +177,10 @@ export class PerCpu {
   // ---------------------------------------------------------------- allocation
 
   /** __alloc_percpu(): a percpu pointer, or 0 (NULL) with the reason in lastError. */
-  async alloc_percpu(size: number, align = Math.min(8, 2 ** Math.floor(Math.log2(Math.max(1, size))))): Promise<number> {
+  async alloc_percpu(
+    size: number,
+    align = Math.min(8, 2 ** Math.floor(Math.log2(Math.max(1, size)))),
+  ): Promise<number> {
     return this.allocReply(await this.call({ kind: 'alloc', size, align }));
   }
 
@@ -275,7 +280,12 @@ export class PerCpu {
     const v = this.mem.read64(va);
     if (v === null) throw new CpuFault(this.cpu, va, this.mem.translate(va), 'this_cpu_read');
     if (this.checker)
-      this.raise(this.checker.checkValue(this.cpu, va, 4, Number(BigInt.asIntN(32, v))) ?? this.checker.checkValue(this.cpu, va + 4, 4, Number(BigInt.asIntN(32, v >> 32n))), va, 'read');
+      this.raise(
+        this.checker.checkValue(this.cpu, va, 4, Number(BigInt.asIntN(32, v))) ??
+          this.checker.checkValue(this.cpu, va + 4, 4, Number(BigInt.asIntN(32, v >> 32n))),
+        va,
+        'read',
+      );
     this.counts.reads++;
     return v;
   }
@@ -328,13 +338,17 @@ export class PerCpu {
    */
   this_cpu_words(ptr: number, words: number): Int32Array {
     const va = this.this_cpu_ptr(ptr);
-    if (!Number.isInteger(words) || words < 1) throw new PercpuError(`this_cpu_words: ${words} words: give a whole number above zero`, 'EINVAL');
+    if (!Number.isInteger(words) || words < 1)
+      throw new PercpuError(`this_cpu_words: ${words} words: give a whole number above zero`, 'EINVAL');
     if (va % 4 !== 0) throw new PercpuError(`this_cpu_words: 0x${va.toString(16)} is not 4-byte aligned`, 'EINVAL');
     const phys = this.mem.translate(va);
     if (phys < 0) throw new CpuFault(this.cpu, va, phys, 'this_cpu_words');
     for (let off = PAGE_SIZE - (va % PAGE_SIZE); off < words * 4; off += PAGE_SIZE)
       if (this.mem.translate(va + off) !== phys + off)
-        throw new PercpuError(`this_cpu_words: the copy at 0x${va.toString(16)} spans frames that are not contiguous; use this_cpu_read() and this_cpu_write()`, 'EINVAL');
+        throw new PercpuError(
+          `this_cpu_words: the copy at 0x${va.toString(16)} spans frames that are not contiguous; use this_cpu_read() and this_cpu_write()`,
+          'EINVAL',
+        );
     const raw = this.i32.subarray(phys / 4, phys / 4 + words);
     if (!this.checker) return raw;
     // checked: each index access is an access of the data path, seen by the checker
@@ -346,7 +360,8 @@ export class PerCpu {
     /** The address of word i, after checking that a changed page table still maps the view's frame. */
     const addr = (i: number): number => {
       const a = va + i * 4;
-      if (this.header[H_PT_GEN] !== gen) this.raise(this.checker!.checkPhys(this.cpu, a, phys + i * 4, 4), a, 'this_cpu_words');
+      if (this.header[H_PT_GEN] !== gen)
+        this.raise(this.checker!.checkPhys(this.cpu, a, phys + i * 4, 4), a, 'this_cpu_words');
       return a;
     };
     return new Proxy(raw, {
@@ -355,13 +370,17 @@ export class PerCpu {
         if (i < 0) {
           if (k === 'length' || k === 'BYTES_PER_ELEMENT') return t[k];
           // a method (set, fill, subarray, an iterator) would touch memory behind the checker's back
-          throw new PercpuError(`this_cpu_words: a checked view takes index reads and writes only (v[i], v[i] = x), not ${String(k)}`, 'EINVAL');
+          throw new PercpuError(
+            `this_cpu_words: a checked view takes index reads and writes only (v[i], v[i] = x), not ${String(k)}`,
+            'EINVAL',
+          );
         }
         return i < words ? this.read(addr(i), 4, this.cpu) | 0 : undefined;
       },
       set: (_t, k, v) => {
         const i = index(k);
-        if (i < 0) throw new PercpuError(`this_cpu_words: a checked view takes index writes only, not ${String(k)}`, 'EINVAL');
+        if (i < 0)
+          throw new PercpuError(`this_cpu_words: a checked view takes index writes only, not ${String(k)}`, 'EINVAL');
         if (i < words) this.write(addr(i), Number(v) | 0, 4);
         return true;
       },
@@ -372,7 +391,7 @@ export class PerCpu {
   private fillTlb(ptr: number, va: number): void {
     const gen = this.header[H_PT_GEN]!;
     const phys = this.mem.translate(va);
-    if (phys < 0 || phys % 4 !== 0 || (va % PAGE_SIZE) > PAGE_SIZE - 4) {
+    if (phys < 0 || phys % 4 !== 0 || va % PAGE_SIZE > PAGE_SIZE - 4) {
       this.tlbPtr = NaN;
       return;
     }
@@ -414,7 +433,12 @@ export class PerCpu {
    */
   write(va: number, value: number, width: Width = 4, remote: boolean | number = false): void {
     if (this.checker) this.checkWrite(va, width, remote);
-    const p = width === 1 ? this.mem.write8(va, value) : width === 2 ? this.mem.write16(va, value) : this.mem.write32(va, value);
+    const p =
+      width === 1
+        ? this.mem.write8(va, value)
+        : width === 2
+          ? this.mem.write16(va, value)
+          : this.mem.write32(va, value);
     if (p < 0) throw new CpuFault(this.cpu, va, p === FAULT_UNALIGNED ? p : this.mem.translate(va), 'write');
     if (this.checker) this.checkPhys(va, p, width);
     this.counts.writes++;
@@ -429,7 +453,8 @@ export class PerCpu {
   atomic_read(va: number, width: 1 | 2 | 4 = 4, cpu = ANY_CPU): number {
     if (this.checker) this.checkRead(va, width, cpu);
     const v = this.mem.atomicLoad(va, width);
-    if (Number.isNaN(v)) throw new CpuFault(this.cpu, va, va % width ? FAULT_UNALIGNED : this.mem.translate(va), 'atomic_read');
+    if (Number.isNaN(v))
+      throw new CpuFault(this.cpu, va, va % width ? FAULT_UNALIGNED : this.mem.translate(va), 'atomic_read');
     if (this.checker) this.checkPhys(va, this.mem.translate(va), width);
     this.counts.reads++;
     return v;
@@ -439,7 +464,8 @@ export class PerCpu {
   atomic_add(va: number, delta: number, width: 1 | 2 | 4 = 4, remote: boolean | number = false): number {
     if (this.checker) this.checkWrite(va, width, remote);
     const old = this.mem.atomicAdd(va, delta, width);
-    if (Number.isNaN(old)) throw new CpuFault(this.cpu, va, va % width ? FAULT_UNALIGNED : this.mem.translate(va), 'atomic_add');
+    if (Number.isNaN(old))
+      throw new CpuFault(this.cpu, va, va % width ? FAULT_UNALIGNED : this.mem.translate(va), 'atomic_add');
     if (this.checker) this.checkPhys(va, this.mem.translate(va), width);
     this.counts.reads++;
     this.counts.writes++;
@@ -468,7 +494,8 @@ export class PerCpu {
   atomic_read64(va: number, cpu = ANY_CPU): bigint {
     if (this.checker) this.checkRead(va, 8, cpu);
     const v = this.mem.atomicLoad64(va);
-    if (v === null) throw new CpuFault(this.cpu, va, va % 8 ? FAULT_UNALIGNED : this.mem.translate(va), 'atomic_read64');
+    if (v === null)
+      throw new CpuFault(this.cpu, va, va % 8 ? FAULT_UNALIGNED : this.mem.translate(va), 'atomic_read64');
     if (this.checker) this.checkPhys(va, this.mem.translate(va), 8);
     this.counts.reads++;
     return v;
@@ -529,14 +556,19 @@ export class PerCpu {
     let deadline = Date.now() + this.ctx.barrier_timeout_ms;
     let progress = this.progress();
     while (Atomics.load(h, H_BARRIER_GEN) === gen) {
-      if (Atomics.load(h, H_ABORT)) throw new PercpuError(`cpu ${this.cpu}: the run was aborted while waiting at a barrier`, 'ABORTED');
+      if (Atomics.load(h, H_ABORT))
+        throw new PercpuError(`cpu ${this.cpu}: the run was aborted while waiting at a barrier`, 'ABORTED');
       const now = this.progress();
       if (now !== progress) {
         progress = now;
         deadline = Date.now() + this.ctx.barrier_timeout_ms;
       }
       const left = deadline - Date.now();
-      if (left <= 0) throw new PercpuError(`cpu ${this.cpu}: timed out at a barrier: no CPU made progress for ${this.ctx.barrier_timeout_ms} ms`, 'ETIMEDOUT');
+      if (left <= 0)
+        throw new PercpuError(
+          `cpu ${this.cpu}: timed out at a barrier: no CPU made progress for ${this.ctx.barrier_timeout_ms} ms`,
+          'ETIMEDOUT',
+        );
       const w = Atomics.waitAsync(h, H_BARRIER_GEN, gen, Math.min(left, 100));
       if (w.async) await w.value;
     }

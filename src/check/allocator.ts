@@ -61,7 +61,8 @@ export function checkAllocator(pc: Percpu, opts: { populated?: boolean } = {}): 
 
   for (const chunk of all) {
     const map = chunk.map;
-    if (chunk.map_alloc !== map.length) v('map-shape', chunk, `map_alloc ${chunk.map_alloc} but the map has ${map.length} entries`);
+    if (chunk.map_alloc !== map.length)
+      v('map-shape', chunk, `map_alloc ${chunk.map_alloc} but the map has ${map.length} entries`);
     if (chunk.map_used < 1 || chunk.map_used > chunk.map_alloc)
       v('map-shape', chunk, `map_used ${chunk.map_used} outside [1, map_alloc ${chunk.map_alloc}]`);
     let sum = 0;
@@ -70,7 +71,12 @@ export function checkAllocator(pc: Percpu, opts: { populated?: boolean } = {}): 
     for (let i = 0; i < chunk.map_used; i++) {
       const e = map[i]!;
       if (e === 0) v('map-shape', chunk, `map[${i}] is 0`);
-      if (e > 0 && i > 0 && map[i - 1]! > 0) v('adjacent-free', chunk, `map[${i - 1}] and map[${i}] are free areas side by side (${map[i - 1]} and ${e} bytes): a free did not merge`);
+      if (e > 0 && i > 0 && map[i - 1]! > 0)
+        v(
+          'adjacent-free',
+          chunk,
+          `map[${i - 1}] and map[${i}] are free areas side by side (${map[i - 1]} and ${e} bytes): a free did not merge`,
+        );
       sum += Math.abs(e);
       if (e > 0) {
         free += e;
@@ -80,7 +86,8 @@ export function checkAllocator(pc: Percpu, opts: { populated?: boolean } = {}): 
     const extent = chunkExtent(pc, chunk);
     if (sum !== extent) v('map-extent', chunk, `map sums to ${sum}, extent is ${extent}`);
     if (free !== chunk.free_size) v('free-size', chunk, `free_size ${chunk.free_size}, free entries sum to ${free}`);
-    if (chunk.contig_hint < largest) v('contig-hint', chunk, `contig_hint ${chunk.contig_hint} < largest free area ${largest}`);
+    if (chunk.contig_hint < largest)
+      v('contig-hint', chunk, `contig_hint ${chunk.contig_hint} < largest free area ${largest}`);
     if (opts.populated !== false) checkPopulated(pc, chunk, v);
   }
 
@@ -92,7 +99,12 @@ export function checkAllocator(pc: Percpu, opts: { populated?: boolean } = {}): 
       if (seen.has(c)) v('slot', c, `listed on slot ${seen.get(c)} and slot ${slot}`);
       seen.set(c, slot);
       const want = expectedSlot(c.free_size, c.contig_hint, pc.pcpu_unit_size, pc.pcpu_nr_slots);
-      if (want !== slot) v('slot', c, `on slot ${slot}, but free_size ${c.free_size} and contig_hint ${c.contig_hint} belong on slot ${want}`);
+      if (want !== slot)
+        v(
+          'slot',
+          c,
+          `on slot ${slot}, but free_size ${c.free_size} and contig_hint ${c.contig_hint} belong on slot ${want}`,
+        );
     }
   });
   for (const c of pc.chunks.values()) {
@@ -102,7 +114,11 @@ export function checkAllocator(pc: Percpu, opts: { populated?: boolean } = {}): 
   return out;
 }
 
-function checkPopulated(pc: Percpu, chunk: PcpuChunk, v: (i: AllocatorInvariant, c: PcpuChunk, m: string) => void): void {
+function checkPopulated(
+  pc: Percpu,
+  chunk: PcpuChunk,
+  v: (i: AllocatorInvariant, c: PcpuChunk, m: string) => void,
+): void {
   const access = pc.machine.access;
   const map = chunk.map;
   let off = 0;

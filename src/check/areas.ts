@@ -101,8 +101,13 @@ export class AreaOracle {
     // alignment of every copy: ALIGN()'s mask clears the bits of align - 1 (for a power of two,
     // that is alignment); chunks and units start on pages, so the page offset decides
     for (let c = 0; c < this.cfg.offsets.length; c++)
-      if (((a.ptr + this.cfg.offsets[c]!) % 4096 & (align - 1)) !== 0) {
-        this.add('misaligned', cpu, tick, `misaligned: ${where}: cpu ${c}'s copy at ${(a.ptr + this.cfg.offsets[c]!).toString(16)} is not aligned to ${align}`);
+      if ((((a.ptr + this.cfg.offsets[c]!) % 4096) & (align - 1)) !== 0) {
+        this.add(
+          'misaligned',
+          cpu,
+          tick,
+          `misaligned: ${where}: cpu ${c}'s copy at ${(a.ptr + this.cfg.offsets[c]!).toString(16)} is not aligned to ${align}`,
+        );
         break;
       }
     // overlap with the neighbours in pointer order
@@ -111,7 +116,12 @@ export class AreaOracle {
     const next = this.live[i];
     for (const o of [prev, next])
       if (o && o.ptr < a.ptr + a.size && a.ptr < o.ptr + o.size)
-        this.add('overlap', cpu, tick, `overlap: ${where} overlaps the live area of ${o.size} bytes at ${chunkName(o.chunk)} offset ${o.off} made by cpu ${o.cpu}`);
+        this.add(
+          'overlap',
+          cpu,
+          tick,
+          `overlap: ${where} overlaps the live area of ${o.size} bytes at ${chunkName(o.chunk)} offset ${o.off} made by cpu ${o.cpu}`,
+        );
     this.live.splice(i, 0, a);
     if (!this.slab) this.early(cpu, tick, a);
   }
@@ -119,13 +129,23 @@ export class AreaOracle {
   /** Before slab: the early map's limit holds. */
   private early(cpu: number, tick: number, a: Area): void {
     if (a.chunk > 0) {
-      this.add('early-chunk', cpu, tick, `early-chunk: ${chunkName(a.chunk)} served an allocation before slab is online; a new chunk needs kmalloc for its map`);
+      this.add(
+        'early-chunk',
+        cpu,
+        tick,
+        `early-chunk: ${chunkName(a.chunk)} served an allocation before slab is online; a new chunk needs kmalloc for its map`,
+      );
       return;
     }
     const n = this.live.filter((x) => x.chunk === a.chunk).length;
     // one entry for the static (and reserved) head, one per area
     if (n + 1 > PERCPU_DYNAMIC_EARLY_SLOTS)
-      this.add('early-map-limit', cpu, tick, `early-map-limit: ${n} areas live in ${chunkName(a.chunk)} before slab is online; an early map of ${PERCPU_DYNAMIC_EARLY_SLOTS} entries cannot describe them`);
+      this.add(
+        'early-map-limit',
+        cpu,
+        tick,
+        `early-map-limit: ${n} areas live in ${chunkName(a.chunk)} before slab is online; an early map of ${PERCPU_DYNAMIC_EARLY_SLOTS} entries cannot describe them`,
+      );
   }
 
   /** The map entries a first-chunk map needs at least, from the live areas: head, areas, gaps. */
@@ -149,7 +169,12 @@ export class AreaOracle {
     const needed = this.entriesNeeded(chunk);
     // the kernel extends when fewer than two entries are spare; allow for tiny heads and tails
     if (needed + 2 + 4 <= PERCPU_DYNAMIC_EARLY_SLOTS)
-      this.add('early-map-limit', cpu, tick, `early-map-limit: an early allocation of ${size} bytes failed ("${error}") while ${chunkName(chunk)}'s map needs only about ${needed} of its ${PERCPU_DYNAMIC_EARLY_SLOTS} entries`);
+      this.add(
+        'early-map-limit',
+        cpu,
+        tick,
+        `early-map-limit: an early allocation of ${size} bytes failed ("${error}") while ${chunkName(chunk)}'s map needs only about ${needed} of its ${PERCPU_DYNAMIC_EARLY_SLOTS} entries`,
+      );
   }
 
   /** Every copy of every live area is mapped (the checker's own walk). */
@@ -157,7 +182,12 @@ export class AreaOracle {
     for (const a of this.live)
       for (let c = 0; c < this.cfg.offsets.length; c++)
         if (!this.cfg.walk.mapped(a.ptr + this.cfg.offsets[c]!, a.size)) {
-          this.add('unpopulated', a.cpu, tick, `unpopulated: cpu ${c}'s copy of the live area of ${a.size} bytes at ${chunkName(a.chunk)} offset ${a.off} (made by cpu ${a.cpu}) is not mapped`);
+          this.add(
+            'unpopulated',
+            a.cpu,
+            tick,
+            `unpopulated: cpu ${c}'s copy of the live area of ${a.size} bytes at ${chunkName(a.chunk)} offset ${a.off} (made by cpu ${a.cpu}) is not mapped`,
+          );
           return;
         }
   }
@@ -168,7 +198,10 @@ export class AreaOracle {
    * (a tail under an int stays in the area; a later head under an int may join it). The maps
    * are the subject here; nothing is asked of the allocator's functions.
    */
-  checkMaps(chunks: readonly { id: number; map: Int32Array; map_used: number; immutable: boolean }[], tick: number): void {
+  checkMaps(
+    chunks: readonly { id: number; map: Int32Array; map_used: number; immutable: boolean }[],
+    tick: number,
+  ): void {
     const replies = new Map<string, Area>();
     for (const a of this.live) replies.set(`${a.chunk}:${a.off}`, a);
     let matched = 0;
@@ -179,11 +212,21 @@ export class AreaOracle {
         if (e >= 0 || (i === 0 && ch.immutable)) continue; // free, or the first chunk's static head
         const a = replies.get(`${ch.id}:${off}`);
         if (!a) {
-          this.add('leak', -1, tick, `leak: ${chunkName(ch.id)} has ${-e} bytes in use at offset ${off} that no CPU was given (or that was freed)`);
+          this.add(
+            'leak',
+            -1,
+            tick,
+            `leak: ${chunkName(ch.id)} has ${-e} bytes in use at offset ${off} that no CPU was given (or that was freed)`,
+          );
           return;
         }
         if (-e < a.size || -e > a.size + 6) {
-          this.add('overlap', a.cpu, tick, `overlap: ${chunkName(ch.id)}'s map holds ${-e} bytes at offset ${off} for an area of ${a.size} bytes`);
+          this.add(
+            'overlap',
+            a.cpu,
+            tick,
+            `overlap: ${chunkName(ch.id)}'s map holds ${-e} bytes at offset ${off} for an area of ${a.size} bytes`,
+          );
           return;
         }
         matched++;
@@ -191,7 +234,12 @@ export class AreaOracle {
     }
     if (matched !== this.live.length) {
       const lost = this.live.find((a) => !chunks.some((ch) => ch.id === a.chunk));
-      this.add('leak', -1, tick, `lost: ${this.live.length - matched} live area(s) are not in use in any chunk map${lost ? ` (one: ${lost.size} bytes at ${chunkName(lost.chunk)} offset ${lost.off}, made by cpu ${lost.cpu})` : ''}`);
+      this.add(
+        'leak',
+        -1,
+        tick,
+        `lost: ${this.live.length - matched} live area(s) are not in use in any chunk map${lost ? ` (one: ${lost.size} bytes at ${chunkName(lost.chunk)} offset ${lost.off}, made by cpu ${lost.cpu})` : ''}`,
+      );
     }
   }
 

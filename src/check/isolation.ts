@@ -88,7 +88,8 @@ export class AccessChecker {
 
   constructor(sab: SharedArrayBuffer) {
     const l = readHeader(sab);
-    if (l.shadowShift !== 0 && l.shadowEntries > 0) throw new Error('AccessChecker: the isolation check needs a byte-granular shadow (shadowShift 0)');
+    if (l.shadowShift !== 0 && l.shadowEntries > 0)
+      throw new Error('AccessChecker: the isolation check needs a byte-granular shadow (shadowShift 0)');
     this.tags = new Int32Array(sab, l.shadowOffset, l.shadowEntries);
     this.walk = new PageWalk(sab);
     this.enabled = l.shadowEntries > 0;
@@ -111,7 +112,8 @@ export class AccessChecker {
       const phys = this.walk.walk(va);
       if (phys >= 0) {
         const first = this.tags[phys]!;
-        if (first > 0 && this.tags[phys + len - 1] === first && (target === ANY_CPU || first % TAG_CPUS === target)) return null;
+        if (first > 0 && this.tags[phys + len - 1] === first && (target === ANY_CPU || first % TAG_CPUS === target))
+          return null;
       }
     }
     let done = 0;
@@ -120,12 +122,23 @@ export class AccessChecker {
       const a = va + done;
       const n = Math.min(len - done, PAGE_SIZE - (a % PAGE_SIZE));
       const phys = this.walk.walk(a);
-      if (phys < 0) return { kind: 'unmapped', cpu, access, addr: a, len, tag: 0, unitCpu: -1, detail: 'no page maps it' };
+      if (phys < 0)
+        return { kind: 'unmapped', cpu, access, addr: a, len, tag: 0, unitCpu: -1, detail: 'no page maps it' };
       const first = this.tags[phys]!;
       const last = this.tags[phys + n - 1]!;
       if (done === 0) {
         tag0 = first;
-        if (first < 0) return { kind: 'use-after-free', cpu, access, addr: a, len, tag: first, unitCpu: tagCpu(first), detail: `${verb} an area that was freed` };
+        if (first < 0)
+          return {
+            kind: 'use-after-free',
+            cpu,
+            access,
+            addr: a,
+            len,
+            tag: first,
+            unitCpu: tagCpu(first),
+            detail: `${verb} an area that was freed`,
+          };
         if (first > 0 && target !== ANY_CPU && tagCpu(first) !== target)
           return {
             kind: 'foreign-unit',
@@ -135,11 +148,23 @@ export class AccessChecker {
             len,
             tag: first,
             unitCpu: tagCpu(first),
-            detail: target === cpu ? `cpu ${tagCpu(first)}'s copy, not declared remote` : `cpu ${tagCpu(first)}'s copy, but the access named cpu ${target}`,
+            detail:
+              target === cpu
+                ? `cpu ${tagCpu(first)}'s copy, not declared remote`
+                : `cpu ${tagCpu(first)}'s copy, but the access named cpu ${target}`,
           };
       }
       if (first === 0 || last === 0 || first !== tag0 || last !== tag0)
-        return { kind: 'out-of-bounds', cpu, access, addr: a, len, tag: tag0, unitCpu: tag0 ? tagCpu(tag0) : -1, detail: `${verb} past its area` };
+        return {
+          kind: 'out-of-bounds',
+          cpu,
+          access,
+          addr: a,
+          len,
+          tag: tag0,
+          unitCpu: tag0 ? tagCpu(tag0) : -1,
+          detail: `${verb} past its area`,
+        };
       done += n;
     }
     return null;
@@ -157,7 +182,10 @@ export class AccessChecker {
       len,
       tag: want < 0 ? 0 : this.tags[want]!,
       unitCpu: want < 0 ? -1 : tagCpu(this.tags[want]!),
-      detail: want < 0 ? `the access went to physical ${phys.toString(16)}, but no page maps it any more` : `the access went to physical ${phys.toString(16)}, the page table maps it to ${want.toString(16)}`,
+      detail:
+        want < 0
+          ? `the access went to physical ${phys.toString(16)}, but no page maps it any more`
+          : `the access went to physical ${phys.toString(16)}, the page table maps it to ${want.toString(16)}`,
     };
   }
 
@@ -169,7 +197,16 @@ export class AccessChecker {
     for (let i = 0; i < data.length; i++) {
       const p = this.walk.walk(va + i);
       if (p < 0 || this.walk.phys[p] !== data[i])
-        return { kind: 'stale-translation', cpu, access: 'write', addr: va + i, len: data.length, tag: p < 0 ? 0 : this.tags[p]!, unitCpu: p < 0 ? -1 : tagCpu(this.tags[p]!), detail: `byte ${i} did not reach the frame the page table maps` };
+        return {
+          kind: 'stale-translation',
+          cpu,
+          access: 'write',
+          addr: va + i,
+          len: data.length,
+          tag: p < 0 ? 0 : this.tags[p]!,
+          unitCpu: p < 0 ? -1 : tagCpu(this.tags[p]!),
+          detail: `byte ${i} did not reach the frame the page table maps`,
+        };
     }
     return null;
   }
@@ -190,7 +227,16 @@ export class AccessChecker {
     const want = this.readOwn(va, width);
     if (Object.is(want, got) || want === got) return null;
     const p = this.walk.walk(va);
-    return { kind: 'stale-translation', cpu, access: 'read', addr: va, len: width, tag: p < 0 ? 0 : this.tags[p]!, unitCpu: -1, detail: `a ${width * 8}-bit read returned ${got}, the frame the page table maps holds ${want}` };
+    return {
+      kind: 'stale-translation',
+      cpu,
+      access: 'read',
+      addr: va,
+      len: width,
+      tag: p < 0 ? 0 : this.tags[p]!,
+      unitCpu: -1,
+      detail: `a ${width * 8}-bit read returned ${got}, the frame the page table maps holds ${want}`,
+    };
   }
 }
 
@@ -211,7 +257,12 @@ export interface UnitConfig {
  * group sit one unit apart in CPU order, and with node groups every unit is backed by its
  * CPU's own node. Returns one line per disagreement.
  */
-export function checkUnitLayout(cfg: UnitConfig, offsets: readonly number[], staticStart: number, walk: PageWalk): string[] {
+export function checkUnitLayout(
+  cfg: UnitConfig,
+  offsets: readonly number[],
+  staticStart: number,
+  walk: PageWalk,
+): string[] {
   const out: string[] = [];
   const groupOf = (c: number): number => (cfg.groupsByNode ? cfg.cpuToNode(c) : 0);
   const first = new Map<number, number>();
@@ -226,13 +277,15 @@ export function checkUnitLayout(cfg: UnitConfig, offsets: readonly number[], sta
   for (let c = 0; c < cfg.cpus; c++) {
     const lead = first.get(groupOf(c))!;
     const want = offsets[lead]! + rank.get(c)! * cfg.unitSize;
-    if (offsets[c] !== want) out.push(`cpu ${c}'s unit is at offset ${offsets[c]}, its group (led by cpu ${lead}) puts it at ${want}`);
+    if (offsets[c] !== want)
+      out.push(`cpu ${c}'s unit is at offset ${offsets[c]}, its group (led by cpu ${lead}) puts it at ${want}`);
     for (let d = 0; d < c; d++)
       if (Math.abs(offsets[c]! - offsets[d]!) < cfg.unitSize) out.push(`the units of cpu ${d} and cpu ${c} overlap`);
     if (cfg.groupsByNode) {
       const p = walk.walk(staticStart + offsets[c]!);
       if (p < 0) out.push(`cpu ${c}'s unit of the first chunk is not mapped`);
-      else if (walk.nodeOf(p) !== cfg.cpuToNode(c)) out.push(`cpu ${c}'s unit is on node ${walk.nodeOf(p)}, not on its own node ${cfg.cpuToNode(c)}`);
+      else if (walk.nodeOf(p) !== cfg.cpuToNode(c))
+        out.push(`cpu ${c}'s unit is on node ${walk.nodeOf(p)}, not on its own node ${cfg.cpuToNode(c)}`);
     }
   }
   return out;
@@ -270,18 +323,33 @@ export class IsolationTracker {
     this.nr_cpus = m.cpus;
     this.offsets = [...pc.__per_cpu_offset];
     const start = pc.image.per_cpu_start;
-    const cfg: UnitConfig = { cpus: m.cpus, cpuToNode: (c) => m.cpuToNode(c), groupsByNode: opts.groupsByNode ?? false, unitSize: pc.pcpu_unit_size };
+    const cfg: UnitConfig = {
+      cpus: m.cpus,
+      cpuToNode: (c) => m.cpuToNode(c),
+      groupsByNode: opts.groupsByNode ?? false,
+      unitSize: pc.pcpu_unit_size,
+    };
     for (const line of checkUnitLayout(cfg, this.offsets, start, this.walk))
-      this.violations.push({ checker: 'isolation', kind: 'unit-layout', seed, cpu: -1, addr: '-', unitCpu: -1, allocation: null, message: `unit-layout: ${line} (seed ${seed})` });
+      this.violations.push({
+        checker: 'isolation',
+        kind: 'unit-layout',
+        seed,
+        cpu: -1,
+        addr: '-',
+        unitCpu: -1,
+        allocation: null,
+        message: `unit-layout: ${line} (seed ${seed})`,
+      });
     // the static section of every unit belongs to the kernel image
-    for (let c = 0; c < this.nr_cpus; c++) this.tag(start + this.offsets[c]!, pc.image.static_size, tagOf(TAG_STATIC, c));
+    for (let c = 0; c < this.nr_cpus; c++)
+      this.tag(start + this.offsets[c]!, pc.image.static_size, tagOf(TAG_STATIC, c));
   }
 
   /** Sets the shadow of [va, va + len) through the checker's own walk; false if a page is unmapped. */
   private tag(va: number, len: number, tag: number): boolean {
     if (!this.enabled) return true;
     if (!this.walk.mapped(va, len)) return false;
-    for (let i = 0; i < len; ) {
+    for (let i = 0; i < len;) {
       const p = this.walk.walk(va + i);
       const n = Math.min(len - i, PAGE_SIZE - ((va + i) % PAGE_SIZE));
       this.tags.fill(tag, p, p + n);
@@ -309,8 +377,31 @@ export class IsolationTracker {
       const va = this.copyOf(ptr, c);
       const nz = this.walk.firstNonZero(va, size);
       if (nz === -1)
-        this.violations.push(this.describe({ kind: 'unmapped', cpu, access: 'alloc', addr: va, len: size, tag: tagOf(id, c), unitCpu: c, detail: `cpu ${c}'s copy of the new area is not mapped` }));
-      else if (nz) this.violations.push(this.describe({ kind: 'nonzero-new-area', cpu, access: 'alloc', addr: va + nz[0], len: size, tag: tagOf(id, c), unitCpu: c, detail: `byte ${nz[0]} of cpu ${c}'s copy is ${nz[1]}` }));
+        this.violations.push(
+          this.describe({
+            kind: 'unmapped',
+            cpu,
+            access: 'alloc',
+            addr: va,
+            len: size,
+            tag: tagOf(id, c),
+            unitCpu: c,
+            detail: `cpu ${c}'s copy of the new area is not mapped`,
+          }),
+        );
+      else if (nz)
+        this.violations.push(
+          this.describe({
+            kind: 'nonzero-new-area',
+            cpu,
+            access: 'alloc',
+            addr: va + nz[0],
+            len: size,
+            tag: tagOf(id, c),
+            unitCpu: c,
+            detail: `byte ${nz[0]} of cpu ${c}'s copy is ${nz[1]}`,
+          }),
+        );
       this.tag(va, size, tagOf(id, c));
     }
   }

@@ -49,14 +49,27 @@ export class LockModel {
   }
 
   private fault(e: ActorEvent, message: string): void {
-    if (this.faults.length < 50) this.faults.push({ checker: 'scheduler', kind: 'lock-ownership', task: e.task, cpu: e.cpu, seq: e.seq, tick: e.tick, message: `scheduler: ${message}` });
+    if (this.faults.length < 50)
+      this.faults.push({
+        checker: 'scheduler',
+        kind: 'lock-ownership',
+        task: e.task,
+        cpu: e.cpu,
+        seq: e.seq,
+        tick: e.tick,
+        message: `scheduler: ${message}`,
+      });
   }
 
   observe(e: ActorEvent): void {
     switch (e.type) {
       case 'lock': {
         const o = this.owner[e.lock];
-        if (o !== null && o !== e.task) this.fault(e, `${e.lock} was granted to task ${e.task} while task ${o} still holds it (mutual exclusion broken)`);
+        if (o !== null && o !== e.task)
+          this.fault(
+            e,
+            `${e.lock} was granted to task ${e.task} while task ${o} still holds it (mutual exclusion broken)`,
+          );
         this.owner[e.lock] = e.task;
         let h = this.held.get(e.task);
         if (!h) this.held.set(e.task, (h = []));
@@ -65,7 +78,8 @@ export class LockModel {
         break;
       }
       case 'unlock': {
-        if (this.owner[e.lock] !== e.task) this.fault(e, `task ${e.task} released ${e.lock}, which task ${this.owner[e.lock] ?? 'none'} holds`);
+        if (this.owner[e.lock] !== e.task)
+          this.fault(e, `task ${e.task} released ${e.lock}, which task ${this.owner[e.lock] ?? 'none'} holds`);
         else this.owner[e.lock] = null;
         const h = this.held.get(e.task);
         const i = h ? h.lastIndexOf(e.lock) : -1;
@@ -73,11 +87,19 @@ export class LockModel {
         break;
       }
       case 'block':
-        if (this.owner[e.lock] !== e.owner) this.fault(e, `task ${e.task} waits for ${e.lock} "held by task ${e.owner}", but task ${this.owner[e.lock] ?? 'none'} holds it`);
+        if (this.owner[e.lock] !== e.owner)
+          this.fault(
+            e,
+            `task ${e.task} waits for ${e.lock} "held by task ${e.owner}", but task ${this.owner[e.lock] ?? 'none'} holds it`,
+          );
         this.waiting.set(e.task, e.lock);
         break;
       case 'run':
-        if (this.waiting.has(e.task)) this.fault(e, `task ${e.task} runs while it waits for ${this.waiting.get(e.task)}, which it was never granted`);
+        if (this.waiting.has(e.task))
+          this.fault(
+            e,
+            `task ${e.task} runs while it waits for ${this.waiting.get(e.task)}, which it was never granted`,
+          );
         break;
       case 'done':
       case 'bug':
@@ -96,14 +118,20 @@ export class LockModel {
     for (const l of LOCKS)
       if (owners[l] !== this.owner[l]) {
         this.booksDiffer = true;
-        this.fault(e, `its books say task ${owners[l] ?? 'none'} holds ${l}, its events say task ${this.owner[l] ?? 'none'} (after event #${e.seq} ${e.type})`);
+        this.fault(
+          e,
+          `its books say task ${owners[l] ?? 'none'} holds ${l}, its events say task ${this.owner[l] ?? 'none'} (after event #${e.seq} ${e.type})`,
+        );
       }
     if (e.task < 0 || this.booksDiffer) return;
     const books = [...this.books!.heldBy(e.task)].sort().join(', ');
     const events = [...this.holds(e.task)].sort().join(', ');
     if (books !== events) {
       this.booksDiffer = true;
-      this.fault(e, `its books say task ${e.task} holds [${books}], its events say [${events}] (after event #${e.seq} ${e.type})`);
+      this.fault(
+        e,
+        `its books say task ${e.task} holds [${books}], its events say [${events}] (after event #${e.seq} ${e.type})`,
+      );
     }
   }
 }

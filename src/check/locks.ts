@@ -35,7 +35,13 @@ export interface LockViolation {
 }
 
 /** The sleeping points that need pcpu_alloc_mutex held. */
-const NEEDS_MUTEX: readonly SleepPoint[] = ['pcpu_extend_area_map', 'pcpu_create_chunk', 'pcpu_populate_chunk', 'pcpu_depopulate_chunk', 'pcpu_destroy_chunk'];
+const NEEDS_MUTEX: readonly SleepPoint[] = [
+  'pcpu_extend_area_map',
+  'pcpu_create_chunk',
+  'pcpu_populate_chunk',
+  'pcpu_depopulate_chunk',
+  'pcpu_destroy_chunk',
+];
 
 export class LockChecker {
   readonly violations: LockViolation[] = [];
@@ -47,9 +53,7 @@ export class LockChecker {
   private readonly edges = new Set<string>();
   private lastScratchOverlaps = 0;
 
-  constructor(
-    private readonly opts: { strict?: boolean; pc?: Percpu } = {},
-  ) {}
+  constructor(private readonly opts: { strict?: boolean; pc?: Percpu } = {}) {}
 
   private add(e: ActorEvent, kind: LockViolationKind, message: string): void {
     const v: LockViolation = { checker: 'locks', kind, task: e.task, cpu: e.cpu, seq: e.seq, tick: e.tick, message };
@@ -64,16 +68,29 @@ export class LockChecker {
       case 'lock': {
         for (const other of h) {
           const edge = `${other}>${e.lock}`;
-          if (this.edges.has(`${e.lock}>${other}`)) this.add(e, 'lock-order', `task ${e.task} took ${e.lock} while holding ${other}; the opposite order was seen before`);
+          if (this.edges.has(`${e.lock}>${other}`))
+            this.add(
+              e,
+              'lock-order',
+              `task ${e.task} took ${e.lock} while holding ${other}; the opposite order was seen before`,
+            );
           this.edges.add(edge);
         }
         if (e.lock === 'pcpu_alloc_mutex' && h.includes('pcpu_lock'))
-          this.add(e, 'sleep-under-spinlock', `task ${e.task} (cpu ${e.cpu}) took pcpu_alloc_mutex, which may sleep, while holding pcpu_lock`);
+          this.add(
+            e,
+            'sleep-under-spinlock',
+            `task ${e.task} (cpu ${e.cpu}) took pcpu_alloc_mutex, which may sleep, while holding pcpu_lock`,
+          );
         break;
       }
       case 'sleep': {
         if (h.includes('pcpu_lock'))
-          this.add(e, 'sleep-under-spinlock', `task ${e.task} (cpu ${e.cpu}) sleeps in ${e.at} while holding pcpu_lock`);
+          this.add(
+            e,
+            'sleep-under-spinlock',
+            `task ${e.task} (cpu ${e.cpu}) sleeps in ${e.at} while holding pcpu_lock`,
+          );
         if (NEEDS_MUTEX.includes(e.at) && !h.includes('pcpu_alloc_mutex'))
           this.add(e, 'sleep-without-mutex', `task ${e.task} (cpu ${e.cpu}) runs ${e.at} without pcpu_alloc_mutex`);
         break;
@@ -83,7 +100,11 @@ export class LockChecker {
         break;
       case 'schedule_work':
         if (e.held.includes('pcpu_lock'))
-          this.add(e, 'wakeup-under-spinlock', `task ${e.task} (cpu ${e.cpu}) schedules the reclaim work while holding pcpu_lock (pcpu_lock -> workqueue dependency)`);
+          this.add(
+            e,
+            'wakeup-under-spinlock',
+            `task ${e.task} (cpu ${e.cpu}) schedules the reclaim work while holding pcpu_lock (pcpu_lock -> workqueue dependency)`,
+          );
         break;
       default:
         break;
@@ -92,7 +113,11 @@ export class LockChecker {
     const vm = this.opts.pc?.backend as { scratch_overlaps?: number } | undefined;
     if (vm?.scratch_overlaps !== undefined && vm.scratch_overlaps > this.lastScratchOverlaps) {
       this.lastScratchOverlaps = vm.scratch_overlaps;
-      this.add(e, 'scratch-shared', `percpu-vm's scratch page array was taken by a second path while in use (after event ${e.seq})`);
+      this.add(
+        e,
+        'scratch-shared',
+        `percpu-vm's scratch page array was taken by a second path while in use (after event ${e.seq})`,
+      );
     }
   }
 }

@@ -55,7 +55,13 @@ export interface RaceViolation {
 }
 
 /** The lock an access to each kind of object must hold in 2.6.36, when there is one. */
-const NEEDS: Partial<Record<SharedKind, LockName>> = { map: 'pcpu_lock', slots: 'pcpu_lock', populated: 'pcpu_alloc_mutex', vm: 'pcpu_alloc_mutex', scratch: 'pcpu_alloc_mutex' };
+const NEEDS: Partial<Record<SharedKind, LockName>> = {
+  map: 'pcpu_lock',
+  slots: 'pcpu_lock',
+  populated: 'pcpu_alloc_mutex',
+  vm: 'pcpu_alloc_mutex',
+  scratch: 'pcpu_alloc_mutex',
+};
 
 /** The lock 2.6.36 protects each kind of object with, for the reports. */
 const GUARD: Record<SharedKind, string> = {
@@ -261,7 +267,18 @@ export class RaceDetector {
     const key = `${kind}:${chunk ? chunk.uid : 0}:${index}`;
     let o = this.objects.get(key);
     if (!o) {
-      o = { kind, chunk, index, write: null, reads: [], state: State.Virgin, owner: -1, cset: 0, last: null, reported: false };
+      o = {
+        kind,
+        chunk,
+        index,
+        write: null,
+        reads: [],
+        state: State.Virgin,
+        owner: -1,
+        cset: 0,
+        last: null,
+        reported: false,
+      };
       this.objects.set(key, o);
       if (chunk) {
         let keys = this.byChunk.get(chunk.uid);
@@ -279,7 +296,16 @@ export class RaceDetector {
     const vc = this.lanes[lane]!.vc;
     let locks = 0;
     for (const l of this.model.holds(a.task)) locks |= lockBit(l);
-    const cur: Access = { lane, clock: vc[lane]!, task: a.task, cpu: a.cpu, where: a.where, mode: a.mode, locks, tick: a.tick };
+    const cur: Access = {
+      lane,
+      clock: vc[lane]!,
+      task: a.task,
+      cpu: a.cpu,
+      where: a.where,
+      mode: a.mode,
+      locks,
+      tick: a.tick,
+    };
     // a lockset report says more (which lock is missing), so it goes first
     if (this.lockset && a.kind !== 'page') this.eraser(o, cur);
     if (this.hb) this.happensBefore(o, cur, vc);
@@ -343,8 +369,16 @@ export class RaceDetector {
     if (o.reported) return;
     o.reported = true;
     const name = objectName(o.kind, o.chunk, o.index);
-    const side = (a: Access): RaceAccess => ({ task: a.task, cpu: a.cpu, where: a.where, mode: a.mode, locks: lockNames(a.locks), tick: a.tick });
-    const say = (a: RaceAccess): string => `${a.mode} in ${a.where} by task ${a.task} (${a.cpu < 0 ? 'kworker' : `cpu ${a.cpu}`}) holding [${a.locks.join(', ')}]`;
+    const side = (a: Access): RaceAccess => ({
+      task: a.task,
+      cpu: a.cpu,
+      where: a.where,
+      mode: a.mode,
+      locks: lockNames(a.locks),
+      tick: a.tick,
+    });
+    const say = (a: RaceAccess): string =>
+      `${a.mode} in ${a.where} by task ${a.task} (${a.cpu < 0 ? 'kworker' : `cpu ${a.cpu}`}) holding [${a.locks.join(', ')}]`;
     const second = side(cur);
     const first = prev ? side(prev) : null;
     const message =
@@ -355,6 +389,15 @@ export class RaceDetector {
     const need = NEEDS[o.kind];
     const culprit = need ? [second, first].find((a) => a && !a.locks.includes(need)) : undefined;
     const blame = culprit ? `; ${culprit.where} (task ${culprit.task}) ran without ${need}` : '';
-    this.violations.push({ checker: 'races', kind, object: name, first, second, cpu: cur.cpu, tick: cur.tick, message: message + blame });
+    this.violations.push({
+      checker: 'races',
+      kind,
+      object: name,
+      first,
+      second,
+      cpu: cur.cpu,
+      tick: cur.tick,
+      message: message + blame,
+    });
   }
 }

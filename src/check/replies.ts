@@ -28,7 +28,8 @@ export class ReplyFollower {
       if (!req || e.type === 'bug') return;
       const r = e.reply;
       if (req.kind === 'alloc') this.on.allocated(req.cpu, e.tick, req, r as AllocReply);
-      else if (req.kind === 'alloc_batch' && 'batch' in r) r.batch.forEach((b, i) => this.on.allocated(req.cpu, e.tick, req.items[i]!, b));
+      else if (req.kind === 'alloc_batch' && 'batch' in r)
+        r.batch.forEach((b, i) => this.on.allocated(req.cpu, e.tick, req.items[i]!, b));
     }
   }
 }

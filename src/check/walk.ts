@@ -36,7 +36,7 @@ export class PageWalk {
 
   /** The first byte of [va, va + len) that is not zero, as [offset, value], or null; -1 when unmapped. */
   firstNonZero(va: number, len: number): [number, number] | null | -1 {
-    for (let i = 0; i < len; ) {
+    for (let i = 0; i < len;) {
       const p = this.walk(va + i);
       if (p < 0) return -1;
       const n = Math.min(len - i, PAGE_SIZE - ((va + i) % PAGE_SIZE));
@@ -48,7 +48,7 @@ export class PageWalk {
 
   /** Whether every page of [va, va + len) is mapped. */
   mapped(va: number, len: number): boolean {
-    for (let i = 0; i < len; ) {
+    for (let i = 0; i < len;) {
       if (this.walk(va + i) < 0) return false;
       i += Math.min(len - i, PAGE_SIZE - ((va + i) % PAGE_SIZE));
     }

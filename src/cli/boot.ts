@@ -46,7 +46,10 @@ Example:
     if (nodes > cpus) throw new UsageError(`--nodes ${nodes} is more than --cpus ${cpus}: every node needs a CPU`);
     if (values.numa === true && nodes < 2) throw new UsageError('--numa groups CPUs by node: give --nodes 2 or more');
     const atom = int('--atom', values.atom, 4096, 1 << 30, 4096);
-    if (atom & (atom - 1)) throw new UsageError(`--atom must be a power of two (the allocation atom: 4096 for pages, 2097152 for large pages), got ${atom}`);
+    if (atom & (atom - 1))
+      throw new UsageError(
+        `--atom must be a power of two (the allocation atom: 4096 for pages, 2097152 for large pages), got ${atom}`,
+      );
     const fc = oneOf('--fc', values.fc, ['embed', 'page'] as const, 'embed');
     const machine = new Machine({
       cpus,

@@ -20,7 +20,9 @@ export function onInterrupt(command: string, status: () => string): void {
   if (!interruptStatus)
     for (const sig of ['SIGINT', 'SIGTERM'] as const)
       process.once(sig, () => {
-        process.stderr.write(`\npercpu-sim ${command}: interrupted (${sig}); ${interruptStatus?.() ?? ''}\n`, () => process.exit(sig === 'SIGINT' ? 130 : 143));
+        process.stderr.write(`\npercpu-sim ${command}: interrupted (${sig}); ${interruptStatus?.() ?? ''}\n`, () =>
+          process.exit(sig === 'SIGINT' ? 130 : 143),
+        );
       });
   interruptStatus = status;
 }
@@ -70,16 +72,19 @@ export function parse(argv: string[], options: NonNullable<ParseArgsConfig['opti
 
 export function int(flag: string, v: unknown, min: number, max: number, dflt: number): number {
   if (v === undefined) return dflt;
-  if (typeof v !== 'string' || !/^-?\d+$/.test(v)) throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, got "${escapeControl(String(v))}"`);
+  if (typeof v !== 'string' || !/^-?\d+$/.test(v))
+    throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, got "${escapeControl(String(v))}"`);
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`${flag} must be between ${min} and ${max}, got ${v}`);
+  if (!Number.isSafeInteger(n) || n < min || n > max)
+    throw new UsageError(`${flag} must be between ${min} and ${max}, got ${v}`);
   return n;
 }
 
 export function num(flag: string, v: unknown, min: number, max: number, dflt: number): number {
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${flag} must be a number, got "${String(v)}"`);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n))
+    throw new UsageError(`${flag} must be a number, got "${String(v)}"`);
   if (n < min || n > max) throw new UsageError(`${flag} must be between ${min} and ${max}, got ${n}`);
   return n;
 }
@@ -90,7 +95,8 @@ export function mib(flag: string, v: unknown, min: number, max: number): number 
 
 export function oneOf<T extends string>(flag: string, v: unknown, allowed: readonly T[], dflt: T): T {
   if (v === undefined) return dflt;
-  if (!allowed.includes(v as T)) throw new UsageError(`${flag} must be one of ${allowed.join(', ')}, got "${String(v)}"`);
+  if (!allowed.includes(v as T))
+    throw new UsageError(`${flag} must be one of ${allowed.join(', ')}, got "${String(v)}"`);
   return v as T;
 }
 

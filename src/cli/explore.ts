@@ -18,9 +18,16 @@ export interface ExploreFlags {
 }
 
 /** The scenario named by --scenario, and the configuration it runs on (flags given win). */
-export function exploreSetup(values: Record<string, unknown>, cfg: StressConfig, f: ExploreFlags): { sc: Scenario | null; cfg: StressConfig; opts: ExecuteOptions } {
+export function exploreSetup(
+  values: Record<string, unknown>,
+  cfg: StressConfig,
+  f: ExploreFlags,
+): { sc: Scenario | null; cfg: StressConfig; opts: ExecuteOptions } {
   const name = values.scenario;
-  const sc = typeof name === 'string' ? (scenario(name) ?? f.fail(`--scenario must be one of ${SCENARIO_NAMES.join(', ')} (got "${name}")`)) : null;
+  const sc =
+    typeof name === 'string'
+      ? (scenario(name) ?? f.fail(`--scenario must be one of ${SCENARIO_NAMES.join(', ')} (got "${name}")`))
+      : null;
   const out: StressConfig = { ...cfg, args: { ...cfg.args } };
   // exploration multiplies with every preemption point: a scenario is explored at every
   // access by default, the random program (bigger) at sleeping points only
@@ -57,7 +64,11 @@ export async function exploreMain(
   const reduction = values['no-reduction'] !== true;
   const t0 = Date.now();
   let explored = 0;
-  onInterrupt('stress', () => `${explored} schedule(s) explored${sc ? ` of scenario ${sc.name}` : ''}, rerun with: ${stressCommand(cfg)}${sc ? ` --scenario ${sc.name}` : ''} --explore --preemptions ${k}`);
+  onInterrupt(
+    'stress',
+    () =>
+      `${explored} schedule(s) explored${sc ? ` of scenario ${sc.name}` : ''}, rerun with: ${stressCommand(cfg)}${sc ? ` --scenario ${sc.name}` : ''} --explore --preemptions ${k}`,
+  );
   const res: ExploreResult = await explore(cfg, {
     ...opts,
     preemptions: k,
@@ -66,41 +77,84 @@ export async function exploreMain(
     reduction,
     onProgress: (n, depth) => {
       explored = n;
-      bar(`${n} schedules, ${depth} choice points deep, ${((Date.now() - t0) / 1000).toFixed(0)} s`, Math.min(n, max), max);
+      bar(
+        `${n} schedules, ${depth} choice points deep, ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+        Math.min(n, max),
+        max,
+      );
     },
   });
   bar('done', 1, 1);
   const violations = res.violations.map((v) => ({ ...v, replay: replayCommand(cfg, sc, v.schedule) }));
   if (json) {
     process.stdout.write(
-      JSON.stringify({ scenario: sc?.name ?? null, reduction: reduction ? 'dpor' : 'none', preemptions: k, schedules: res.schedules, complete: res.complete, stoppedBy: res.stoppedBy, maxDepth: res.maxDepth, violations }, null, 2) + '\n',
+      JSON.stringify(
+        {
+          scenario: sc?.name ?? null,
+          reduction: reduction ? 'dpor' : 'none',
+          preemptions: k,
+          schedules: res.schedules,
+          complete: res.complete,
+          stoppedBy: res.stoppedBy,
+          maxDepth: res.maxDepth,
+          violations,
+        },
+        null,
+        2,
+      ) + '\n',
     );
   } else {
     const what = sc ? `scenario ${sc.name}` : `the stress program (${cfg.cpus} CPUs x ${cfg.args.ops} operations)`;
     const how = reduction ? 'with partial-order reduction (DPOR, sleep sets)' : 'without reduction';
-    const end = res.complete ? 'every schedule within the bound' : `stopped by --max-${res.stoppedBy === 'time' ? 'seconds' : 'schedules'}`;
-    const out = [`explored ${what} ${how}: ${res.schedules} schedule(s), up to ${res.maxDepth} choice points, preemption bound ${k}; ${end}`];
+    const end = res.complete
+      ? 'every schedule within the bound'
+      : `stopped by --max-${res.stoppedBy === 'time' ? 'seconds' : 'schedules'}`;
+    const out = [
+      `explored ${what} ${how}: ${res.schedules} schedule(s), up to ${res.maxDepth} choice points, preemption bound ${k}; ${end}`,
+    ];
     if (!violations.length) out.push('verdict: CLEAN');
     else {
       out.push(`verdict: VIOLATION (${violations.length} kind${violations.length > 1 ? 's' : ''})`);
-      for (const v of violations) out.push(`  [${v.checker}/${v.kind}] ${v.message}`, `    schedule: ${v.schedule.join(',') || '(the default)'}`, `    replay: ${v.replay}`);
+      for (const v of violations)
+        out.push(
+          `  [${v.checker}/${v.kind}] ${v.message}`,
+          `    schedule: ${v.schedule.join(',') || '(the default)'}`,
+          `    replay: ${v.replay}`,
+        );
     }
     process.stdout.write(out.join('\n') + '\n');
   }
   if (violations.length) {
     const first = violations[0]!;
-    const saved = { format: 'percpu-sim-stress', version: 2, config: cfg, scenario: sc?.name ?? null, schedule: first.schedule, verdict: 'violation', violations: [{ checker: first.checker, kind: first.kind, cpu: -1, tick: 0, message: first.message }] };
+    const saved = {
+      format: 'percpu-sim-stress',
+      version: 2,
+      config: cfg,
+      scenario: sc?.name ?? null,
+      schedule: first.schedule,
+      verdict: 'violation',
+      violations: [{ checker: first.checker, kind: first.kind, cpu: -1, tick: 0, message: first.message }],
+    };
     outputs.write('--save', savePath, (p) => writeFileSync(p, JSON.stringify(saved, null, 2) + '\n'));
   }
   return outputs.finish(violations.length ? 1 : 0);
 }
 
 /** `--schedule a,b,c`: reruns one explored schedule and reports like a stress run. */
-export async function scheduleMain(values: Record<string, unknown>, base: StressConfig, f: ExploreFlags, extra: ExecuteOptions = {}) {
+export async function scheduleMain(
+  values: Record<string, unknown>,
+  base: StressConfig,
+  f: ExploreFlags,
+  extra: ExecuteOptions = {},
+) {
   const { sc, cfg, opts } = exploreSetup(values, base, f);
   const text = String(values.schedule);
   const schedule = text === '-' || text === '' ? [] : text.split(',').map((x) => x.trim());
-  for (const t of schedule) if (!/^(\d+|k)\.\d+$/.test(t)) f.fail(`--schedule takes task names such as 0.3 (CPU 0's fourth request) or k.0 (the reclaim worker), comma separated (got "${t}")`);
+  for (const t of schedule)
+    if (!/^(\d+|k)\.\d+$/.test(t))
+      f.fail(
+        `--schedule takes task names such as 0.3 (CPU 0's fourth request) or k.0 (the reclaim worker), comma separated (got "${t}")`,
+      );
   const exec = await runSchedule(cfg, schedule, { ...opts, ...extra });
   return { report: exec.report, schedule, sc, cfg, replay: replayCommand(cfg, sc, schedule) };
 }

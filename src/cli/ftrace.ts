@@ -5,7 +5,17 @@ import { PERCPU_DYNAMIC_RESERVE, PERCPU_MODULE_RESERVE } from '../kernel/constan
 import { DEFAULT_STATIC_SIZE } from '../kernel/setup.ts';
 import { BadInput } from '../trace/replay.ts';
 import { compareFtrace, formatFtraceComparison } from '../report/ftrace-report.ts';
-import { type Command, LineWriter, UsageError, int, mib, onInterrupt, parse, progressBar, readStdin } from './common.ts';
+import {
+  type Command,
+  LineWriter,
+  UsageError,
+  int,
+  mib,
+  onInterrupt,
+  parse,
+  progressBar,
+  readStdin,
+} from './common.ts';
 import { ftraceSmp } from '../smp/ftrace-smp.ts';
 
 export const ftrace: Command = {
@@ -62,7 +72,8 @@ Examples:
       lenient: { type: 'boolean' },
     });
     if (positionals.length !== 1) throw new UsageError('ftrace needs exactly one FILE (or - for standard input)');
-    if ([values['to-jsonl'], values.json, values.smp].filter(Boolean).length > 1) throw new UsageError('--to-jsonl, --json and --smp are ways to use the trace: pick one');
+    if ([values['to-jsonl'], values.json, values.smp].filter(Boolean).length > 1)
+      throw new UsageError('--to-jsonl, --json and --smp are ways to use the trace: pick one');
     const file = positionals[0]!;
     const shape = {
       static_size: int('--static', values.static, 1, 1 << 24, DEFAULT_STATIC_SIZE),
@@ -86,8 +97,12 @@ Examples:
       }
       throw e;
     }
-    for (const m of parsed.malformed) process.stderr.write(`percpu-sim ftrace: ${printable(name)}: skipped ${m.message}\n`);
-    if (!parsed.events.length) throw new UsageError(`${name} holds no percpu events (${parsed.otherEvents} lines of other events, ${parsed.comments} comment lines); enable them with trace_event=percpu:*`);
+    for (const m of parsed.malformed)
+      process.stderr.write(`percpu-sim ftrace: ${printable(name)}: skipped ${m.message}\n`);
+    if (!parsed.events.length)
+      throw new UsageError(
+        `${name} holds no percpu events (${parsed.otherEvents} lines of other events, ${parsed.comments} comment lines); enable them with trace_event=percpu:*`,
+      );
     const cpus = int('--cpus', values.cpus, 1, 1024, Math.max(1, parsed.cpus));
     if (cpus < parsed.cpus) throw new UsageError(`--cpus ${cpus} is fewer than the trace's ${parsed.cpus} CPUs`);
     const ops = toReplayOps(parsed.events, { ...shape, cpus });
@@ -100,7 +115,9 @@ Examples:
     }
     if (values.smp) {
       if (values.static !== undefined || values.reserved !== undefined || values.dyn !== undefined)
-        throw new UsageError('--smp boots the standard machine; --static, --reserved and --dyn shape the replay without it');
+        throw new UsageError(
+          '--smp boots the standard machine; --static, --reserved and --dyn shape the replay without it',
+        );
       const seed = int('--seed', values.seed, 0, 2 ** 32 - 1, 1);
       const memoryMiB = values.memory === undefined ? 256 : int('--memory', values.memory, 16, 4096, 256);
       const rerun = `percpu-sim ftrace ${file} --smp --cpus ${cpus} --seed ${seed} --memory ${memoryMiB}`;
@@ -110,8 +127,14 @@ Examples:
       return r.pass ? 0 : 1;
     }
     try {
-      const c = compareFtrace(parsed, ops, values.memory === undefined ? undefined : mib('--memory', values.memory, 16, 4096));
-      process.stdout.write((values.json ? JSON.stringify(c, null, 2) : formatFtraceComparison(c, printable(name))) + '\n');
+      const c = compareFtrace(
+        parsed,
+        ops,
+        values.memory === undefined ? undefined : mib('--memory', values.memory, 16, 4096),
+      );
+      process.stdout.write(
+        (values.json ? JSON.stringify(c, null, 2) : formatFtraceComparison(c, printable(name))) + '\n',
+      );
     } catch (e) {
       if (e instanceof BadInput) throw new UsageError(`the trace's operations do not replay: ${e.message}`);
       throw e;

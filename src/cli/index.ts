@@ -32,7 +32,16 @@ stack of an internal error.
 Exit status: 0 success, 1 the run found a failure, 2 bad usage or bad input, 3 a run that
 stopped making progress (timed out), 70 an internal error, 130/143 interrupted.`;
 
-const commands: Record<string, Command> = { run, stress, merge, replay, ftrace, 'replay-run': replayRun, mutants, boot };
+const commands: Record<string, Command> = {
+  run,
+  stress,
+  merge,
+  replay,
+  ftrace,
+  'replay-run': replayRun,
+  mutants,
+  boot,
+};
 
 /** Runs the command line; returns the exit status. */
 export async function main(argv: string[]): Promise<number> {
@@ -48,7 +57,9 @@ export async function main(argv: string[]): Promise<number> {
     if (which === undefined) process.stdout.write(globalHelp() + '\n');
     else if (commands[which]) process.stdout.write(commands[which].help + '\n');
     else {
-      process.stderr.write(`percpu-sim help: no command "${escapeControl(which)}"; the commands are ${Object.keys(commands).join(', ')}\n`);
+      process.stderr.write(
+        `percpu-sim help: no command "${escapeControl(which)}"; the commands are ${Object.keys(commands).join(', ')}\n`,
+      );
       return 2;
     }
     return 0;
@@ -68,7 +79,9 @@ export async function main(argv: string[]): Promise<number> {
     const err = e as Error & { code?: string };
     if (e instanceof UsageError || err.code?.startsWith('ERR_PARSE_ARGS')) {
       const message = e instanceof UsageError ? err.message : parseArgsMessage(err.message);
-      process.stderr.write(`percpu-sim ${name}: ${escapeControl(message)}\nRun "percpu-sim ${name} --help" for usage.\n`);
+      process.stderr.write(
+        `percpu-sim ${name}: ${escapeControl(message)}\nRun "percpu-sim ${name} --help" for usage.\n`,
+      );
       return 2;
     }
     if (err.name === 'KernelBug' || err.name === 'MemError' || err.name === 'ConfigError') {
@@ -77,7 +90,9 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     // not a JavaScript stack trace for the user, unless asked
-    process.stderr.write(`percpu-sim ${name}: internal error: ${escapeControl(err.message ?? String(e))}${verbose ? `\n${err.stack ?? ''}` : ' (--verbose shows where)'}\n`);
+    process.stderr.write(
+      `percpu-sim ${name}: internal error: ${escapeControl(err.message ?? String(e))}${verbose ? `\n${err.stack ?? ''}` : ' (--verbose shows where)'}\n`,
+    );
     return 70;
   }
 }
@@ -102,4 +117,3 @@ function globalHelp(): string {
     .join('\n');
   return GLOBAL_HELP.replace('{commands}', list);
 }
-

@@ -34,12 +34,19 @@ export function mergeCampaigns(parts: { file: string; campaign: Campaign }[]): M
   const seeds: Campaign['seeds'] = [];
   for (const p of parts) {
     if (key(p.campaign) !== key(first.campaign))
-      throw new UsageError(`${escapeControl(p.file)} is a different campaign from ${escapeControl(first.file)}: its configuration or --runs differ (merge shards of one stress command)`);
+      throw new UsageError(
+        `${escapeControl(p.file)} is a different campaign from ${escapeControl(first.file)}: its configuration or --runs differ (merge shards of one stress command)`,
+      );
     if (p.campaign.shard && first.campaign.shard && p.campaign.shard.count !== first.campaign.shard.count)
-      throw new UsageError(`${escapeControl(p.file)} is shard ${p.campaign.shard.index}/${p.campaign.shard.count}, ${escapeControl(first.file)} shard ${first.campaign.shard.index}/${first.campaign.shard.count}: shards of one campaign share N`);
+      throw new UsageError(
+        `${escapeControl(p.file)} is shard ${p.campaign.shard.index}/${p.campaign.shard.count}, ${escapeControl(first.file)} shard ${first.campaign.shard.index}/${first.campaign.shard.count}: shards of one campaign share N`,
+      );
     for (const s of p.campaign.seeds) {
       const other = seen.get(s.seed);
-      if (other !== undefined) throw new UsageError(`seed ${s.seed} is in both ${escapeControl(other)} and ${escapeControl(p.file)}: shards are disjoint, so one report is given twice or the slices overlap`);
+      if (other !== undefined)
+        throw new UsageError(
+          `seed ${s.seed} is in both ${escapeControl(other)} and ${escapeControl(p.file)}: shards are disjoint, so one report is given twice or the slices overlap`,
+        );
       seen.set(s.seed, p.file);
       seeds.push(s);
     }
@@ -64,7 +71,7 @@ export function mergeCampaigns(parts: { file: string; campaign: Campaign }[]): M
 }
 
 export const merge: Command = {
-  summary: 'join the --json reports of a stress campaign\'s shards into one report',
+  summary: "join the --json reports of a stress campaign's shards into one report",
   help: `Usage: percpu-sim merge REPORT... [--json]
 
 Joins the reports of the shards of one stress campaign into the report of the whole: every
@@ -96,17 +103,30 @@ Example, a campaign of 1000 seeds in 4 slices (on 4 machines, or a CI matrix):
         throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
       }
       const parsed = CampaignReportSchema.safeParse(raw);
-      if (!parsed.success) throw new UsageError(`${file} is not a stress --json report with a campaign: ${schemaErrors(parsed.error)}`);
+      if (!parsed.success)
+        throw new UsageError(`${file} is not a stress --json report with a campaign: ${schemaErrors(parsed.error)}`);
       return { file, campaign: parsed.data.campaign };
     });
     const m = mergeCampaigns(parts);
     const bad = m.seeds.filter((s) => s.verdict === 'violation');
     if (values.json) process.stdout.write(JSON.stringify(m, null, 2) + '\n');
     else {
-      const out = [`merged ${m.merged} report(s) of one campaign: ${m.runs} seed(s) from seed ${m.base}${m.config.mutant ? `, mutant ${m.config.mutant}` : ''}`, campaignLine({ seeds: m.seeds, shard: null, skipped: m.skipped })];
-      if (m.missing.length) out.push(`missing: ${m.missing.length} seed(s) of the campaign are in no report (${m.missing.slice(0, 10).join(', ')}${m.missing.length > 10 ? ', ...' : ''})`);
-      for (const s of bad) out.push(`  seed ${s.seed}${s.workers ? ' (worker threads)' : ''}: ${s.first[0] ?? 'violation'}`, `    replay: ${stressCommand({ ...(m.config as StressConfig), seed: s.seed })}${s.workers ? ' --workers' : ''}`);
-      out.push(`verdict: ${bad.length ? `VIOLATION in ${bad.length} seed(s)` : m.missing.length ? 'INCOMPLETE' : 'CLEAN'}`);
+      const out = [
+        `merged ${m.merged} report(s) of one campaign: ${m.runs} seed(s) from seed ${m.base}${m.config.mutant ? `, mutant ${m.config.mutant}` : ''}`,
+        campaignLine({ seeds: m.seeds, shard: null, skipped: m.skipped }),
+      ];
+      if (m.missing.length)
+        out.push(
+          `missing: ${m.missing.length} seed(s) of the campaign are in no report (${m.missing.slice(0, 10).join(', ')}${m.missing.length > 10 ? ', ...' : ''})`,
+        );
+      for (const s of bad)
+        out.push(
+          `  seed ${s.seed}${s.workers ? ' (worker threads)' : ''}: ${s.first[0] ?? 'violation'}`,
+          `    replay: ${stressCommand({ ...(m.config as StressConfig), seed: s.seed })}${s.workers ? ' --workers' : ''}`,
+        );
+      out.push(
+        `verdict: ${bad.length ? `VIOLATION in ${bad.length} seed(s)` : m.missing.length ? 'INCOMPLETE' : 'CLEAN'}`,
+      );
       process.stdout.write(out.join('\n') + '\n');
     }
     return bad.length ? 1 : m.missing.length ? 2 : 0;

@@ -22,6 +22,7 @@ export const CHECK_OPTIONS = {
 /** The --mutant value, checked against the list; `fail` reports bad usage. */
 export function parseMutant(v: unknown, fail: (msg: string) => never): MutantName | undefined {
   if (v === undefined) return undefined;
-  if (typeof v !== 'string' || !isMutant(v)) return fail(`--mutant must be one of ${MUTANT_NAMES.join(', ')}, got "${String(v)}"`);
+  if (typeof v !== 'string' || !isMutant(v))
+    return fail(`--mutant must be one of ${MUTANT_NAMES.join(', ')}, got "${String(v)}"`);
   return v;
 }

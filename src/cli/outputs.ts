@@ -17,12 +17,15 @@ export class Outputs {
     if (path === undefined) return undefined;
     if (typeof path !== 'string' || path === '') throw new UsageError(`${flag} needs a file name`);
     const shown = escapeControl(path);
-    if (existsSync(path) && statSync(path).isDirectory()) throw new UsageError(`${flag} ${shown}: that is a directory; give a file name`);
+    if (existsSync(path) && statSync(path).isDirectory())
+      throw new UsageError(`${flag} ${shown}: that is a directory; give a file name`);
     const existed = existsSync(path);
     try {
       closeSync(openSync(path, 'a'));
     } catch (e) {
-      throw new UsageError(`${flag} ${shown}: cannot write there (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      throw new UsageError(
+        `${flag} ${shown}: cannot write there (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      );
     }
     if (!existed) unlinkSync(path);
     return path;
@@ -34,7 +37,9 @@ export class Outputs {
     try {
       write(path);
     } catch (e) {
-      this.failures.push(`${flag} ${escapeControl(path)}: could not write it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); the report above is complete`);
+      this.failures.push(
+        `${flag} ${escapeControl(path)}: could not write it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); the report above is complete`,
+      );
     }
   }
 

@@ -41,7 +41,11 @@ Example:
   printf '%s\\n' '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}' \\
                  '{"op":"alloc","id":"a","size":16,"align":8}' | percpu-sim replay -`,
   async run(argv) {
-    const { values, positionals } = parse(argv, { memory: { type: 'string' }, svg: { type: 'string' }, ...HTML_OPTION });
+    const { values, positionals } = parse(argv, {
+      memory: { type: 'string' },
+      svg: { type: 'string' },
+      ...HTML_OPTION,
+    });
     if (positionals.length !== 1) throw new UsageError('replay needs exactly one FILE (or - for standard input)');
     const file = positionals[0]!;
     const outputs = new Outputs('replay');
@@ -57,21 +61,45 @@ Example:
     }
     const out = new LineWriter();
     const shown = file === '-' ? '<stdin>' : file;
-    const page = (ok: boolean, notes: string[]) => ({ title: `percpu-sim replay ${shown}`, verdict: { label: ok ? 'REPLAYED' : 'STOPPED', ok, seed: null, replay: `percpu-sim replay ${shown}`, notes } });
+    const page = (ok: boolean, notes: string[]) => ({
+      title: `percpu-sim replay ${shown}`,
+      verdict: { label: ok ? 'REPLAYED' : 'STOPPED', ok, seed: null, replay: `percpu-sim replay ${shown}`, notes },
+    });
     try {
       const onResourceLimit = (m: string): void => void process.stderr.write(`percpu-sim replay: warning: ${m}\n`);
-      const watch = recorder ? { onBoot: (pc: Percpu) => recorder.attach(pc), onStep: (n: number, input: string, output: string) => recorder.step(n, `line ${n}: ${input} -> ${output}`) } : {};
-      const summary = replayText(text, (l) => out.line(l), { ...(memoryBytes === undefined ? {} : { memoryBytes }), onResourceLimit, ...watch });
-      if (summary.pc) outputs.write('--svg', svg, (p) => writeFileSync(p, allocatorSvg(summary.pc!, `percpu-sim replay ${file}`)));
-      visuals.write(page(true, [`${summary.ops} operations: ${summary.allocs} allocations (${summary.failed} failed), ${summary.frees} frees`]));
+      const watch = recorder
+        ? {
+            onBoot: (pc: Percpu) => recorder.attach(pc),
+            onStep: (n: number, input: string, output: string) => recorder.step(n, `line ${n}: ${input} -> ${output}`),
+          }
+        : {};
+      const summary = replayText(text, (l) => out.line(l), {
+        ...(memoryBytes === undefined ? {} : { memoryBytes }),
+        onResourceLimit,
+        ...watch,
+      });
+      if (summary.pc)
+        outputs.write('--svg', svg, (p) => writeFileSync(p, allocatorSvg(summary.pc!, `percpu-sim replay ${file}`)));
+      visuals.write(
+        page(true, [
+          `${summary.ops} operations: ${summary.allocs} allocations (${summary.failed} failed), ${summary.frees} frees`,
+        ]),
+      );
     } catch (e) {
       out.flush();
       if (e instanceof BadInput) {
         recorder?.violation(e.line, e.message);
         const lines = text.split('\n');
-        visuals.write({ ...page(false, ['the replay stopped at a bad line; the lines before it were replayed']), position: 'line', around: () => lines.slice(Math.max(0, e.line - 12), e.line).map((l, i) => `${Math.max(0, e.line - 12) + i + 1}: ${l}`) });
+        visuals.write({
+          ...page(false, ['the replay stopped at a bad line; the lines before it were replayed']),
+          position: 'line',
+          around: () =>
+            lines.slice(Math.max(0, e.line - 12), e.line).map((l, i) => `${Math.max(0, e.line - 12) + i + 1}: ${l}`),
+        });
         outputs.finish(2);
-        process.stderr.write(`percpu-sim replay: ${file === '-' ? '<stdin>' : escapeControl(file)}: ${escapeControl(e.message)}\n`);
+        process.stderr.write(
+          `percpu-sim replay: ${file === '-' ? '<stdin>' : escapeControl(file)}: ${escapeControl(e.message)}\n`,
+        );
         return 2;
       }
       throw e;

@@ -112,16 +112,24 @@ Examples:
       progress(p, done, total);
     };
     const given = argv.filter((a) => a !== positionals[0]).join(' ');
-    onInterrupt('run', () => `seed ${seed}, in phase "${phase}"; rerun with: percpu-sim run ${workload} --seed ${seed}${given ? ` ${given.replace(/--seed(=|\s+)\S+/, '').trim()}` : ''}`);
+    onInterrupt(
+      'run',
+      () =>
+        `seed ${seed}, in phase "${phase}"; rerun with: percpu-sim run ${workload} --seed ${seed}${given ? ` ${given.replace(/--seed(=|\s+)\S+/, '').trim()}` : ''}`,
+    );
     let report;
     try {
       report = await runWorkload({
         workload,
         args,
         ...(values.cpus !== undefined ? { cpus: int('--cpus', values.cpus, 1, 1024, 4) } : {}),
-        ...(values['cpus-per-thread'] !== undefined ? { cpusPerThread: int('--cpus-per-thread', values['cpus-per-thread'], 1, 1024, 1) } : {}),
+        ...(values['cpus-per-thread'] !== undefined
+          ? { cpusPerThread: int('--cpus-per-thread', values['cpus-per-thread'], 1, 1024, 1) }
+          : {}),
         ...(values.nodes !== undefined ? { nodes: int('--nodes', values.nodes, 1, 16, 1) } : {}),
-        ...(values.backend !== undefined ? { backend: oneOf('--backend', values.backend, ['vm', 'km'] as const, 'vm') } : {}),
+        ...(values.backend !== undefined
+          ? { backend: oneOf('--backend', values.backend, ['vm', 'km'] as const, 'vm') }
+          : {}),
         ...(mutant !== undefined ? { mutant } : {}),
         ...(values.count ? { countViolations: true } : {}),
         strictLocks: values.strict === true,
@@ -133,7 +141,14 @@ Examples:
         phaseTimeoutMs: int('--timeout', values.timeout, 1, 3600, 120) * 1000,
         onProgress: bar,
         ...(recorder ? { recorder } : {}),
-        ...(svg ? { onRunDone: (pc: Percpu) => out.write('--svg', svg, (p) => writeFileSync(p, allocatorSvg(pc, `percpu-sim run ${workload}, seed ${seed}`))) } : {}),
+        ...(svg
+          ? {
+              onRunDone: (pc: Percpu) =>
+                out.write('--svg', svg, (p) =>
+                  writeFileSync(p, allocatorSvg(pc, `percpu-sim run ${workload}, seed ${seed}`)),
+                ),
+            }
+          : {}),
       });
     } catch (e) {
       if ((e as Error).message.startsWith('no workload')) throw new UsageError((e as Error).message);
@@ -159,12 +174,24 @@ export function runPage(r: RunReport) {
       ok: r.verdict === 'pass',
       seed: r.seed,
       replay: r.replay,
-      notes: [`${r.events} allocator events; ${r.failures.length} failure(s)${r.shutdown ? `; ${r.shutdown.leaks.length} leak(s) at shutdown` : ''}`, ...(c.mutant ? [`mutant: ${c.mutant}`] : [])],
+      notes: [
+        `${r.events} allocator events; ${r.failures.length} failure(s)${r.shutdown ? `; ${r.shutdown.leaks.length} leak(s) at shutdown` : ''}`,
+        ...(c.mutant ? [`mutant: ${c.mutant}`] : []),
+      ],
     },
-    ...(r.stats ? { stats: `${formatPercpuStats(r.stats)}\n(taken when the workload had run, before teardown and shutdown)` } : {}),
+    ...(r.stats
+      ? { stats: `${formatPercpuStats(r.stats)}\n(taken when the workload had run, before teardown and shutdown)` }
+      : {}),
     cpuTable: {
       columns: ['cpu', 'node', 'thread', 'status', 'ms', ...counts.columns.slice(1)],
-      rows: r.cpus.map((x) => [x.cpu, x.node, x.threadId, x.ok ? 'ok' : (x.error ?? 'failed'), Math.round(x.ms), ...(byCpu.get(x.cpu) ?? counts.columns.slice(1).map(() => 0))]),
+      rows: r.cpus.map((x) => [
+        x.cpu,
+        x.node,
+        x.threadId,
+        x.ok ? 'ok' : (x.error ?? 'failed'),
+        Math.round(x.ms),
+        ...(byCpu.get(x.cpu) ?? counts.columns.slice(1).map(() => 0)),
+      ]),
     },
   };
 }

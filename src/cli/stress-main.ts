@@ -6,8 +6,23 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { MUTANTS, MUTANT_NAMES } from '../kernel/mutants.ts';
 import { type SavedRunLog, replayRunLog, saveRunLog } from '../smp/run-log.ts';
 import { SavedRunLogSchema, SavedStressSchema, type SavedStress, schemaErrors } from '../files/saved.ts';
-import { type SeedResult, type Shard, campaignSeeds, defaultJobs, runCampaign, runSeed, stressOnWorkers } from '../stress/campaign.ts';
-import { DEFAULT_STRESS, type StressConfig, type StressReport, resolveMachine, runStress, stressCommand } from '../stress/engine.ts';
+import {
+  type SeedResult,
+  type Shard,
+  campaignSeeds,
+  defaultJobs,
+  runCampaign,
+  runSeed,
+  stressOnWorkers,
+} from '../stress/campaign.ts';
+import {
+  DEFAULT_STRESS,
+  type StressConfig,
+  type StressReport,
+  resolveMachine,
+  runStress,
+  stressCommand,
+} from '../stress/engine.ts';
 import { exploreMain, scenariosHelp, scheduleMain } from './explore.ts';
 import { runSchedule } from '../explore/dpor.ts';
 import { scenario } from '../explore/scenarios.ts';
@@ -146,14 +161,23 @@ export function stressConfig(values: Record<string, unknown>, f: Flags): StressC
   const cpus = f.int('--cpus', values.cpus, 1, 64, d.cpus);
   const nodes = f.int('--nodes', values.nodes, 1, 16, d.nodes);
   if (nodes > cpus) f.fail(`--nodes ${nodes} is more than --cpus ${cpus}: every node needs a CPU`);
-  if (values.workers && (values.duration !== undefined || values.runs !== undefined)) f.fail('--workers runs one seed on real threads; --duration and --runs are for the deterministic engine');
-  if (values.workers && (values.explore || values.schedule !== undefined)) f.fail('--workers runs on real threads, which cannot be explored or steered; --explore and --schedule use the deterministic engine');
+  if (values.workers && (values.duration !== undefined || values.runs !== undefined))
+    f.fail('--workers runs one seed on real threads; --duration and --runs are for the deterministic engine');
+  if (values.workers && (values.explore || values.schedule !== undefined))
+    f.fail(
+      '--workers runs on real threads, which cannot be explored or steered; --explore and --schedule use the deterministic engine',
+    );
   for (const flag of ['jobs', 'shard', 'keep-going'])
-    if (values[flag] !== undefined && (values.workers || values.explore || values.schedule !== undefined)) f.fail(`--${flag} is for a campaign of seeds (--runs or --duration), not for --workers, --explore or --schedule`);
+    if (values[flag] !== undefined && (values.workers || values.explore || values.schedule !== undefined))
+      f.fail(`--${flag} is for a campaign of seeds (--runs or --duration), not for --workers, --explore or --schedule`);
   for (const flag of ['preemptions', 'no-reduction', 'max-schedules', 'max-seconds'])
     if (values[flag] !== undefined && !values.explore) f.fail(`--${flag} is for --explore`);
-  if (values.scenario !== undefined && !values.explore && values.schedule === undefined) f.fail('--scenario is for --explore or --schedule');
-  if (values.explore && (values.trace !== undefined || values.html !== undefined)) f.fail('--trace and --html draw one run; an exploration runs many: rerun the schedule it prints with --schedule and --trace or --html');
+  if (values.scenario !== undefined && !values.explore && values.schedule === undefined)
+    f.fail('--scenario is for --explore or --schedule');
+  if (values.explore && (values.trace !== undefined || values.html !== undefined))
+    f.fail(
+      '--trace and --html draw one run; an exploration runs many: rerun the schedule it prints with --schedule and --trace or --html',
+    );
   return {
     seed: f.int('--seed', values.seed, 0, 2 ** 32 - 1, 1),
     cpus,
@@ -184,15 +208,21 @@ export function stressConfig(values: Record<string, unknown>, f: Flags): StressC
 function formatReport(r: StressReport, runs: number): string {
   const out: string[] = [];
   const c = r.config;
-  out.push(`percpu-sim stress: ${c.cpus} CPUs, ${c.nodes} node(s), ${c.backend}, policy ${c.policy}, seed ${r.seed}${c.mutant ? `, mutant ${c.mutant}` : ''}`);
+  out.push(
+    `percpu-sim stress: ${c.cpus} CPUs, ${c.nodes} node(s), ${c.backend}, policy ${c.policy}, seed ${r.seed}${c.mutant ? `, mutant ${c.mutant}` : ''}`,
+  );
   out.push(`${runs} run(s); last run: ${r.requests} requests, ${r.ticks} scheduler ticks, ${r.ms.toFixed(0)} ms`);
-  if (r.knownLockIssues) out.push(`known 2.6.36 lock dependency (schedule_work under pcpu_lock): seen ${r.knownLockIssues} time(s); --strict makes it a violation`);
+  if (r.knownLockIssues)
+    out.push(
+      `known 2.6.36 lock dependency (schedule_work under pcpu_lock): seen ${r.knownLockIssues} time(s); --strict makes it a violation`,
+    );
   if (r.verdict === 'clean') {
     out.push('verdict: CLEAN (no violation)');
     return out.join('\n');
   }
   out.push(`verdict: VIOLATION (${r.violations.length}${r.violations.length >= 50 ? '+' : ''})`);
-  for (const v of r.violations.slice(0, 10)) out.push(`  [${v.checker}/${v.kind}] tick ${v.tick}${v.cpu >= 0 ? ` cpu ${v.cpu}` : ''}: ${v.message}`);
+  for (const v of r.violations.slice(0, 10))
+    out.push(`  [${v.checker}/${v.kind}] tick ${v.tick}${v.cpu >= 0 ? ` cpu ${v.cpu}` : ''}: ${v.message}`);
   if (r.history.length) {
     out.push('events before the first violation:');
     for (const h of r.history.slice(-20)) out.push(`  ${h}`);
@@ -210,7 +240,9 @@ export function recordHooks(recorder: TimelineRecorder): Pick<EngineHooks, 'inje
 /** The HTML report's verdict of a stress run; its violations go on the timeline. */
 export function stressPage(r: StressReport, replay: string, recorder: TimelineRecorder | null = null) {
   // a round on worker threads put its failures on the timeline itself
-  for (const v of r.violations) if (v.checker !== 'workers') recorder?.violation(v.tick, `[${v.checker}/${v.kind}]${v.cpu >= 0 ? ` cpu ${v.cpu}` : ''}: ${v.message}`);
+  for (const v of r.violations)
+    if (v.checker !== 'workers')
+      recorder?.violation(v.tick, `[${v.checker}/${v.kind}]${v.cpu >= 0 ? ` cpu ${v.cpu}` : ''}: ${v.message}`);
   const c = r.config;
   return {
     title: `percpu-sim stress: ${c.cpus} CPUs, ${c.nodes} node(s), ${c.backend}, policy ${c.policy}, granularity ${c.granularity}`,
@@ -229,7 +261,15 @@ export type SavedRun = SavedStress;
 
 function save(file: string, r: StressReport, schedule: string[] | null, scenarioName: string | null = null): void {
   // written through the schema that reads it back, so that what is saved always replays
-  const s: SavedRun = SavedStressSchema.parse({ format: 'percpu-sim-stress', version: 2, config: r.config, scenario: scenarioName, schedule, verdict: r.verdict, violations: r.violations });
+  const s: SavedRun = SavedStressSchema.parse({
+    format: 'percpu-sim-stress',
+    version: 2,
+    config: r.config,
+    scenario: scenarioName,
+    schedule,
+    verdict: r.verdict,
+    violations: r.violations,
+  });
   writeFileSync(file, JSON.stringify(s, null, 2) + '\n');
 }
 
@@ -244,16 +284,29 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
     Object.assign(cfg, resolveMachine(cfg));
     const recorder = visuals.fresh();
     const r = await stressOnWorkers(cfg, { onProgress: bar, ...(recorder ? { recorder } : {}) });
-    visuals.write({ ...runPage(r), title: `percpu-sim stress --workers: ${cfg.cpus} CPUs, ${cfg.nodes} node(s), ${cfg.backend}` });
+    visuals.write({
+      ...runPage(r),
+      title: `percpu-sim stress --workers: ${cfg.cpus} CPUs, ${cfg.nodes} node(s), ${cfg.backend}`,
+    });
     const { log: _l, fingerprint: _f, ...data } = r;
-    process.stdout.write(json ? JSON.stringify(data, null, 2) + '\n' : `${r.verdict === 'pass' ? 'verdict: CLEAN' : 'verdict: VIOLATION'}\n${r.failures.map((x) => `  ${x}`).join('\n')}\nseed: ${cfg.seed}\nrerun: ${stressCommand(cfg)} --workers${typeof values.save === 'string' ? `\nreplay the allocator's side exactly: percpu-sim replay-run ${values.save}` : ''}\n`);
+    process.stdout.write(
+      json
+        ? JSON.stringify(data, null, 2) + '\n'
+        : `${r.verdict === 'pass' ? 'verdict: CLEAN' : 'verdict: VIOLATION'}\n${r.failures.map((x) => `  ${x}`).join('\n')}\nseed: ${cfg.seed}\nrerun: ${stressCommand(cfg)} --workers${typeof values.save === 'string' ? `\nreplay the allocator's side exactly: percpu-sim replay-run ${values.save}` : ''}\n`,
+    );
     outputs.write('--save', savePath, (p) => saveRunLog(p, r));
     return outputs.finish(r.verdict === 'pass' ? 0 : 1);
   }
   if (values.explore) return exploreMain(values, cfg, f, bar, json, outputs, savePath);
   if (typeof values.schedule === 'string') {
     const recorder = visuals.fresh();
-    const { report: r, schedule, sc, cfg: used, replay } = await scheduleMain(values, cfg, f, recorder ? recordHooks(recorder) : {});
+    const {
+      report: r,
+      schedule,
+      sc,
+      cfg: used,
+      replay,
+    } = await scheduleMain(values, cfg, f, recorder ? recordHooks(recorder) : {});
     visuals.write(stressPage(r, replay, recorder));
     process.stdout.write((json ? JSON.stringify({ ...r, log: undefined }, null, 2) : formatReport(r, 1)) + '\n');
     outputs.write('--save', savePath, (p) => save(p, { ...r, config: used }, schedule, sc?.name ?? null));
@@ -270,7 +323,8 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
   const t0 = Date.now();
   let done = 0;
   let bad = 0;
-  const label = (): string => `${done}/${seeds.length} seed(s)${bad ? `, ${bad} with violations` : ''}${duration ? `, ${((Date.now() - t0) / 1000).toFixed(0)}/${duration} s` : ''}${jobs > 1 ? `, ${jobs} jobs` : ''}`;
+  const label = (): string =>
+    `${done}/${seeds.length} seed(s)${bad ? `, ${bad} with violations` : ''}${duration ? `, ${((Date.now() - t0) / 1000).toFixed(0)}/${duration} s` : ''}${jobs > 1 ? `, ${jobs} jobs` : ''}`;
   const running = new Set<number>();
   onInterrupt('stress', () => {
     const now = [...running].sort((a, b) => a - b);
@@ -287,7 +341,12 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
       running.delete(r.seed);
       done = n;
       if (r.verdict === 'violation') bad++;
-      if (!single) bar(label(), duration ? Math.min(Date.now() - t0, duration * 1000) : n, duration ? duration * 1000 : seeds.length);
+      if (!single)
+        bar(
+          label(),
+          duration ? Math.min(Date.now() - t0, duration * 1000) : n,
+          duration ? duration * 1000 : seeds.length,
+        );
     },
     ...(single ? { onProgress: (d: number, t: number) => bar(`seed ${seeds[0]}`, d, t) } : {}),
   });
@@ -297,7 +356,13 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
     // the reported seed once more, in this thread, watched (a seed is a pure function of its number)
     const recorder = visuals.fresh()!;
     const again = await runSeed(cfg, r.seed, recordHooks(recorder), recorder);
-    visuals.write(stressPage(again, `${stressCommand(again.config)}${again.violations[0]?.checker === 'workers' ? ' --workers' : ''}`, recorder));
+    visuals.write(
+      stressPage(
+        again,
+        `${stressCommand(again.config)}${again.violations[0]?.checker === 'workers' ? ' --workers' : ''}`,
+        recorder,
+      ),
+    );
   }
   const n = campaign.results.length;
   const summary = {
@@ -325,15 +390,23 @@ function parseShard(v: unknown, haveRuns: boolean, f: Flags): Shard | null {
   if (!m) return f.fail(`--shard takes K/N, the K-th of N slices, such as 2/8 (got "${String(v)}")`);
   const index = Number(m[1]);
   const count = Number(m[2]);
-  if (count < 1 || count > 100_000 || index < 1 || index > count) f.fail(`--shard ${String(v)}: K must be in [1, N] and N in [1, 100000]`);
+  if (count < 1 || count > 100_000 || index < 1 || index > count)
+    f.fail(`--shard ${String(v)}: K must be in [1, N] and N in [1, 100000]`);
   if (!haveRuns) f.fail('--shard slices a campaign of --runs N seeds; give --runs');
   return { index, count };
 }
 
 /** One line on a campaign: how many seeds, which failed, which were skipped. */
-export function campaignLine(c: { seeds: readonly SeedResult[]; shard: Shard | null; skipped: number; jobs?: number }): string {
+export function campaignLine(c: {
+  seeds: readonly SeedResult[];
+  shard: Shard | null;
+  skipped: number;
+  jobs?: number;
+}): string {
   const bad = c.seeds.filter((x) => x.verdict === 'violation').map((x) => x.seed);
-  const range = c.seeds.length ? ` (${c.seeds[0]!.seed}..${c.seeds.at(-1)!.seed}${c.shard ? `, shard ${c.shard.index}/${c.shard.count}` : ''})` : '';
+  const range = c.seeds.length
+    ? ` (${c.seeds[0]!.seed}..${c.seeds.at(-1)!.seed}${c.shard ? `, shard ${c.shard.index}/${c.shard.count}` : ''})`
+    : '';
   return `campaign: ${c.seeds.length} seed(s)${range}${c.jobs && c.jobs > 1 ? ` on ${c.jobs} jobs` : ''}; ${bad.length ? `violations in seed(s) ${bad.join(', ')}` : 'all clean'}${c.skipped ? `; ${c.skipped} not run` : ''}`;
 }
 
@@ -348,7 +421,12 @@ export function mutantsMain(json: boolean): number {
   return 0;
 }
 
-export async function replayRunMain(file: string, json: boolean, f: Flags, visuals: Visuals | null = null): Promise<number> {
+export async function replayRunMain(
+  file: string,
+  json: boolean,
+  f: Flags,
+  visuals: Visuals | null = null,
+): Promise<number> {
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
@@ -371,23 +449,37 @@ export async function replayRunMain(file: string, json: boolean, f: Flags, visua
         ok: same,
         seed: log.seed,
         replay: `percpu-sim replay-run ${file}`,
-        notes: [`${r.requests} allocator requests replayed; the recorded run's verdict was ${log.verdict}`, ...(r.sameFinalState ? [] : ['the final allocator state differs from the recording'])],
+        notes: [
+          `${r.requests} allocator requests replayed; the recorded run's verdict was ${log.verdict}`,
+          ...(r.sameFinalState ? [] : ['the final allocator state differs from the recording']),
+        ],
       },
     });
     if (json) process.stdout.write(JSON.stringify({ reproduced: same, ...r }, null, 2) + '\n');
     else
       process.stdout.write(
         `replayed ${r.requests} allocator requests of ${log.workload} (seed ${log.seed}) without workers\n` +
-          (r.mismatches.length ? r.mismatches.slice(0, 10).map((m) => `  ${m}\n`).join('') : '') +
+          (r.mismatches.length
+            ? r.mismatches
+                .slice(0, 10)
+                .map((m) => `  ${m}\n`)
+                .join('')
+            : '') +
           `${same ? 'reproduced: the same replies and the same final allocator state' : `NOT reproduced: ${r.mismatches.length} different replies${r.sameFinalState ? '' : ', a different final state'}`}\n`,
       );
     return same ? 0 : 1;
   }
-  if (format !== 'percpu-sim-stress') return f.fail(`${file} is not a saved run: its "format" is ${JSON.stringify(format ?? null)}, not "percpu-sim-stress" (stress --save) or "percpu-sim-run-log" (run --save)`);
+  if (format !== 'percpu-sim-stress')
+    return f.fail(
+      `${file} is not a saved run: its "format" is ${JSON.stringify(format ?? null)}, not "percpu-sim-stress" (stress --save) or "percpu-sim-run-log" (run --save)`,
+    );
   const parsed = SavedStressSchema.safeParse(raw);
   if (!parsed.success) return f.fail(`${file} is not a valid saved stress run: ${schemaErrors(parsed.error)}`);
   const saved = parsed.data;
-  if (saved.version === 1 && saved.schedule) return f.fail(`${file} holds a schedule of an older exploration (choice numbers); explore again to get one by task names`);
+  if (saved.version === 1 && saved.schedule)
+    return f.fail(
+      `${file} holds a schedule of an older exploration (choice numbers); explore again to get one by task names`,
+    );
   const sc = saved.scenario ? scenario(saved.scenario) : null;
   if (saved.scenario && !sc) return f.fail(`${file}: scenario: this version has no scenario "${saved.scenario}"`);
   const config = saved.config as StressConfig;
@@ -396,13 +488,29 @@ export async function replayRunMain(file: string, json: boolean, f: Flags, visua
   const recorder = visuals?.fresh() ?? null;
   const hooks = recorder ? recordHooks(recorder) : {};
   const r = saved.schedule
-    ? (await runSchedule(config, saved.schedule as string[], { ...(sc ? { programs: sc.programs } : {}), ...hooks })).report
+    ? (await runSchedule(config, saved.schedule as string[], { ...(sc ? { programs: sc.programs } : {}), ...hooks }))
+        .report
     : await runStress(config, { onProgress: (d, t) => bar(`replaying seed ${config.seed}`, d, t), ...hooks });
   bar('done', 1, 1);
   visuals?.write(stressPage(r, `percpu-sim replay-run ${file}`, recorder));
-  const first = (x: readonly { checker: string; kind: string; message: string }[]) => (x[0] ? `${x[0].checker}/${x[0].kind}: ${x[0].message}` : 'none');
+  const first = (x: readonly { checker: string; kind: string; message: string }[]) =>
+    x[0] ? `${x[0].checker}/${x[0].kind}: ${x[0].message}` : 'none';
   const same = r.verdict === saved.verdict && first(r.violations) === first(saved.violations);
-  if (json) process.stdout.write(JSON.stringify({ reproduced: same, saved: { verdict: saved.verdict, first: first(saved.violations) }, replayed: { verdict: r.verdict, first: first(r.violations) } }, null, 2) + '\n');
-  else process.stdout.write(`${formatReport(r, 1)}\n${same ? 'reproduced: the replay ends exactly as the saved run did' : `NOT reproduced: the saved run ended with ${first(saved.violations)}`}\n`);
+  if (json)
+    process.stdout.write(
+      JSON.stringify(
+        {
+          reproduced: same,
+          saved: { verdict: saved.verdict, first: first(saved.violations) },
+          replayed: { verdict: r.verdict, first: first(r.violations) },
+        },
+        null,
+        2,
+      ) + '\n',
+    );
+  else
+    process.stdout.write(
+      `${formatReport(r, 1)}\n${same ? 'reproduced: the replay ends exactly as the saved run did' : `NOT reproduced: the saved run ended with ${first(saved.violations)}`}\n`,
+    );
   return r.verdict === 'clean' ? 0 : 1;
 }

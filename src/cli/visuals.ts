@@ -46,7 +46,9 @@ export class Visuals {
   write(page: Omit<ReportPage, 'timeline'>): void {
     if (!this.recorder) return;
     const timeline = this.recorder.finish();
-    this.out.write('--trace', this.tracePath, (p) => writeFileSync(p, JSON.stringify(chromeTrace(timeline, page.title)) + '\n'));
+    this.out.write('--trace', this.tracePath, (p) =>
+      writeFileSync(p, JSON.stringify(chromeTrace(timeline, page.title)) + '\n'),
+    );
     this.out.write('--html', this.htmlPath, (p) => writeFileSync(p, htmlReport({ ...page, timeline })));
   }
 }

@@ -65,7 +65,8 @@ interface Node {
 }
 
 /** What choosing `t` at a node costs: one preemption when the task that ran last is still ready. */
-const cost = (n: { enabled: string[]; last: string | null }, t: string): number => (n.last !== null && n.last !== t && n.enabled.includes(n.last) ? 1 : 0);
+const cost = (n: { enabled: string[]; last: string | null }, t: string): number =>
+  n.last !== null && n.last !== t && n.enabled.includes(n.last) ? 1 : 0;
 
 /**
  * Whether step i happens before the thread of step j reaches j: program order and dependent
@@ -118,14 +119,24 @@ export async function explore(cfg: StressConfig, opts: ExploreOptions): Promise<
           // what slept (or was done) at the parent sleeps on while it commutes with the parent's step
           const taken = steps[steps.length - 1];
           const carry = new Map(parent.sleep);
-          for (const d of parent.done) if (d !== parent.chosen && parent.stepOf.has(d)) carry.set(d, parent.stepOf.get(d)!);
+          for (const d of parent.done)
+            if (d !== parent.chosen && parent.stepOf.has(d)) carry.set(d, parent.stepOf.get(d)!);
           if (taken) for (const [u, st] of carry) if (u !== taken.key && !dependent(st, taken)) sleep.set(u, st);
         }
         const spent = parent ? parent.spent + cost(parent, parent.chosen) : 0;
         const awake = enabled.filter((t) => !sleep.has(t));
         const pool = awake.length ? awake : enabled;
         const chosen = last !== null && pool.includes(last) ? last : pool[0]!;
-        stack.push({ enabled, last, chosen, spent, backtrack: new Set([chosen]), done: new Set([chosen]), sleep, stepOf: new Map() });
+        stack.push({
+          enabled,
+          last,
+          chosen,
+          spent,
+          backtrack: new Set([chosen]),
+          done: new Set([chosen]),
+          sleep,
+          stepOf: new Map(),
+        });
         return chosen;
       },
       opts,
@@ -156,8 +167,10 @@ export async function explore(cfg: StressConfig, opts: ExploreOptions): Promise<
       }
     }
     if (next < 0) return { schedules, complete: true, stoppedBy: null, violations: [...violations.values()], maxDepth };
-    if (schedules >= opts.maxSchedules) return { schedules, complete: false, stoppedBy: 'schedules', violations: [...violations.values()], maxDepth };
-    if ((Date.now() - t0) / 1000 >= opts.maxSeconds) return { schedules, complete: false, stoppedBy: 'time', violations: [...violations.values()], maxDepth };
+    if (schedules >= opts.maxSchedules)
+      return { schedules, complete: false, stoppedBy: 'schedules', violations: [...violations.values()], maxDepth };
+    if ((Date.now() - t0) / 1000 >= opts.maxSeconds)
+      return { schedules, complete: false, stoppedBy: 'time', violations: [...violations.values()], maxDepth };
     stack.length = next + 1;
     const n = stack[next]!;
     n.chosen = alt;
@@ -206,11 +219,30 @@ function addBacktracks(exec: Execution, stack: Node[], bound: number): void {
 function record(exec: Execution, into: Map<string, ExploreViolation>): void {
   for (const v of exec.report.violations) {
     const k = `${v.checker}/${v.kind}`;
-    if (!into.has(k)) into.set(k, { checker: v.checker, kind: v.kind, message: v.message, schedule: exec.choices.map((c) => c.chosen) });
+    if (!into.has(k))
+      into.set(k, {
+        checker: v.checker,
+        kind: v.kind,
+        message: v.message,
+        schedule: exec.choices.map((c) => c.chosen),
+      });
   }
 }
 
 /** Reruns one schedule an exploration printed (task names, one per choice point). */
-export async function runSchedule(cfg: StressConfig, schedule: readonly string[], opts: ExecuteOptions = {}): Promise<Execution> {
-  return execute(cfg, (enabled, last, depth) => (depth < schedule.length && enabled.includes(schedule[depth]!) ? schedule[depth]! : last !== null && enabled.includes(last) ? last : enabled[0]!), opts);
+export async function runSchedule(
+  cfg: StressConfig,
+  schedule: readonly string[],
+  opts: ExecuteOptions = {},
+): Promise<Execution> {
+  return execute(
+    cfg,
+    (enabled, last, depth) =>
+      depth < schedule.length && enabled.includes(schedule[depth]!)
+        ? schedule[depth]!
+        : last !== null && enabled.includes(last)
+          ? last
+          : enabled[0]!,
+    opts,
+  );
 }

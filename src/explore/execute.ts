@@ -11,7 +11,13 @@
  */
 import type { ActorEvent } from '../sim/events.ts';
 import { KWORKER } from '../sim/events.ts';
-import { type EngineHooks, type ScenarioPrograms, type StressConfig, type StressReport, runStress } from '../stress/engine.ts';
+import {
+  type EngineHooks,
+  type ScenarioPrograms,
+  type StressConfig,
+  type StressReport,
+  runStress,
+} from '../stress/engine.ts';
 
 export interface Step {
   /** the task that ran */

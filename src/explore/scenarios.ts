@@ -34,7 +34,8 @@ async function freeAll(cpu: PerCpu, ptrs: number[]): Promise<void> {
 export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'last-area',
-    description: 'two CPUs allocate areas of which only one fits in what is left of the first chunk: the other creates a chunk',
+    description:
+      'two CPUs allocate areas of which only one fits in what is left of the first chunk: the other creates a chunk',
     config: { cpus: 2 },
     preemptions: 3,
     programs: () => {
@@ -77,7 +78,8 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'reclaim-vs-populate',
-    description: 'CPU 0 empties a second chunk, which schedules reclaim to destroy one, while CPU 1 allocates in the unpopulated tail of a third chunk and populates it',
+    description:
+      'CPU 0 empties a second chunk, which schedules reclaim to destroy one, while CPU 1 allocates in the unpopulated tail of a third chunk and populates it',
     config: { cpus: 2 },
     preemptions: 3,
     programs: () => {
@@ -124,7 +126,8 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'early-limit',
-    description: 'the boot CPU allocates before slab until the early map is full; then percpu_init_late() swaps the maps while CPU 1 allocates and CPU 0 frees',
+    description:
+      'the boot CPU allocates before slab until the early map is full; then percpu_init_late() swaps the maps while CPU 1 allocates and CPU 0 frees',
     config: { cpus: 2 },
     preemptions: 3,
     programs: () => {

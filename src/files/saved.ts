@@ -37,7 +37,13 @@ export const StressConfigSchema = z.object({
   }),
 });
 
-const ViolationSchema = z.object({ checker: z.string(), kind: z.string(), cpu: z.number().int(), tick: z.number().int(), message: z.string() });
+const ViolationSchema = z.object({
+  checker: z.string(),
+  kind: z.string(),
+  cpu: z.number().int(),
+  tick: z.number().int(),
+  message: z.string(),
+});
 
 /** `percpu-sim stress --save`: the configuration, and for an explored schedule its choices. */
 export const SavedStressSchema = z
@@ -46,15 +52,25 @@ export const SavedStressSchema = z
     version: z.union([z.literal(1), z.literal(2)]),
     config: StressConfigSchema,
     scenario: z.string().nullable().default(null),
-    schedule: z.union([z.array(z.string().regex(/^(\d+|k)\.\d+$/, 'a task name such as 0.3 or k.0')), z.array(z.number().int())]).nullable(),
+    schedule: z
+      .union([z.array(z.string().regex(/^(\d+|k)\.\d+$/, 'a task name such as 0.3 or k.0')), z.array(z.number().int())])
+      .nullable(),
     verdict: z.enum(['clean', 'violation']),
     violations: z.array(ViolationSchema),
   })
-  .refine((s) => s.version === 2 || !s.schedule || s.schedule.every((x) => typeof x === 'number'), { message: 'version 1 schedules are choice numbers', path: ['schedule'] });
+  .refine((s) => s.version === 2 || !s.schedule || s.schedule.every((x) => typeof x === 'number'), {
+    message: 'version 1 schedules are choice numbers',
+    path: ['schedule'],
+  });
 
 export type SavedStress = z.infer<typeof SavedStressSchema>;
 
-const RequestSchema = z.object({ kind: z.enum(['alloc', 'alloc_batch', 'free', 'free_batch', 'init_late', 'reclaim', 'teardown']), cpu: z.number().int() }).passthrough();
+const RequestSchema = z
+  .object({
+    kind: z.enum(['alloc', 'alloc_batch', 'free', 'free_batch', 'init_late', 'reclaim', 'teardown']),
+    cpu: z.number().int(),
+  })
+  .passthrough();
 
 /** `percpu-sim run --save`: the run's allocator event log. */
 export const SavedRunLogSchema = z.object({
@@ -77,9 +93,17 @@ export const SavedRunLogSchema = z.object({
   fingerprint: z.string(),
   log: z.array(
     z
-      .object({ seq: z.number().int(), tick: z.number().int().min(0), type: z.string(), task: z.number().int(), cpu: z.number().int() })
+      .object({
+        seq: z.number().int(),
+        tick: z.number().int().min(0),
+        type: z.string(),
+        task: z.number().int(),
+        cpu: z.number().int(),
+      })
       .passthrough()
-      .refine((e) => e.type !== 'arrive' || RequestSchema.safeParse((e as { req?: unknown }).req).success, { message: 'an arrive event needs a request (req) with a known kind and a cpu' }),
+      .refine((e) => e.type !== 'arrive' || RequestSchema.safeParse((e as { req?: unknown }).req).success, {
+        message: 'an arrive event needs a request (req) with a known kind and a cpu',
+      }),
   ),
 });
 
@@ -100,7 +124,10 @@ export const CampaignSchema = z.object({
   version: z.literal(1),
   base: int(0, 2 ** 32 - 1),
   runs: int(1, 1_000_000),
-  shard: z.object({ index: int(1, 100_000), count: int(1, 100_000) }).refine((s) => s.index <= s.count, { message: 'index must be at most count' }).nullable(),
+  shard: z
+    .object({ index: int(1, 100_000), count: int(1, 100_000) })
+    .refine((s) => s.index <= s.count, { message: 'index must be at most count' })
+    .nullable(),
   jobs: int(1, 256),
   keepGoing: z.boolean(),
   config: StressConfigSchema,

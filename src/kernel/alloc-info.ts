@@ -45,7 +45,16 @@ export function pcpu_alloc_alloc_info(nr_groups: number, nr_units: number): Pcpu
   const groups: PcpuGroupInfo[] = [];
   for (let g = 0; g < nr_groups; g++) groups.push({ nr_units: 0, base_offset: 0, cpu_map: [] });
   if (nr_groups > 0) groups[0]!.cpu_map = new Array<number>(nr_units).fill(NR_CPUS);
-  return { static_size: 0, reserved_size: 0, dyn_size: 0, unit_size: 0, atom_size: 0, alloc_size: 0, nr_groups, groups };
+  return {
+    static_size: 0,
+    reserved_size: 0,
+    dyn_size: 0,
+    unit_size: 0,
+    atom_size: 0,
+    alloc_size: 0,
+    nr_groups,
+    groups,
+  };
 }
 
 /**
@@ -155,8 +164,8 @@ export function pcpu_build_alloc_info(
 export function pcpu_dump_alloc_info(ai: PcpuAllocInfo, nr_possible_cpus: number, lvl = ''): string[] {
   let group_width = 1;
   let cpu_width = 1;
-  for (let v = ai.nr_groups; (v = Math.floor(v / 10)); ) group_width++;
-  for (let v = nr_possible_cpus; (v = Math.floor(v / 10)); ) cpu_width++;
+  for (let v = ai.nr_groups; (v = Math.floor(v / 10));) group_width++;
+  for (let v = nr_possible_cpus; (v = Math.floor(v / 10));) cpu_width++;
   const empty_str = '--------'.slice(0, Math.min(cpu_width, 8));
 
   const upa = Math.max(1, Math.floor(ai.alloc_size / ai.unit_size));
@@ -173,7 +182,8 @@ export function pcpu_dump_alloc_info(ai: PcpuAllocInfo, nr_possible_cpus: number
     const gi = ai.groups[group]!;
     let unit = 0;
     let unit_end = 0;
-    if (gi.nr_units % upa) throw new KernelBug('BUG_ON', 'kernel BUG: BUG_ON(gi->nr_units % upa)', 'gi->nr_units % upa');
+    if (gi.nr_units % upa)
+      throw new KernelBug('BUG_ON', 'kernel BUG: BUG_ON(gi->nr_units % upa)', 'gi->nr_units % upa');
     for (alloc_end += gi.nr_units / upa; alloc < alloc_end; alloc++) {
       if (!(alloc % apl)) {
         if (cur !== null) lines.push(cur);
@@ -210,7 +220,14 @@ export function pcpu_embed_first_chunk(
   alloc_fn: PcpuFcAllocFn,
   free_fn: PcpuFcFreeFn,
 ): number {
-  const ai = pcpu_build_alloc_info(pc.nr_cpu_ids, pc.image.static_size, reserved_size, dyn_size, atom_size, cpu_distance_fn);
+  const ai = pcpu_build_alloc_info(
+    pc.nr_cpu_ids,
+    pc.image.static_size,
+    reserved_size,
+    dyn_size,
+    atom_size,
+    cpu_distance_fn,
+  );
   const size_sum = ai.static_size + ai.reserved_size + ai.dyn_size;
   const areas: number[] = [];
   let base = Number.MAX_SAFE_INTEGER;
@@ -251,7 +268,9 @@ export function pcpu_embed_first_chunk(
   max_distance += ai.unit_size;
   const vmalloc_size = pc.machine.vm.end - pc.machine.vm.start;
   if (max_distance > Math.floor((vmalloc_size * 3) / 4))
-    pc.printk(`PERCPU: max_distance=0x${max_distance.toString(16)} too large for vmalloc space 0x${vmalloc_size.toString(16)}`);
+    pc.printk(
+      `PERCPU: max_distance=0x${max_distance.toString(16)} too large for vmalloc space 0x${vmalloc_size.toString(16)}`,
+    );
 
   pc.printk(
     `PERCPU: Embedded ${PFN_DOWN(size_sum)} pages/cpu @${hexPtr(base)} s${ai.static_size} r${ai.reserved_size} d${ai.dyn_size} u${ai.unit_size}`,
@@ -263,7 +282,12 @@ export function pcpu_embed_first_chunk(
  * pcpu_page_first_chunk(): the first chunk page by page, each page from its CPU's node,
  * mapped into a vmalloc area registered at boot. Boot only. Returns 0 or -ENOMEM.
  */
-export function pcpu_page_first_chunk(pc: Percpu, reserved_size: number, alloc_fn: PcpuFcAllocFn, free_fn: PcpuFcFreeFn): number {
+export function pcpu_page_first_chunk(
+  pc: Percpu,
+  reserved_size: number,
+  alloc_fn: PcpuFcAllocFn,
+  free_fn: PcpuFcFreeFn,
+): number {
   const psize_str = `${PAGE_SIZE >> 10}K`;
   const ai = pcpu_build_alloc_info(pc.nr_cpu_ids, pc.image.static_size, reserved_size, 0, PAGE_SIZE, null);
   if (ai.nr_groups !== 1 || ai.groups[0]!.nr_units !== pc.nr_cpu_ids)
@@ -283,14 +307,17 @@ export function pcpu_page_first_chunk(pc: Percpu, reserved_size: number, alloc_f
     }
   }
   const vm = pc.machine.vm.getVmArea(pc.nr_cpu_ids * ai.unit_size, 'pcpu_page_first_chunk');
-  if (!vm) throw new KernelBug('BUG_ON', 'kernel BUG: vm_area_register_early() found no space', 'vm_area_register_early');
+  if (!vm)
+    throw new KernelBug('BUG_ON', 'kernel BUG: vm_area_register_early() found no space', 'vm_area_register_early');
   for (let unit = 0; unit < pc.nr_cpu_ids; unit++) {
     const unit_addr = vm.addr + unit * ai.unit_size;
     const pfns = pages.slice(unit * unit_pages, (unit + 1) * unit_pages).map((va) => pc.machine.mem.pa(va) / PAGE_SIZE);
     pc.machine.vm.mapPages(unit_addr, pfns);
     pc.machine.access.writeBytes(unit_addr, pc.image.load);
   }
-  pc.printk(`PERCPU: ${unit_pages} ${psize_str} pages/cpu @${hexPtr(vm.addr)} s${ai.static_size} r${ai.reserved_size} d${ai.dyn_size}`);
+  pc.printk(
+    `PERCPU: ${unit_pages} ${psize_str} pages/cpu @${hexPtr(vm.addr)} s${ai.static_size} r${ai.reserved_size} d${ai.dyn_size}`,
+  );
   return pc.pcpu_setup_first_chunk(ai, vm.addr);
 }
 

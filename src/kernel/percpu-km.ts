@@ -23,7 +23,10 @@ export class PercpuKm implements PcpuBackend {
     if (this.pc.mutant('populate-no-zero')) return 0;
     for (let cpu = 0; cpu < this.pc.nr_cpu_ids; cpu++)
       if (this.pc.machine.access.fill(this.pc.pcpu_chunk_addr(chunk, cpu, 0) + off, 0, size) < 0)
-        throw new KernelBug('BUG_ON', `pcpu_populate_chunk: chunk ${chunk.id} offset ${off} is not backed for cpu ${cpu}`);
+        throw new KernelBug(
+          'BUG_ON',
+          `pcpu_populate_chunk: chunk ${chunk.id} offset ${off} is not backed for cpu ${cpu}`,
+        );
     return 0;
   }
 

@@ -55,7 +55,13 @@ export class PercpuVm implements PcpuBackend {
   }
 
   /** Calls fn(rs, re) for each maximal run of pages in [start, end) whose populated bit is `want`. */
-  private forEachRegion(chunk: PcpuChunk, want: number, start: number, end: number, fn: (rs: number, re: number) => void): void {
+  private forEachRegion(
+    chunk: PcpuChunk,
+    want: number,
+    start: number,
+    end: number,
+    fn: (rs: number, re: number) => void,
+  ): void {
     let rs = start;
     while (rs < end) {
       while (rs < end && chunk.populated[rs] !== want) rs++;
@@ -124,7 +130,13 @@ export class PercpuVm implements PcpuBackend {
   }
 
   /** pcpu_unmap_pages(): unmaps [start, end) in every unit, collecting the pages into the scratch. */
-  private pcpu_unmap_pages(chunk: PcpuChunk, pages: Int32Array, populated: Uint8Array, start: number, end: number): void {
+  private pcpu_unmap_pages(
+    chunk: PcpuChunk,
+    pages: Int32Array,
+    populated: Uint8Array,
+    start: number,
+    end: number,
+  ): void {
     const m = this.pc.machine;
     for (let i = start; i < end; i++) this.pc.WRITE('page', chunk, 'pcpu_unmap_pages', i);
     for (let cpu = 0; cpu < this.pc.nr_cpu_ids; cpu++) {
@@ -166,12 +178,15 @@ export class PercpuVm implements PcpuBackend {
       }
       if (this.pc.kcsan_delay) yield watchpoint('pcpu_populate_chunk');
       this.pc.READ('scratch', null, 'pcpu_populate_chunk');
-      this.forEachRegion(chunk, 0, page_start, page_end, (rs, re) => this.pcpu_map_pages(chunk, pages, populated, rs, re));
+      this.forEachRegion(chunk, 0, page_start, page_end, (rs, re) =>
+        this.pcpu_map_pages(chunk, pages, populated, rs, re),
+      );
       this.pc.machine.vm.flushCacheVmap();
       this.pc.WRITE('populated', chunk, 'pcpu_populate_chunk');
       chunk.populated.set(populated); // commit the new bitmap
       this.forEachRegion(chunk, 1, page_start, page_end, (rs, re) => {
-        for (let cpu = 0; cpu < this.pc.nr_cpu_ids; cpu++) for (let i = rs; i < re; i++) pages[this.page_idx(cpu, i)] = -1;
+        for (let cpu = 0; cpu < this.pc.nr_cpu_ids; cpu++)
+          for (let i = rs; i < re; i++) pages[this.page_idx(cpu, i)] = -1;
       });
       this.put_scratch();
     }
@@ -180,7 +195,10 @@ export class PercpuVm implements PcpuBackend {
     if (this.pc.mutant('populate-no-zero')) return 0;
     for (let cpu = 0; cpu < this.pc.nr_cpu_ids; cpu++) {
       if (this.pc.machine.access.fill(this.pc.pcpu_chunk_addr(chunk, cpu, 0) + off, 0, size) < 0)
-        throw new KernelBug('BUG_ON', `pcpu_populate_chunk: chunk ${chunk.id} offset ${off} is not mapped for cpu ${cpu}`);
+        throw new KernelBug(
+          'BUG_ON',
+          `pcpu_populate_chunk: chunk ${chunk.id} offset ${off} is not mapped for cpu ${cpu}`,
+        );
     }
     return 0;
   }
@@ -198,7 +216,9 @@ export class PercpuVm implements PcpuBackend {
 
     const [pages, populated] = this.pcpu_get_pages_and_bitmap(chunk);
     this.pc.machine.vm.flushCacheVmap(); // pcpu_pre_unmap_flush
-    this.forEachRegion(chunk, 1, page_start, page_end, (rs, re) => this.pcpu_unmap_pages(chunk, pages, populated, rs, re));
+    this.forEachRegion(chunk, 1, page_start, page_end, (rs, re) =>
+      this.pcpu_unmap_pages(chunk, pages, populated, rs, re),
+    );
     // vunmap may sleep, with the scratch held
     yield sleepStep('pcpu_depopulate_chunk', chunk.id);
     if (this.pc.kcsan_delay) yield watchpoint('pcpu_depopulate_chunk');
@@ -214,7 +234,11 @@ export class PercpuVm implements PcpuBackend {
     const chunk = pc.pcpu_alloc_chunk();
     if (!chunk) return null;
     yield sleepStep('pcpu_create_chunk', -1);
-    const vms = pc.machine.vm.getVmAreas(pc.pcpu_group_offsets, pc.pcpu_group_sizes, Math.max(pc.pcpu_atom_size, PAGE_SIZE));
+    const vms = pc.machine.vm.getVmAreas(
+      pc.pcpu_group_offsets,
+      pc.pcpu_group_sizes,
+      Math.max(pc.pcpu_atom_size, PAGE_SIZE),
+    );
     if (!vms) {
       pc.pcpu_free_chunk(chunk);
       return null;

@@ -175,7 +175,11 @@ export class Percpu {
   /** A kernel path is about to touch `chunk`: it must not have been destroyed. */
   pcpu_chunk_check_alive(chunk: PcpuChunk, where: string): void {
     if (chunk.destroyed)
-      throw new KernelBug('USE_AFTER_FREE', `${where}: chunk ${chunkName(chunk)} was destroyed while still in use (use after free)`, 'chunk->destroyed');
+      throw new KernelBug(
+        'USE_AFTER_FREE',
+        `${where}: chunk ${chunkName(chunk)} was destroyed while still in use (use after free)`,
+        'chunk->destroyed',
+      );
   }
 
   setBackend(b: PcpuBackend): void {
@@ -408,7 +412,8 @@ export class Percpu {
         if (tail) max_contig = Math.max(map[i + 1]!, max_contig);
       }
 
-      if (is_last) chunk.contig_hint = max_contig; // the whole map was scanned
+      if (is_last)
+        chunk.contig_hint = max_contig; // the whole map was scanned
       else chunk.contig_hint = Math.max(chunk.contig_hint, max_contig);
 
       chunk.free_size -= map[i]!;
@@ -435,9 +440,17 @@ export class Percpu {
     for (; i < chunk.map_used; off += Math.abs(map[i++]!)) if (off >= freeme) break;
     const where = `chunk ${chunkName(chunk)} offset ${freeme}`;
     if (off !== freeme || i === chunk.map_used)
-      throw new KernelBug('BAD_FREE', `free_percpu: ${where} is not the start of an area (BUG_ON(off != freeme))`, 'off != freeme');
+      throw new KernelBug(
+        'BAD_FREE',
+        `free_percpu: ${where} is not the start of an area (BUG_ON(off != freeme))`,
+        'off != freeme',
+      );
     if (map[i]! > 0)
-      throw new KernelBug('DOUBLE_FREE', `free_percpu: ${where} is already free (BUG_ON(chunk->map[i] > 0))`, 'chunk->map[i] > 0');
+      throw new KernelBug(
+        'DOUBLE_FREE',
+        `free_percpu: ${where} is already free (BUG_ON(chunk->map[i] > 0))`,
+        'chunk->map[i] > 0',
+      );
     if (i === 0 && (chunk === this.pcpu_first_chunk || chunk === this.pcpu_reserved_chunk))
       throw new KernelBug('BAD_FREE', `free_percpu: ${where} is the static area of the first chunk`, 'static area');
     return i;
@@ -545,7 +558,8 @@ export class Percpu {
     }
     const pfn = this.backend.pcpu_addr_to_pfn(addr + this.pcpu_unit_offsets[cpu]!);
     const chunk = pfn >= 0 ? this.chunks.get(this.machine.mem.pageChunk(pfn)) : undefined;
-    if (!chunk) throw new KernelBug('BAD_FREE', `free_percpu: 0x${addr.toString(16)} is in no percpu chunk`, 'no chunk');
+    if (!chunk)
+      throw new KernelBug('BAD_FREE', `free_percpu: 0x${addr.toString(16)} is in no percpu chunk`, 'no chunk');
     this.READ('index', chunk, 'pcpu_chunk_addr_search');
     this.READ('page', chunk, 'pcpu_chunk_addr_search', Math.floor((addr - chunk.base_addr) / PAGE_SIZE));
     return chunk;
@@ -605,7 +619,12 @@ export class Percpu {
     // size and align are size_t: anything that is not a whole number above zero is illegal too.
     // 2.6.36 takes any alignment up to PAGE_SIZE and rounds with ALIGN()'s mask, so one that is
     // not a power of two clears the bits of align - 1 (align 0 would underflow the mask).
-    if (!(Number.isInteger(size) && size > 0) || size > PCPU_MIN_UNIT_SIZE || align > PAGE_SIZE || !(Number.isInteger(align) && align > 0)) {
+    if (
+      !(Number.isInteger(size) && size > 0) ||
+      size > PCPU_MIN_UNIT_SIZE ||
+      align > PAGE_SIZE ||
+      !(Number.isInteger(align) && align > 0)
+    ) {
       const error = `illegal size (${size}) or align (${align}) for percpu allocation`;
       this.WARN(error);
       this.stats.nr_failed++;
@@ -624,7 +643,8 @@ export class Percpu {
       chunk = this.pcpu_reserved_chunk;
       if (this.kcsan_delay) yield watchpoint('pcpu_alloc');
       this.READ('map', chunk, 'pcpu_alloc');
-      if (size > chunk.contig_hint) return yield* this.pcpu_alloc_fail(size, align, 'alloc from reserved chunk failed', true);
+      if (size > chunk.contig_hint)
+        return yield* this.pcpu_alloc_fail(size, align, 'alloc from reserved chunk failed', true);
       while ((new_alloc = this.pcpu_need_to_extend(chunk))) {
         yield SPIN_UNLOCK;
         if ((yield* this.pcpu_extend_area_map(chunk, new_alloc)) < 0)
@@ -658,7 +678,11 @@ export class Percpu {
               if (!this.mutant('extend-stale-walk')) continue restart;
               n = c.next; // the 2009 bug: carry on from wherever the chunk is now
               if (this.pcpu_chunk_slot(c) !== slot)
-                throw new KernelBug('LIST_CORRUPTION', `pcpu_alloc: chunk ${chunkName(c)} moved to slot ${this.pcpu_chunk_slot(c)} while the walk of slot ${slot} had pcpu_lock dropped`, 'list corruption');
+                throw new KernelBug(
+                  'LIST_CORRUPTION',
+                  `pcpu_alloc: chunk ${chunkName(c)} moved to slot ${this.pcpu_chunk_slot(c)} while the walk of slot ${slot} had pcpu_lock dropped`,
+                  'list corruption',
+                );
             }
 
             off = this.pcpu_alloc_area(c, size, align);
@@ -866,7 +890,8 @@ export class Percpu {
       }
       unit += gi.nr_units;
     }
-    for (let cpu = 0; cpu < this.nr_cpu_ids; cpu++) PCPU_SETUP_BUG_ON(unit_map[cpu] === -1, 'unit_map[cpu] == UINT_MAX');
+    for (let cpu = 0; cpu < this.nr_cpu_ids; cpu++)
+      PCPU_SETUP_BUG_ON(unit_map[cpu] === -1, 'unit_map[cpu] == UINT_MAX');
 
     for (const line of pcpu_dump_alloc_info(ai, this.nr_cpu_ids)) this.printk(line);
 
@@ -891,7 +916,11 @@ export class Percpu {
     this.pcpu_slot = Array.from({ length: this.pcpu_nr_slots }, () => new ListHead());
 
     // the static chunk: static + reserved, or static + dynamic when nothing is reserved
-    const schunk = new PcpuChunk(ai.reserved_size ? RESERVED_CHUNK_ID : 0, new Int32Array(PERCPU_DYNAMIC_EARLY_SLOTS), this.pcpu_unit_pages);
+    const schunk = new PcpuChunk(
+      ai.reserved_size ? RESERVED_CHUNK_ID : 0,
+      new Int32Array(PERCPU_DYNAMIC_EARLY_SLOTS),
+      this.pcpu_unit_pages,
+    );
     schunk.base_addr = base_addr;
     schunk.early_map = true;
     schunk.immutable = true;
@@ -941,7 +970,8 @@ export class Percpu {
    * Returns when both maps are swapped.
    */
   *percpu_init_late(): KTask<void> {
-    if (!this.slab_available) throw new KernelBug('BAD_STATE', 'percpu_init_late: slab is not available yet (BUG_ON(!map))', '!map');
+    if (!this.slab_available)
+      throw new KernelBug('BAD_STATE', 'percpu_init_late: slab is not available yet (BUG_ON(!map))', '!map');
     if (this.late_init_done) throw new KernelBug('BAD_STATE', 'percpu_init_late: already done');
     const targets = [this.pcpu_first_chunk, this.pcpu_reserved_chunk];
     for (const chunk of targets) {

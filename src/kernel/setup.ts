@@ -69,7 +69,15 @@ export function setup_per_cpu_areas(machine: Machine, cfg: PercpuSetup = {}): Pe
   const rc =
     fc === 'page'
       ? pcpu_page_first_chunk(pc, reserved, alloc_fn, free_fn)
-      : pcpu_embed_first_chunk(pc, reserved, cfg.dyn_size ?? PERCPU_DYNAMIC_RESERVE, cfg.atom_size ?? PAGE_SIZE, distance, alloc_fn, free_fn);
+      : pcpu_embed_first_chunk(
+          pc,
+          reserved,
+          cfg.dyn_size ?? PERCPU_DYNAMIC_RESERVE,
+          cfg.atom_size ?? PAGE_SIZE,
+          distance,
+          alloc_fn,
+          free_fn,
+        );
   if (rc < 0) {
     const why =
       rc === -12

@@ -80,7 +80,8 @@ export function chunkStats(pc: Percpu, chunk: PcpuChunk, slot: number): ChunkSta
     max_frag = Math.max(max_frag, -sizes[i]!);
   }
   let empty_pop_pages = 0;
-  if (!chunk.immutable) for (let p = 0; p < pc.pcpu_unit_pages; p++) if (chunk.populated[p] && !usedPage[p]) empty_pop_pages++;
+  if (!chunk.immutable)
+    for (let p = 0; p < pc.pcpu_unit_pages; p++) if (chunk.populated[p] && !usedPage[p]) empty_pop_pages++;
   const allocs = sizes.length - i;
   return {
     chunk: chunkName(chunk),
@@ -149,7 +150,12 @@ export function formatPercpuStats(r: PercpuStatsReport): string {
   for (const [k, v] of Object.entries(r.global)) lines.push(P(k, v));
   lines.push('', 'Per Chunk Stats:', RULE);
   for (const c of r.chunks) {
-    const title = c.chunk === 'reserved' ? 'Chunk: <- Reserved Chunk' : c.chunk === '0' ? 'Chunk: <- First Chunk' : `Chunk: ${c.chunk}`;
+    const title =
+      c.chunk === 'reserved'
+        ? 'Chunk: <- Reserved Chunk'
+        : c.chunk === '0'
+          ? 'Chunk: <- First Chunk'
+          : `Chunk: ${c.chunk}`;
     lines.push(title);
     const { chunk: _n, ...rest } = c;
     for (const [k, v] of Object.entries(rest)) lines.push(P(k, v));

@@ -11,11 +11,7 @@ export type LockName = 'pcpu_alloc_mutex' | 'pcpu_lock';
 
 /** Where the kernel may sleep (GFP_KERNEL allocations, vmalloc, page table updates). */
 export type SleepPoint =
-  | 'pcpu_extend_area_map'
-  | 'pcpu_create_chunk'
-  | 'pcpu_populate_chunk'
-  | 'pcpu_depopulate_chunk'
-  | 'pcpu_destroy_chunk';
+  'pcpu_extend_area_map' | 'pcpu_create_chunk' | 'pcpu_populate_chunk' | 'pcpu_depopulate_chunk' | 'pcpu_destroy_chunk';
 
 export type KStep =
   | { readonly t: 'lock'; readonly lock: LockName }

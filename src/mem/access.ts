@@ -21,7 +21,12 @@ const PAGE_SIZE = 4096;
 const PAGE_OFFSET = 0x0000_1000_0000_0000;
 const VMALLOC_START = 0x0000_2000_0000_0000;
 const H_PT_GEN = 68;
-if (PAGE_SIZE !== LAYOUT_PAGE_SIZE || PAGE_OFFSET !== LAYOUT_PAGE_OFFSET || VMALLOC_START !== LAYOUT_VMALLOC_START || H_PT_GEN !== LAYOUT_H_PT_GEN)
+if (
+  PAGE_SIZE !== LAYOUT_PAGE_SIZE ||
+  PAGE_OFFSET !== LAYOUT_PAGE_OFFSET ||
+  VMALLOC_START !== LAYOUT_VMALLOC_START ||
+  H_PT_GEN !== LAYOUT_H_PT_GEN
+)
   throw new Error('access.ts: the layout constants changed; update the local copies');
 
 /** The address is in no mapped region (outside the direct map and the vmalloc range). */
@@ -147,7 +152,8 @@ export class MemAccess {
   read32(va: number): number {
     const off = va & (PAGE_SIZE - 1);
     if (off <= PAGE_SIZE - 4 && (off & 3) === 0) {
-      if (va - off === this.tlbPage && this.header[H_PT_GEN] === this.tlbGen) return this.i32[this.tlbWord + (off >> 2)]!;
+      if (va - off === this.tlbPage && this.header[H_PT_GEN] === this.tlbGen)
+        return this.i32[this.tlbWord + (off >> 2)]!;
       const p = this.translate(va);
       if (p < 0) return NaN;
       this.fillTlb(va, off, p);
@@ -214,7 +220,11 @@ export class MemAccess {
   atomicLoad(va: number, width: 1 | 2 | 4): number {
     const p = this.atomicPhys(va, width);
     if (p < 0) return NaN;
-    return width === 1 ? Atomics.load(this.u8, p) : width === 2 ? Atomics.load(this.u16, p >>> 1) : Atomics.load(this.i32, p >>> 2);
+    return width === 1
+      ? Atomics.load(this.u8, p)
+      : width === 2
+        ? Atomics.load(this.u16, p >>> 1)
+        : Atomics.load(this.i32, p >>> 2);
   }
 
   atomicStore(va: number, value: number, width: 1 | 2 | 4): number {
@@ -230,7 +240,11 @@ export class MemAccess {
   atomicAdd(va: number, delta: number, width: 1 | 2 | 4): number {
     const p = this.atomicPhys(va, width);
     if (p < 0) return NaN;
-    return width === 1 ? Atomics.add(this.u8, p, delta) : width === 2 ? Atomics.add(this.u16, p >>> 1, delta) : Atomics.add(this.i32, p >>> 2, delta);
+    return width === 1
+      ? Atomics.add(this.u8, p, delta)
+      : width === 2
+        ? Atomics.add(this.u16, p >>> 1, delta)
+        : Atomics.add(this.i32, p >>> 2, delta);
   }
 
   atomicLoad64(va: number): bigint | null {
@@ -339,4 +353,3 @@ export class MemAccess {
     return this.translate(va);
   }
 }
-

@@ -251,9 +251,12 @@ export class BuddyAllocator {
           }
         }
         if (count !== this.nrFreeBlocks[node * MAX_ORDER + o])
-          problems.push(`node ${node} order ${o}: ${count} blocks listed, ${this.nrFreeBlocks[node * MAX_ORDER + o]} counted`);
+          problems.push(
+            `node ${node} order ${o}: ${count} blocks listed, ${this.nrFreeBlocks[node * MAX_ORDER + o]} counted`,
+          );
       }
-      if (pages !== this.nrFree[node]) problems.push(`node ${node}: ${pages} free pages listed, ${this.nrFree[node]} counted`);
+      if (pages !== this.nrFree[node])
+        problems.push(`node ${node}: ${pages} free pages listed, ${this.nrFree[node]} counted`);
     }
     for (let p = 0; p < this.mem.nrPages; p++) {
       const o = this.allocOrder[p]!;

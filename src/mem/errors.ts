@@ -39,8 +39,7 @@ export class MemError extends Error {
 export function checkInt(fn: string, arg: string, n: unknown, min: number, max: number): number {
   if (typeof n !== 'number' || !Number.isInteger(n))
     throw new MemError('EINVAL', fn, arg, `must be an integer, got ${String(n)}`);
-  if (n < min || n > max)
-    throw new MemError('EINVAL', fn, arg, `must be in [${min}, ${max}], got ${n}`);
+  if (n < min || n > max) throw new MemError('EINVAL', fn, arg, `must be in [${min}, ${max}], got ${n}`);
   return n;
 }
 

@@ -69,7 +69,12 @@ export class Memblock {
     const end = phys + size;
     const r = this.reserved.find((x) => x.start <= phys && end <= x.end);
     if (!r)
-      throw new MemError('EBUSY', fn, 'range', `[0x${phys.toString(16)}, 0x${end.toString(16)}) is not allocated (double or overlapping free)`);
+      throw new MemError(
+        'EBUSY',
+        fn,
+        'range',
+        `[0x${phys.toString(16)}, 0x${end.toString(16)}) is not allocated (double or overlapping free)`,
+      );
     if (this.buddy && (phys % PAGE_SIZE || size % PAGE_SIZE))
       throw new MemError('EINVAL', fn, 'range', 'must be page aligned after mm init');
     // split the reserved range

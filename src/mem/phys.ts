@@ -68,7 +68,8 @@ export class PhysMem {
     if (memoryBytes / PAGE_SIZE / nodes < 256)
       throw new MemError('EINVAL', fn, 'memoryBytes', `gives under 256 pages per node with ${nodes} nodes`);
     const vmallocBytes = checkInt(fn, 'vmallocBytes', cfg.vmallocBytes ?? DEFAULT_VMALLOC, 1 << 20, 64 * 1024 ** 3);
-    if (vmallocBytes % PAGE_SIZE) throw new MemError('EINVAL', fn, 'vmallocBytes', `must be a multiple of ${PAGE_SIZE}`);
+    if (vmallocBytes % PAGE_SIZE)
+      throw new MemError('EINVAL', fn, 'vmallocBytes', `must be a multiple of ${PAGE_SIZE}`);
     const shadowShift = checkInt(fn, 'shadowShift', cfg.shadowShift ?? 0, 0, 12);
     const shadow = cfg.shadow ?? false;
     const distance = cfg.distance ?? defaultDistance(nodes);
@@ -155,7 +156,6 @@ export class PhysMem {
   setPageCpu(pfn: number, cpu: number): void {
     this.pageInfo[pfn * PI_WORDS + PI_CPU] = cpu;
   }
-
 }
 
 export function defaultDistance(nodes: number): number[][] {
@@ -163,4 +163,3 @@ export function defaultDistance(nodes: number): number[][] {
     Array.from({ length: nodes }, (_, b) => (a === b ? LOCAL_DISTANCE : REMOTE_DISTANCE)),
   );
 }
-

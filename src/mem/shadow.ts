@@ -52,7 +52,8 @@ export class Shadow {
   setVirt(access: MemAccess, va: number, len: number, tag: number): void {
     checkInt('shadow_set', 'tag', tag, -0x7fffffff, 0x7fffffff);
     const fault = access.checkRange(va, len);
-    if (fault < 0) throw new MemError('EFAULT', 'shadow_set', 'va', `0x${va.toString(16)} (+${len}) does not translate`);
+    if (fault < 0)
+      throw new MemError('EFAULT', 'shadow_set', 'va', `0x${va.toString(16)} (+${len}) does not translate`);
     let i = 0;
     while (i < len) {
       const p = access.translate(va + i);

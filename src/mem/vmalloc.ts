@@ -117,7 +117,13 @@ export class VmSpace {
   /** free_vm_area(): unmaps what is still mapped and releases the range. */
   freeVmArea(area: VmArea): void {
     const i = this.areas.indexOf(area);
-    if (i < 0) throw new MemError('EBUSY', 'free_vm_area', 'area', `0x${area.addr.toString(16)} is not a live area (double free?)`);
+    if (i < 0)
+      throw new MemError(
+        'EBUSY',
+        'free_vm_area',
+        'area',
+        `0x${area.addr.toString(16)} is not a live area (double free?)`,
+      );
     this.unmapRange(area.addr, area.size);
     this.areas.splice(i, 1);
   }
@@ -175,14 +181,25 @@ export class VmSpace {
   }
 
   private checkRange(fn: string, addr: number, size: number, inArea = true): void {
-    if (typeof addr !== 'number' || !Number.isInteger(addr) || addr % PAGE_SIZE || addr < this.start || addr >= this.end)
+    if (
+      typeof addr !== 'number' ||
+      !Number.isInteger(addr) ||
+      addr % PAGE_SIZE ||
+      addr < this.start ||
+      addr >= this.end
+    )
       throw new MemError('EINVAL', fn, 'addr', `must be a page aligned vmalloc address, got ${String(addr)}`);
     checkInt(fn, 'size', size, 0, this.end - addr);
     if (size % PAGE_SIZE) throw new MemError('EINVAL', fn, 'size', 'must be a multiple of the page size');
     if (inArea && size > 0) {
       const a = this.findArea(addr);
       if (!a || addr + size > a.addr + a.size)
-        throw new MemError('EFAULT', fn, 'addr', `[0x${addr.toString(16)}, +0x${size.toString(16)}) is not inside one vm area`);
+        throw new MemError(
+          'EFAULT',
+          fn,
+          'addr',
+          `[0x${addr.toString(16)}, +0x${size.toString(16)}) is not inside one vm area`,
+        );
     }
   }
 

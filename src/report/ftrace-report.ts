@@ -34,7 +34,10 @@ export interface FtraceComparison {
 }
 
 /** Sum of the gaps between live areas, per chunk, up to its last live area. */
-function fragmentation(live: Iterable<{ chunk: string; off: number; size: number }>, starts: Map<string, number>): number {
+function fragmentation(
+  live: Iterable<{ chunk: string; off: number; size: number }>,
+  starts: Map<string, number>,
+): number {
   const by = new Map<string, { off: number; size: number }[]>();
   for (const a of live) {
     let l = by.get(a.chunk);
@@ -63,7 +66,17 @@ function tracedSide(events: readonly FtraceEvent[]): Side {
   };
   const live = new Map<string, { chunk: string; off: number; size: number }>();
   const starts = new Map<string, number>();
-  const side: Side = { chunks_created: 0, chunks_destroyed: 0, allocations: 0, failed: 0, max_live_bytes: 0, live_at_end: 0, populated_pages_at_end: null, fragmentation_bytes: 0, per_chunk: {} };
+  const side: Side = {
+    chunks_created: 0,
+    chunks_destroyed: 0,
+    allocations: 0,
+    failed: 0,
+    max_live_bytes: 0,
+    live_at_end: 0,
+    populated_pages_at_end: null,
+    fragmentation_bytes: 0,
+    per_chunk: {},
+  };
   let bytes = 0;
   for (const e of events) {
     if (e.kind === 'create_chunk') side.chunks_created!++;
@@ -92,14 +105,31 @@ function tracedSide(events: readonly FtraceEvent[]): Side {
 /** Replays the operations through 2.6.36 and measures the same things. Throws BadInput as replay does. */
 function replaySide(ops: FtraceOps, memoryBytes?: number): Side {
   const r = new Replayer(memoryBytes ? { memoryBytes } : {});
-  const side: Side = { chunks_created: 0, chunks_destroyed: 0, allocations: 0, failed: 0, max_live_bytes: 0, live_at_end: 0, populated_pages_at_end: 0, fragmentation_bytes: 0, per_chunk: {}, reasons: {} };
+  const side: Side = {
+    chunks_created: 0,
+    chunks_destroyed: 0,
+    allocations: 0,
+    failed: 0,
+    max_live_bytes: 0,
+    live_at_end: 0,
+    populated_pages_at_end: 0,
+    fragmentation_bytes: 0,
+    per_chunk: {},
+    reasons: {},
+  };
   const sizes = new Map<string, { size: number; chunk: string; off: number }>();
   const chunks = new Set<string>();
   let bytes = 0;
   ops.lines.forEach((line, i) => {
     const out = r.step(line, i + 1);
     if (out === null) return;
-    const res = JSON.parse(out) as { op: string; id?: string; chunk?: number | string | null; offset?: number; error?: string };
+    const res = JSON.parse(out) as {
+      op: string;
+      id?: string;
+      chunk?: number | string | null;
+      offset?: number;
+      error?: string;
+    };
     const req = JSON.parse(line) as { op: string; id?: string; size?: number };
     if (res.op === 'alloc') {
       if (res.chunk === null || res.chunk === undefined) {
@@ -127,7 +157,8 @@ function replaySide(ops: FtraceOps, memoryBytes?: number): Side {
   side.live_at_end = sizes.size;
   const stats = percpuStats(pc);
   side.populated_pages_at_end = 0;
-  for (const c of [...pc.chunks.values()]) for (let p = 0; p < pc.pcpu_unit_pages; p++) if (c.populated[p]) side.populated_pages_at_end += pc.nr_cpu_ids;
+  for (const c of [...pc.chunks.values()])
+    for (let p = 0; p < pc.pcpu_unit_pages; p++) if (c.populated[p]) side.populated_pages_at_end += pc.nr_cpu_ids;
   side.fragmentation_bytes = stats.chunks.reduce((s, c) => s + c.sum_frag, 0);
   return side;
 }
@@ -138,12 +169,16 @@ export function compareFtrace(parsed: FtraceParse, ops: FtraceOps, memoryBytes?:
   return {
     events,
     cpus: parsed.cpus,
-    skipped: { other_events: parsed.otherEvents, comments: parsed.comments, malformed: parsed.malformed.length, unmatched_frees: ops.unmatchedFrees },
+    skipped: {
+      other_events: parsed.otherEvents,
+      comments: parsed.comments,
+      malformed: parsed.malformed.length,
+      unmatched_frees: ops.unmatchedFrees,
+    },
     traced: tracedSide(parsed.events),
     kernel_2_6_36: replaySide(ops, memoryBytes),
   };
 }
-
 
 /** The comparison as a table a person reads. */
 const n = (k: number, what: string): string => `${k} ${what}${k === 1 ? '' : 's'}`;
@@ -170,7 +205,9 @@ export function formatFtraceComparison(c: FtraceComparison, file: string): strin
   out.push(row('free bytes below the last area (fragmentation)', v(t.fragmentation_bytes), v(k.fragmentation_bytes)));
   out.push('', 'allocations served per chunk (traced chunks by base address, 2.6.36 chunks by number):');
   const tl = Object.entries(t.per_chunk);
-  const kl = Object.entries(k.per_chunk).sort(([a], [b]) => (a === 'reserved' ? -1 : b === 'reserved' ? 1 : Number(a.slice(6)) - Number(b.slice(6))));
+  const kl = Object.entries(k.per_chunk).sort(([a], [b]) =>
+    a === 'reserved' ? -1 : b === 'reserved' ? 1 : Number(a.slice(6)) - Number(b.slice(6)),
+  );
   for (let i = 0; i < Math.max(tl.length, kl.length); i++) {
     const a = tl[i] ? `${tl[i]![0]}: ${tl[i]![1]}` : '';
     const b = kl[i] ? `${kl[i]![0]}: ${kl[i]![1]}` : '';

@@ -37,13 +37,29 @@ export interface ReportPage {
   stats?: string;
 }
 
-const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-const NODE_COLOURS = ['#4e79a7', '#f28e2b', '#59a14f', '#b07aa1', '#76b7b2', '#edc948', '#ff9da7', '#9c755f', '#e15759', '#bab0ac'];
+const esc = (s: string): string =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const NODE_COLOURS = [
+  '#4e79a7',
+  '#f28e2b',
+  '#59a14f',
+  '#b07aa1',
+  '#76b7b2',
+  '#edc948',
+  '#ff9da7',
+  '#9c755f',
+  '#e15759',
+  '#bab0ac',
+];
 
 /** Requests, allocations, failures and frees of each CPU, from the event log. */
 export function cpuCounts(events: readonly ActorEvent[]): { columns: string[]; rows: (string | number)[][] } {
-  const by = new Map<number, { requests: number; allocs: number; failed: number; frees: number; refused: number; bytes: number }>();
-  const get = (cpu: number) => by.get(cpu) ?? (by.set(cpu, { requests: 0, allocs: 0, failed: 0, frees: 0, refused: 0, bytes: 0 }), by.get(cpu)!);
+  const by = new Map<
+    number,
+    { requests: number; allocs: number; failed: number; frees: number; refused: number; bytes: number }
+  >();
+  const get = (cpu: number) =>
+    by.get(cpu) ?? (by.set(cpu, { requests: 0, allocs: 0, failed: 0, frees: 0, refused: 0, bytes: 0 }), by.get(cpu)!);
   for (const e of events) {
     if (e.cpu < 0) continue;
     if (e.type === 'arrive') get(e.cpu).requests++;
@@ -62,7 +78,9 @@ export function cpuCounts(events: readonly ActorEvent[]): { columns: string[]; r
       if (e.kind.startsWith('free') && e.reply.ok && 'freed' in e.reply) c.frees += e.reply.freed;
     }
   }
-  const rows = [...by.entries()].sort((a, b) => a[0] - b[0]).map(([cpu, c]) => [cpu, c.requests, c.allocs, c.failed, c.frees, c.refused, c.bytes]);
+  const rows = [...by.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([cpu, c]) => [cpu, c.requests, c.allocs, c.failed, c.frees, c.refused, c.bytes]);
   return { columns: ['cpu', 'requests', 'allocated', 'failed', 'freed', 'refused', 'bytes allocated'], rows };
 }
 
@@ -92,11 +110,17 @@ function layoutSvg(l: BootLayout): string {
     parts.push(seg(x, size, cls, name));
     x += (size / l.unitSize) * W;
   }
-  parts.push(`<text x="8" y="14" class="t">one unit (${l.unitSize} bytes): static ${l.staticSize}, reserved ${l.reservedSize}, dynamic ${l.dynSize}; atom ${l.atomSize}</text>`);
+  parts.push(
+    `<text x="8" y="14" class="t">one unit (${l.unitSize} bytes): static ${l.staticSize}, reserved ${l.reservedSize}, dynamic ${l.dynSize}; atom ${l.atomSize}</text>`,
+  );
   for (const g of l.groups) {
     const h = rowsOf(g.units.length) * (UH + 6) + 24;
-    parts.push(`<g class="group" data-group="${g.index}"><rect x="4" y="${y}" width="${W + 8}" height="${h}" class="gb"/>`);
-    parts.push(`<text x="10" y="${y + 15}" class="t">group ${g.index}: base offset 0x${g.offset.toString(16)}, ${g.units.length} unit(s), ${g.size} bytes</text>`);
+    parts.push(
+      `<g class="group" data-group="${g.index}"><rect x="4" y="${y}" width="${W + 8}" height="${h}" class="gb"/>`,
+    );
+    parts.push(
+      `<text x="10" y="${y + 15}" class="t">group ${g.index}: base offset 0x${g.offset.toString(16)}, ${g.units.length} unit(s), ${g.size} bytes</text>`,
+    );
     g.units.forEach((u, i) => {
       const ux = 8 + (i % perRow) * UW;
       const uy = y + 22 + Math.floor(i / perRow) * (UH + 6);
@@ -116,7 +140,10 @@ function layoutSvg(l: BootLayout): string {
 
 function table(columns: string[], rows: (string | number)[][], id: string): string {
   return `<table id="${id}"><thead><tr>${columns.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead><tbody>${rows
-    .map((r) => `<tr>${r.map((v) => `<td${typeof v === 'number' ? ' class="n"' : ''}>${esc(String(v))}</td>`).join('')}</tr>`)
+    .map(
+      (r) =>
+        `<tr>${r.map((v) => `<td${typeof v === 'number' ? ' class="n"' : ''}>${esc(String(v))}</td>`).join('')}</tr>`,
+    )
     .join('')}</tbody></table>`;
 }
 
@@ -135,7 +162,9 @@ function countersSvg(t: Timeline): string {
   const span = Math.max(1, t.counters.at(-1)!.seq - first);
   const series = (['live_areas', 'chunks', 'populated_pages'] as const).map((k, i) => {
     const max = Math.max(1, ...t.counters.map((c) => c[k]));
-    const pts = t.counters.map((c) => `${(((c.seq - first) / span) * W).toFixed(1)},${(H - (c[k] / max) * H).toFixed(1)}`).join(' ');
+    const pts = t.counters
+      .map((c) => `${(((c.seq - first) / span) * W).toFixed(1)},${(H - (c[k] / max) * H).toFixed(1)}`)
+      .join(' ');
     return `<polyline points="${pts}" fill="none" stroke="${NODE_COLOURS[i]}" stroke-width="1.5"/><text x="${W + 6}" y="${14 + i * 16}" fill="${NODE_COLOURS[i]}" class="t">${k} (max ${max})</text>`;
   });
   return `<svg id="counters-svg" xmlns="http://www.w3.org/2000/svg" width="${W + 200}" height="${H + 4}" font-family="monospace">${series.join('')}</svg>`;
@@ -143,7 +172,15 @@ function countersSvg(t: Timeline): string {
 
 /** The frames as compact JSON for the page's script. */
 function framesJson(frames: readonly Frame[], unitSize: number): string {
-  const data = { unitSize, frames: frames.map((f) => ({ seq: f.seq, tick: f.tick, label: f.label, chunks: f.chunks.map((c) => [c.name, c.head ? 1 : 0, c.map, c.populated, c.free, c.contig]) })) };
+  const data = {
+    unitSize,
+    frames: frames.map((f) => ({
+      seq: f.seq,
+      tick: f.tick,
+      label: f.label,
+      chunks: f.chunks.map((c) => [c.name, c.head ? 1 : 0, c.map, c.populated, c.free, c.contig]),
+    })),
+  };
   // in a script element, "<" must not open a tag
   return JSON.stringify(data).replace(/</g, '\\u003c');
 }

@@ -4,12 +4,24 @@ import type { RunReport } from '../smp/run.ts';
 
 export function formatRunReport(r: RunReport, opts: { stats?: boolean } = {}): string {
   const out: string[] = [];
-  out.push(`percpu-sim run ${r.workload}: ${r.config.cpus} CPUs, ${r.config.nodes} node(s), ${r.config.backend} backend, ${r.config.fc} first chunk, seed ${r.seed}`);
+  out.push(
+    `percpu-sim run ${r.workload}: ${r.config.cpus} CPUs, ${r.config.nodes} node(s), ${r.config.backend} backend, ${r.config.fc} first chunk, seed ${r.seed}`,
+  );
   const t = r.threads;
-  out.push(t.cpusPerThread > 1 ? `threads: ${t.count} worker threads, M:N with up to ${t.cpusPerThread} CPUs per thread` : `threads: ${t.count} worker threads, 1:1 (one per CPU)`);
+  out.push(
+    t.cpusPerThread > 1
+      ? `threads: ${t.count} worker threads, M:N with up to ${t.cpusPerThread} CPUs per thread`
+      : `threads: ${t.count} worker threads, 1:1 (one per CPU)`,
+  );
   out.push('', '== boot ==', ...r.bootLines);
   const extra = r.dmesg.filter((l) => !r.bootLines.includes(l));
-  if (extra.length) out.push('', '== kernel log ==', ...extra.slice(0, 30), ...(extra.length > 30 ? [`... ${extra.length - 30} more lines`] : []));
+  if (extra.length)
+    out.push(
+      '',
+      '== kernel log ==',
+      ...extra.slice(0, 30),
+      ...(extra.length > 30 ? [`... ${extra.length - 30} more lines`] : []),
+    );
 
   if (r.cpus.length) {
     out.push('', '== CPUs ==');
@@ -29,7 +41,9 @@ export function formatRunReport(r: RunReport, opts: { stats?: boolean } = {}): s
     for (const l of s.leaks.slice(0, 10)) out.push(`  ${leakLine(l)}`);
     if (s.leaks.length > 10) out.push(`  ... and ${s.leaks.length - 10} more`);
     out.push(`chunks destroyed: ${s.destroyedChunks}`);
-    out.push(`free pages: ${s.finalFreePages} (after boot: ${s.postBootFreePages})  metadata: ${s.finalMetaBytes} bytes (after boot: ${s.postBootMetaBytes})`);
+    out.push(
+      `free pages: ${s.finalFreePages} (after boot: ${s.postBootFreePages})  metadata: ${s.finalMetaBytes} bytes (after boot: ${s.postBootMetaBytes})`,
+    );
   }
   out.push('', `== verdict: ${r.verdict.toUpperCase()} ==`);
   for (const f of r.failures) out.push(`  ${f}`);
@@ -38,6 +52,13 @@ export function formatRunReport(r: RunReport, opts: { stats?: boolean } = {}): s
 }
 
 /** One leak, the way kmemleak reports an unreferenced object: what, where, who, when. */
-export function leakLine(l: { ptr: number; cpu: number; size: number; chunk: number; off: number; tick: number }): string {
+export function leakLine(l: {
+  ptr: number;
+  cpu: number;
+  size: number;
+  chunk: number;
+  off: number;
+  tick: number;
+}): string {
   return `unreferenced percpu area 0x${l.ptr.toString(16)} (${l.size} bytes at chunk ${l.chunk === -1 ? 'reserved' : l.chunk} offset ${l.off}), allocated by cpu ${l.cpu} at tick ${l.tick}`;
 }

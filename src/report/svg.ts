@@ -17,7 +17,8 @@ const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;'
 function chunkRow(pc: Percpu, c: PcpuChunk, y: number, slot: number): string {
   const scale = W / pc.pcpu_unit_size;
   const out: string[] = [];
-  const label = c === pc.pcpu_reserved_chunk ? 'reserved' : c === pc.pcpu_first_chunk ? 'first (0)' : `chunk ${chunkName(c)}`;
+  const label =
+    c === pc.pcpu_reserved_chunk ? 'reserved' : c === pc.pcpu_first_chunk ? 'first (0)' : `chunk ${chunkName(c)}`;
   out.push(`<text x="4" y="${y + 15}" class="l">${esc(label)}</text>`);
   out.push(`<text x="4" y="${y + BAR + 10}" class="s">slot ${slot < 0 ? '-' : slot}, ${c.free_size} free</text>`);
   let off = 0;
@@ -27,12 +28,17 @@ function chunkRow(pc: Percpu, c: PcpuChunk, y: number, slot: number): string {
     const head = i === 0 && (c === pc.pcpu_first_chunk || c === pc.pcpu_reserved_chunk);
     const cls = head ? 'h' : e < 0 ? 'a' : 'f';
     const w = Math.max(size * scale, 0.5);
-    out.push(`<rect x="${(LEFT + off * scale).toFixed(2)}" y="${y}" width="${w.toFixed(2)}" height="${BAR}" class="${cls}"><title>${e < 0 ? 'in use' : 'free'}: offset ${off}, ${size} bytes</title></rect>`);
+    out.push(
+      `<rect x="${(LEFT + off * scale).toFixed(2)}" y="${y}" width="${w.toFixed(2)}" height="${BAR}" class="${cls}"><title>${e < 0 ? 'in use' : 'free'}: offset ${off}, ${size} bytes</title></rect>`,
+    );
     off += size;
   }
   const pw = (4096 * scale).toFixed(2);
   for (let p = 0; p < pc.pcpu_unit_pages; p++)
-    if (c.populated[p]) out.push(`<rect x="${(LEFT + p * 4096 * scale).toFixed(2)}" y="${y + BAR + 2}" width="${pw}" height="${STRIP}" class="p"/>`);
+    if (c.populated[p])
+      out.push(
+        `<rect x="${(LEFT + p * 4096 * scale).toFixed(2)}" y="${y + BAR + 2}" width="${pw}" height="${STRIP}" class="p"/>`,
+      );
   return out.join('');
 }
 

@@ -65,7 +65,12 @@ export interface BootLayout {
   reservedSize: number;
   dynSize: number;
   atomSize: number;
-  groups: { index: number; offset: number; size: number; units: { unit: number; offset: number; cpu: number | null; node: number | null }[] }[];
+  groups: {
+    index: number;
+    offset: number;
+    size: number;
+    units: { unit: number; offset: number; cpu: number | null; node: number | null }[];
+  }[];
 }
 
 export interface Timeline {
@@ -101,7 +106,8 @@ export function bootLayout(pc: Percpu): BootLayout {
     const offset = pc.pcpu_group_offsets[g]!;
     const size = pc.pcpu_group_sizes[g]!;
     const units: BootLayout['groups'][number]['units'] = [];
-    for (let i = 0; i * unitSize < size; i++) units.push({ unit: -1, offset: offset + i * unitSize, cpu: null, node: null });
+    for (let i = 0; i * unitSize < size; i++)
+      units.push({ unit: -1, offset: offset + i * unitSize, cpu: null, node: null });
     groups.push({ index: g, offset, size, units });
   }
   for (let cpu = 0; cpu < pc.nr_cpu_ids; cpu++) {
@@ -158,7 +164,8 @@ export class TimelineRecorder {
   /** One actor event, as it happens. */
   observe(e: ActorEvent): void {
     this.events.push(e);
-    if (e.type === 'done' || e.type === 'sleep' || e.type === 'wake' || e.type === 'lifecycle' || e.type === 'bug') this.counter(e);
+    if (e.type === 'done' || e.type === 'sleep' || e.type === 'wake' || e.type === 'lifecycle' || e.type === 'bug')
+      this.counter(e);
     if (e.type === 'done' || e.type === 'lifecycle') this.frame(e.seq, e.tick, () => eventLabel(e));
   }
 
@@ -239,7 +246,8 @@ export class TimelineRecorder {
   finish(): Timeline {
     const last = this.events.at(-1);
     const end = Math.max(last?.seq ?? 0, this.frames.at(-1)?.seq ?? 0);
-    if (this.pc && this.wantFrames && this.frames.at(-1)?.seq !== end) this.takeFrame(end, last?.tick ?? end, last ? `end of run (after ${eventLabel(last)})` : 'end');
+    if (this.pc && this.wantFrames && this.frames.at(-1)?.seq !== end)
+      this.takeFrame(end, last?.tick ?? end, last ? `end of run (after ${eventLabel(last)})` : 'end');
     let stats = '';
     if (this.pc)
       try {
@@ -267,6 +275,10 @@ function eventLabel(e: ActorEvent): string {
   if (e.type === 'lifecycle') return `#${e.seq} t${e.tick}: lifecycle ${e.state}`;
   if (e.type !== 'done') return `#${e.seq} t${e.tick}: ${who} ${e.type}`;
   const r = e.reply as { ok: boolean; ptr?: number; chunk?: number; off?: number; size?: number; error?: string };
-  const what = !r.ok ? `failed: ${r.error}` : r.ptr !== undefined ? `chunk ${r.chunk === -1 ? 'reserved' : r.chunk} off ${r.off} size ${r.size}` : 'ok';
+  const what = !r.ok
+    ? `failed: ${r.error}`
+    : r.ptr !== undefined
+      ? `chunk ${r.chunk === -1 ? 'reserved' : r.chunk} off ${r.off} size ${r.size}`
+      : 'ok';
   return `#${e.seq} t${e.tick}: ${who} ${e.kind} (task ${e.task}) ${what}`;
 }

@@ -39,7 +39,8 @@ export function checkTrace(raw: unknown): string[] {
     if (!tracks.has(key)) tracks.set(key, { last: -Infinity, open: [] });
     const t = tracks.get(key)!;
     if (e.ph !== 'C' && e.ph !== 'i') {
-      if (e.ts < t.last) problems.push(`event ${i} (${e.ph} "${e.name}") on track ${key} goes back in time: ${e.ts} after ${t.last}`);
+      if (e.ts < t.last)
+        problems.push(`event ${i} (${e.ph} "${e.name}") on track ${key} goes back in time: ${e.ts} after ${t.last}`);
       t.last = Math.max(t.last, e.ts);
     }
     switch (e.ph) {
@@ -65,13 +66,17 @@ export function checkTrace(raw: unknown): string[] {
         break;
       }
       case 'C':
-        if (!e.args || !Object.values(e.args).every((v) => typeof v === 'number' && Number.isFinite(v))) problems.push(`event ${i}: counter "${e.name}" has args that are not numbers`);
+        if (!e.args || !Object.values(e.args).every((v) => typeof v === 'number' && Number.isFinite(v)))
+          problems.push(`event ${i}: counter "${e.name}" has args that are not numbers`);
         break;
       default:
         break;
     }
   });
-  for (const [key, t] of tracks) for (const o of t.open) problems.push(`track ${key}: B "${o.name}" at ${o.ts} is never closed`);
-  for (const [id, f] of flows) if (f.s !== 1 || f.f !== 1) problems.push(`flow ${id}: ${f.s} start(s) and ${f.f} end(s); a flow links exactly one start to one end`);
+  for (const [key, t] of tracks)
+    for (const o of t.open) problems.push(`track ${key}: B "${o.name}" at ${o.ts} is never closed`);
+  for (const [id, f] of flows)
+    if (f.s !== 1 || f.f !== 1)
+      problems.push(`flow ${id}: ${f.s} start(s) and ${f.f} end(s); a flow links exactly one start to one end`);
   return problems;
 }

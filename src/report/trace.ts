@@ -109,14 +109,21 @@ function emitLane(out: TraceEvent[], spans: Span[], pid: number, tid: number): v
   for (const { s } of flat) {
     close(s.start);
     out.push({ name: s.name, ph: 'B', ts: s.start, pid, tid, cat: s.cat, ...(s.args ? { args: s.args } : {}) });
-    if (s.flowOut !== undefined) out.push({ name: 'request', ph: 's', ts: s.start, pid, tid, cat: 'flow', id: s.flowOut });
-    if (s.flowIn !== undefined) out.push({ name: 'request', ph: 'f', bp: 'e', ts: s.start, pid, tid, cat: 'flow', id: s.flowIn });
+    if (s.flowOut !== undefined)
+      out.push({ name: 'request', ph: 's', ts: s.start, pid, tid, cat: 'flow', id: s.flowOut });
+    if (s.flowIn !== undefined)
+      out.push({ name: 'request', ph: 'f', bp: 'e', ts: s.start, pid, tid, cat: 'flow', id: s.flowIn });
     open.push(s);
   }
   close(Infinity);
 }
 
-const meta = (pid: number, tid: number, name: 'process_name' | 'thread_name' | 'thread_sort_index' | 'process_sort_index', value: string | number): TraceEvent => ({
+const meta = (
+  pid: number,
+  tid: number,
+  name: 'process_name' | 'thread_name' | 'thread_sort_index' | 'process_sort_index',
+  value: string | number,
+): TraceEvent => ({
   name,
   ph: 'M',
   ts: 0,
@@ -134,7 +141,13 @@ function replyArgs(e: Extract<ActorEvent, { type: 'done' }> | undefined): Record
   if (!e) return { reply: 'none: the run ended first' };
   const r = e.reply as Record<string, unknown>;
   if ('batch' in r) return { reply: `batch of ${(r.batch as unknown[]).length}` };
-  if (r.ok && r.ptr !== undefined) return { result: 'ok', ptr: `0x${(r.ptr as number).toString(16)}`, chunk: r.chunk === -1 ? 'reserved' : r.chunk, offset: r.off };
+  if (r.ok && r.ptr !== undefined)
+    return {
+      result: 'ok',
+      ptr: `0x${(r.ptr as number).toString(16)}`,
+      chunk: r.chunk === -1 ? 'reserved' : r.chunk,
+      offset: r.off,
+    };
   return r.ok ? { result: 'ok' } : { result: 'failed', error: r.error };
 }
 
@@ -146,7 +159,15 @@ export function chromeTrace(t: Timeline, title: string): ChromeTrace {
   const out: TraceEvent[] = [];
 
   // kernel tasks: one span from arrival to reply, with sleeps, waits and preemptions inside
-  const tasks = new Map<number, { arrive: ActorEvent; done?: Extract<ActorEvent, { type: 'done' }>; span: Span; open: { kind: string; since: number; name: string; args?: Record<string, unknown> } | null }>();
+  const tasks = new Map<
+    number,
+    {
+      arrive: ActorEvent;
+      done?: Extract<ActorEvent, { type: 'done' }>;
+      span: Span;
+      open: { kind: string; since: number; name: string; args?: Record<string, unknown> } | null;
+    }
+  >();
   const requestSpans = new Map<number, Span[]>();
   const lockSpans: Record<string, Span[]> = { pcpu_alloc_mutex: [], pcpu_lock: [] };
   const held = new Map<string, { task: number; cpu: number; since: number }>();
@@ -154,7 +175,13 @@ export function chromeTrace(t: Timeline, title: string): ChromeTrace {
   const endChild = (task: number, until: number): void => {
     const x = tasks.get(task);
     if (!x?.open) return;
-    x.span.children!.push({ name: x.open.name, start: x.open.since, end: until, cat: x.open.kind, ...(x.open.args ? { args: x.open.args } : {}) });
+    x.span.children!.push({
+      name: x.open.name,
+      start: x.open.since,
+      end: until,
+      cat: x.open.kind,
+      ...(x.open.args ? { args: x.open.args } : {}),
+    });
     x.open = null;
   };
   /** Starts a nested span on a task (a sleep, a wait, a preemption), ending the one before. */
@@ -171,16 +198,37 @@ export function chromeTrace(t: Timeline, title: string): ChromeTrace {
     const now = at(e);
     switch (e.type) {
       case 'arrive': {
-        const span: Span = { name: `${e.req.kind} (task ${e.task}${e.cpu < 0 ? ', kworker' : `, cpu ${e.cpu}`})`, start: now, end: endTs, cat: 'task', args: requestArgs(e), children: [] };
+        const span: Span = {
+          name: `${e.req.kind} (task ${e.task}${e.cpu < 0 ? ', kworker' : `, cpu ${e.cpu}`})`,
+          start: now,
+          end: endTs,
+          cat: 'task',
+          args: requestArgs(e),
+          children: [],
+        };
         tasks.set(e.task, { arrive: e, span, open: null });
         if (e.cpu >= 0) {
           span.flowIn = e.task;
-          cpuSpan(e.cpu, { name: e.req.kind, start: now, end: endTs, cat: 'request', args: requestArgs(e), flowOut: e.task });
+          cpuSpan(e.cpu, {
+            name: e.req.kind,
+            start: now,
+            end: endTs,
+            cat: 'request',
+            args: requestArgs(e),
+            flowOut: e.task,
+          });
         }
         break;
       }
       case 'refuse':
-        if (e.cpu >= 0) cpuSpan(e.cpu, { name: `${e.req.kind} (refused)`, start: now, end: now + 0.5, cat: 'request', args: { ...requestArgs(e), refused: e.error } });
+        if (e.cpu >= 0)
+          cpuSpan(e.cpu, {
+            name: `${e.req.kind} (refused)`,
+            start: now,
+            end: now + 0.5,
+            cat: 'request',
+            args: { ...requestArgs(e), refused: e.error },
+          });
         break;
       case 'sleep':
         beginChild(e.task, now, 'sleep', `sleep: ${e.at}`, { chunk: e.chunk, until_tick: e.until });
@@ -201,7 +249,14 @@ export function chromeTrace(t: Timeline, title: string): ChromeTrace {
         break;
       case 'unlock': {
         const h = held.get(e.lock);
-        if (h) lockSpans[e.lock]!.push({ name: `held by task ${h.task} (${h.cpu < 0 ? 'kworker' : `cpu ${h.cpu}`})`, start: h.since, end: now, cat: 'lock', args: { task: h.task, cpu: h.cpu } });
+        if (h)
+          lockSpans[e.lock]!.push({
+            name: `held by task ${h.task} (${h.cpu < 0 ? 'kworker' : `cpu ${h.cpu}`})`,
+            start: h.since,
+            end: now,
+            cat: 'lock',
+            args: { task: h.task, cpu: h.cpu },
+          });
         held.delete(e.lock);
         break;
       }
@@ -221,10 +276,27 @@ export function chromeTrace(t: Timeline, title: string): ChromeTrace {
         break;
       }
       case 'lifecycle':
-        lifecycle.push({ name: `lifecycle: ${e.state}`, ph: 'i', s: 'p', ts: now, pid: PID_ACTOR, tid: 0, cat: 'lifecycle' });
+        lifecycle.push({
+          name: `lifecycle: ${e.state}`,
+          ph: 'i',
+          s: 'p',
+          ts: now,
+          pid: PID_ACTOR,
+          tid: 0,
+          cat: 'lifecycle',
+        });
         break;
       case 'bug':
-        lifecycle.push({ name: `kernel BUG: ${e.bug.code}`, ph: 'i', s: 'p', ts: now, pid: PID_ACTOR, tid: 0, cat: 'bug', args: { cpu: e.cpu, task: e.task, message: e.bug.message } });
+        lifecycle.push({
+          name: `kernel BUG: ${e.bug.code}`,
+          ph: 'i',
+          s: 'p',
+          ts: now,
+          pid: PID_ACTOR,
+          tid: 0,
+          cat: 'bug',
+          args: { cpu: e.cpu, task: e.task, message: e.bug.message },
+        });
         break;
       default:
         break;
@@ -234,23 +306,47 @@ export function chromeTrace(t: Timeline, title: string): ChromeTrace {
     endChild(x.arrive.task, x.span.end);
     if (!x.done) x.span.args = { ...x.span.args, ...replyArgs(undefined) };
   }
-  for (const [lock, h] of held) lockSpans[lock]!.push({ name: `held by task ${h.task} (${h.cpu < 0 ? 'kworker' : `cpu ${h.cpu}`})`, start: h.since, end: endTs, cat: 'lock', args: { task: h.task, cpu: h.cpu, note: 'still held when the run ended' } });
+  for (const [lock, h] of held)
+    lockSpans[lock]!.push({
+      name: `held by task ${h.task} (${h.cpu < 0 ? 'kworker' : `cpu ${h.cpu}`})`,
+      start: h.since,
+      end: endTs,
+      cat: 'lock',
+      args: { task: h.task, cpu: h.cpu, note: 'still held when the run ended' },
+    });
 
   // processes and tracks
   out.push(meta(PID_CPUS, 0, 'process_name', 'simulated CPUs'), meta(PID_CPUS, 0, 'process_sort_index', 1));
-  out.push(meta(PID_ACTOR, 0, 'process_name', 'allocator actor'), meta(PID_ACTOR, 0, 'process_sort_index', 2), meta(PID_ACTOR, 0, 'thread_name', 'lifecycle and violations'));
+  out.push(
+    meta(PID_ACTOR, 0, 'process_name', 'allocator actor'),
+    meta(PID_ACTOR, 0, 'process_sort_index', 2),
+    meta(PID_ACTOR, 0, 'thread_name', 'lifecycle and violations'),
+  );
   out.push(meta(PID_LOCKS, 0, 'process_name', 'locks'), meta(PID_LOCKS, 0, 'process_sort_index', 3));
 
   // CPU tracks: phases (given, or the span of the CPU's requests in each lifecycle state)
   // a phase starts just after one event and ends just after another: events are at least 1 us apart
   const after = (seq: number, by: number): number => (ts.has(seq) ? ts.get(seq)! + by : 0);
-  const phases = t.phases.length ? t.phases.map((p) => ({ cpu: p.cpu, name: p.name, start: after(p.afterSeq, 0.6), end: Math.max(after(p.afterSeq, 0.6), after(p.untilSeq, 0.5)) })) : derivedPhases(t.events, at, requestSpans);
+  const phases = t.phases.length
+    ? t.phases.map((p) => ({
+        cpu: p.cpu,
+        name: p.name,
+        start: after(p.afterSeq, 0.6),
+        end: Math.max(after(p.afterSeq, 0.6), after(p.untilSeq, 0.5)),
+      }))
+    : derivedPhases(t.events, at, requestSpans);
   const cpus = new Set<number>([...requestSpans.keys(), ...phases.map((p) => p.cpu)]);
   let tid = 1;
   for (const cpu of [...cpus].sort((a, b) => a - b)) {
-    const spans: Span[] = [...phases.filter((p) => p.cpu === cpu).map((p) => ({ name: p.name, start: p.start, end: p.end, cat: 'phase' })), ...(requestSpans.get(cpu) ?? [])];
+    const spans: Span[] = [
+      ...phases.filter((p) => p.cpu === cpu).map((p) => ({ name: p.name, start: p.start, end: p.end, cat: 'phase' })),
+      ...(requestSpans.get(cpu) ?? []),
+    ];
     laneOf(spans, (outer) => outer.cat === 'phase').forEach((lane, i) => {
-      out.push(meta(PID_CPUS, tid, 'thread_name', i ? `CPU ${cpu} (overlapping requests ${i})` : `CPU ${cpu}`), meta(PID_CPUS, tid, 'thread_sort_index', tid));
+      out.push(
+        meta(PID_CPUS, tid, 'thread_name', i ? `CPU ${cpu} (overlapping requests ${i})` : `CPU ${cpu}`),
+        meta(PID_CPUS, tid, 'thread_sort_index', tid),
+      );
       emitLane(out, lane, PID_CPUS, tid++);
     });
   }
@@ -258,7 +354,10 @@ export function chromeTrace(t: Timeline, title: string): ChromeTrace {
   // the actor: task lanes
   const taskLanes = laneOf([...tasks.values()].map((x) => x.span));
   taskLanes.forEach((lane, i) => {
-    out.push(meta(PID_ACTOR, i + 1, 'thread_name', `kernel task lane ${i}`), meta(PID_ACTOR, i + 1, 'thread_sort_index', i + 1));
+    out.push(
+      meta(PID_ACTOR, i + 1, 'thread_name', `kernel task lane ${i}`),
+      meta(PID_ACTOR, i + 1, 'thread_sort_index', i + 1),
+    );
     emitLane(out, lane, PID_ACTOR, i + 1);
   });
   out.push(...lifecycle);
@@ -277,22 +376,43 @@ export function chromeTrace(t: Timeline, title: string): ChromeTrace {
   const seqTs = (seq: number, tick: number): number => ts.get(seq) ?? tick * TICK_US;
   for (const c of t.counters) {
     const when = seqTs(c.seq, c.tick);
-    for (const k of ['chunks', 'populated_pages', 'free_bytes', 'live_areas'] as const) out.push({ name: k, ph: 'C', ts: when, pid: PID_ACTOR, tid: 0, args: { [k]: c[k] } });
+    for (const k of ['chunks', 'populated_pages', 'free_bytes', 'live_areas'] as const)
+      out.push({ name: k, ph: 'C', ts: when, pid: PID_ACTOR, tid: 0, args: { [k]: c[k] } });
   }
 
   // violations, at the last event of the tick they were found at
   for (const v of t.violations) {
     const e = t.events.findLast((x) => x.tick <= v.tick);
-    out.push({ name: `violation: ${v.text.slice(0, 80)}`, ph: 'i', s: 'g', ts: e ? at(e) : v.tick * TICK_US, pid: PID_ACTOR, tid: 0, cat: 'violation', args: { text: v.text, tick: v.tick } });
+    out.push({
+      name: `violation: ${v.text.slice(0, 80)}`,
+      ph: 'i',
+      s: 'g',
+      ts: e ? at(e) : v.tick * TICK_US,
+      pid: PID_ACTOR,
+      tid: 0,
+      cat: 'violation',
+      args: { text: v.text, tick: v.tick },
+    });
   }
 
   // metadata first, then by time; a stable sort keeps each track's own order
-  const traceEvents = out.map((e, i) => ({ e, i })).sort((a, b) => (a.e.ph === 'M' ? -1 : 0) - (b.e.ph === 'M' ? -1 : 0) || a.e.ts - b.e.ts || a.i - b.i).map((x) => x.e);
-  return { traceEvents, displayTimeUnit: 'ms', otherData: { title, generator: 'percpu-sim', clock: `1 scheduler tick = ${TICK_US} us` } };
+  const traceEvents = out
+    .map((e, i) => ({ e, i }))
+    .sort((a, b) => (a.e.ph === 'M' ? -1 : 0) - (b.e.ph === 'M' ? -1 : 0) || a.e.ts - b.e.ts || a.i - b.i)
+    .map((x) => x.e);
+  return {
+    traceEvents,
+    displayTimeUnit: 'ms',
+    otherData: { title, generator: 'percpu-sim', clock: `1 scheduler tick = ${TICK_US} us` },
+  };
 }
 
 /** Without explicit phases: each CPU's requests grouped by the lifecycle state they fell in. */
-function derivedPhases(events: readonly ActorEvent[], at: (e: ActorEvent) => number, requests: Map<number, Span[]>): { cpu: number; name: string; start: number; end: number }[] {
+function derivedPhases(
+  events: readonly ActorEvent[],
+  at: (e: ActorEvent) => number,
+  requests: Map<number, Span[]>,
+): { cpu: number; name: string; start: number; end: number }[] {
   const states: { name: string; from: number }[] = [];
   for (const e of events) if (e.type === 'lifecycle') states.push({ name: e.state, from: at(e) });
   const out: { cpu: number; name: string; start: number; end: number }[] = [];

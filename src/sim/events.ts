@@ -44,11 +44,7 @@ export interface Failure {
 
 export type AllocReply = AllocOk | Failure;
 export type Reply =
-  | AllocReply
-  | { ok: true; batch: AllocReply[] }
-  | { ok: true; freed: number }
-  | { ok: true }
-  | Failure;
+  AllocReply | { ok: true; batch: AllocReply[] } | { ok: true; freed: number } | { ok: true } | Failure;
 
 export type TaskKind = Request['kind'];
 
@@ -62,7 +58,16 @@ export type ActorEvent =
   | { seq: number; tick: number; type: 'lock'; task: number; cpu: number; lock: LockName }
   | { seq: number; tick: number; type: 'unlock'; task: number; cpu: number; lock: LockName }
   | { seq: number; tick: number; type: 'block'; task: number; cpu: number; lock: LockName; owner: number }
-  | { seq: number; tick: number; type: 'sleep'; task: number; cpu: number; at: SleepPoint; chunk: number; until: number }
+  | {
+      seq: number;
+      tick: number;
+      type: 'sleep';
+      task: number;
+      cpu: number;
+      at: SleepPoint;
+      chunk: number;
+      until: number;
+    }
   | { seq: number; tick: number; type: 'wake'; task: number; cpu: number }
   | { seq: number; tick: number; type: 'preempt'; task: number; cpu: number; at: string }
   | { seq: number; tick: number; type: 'schedule_work'; task: number; cpu: number; held: LockName[] }
@@ -72,4 +77,8 @@ export type ActorEvent =
   | { seq: number; tick: number; type: 'lifecycle'; task: -1; cpu: number; state: string };
 
 /** An event before the actor stamps it. */
-export type ActorEventBody = ActorEvent extends infer E ? (E extends ActorEvent ? Omit<E, 'seq' | 'tick'> : never) : never;
+export type ActorEventBody = ActorEvent extends infer E
+  ? E extends ActorEvent
+    ? Omit<E, 'seq' | 'tick'>
+    : never
+  : never;

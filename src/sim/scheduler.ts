@@ -193,7 +193,8 @@ export class Scheduler {
   deadlock(): string | null {
     if (!this.tasks.size) return null;
     for (const t of this.tasks.values()) if (t.state !== 'blocked') return null;
-    const who = (t: Task | null): string => (t ? `task ${t.id} (${t.cpu < 0 ? 'kworker' : `cpu ${t.cpu}`}, ${t.req.kind})` : 'nobody');
+    const who = (t: Task | null): string =>
+      t ? `task ${t.id} (${t.cpu < 0 ? 'kworker' : `cpu ${t.cpu}`}, ${t.req.kind})` : 'nobody';
     return [...this.tasks.values()]
       .map((t) => {
         const lock = (Object.keys(this.locks) as LockName[]).find((l) => this.locks[l].waiters.includes(t));
@@ -209,7 +210,10 @@ export class Scheduler {
 
   /** Who holds each lock (task ids), for checkers and reports. */
   lockOwners(): Record<LockName, number | null> {
-    return { pcpu_alloc_mutex: this.locks.pcpu_alloc_mutex.owner?.id ?? null, pcpu_lock: this.locks.pcpu_lock.owner?.id ?? null };
+    return {
+      pcpu_alloc_mutex: this.locks.pcpu_alloc_mutex.owner?.id ?? null,
+      pcpu_lock: this.locks.pcpu_lock.owner?.id ?? null,
+    };
   }
 
   /** Queues a request as a task. Its reply arrives through `reply` when the task finishes. */
@@ -241,7 +245,8 @@ export class Scheduler {
         return this.allocReply(req.cpu, req.size, yield* pc.pcpu_alloc(req.size, req.align, req.reserved ?? false));
       case 'alloc_batch': {
         const batch: AllocReply[] = [];
-        for (const it of req.items) batch.push(this.allocReply(req.cpu, it.size, yield* pc.pcpu_alloc(it.size, it.align, it.reserved ?? false)));
+        for (const it of req.items)
+          batch.push(this.allocReply(req.cpu, it.size, yield* pc.pcpu_alloc(it.size, it.align, it.reserved ?? false)));
         return { ok: true, batch };
       }
       case 'free':
@@ -304,7 +309,8 @@ export class Scheduler {
       if (stuck) throw new Error(`scheduler: deadlock: ${stuck}`);
       this.step();
     }
-    if (this.tasks.size) throw new Error(`scheduler: ${this.tasks.size} task(s) still pending after ${maxTicks} ticks (deadlock?)`);
+    if (this.tasks.size)
+      throw new Error(`scheduler: ${this.tasks.size} task(s) still pending after ${maxTicks} ticks (deadlock?)`);
   }
 
   private pick(): Task | null {
@@ -409,7 +415,14 @@ export class Scheduler {
         case 'sleep':
           task.state = 'sleeping';
           task.wakeAt = this.tick + this.delay();
-          this.emit({ type: 'sleep', task: task.id, cpu: task.cpu, at: step.at, chunk: step.chunk, until: task.wakeAt });
+          this.emit({
+            type: 'sleep',
+            task: task.id,
+            cpu: task.cpu,
+            at: step.at,
+            chunk: step.chunk,
+            until: task.wakeAt,
+          });
           return;
         case 'schedule_work':
           this.emit({ type: 'schedule_work', task: task.id, cpu: task.cpu, held: [...task.held] });
@@ -440,7 +453,10 @@ export class Scheduler {
 
   private finish(task: Task, reply: Reply): void {
     if (task.held.length) {
-      this.fail(task, new KernelBug('BUG_ON', `task ${task.id} (${task.req.kind}) returned holding ${task.held.join(', ')}`));
+      this.fail(
+        task,
+        new KernelBug('BUG_ON', `task ${task.id} (${task.req.kind}) returned holding ${task.held.join(', ')}`),
+      );
       return;
     }
     task.state = 'done';
@@ -454,7 +470,14 @@ export class Scheduler {
   private fail(task: Task, err: unknown): void {
     // anything else a kernel path throws (the machine refusing a corrupted free, a walk into
     // a list head) is an oops of that path
-    const e = err instanceof KernelBug ? err : new KernelBug('BUG_ON', `oops in ${task.req.kind} on cpu ${task.cpu}: ${(err as Error).message ?? String(err)}`, 'oops');
+    const e =
+      err instanceof KernelBug
+        ? err
+        : new KernelBug(
+            'BUG_ON',
+            `oops in ${task.req.kind} on cpu ${task.cpu}: ${(err as Error).message ?? String(err)}`,
+            'oops',
+          );
     for (const lock of [...task.held].reverse()) this.release(task, lock);
     task.state = 'done';
     this.tasks.delete(task.id);

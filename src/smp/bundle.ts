@@ -26,9 +26,19 @@ export function bundle(file: string, opts: BundleOptions = {}): URL {
   const path = file.startsWith('file:') ? fileURLToPath(file) : file;
   const known = made.get(path);
   if (known) return known;
-  const r = buildSync({ entryPoints: [path], bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', write: false, logLevel: 'silent' });
+  const r = buildSync({
+    entryPoints: [path],
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    packages: 'external',
+    write: false,
+    logLevel: 'silent',
+  });
   const code = r.outputFiles[0]!.text;
-  if (opts.entry && /\bimport\.meta\.url\b/.test(code)) throw new Error(`${path}: a worker entry may not use import.meta.url, which in a bundle names the cache`);
+  if (opts.entry && /\bimport\.meta\.url\b/.test(code))
+    throw new Error(`${path}: a worker entry may not use import.meta.url, which in a bundle names the cache`);
   const url = store(path, code);
   made.set(path, url);
   return url;
@@ -68,7 +78,17 @@ export async function bundleWithSourceUrls(file: string): Promise<URL> {
       });
     },
   };
-  const r = await build({ entryPoints: [path], bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', write: false, logLevel: 'silent', plugins: [pin] });
+  const r = await build({
+    entryPoints: [path],
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    packages: 'external',
+    write: false,
+    logLevel: 'silent',
+    plugins: [pin],
+  });
   const url = store(path, r.outputFiles[0]!.text);
   made.set(key, url);
   return url;

@@ -20,11 +20,34 @@ export function smpPlan(ops: FtraceOps): SmpPlan {
   const plan: SmpOp[] = [];
   let slots = 0;
   ops.sources.forEach((e: FtraceEvent, i) => {
-    const line = JSON.parse(ops.lines[i + 3]!) as { op: string; id: string; size?: number; align?: number; reserved?: boolean };
+    const line = JSON.parse(ops.lines[i + 3]!) as {
+      op: string;
+      id: string;
+      size?: number;
+      align?: number;
+      reserved?: boolean;
+    };
     if (line.op === 'alloc') {
       slotOf.set(line.id, slots);
-      plan.push({ seq: plan.length, cpu: e.cpu, kind: 'alloc', slot: slots++, size: line.size!, align: line.align!, reserved: line.reserved === true });
-    } else plan.push({ seq: plan.length, cpu: e.cpu, kind: 'free', slot: slotOf.get(line.id)!, size: 0, align: 0, reserved: false });
+      plan.push({
+        seq: plan.length,
+        cpu: e.cpu,
+        kind: 'alloc',
+        slot: slots++,
+        size: line.size!,
+        align: line.align!,
+        reserved: line.reserved === true,
+      });
+    } else
+      plan.push({
+        seq: plan.length,
+        cpu: e.cpu,
+        kind: 'free',
+        slot: slotOf.get(line.id)!,
+        size: 0,
+        align: 0,
+        reserved: false,
+      });
   });
   const freed = new Set(plan.filter((o) => o.kind === 'free').map((o) => o.slot));
   const leftover = plan.filter((o) => o.kind === 'alloc' && !freed.has(o.slot)).map((o) => o.slot);
@@ -40,16 +63,25 @@ export interface FtraceSmpOptions {
   rerun: string;
 }
 
-export async function ftraceSmp(_events: readonly FtraceEvent[], ops: FtraceOps, o: FtraceSmpOptions): Promise<{ pass: boolean; text: string }> {
+export async function ftraceSmp(
+  _events: readonly FtraceEvent[],
+  ops: FtraceOps,
+  o: FtraceSmpOptions,
+): Promise<{ pass: boolean; text: string }> {
   const plan = smpPlan(ops);
   if (plan.slots > MAX_SMP_ALLOCATIONS)
-    return { pass: false, text: `the trace has ${plan.slots} allocations; --smp follows at most ${MAX_SMP_ALLOCATIONS} (replay them without --smp)` };
+    return {
+      pass: false,
+      text: `the trace has ${plan.slots} allocations; --smp follows at most ${MAX_SMP_ALLOCATIONS} (replay them without --smp)`,
+    };
   const dir = mkdtempSync(join(tmpdir(), 'percpu-sim-ftrace-'));
   try {
     const file = join(dir, 'plan.json');
     writeFileSync(file, JSON.stringify(plan));
     const r = await runWorkload({
-      workload: fileURLToPath(new URL(`./ftrace-workload.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url)),
+      workload: fileURLToPath(
+        new URL(`./ftrace-workload.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url),
+      ),
       args: { plan: file },
       staticVars: [...FTRACE_VARS],
       cpus: o.cpus,

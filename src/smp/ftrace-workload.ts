@@ -76,7 +76,9 @@ const ftraceReplay: Workload<FtraceCpuResult> = {
       if (op.cpu !== cpu.cpu) continue;
       await until(cpu, () => cpu.atomic_read(seq, 4, 0) === op.seq, `operation ${op.seq} to come up`, patience);
       if (op.kind === 'alloc') {
-        const ptr = op.reserved ? await cpu.alloc_reserved_percpu(op.size, op.align) : await cpu.alloc_percpu(op.size, op.align);
+        const ptr = op.reserved
+          ? await cpu.alloc_reserved_percpu(op.size, op.align)
+          : await cpu.alloc_percpu(op.size, op.align);
         if (ptr) {
           out.allocs++;
           cpu.fill(cpu.this_cpu_ptr(ptr), cpu.cpu + 1, op.size); // the CPU uses its copy
@@ -104,7 +106,9 @@ const ftraceReplay: Workload<FtraceCpuResult> = {
     const p = plan(args);
     const issued = results.reduce((n, r) => n + r.allocs + r.failed + r.frees, 0);
     const freesOfNull = p.ops.filter((o) => o.kind === 'free').length - results.reduce((n, r) => n + r.frees, 0);
-    return issued + freesOfNull === p.ops.length ? [] : [`${issued + freesOfNull} of ${p.ops.length} traced operations were issued`];
+    return issued + freesOfNull === p.ops.length
+      ? []
+      : [`${issued + freesOfNull} of ${p.ops.length} traced operations were issued`];
   },
 };
 

@@ -8,9 +8,12 @@ import type { Workload } from '../api/workload.ts';
 export function workloadOf(mod: { default?: unknown }, file: string): Workload {
   // a file compiled as CommonJS arrives with its exports one level down
   let wl = mod.default as { default?: unknown; run?: unknown } | undefined;
-  if (wl && typeof wl.run !== 'function' && wl.default && typeof (wl.default as { run?: unknown }).run === 'function') wl = wl.default as typeof wl;
+  if (wl && typeof wl.run !== 'function' && wl.default && typeof (wl.default as { run?: unknown }).run === 'function')
+    wl = wl.default as typeof wl;
   if (!wl || typeof wl !== 'object' || typeof wl.run !== 'function')
-    throw new Error(`${file} has no default export of a workload: export default an object with name, description, defaults and run() (see docs/workloads.md)`);
+    throw new Error(
+      `${file} has no default export of a workload: export default an object with name, description, defaults and run() (see docs/workloads.md)`,
+    );
   return wl as unknown as Workload;
 }
 

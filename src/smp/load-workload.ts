@@ -21,11 +21,15 @@ export async function loadWorkload(url: string): Promise<Workload> {
     mod = (await tsImport(file, import.meta.url)) as { default?: unknown };
   } catch (e) {
     const err = e as Error;
-    const where = /:(\d+):(\d+)/.exec(err.message) ?? /:(\d+):(\d+)/.exec(err.stack?.split('\n').find((l) => l.includes(file)) ?? '');
+    const where =
+      /:(\d+):(\d+)/.exec(err.message) ??
+      /:(\d+):(\d+)/.exec(err.stack?.split('\n').find((l) => l.includes(file)) ?? '');
     const lines = (err.message ?? String(e)).split('\n');
     // esbuild says where and what on a line of its own: "file:2:20: ERROR: Unexpected ..."
     const compile = lines.find((l) => l.includes('ERROR: '));
-    const cause = compile ? `SyntaxError: ${compile.replace(/^.*?ERROR: /, '')}` : `${err.name ?? 'Error'}: ${lines.find((l) => l.trim()) ?? String(e)}`;
+    const cause = compile
+      ? `SyntaxError: ${compile.replace(/^.*?ERROR: /, '')}`
+      : `${err.name ?? 'Error'}: ${lines.find((l) => l.trim()) ?? String(e)}`;
     throw new WorkloadLoadError(`cannot load the workload ${file}${where ? ` (line ${where[1]})` : ''}: ${cause}`);
   }
   try {

@@ -21,7 +21,16 @@ export interface SavedRunLog {
 }
 
 export function saveRunLog(file: string, r: RunReport): void {
-  const s: SavedRunLog = { format: 'percpu-sim-run-log', version: 1, workload: r.workload, seed: r.seed, config: r.config, verdict: r.verdict, fingerprint: r.fingerprint, log: r.log };
+  const s: SavedRunLog = {
+    format: 'percpu-sim-run-log',
+    version: 1,
+    workload: r.workload,
+    seed: r.seed,
+    config: r.config,
+    verdict: r.verdict,
+    fingerprint: r.fingerprint,
+    log: r.log,
+  };
   writeFileSync(file, JSON.stringify(s) + '\n');
 }
 
@@ -41,16 +50,24 @@ export function replayRunLog(s: SavedRunLog, watch?: Parameters<typeof replayEve
   const c = s.config;
   const replay = replayEventLog(
     { cpus: c.cpus, nodes: c.nodes, memoryBytes: c.memoryMiB * 1024 * 1024, shadow: false },
-    { backend: c.backend, fc: c.fc, numa_groups: c.nodes > 1 && c.backend !== 'km', mutants: c.mutant ? [c.mutant] : [] },
+    {
+      backend: c.backend,
+      fc: c.fc,
+      numa_groups: c.nodes > 1 && c.backend !== 'km',
+      mutants: c.mutant ? [c.mutant] : [],
+    },
     { seed: s.seed, policy: c.policy, maxDelay: c.maxDelay },
     s.log,
     c.failRate,
     watch,
   );
-  const done = (log: readonly ActorEvent[]) => new Map(log.flatMap((e) => (e.type === 'done' ? [[e.task, JSON.stringify(e.reply)] as const] : [])));
+  const done = (log: readonly ActorEvent[]) =>
+    new Map(log.flatMap((e) => (e.type === 'done' ? [[e.task, JSON.stringify(e.reply)] as const] : [])));
   const want = done(s.log);
   const got = done(replay.events);
   const mismatches: string[] = [];
-  for (const [task, reply] of want) if (got.get(task) !== reply) mismatches.push(`task ${task}: recorded ${reply}, replayed ${got.get(task) ?? 'nothing'}`);
+  for (const [task, reply] of want)
+    if (got.get(task) !== reply)
+      mismatches.push(`task ${task}: recorded ${reply}, replayed ${got.get(task) ?? 'nothing'}`);
   return { requests: want.size, mismatches, sameFinalState: allocatorFingerprint(replay.pc) === s.fingerprint };
 }

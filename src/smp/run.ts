@@ -139,9 +139,13 @@ function checkArgs(wl: Workload, given: Args): void {
   const known = Object.entries(wl.defaults);
   const list = known.map(([k, v]) => `${k} (default ${JSON.stringify(v)})`).join(', ') || 'none';
   for (const [k, v] of Object.entries(given)) {
-    if (!Object.hasOwn(wl.defaults, k)) throw new ConfigError(`--arg ${k}: the workload "${wl.name}" has no such argument; its arguments are ${list}`);
+    if (!Object.hasOwn(wl.defaults, k))
+      throw new ConfigError(`--arg ${k}: the workload "${wl.name}" has no such argument; its arguments are ${list}`);
     const want = typeof wl.defaults[k];
-    if (typeof v !== want) throw new ConfigError(`--arg ${k} must be a ${want} like its default ${JSON.stringify(wl.defaults[k])}, got ${JSON.stringify(v)}`);
+    if (typeof v !== want)
+      throw new ConfigError(
+        `--arg ${k} must be a ${want} like its default ${JSON.stringify(wl.defaults[k])}, got ${JSON.stringify(v)}`,
+      );
   }
 }
 
@@ -152,8 +156,12 @@ export function resolveWorkload(name: string): string {
     const example = new URL(`examples/${name}.${ext}`, ROOT);
     if (existsSync(fileURLToPath(example))) return example.href;
   }
-  if (!/\.(ts|mts|js|mjs)$/.test(name)) throw new ConfigError(`no workload "${name}": not an example (${listExamplesHint()}) and not a .ts, .mts, .js or .mjs file`);
-  if (!existsSync(name) || !statSync(name).isFile()) throw new ConfigError(`no workload "${name}": there is no such file`);
+  if (!/\.(ts|mts|js|mjs)$/.test(name))
+    throw new ConfigError(
+      `no workload "${name}": not an example (${listExamplesHint()}) and not a .ts, .mts, .js or .mjs file`,
+    );
+  if (!existsSync(name) || !statSync(name).isFile())
+    throw new ConfigError(`no workload "${name}": there is no such file`);
   return pathToFileURL(resolve(name)).href;
 }
 
@@ -188,7 +196,9 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
 
   // the race detector sees the scheduler's books through the machine, once it has booted
   const checking = o.check !== false;
-  const model = checking ? new LockModel({ lockOwners: () => smp.actor.core.lockOwners(), heldBy: (t) => smp.actor.core.heldBy(t) }) : null;
+  const model = checking
+    ? new LockModel({ lockOwners: () => smp.actor.core.lockOwners(), heldBy: (t) => smp.actor.core.heldBy(t) })
+    : null;
   const races = model ? new RaceDetector(model) : null;
   const smp: SmpMachine = new SmpMachine({
     machine: { cpus, nodes, memoryBytes: config.memoryMiB * 1024 * 1024, shadow: checking },
@@ -206,7 +216,12 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
       maxDelay: config.maxDelay,
       ...(o.minDelay ? { minDelay: o.minDelay } : {}),
       record: true,
-      ...(races ? { onAccess: (a: KernelAccess) => races.access(a), onDestroy: (t: number, c: number, chunk: PcpuChunk, w: string) => races.destroyed(t, c, chunk, w) } : {}),
+      ...(races
+        ? {
+            onAccess: (a: KernelAccess) => races.access(a),
+            onDestroy: (t: number, c: number, chunk: PcpuChunk, w: string) => races.destroyed(t, c, chunk, w),
+          }
+        : {}),
     },
     phaseTimeoutMs: o.phaseTimeoutMs ?? 120_000,
     isolation: { check: o.check !== false, count: o.countViolations ?? wc.countViolations ?? false },
@@ -258,17 +273,30 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     if (checking) {
       locks = new LockChecker({ pc, strict: o.strictLocks ?? false });
       tracker = new IsolationTracker(pc, o.seed, { groupsByNode: nodes > 1 && config.backend !== 'km' });
-      const reserved = pc.pcpu_reserved_chunk ? ([pc.pcpu_static_size, pc.pcpu_reserved_chunk_limit] as [number, number]) : null;
+      const reserved = pc.pcpu_reserved_chunk
+        ? ([pc.pcpu_static_size, pc.pcpu_reserved_chunk_limit] as [number, number])
+        : null;
       areas = new AreaOracle({
         offsets: tracker.offsets,
         walk: tracker.walk,
-        dynamic: [reserved ? reserved[1] : pc.pcpu_static_size, pc.pcpu_static_size + pc.pcpu_reserved_size + pc.pcpu_dyn_size],
+        dynamic: [
+          reserved ? reserved[1] : pc.pcpu_static_size,
+          pc.pcpu_static_size + pc.pcpu_reserved_size + pc.pcpu_dyn_size,
+        ],
         reserved,
       });
     }
     if (rec) {
       rec.attach(pc);
-      stampLists = [violations, isolation, locks?.violations, model?.faults, races?.violations, areas?.violations, tracker?.violations].flatMap((list) => (list ? [{ list, seen: 0 }] : []));
+      stampLists = [
+        violations,
+        isolation,
+        locks?.violations,
+        model?.faults,
+        races?.violations,
+        areas?.violations,
+        tracker?.violations,
+      ].flatMap((list) => (list ? [{ list, seen: 0 }] : []));
     }
     if (o.failRate) smp.machine.buddy.setFaultInjection({ failRate: o.failRate, prng: new Prng(o.seed ^ 0x5eed) });
     smp.actor.onEvent((e: ActorEvent) => {
@@ -316,19 +344,19 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     if (wl.verify && results.every((r) => r.ok)) {
       // on a thread of its own: a verify() that never returns is stopped, not waited for
       for (const f of await runVerify(
-          {
-            workload: url,
-            sab: smp.machine.sab,
-            results: results.map((r) => r.result),
-            early,
-            args,
-            nr_cpus: cpus,
-            offsets: [...pc.__per_cpu_offset],
-            cpuToNode: Array.from({ length: cpus }, (_, c) => smp.machine.cpuToNode(c)),
-            dmesg: [...pc.dmesg],
-          },
-          o.phaseTimeoutMs ?? 120_000,
-        ))
+        {
+          workload: url,
+          sab: smp.machine.sab,
+          results: results.map((r) => r.result),
+          early,
+          args,
+          nr_cpus: cpus,
+          offsets: [...pc.__per_cpu_offset],
+          cpuToNode: Array.from({ length: cpus }, (_, c) => smp.machine.cpuToNode(c)),
+          dmesg: [...pc.dmesg],
+        },
+        o.phaseTimeoutMs ?? 120_000,
+      ))
         fail(f);
     }
     stats = percpuStats(pc);
@@ -343,7 +371,9 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     progress('shutdown', 4, total);
     shutdown = await smp.shutdown();
     if (shutdown && !shutdown.pagesRestored)
-      fail(`page accounting: ${shutdown.finalFreePages} free pages after shutdown, ${shutdown.postBootFreePages} after boot`);
+      fail(
+        `page accounting: ${shutdown.finalFreePages} free pages after shutdown, ${shutdown.postBootFreePages} after boot`,
+      );
     progress('done', 5, total);
   } catch (e) {
     if (e instanceof CpuFailure && e.timedOut) timedOut = true;
@@ -382,7 +412,14 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     bootLines,
     dmesg: pcDmesg,
     cpus: results.map((r) => {
-      const s: CpuSummary = { cpu: r.cpu, node: smp.machine.cpuToNode(r.cpu), threadId: r.threadId, ok: r.ok, ms: r.ms, stats: r.stats };
+      const s: CpuSummary = {
+        cpu: r.cpu,
+        node: smp.machine.cpuToNode(r.cpu),
+        threadId: r.threadId,
+        ok: r.ok,
+        ms: r.ms,
+        stats: r.stats,
+      };
       if (r.error) s.error = `${r.error.name}: ${r.error.message}`;
       return s;
     }),
@@ -409,7 +446,15 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
 }
 
 function replayCommand(o: RunOptions, c: RunReport['config'], args: Args): string {
-  const parts = ['percpu-sim run', o.workload, `--seed ${o.seed}`, `--cpus ${c.cpus}`, `--nodes ${c.nodes}`, `--backend ${c.backend}`, `--memory ${c.memoryMiB}`];
+  const parts = [
+    'percpu-sim run',
+    o.workload,
+    `--seed ${o.seed}`,
+    `--cpus ${c.cpus}`,
+    `--nodes ${c.nodes}`,
+    `--backend ${c.backend}`,
+    `--memory ${c.memoryMiB}`,
+  ];
   if (c.mutant) parts.push(`--mutant ${c.mutant}`);
   if (c.policy !== 'random') parts.push(`--policy ${c.policy}`);
   if (o.cpusPerThread && o.cpusPerThread > 1) parts.push(`--cpus-per-thread ${o.cpusPerThread}`);

@@ -168,7 +168,15 @@ export class SmpMachine {
         },
       };
       Comlink.expose(api, nodeEndpoint(ch.port1));
-      const task: CpuTask = { ctx: this.cpuContext(cpu), sab: this.machine.sab, port: ch.port2, workload: module, phase, args, early };
+      const task: CpuTask = {
+        ctx: this.cpuContext(cpu),
+        sab: this.machine.sab,
+        port: ch.port2,
+        workload: module,
+        phase,
+        args,
+        early,
+      };
       const run = pool.run(task, { transferList: [ch.port2], signal: aborts[i]!.signal }) as Promise<CpuTaskResult>;
       return this.bounded(cpu, run, aborts[i]!);
     });
@@ -203,7 +211,9 @@ export class SmpMachine {
           if (Date.now() - last < this.phaseTimeoutMs) return;
           clearInterval(timer);
           abort.abort();
-          reject(new CpuFailure(cpu, `timed out: made no progress for ${Math.round(this.phaseTimeoutMs / 1000)} s`, true));
+          reject(
+            new CpuFailure(cpu, `timed out: made no progress for ${Math.round(this.phaseTimeoutMs / 1000)} s`, true),
+          );
         },
         Math.min(1000, this.phaseTimeoutMs),
       );

@@ -38,7 +38,17 @@ try {
     dmesg: job.dmesg,
   });
   const ok = Array.isArray(out) && out.every((x) => typeof x === 'string');
-  parentPort!.postMessage(ok ? { failures: out } : { failures: [`verify() must return an array of strings (one per failure), got ${Array.isArray(out) ? 'an array holding other things' : typeof out}`] });
+  parentPort!.postMessage(
+    ok
+      ? { failures: out }
+      : {
+          failures: [
+            `verify() must return an array of strings (one per failure), got ${Array.isArray(out) ? 'an array holding other things' : typeof out}`,
+          ],
+        },
+  );
 } catch (e) {
-  parentPort!.postMessage({ failures: [`verify() threw ${(e as Error).name ?? 'an error'}: ${(e as Error).message ?? String(e)}`] });
+  parentPort!.postMessage({
+    failures: [`verify() threw ${(e as Error).name ?? 'an error'}: ${(e as Error).message ?? String(e)}`],
+  });
 }

@@ -9,7 +9,10 @@ export async function runVerify(job: VerifyJob, timeoutMs: number): Promise<stri
   const w = new Worker(entry.url, { argv: entry.argv, workerData: { ...job, workload: bundle(job.workload).href } });
   try {
     return await new Promise<string[]>((resolve) => {
-      const timer = setTimeout(() => resolve([`verify() did not finish within ${timeoutMs / 1000} s (timed out)`]), timeoutMs);
+      const timer = setTimeout(
+        () => resolve([`verify() did not finish within ${timeoutMs / 1000} s (timed out)`]),
+        timeoutMs,
+      );
       w.once('message', (m: { failures: string[] }) => {
         clearTimeout(timer);
         resolve(m.failures);

@@ -20,5 +20,8 @@ export function workerEntry(file: string, bundled = false): WorkerEntry {
     return { url: new URL('./ts-boot.mjs', here), argv: [`--ts-entry=${new URL(`${file}.ts`, root).href}`] };
   }
   // from a build, a bundled entry is still one file: one module to load instead of a dozen
-  return { url: bundled ? bundle(new URL(`${file}.js`, root).href, { entry: true }) : new URL(`${file}.js`, root), argv: [] };
+  return {
+    url: bundled ? bundle(new URL(`${file}.js`, root).href, { entry: true }) : new URL(`${file}.js`, root),
+    argv: [],
+  };
 }

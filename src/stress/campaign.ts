@@ -42,11 +42,32 @@ export const WORKER_ROUND = 5;
  * A short run of the stress program on real worker threads, as a stress report: its failures
  * become violations, with a rerun command that adds --workers.
  */
-export async function workerRound(config: StressConfig, onProgress: (d: number, t: number) => void, recorder: TimelineRecorder | null = null): Promise<StressReport> {
+export async function workerRound(
+  config: StressConfig,
+  onProgress: (d: number, t: number) => void,
+  recorder: TimelineRecorder | null = null,
+): Promise<StressReport> {
   const t0 = performance.now();
-  const cfg: StressConfig = { ...config, ...resolveMachine(config), args: { ...config.args, ops: Math.min(config.args.ops, 400) } };
-  const r = await stressOnWorkers(cfg, { phaseTimeoutMs: 30_000, failOnLeak: true, onProgress: (_phase, d, t) => onProgress(d, t), ...(recorder ? { recorder } : {}) });
-  const violations = r.failures.slice(0, 50).map((message) => ({ checker: 'workers' as const, kind: 'run', cpu: -1, tick: 0, message: `${message} (on worker threads; rerun with --workers)` }));
+  const cfg: StressConfig = {
+    ...config,
+    ...resolveMachine(config),
+    args: { ...config.args, ops: Math.min(config.args.ops, 400) },
+  };
+  const r = await stressOnWorkers(cfg, {
+    phaseTimeoutMs: 30_000,
+    failOnLeak: true,
+    onProgress: (_phase, d, t) => onProgress(d, t),
+    ...(recorder ? { recorder } : {}),
+  });
+  const violations = r.failures
+    .slice(0, 50)
+    .map((message) => ({
+      checker: 'workers' as const,
+      kind: 'run',
+      cpu: -1,
+      tick: 0,
+      message: `${message} (on worker threads; rerun with --workers)`,
+    }));
   return {
     seed: cfg.seed,
     config: cfg,
@@ -61,7 +82,6 @@ export async function workerRound(config: StressConfig, onProgress: (d: number, 
     log: [],
   };
 }
-
 
 /** One seed's outcome, as a campaign report lists it. */
 export interface SeedResult {
@@ -94,13 +114,25 @@ export function onWorkers(base: number, seed: number): boolean {
 }
 
 /** Runs one seed of a campaign in this thread: the deterministic engine, or a worker round. */
-export async function runSeed(cfg: StressConfig, seed: number, hooks: EngineHooks = {}, recorder: TimelineRecorder | null = null): Promise<StressReport> {
+export async function runSeed(
+  cfg: StressConfig,
+  seed: number,
+  hooks: EngineHooks = {},
+  recorder: TimelineRecorder | null = null,
+): Promise<StressReport> {
   if (onWorkers(cfg.seed, seed)) return workerRound({ ...cfg, seed }, (d, t) => hooks.onProgress?.(d, t), recorder);
   return runStress({ ...cfg, seed }, hooks);
 }
 
 export function seedResult(r: StressReport, workers: boolean): SeedResult {
-  return { seed: r.seed, verdict: r.verdict, workers, first: r.violations.slice(0, 3).map((v) => `${v.checker}/${v.kind}: ${v.message}`), requests: r.requests, ms: Math.round(r.ms) };
+  return {
+    seed: r.seed,
+    verdict: r.verdict,
+    workers,
+    first: r.violations.slice(0, 3).map((v) => `${v.checker}/${v.kind}: ${v.message}`),
+    requests: r.requests,
+    ms: Math.round(r.ms),
+  };
 }
 
 export interface CampaignOptions {
@@ -132,7 +164,10 @@ export async function runCampaign(cfg: StressConfig, o: CampaignOptions): Promis
   const t0 = Date.now();
   const reports: StressReport[] = [];
   let next = 0;
-  const more = (): boolean => next < o.seeds.length && (o.keepGoing || !reports.some((r) => r.verdict === 'violation')) && !(o.durationMs !== undefined && Date.now() - t0 >= o.durationMs);
+  const more = (): boolean =>
+    next < o.seeds.length &&
+    (o.keepGoing || !reports.some((r) => r.verdict === 'violation')) &&
+    !(o.durationMs !== undefined && Date.now() - t0 >= o.durationMs);
   const done = (r: StressReport): void => {
     reports.push({ ...r, log: [] });
     o.onSeed?.(r, reports.length);
@@ -145,8 +180,16 @@ export async function runCampaign(cfg: StressConfig, o: CampaignOptions): Promis
     }
   } else {
     // from the sources, the job thread runs a bundle too, with each module's own URL pinned
-    const e = import.meta.url.endsWith('.ts') ? { url: await bundleWithSourceUrls(new URL('../../workers/stress-job.ts', import.meta.url).href), argv: [] } : workerEntry('workers/stress-job');
-    const pool = new Piscina({ filename: e.url.href, argv: e.argv, minThreads: o.jobs, maxThreads: o.jobs, idleTimeout: 1000 });
+    const e = import.meta.url.endsWith('.ts')
+      ? { url: await bundleWithSourceUrls(new URL('../../workers/stress-job.ts', import.meta.url).href), argv: [] }
+      : workerEntry('workers/stress-job');
+    const pool = new Piscina({
+      filename: e.url.href,
+      argv: e.argv,
+      minThreads: o.jobs,
+      maxThreads: o.jobs,
+      idleTimeout: 1000,
+    });
     try {
       const lane = async (): Promise<void> => {
         while (more()) {
@@ -157,7 +200,9 @@ export async function runCampaign(cfg: StressConfig, o: CampaignOptions): Promis
             r = (await pool.run({ cfg, seed } satisfies StressJob)) as StressReport;
           } catch (e) {
             // the simulator's own thread failed, not the kernel: say which seed, and stop
-            throw new Error(`seed ${seed}: the campaign's job thread failed (${(e as Error).message}); rerun that seed alone with --seed ${seed} --jobs 1`);
+            throw new Error(
+              `seed ${seed}: the campaign's job thread failed (${(e as Error).message}); rerun that seed alone with --seed ${seed} --jobs 1`,
+            );
           }
           done(r);
         }
@@ -169,7 +214,11 @@ export async function runCampaign(cfg: StressConfig, o: CampaignOptions): Promis
   }
   reports.sort((a, b) => a.seed - b.seed);
   const report = reports.find((r) => r.verdict === 'violation') ?? reports.at(-1)!;
-  return { results: reports.map((r) => seedResult(r, onWorkers(cfg.seed, r.seed))), report, skipped: o.seeds.length - reports.length };
+  return {
+    results: reports.map((r) => seedResult(r, onWorkers(cfg.seed, r.seed))),
+    report,
+    skipped: o.seeds.length - reports.length,
+  };
 }
 
 /** What the pool's job worker gets: the campaign's configuration and one seed of it. */

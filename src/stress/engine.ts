@@ -26,7 +26,17 @@ import { type BackendKind, DEFAULT_STATIC_SIZE, mm_init, setup_per_cpu_areas } f
 import { Machine } from '../mem/machine.ts';
 import { Prng } from '../util/prng.ts';
 import { type CpuContext, IsolationError, PerCpu, PercpuError } from '../api/per-cpu.ts';
-import { type Area, CorruptionError, DEFAULT_STRESS_ARGS, STRESS_VARS, StopError, type StressArgs, type StressCpuResult, stressCpu, stressEarly } from './program.ts';
+import {
+  type Area,
+  CorruptionError,
+  DEFAULT_STRESS_ARGS,
+  STRESS_VARS,
+  StopError,
+  type StressArgs,
+  type StressCpuResult,
+  stressCpu,
+  stressEarly,
+} from './program.ts';
 
 export interface StressConfig {
   seed: number;
@@ -71,7 +81,8 @@ export const DEFAULT_STRESS: StressConfig = {
   args: DEFAULT_STRESS_ARGS,
 };
 
-export type Checker = 'allocator' | 'locks' | 'races' | 'scheduler' | 'isolation' | 'areas' | 'kernel-bug' | 'pages' | 'data' | 'workers';
+export type Checker =
+  'allocator' | 'locks' | 'races' | 'scheduler' | 'isolation' | 'areas' | 'kernel-bug' | 'pages' | 'data' | 'workers';
 
 export interface Violation {
   checker: Checker;
@@ -153,7 +164,12 @@ export async function runStress(config: StressConfig, hooks: EngineHooks = {}): 
   const t0 = performance.now();
   const cfg: StressConfig = { ...config, ...resolveMachine(config) };
   const backend = cfg.backend as BackendKind;
-  const machine = new Machine({ cpus: cfg.cpus, nodes: cfg.nodes, memoryBytes: cfg.memoryMiB * 1024 * 1024, shadow: true });
+  const machine = new Machine({
+    cpus: cfg.cpus,
+    nodes: cfg.nodes,
+    memoryBytes: cfg.memoryMiB * 1024 * 1024,
+    shadow: true,
+  });
   // percpu-km chunks are one block: one group, whatever the nodes
   const numa_groups = cfg.nodes > 1 && backend === 'vm';
   const pc = setup_per_cpu_areas(machine, {
@@ -175,11 +191,16 @@ export async function runStress(config: StressConfig, hooks: EngineHooks = {}): 
   const locks = new LockChecker({ pc, strict: cfg.strict });
   const races = cfg.races ? new RaceDetector(model) : null;
   const tracker = new IsolationTracker(pc, cfg.seed, { groupsByNode: numa_groups });
-  const reserved = pc.pcpu_reserved_chunk ? ([pc.pcpu_static_size, pc.pcpu_reserved_chunk_limit] as [number, number]) : null;
+  const reserved = pc.pcpu_reserved_chunk
+    ? ([pc.pcpu_static_size, pc.pcpu_reserved_chunk_limit] as [number, number])
+    : null;
   const areas = new AreaOracle({
     offsets: tracker.offsets,
     walk: tracker.walk,
-    dynamic: [reserved ? reserved[1] : pc.pcpu_static_size, pc.pcpu_static_size + pc.pcpu_reserved_size + pc.pcpu_dyn_size],
+    dynamic: [
+      reserved ? reserved[1] : pc.pcpu_static_size,
+      pc.pcpu_static_size + pc.pcpu_reserved_size + pc.pcpu_dyn_size,
+    ],
     reserved,
   });
   const findings: Findings[] = [
@@ -213,7 +234,8 @@ export async function runStress(config: StressConfig, hooks: EngineHooks = {}): 
     locks.observe(e);
     tracker.observe(e);
     areas.observe(e);
-    if (e.type === 'bug') add({ checker: 'kernel-bug', kind: e.bug.code, cpu: e.cpu, tick: e.tick, message: e.bug.message });
+    if (e.type === 'bug')
+      add({ checker: 'kernel-bug', kind: e.bug.code, cpu: e.cpu, tick: e.tick, message: e.bug.message });
     collect(e.tick);
   };
 
@@ -256,7 +278,16 @@ export async function runStress(config: StressConfig, hooks: EngineHooks = {}): 
           c.admit({ ...(req as Request), cpu }, resolve);
         }),
     };
-    const ctx: CpuContext = { cpu, nr_cpus: cfg.cpus, seed: cfg.seed, per_cpu_offset: offsets, static_vars, barrier_timeout_ms: 120_000, check_isolation: true, count_violations: cfg.count };
+    const ctx: CpuContext = {
+      cpu,
+      nr_cpus: cfg.cpus,
+      seed: cfg.seed,
+      per_cpu_offset: offsets,
+      static_vars,
+      barrier_timeout_ms: 120_000,
+      check_isolation: true,
+      count_violations: cfg.count,
+    };
     apis.push(new PerCpu(ctx, port, machine.sab));
   }
 
@@ -266,9 +297,11 @@ export async function runStress(config: StressConfig, hooks: EngineHooks = {}): 
     if (e instanceof IsolationError) {
       const v = tracker.describe(e.fault);
       add({ checker: 'isolation', kind: v.kind, cpu, tick: c.tick, message: v.message });
-    } else if (e instanceof CorruptionError) add({ checker: 'data', kind: 'corruption', cpu, tick: c.tick, message: e.message });
+    } else if (e instanceof CorruptionError)
+      add({ checker: 'data', kind: 'corruption', cpu, tick: c.tick, message: e.message });
     else if (e instanceof PercpuError) {
-      if (!violations.some((v) => v.checker === 'kernel-bug')) add({ checker: 'kernel-bug', kind: e.code, cpu, tick: c.tick, message: e.message });
+      if (!violations.some((v) => v.checker === 'kernel-bug'))
+        add({ checker: 'kernel-bug', kind: e.code, cpu, tick: c.tick, message: e.message });
     } else add({ checker: 'kernel-bug', kind: 'oops', cpu, tick: c.tick, message: `${e.name}: ${e.message}` });
   };
   const counted = (api: PerCpu): void => {
@@ -294,7 +327,14 @@ export async function runStress(config: StressConfig, hooks: EngineHooks = {}): 
       if (!c.idle) {
         c.step();
         if (c.lockOwners().pcpu_lock === null && !stop())
-          for (const v of checkAllocator(pc, { populated: false })) add({ checker: 'allocator', kind: v.invariant, cpu: -1, tick: c.tick, message: `chunk ${v.chunk}: ${v.message}` });
+          for (const v of checkAllocator(pc, { populated: false }))
+            add({
+              checker: 'allocator',
+              kind: v.invariant,
+              cpu: -1,
+              tick: c.tick,
+              message: `chunk ${v.chunk}: ${v.message}`,
+            });
       } else if (!stop()) {
         const p = checkPageAccounting(pc);
         if (p) add({ checker: 'pages', kind: p.invariant, cpu: -1, tick: c.tick, message: p.message });
@@ -377,10 +417,24 @@ export async function runStress(config: StressConfig, hooks: EngineHooks = {}): 
     c.drain();
     const p = checkPageAccounting(pc);
     if (p) add({ checker: 'pages', kind: p.invariant, cpu: -1, tick: c.tick, message: p.message });
-    for (const v of checkAllocator(pc, { populated: false })) add({ checker: 'allocator', kind: v.invariant, cpu: -1, tick: c.tick, message: `chunk ${v.chunk}: ${v.message}` });
+    for (const v of checkAllocator(pc, { populated: false }))
+      add({
+        checker: 'allocator',
+        kind: v.invariant,
+        cpu: -1,
+        tick: c.tick,
+        message: `chunk ${v.chunk}: ${v.message}`,
+      });
     areas.checkPopulated(c.tick);
     areas.checkMaps(chunksOf(pc), c.tick);
-    if (areas.liveCount) add({ checker: 'areas', kind: 'leak', cpu: -1, tick: c.tick, message: `leak: ${areas.liveCount} area(s) still live after every CPU freed what it allocated` });
+    if (areas.liveCount)
+      add({
+        checker: 'areas',
+        kind: 'leak',
+        cpu: -1,
+        tick: c.tick,
+        message: `leak: ${areas.liveCount} area(s) still live after every CPU freed what it allocated`,
+      });
     collect(c.tick);
   }
   hooks.onProgress?.(total, total);

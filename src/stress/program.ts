@@ -44,7 +44,15 @@ export interface StressArgs {
   earlyOps: number;
 }
 
-export const DEFAULT_STRESS_ARGS: StressArgs = { ops: 2000, allocPct: 55, reservedPct: 3, sizes: 'mixed', maxAlignShift: 6, maxLive: 40, earlyOps: 200 };
+export const DEFAULT_STRESS_ARGS: StressArgs = {
+  ops: 2000,
+  allocPct: 55,
+  reservedPct: 3,
+  sizes: 'mixed',
+  maxAlignShift: 6,
+  maxLive: 40,
+  earlyOps: 200,
+};
 
 /** The static percpu variables the stress board needs in the kernel image. */
 export const STRESS_VARS = [
@@ -87,7 +95,8 @@ export class StopError extends Error {
 }
 
 /** The byte `i` of the copy of CPU `copy`, stamped by `writer` with `stamp`. */
-const stampByte = (writer: number, copy: number, stamp: number, i: number): number => ((writer + 1) * 31 + (copy + 1) * 101 + stamp * 7 + i * 13) & 0xff || 0x5a;
+const stampByte = (writer: number, copy: number, stamp: number, i: number): number =>
+  ((writer + 1) * 31 + (copy + 1) * 101 + stamp * 7 + i * 13) & 0xff || 0x5a;
 
 function pattern(writer: number, copy: number, stamp: number, size: number): Uint8Array {
   const b = new Uint8Array(size);
@@ -119,13 +128,15 @@ const le = (b: Uint8Array, i: number, w: number): number => {
   for (let k = w - 1; k >= 0; k--) v = v * 256 + b[i + k]!;
   return w === 4 ? v | 0 : v;
 };
-const le64 = (b: Uint8Array, i: number): bigint => BigInt.asIntN(64, (BigInt(le(b, i + 4, 4) >>> 0) << 32n) | BigInt(le(b, i, 4) >>> 0));
+const le64 = (b: Uint8Array, i: number): bigint =>
+  BigInt.asIntN(64, (BigInt(le(b, i + 4, 4) >>> 0) << 32n) | BigInt(le(b, i, 4) >>> 0));
 
 function stampArea(cpu: PerCpu, a: Area): void {
   const me = cpu.cpu;
   if (a.how === 'own') cpu.writeBytes(cpu.this_cpu_ptr(a.ptr), pattern(me, me, a.stamp, a.size));
   else if (a.how === 'all')
-    for (let x = 0; x < cpu.nr_cpus; x++) cpu.writeBytes(cpu.per_cpu_ptr(a.ptr, x), pattern(me, x, a.stamp, a.size), x === me ? false : x);
+    for (let x = 0; x < cpu.nr_cpus; x++)
+      cpu.writeBytes(cpu.per_cpu_ptr(a.ptr, x), pattern(me, x, a.stamp, a.size), x === me ? false : x);
   else {
     const b = pattern(me, me, a.stamp, a.size);
     const va = cpu.this_cpu_ptr(a.ptr);
@@ -140,14 +151,17 @@ function stampArea(cpu: PerCpu, a: Area): void {
 }
 
 function corrupt(cpu: PerCpu, a: Area, copy: number, what: string): never {
-  throw new CorruptionError(`cpu ${cpu.cpu}: ${what} of cpu ${copy}'s copy of area ${a.ptr.toString(16)} (+${a.size}) does not hold what cpu ${cpu.cpu} wrote`);
+  throw new CorruptionError(
+    `cpu ${cpu.cpu}: ${what} of cpu ${copy}'s copy of area ${a.ptr.toString(16)} (+${a.size}) does not hold what cpu ${cpu.cpu} wrote`,
+  );
 }
 
 function checkBytes(cpu: PerCpu, a: Area, writer: number, copy: number): void {
   const va = copy === cpu.cpu ? cpu.this_cpu_ptr(a.ptr) : cpu.per_cpu_ptr(a.ptr, copy);
   const got = cpu.bytes(va, a.size, copy);
   const want = pattern(writer, copy, a.stamp, a.size);
-  for (let i = 0; i < a.size; i++) if (got[i] !== want[i]) corrupt(cpu, a, copy, `byte ${i} (${got[i]}, not ${want[i]})`);
+  for (let i = 0; i < a.size; i++)
+    if (got[i] !== want[i]) corrupt(cpu, a, copy, `byte ${i} (${got[i]}, not ${want[i]})`);
 }
 
 function checkArea(cpu: PerCpu, a: Area): void {
@@ -174,7 +188,8 @@ function count(cpu: PerCpu, a: Area): void {
   const before = cpu.this_cpu_read(a.ptr, 4);
   const k = cpu.prng.int(2, 40);
   for (let i = 0; i < k; i++) cpu.this_cpu_inc(a.ptr);
-  if (cpu.this_cpu_read(a.ptr, 4) !== ((before + k) | 0)) corrupt(cpu, a, cpu.cpu, `the counter (after ${k} this_cpu_inc)`);
+  if (cpu.this_cpu_read(a.ptr, 4) !== ((before + k) | 0))
+    corrupt(cpu, a, cpu.cpu, `the counter (after ${k} this_cpu_inc)`);
   cpu.this_cpu_add(a.ptr, -k);
 }
 
@@ -204,7 +219,13 @@ async function reload(cpu: PerCpu): Promise<boolean> {
   }
   for (const p of [...again].reverse()) {
     // a new area reads zero, through whatever translation the CPU has
-    if (cpu.this_cpu_read(p + 4, 4) !== 0 || cpu.this_cpu_read(p + 8, 1) !== 0 || cpu.this_cpu_read(p + 10, 2) !== 0 || cpu.this_cpu_read64(p + 16) !== 0n || cpu.this_cpu_add(p, 3) !== 3)
+    if (
+      cpu.this_cpu_read(p + 4, 4) !== 0 ||
+      cpu.this_cpu_read(p + 8, 1) !== 0 ||
+      cpu.this_cpu_read(p + 10, 2) !== 0 ||
+      cpu.this_cpu_read64(p + 16) !== 0n ||
+      cpu.this_cpu_add(p, 3) !== 3
+    )
       throw new CorruptionError(`cpu ${cpu.cpu}: the new area ${p.toString(16)} does not start at zero`);
     touch(p, 2);
   }
@@ -253,7 +274,8 @@ class Board {
     if (!ptr) return;
     this.gen = (this.gen + 1) & 0xff;
     this.mine = { ptr, size, stamp: this.gen, how: 'all' };
-    for (let x = 0; x < cpu.nr_cpus; x++) cpu.writeBytes(cpu.per_cpu_ptr(ptr, x), pattern(cpu.cpu, x, this.gen, size), x === cpu.cpu ? false : x);
+    for (let x = 0; x < cpu.nr_cpus; x++)
+      cpu.writeBytes(cpu.per_cpu_ptr(ptr, x), pattern(cpu.cpu, x, this.gen, size), x === cpu.cpu ? false : x);
     cpu.atomic_write(cpu.this_cpu_ptr(this.acksVar), 0, 4);
     cpu.atomic_write64(cpu.this_cpu_ptr(this.board), (BigInt(size) << 56n) | (BigInt(this.gen) << 48n) | BigInt(ptr));
   }
@@ -293,17 +315,25 @@ class Board {
       if (clear) {
         // everybody is done; a board still set now is one this CPU has already seen
         let pending = false;
-        for (let c = 0; c < cpu.nr_cpus; c++) if (c !== cpu.cpu && cpu.atomic_read64(cpu.per_cpu_ptr(this.board, c), c) !== 0n) pending = true;
+        for (let c = 0; c < cpu.nr_cpus; c++)
+          if (c !== cpu.cpu && cpu.atomic_read64(cpu.per_cpu_ptr(this.board, c), c) !== 0n) pending = true;
         if (!pending) return;
       }
-      if (Date.now() > deadline) throw new CorruptionError(`cpu ${cpu.cpu}: the stress board did not clear within ${timeoutMs} ms (a shared area was never acknowledged)`);
+      if (Date.now() > deadline)
+        throw new CorruptionError(
+          `cpu ${cpu.cpu}: the stress board did not clear within ${timeoutMs} ms (a shared area was never acknowledged)`,
+        );
       await cpu.relax();
     }
   }
 }
 
 /** The boot CPU before slab is online: small areas until the early map runs out. */
-export async function stressEarly(cpu: PerCpu, args: StressArgs, stopped: () => boolean = () => false): Promise<{ live: Area[]; failed: number }> {
+export async function stressEarly(
+  cpu: PerCpu,
+  args: StressArgs,
+  stopped: () => boolean = () => false,
+): Promise<{ live: Area[]; failed: number }> {
   const live: Area[] = [];
   let failed = 0;
   const rng = cpu.prng;
@@ -317,7 +347,9 @@ export async function stressEarly(cpu: PerCpu, args: StressArgs, stopped: () => 
     }
     const size = rng.int(1, 48);
     const reserved = rng.int(0, 99) < 10;
-    const ptr = reserved ? await cpu.alloc_reserved_percpu(size, 1 << rng.int(0, 3)) : await cpu.alloc_percpu(size, 1 << rng.int(0, 3));
+    const ptr = reserved
+      ? await cpu.alloc_reserved_percpu(size, 1 << rng.int(0, 3))
+      : await cpu.alloc_percpu(size, 1 << rng.int(0, 3));
     if (!ptr) {
       failed++;
       continue;
@@ -329,8 +361,21 @@ export async function stressEarly(cpu: PerCpu, args: StressArgs, stopped: () => 
   return { live, failed };
 }
 
-export async function stressCpu(cpu: PerCpu, args: StressArgs, stopped: () => boolean = () => false, early: Area[] = []): Promise<StressCpuResult> {
-  const out: StressCpuResult = { cpu: cpu.cpu, allocs: 0, failed: 0, frees: 0, checks: 0, acks: 0, inherited: early.length };
+export async function stressCpu(
+  cpu: PerCpu,
+  args: StressArgs,
+  stopped: () => boolean = () => false,
+  early: Area[] = [],
+): Promise<StressCpuResult> {
+  const out: StressCpuResult = {
+    cpu: cpu.cpu,
+    allocs: 0,
+    failed: 0,
+    frees: 0,
+    checks: 0,
+    acks: 0,
+    inherited: early.length,
+  };
   const live: Area[] = [...early];
   const rng = cpu.prng;
   const board = Board.open(cpu);
@@ -342,7 +387,8 @@ export async function stressCpu(cpu: PerCpu, args: StressArgs, stopped: () => bo
       const size = reserved ? Math.min(pickSize(cpu, args.sizes), 512) : pickSize(cpu, args.sizes);
       const how: Stamp = rng.int(0, 9) < 6 ? 'own' : rng.int(0, 1) ? 'all' : 'words';
       // words are written at their natural alignment: such areas are at least 8-aligned
-      const align = how === 'words' ? 1 << rng.int(3, Math.max(3, args.maxAlignShift)) : 1 << rng.int(0, args.maxAlignShift);
+      const align =
+        how === 'words' ? 1 << rng.int(3, Math.max(3, args.maxAlignShift)) : 1 << rng.int(0, args.maxAlignShift);
       const ptr = reserved ? await cpu.alloc_reserved_percpu(size, align) : await cpu.alloc_percpu(size, align);
       if (!ptr) {
         out.failed++;

@@ -31,7 +31,18 @@ export type FtraceEvent =
       gfp: string | null;
     }
   | { kind: 'free'; line: number; cpu: number; ts: number; comm: string; base: string; off: number; ptr: string }
-  | { kind: 'fail'; line: number; cpu: number; ts: number; comm: string; reserved: boolean; atomic: boolean; size: number; align: number; doWarn: boolean | null }
+  | {
+      kind: 'fail';
+      line: number;
+      cpu: number;
+      ts: number;
+      comm: string;
+      reserved: boolean;
+      atomic: boolean;
+      size: number;
+      align: number;
+      doWarn: boolean | null;
+    }
   | { kind: 'create_chunk' | 'destroy_chunk'; line: number; cpu: number; ts: number; comm: string; base: string };
 
 export interface FtraceParse {
@@ -72,7 +83,8 @@ type EventName = keyof typeof EVENTS;
  * the timestamp and the event name. The task name may hold spaces and dashes: the pid is the
  * last "-digits" before the CPU column.
  */
-const PREFIX = /^\s*(?<comm>.*?)-(?<pid>\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[(?<cpu>\d{1,4})\]\s+(?:(?<flags>[^\s:]{1,8})\s+)?(?<ts>\d+\.\d+):\s+(?<event>\w+):\s?(?<fields>.*)$/;
+const PREFIX =
+  /^\s*(?<comm>.*?)-(?<pid>\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[(?<cpu>\d{1,4})\]\s+(?:(?<flags>[^\s:]{1,8})\s+)?(?<ts>\d+\.\d+):\s+(?<event>\w+):\s?(?<fields>.*)$/;
 const FIELD = /([a-z_]+)=(\S*)/g;
 
 /** Control characters shown as escapes, so that a crafted line cannot drive a terminal. */
@@ -128,7 +140,12 @@ function parseLine(raw: string, line: number): FtraceEvent | null {
   const m = PREFIX.exec(raw);
   if (!m) {
     const named = /\b(percpu_(?:alloc_percpu_fail|alloc_percpu|free_percpu|create_chunk|destroy_chunk)):/.exec(raw);
-    if (named) throw new FtraceError(line, 'prefix', `a ${named[1]} line without the task-pid [cpu] timestamp prefix: "${printable(raw)}"`);
+    if (named)
+      throw new FtraceError(
+        line,
+        'prefix',
+        `a ${named[1]} line without the task-pid [cpu] timestamp prefix: "${printable(raw)}"`,
+      );
     return null;
   }
   const g = m.groups!;
@@ -144,7 +161,12 @@ function parseLine(raw: string, line: number): FtraceEvent | null {
   };
   const int = (name: string, min: number): number => {
     const v = need(name);
-    if (!/^-?\d+$/.test(v) || !Number.isSafeInteger(Number(v)) || Number(v) < min) throw new FtraceError(line, name, `expected a whole number${min >= 0 ? ` >= ${min}` : ''}, got "${printable(v, 40)}"`);
+    if (!/^-?\d+$/.test(v) || !Number.isSafeInteger(Number(v)) || Number(v) < min)
+      throw new FtraceError(
+        line,
+        name,
+        `expected a whole number${min >= 0 ? ` >= ${min}` : ''}, got "${printable(v, 40)}"`,
+      );
     return Number(v);
   };
   const bool = (name: string): boolean => {
@@ -154,7 +176,8 @@ function parseLine(raw: string, line: number): FtraceEvent | null {
   };
   const pointer = (name: string): string => {
     const v = need(name);
-    if (!/^(0x)?[0-9a-fA-F]{1,16}$/.test(v) && v !== '(null)') throw new FtraceError(line, name, `expected a pointer in hex, got "${printable(v, 40)}"`);
+    if (!/^(0x)?[0-9a-fA-F]{1,16}$/.test(v) && v !== '(null)')
+      throw new FtraceError(line, name, `expected a pointer in hex, got "${printable(v, 40)}"`);
     return v.toLowerCase().replace(/^0x/, '');
   };
 
@@ -179,7 +202,15 @@ function parseLine(raw: string, line: number): FtraceEvent | null {
     case 'free':
       return { kind: 'free', ...base, base: pointer('base_addr'), off: int('off', -(2 ** 31)), ptr: pointer('ptr') };
     case 'fail':
-      return { kind: 'fail', ...base, reserved: bool('reserved'), atomic: bool('is_atomic'), size: int('size', 0), align: int('align', 0), doWarn: f.has('do_warn') ? bool('do_warn') : null };
+      return {
+        kind: 'fail',
+        ...base,
+        reserved: bool('reserved'),
+        atomic: bool('is_atomic'),
+        size: int('size', 0),
+        align: int('align', 0),
+        doWarn: f.has('do_warn') ? bool('do_warn') : null,
+      };
     case 'create_chunk':
     case 'destroy_chunk':
       return { kind: EVENTS[event], ...base, base: pointer('base_addr') };
@@ -215,13 +246,23 @@ export interface FirstChunkShape {
  */
 export function toReplayOps(events: readonly FtraceEvent[], shape: FirstChunkShape): FtraceOps {
   const out: FtraceOps = { lines: [], allocs: 0, frees: 0, failedAllocs: 0, unmatchedFrees: 0, sources: [] };
-  out.lines.push(JSON.stringify({ op: 'boot', static_size: shape.static_size, reserved_size: shape.reserved_size, dyn_size: shape.dyn_size, cpus: shape.cpus }));
+  out.lines.push(
+    JSON.stringify({
+      op: 'boot',
+      static_size: shape.static_size,
+      reserved_size: shape.reserved_size,
+      dyn_size: shape.dyn_size,
+      cpus: shape.cpus,
+    }),
+  );
   out.lines.push(JSON.stringify({ op: 'slab_online' }), JSON.stringify({ op: 'init_late' }));
   const live = new Map<string, string>();
   for (const e of events) {
     if (e.kind === 'alloc' || e.kind === 'fail') {
       const id = `${e.kind === 'alloc' ? 'a' : 'f'}${e.line}`;
-      out.lines.push(JSON.stringify({ op: 'alloc', id, size: e.size, align: e.align, ...(e.reserved ? { reserved: true } : {}) }));
+      out.lines.push(
+        JSON.stringify({ op: 'alloc', id, size: e.size, align: e.align, ...(e.reserved ? { reserved: true } : {}) }),
+      );
       out.sources.push(e);
       if (e.kind === 'alloc') {
         out.allocs++;

@@ -35,7 +35,6 @@ export interface ReplayOptions {
   onStep?: (lineNo: number, input: string, output: string) => void;
 }
 
-
 export interface ReplaySummary {
   lines: number;
   ops: number;
@@ -95,7 +94,8 @@ export class Replayer {
     } catch (e) {
       throw new BadInput(lineNo, `not valid JSON (${(e as Error).message})`);
     }
-    if (typeof op !== 'object' || op === null || Array.isArray(op)) throw new BadInput(lineNo, 'expected a JSON object');
+    if (typeof op !== 'object' || op === null || Array.isArray(op))
+      throw new BadInput(lineNo, 'expected a JSON object');
     const o = op as Json;
     this.summary.ops++;
     switch (o.op) {
@@ -110,7 +110,12 @@ export class Replayer {
       case 'init_late':
         return this.initLate(lineNo);
       default:
-        throw new BadInput(lineNo, o.op === undefined ? 'missing "op"' : `unknown op ${JSON.stringify(o.op)} (expected boot, alloc, free, slab_online or init_late)`);
+        throw new BadInput(
+          lineNo,
+          o.op === undefined
+            ? 'missing "op"'
+            : `unknown op ${JSON.stringify(o.op)} (expected boot, alloc, free, slab_online or init_late)`,
+        );
     }
   }
 
@@ -129,7 +134,8 @@ export class Replayer {
     const atom_size = intField(o, 'atom_size', lineNo, PAGE_SIZE, 1 << 30, PAGE_SIZE);
     if (atom_size & (atom_size - 1)) throw new BadInput(lineNo, `"atom_size" must be a power of two, got ${atom_size}`);
     const backend = o.backend ?? 'vm';
-    if (backend !== 'vm' && backend !== 'km') throw new BadInput(lineNo, `"backend" must be "vm" or "km", got ${JSON.stringify(backend)}`);
+    if (backend !== 'vm' && backend !== 'km')
+      throw new BadInput(lineNo, `"backend" must be "vm" or "km", got ${JSON.stringify(backend)}`);
     let pc: Percpu;
     try {
       const machine = new Machine({
@@ -141,10 +147,18 @@ export class Replayer {
         // no line reads an area's bytes: placement and page accounting are all there is
         contents: false,
       });
-      pc = setup_per_cpu_areas(machine, { static_size, reserved_size, dyn_size, atom_size, backend, numa_groups: nodes > 1 });
+      pc = setup_per_cpu_areas(machine, {
+        static_size,
+        reserved_size,
+        dyn_size,
+        atom_size,
+        backend,
+        numa_groups: nodes > 1,
+      });
       this.machine = machine;
     } catch (e) {
-      if (e instanceof KernelBug || (e as Error).name === 'MemError') throw new BadInput(lineNo, `boot failed: ${(e as Error).message}`);
+      if (e instanceof KernelBug || (e as Error).name === 'MemError')
+        throw new BadInput(lineNo, `boot failed: ${(e as Error).message}`);
       throw e;
     }
     this.pc = pc;
@@ -160,14 +174,16 @@ export class Replayer {
     const size = intField(o, 'size', lineNo, 0, Number.MAX_SAFE_INTEGER);
     const align = intField(o, 'align', lineNo, 0, Number.MAX_SAFE_INTEGER);
     const reserved = o.reserved ?? false;
-    if (typeof reserved !== 'boolean') throw new BadInput(lineNo, `"reserved" must be true or false, got ${JSON.stringify(reserved)}`);
+    if (typeof reserved !== 'boolean')
+      throw new BadInput(lineNo, `"reserved" must be true or false, got ${JSON.stringify(reserved)}`);
     return this.place(pc, id, size, align, reserved, lineNo);
   }
 
   /** An id may be allocated when it is new, freed, or its allocation failed. */
   private checkFreeId(id: string, lineNo: number): void {
     const prev = this.ids.get(id);
-    if (prev !== undefined && prev !== FREED && prev !== 0) throw new BadInput(lineNo, `id ${JSON.stringify(id)} is still live`);
+    if (prev !== undefined && prev !== FREED && prev !== 0)
+      throw new BadInput(lineNo, `id ${JSON.stringify(id)} is still live`);
   }
 
   /** An allocation whose line has been checked: the allocator places it; returns the output line. */
@@ -180,7 +196,11 @@ export class Replayer {
       this.summary.failed++;
       // with slab online and no fault injection, these can only come from the size of the
       // simulated machine, not from the algorithm: say so, since placement may then diverge
-      if (this.slab && (r.error === 'failed to populate' || r.error === 'failed to allocate new chunk') && !this.warnedLimit) {
+      if (
+        this.slab &&
+        (r.error === 'failed to populate' || r.error === 'failed to allocate new chunk') &&
+        !this.warnedLimit
+      ) {
         this.warnedLimit = true;
         this.opts.onResourceLimit?.(
           `line ${lineNo}: the replay machine ran out of ${r.error === 'failed to populate' ? 'physical memory' : 'vmalloc space'} ("${r.error}"); from here on placement reflects that limit (try --memory)`,
@@ -231,15 +251,18 @@ function intField(o: Json, name: string, lineNo: number, min: number, max: numbe
     if (dflt !== undefined) return dflt;
     throw new BadInput(lineNo, `missing "${name}"`);
   }
-  if (typeof v === 'number' && !Number.isFinite(v)) throw new BadInput(lineNo, `"${name}" must be an integer in [${min}, ${max}], got a number too large to hold`);
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw new BadInput(lineNo, `"${name}" must be an integer, got ${JSON.stringify(v)}`);
+  if (typeof v === 'number' && !Number.isFinite(v))
+    throw new BadInput(lineNo, `"${name}" must be an integer in [${min}, ${max}], got a number too large to hold`);
+  if (typeof v !== 'number' || !Number.isInteger(v))
+    throw new BadInput(lineNo, `"${name}" must be an integer, got ${JSON.stringify(v)}`);
   if (v < min || v > max) throw new BadInput(lineNo, `"${name}" must be in [${min}, ${max}], got ${v}`);
   return v;
 }
 
 function idField(o: Json, lineNo: number): string {
   const id = o.id;
-  if (typeof id !== 'string') throw new BadInput(lineNo, id === undefined ? 'missing "id"' : `"id" must be a string, got ${JSON.stringify(id)}`);
+  if (typeof id !== 'string')
+    throw new BadInput(lineNo, id === undefined ? 'missing "id"' : `"id" must be a string, got ${JSON.stringify(id)}`);
   return id;
 }
 

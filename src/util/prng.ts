@@ -55,7 +55,6 @@ export class Prng {
     if (items.length === 0) throw new Error('Prng.pick: empty list');
     return items[this.int(0, items.length - 1)]!;
   }
-
 }
 
 function rotl(x: number, k: number): number {

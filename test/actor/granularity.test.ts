@@ -17,12 +17,21 @@ function twoFrees(granularity: Granularity): string[] {
   s.admit({ kind: 'free', cpu: 0, ptr: a }, () => {});
   s.admit({ kind: 'free', cpu: 1, ptr: b }, () => {});
   s.drain();
-  return events.filter((e) => e.type === 'lock' || e.type === 'unlock' || e.type === 'done' || e.type === 'preempt').map((e) => `${e.task} ${e.type}${'lock' in e ? ` ${e.lock}` : ''}${'at' in e ? ` ${e.at}` : ''}`);
+  return events
+    .filter((e) => e.type === 'lock' || e.type === 'unlock' || e.type === 'done' || e.type === 'preempt')
+    .map((e) => `${e.task} ${e.type}${'lock' in e ? ` ${e.lock}` : ''}${'at' in e ? ` ${e.at}` : ''}`);
 }
 
 describe('scheduler granularity', () => {
   it("at 'sleep', a free that never sleeps runs in one piece", () => {
-    expect(twoFrees('sleep')).toEqual(['1 lock pcpu_lock', '1 unlock pcpu_lock', '1 done', '2 lock pcpu_lock', '2 unlock pcpu_lock', '2 done']);
+    expect(twoFrees('sleep')).toEqual([
+      '1 lock pcpu_lock',
+      '1 unlock pcpu_lock',
+      '1 done',
+      '2 lock pcpu_lock',
+      '2 unlock pcpu_lock',
+      '2 done',
+    ]);
   });
 
   it("at 'lock', the other task runs before the acquire and after the release", () => {

@@ -8,15 +8,24 @@ import { AllocatorActor } from '../../src/actor/allocator-actor.ts';
 import type { Request } from '../../src/sim/events.ts';
 import { Machine } from '../../src/mem/machine.ts';
 
-const fresh = () => new AllocatorActor(new Machine({ cpus: 2, memoryBytes: 32 << 20, shadow: false }), { seed: 1, record: true });
+const fresh = () =>
+  new AllocatorActor(new Machine({ cpus: 2, memoryBytes: 32 << 20, shadow: false }), { seed: 1, record: true });
 const alloc: Request = { kind: 'alloc', cpu: 1, size: 16, align: 8 };
 
 describe('allocator actor lifecycle', () => {
   it('refuses everything before setup_per_cpu_areas', async () => {
     const a = fresh();
     expect(a.state).toBe('off');
-    expect(await a.request(alloc)).toEqual({ ok: false, refused: true, error: 'percpu: allocation before setup_per_cpu_areas' });
-    expect(await a.request({ kind: 'free', cpu: 0, ptr: 123 })).toEqual({ ok: false, refused: true, error: 'percpu: free_percpu before setup_per_cpu_areas' });
+    expect(await a.request(alloc)).toEqual({
+      ok: false,
+      refused: true,
+      error: 'percpu: allocation before setup_per_cpu_areas',
+    });
+    expect(await a.request({ kind: 'free', cpu: 0, ptr: 123 })).toEqual({
+      ok: false,
+      refused: true,
+      error: 'percpu: free_percpu before setup_per_cpu_areas',
+    });
     expect(() => a.slabOnline()).toThrow('percpu: slab online in state off');
   });
 
@@ -26,14 +35,22 @@ describe('allocator actor lifecycle', () => {
     expect(a.state).toBe('early');
     const early = await a.request(alloc);
     expect(early).toMatchObject({ ok: true, chunk: 0, off: 28192 });
-    expect(await a.request({ kind: 'init_late', cpu: 0 })).toEqual({ ok: false, refused: true, error: 'percpu: percpu_init_late before slab is online (mm_init)' });
+    expect(await a.request({ kind: 'init_late', cpu: 0 })).toEqual({
+      ok: false,
+      refused: true,
+      error: 'percpu: percpu_init_late before slab is online (mm_init)',
+    });
     expect(() => a.boot({})).toThrow('percpu: setup_per_cpu_areas called in state early');
     a.slabOnline();
     expect(a.state).toBe('slabOnline');
     expect(await a.request({ ...alloc, size: 40000 })).toMatchObject({ ok: true, chunk: 1, off: 0 });
     expect(await a.initLate()).toEqual({ ok: true });
     expect(a.state).toBe('running');
-    expect(await a.request({ kind: 'init_late', cpu: 0 })).toEqual({ ok: false, refused: true, error: 'percpu: percpu_init_late has already run' });
+    expect(await a.request({ kind: 'init_late', cpu: 0 })).toEqual({
+      ok: false,
+      refused: true,
+      error: 'percpu: percpu_init_late has already run',
+    });
     const report = await a.shutdown();
     expect(a.state).toBe('shutdown');
     expect(report.leaks.map((l) => [l.cpu, l.chunk, l.off])).toEqual([
@@ -62,7 +79,9 @@ describe('allocator actor lifecycle', () => {
     const a = fresh();
     a.boot({});
     a.slabOnline();
-    const replies = await Promise.all(Array.from({ length: 60 }, (_, i) => a.request({ kind: 'alloc', cpu: i % 2, size: 1000 + i, align: 8 })));
+    const replies = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => a.request({ kind: 'alloc', cpu: i % 2, size: 1000 + i, align: 8 })),
+    );
     expect(replies.every((r) => r.ok)).toBe(true);
     expect(new Set(replies.map((r) => ('ptr' in r ? r.ptr : 0))).size).toBe(60);
   });

@@ -23,7 +23,10 @@ function fail(msg: string): never {
 
 /** Runs the CLI and returns its exit status; the page is what matters here. */
 function cli(args: string[]): number {
-  const r = spawnSync(process.execPath, [resolve(ROOT, 'bin/percpu-sim.mjs'), ...args], { encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, [resolve(ROOT, 'bin/percpu-sim.mjs'), ...args], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   if (r.error) fail(`percpu-sim ${args.join(' ')}: ${r.error.message}`);
   return r.status ?? -1;
 }
@@ -37,18 +40,39 @@ interface PageCase {
 }
 
 const CASES: PageCase[] = [
-  { name: 'demo', args: ['run', 'demo', '--seed', '1', '--cpus', '4', '--nodes', '2'], status: 0, verdict: /^PASS$/, violations: false },
-  { name: 'failing', args: ['stress', '--seed', '1', '--ops', '200', '--mutant', 'populate-no-zero'], status: 1, verdict: /^VIOLATION$/, violations: true },
+  {
+    name: 'demo',
+    args: ['run', 'demo', '--seed', '1', '--cpus', '4', '--nodes', '2'],
+    status: 0,
+    verdict: /^PASS$/,
+    violations: false,
+  },
+  {
+    name: 'failing',
+    args: ['stress', '--seed', '1', '--ops', '200', '--mutant', 'populate-no-zero'],
+    status: 1,
+    verdict: /^VIOLATION$/,
+    violations: true,
+  },
 ];
 
 async function main(): Promise<void> {
-  if (!existsSync(BROWSER)) fail(`no browser at ${BROWSER}: install Debian's chromium (apt-get install chromium) or set CHROMIUM`);
+  if (!existsSync(BROWSER))
+    fail(`no browser at ${BROWSER}: install Debian's chromium (apt-get install chromium) or set CHROMIUM`);
   mkdirSync(OUT, { recursive: true });
   const browser = await chromium.launch({
     executablePath: BROWSER,
     headless: true,
     // a closed network: no background connections, no sandbox when run as root in CI
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
     timeout: 60_000,
   });
   const problems: string[] = [];
@@ -56,17 +80,23 @@ async function main(): Promise<void> {
     for (const c of CASES) {
       const html = resolve(OUT, `${c.name}.html`);
       const status = cli([...c.args, '--html', html]);
-      if (status !== c.status) problems.push(`${c.name}: percpu-sim ${c.args.join(' ')} exited ${status}, expected ${c.status}`);
+      if (status !== c.status)
+        problems.push(`${c.name}: percpu-sim ${c.args.join(' ')} exited ${status}, expected ${c.status}`);
       const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
       page.setDefaultTimeout(15_000);
       const errors: string[] = [];
       page.on('console', (m) => m.type() === 'error' && errors.push(`console: ${m.text()}`));
       page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
       page.on('requestfailed', (r) => errors.push(`request failed: ${r.url()}`));
-      page.on('request', (r) => !r.url().startsWith('file:') && !r.url().startsWith('data:') && errors.push(`network request: ${r.url()}`));
+      page.on(
+        'request',
+        (r) =>
+          !r.url().startsWith('file:') && !r.url().startsWith('data:') && errors.push(`network request: ${r.url()}`),
+      );
       await page.goto(pathToFileURL(html).href, { waitUntil: 'load' });
 
-      const text = async (sel: string): Promise<string> => ((await page.locator(sel).first().textContent()) ?? '').trim();
+      const text = async (sel: string): Promise<string> =>
+        ((await page.locator(sel).first().textContent()) ?? '').trim();
       const verdict = await text('#verdict-label');
       if (!c.verdict.test(verdict)) problems.push(`${c.name}: verdict "${verdict}", expected ${c.verdict}`);
       if (!/^\d+$/.test(await text('#seed'))) problems.push(`${c.name}: no seed in the verdict`);
@@ -75,10 +105,12 @@ async function main(): Promise<void> {
       if (units < 1) problems.push(`${c.name}: the boot layout draws no units`);
       const rows = await page.locator('#cpus tbody tr').count();
       if (rows < 1) problems.push(`${c.name}: the CPU table is empty`);
-      if (!(await text('#stats')).startsWith('Percpu Memory Statistics')) problems.push(`${c.name}: no percpu_stats dump`);
+      if (!(await text('#stats')).startsWith('Percpu Memory Statistics'))
+        problems.push(`${c.name}: no percpu_stats dump`);
       const violations = await page.locator('.violation').count();
       if (c.violations !== violations > 0) problems.push(`${c.name}: ${violations} violation block(s) shown`);
-      if (c.violations && (await page.locator('.violation pre.around').count()) < 1) problems.push(`${c.name}: no events around the violation`);
+      if (c.violations && (await page.locator('.violation pre.around').count()) < 1)
+        problems.push(`${c.name}: no events around the violation`);
 
       // the slider: moving it redraws the maps, and some frame differs from the first
       const maps = page.locator('#maps');
@@ -87,7 +119,8 @@ async function main(): Promise<void> {
       if (max < 1) problems.push(`${c.name}: only ${max + 1} frame(s) to slide over`);
       await slider.focus();
       await page.keyboard.press('Home');
-      if ((await maps.getAttribute('data-frame')) !== '0') problems.push(`${c.name}: Home did not move the slider to the first frame`);
+      if ((await maps.getAttribute('data-frame')) !== '0')
+        problems.push(`${c.name}: Home did not move the slider to the first frame`);
       const first = await maps.innerHTML();
       if (!first.includes('<rect')) problems.push(`${c.name}: the first frame draws nothing`);
       const seen = new Set<string>([first]);
@@ -95,12 +128,15 @@ async function main(): Promise<void> {
         await page.keyboard.press('PageUp');
         seen.add(await maps.innerHTML());
       }
-      if (Number(await maps.getAttribute('data-frame')) === 0) problems.push(`${c.name}: PageUp did not move the slider`);
+      if (Number(await maps.getAttribute('data-frame')) === 0)
+        problems.push(`${c.name}: PageUp did not move the slider`);
       if (seen.size < 2) problems.push(`${c.name}: the slider does not change the drawn map`);
       await page.keyboard.press('End');
       await page.screenshot({ path: resolve(OUT, `${c.name}.png`), fullPage: true });
       problems.push(...errors.map((e) => `${c.name}: ${e}`));
-      process.stdout.write(`check:browser: ${c.name}: verdict ${verdict}, ${units} unit(s), ${rows} CPU row(s), ${max + 1} frame(s) (${seen.size} distinct drawn), ${violations} violation(s); screenshot ${resolve(OUT, `${c.name}.png`)}\n`);
+      process.stdout.write(
+        `check:browser: ${c.name}: verdict ${verdict}, ${units} unit(s), ${rows} CPU row(s), ${max + 1} frame(s) (${seen.size} distinct drawn), ${violations} violation(s); screenshot ${resolve(OUT, `${c.name}.png`)}\n`,
+      );
       await page.close();
     }
   } finally {

@@ -7,7 +7,6 @@ import { describe, expect, it } from 'vitest';
 import { CpuFault } from '../../src/api/per-cpu.ts';
 import { isolationError, sim } from './sim.ts';
 
-
 describe('isolation checker', () => {
   it('allows a CPU its own copy, a declared remote write, and the static section', async () => {
     const s = sim();
@@ -41,7 +40,7 @@ describe('isolation checker', () => {
     expect(v).toMatchObject({ checker: 'isolation', kind: 'foreign-unit', cpu: 0, unitCpu: 1, seed: 77 });
     expect(v.addr).toBe(c0.per_cpu_ptr(p, 1).toString(16).padStart(16, '0'));
     expect(v.allocation).toMatchObject({ id: 2, size: 16, chunk: 0, offset: 28192, cpu: 0, live: true });
-    expect(v.message).toContain("foreign-unit: cpu 0 wrote 4 bytes at");
+    expect(v.message).toContain('foreign-unit: cpu 0 wrote 4 bytes at');
     expect(v.message).toContain("in cpu 1's copy, allocation #2 (16 bytes at chunk 0 offset 28192, made by cpu 0)");
   });
 
@@ -51,7 +50,12 @@ describe('isolation checker', () => {
     const p = await c1.alloc_percpu(32, 8);
     await c1.free_percpu(p);
     const v = s.tracker.describe(isolationError(() => c1.this_cpu_write(p, 3)).fault);
-    expect(v).toMatchObject({ kind: 'use-after-free', cpu: 1, unitCpu: 1, allocation: { id: 2, size: 32, chunk: 0, offset: 28192, live: false } });
+    expect(v).toMatchObject({
+      kind: 'use-after-free',
+      cpu: 1,
+      unitCpu: 1,
+      allocation: { id: 2, size: 32, chunk: 0, offset: 28192, live: false },
+    });
   });
 
   it('reports a write past the end of an area as out of bounds', async () => {
@@ -60,7 +64,12 @@ describe('isolation checker', () => {
     const p = await c0.alloc_percpu(16, 8);
     await c0.alloc_percpu(16, 8); // a neighbour right after it
     const v = s.tracker.describe(isolationError(() => c0.write(c0.this_cpu_ptr(p) + 14, 0x01020304)).fault);
-    expect(v).toMatchObject({ kind: 'out-of-bounds', cpu: 0, unitCpu: 0, allocation: { id: 2, size: 16, offset: 28192 } });
+    expect(v).toMatchObject({
+      kind: 'out-of-bounds',
+      cpu: 0,
+      unitCpu: 0,
+      allocation: { id: 2, size: 16, offset: 28192 },
+    });
     const w = s.tracker.describe(isolationError(() => c0.fill(c0.this_cpu_ptr(p) + 40, 1, 4)).fault);
     expect(w).toMatchObject({ kind: 'out-of-bounds', allocation: null });
   });
@@ -77,7 +86,9 @@ describe('isolation checker', () => {
       err = e;
     }
     expect(err).toBeInstanceOf(CpuFault);
-    expect((err as CpuFault).message).toBe(`BUG: unable to handle kernel paging request at ${va.toString(16).padStart(16, '0')} (cpu 1, write: page not present)`);
+    expect((err as CpuFault).message).toBe(
+      `BUG: unable to handle kernel paging request at ${va.toString(16).padStart(16, '0')} (cpu 1, write: page not present)`,
+    );
   });
 
   it('reports a new area that does not read zero (populate-no-zero)', async () => {
@@ -87,8 +98,13 @@ describe('isolation checker', () => {
     c0.fill(c0.this_cpu_ptr(p), 0xee, 64);
     await c0.free_percpu(p);
     await c0.alloc_percpu(64, 8);
-    expect(s.tracker.violations[0]).toMatchObject({ kind: 'nonzero-new-area', cpu: 0, unitCpu: 0, allocation: { id: 3, size: 64, chunk: 0, offset: 28192 } });
-    expect(s.tracker.violations[0]!.message).toContain('byte 0 of cpu 0\'s copy is 238');
+    expect(s.tracker.violations[0]).toMatchObject({
+      kind: 'nonzero-new-area',
+      cpu: 0,
+      unitCpu: 0,
+      allocation: { id: 3, size: 64, chunk: 0, offset: 28192 },
+    });
+    expect(s.tracker.violations[0]!.message).toContain("byte 0 of cpu 0's copy is 238");
   });
 
   it('counts violations and goes on when asked to; can be switched off', async () => {

@@ -36,7 +36,13 @@ describe('lock checker', () => {
 
   it('flags creation, population, extension or reclaim outside pcpu_alloc_mutex', () => {
     const c = new LockChecker();
-    for (const at of ['pcpu_extend_area_map', 'pcpu_create_chunk', 'pcpu_populate_chunk', 'pcpu_depopulate_chunk', 'pcpu_destroy_chunk'])
+    for (const at of [
+      'pcpu_extend_area_map',
+      'pcpu_create_chunk',
+      'pcpu_populate_chunk',
+      'pcpu_depopulate_chunk',
+      'pcpu_destroy_chunk',
+    ])
       c.observe(ev({ type: 'sleep', at, chunk: 2, until: 5, task: 4, cpu: 1 }));
     expect(c.violations.map((v) => v.message)).toEqual([
       'task 4 (cpu 1) runs pcpu_extend_area_map without pcpu_alloc_mutex',
@@ -62,7 +68,9 @@ describe('lock checker', () => {
     const c0 = s.cpu(0);
     await c0.free_percpu(await c0.alloc_percpu(8, 8));
     expect(kinds(s.locks)).toEqual(['not-held', 'not-held']);
-    expect(s.locks.violations[0]!.message).toBe('task 3 (cpu 0) in pcpu_free_area without pcpu_lock (lockdep_assert_held)');
+    expect(s.locks.violations[0]!.message).toBe(
+      'task 3 (cpu 0) in pcpu_free_area without pcpu_lock (lockdep_assert_held)',
+    );
   });
 
   it('treats a wake-up under pcpu_lock as known, or as a violation when strict', () => {

@@ -12,7 +12,12 @@ import { MUTANT_NAMES, type MutantName } from '../../src/kernel/mutants.ts';
 import { DEFAULT_STRESS, runStress } from '../../src/stress/engine.ts';
 import { explore } from '../../src/explore/dpor.ts';
 
-const cfg = (seed: number, mutant: MutantName | null) => ({ ...DEFAULT_STRESS, seed, mutant, args: { ...DEFAULT_STRESS.args, ops: 600 } });
+const cfg = (seed: number, mutant: MutantName | null) => ({
+  ...DEFAULT_STRESS,
+  seed,
+  mutant,
+  args: { ...DEFAULT_STRESS.args, ops: 600 },
+});
 
 const cases: [MutantName, number, string, string][] = [
   ['reclaim-drops-mutex', 1, 'races', 'lockset'],
@@ -28,26 +33,40 @@ describe('mutants', () => {
     expect(cases.map((c) => c[0]).sort()).toEqual([...MUTANT_NAMES].sort());
   });
 
-  it.each(cases)('%s is caught with seed %i, and that seed is clean without it', async (mutant, seed, checker, kind) => {
-    const bad = await runStress(cfg(seed, mutant));
-    expect(bad.verdict).toBe('violation');
-    expect(bad.violations[0]).toMatchObject({ checker, kind });
-    expect(bad.history.length).toBeGreaterThan(0);
-    const again = await runStress(cfg(seed, mutant));
-    expect(again.violations[0]).toEqual(bad.violations[0]);
-    const good = await runStress(cfg(seed, null));
-    expect(good.violations).toEqual([]);
-  });
+  it.each(cases)(
+    '%s is caught with seed %i, and that seed is clean without it',
+    async (mutant, seed, checker, kind) => {
+      const bad = await runStress(cfg(seed, mutant));
+      expect(bad.verdict).toBe('violation');
+      expect(bad.violations[0]).toMatchObject({ checker, kind });
+      expect(bad.history.length).toBeGreaterThan(0);
+      const again = await runStress(cfg(seed, mutant));
+      expect(again.violations[0]).toEqual(bad.violations[0]);
+      const good = await runStress(cfg(seed, null));
+      expect(good.violations).toEqual([]);
+    },
+  );
 
   it('a long run without mutants is clean on both backends', async () => {
     for (const backend of ['vm', 'km'] as const) {
-      const r = await runStress({ ...DEFAULT_STRESS, seed: 99, backend, cpus: 4, args: { ...DEFAULT_STRESS.args, ops: 3000 } });
+      const r = await runStress({
+        ...DEFAULT_STRESS,
+        seed: 99,
+        backend,
+        cpus: 4,
+        args: { ...DEFAULT_STRESS.args, ops: 3000 },
+      });
       expect(r.violations).toEqual([]);
     }
   });
 
   it('exploration of the stress program counts schedules and finds a missing lock', async () => {
-    const small = { ...cfg(3, null), cpus: 2, granularity: 'sleep' as const, args: { ...DEFAULT_STRESS.args, ops: 4, maxLive: 3, earlyOps: 0 } };
+    const small = {
+      ...cfg(3, null),
+      cpus: 2,
+      granularity: 'sleep' as const,
+      args: { ...DEFAULT_STRESS.args, ops: 4, maxLive: 3, earlyOps: 0 },
+    };
     const clean = await explore(small, { preemptions: 2, maxSchedules: 10_000, maxSeconds: 60, reduction: true });
     expect(clean.violations).toEqual([]);
     expect(clean.complete).toBe(true);
@@ -56,13 +75,17 @@ describe('mutants', () => {
     const zero = await explore(small, { preemptions: 0, maxSchedules: 10_000, maxSeconds: 60, reduction: true });
     expect(zero.complete).toBe(true);
     expect(zero.schedules).toBeLessThanOrEqual(clean.schedules);
-    const bad = await explore({ ...small, mutant: 'free-without-lock' }, { preemptions: 2, maxSchedules: 10_000, maxSeconds: 60, reduction: true });
+    const bad = await explore(
+      { ...small, mutant: 'free-without-lock' },
+      { preemptions: 2, maxSchedules: 10_000, maxSeconds: 60, reduction: true },
+    );
     expect(bad.violations.map((v) => `${v.checker}/${v.kind}`)).toContain('locks/not-held');
   });
 });
 
 describe('stress command line', () => {
-  const cli = (...args: string[]) => spawnSync(process.execPath, ['bin/percpu-sim.mjs', ...args], { encoding: 'utf8', timeout: 60_000 });
+  const cli = (...args: string[]) =>
+    spawnSync(process.execPath, ['bin/percpu-sim.mjs', ...args], { encoding: 'utf8', timeout: 60_000 });
 
   it('a campaign runs every fifth seed on worker threads too', () => {
     const r = cli('stress', '--runs', '5', '--ops', '60', '--seed', '10');

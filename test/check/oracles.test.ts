@@ -13,8 +13,13 @@ import { DEFAULT_STRESS, runStress } from '../../src/stress/engine.ts';
 import { boot } from '../helpers.ts';
 import { isolationError, sim } from './sim.ts';
 
-const short = { ...DEFAULT_STRESS, seed: 2, backend: 'vm' as const, nodes: 1, args: { ...DEFAULT_STRESS.args, ops: 300 } };
-
+const short = {
+  ...DEFAULT_STRESS,
+  seed: 2,
+  backend: 'vm' as const,
+  nodes: 1,
+  args: { ...DEFAULT_STRESS.args, ops: 300 },
+};
 
 describe('oracles on the stress engine', () => {
   it('an allocator that ignores the alignment is caught from the replies', async () => {
@@ -25,7 +30,9 @@ describe('oracles on the stress engine', () => {
       },
     });
     expect(r.violations[0]).toMatchObject({ checker: 'areas', kind: 'misaligned' });
-    expect(r.violations[0]!.message).toMatch(/^misaligned: \d+ bytes at chunk 0 offset \d+ \(pointer [0-9a-f]+\) for cpu 0: cpu 0's copy at [0-9a-f]+ is not aligned to \d+$/);
+    expect(r.violations[0]!.message).toMatch(
+      /^misaligned: \d+ bytes at chunk 0 offset \d+ \(pointer [0-9a-f]+\) for cpu 0: cpu 0's copy at [0-9a-f]+ is not aligned to \d+$/,
+    );
   });
 
   it('maps that grow before slab is online break the early map limit', async () => {
@@ -35,7 +42,9 @@ describe('oracles on the stress engine', () => {
       },
     });
     expect(r.violations[0]).toMatchObject({ checker: 'areas', kind: 'early-map-limit' });
-    expect(r.violations[0]!.message).toBe('early-map-limit: 128 areas live in chunk 0 before slab is online; an early map of 128 entries cannot describe them');
+    expect(r.violations[0]!.message).toBe(
+      'early-map-limit: 128 areas live in chunk 0 before slab is online; an early map of 128 entries cannot describe them',
+    );
   });
 
   it('a populate that zeroes only some units gives a non-zero new area in the others', async () => {
@@ -104,14 +113,23 @@ describe('configuration and reply oracles by hand', () => {
     const good = [...pc.__per_cpu_offset];
     expect(checkUnitLayout(cfg, good, pc.image.per_cpu_start, walk)).toEqual([]);
     const swapped = [good[1]!, good[0]!, good[2]!, good[3]!];
-    expect(checkUnitLayout(cfg, swapped, pc.image.per_cpu_start, walk)).toContain(`cpu 1's unit is at offset ${good[0]}, its group (led by cpu 0) puts it at ${good[1]! + pc.pcpu_unit_size}`);
+    expect(checkUnitLayout(cfg, swapped, pc.image.per_cpu_start, walk)).toContain(
+      `cpu 1's unit is at offset ${good[0]}, its group (led by cpu 0) puts it at ${good[1]! + pc.pcpu_unit_size}`,
+    );
     const shared = [good[0]!, good[0]!, good[2]!, good[3]!];
-    expect(checkUnitLayout(cfg, shared, pc.image.per_cpu_start, walk)).toContain('the units of cpu 0 and cpu 1 overlap');
+    expect(checkUnitLayout(cfg, shared, pc.image.per_cpu_start, walk)).toContain(
+      'the units of cpu 0 and cpu 1 overlap',
+    );
   });
 
   it('finds overlapping replies, early chunks and early failures with room left', () => {
     const { m } = boot({}, { cpus: 2, shadow: true });
-    const o = new AreaOracle({ offsets: [0, 65536], walk: new PageWalk(m.sab), dynamic: [28192, 48672], reserved: [20000, 28192] });
+    const o = new AreaOracle({
+      offsets: [0, 65536],
+      walk: new PageWalk(m.sab),
+      dynamic: [28192, 48672],
+      reserved: [20000, 28192],
+    });
     let seq = 0;
     const ev = (body: ActorEventBody): void => o.observe({ ...body, seq: ++seq, tick: seq } as ActorEvent);
     const alloc = (task: number, size: number, ptr: number, chunk: number, off: number): void => {
@@ -120,12 +138,16 @@ describe('configuration and reply oracles by hand', () => {
     };
     alloc(1, 64, 0x10000, 0, 28192);
     alloc(2, 64, 0x10020, 0, 28224);
-    expect(o.violations.map((v) => v.message)).toEqual(['overlap: 64 bytes at chunk 0 offset 28224 (pointer 10020) for cpu 0 overlaps the live area of 64 bytes at chunk 0 offset 28192 made by cpu 0']);
+    expect(o.violations.map((v) => v.message)).toEqual([
+      'overlap: 64 bytes at chunk 0 offset 28224 (pointer 10020) for cpu 0 overlaps the live area of 64 bytes at chunk 0 offset 28192 made by cpu 0',
+    ]);
     alloc(3, 16, 0x90000, 1, 0);
     expect(o.violations[1]!.kind).toBe('early-chunk');
     ev({ type: 'arrive', task: 4, cpu: 0, req: { kind: 'alloc', cpu: 0, size: 8, align: 8 } });
     ev({ type: 'done', task: 4, cpu: 0, kind: 'alloc', reply: { ok: false, error: 'failed to extend area map' } });
-    expect(o.violations[2]!.message).toMatch(/^early-map-limit: an early allocation of 8 bytes failed \("failed to extend area map"\) while chunk 0's map needs only about \d+ of its 128 entries$/);
+    expect(o.violations[2]!.message).toMatch(
+      /^early-map-limit: an early allocation of 8 bytes failed \("failed to extend area map"\) while chunk 0's map needs only about \d+ of its 128 entries$/,
+    );
   });
 
   it('reports a free that did not merge as such, before the hint it also breaks', () => {
@@ -135,6 +157,9 @@ describe('configuration and reply oracles by hand', () => {
     const rest = c.map[1]! - 200;
     c.map.set([-28192, 100, 100, rest]);
     c.map_used = 4;
-    expect(checkAllocator(pc)[0]).toMatchObject({ invariant: 'adjacent-free', message: 'map[1] and map[2] are free areas side by side (100 and 100 bytes): a free did not merge' });
+    expect(checkAllocator(pc)[0]).toMatchObject({
+      invariant: 'adjacent-free',
+      message: 'map[1] and map[2] are free areas side by side (100 and 100 bytes): a free did not merge',
+    });
   });
 });

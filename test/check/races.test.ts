@@ -13,7 +13,14 @@ import type { LockName } from '../../src/kernel/steps.ts';
 import { DEFAULT_STRESS, runStress } from '../../src/stress/engine.ts';
 import { type KernelPath, withGap, withoutLock } from './inject.ts';
 
-const quiet = { ...DEFAULT_STRESS, backend: 'vm' as const, nodes: 1, lockdep: false, count: true, args: { ...DEFAULT_STRESS.args, ops: 400 } };
+const quiet = {
+  ...DEFAULT_STRESS,
+  backend: 'vm' as const,
+  nodes: 1,
+  lockdep: false,
+  count: true,
+  args: { ...DEFAULT_STRESS.args, ops: 400 },
+};
 
 describe('race detector on the stress engine (kernel asserts off)', () => {
   const cases: [KernelPath, LockName][] = [
@@ -33,20 +40,39 @@ describe('race detector on the stress engine (kernel asserts off)', () => {
     expect(r.violations.some((v) => v.checker === 'locks' && v.kind === 'not-held')).toBe(false);
   });
 
-  it.each(cases.filter(([, l]) => l === 'pcpu_lock'))('%s with a gap in %s and no sleep in it is a race report', async (path, lock) => {
-    const r = await runStress({ ...quiet, seed: 2 }, { inject: (pc) => withGap(pc, path, lock) });
-    expect(r.violations.filter((v) => v.checker === 'races').length).toBeGreaterThan(0);
-  });
+  it.each(cases.filter(([, l]) => l === 'pcpu_lock'))(
+    '%s with a gap in %s and no sleep in it is a race report',
+    async (path, lock) => {
+      const r = await runStress({ ...quiet, seed: 2 }, { inject: (pc) => withGap(pc, path, lock) });
+      expect(r.violations.filter((v) => v.checker === 'races').length).toBeGreaterThan(0);
+    },
+  );
 
   it('names the object, both accesses, the locks and the rule', async () => {
-    const r = await runStress({ ...quiet, seed: 2, count: false }, { inject: (pc) => withoutLock(pc, 'free_percpu', 'pcpu_lock') });
+    const r = await runStress(
+      { ...quiet, seed: 2, count: false },
+      { inject: (pc) => withoutLock(pc, 'free_percpu', 'pcpu_lock') },
+    );
     expect(r.violations[0]).toMatchObject({ checker: 'races', kind: 'lockset' });
-    expect(r.violations[0]!.message).toMatch(/^no lock protects chunk 0's area map \(map, map_used, free_size, contig_hint\) \(lockset\): write in pcpu_free_area by task \d+ \(cpu \d\) holding \[\], after accesses that all held \[.*pcpu_lock\] \(the last: .* holding \[.*pcpu_lock\]\); it is protected by pcpu_lock; pcpu_free_area \(task \d+\) ran without pcpu_lock$/);
+    expect(r.violations[0]!.message).toMatch(
+      /^no lock protects chunk 0's area map \(map, map_used, free_size, contig_hint\) \(lockset\): write in pcpu_free_area by task \d+ \(cpu \d\) holding \[\], after accesses that all held \[.*pcpu_lock\] \(the last: .* holding \[.*pcpu_lock\]\); it is protected by pcpu_lock; pcpu_free_area \(task \d+\) ran without pcpu_lock$/,
+    );
   });
 
   it('is silent on the correct code, on both backends and both policies', async () => {
-    for (const [seed, policy] of [[3, 'random'], [4, 'pct'], [5, 'random'], [6, 'pct']] as const) {
-      const r = await runStress({ ...DEFAULT_STRESS, seed, policy, lockdep: false, args: { ...DEFAULT_STRESS.args, ops: 500 } });
+    for (const [seed, policy] of [
+      [3, 'random'],
+      [4, 'pct'],
+      [5, 'random'],
+      [6, 'pct'],
+    ] as const) {
+      const r = await runStress({
+        ...DEFAULT_STRESS,
+        seed,
+        policy,
+        lockdep: false,
+        args: { ...DEFAULT_STRESS.args, ops: 500 },
+      });
       expect(r.violations).toEqual([]);
     }
   });
@@ -67,10 +93,12 @@ function detector(opts: { lockset?: boolean } = {}) {
     const a: KernelAccess = { task, cpu, tick: seq, kind: 'map', chunk, index: -1, mode, where };
     races.access(a);
   };
-  const arrive = (task: number, cpu: number): void => ev({ type: 'arrive', task, cpu, req: { kind: 'alloc', cpu, size: 8, align: 8 } });
+  const arrive = (task: number, cpu: number): void =>
+    ev({ type: 'arrive', task, cpu, req: { kind: 'alloc', cpu, size: 8, align: 8 } });
   const lock = (task: number, cpu: number, l: LockName): void => ev({ type: 'lock', task, cpu, lock: l });
   const unlock = (task: number, cpu: number, l: LockName): void => ev({ type: 'unlock', task, cpu, lock: l });
-  const done = (task: number, cpu: number): void => ev({ type: 'done', task, cpu, kind: 'alloc', reply: { ok: false, error: 'x' } });
+  const done = (task: number, cpu: number): void =>
+    ev({ type: 'done', task, cpu, kind: 'alloc', reply: { ok: false, error: 'x' } });
   return { races, model, touch, arrive, lock, unlock, done };
 }
 
@@ -95,7 +123,13 @@ describe('race detector by hand', () => {
     d.arrive(4, 1);
     d.touch(4, 1, 'write', 'pcpu_free_area'); // no lock at all
     expect(d.races.violations.map((v) => v.kind)).toEqual(['lockset']);
-    expect(d.races.violations[0]!.second).toMatchObject({ task: 4, cpu: 1, where: 'pcpu_free_area', mode: 'write', locks: [] });
+    expect(d.races.violations[0]!.second).toMatchObject({
+      task: 4,
+      cpu: 1,
+      where: 'pcpu_free_area',
+      mode: 'write',
+      locks: [],
+    });
     d.touch(4, 1, 'write'); // reported once per object
     expect(d.races.violations).toHaveLength(1);
   });
@@ -120,7 +154,7 @@ describe('race detector by hand', () => {
     expect(v.second).toMatchObject({ task: 3, mode: 'read', locks: ['pcpu_lock'] });
   });
 
-  it('orders a CPU\'s requests one after another (request -> reply -> next request)', () => {
+  it("orders a CPU's requests one after another (request -> reply -> next request)", () => {
     const d = detector();
     d.arrive(1, 0);
     d.touch(1, 0, 'write');
@@ -149,10 +183,12 @@ describe('lock model', () => {
     expect(m.holds(3)).toEqual(['pcpu_lock']);
   });
 
-  it('compares its own account with the scheduler\'s books', () => {
+  it("compares its own account with the scheduler's books", () => {
     const books = { lockOwners: () => ({ pcpu_alloc_mutex: null, pcpu_lock: null }), heldBy: () => [] as LockName[] };
     const m = new LockModel(books);
     m.observe({ type: 'lock', task: 5, cpu: 0, lock: 'pcpu_lock', seq: 1, tick: 1 });
-    expect(m.faults[0]!.message).toBe('scheduler: its books say task none holds pcpu_lock, its events say task 5 (after event #1 lock)');
+    expect(m.faults[0]!.message).toBe(
+      'scheduler: its books say task none holds pcpu_lock, its events say task 5 (after event #1 lock)',
+    );
   });
 });

@@ -33,7 +33,9 @@ export function sim(opts: { cpus?: number; mutant?: MutantName; check?: boolean;
       nr_cpus: cpus,
       seed: 77,
       per_cpu_offset: [...pc.__per_cpu_offset],
-      static_vars: Object.fromEntries(pc.image.vars.map((v) => [v.name, { ptr: pc.image.per_cpu_start + v.offset, size: v.size }])),
+      static_vars: Object.fromEntries(
+        pc.image.vars.map((v) => [v.name, { ptr: pc.image.per_cpu_start + v.offset, size: v.size }]),
+      ),
       barrier_timeout_ms: 1000,
       check_isolation: opts.check ?? true,
       count_violations: opts.count ?? false,

@@ -9,8 +9,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-const cli = (args: string[], input?: string) => spawnSync(process.execPath, ['bin/percpu-sim.mjs', ...args], { encoding: 'utf8', timeout: 90_000, ...(input !== undefined ? { input } : {}) });
-const oneLine = (s: string) => s.trim().split('\n').filter((l) => !l.startsWith('Run "percpu-sim')).length === 1;
+const cli = (args: string[], input?: string) =>
+  spawnSync(process.execPath, ['bin/percpu-sim.mjs', ...args], {
+    encoding: 'utf8',
+    timeout: 90_000,
+    ...(input !== undefined ? { input } : {}),
+  });
+const oneLine = (s: string) =>
+  s
+    .trim()
+    .split('\n')
+    .filter((l) => !l.startsWith('Run "percpu-sim')).length === 1;
 const noStack = (s: string) => !/^\s+at .+:\d+:\d+\)?$/m.test(s);
 
 let dir = '';
@@ -43,13 +52,18 @@ describe('hardening', () => {
     ]) {
       const r = cli(args, `${BOOT}\n`);
       expect(r.status).toBe(2);
-      expect(r.stderr).toMatch(/^percpu-sim \w+: --(save|svg) \S+: (cannot write there \(\w+\)|that is a directory; give a file name)\n/);
+      expect(r.stderr).toMatch(
+        /^percpu-sim \w+: --(save|svg) \S+: (cannot write there \(\w+\)|that is a directory; give a file name)\n/,
+      );
       expect(r.stdout).toBe('');
     }
   });
 
   it('3. a workload file from any folder loads, and a broken one is one line and exit 2', () => {
-    const good = file('mine.ts', "import type { Workload } from 'percpu-sim';\nconst w: Workload<number> = { name: 'mine', description: 'd', defaults: {}, async run(cpu) { const p = await cpu.alloc_percpu(4, 4); cpu.this_cpu_inc(p); await cpu.free_percpu(p); return 1; } };\nexport default w;\n");
+    const good = file(
+      'mine.ts',
+      "import type { Workload } from 'percpu-sim';\nconst w: Workload<number> = { name: 'mine', description: 'd', defaults: {}, async run(cpu) { const p = await cpu.alloc_percpu(4, 4); cpu.this_cpu_inc(p); await cpu.free_percpu(p); return 1; } };\nexport default w;\n",
+    );
     expect(cli(['run', good, '--cpus', '2']).status).toBe(0);
     const cases: [string, string][] = [
       [file('nodefault.mjs', 'export const x = 1;\n'), 'has no default export of a workload'],
@@ -68,7 +82,10 @@ describe('hardening', () => {
   });
 
   it('4. a verify() that never returns is stopped like any phase', () => {
-    const loop = file('loopv.mjs', "export default { name: 'loopv', description: 'd', defaults: {}, async run() { return 1; }, verify() { for (;;) {} } };\n");
+    const loop = file(
+      'loopv.mjs',
+      "export default { name: 'loopv', description: 'd', defaults: {}, async run() { return 1; }, verify() { for (;;) {} } };\n",
+    );
     const t = Date.now();
     const r = cli(['run', loop, '--cpus', '2', '--timeout', '2']);
     expect(r.status).toBe(1);
@@ -79,7 +96,9 @@ describe('hardening', () => {
   it('5. replay-run checks the file against its schema and names the field', () => {
     const saved = join(dir, 'saved.json');
     expect(cli(['stress', '--ops', '50', '--mutant', 'populate-no-zero', '--save', saved]).status).toBe(1);
-    const good = JSON.parse(readFileSync(saved, 'utf8')) as { config: Record<string, unknown> & { args: Record<string, unknown> } };
+    const good = JSON.parse(readFileSync(saved, 'utf8')) as {
+      config: Record<string, unknown> & { args: Record<string, unknown> };
+    };
     const variants: [(s: typeof good) => void, string][] = [
       [(s) => delete (s as Partial<typeof good>).config, 'config: Required'],
       [(s) => (s.config.args.ops = 1e12), 'config.args.ops: Number must be less than or equal to 10000000'],
@@ -98,7 +117,10 @@ describe('hardening', () => {
   });
 
   it('6. a CPU that stops making progress is a time-out (exit 3); one that works is not', () => {
-    const hang = file('hang.mjs', "export default { name: 'hang', description: 'd', defaults: {}, async run(cpu) { if (cpu.cpu === 1) for (;;) {} return 1; } };\n");
+    const hang = file(
+      'hang.mjs',
+      "export default { name: 'hang', description: 'd', defaults: {}, async run(cpu) { if (cpu.cpu === 1) for (;;) {} return 1; } };\n",
+    );
     const r = cli(['run', hang, '--cpus', '2', '--timeout', '2']);
     expect(r.status).toBe(3);
     expect(r.stdout).toContain('== verdict: TIMEOUT ==');
@@ -110,16 +132,25 @@ describe('hardening', () => {
   it('7. a reader that goes away ends the program quietly', () => {
     const lines = [BOOT, ...Array.from({ length: 20000 }, (_, i) => `{"op":"alloc","id":"a${i}","size":4,"align":4}`)];
     const trace = file('big.jsonl', lines.join('\n') + '\n');
-    const r = spawnSync('bash', ['-c', `node bin/percpu-sim.mjs replay ${trace} | head -1; exit \${PIPESTATUS[0]}`], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync('bash', ['-c', `node bin/percpu-sim.mjs replay ${trace} | head -1; exit \${PIPESTATUS[0]}`], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(r.status).toBe(0);
-    expect(r.stdout).toBe('{"op":"boot","unit_size":65536,"static_size":20000,"reserved_size":8192,"dyn_size":20960}\n');
+    expect(r.stdout).toBe(
+      '{"op":"boot","unit_size":65536,"static_size":20000,"reserved_size":8192,"dyn_size":20960}\n',
+    );
     expect(r.stderr).toBe('');
   });
 
   it('8. control bytes from the input are escaped in messages', () => {
     // in a file's name and in the trace itself
     const crafted = file('trace\x1b[2J\x07.jsonl', `${BOOT}\n{"op":"free","id":"\\u001b[2J"}\n`);
-    for (const args of [['replay', crafted], ['replay', `${crafted}.missing`], ['run', '\x1b[31mred\x07']]) {
+    for (const args of [
+      ['replay', crafted],
+      ['replay', `${crafted}.missing`],
+      ['run', '\x1b[31mred\x07'],
+    ]) {
       const r = cli(args);
       expect(r.status).toBe(2);
       expect(r.stderr).not.toMatch(/[\x07\x1b]/);
@@ -130,49 +161,89 @@ describe('hardening', () => {
   it('9. --arg keys and values are checked against the workload', () => {
     const unknown = cli(['run', 'counter', '--arg', 'add=5']);
     expect(unknown.status).toBe(2);
-    expect(unknown.stderr).toContain('--arg add: the workload "counter" has no such argument; its arguments are adds (default 2000000)');
+    expect(unknown.stderr).toContain(
+      '--arg add: the workload "counter" has no such argument; its arguments are adds (default 2000000)',
+    );
     const typed = cli(['run', 'counter', '--arg', 'adds=abc']);
     expect(typed.status).toBe(2);
     expect(typed.stderr).toContain('--arg adds must be a number like its default 2000000, got "abc"');
   });
 
   it('10. a leak is reported like kmemleak, and --fail-on-leak makes it a failure', () => {
-    const leaky = file('leaky.mjs', "export default { name: 'leaky', description: 'd', defaults: {}, async run(cpu) { await cpu.alloc_percpu(48, 8); return 1; } };\n");
+    const leaky = file(
+      'leaky.mjs',
+      "export default { name: 'leaky', description: 'd', defaults: {}, async run(cpu) { await cpu.alloc_percpu(48, 8); return 1; } };\n",
+    );
     const r = cli(['run', leaky, '--cpus', '2']);
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/unreferenced percpu area 0x[0-9a-f]+ \(48 bytes at chunk 0 offset \d+\), allocated by cpu \d at tick \d+/);
+    expect(r.stdout).toMatch(
+      /unreferenced percpu area 0x[0-9a-f]+ \(48 bytes at chunk 0 offset \d+\), allocated by cpu \d at tick \d+/,
+    );
     const strict = cli(['run', leaky, '--cpus', '2', '--fail-on-leak']);
     expect(strict.status).toBe(1);
     expect(strict.stdout).toContain('leak: unreferenced percpu area');
   });
 
   it('11. Ctrl-C prints the seed, what finished and the rerun command, then exits 130', async () => {
-    const child = spawn(process.execPath, ['bin/percpu-sim.mjs', 'stress', '--duration', '60'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['bin/percpu-sim.mjs', 'stress', '--duration', '60'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     await new Promise((r) => setTimeout(r, 4000));
     child.kill('SIGINT');
     const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
     expect(code).toBe(130);
-    expect(err).toMatch(/percpu-sim stress: interrupted \(SIGINT\); \d+ run\(s\) finished, 0 with violations; seeds? [\d, ]+ (was|were) running; rerun it with: percpu-sim stress --seed \d+ --cpus 3 --nodes [1-4] --backend (vm|km) /);
+    expect(err).toMatch(
+      /percpu-sim stress: interrupted \(SIGINT\); \d+ run\(s\) finished, 0 with violations; seeds? [\d, ]+ (was|were) running; rerun it with: percpu-sim stress --seed \d+ --cpus 3 --nodes [1-4] --backend (vm|km) /,
+    );
   }, 30_000);
 
   it('12. messages name the flag, the range and the cause', () => {
     const cases: [string[], string, string?][] = [
       [['run', '--cpus', '-1'], '--cpus must be between 1 and 1024, got -1'],
-      [['stress', '--seed', '18446744073709551616'], '--seed must be between 0 and 4294967295, got 18446744073709551616'],
-      [['boot', '--atom', '8192000'], '--atom must be a power of two (the allocation atom: 4096 for pages, 2097152 for large pages), got 8192000'],
-      [['boot', '--cpus', '1024', '--memory', '16'], 'boot memory ran out (1024 CPUs, 16 MiB of memory over 1 node(s)); give the machine more memory with --memory'],
-      [['replay', '-'], 'line 2: "size" must be an integer in [0, 9007199254740991], got a number too large to hold', `${BOOT}\n{"op":"alloc","id":"a","size":1e400,"align":8}\n`],
+      [
+        ['stress', '--seed', '18446744073709551616'],
+        '--seed must be between 0 and 4294967295, got 18446744073709551616',
+      ],
+      [
+        ['boot', '--atom', '8192000'],
+        '--atom must be a power of two (the allocation atom: 4096 for pages, 2097152 for large pages), got 8192000',
+      ],
+      [
+        ['boot', '--cpus', '1024', '--memory', '16'],
+        'boot memory ran out (1024 CPUs, 16 MiB of memory over 1 node(s)); give the machine more memory with --memory',
+      ],
+      [
+        ['replay', '-'],
+        'line 2: "size" must be an integer in [0, 9007199254740991], got a number too large to hold',
+        `${BOOT}\n{"op":"alloc","id":"a","size":1e400,"align":8}\n`,
+      ],
     ];
     for (const [args, msg, input] of cases) {
       const r = cli(args, input);
       expect(r.status).toBe(2);
       expect(r.stderr).toContain(msg);
     }
-    const fn = cli(['run', file('fn.mjs', "export default { name: 'fn', description: 'd', defaults: {}, async run() { return () => 1; } };\n"), '--cpus', '2']);
+    const fn = cli([
+      'run',
+      file(
+        'fn.mjs',
+        "export default { name: 'fn', description: 'd', defaults: {}, async run() { return () => 1; } };\n",
+      ),
+      '--cpus',
+      '2',
+    ]);
     expect(fn.stdout).toContain('run() returned a function; return plain data');
-    const str = cli(['run', file('strv.mjs', "export default { name: 'strv', description: 'd', defaults: {}, async run() { return 1; }, verify() { return 'oops'; } };\n"), '--cpus', '2']);
+    const str = cli([
+      'run',
+      file(
+        'strv.mjs',
+        "export default { name: 'strv', description: 'd', defaults: {}, async run() { return 1; }, verify() { return 'oops'; } };\n",
+      ),
+      '--cpus',
+      '2',
+    ]);
     expect(str.stdout).toContain('verify() must return an array of strings (one per failure), got string');
   });
 
@@ -198,9 +269,15 @@ describe('hardening', () => {
   });
 
   it('14. an alignment that is not a power of two follows 2.6.36 (see the replay tests), and 0 is illegal', () => {
-    const r = cli(['replay', '-'], `${BOOT}\n{"op":"alloc","id":"a","size":8,"align":6}\n{"op":"alloc","id":"b","size":8,"align":0}\n`);
+    const r = cli(
+      ['replay', '-'],
+      `${BOOT}\n{"op":"alloc","id":"a","size":8,"align":6}\n{"op":"alloc","id":"b","size":8,"align":0}\n`,
+    );
     expect(r.status).toBe(0);
-    expect(r.stdout.split('\n').slice(1, 3)).toEqual(['{"op":"alloc","id":"a","chunk":0,"offset":28192}', '{"op":"alloc","id":"b","chunk":null,"error":"illegal size (8) or align (0) for percpu allocation"}']);
+    expect(r.stdout.split('\n').slice(1, 3)).toEqual([
+      '{"op":"alloc","id":"a","chunk":0,"offset":28192}',
+      '{"op":"alloc","id":"b","chunk":null,"error":"illegal size (8) or align (0) for percpu allocation"}',
+    ]);
   });
 });
 
@@ -212,7 +289,22 @@ describe('fuzz', () => {
     const bad = ['-1', '0', 'x', '1e400', '', '99999999999999999999', 'NaN', '\u001b[31m', '--', '3.5'];
     const flagsOf: Record<string, string[]> = {
       run: ['--cpus', '--nodes', '--backend', '--memory', '--seed', '--policy', '--timeout', '--arg', '--mutant'],
-      stress: ['--cpus', '--nodes', '--backend', '--memory', '--seed', '--policy', '--ops', '--sizes', '--max-align-shift', '--granularity', '--preemptions', '--scenario', '--mutant', '--fail-rate'],
+      stress: [
+        '--cpus',
+        '--nodes',
+        '--backend',
+        '--memory',
+        '--seed',
+        '--policy',
+        '--ops',
+        '--sizes',
+        '--max-align-shift',
+        '--granularity',
+        '--preemptions',
+        '--scenario',
+        '--mutant',
+        '--fail-rate',
+      ],
       replay: ['--memory'],
       ftrace: ['--cpus', '--static', '--dyn', '--memory', '--seed'],
       boot: ['--cpus', '--nodes', '--atom', '--static', '--memory', '--backend', '--fc'],
@@ -226,7 +318,10 @@ describe('fuzz', () => {
       process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
       process.stdout.write = (() => true) as typeof process.stdout.write;
       try {
-        const code = await Promise.race([main(argv), new Promise<number>((_, rej) => setTimeout(() => rej(new Error(`hung: ${argv.join(' ')}`)), 20_000))]);
+        const code = await Promise.race([
+          main(argv),
+          new Promise<number>((_, rej) => setTimeout(() => rej(new Error(`hung: ${argv.join(' ')}`)), 20_000)),
+        ]);
         return { code, err };
       } finally {
         process.stderr.write = write;
@@ -250,15 +345,27 @@ describe('fuzz', () => {
       ),
       { seed: 20261126, numRuns: 120 },
     );
-    const saved = { format: 'percpu-sim-stress', version: 2, config: {}, scenario: null, schedule: null, verdict: 'clean', violations: [] };
+    const saved = {
+      format: 'percpu-sim-stress',
+      version: 2,
+      config: {},
+      scenario: null,
+      schedule: null,
+      verdict: 'clean',
+      violations: [],
+    };
     await fc.assert(
-      fc.asyncProperty(fc.anything(), fc.constantFrom('format', 'version', 'config', 'schedule', 'verdict', 'violations'), async (junk, key) => {
-        const f = join(dir, 'fuzz', 'saved.json');
-        writeFileSync(f, JSON.stringify({ ...saved, [key]: junk }));
-        const { code, err } = await capture(['replay-run', f]);
-        expect(code).toBe(2);
-        expect(noStack(err)).toBe(true);
-      }),
+      fc.asyncProperty(
+        fc.anything(),
+        fc.constantFrom('format', 'version', 'config', 'schedule', 'verdict', 'violations'),
+        async (junk, key) => {
+          const f = join(dir, 'fuzz', 'saved.json');
+          writeFileSync(f, JSON.stringify({ ...saved, [key]: junk }));
+          const { code, err } = await capture(['replay-run', f]);
+          expect(code).toBe(2);
+          expect(noStack(err)).toBe(true);
+        },
+      ),
       { seed: 20261126, numRuns: 80 },
     );
   }, 120_000);

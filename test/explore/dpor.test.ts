@@ -12,7 +12,14 @@ import type { Percpu } from '../../src/kernel/percpu.ts';
 import { DEFAULT_STRESS, type StressConfig } from '../../src/stress/engine.ts';
 import { withGap, withInvertedOrder, withoutLock } from '../check/inject.ts';
 
-const base: StressConfig = { ...DEFAULT_STRESS, backend: 'vm', nodes: 1, memoryMiB: 16, granularity: 'access', lockdep: false };
+const base: StressConfig = {
+  ...DEFAULT_STRESS,
+  backend: 'vm',
+  nodes: 1,
+  memoryMiB: 16,
+  granularity: 'access',
+  lockdep: false,
+};
 
 async function both(name: string, mutant: MutantName | null, preemptions = 3) {
   const sc = scenario(name)!;
@@ -44,22 +51,60 @@ describe('DPOR against the plain walk', () => {
 describe('named scenarios', () => {
   it.each(SCENARIOS.map((s) => s.name))('%s is explored completely within its bound and is clean', async (name) => {
     const sc = scenario(name)!;
-    const r = await explore({ ...base, ...sc.config }, { preemptions: sc.preemptions, maxSchedules: 5000, maxSeconds: 60, reduction: true, programs: sc.programs });
+    const r = await explore(
+      { ...base, ...sc.config },
+      { preemptions: sc.preemptions, maxSchedules: 5000, maxSeconds: 60, reduction: true, programs: sc.programs },
+    );
     expect(r.complete).toBe(true);
     expect(r.violations).toEqual([]);
     expect(r.schedules).toBeGreaterThan(1);
   });
 
   const classes: [string, string, (pc: Percpu) => void, string][] = [
-    ['a missing pcpu_lock in free_percpu', 'modules', (pc) => withoutLock(pc, 'free_percpu', 'pcpu_lock'), 'races/lockset'],
-    ['a missing pcpu_lock in the allocation path', 'last-area', (pc) => withoutLock(pc, 'pcpu_alloc', 'pcpu_lock'), 'races/lockset'],
-    ['a lock gap without sleep in free_percpu', 'extend-vs-free', (pc) => withGap(pc, 'free_percpu', 'pcpu_lock'), 'races/lockset'],
-    ['an inverted lock order in reclaim', 'reclaim-vs-populate', (pc) => withInvertedOrder(pc, 'pcpu_reclaim'), 'locks/lock-order'],
-    ['reclaim without the mutex', 'reclaim-vs-populate', (pc) => withoutLock(pc, 'pcpu_reclaim', 'pcpu_alloc_mutex'), 'races/lockset'],
+    [
+      'a missing pcpu_lock in free_percpu',
+      'modules',
+      (pc) => withoutLock(pc, 'free_percpu', 'pcpu_lock'),
+      'races/lockset',
+    ],
+    [
+      'a missing pcpu_lock in the allocation path',
+      'last-area',
+      (pc) => withoutLock(pc, 'pcpu_alloc', 'pcpu_lock'),
+      'races/lockset',
+    ],
+    [
+      'a lock gap without sleep in free_percpu',
+      'extend-vs-free',
+      (pc) => withGap(pc, 'free_percpu', 'pcpu_lock'),
+      'races/lockset',
+    ],
+    [
+      'an inverted lock order in reclaim',
+      'reclaim-vs-populate',
+      (pc) => withInvertedOrder(pc, 'pcpu_reclaim'),
+      'locks/lock-order',
+    ],
+    [
+      'reclaim without the mutex',
+      'reclaim-vs-populate',
+      (pc) => withoutLock(pc, 'pcpu_reclaim', 'pcpu_alloc_mutex'),
+      'races/lockset',
+    ],
   ];
   it.each(classes)('%s is found by exploring %s', async (_what, name, inject, kind) => {
     const sc = scenario(name)!;
-    const r = await explore({ ...base, ...sc.config }, { preemptions: sc.preemptions, maxSchedules: 5000, maxSeconds: 60, reduction: true, programs: sc.programs, inject });
+    const r = await explore(
+      { ...base, ...sc.config },
+      {
+        preemptions: sc.preemptions,
+        maxSchedules: 5000,
+        maxSeconds: 60,
+        reduction: true,
+        programs: sc.programs,
+        inject,
+      },
+    );
     expect(r.violations.map((v) => `${v.checker}/${v.kind}`)).toContain(kind);
     // the schedule it prints reproduces it
     const v = r.violations.find((x) => `${x.checker}/${x.kind}` === kind)!;

@@ -14,7 +14,10 @@ const MB2 = 2 << 20;
 describe('pcpu_build_alloc_info golden lines', () => {
   it('2.6.32, 2 CPUs, 2 MiB atom: two units share one allocation', () => {
     const ai = pcpu_build_alloc_info(2, 91544, 8192, 20480, MB2, null);
-    expect(pcpu_dump_alloc_info(ai, 2)).toEqual(['pcpu-alloc: s91544 r8192 d23144 u1048576 alloc=1*2097152', 'pcpu-alloc: [0] 0 1 ']);
+    expect(pcpu_dump_alloc_info(ai, 2)).toEqual([
+      'pcpu-alloc: s91544 r8192 d23144 u1048576 alloc=1*2097152',
+      'pcpu-alloc: [0] 0 1 ',
+    ]);
   });
 
   it('NUMA guest: 4 CPUs on 2 nodes, two groups of two', () => {
@@ -40,7 +43,10 @@ describe('pcpu_build_alloc_info golden lines', () => {
     Object.assign(ai, { dyn_size: 32768, unit_size: 32768, atom_size: 32768, alloc_size: 32768 });
     ai.groups[0]!.nr_units = 1;
     ai.groups[0]!.cpu_map[0] = 0;
-    expect(pcpu_dump_alloc_info(ai, 1)).toEqual(['pcpu-alloc: s0 r0 d32768 u32768 alloc=1*32768', 'pcpu-alloc: [0] 0 ']);
+    expect(pcpu_dump_alloc_info(ai, 1)).toEqual([
+      'pcpu-alloc: s0 r0 d32768 u32768 alloc=1*32768',
+      'pcpu-alloc: [0] 0 ',
+    ]);
   });
 
   it('prints the embed line with the page count and the sizes', () => {

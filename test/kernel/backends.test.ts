@@ -50,7 +50,8 @@ describe('backends', () => {
       free(pc, a.ptr);
       const b = alloc(pc, 256, 8);
       expect(b.ptr).toBe(a.ptr);
-      for (let cpu = 0; cpu < 4; cpu++) expect(m.access.readBytes(pc.per_cpu_ptr(b.ptr, cpu), 256)!.every((x) => x === 0)).toBe(true);
+      for (let cpu = 0; cpu < 4; cpu++)
+        expect(m.access.readBytes(pc.per_cpu_ptr(b.ptr, cpu), 256)!.every((x) => x === 0)).toBe(true);
     }
   });
 

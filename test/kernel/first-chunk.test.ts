@@ -68,12 +68,24 @@ describe('pcpu_setup_first_chunk sanity checks', () => {
     const pc = new Percpu({ machine: m, image: makeKernelImage(20000) });
     pc.setBackend(backend === 'km' ? new PercpuKm(pc) : new PercpuVm(pc));
     const ai = pcpu_alloc_alloc_info(1, 2);
-    Object.assign(ai, { static_size: 20000, reserved_size: 8192, dyn_size: 20960, unit_size: 65536, atom_size: 4096, alloc_size: 65536 });
+    Object.assign(ai, {
+      static_size: 20000,
+      reserved_size: 8192,
+      dyn_size: 20960,
+      unit_size: 65536,
+      atom_size: 4096,
+      alloc_size: 65536,
+    });
     ai.groups[0]!.nr_units = 2;
     ai.groups[0]!.cpu_map = [0, 1];
     return { pc, ai };
   };
-  const check = (mutate: (ai: ReturnType<typeof fresh>['ai']) => void, base: number, what: string, backend: 'vm' | 'km' = 'vm') => {
+  const check = (
+    mutate: (ai: ReturnType<typeof fresh>['ai']) => void,
+    base: number,
+    what: string,
+    backend: 'vm' | 'km' = 'vm',
+  ) => {
     const { pc, ai } = fresh(backend);
     mutate(ai);
     let err: unknown;
@@ -117,6 +129,8 @@ describe('pcpu_setup_first_chunk sanity checks', () => {
   it('refuses a CPU that no unit serves', () => {
     const { pc, ai } = fresh();
     ai.groups[0]!.cpu_map = [0, 4096];
-    expect(() => pc.pcpu_setup_first_chunk(ai, PAGE_OFFSET)).toThrow('PERCPU: failed to initialize, unit_map[cpu] == UINT_MAX');
+    expect(() => pc.pcpu_setup_first_chunk(ai, PAGE_OFFSET)).toThrow(
+      'PERCPU: failed to initialize, unit_map[cpu] == UINT_MAX',
+    );
   });
 });

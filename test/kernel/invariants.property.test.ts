@@ -14,7 +14,10 @@ const op = fc.oneof(
     weight: 6,
     arbitrary: fc.record({
       kind: fc.constant('alloc' as const),
-      size: fc.oneof({ weight: 5, arbitrary: fc.integer({ min: 1, max: 256 }) }, { weight: 1, arbitrary: fc.integer({ min: 257, max: 40000 }) }),
+      size: fc.oneof(
+        { weight: 5, arbitrary: fc.integer({ min: 1, max: 256 }) },
+        { weight: 1, arbitrary: fc.integer({ min: 257, max: 40000 }) },
+      ),
       alignShift: fc.integer({ min: 0, max: 12 }),
       reserved: fc.boolean(),
     }),
@@ -35,7 +38,10 @@ for (const backend of ['vm', 'km'] as const) {
             if (o.kind === 'alloc') {
               const r = alloc(pc, o.size, 1 << o.alignShift, o.reserved);
               if (r.ptr) live.push(r.ptr);
-              else expect(r.error).toMatch(/^(failed to populate|failed to allocate new chunk|alloc from reserved chunk failed)$/);
+              else
+                expect(r.error).toMatch(
+                  /^(failed to populate|failed to allocate new chunk|alloc from reserved chunk failed)$/,
+                );
             } else if (live.length) {
               free(pc, live.splice(o.pick % live.length, 1)[0]!);
             }
@@ -49,7 +55,8 @@ for (const backend of ['vm', 'km'] as const) {
           // at most one empty chunk is spared by reclaim; nothing else holds pages
           expect(pc.chunks.size).toBeLessThanOrEqual(2);
           let held = 0;
-          for (const c of pc.chunks.values()) if (!c.immutable) held += c.populated.reduce((a, b) => a + b, 0) * (backend === 'vm' ? 4 : 0);
+          for (const c of pc.chunks.values())
+            if (!c.immutable) held += c.populated.reduce((a, b) => a + b, 0) * (backend === 'vm' ? 4 : 0);
           if (backend === 'km') held = (pc.chunks.size - 1) * 64;
           expect(bootFree - m.buddy.totalFree()).toBe(held);
           expect(m.buddy.audit()).toEqual([]);

@@ -27,7 +27,9 @@ describe('percpu pointers', () => {
     expect(pc.pcpu_chunk_addr_search(pc.__pcpu_ptr_to_addr(res.ptr), 0)).toBe(pc.pcpu_reserved_chunk);
     expect(pc.pcpu_chunk_addr_search(pc.__pcpu_ptr_to_addr(dyn.ptr), 0)).toBe(pc.pcpu_first_chunk);
     for (const cpu of [0, 3]) expect(pc.pcpu_chunk_addr_search(pc.__pcpu_ptr_to_addr(big.ptr), cpu)).toBe(big.chunk);
-    expect(() => pc.pcpu_chunk_addr_search(pc.__pcpu_ptr_to_addr(big.ptr) + 12 * PAGE_SIZE, 0)).toThrow(/is in no percpu chunk/);
+    expect(() => pc.pcpu_chunk_addr_search(pc.__pcpu_ptr_to_addr(big.ptr) + 12 * PAGE_SIZE, 0)).toThrow(
+      /is in no percpu chunk/,
+    );
     expect(free(pc, big.ptr)).toBe(big.chunk);
   });
 

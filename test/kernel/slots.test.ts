@@ -10,7 +10,9 @@ describe('slots', () => {
   it('maps sizes to slots by fls(size) - 3, with 1-15 in slot 1 and the unit size last', () => {
     const { pc } = boot();
     expect(pc.pcpu_nr_slots).toBe(16); // fls(65536) = 17 -> 14, plus the last slot, plus one
-    expect([1, 15, 16, 31, 32, 4095, 4096, 65535].map((s) => pc.pcpu_size_to_slot(s))).toEqual([1, 1, 2, 2, 3, 9, 10, 13]);
+    expect([1, 15, 16, 31, 32, 4095, 4096, 65535].map((s) => pc.pcpu_size_to_slot(s))).toEqual([
+      1, 1, 2, 2, 3, 9, 10, 13,
+    ]);
     expect(pc.pcpu_size_to_slot(65536)).toBe(15);
   });
 

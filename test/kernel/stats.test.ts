@@ -37,13 +37,34 @@ describe('percpu_stats', () => {
     alloc(pc, 8, 8, true);
     free(pc, big.ptr);
     const r = percpuStats(pc);
-    expect(r.allocation).toEqual({ unit_size: 65536, static_size: 20000, reserved_size: 8192, dyn_size: 20960, atom_size: 4096, alloc_size: 65536 });
-    expect(r.global).toMatchObject({ nr_alloc: 2, nr_dealloc: 1, nr_cur_alloc: 1, nr_max_alloc: 2, nr_chunks: 2, nr_max_chunks: 2, min_alloc_size: 8, max_alloc_size: 40000 });
+    expect(r.allocation).toEqual({
+      unit_size: 65536,
+      static_size: 20000,
+      reserved_size: 8192,
+      dyn_size: 20960,
+      atom_size: 4096,
+      alloc_size: 65536,
+    });
+    expect(r.global).toMatchObject({
+      nr_alloc: 2,
+      nr_dealloc: 1,
+      nr_cur_alloc: 1,
+      nr_max_alloc: 2,
+      nr_chunks: 2,
+      nr_max_chunks: 2,
+      min_alloc_size: 8,
+      max_alloc_size: 40000,
+    });
     expect(r.global.populated_pages).toBe(10 * 4);
     expect(r.global.empty_pop_pages).toBe(10);
     expect(r.chunks.map((c) => c.chunk)).toEqual(['reserved', '0', '1']);
     const text = formatPercpuStats(r);
-    expect(text.split('\n').slice(0, 4)).toEqual(['Percpu Memory Statistics', 'Allocation Info:', '----------------------------------------', '  unit_size           :        65536']);
+    expect(text.split('\n').slice(0, 4)).toEqual([
+      'Percpu Memory Statistics',
+      'Allocation Info:',
+      '----------------------------------------',
+      '  unit_size           :        65536',
+    ]);
     expect(text).toContain('Chunk: <- Reserved Chunk');
     expect(text).toContain('Chunk: <- First Chunk');
   });

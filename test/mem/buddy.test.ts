@@ -64,7 +64,12 @@ describe('buddy allocator', () => {
   it('fails the Nth call, or a seeded fraction of calls, when told to', () => {
     const b = fresh();
     b.setFaultInjection({ failNth: 3 });
-    expect([b.allocPages(0), b.allocPages(0), b.allocPages(0), b.allocPages(0)].map((p) => p >= 0)).toEqual([true, true, false, true]);
+    expect([b.allocPages(0), b.allocPages(0), b.allocPages(0), b.allocPages(0)].map((p) => p >= 0)).toEqual([
+      true,
+      true,
+      false,
+      true,
+    ]);
     const run = (seed: number) => {
       const c = fresh();
       c.setFaultInjection({ failRate: 0.5, prng: new Prng(seed) });

@@ -31,11 +31,22 @@ describe('machine configuration', () => {
   });
 
   it('refuses bad configurations by name', () => {
-    expect(() => new Machine({ memoryBytes: (8 << 20) + 100 })).toThrow('PhysMem.create: memoryBytes must be a multiple of 4096');
+    expect(() => new Machine({ memoryBytes: (8 << 20) + 100 })).toThrow(
+      'PhysMem.create: memoryBytes must be a multiple of 4096',
+    );
     expect(() => new Machine({ nodes: 17 })).toThrow('PhysMem.create: nodes must be in [1, 16], got 17');
     expect(() => new Machine({ cpus: 0 })).toThrow('Machine: cpus must be in [1, 1024], got 0');
     expect(() => new Machine({ memoryBytes: 1 << 20, nodes: 2 })).toThrow(/under 256 pages per node/);
-    expect(() => new Machine({ nodes: 2, distance: [[10, 20], [20, 30, 1]] })).toThrow('PhysMem.create: distance must be a 2x2 table');
+    expect(
+      () =>
+        new Machine({
+          nodes: 2,
+          distance: [
+            [10, 20],
+            [20, 30, 1],
+          ],
+        }),
+    ).toThrow('PhysMem.create: distance must be a 2x2 table');
     expect(() => new Machine({ cpus: 2, cpuToNode: [0, 1] })).toThrow('Machine: cpuToNode[1] must be in [0, 0], got 1');
   });
 

@@ -35,7 +35,10 @@ describe('shared memory', () => {
     const area = m.vm.getVmArea(4 * PAGE_SIZE)!;
     const pfns = [m.buddy.allocPages(0), m.buddy.allocPages(0), m.buddy.allocPages(0), m.buddy.allocPages(0)];
     m.vm.mapPages(area.addr, pfns);
-    const [a, b] = await Promise.all([runWriter(m.sab, area.addr, 2, 1), runWriter(m.sab, area.addr + 2 * PAGE_SIZE, 2, 2)]);
+    const [a, b] = await Promise.all([
+      runWriter(m.sab, area.addr, 2, 1),
+      runWriter(m.sab, area.addr + 2 * PAGE_SIZE, 2, 2),
+    ]);
     expect([a.faults, b.faults]).toEqual([0, 0]);
     for (let i = 0; i < 2048; i++) {
       expect(m.access.read32(area.addr + i * 4)).toBe(1_000_000 + i);

@@ -37,21 +37,27 @@ describe('vm areas', () => {
 
   it('property: areas never overlap', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.integer({ min: 1, max: 64 }), fc.boolean(), fc.nat()), { maxLength: 60 }), (steps) => {
-        const m = machine();
-        const live: { addr: number; size: number }[] = [];
-        for (const [pages, congruent, pick] of steps) {
-          if (pick % 4 === 0 && live.length) {
-            const a = live.splice(pick % live.length, 1)[0]!;
-            m.vm.freeVmArea(m.vm.findArea(a.addr)!);
-            continue;
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 1, max: 64 }), fc.boolean(), fc.nat()), { maxLength: 60 }),
+        (steps) => {
+          const m = machine();
+          const live: { addr: number; size: number }[] = [];
+          for (const [pages, congruent, pick] of steps) {
+            if (pick % 4 === 0 && live.length) {
+              const a = live.splice(pick % live.length, 1)[0]!;
+              m.vm.freeVmArea(m.vm.findArea(a.addr)!);
+              continue;
+            }
+            const got = congruent
+              ? m.vm.getVmAreas([0, pages * PAGE_SIZE * 2], [pages * PAGE_SIZE, PAGE_SIZE], PAGE_SIZE)
+              : [m.vm.getVmArea(pages * PAGE_SIZE)];
+            for (const a of got ?? []) if (a) live.push(a);
           }
-          const got = congruent ? m.vm.getVmAreas([0, pages * PAGE_SIZE * 2], [pages * PAGE_SIZE, PAGE_SIZE], PAGE_SIZE) : [m.vm.getVmArea(pages * PAGE_SIZE)];
-          for (const a of got ?? []) if (a) live.push(a);
-        }
-        const sorted = [...live].sort((x, y) => x.addr - y.addr);
-        for (let i = 1; i < sorted.length; i++) expect(sorted[i - 1]!.addr + sorted[i - 1]!.size).toBeLessThanOrEqual(sorted[i]!.addr);
-      }),
+          const sorted = [...live].sort((x, y) => x.addr - y.addr);
+          for (let i = 1; i < sorted.length; i++)
+            expect(sorted[i - 1]!.addr + sorted[i - 1]!.size).toBeLessThanOrEqual(sorted[i]!.addr);
+        },
+      ),
       { numRuns: 50, seed: 7 },
     );
   });
@@ -109,9 +115,13 @@ describe('page table and translation', () => {
     expect(() => m.vm.mapPages(a.addr, [2, 3])).toThrow(/is already mapped/);
     expect(() => m.vm.mapPages(a.addr + 1, [2])).toThrow(/page aligned vmalloc address/);
     expect(() => m.vm.mapPages(a.addr, [2, 3, 4])).toThrow(/not inside one vm area/);
-    expect(() => m.vm.mapPages(a.addr + PAGE_SIZE, [99999])).toThrow('map_kernel_range_noflush: pfns[0] must be in [0, 1023], got 99999');
+    expect(() => m.vm.mapPages(a.addr + PAGE_SIZE, [99999])).toThrow(
+      'map_kernel_range_noflush: pfns[0] must be in [0, 1023], got 99999',
+    );
     expect(() => m.vm.getVmArea(100)).toThrow('get_vm_area: size must be in [4096, 67108864], got 100');
-    expect(() => m.vm.getVmAreas([0, 4096], [8192, 4096], 4096)).toThrow('pcpu_get_vm_areas: offsets groups 0 and 1 overlap');
+    expect(() => m.vm.getVmAreas([0, 4096], [8192, 4096], 4096)).toThrow(
+      'pcpu_get_vm_areas: offsets groups 0 and 1 overlap',
+    );
     expect(Array.from(m.vm.pt.subarray(0, 4))).toEqual(pt);
   });
 });

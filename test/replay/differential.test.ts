@@ -31,7 +31,9 @@ function trace(seed: number, ops: number): string {
   const nodes = cpus > 1 && r.chance(0.3) ? r.pick([2, 4]) : 1;
   const atom = r.chance(0.2) ? 1 << 21 : 4096;
   const reserved = r.chance(0.7) ? r.pick([4096, 8192, 12288]) : 0;
-  const lines = [`{"op":"boot","static_size":${r.int(4000, 90000)},"reserved_size":${reserved},"dyn_size":${r.pick([0, 8192, 20480, 30000])},"cpus":${cpus},"nodes":${nodes},"atom_size":${atom}}`];
+  const lines = [
+    `{"op":"boot","static_size":${r.int(4000, 90000)},"reserved_size":${reserved},"dyn_size":${r.pick([0, 8192, 20480, 30000])},"cpus":${cpus},"nodes":${nodes},"atom_size":${atom}}`,
+  ];
   const live: string[] = [];
   const slabAt = r.int(0, Math.floor(ops / 4));
   const maxSize = r.pick([64, 512, 4096, 40000]);
@@ -45,7 +47,11 @@ function trace(seed: number, ops: number): string {
       live.splice(k, 1);
     } else {
       const id = `x${n++}`;
-      const size = r.chance(0.02) ? r.pick([0, 65537]) : r.chance(0.9) ? r.int(1, Math.min(maxSize, 300)) : r.int(1, maxSize);
+      const size = r.chance(0.02)
+        ? r.pick([0, 65537])
+        : r.chance(0.9)
+          ? r.int(1, Math.min(maxSize, 300))
+          : r.int(1, maxSize);
       // now and then an alignment that is not a power of two: 2.6.36 rounds it with ALIGN()'s mask
       const align = r.chance(0.01) ? 8192 : r.chance(0.03) ? r.int(1, 200) : 1 << r.int(0, r.chance(0.1) ? 12 : 6);
       const res = r.chance(0.08) ? ',"reserved":true' : '';
@@ -63,8 +69,11 @@ describe('placement matches an independent C build of the algorithm', () => {
     writeFileSync(file, text);
     const out: string[] = [];
     replayText(text, (l) => out.push(l), { memoryBytes: 256 << 20 });
-    const expected = execFileSync(ref, [file], { encoding: 'utf8', maxBuffer: 1 << 28 }).trimEnd().split('\n');
+    const expected = execFileSync(ref, [file], { encoding: 'utf8', maxBuffer: 1 << 28 })
+      .trimEnd()
+      .split('\n');
     expect(out.length).toBe(expected.length);
-    for (let i = 0; i < out.length; i++) if (out[i] !== expected[i]) expect(`line ${i + 1}: ${out[i]}`).toBe(`line ${i + 1}: ${expected[i]}`);
+    for (let i = 0; i < out.length; i++)
+      if (out[i] !== expected[i]) expect(`line ${i + 1}: ${out[i]}`).toBe(`line ${i + 1}: ${expected[i]}`);
   });
 });

@@ -13,7 +13,8 @@ import { compareFtrace } from '../../src/report/ftrace-report.ts';
 import { ftraceSmp } from '../../src/smp/ftrace-smp.ts';
 
 const FIELDS_414 = 'reserved=0 is_atomic=0 size=48 align=8 base_addr=00000000fa92a086 off=32672 ptr=000000008da0b73d';
-const FIELDS_519 = 'call_site=alloc_vfsmnt+0x7e/0x1e0 reserved=1 is_atomic=1 size=48 align=8 base_addr=ffffc8ff00000000 off=32672 ptr=ffffc8ff00007fa0 bytes_alloc=384 gfp_flags=GFP_KERNEL|__GFP_ZERO';
+const FIELDS_519 =
+  'call_site=alloc_vfsmnt+0x7e/0x1e0 reserved=1 is_atomic=1 size=48 align=8 base_addr=ffffc8ff00000000 off=32672 ptr=ffffc8ff00007fa0 bytes_alloc=384 gfp_flags=GFP_KERNEL|__GFP_ZERO';
 
 describe('parsing', () => {
   it('reads every prefix variant', () => {
@@ -59,27 +60,59 @@ describe('parsing', () => {
     ].join('\n');
     const ev = parseFtrace(text).events;
     expect(ev.map((e) => e.kind)).toEqual(['alloc', 'free', 'fail', 'fail', 'create_chunk', 'destroy_chunk']);
-    expect(ev[0]).toMatchObject({ reserved: true, atomic: true, callSite: 'alloc_vfsmnt+0x7e/0x1e0', bytesAlloc: 384, gfp: 'GFP_KERNEL|__GFP_ZERO', cpu: 3 });
+    expect(ev[0]).toMatchObject({
+      reserved: true,
+      atomic: true,
+      callSite: 'alloc_vfsmnt+0x7e/0x1e0',
+      bytesAlloc: 384,
+      gfp: 'GFP_KERNEL|__GFP_ZERO',
+      cpu: 3,
+    });
     expect(ev[2]).toMatchObject({ kind: 'fail', size: 40000, align: 64, doWarn: null });
     expect(ev[3]).toMatchObject({ kind: 'fail', atomic: true, doWarn: true });
     expect(ev[4]).toMatchObject({ kind: 'create_chunk', base: '00000000c0ffee00', comm: 'kworker/3:1' });
   });
 
   it('skips and counts comments, headers and other events; the CPU count comes from the lines or the header', () => {
-    const r = parseFtrace(['# tracer: nop', 'version = 6', 'cpus=8', 'CPU 5 is empty', '', '  bash-9 [002] .... 1.5: sched_switch: prev_comm=bash', `  bash-9 [002] .... 1.6: percpu_alloc_percpu: ${FIELDS_414}`].join('\n'));
+    const r = parseFtrace(
+      [
+        '# tracer: nop',
+        'version = 6',
+        'cpus=8',
+        'CPU 5 is empty',
+        '',
+        '  bash-9 [002] .... 1.5: sched_switch: prev_comm=bash',
+        `  bash-9 [002] .... 1.6: percpu_alloc_percpu: ${FIELDS_414}`,
+      ].join('\n'),
+    );
     expect(r).toMatchObject({ otherEvents: 1, comments: 5, cpus: 8 });
     expect(r.events).toHaveLength(1);
   });
 
   it('names the line and the field of a malformed percpu line, and escapes what it quotes', () => {
     const bad = (line: string) => () => parseFtrace(`# ok\n${line}`);
-    expect(bad(`  a-1 [000] .... 1.0: percpu_alloc_percpu: ${FIELDS_414.replace('size=48', 'size=4x8')}`)).toThrow('line 2: size: expected a whole number >= 0, got "4x8"');
-    expect(bad(`  a-1 [000] .... 1.0: percpu_alloc_percpu: ${FIELDS_414.replace(' ptr=000000008da0b73d', '')}`)).toThrow('line 2: ptr: percpu_alloc_percpu has no ptr= field');
-    expect(bad('  a-1 [000] .... 1.0: percpu_free_percpu: base_addr=zz off=1 ptr=00')).toThrow('line 2: base_addr: expected a pointer in hex, got "zz"');
-    expect(bad('garbage \x1b[31m percpu_free_percpu: base_addr=00 off=1 ptr=00')).toThrow('line 2: prefix: a percpu_free_percpu line without the task-pid [cpu] timestamp prefix: "garbage \\x1b[31m percpu_free_percpu');
-    expect(bad('  a-1 [000] .... 1.0: percpu_alloc_percpu_fail: reserved=2 is_atomic=0 size=1 align=1')).toThrow(FtraceError);
-    const lenient = parseFtrace(`  a-1 [000] .... 1.0: percpu_free_percpu: off=1\n  a-1 [000] .... 1.1: percpu_create_chunk: base_addr=01`, { lenient: true });
-    expect(lenient.malformed).toEqual([{ line: 1, message: 'line 1: base_addr: percpu_free_percpu has no base_addr= field' }]);
+    expect(bad(`  a-1 [000] .... 1.0: percpu_alloc_percpu: ${FIELDS_414.replace('size=48', 'size=4x8')}`)).toThrow(
+      'line 2: size: expected a whole number >= 0, got "4x8"',
+    );
+    expect(
+      bad(`  a-1 [000] .... 1.0: percpu_alloc_percpu: ${FIELDS_414.replace(' ptr=000000008da0b73d', '')}`),
+    ).toThrow('line 2: ptr: percpu_alloc_percpu has no ptr= field');
+    expect(bad('  a-1 [000] .... 1.0: percpu_free_percpu: base_addr=zz off=1 ptr=00')).toThrow(
+      'line 2: base_addr: expected a pointer in hex, got "zz"',
+    );
+    expect(bad('garbage \x1b[31m percpu_free_percpu: base_addr=00 off=1 ptr=00')).toThrow(
+      'line 2: prefix: a percpu_free_percpu line without the task-pid [cpu] timestamp prefix: "garbage \\x1b[31m percpu_free_percpu',
+    );
+    expect(bad('  a-1 [000] .... 1.0: percpu_alloc_percpu_fail: reserved=2 is_atomic=0 size=1 align=1')).toThrow(
+      FtraceError,
+    );
+    const lenient = parseFtrace(
+      `  a-1 [000] .... 1.0: percpu_free_percpu: off=1\n  a-1 [000] .... 1.1: percpu_create_chunk: base_addr=01`,
+      { lenient: true },
+    );
+    expect(lenient.malformed).toEqual([
+      { line: 1, message: 'line 1: base_addr: percpu_free_percpu has no base_addr= field' },
+    ]);
     expect(lenient.events).toHaveLength(1);
   });
 });
@@ -92,7 +125,12 @@ describe('replay operations', () => {
       '  a-1 [000] .... 1.2: percpu_free_percpu: base_addr=00000000fa92a086 off=32672 ptr=000000008da0b73d',
       '  a-1 [000] .... 1.3: percpu_alloc_percpu_fail: reserved=1 is_atomic=0 size=100 align=8',
     ].join('\n');
-    const ops = toReplayOps(parseFtrace(text).events, { static_size: 20000, reserved_size: 8192, dyn_size: 20480, cpus: 2 });
+    const ops = toReplayOps(parseFtrace(text).events, {
+      static_size: 20000,
+      reserved_size: 8192,
+      dyn_size: 20480,
+      cpus: 2,
+    });
     expect(ops.lines).toEqual([
       '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480,"cpus":2}',
       '{"op":"slab_online"}',
@@ -104,41 +142,63 @@ describe('replay operations', () => {
     expect(ops).toMatchObject({ allocs: 1, frees: 1, failedAllocs: 1, unmatchedFrees: 1 });
   });
 
-  it.each(['boot-4.14.trace', 'workload-5.19.report', 'pipe-6.1.txt'])('%s: --to-jsonl round-trips through replay to the same placements', (name) => {
-    const file = `test/fixtures/ftrace/${name}`;
-    const cli = (args: string[], input?: string) => spawnSync(process.execPath, ['bin/percpu-sim.mjs', ...args], { encoding: 'utf8', input, timeout: 60_000 });
-    const jsonl = cli(['ftrace', file, '--to-jsonl']);
-    expect(jsonl.status).toBe(0);
-    const parsed = parseFtrace(readFileSync(file, 'utf8'));
-    const ops = toReplayOps(parsed.events, { static_size: 20000, reserved_size: 8192, dyn_size: 20480, cpus: parsed.cpus });
-    expect(jsonl.stdout.trimEnd().split('\n')).toEqual(ops.lines);
-    const viaCli = cli(['replay', '-'], jsonl.stdout);
-    expect(viaCli.status).toBe(0);
-    const inProcess: string[] = [];
-    replayText(ops.lines.join('\n'), (l) => inProcess.push(l));
-    expect(viaCli.stdout.trimEnd().split('\n')).toEqual(inProcess);
-    // and the comparison counts what the replay placed
-    const c = compareFtrace(parsed, ops);
-    const placed = inProcess.filter((l) => l.includes('"op":"alloc"') && !l.includes('"chunk":null')).length;
-    expect(c.kernel_2_6_36.allocations).toBe(placed);
-    expect(c.traced.allocations).toBe(parsed.events.filter((e) => e.kind === 'alloc').length);
-  });
+  it.each(['boot-4.14.trace', 'workload-5.19.report', 'pipe-6.1.txt'])(
+    '%s: --to-jsonl round-trips through replay to the same placements',
+    (name) => {
+      const file = `test/fixtures/ftrace/${name}`;
+      const cli = (args: string[], input?: string) =>
+        spawnSync(process.execPath, ['bin/percpu-sim.mjs', ...args], { encoding: 'utf8', input, timeout: 60_000 });
+      const jsonl = cli(['ftrace', file, '--to-jsonl']);
+      expect(jsonl.status).toBe(0);
+      const parsed = parseFtrace(readFileSync(file, 'utf8'));
+      const ops = toReplayOps(parsed.events, {
+        static_size: 20000,
+        reserved_size: 8192,
+        dyn_size: 20480,
+        cpus: parsed.cpus,
+      });
+      expect(jsonl.stdout.trimEnd().split('\n')).toEqual(ops.lines);
+      const viaCli = cli(['replay', '-'], jsonl.stdout);
+      expect(viaCli.status).toBe(0);
+      const inProcess: string[] = [];
+      replayText(ops.lines.join('\n'), (l) => inProcess.push(l));
+      expect(viaCli.stdout.trimEnd().split('\n')).toEqual(inProcess);
+      // and the comparison counts what the replay placed
+      const c = compareFtrace(parsed, ops);
+      const placed = inProcess.filter((l) => l.includes('"op":"alloc"') && !l.includes('"chunk":null')).length;
+      expect(c.kernel_2_6_36.allocations).toBe(placed);
+      expect(c.traced.allocations).toBe(parsed.events.filter((e) => e.kind === 'alloc').length);
+    },
+  );
 
   it('the workload fixture shows the traced kernel creating and destroying chunks beside 2.6.36', () => {
     const parsed = parseFtrace(readFileSync('test/fixtures/ftrace/workload-5.19.report', 'utf8'));
-    const c = compareFtrace(parsed, toReplayOps(parsed.events, { static_size: 20000, reserved_size: 8192, dyn_size: 20480, cpus: parsed.cpus }));
+    const c = compareFtrace(
+      parsed,
+      toReplayOps(parsed.events, { static_size: 20000, reserved_size: 8192, dyn_size: 20480, cpus: parsed.cpus }),
+    );
     expect(c.events).toEqual({ alloc: 138, free: 60, fail: 1, create_chunk: 5, destroy_chunk: 4 });
     expect(c.cpus).toBe(8);
-    expect(c.traced).toMatchObject({ chunks_created: 5, chunks_destroyed: 4, allocations: 138, failed: 1, populated_pages_at_end: null });
+    expect(c.traced).toMatchObject({
+      chunks_created: 5,
+      chunks_destroyed: 4,
+      allocations: 138,
+      failed: 1,
+      populated_pages_at_end: null,
+    });
     expect(c.kernel_2_6_36.reasons).toEqual({ 'alloc from reserved chunk failed': 1 });
   });
 });
 
 describe('command line', () => {
-  const cli = (...args: string[]) => spawnSync(process.execPath, ['bin/percpu-sim.mjs', ...args], { encoding: 'utf8', timeout: 60_000 });
+  const cli = (...args: string[]) =>
+    spawnSync(process.execPath, ['bin/percpu-sim.mjs', ...args], { encoding: 'utf8', timeout: 60_000 });
 
   it('exits 2 naming the line and field of a malformed percpu line', () => {
-    const r = spawnSync(process.execPath, ['bin/percpu-sim.mjs', 'ftrace', '-'], { encoding: 'utf8', input: '# x\n  a-1 [000] .... 1.0: percpu_free_percpu: base_addr=01 off=no ptr=02\n' });
+    const r = spawnSync(process.execPath, ['bin/percpu-sim.mjs', 'ftrace', '-'], {
+      encoding: 'utf8',
+      input: '# x\n  a-1 [000] .... 1.0: percpu_free_percpu: base_addr=01 off=no ptr=02\n',
+    });
     expect(r.status).toBe(2);
     expect(r.stderr).toBe('percpu-sim ftrace: <stdin>: line 2: off: expected a whole number, got "no"\n');
     expect(cli('ftrace', 'test/fixtures/ftrace/README.md').stderr).toContain('holds no percpu events');
@@ -148,9 +208,13 @@ describe('command line', () => {
   it('prints the side-by-side comparison and its JSON', () => {
     const r = cli('ftrace', 'test/fixtures/ftrace/pipe-6.1.txt');
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/^percpu-sim ftrace test\/fixtures\/ftrace\/pipe-6.1.txt: 75 allocations, 29 frees, 1 failure, 3 chunks created and 2 destroyed, on 2 CPUs\n/);
+    expect(r.stdout).toMatch(
+      /^percpu-sim ftrace test\/fixtures\/ftrace\/pipe-6.1.txt: 75 allocations, 29 frees, 1 failure, 3 chunks created and 2 destroyed, on 2 CPUs\n/,
+    );
     expect(r.stdout).toMatch(/\nchunks created +3 +\d+\n/);
-    const j = JSON.parse(cli('ftrace', 'test/fixtures/ftrace/pipe-6.1.txt', '--json').stdout) as { traced: { chunks_destroyed: number } };
+    const j = JSON.parse(cli('ftrace', 'test/fixtures/ftrace/pipe-6.1.txt', '--json').stdout) as {
+      traced: { chunks_destroyed: number };
+    };
     expect(j.traced.chunks_destroyed).toBe(2);
   });
 });

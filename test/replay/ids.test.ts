@@ -6,7 +6,21 @@ import { IdTable } from '../../src/trace/id-table.ts';
 describe('IdTable', () => {
   it('keeps spellings apart: a leading zero, another prefix, no number, a long number', () => {
     const t = new IdTable();
-    const ids = ['a1', 'a01', 'b1', 'a', '1', 'a0', 'a00', 'a9999999', 'a99999999', 'a8388608', 'a8388607', 'é1', 'a1 '];
+    const ids = [
+      'a1',
+      'a01',
+      'b1',
+      'a',
+      '1',
+      'a0',
+      'a00',
+      'a9999999',
+      'a99999999',
+      'a8388608',
+      'a8388607',
+      'é1',
+      'a1 ',
+    ];
     ids.forEach((id, i) => t.set(id, i * 1000));
     ids.forEach((id, i) => expect(t.get(id)).toBe(i * 1000));
     expect(t.get('a2')).toBeUndefined();

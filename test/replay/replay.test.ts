@@ -82,7 +82,12 @@ describe('replay', () => {
   it("rounds an alignment that is not a power of two with ALIGN()'s mask, as 2.6.36 does", () => {
     // after 5 bytes at 28192 the next offset is 28197; align 3 clears bit 1 (28197 has it
     // clear already); align 6 clears bits 0 and 2 of 28205 + 5 = 28210
-    const out = run(BOOT, '{"op":"alloc","id":"a","size":5,"align":1}', '{"op":"alloc","id":"q","size":8,"align":3}', '{"op":"alloc","id":"s","size":8,"align":6}');
+    const out = run(
+      BOOT,
+      '{"op":"alloc","id":"a","size":5,"align":1}',
+      '{"op":"alloc","id":"q","size":8,"align":3}',
+      '{"op":"alloc","id":"s","size":8,"align":6}',
+    );
     expect(out.slice(1)).toEqual([
       '{"op":"alloc","id":"a","chunk":0,"offset":28192}',
       '{"op":"alloc","id":"q","chunk":0,"offset":28197}',
@@ -103,8 +108,14 @@ describe('replay', () => {
   });
 
   it('runs the km backend and more CPUs when boot asks', () => {
-    const out = run('{"op":"boot","static_size":4096,"reserved_size":0,"dyn_size":0,"cpus":3,"backend":"km","atom_size":4096}', '{"op":"alloc","id":"a","size":8,"align":8}');
-    expect(out).toEqual(['{"op":"boot","unit_size":65536,"static_size":4096,"reserved_size":0,"dyn_size":12288}', '{"op":"alloc","id":"a","chunk":0,"offset":4096}']);
+    const out = run(
+      '{"op":"boot","static_size":4096,"reserved_size":0,"dyn_size":0,"cpus":3,"backend":"km","atom_size":4096}',
+      '{"op":"alloc","id":"a","size":8,"align":8}',
+    );
+    expect(out).toEqual([
+      '{"op":"boot","unit_size":65536,"static_size":4096,"reserved_size":0,"dyn_size":12288}',
+      '{"op":"alloc","id":"a","chunk":0,"offset":4096}',
+    ]);
   });
 
   const bad: [string[], number, string][] = [
@@ -118,14 +129,34 @@ describe('replay', () => {
     [[BOOT, '{"op":"alloc","id":7,"size":8,"align":8}'], 2, '"id" must be a string, got 7'],
     [[BOOT, '{"op":"alloc","id":"a","size":1.5,"align":8}'], 2, '"size" must be an integer, got 1.5'],
     [[BOOT, '{"op":"alloc","id":"a","size":8,"align":8,"reserved":"yes"}'], 2, '"reserved" must be true or false'],
-    [[BOOT, '{"op":"alloc","id":"a","size":8,"align":8}', '{"op":"alloc","id":"a","size":8,"align":8}'], 3, 'id "a" is still live'],
+    [
+      [BOOT, '{"op":"alloc","id":"a","size":8,"align":8}', '{"op":"alloc","id":"a","size":8,"align":8}'],
+      3,
+      'id "a" is still live',
+    ],
     [[BOOT, '{"op":"free","id":"nope"}'], 2, 'id "nope" was never allocated'],
-    [[BOOT, '{"op":"alloc","id":"a","size":8,"align":8}', '{"op":"free","id":"a"}', '{"op":"free","id":"a"}'], 4, 'id "a" is already freed'],
+    [
+      [BOOT, '{"op":"alloc","id":"a","size":8,"align":8}', '{"op":"free","id":"a"}', '{"op":"free","id":"a"}'],
+      4,
+      'id "a" is already freed',
+    ],
     [[BOOT, '{"op":"init_late"}'], 2, '"init_late" before "slab_online"'],
     [[BOOT, '{"op":"slab_online"}', '{"op":"slab_online"}'], 3, '"slab_online" may appear only once'],
-    [['{"op":"boot","static_size":0,"reserved_size":0,"dyn_size":0}'], 1, '"static_size" must be in [1, 16777216], got 0'],
-    [['{"op":"boot","static_size":100,"reserved_size":0,"dyn_size":0,"backend":"xx"}'], 1, '"backend" must be "vm" or "km"'],
-    [['{"op":"boot","static_size":100,"reserved_size":0,"dyn_size":0,"atom_size":12288}'], 1, '"atom_size" must be a power of two'],
+    [
+      ['{"op":"boot","static_size":0,"reserved_size":0,"dyn_size":0}'],
+      1,
+      '"static_size" must be in [1, 16777216], got 0',
+    ],
+    [
+      ['{"op":"boot","static_size":100,"reserved_size":0,"dyn_size":0,"backend":"xx"}'],
+      1,
+      '"backend" must be "vm" or "km"',
+    ],
+    [
+      ['{"op":"boot","static_size":100,"reserved_size":0,"dyn_size":0,"atom_size":12288}'],
+      1,
+      '"atom_size" must be a power of two',
+    ],
   ];
   it.each(bad)('stops at bad input: %j', (lines, line, what) => {
     const out: string[] = [];
@@ -146,7 +177,10 @@ describe('replay', () => {
     for (let i = 0; i < 300; i++) lines.push(`{"op":"alloc","id":"b${i}","size":65536,"align":4096}`);
     const warnings: string[] = [];
     const out: string[] = [];
-    replayText(lines.join('\n'), (l) => out.push(l), { memoryBytes: 64 << 20, onResourceLimit: (m) => warnings.push(m) });
+    replayText(lines.join('\n'), (l) => out.push(l), {
+      memoryBytes: 64 << 20,
+      onResourceLimit: (m) => warnings.push(m),
+    });
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/^line \d+: the replay machine ran out of physical memory \("failed to populate"\)/);
     expect(out.at(-1)).toContain('"error":"failed to populate"');
@@ -162,7 +196,10 @@ describe('replay command line', () => {
     spawnSync(process.execPath, ['bin/percpu-sim.mjs', ...args], { input, encoding: 'utf8', timeout: 30_000 });
 
   it('reads standard input and prints the lines before a bad one, then exits 2', () => {
-    const r = cli(['replay', '-', '--memory', '64'], [BOOT, '{"op":"alloc","id":"a","size":16,"align":8}', '{"op":"free","id":"b"}', BOOT].join('\n'));
+    const r = cli(
+      ['replay', '-', '--memory', '64'],
+      [BOOT, '{"op":"alloc","id":"a","size":16,"align":8}', '{"op":"free","id":"b"}', BOOT].join('\n'),
+    );
     expect(r.status).toBe(2);
     expect(r.stdout.trim().split('\n')).toHaveLength(2);
     expect(r.stderr).toBe('percpu-sim replay: <stdin>: line 3: id "b" was never allocated\n');
@@ -173,11 +210,19 @@ describe('replay command line', () => {
     const ascii = join(dir, 'ascii.jsonl');
     const utf8 = join(dir, 'utf8.jsonl');
     writeFileSync(ascii, [BOOT, '{"op":"alloc","id":"a1","size":16,"align":8}'].join('\n') + '\n');
-    writeFileSync(utf8, [BOOT, '{"op":"alloc","id":"é1","size":16,"align":8}', '{"op":"free","id":"é1"}'].join('\n') + '\n');
-    expect(cli(['replay', ascii]).stdout.trim().split('\n')[1]).toBe('{"op":"alloc","id":"a1","chunk":0,"offset":28192}');
+    writeFileSync(
+      utf8,
+      [BOOT, '{"op":"alloc","id":"é1","size":16,"align":8}', '{"op":"free","id":"é1"}'].join('\n') + '\n',
+    );
+    expect(cli(['replay', ascii]).stdout.trim().split('\n')[1]).toBe(
+      '{"op":"alloc","id":"a1","chunk":0,"offset":28192}',
+    );
     const u = cli(['replay', utf8]);
     expect(u.status).toBe(0);
-    expect(u.stdout.trim().split('\n').slice(1)).toEqual(['{"op":"alloc","id":"é1","chunk":0,"offset":28192}', '{"op":"free","id":"é1"}']);
+    expect(u.stdout.trim().split('\n').slice(1)).toEqual([
+      '{"op":"alloc","id":"é1","chunk":0,"offset":28192}',
+      '{"op":"free","id":"é1"}',
+    ]);
   });
 
   it('exits 2 with a clear message for a missing file or bad flags', () => {
@@ -232,10 +277,16 @@ describe('replay fast path', () => {
         return (e as BadInput).message;
       }
     };
-    expect(err(['{"op":"alloc","id":"a","size":8,"align":8}'])).toBe('line 1: "alloc" before "boot" (boot must come first)');
+    expect(err(['{"op":"alloc","id":"a","size":8,"align":8}'])).toBe(
+      'line 1: "alloc" before "boot" (boot must come first)',
+    );
     expect(err([BOOT, '{"op":"free","id":"zz"}'])).toBe('line 2: id "zz" was never allocated');
-    expect(err([BOOT, '{"op":"alloc","id":"a","size":8,"align":8}', '{"op":"alloc","id":"a","size":8,"align":8}'])).toBe('line 3: id "a" is still live');
-    expect(err([BOOT, '{"op":"alloc","id":"a","size":8,"align":8}', '{"op":"free","id":"a"}', '{"op":"free","id":"a"}'])).toBe('line 4: id "a" is already freed');
+    expect(
+      err([BOOT, '{"op":"alloc","id":"a","size":8,"align":8}', '{"op":"alloc","id":"a","size":8,"align":8}']),
+    ).toBe('line 3: id "a" is still live');
+    expect(
+      err([BOOT, '{"op":"alloc","id":"a","size":8,"align":8}', '{"op":"free","id":"a"}', '{"op":"free","id":"a"}']),
+    ).toBe('line 4: id "a" is already freed');
     // not JSON, though the pattern almost matches: a leading zero
     expect(err([BOOT, '{"op":"alloc","id":"a","size":08,"align":8}'])).toMatch(/^line 2: not valid JSON/);
   });

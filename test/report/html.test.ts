@@ -13,17 +13,33 @@ import { TimelineRecorder } from '../../src/report/timeline.ts';
 import { recordHooks, stressPage } from '../../src/cli/stress-main.ts';
 import { DEFAULT_STRESS, runStress } from '../../src/stress/engine.ts';
 
-const frames = (html: string) => JSON.parse(/<script type="application\/json" id="frames">(.*?)<\/script>/s.exec(html)![1]!) as { unitSize: number; frames: { seq: number; tick: number; label: string; chunks: [string, number, number[], string, number, number][] }[] };
+const frames = (html: string) =>
+  JSON.parse(/<script type="application\/json" id="frames">(.*?)<\/script>/s.exec(html)![1]!) as {
+    unitSize: number;
+    frames: {
+      seq: number;
+      tick: number;
+      label: string;
+      chunks: [string, number, number[], string, number, number][];
+    }[];
+  };
 
 /** Nothing in the page may come from elsewhere: no src, no href, no url(), no import. */
 function externalRefs(html: string): string[] {
-  return [...html.matchAll(/\b(?:src|href)\s*=\s*["']?([^"'\s>]+)|url\(([^)]*)\)|@import|\bfetch\(|XMLHttpRequest/g)].map((m) => m[0]);
+  return [
+    ...html.matchAll(/\b(?:src|href)\s*=\s*["']?([^"'\s>]+)|url\(([^)]*)\)|@import|\bfetch\(|XMLHttpRequest/g),
+  ].map((m) => m[0]);
 }
 
 describe('html report', () => {
   it('a failing stress run: verdict, replay command, violation with the events before it, maps over time', async () => {
     const rec = new TimelineRecorder();
-    const cfg = { ...DEFAULT_STRESS, seed: 1, mutant: 'populate-no-zero' as const, args: { ...DEFAULT_STRESS.args, ops: 200 } };
+    const cfg = {
+      ...DEFAULT_STRESS,
+      seed: 1,
+      mutant: 'populate-no-zero' as const,
+      args: { ...DEFAULT_STRESS.args, ops: 200 },
+    };
     const r = await runStress(cfg, recordHooks(rec));
     const page = stressPage(r, 'percpu-sim stress --seed 1 --mutant populate-no-zero', rec);
     const html = htmlReport({ ...page, timeline: rec.finish() });
@@ -53,7 +69,10 @@ describe('html report', () => {
 
   it('keeps a bounded number of snapshots over a long run, the last one at its end', async () => {
     const rec = new TimelineRecorder();
-    const r = await runStress({ ...DEFAULT_STRESS, seed: 2, args: { ...DEFAULT_STRESS.args, ops: 600 } }, recordHooks(rec));
+    const r = await runStress(
+      { ...DEFAULT_STRESS, seed: 2, args: { ...DEFAULT_STRESS.args, ops: 600 } },
+      recordHooks(rec),
+    );
     const t = rec.finish();
     expect(t.frames.length).toBeLessThanOrEqual(256);
     expect(t.frames.length).toBeGreaterThan(100);
@@ -65,7 +84,8 @@ describe('html report', () => {
   });
 
   const dir = mkdtempSync(join(tmpdir(), 'percpu-html-'));
-  const cli = (...args: string[]) => spawnSync(process.execPath, ['bin/percpu-sim.mjs', ...args], { encoding: 'utf8', timeout: 90_000 });
+  const cli = (...args: string[]) =>
+    spawnSync(process.execPath, ['bin/percpu-sim.mjs', ...args], { encoding: 'utf8', timeout: 90_000 });
 
   it('run on two nodes: the layout draws each CPU in its node group; the CPU table has every CPU', () => {
     const f = join(dir, 'run.html');
@@ -74,12 +94,17 @@ describe('html report', () => {
     const html = readFileSync(f, 'utf8');
     expect(externalRefs(html)).toEqual([]);
     expect(html).toContain('<b id="verdict-label">PASS</b>');
-    const groups = [...html.matchAll(/<g class="group" data-group="(\d)">(.*?)<\/g><\/g>/gs)].map((m) => [...m[2]!.matchAll(/CPU (\d)<\/text>/g)].map((x) => Number(x[1])));
+    const groups = [...html.matchAll(/<g class="group" data-group="(\d)">(.*?)<\/g><\/g>/gs)].map((m) =>
+      [...m[2]!.matchAll(/CPU (\d)<\/text>/g)].map((x) => Number(x[1])),
+    );
     expect(groups).toEqual([
       [0, 1],
       [2, 3],
     ]);
-    const rows = [...html.matchAll(/<tr><td class="n">(\d+)<\/td><td class="n">(\d+)<\/td>/g)].map((m) => [Number(m[1]), Number(m[2])]);
+    const rows = [...html.matchAll(/<tr><td class="n">(\d+)<\/td><td class="n">(\d+)<\/td>/g)].map((m) => [
+      Number(m[1]),
+      Number(m[2]),
+    ]);
     expect(rows).toEqual([
       [0, 0],
       [1, 0],

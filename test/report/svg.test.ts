@@ -11,7 +11,10 @@ describe('allocator picture', () => {
     alloc(pc, 100, 8, true);
     const svg = allocatorSvg(pc, 'test');
     const areas = [pc.pcpu_reserved_chunk!, ...pc.chunks.values()].reduce((n, c) => n + c.map_used, 0);
-    const pages = [pc.pcpu_reserved_chunk!, ...pc.chunks.values()].reduce((n, c) => n + c.populated.reduce((a, b) => a + b, 0), 0);
+    const pages = [pc.pcpu_reserved_chunk!, ...pc.chunks.values()].reduce(
+      (n, c) => n + c.populated.reduce((a, b) => a + b, 0),
+      0,
+    );
     expect(svg.match(/<rect /g)!.length).toBe(areas + pages);
     expect(svg).toContain('<title>in use: offset 28192, 16 bytes</title>');
     expect(svg).toContain('<title>in use: offset 0, 40000 bytes</title>');

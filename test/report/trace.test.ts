@@ -15,7 +15,12 @@ import { checkTrace } from '../../src/report/trace-check.ts';
 import { DEFAULT_STRESS, type StressConfig, runStress } from '../../src/stress/engine.ts';
 import { recordHooks, stressPage } from '../../src/cli/stress-main.ts';
 
-const cfg = (seed: number, extra: Partial<StressConfig> = {}): StressConfig => ({ ...DEFAULT_STRESS, seed, ...extra, args: { ...DEFAULT_STRESS.args, ops: 150, earlyOps: 60 } });
+const cfg = (seed: number, extra: Partial<StressConfig> = {}): StressConfig => ({
+  ...DEFAULT_STRESS,
+  seed,
+  ...extra,
+  args: { ...DEFAULT_STRESS.args, ops: 150, earlyOps: 60 },
+});
 
 async function traced(c: StressConfig) {
   const rec = new TimelineRecorder({ frames: false });
@@ -25,8 +30,14 @@ async function traced(c: StressConfig) {
   return { report, timeline, trace: chromeTrace(timeline, 'test') };
 }
 
-const spans = (t: ChromeTrace, pid: number, cat: string) => t.traceEvents.filter((e) => e.ph === 'B' && e.pid === pid && e.cat === cat);
-const threadNames = (t: ChromeTrace, pid: number) => new Map(t.traceEvents.filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.pid === pid).map((e) => [e.tid, String(e.args!.name)]));
+const spans = (t: ChromeTrace, pid: number, cat: string) =>
+  t.traceEvents.filter((e) => e.ph === 'B' && e.pid === pid && e.cat === cat);
+const threadNames = (t: ChromeTrace, pid: number) =>
+  new Map(
+    t.traceEvents
+      .filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.pid === pid)
+      .map((e) => [e.tid, String(e.args!.name)]),
+  );
 
 describe('chrome trace', () => {
   it('is well formed and holds every request, lock acquisition and counter of a clean run', async () => {
@@ -38,7 +49,9 @@ describe('chrome trace', () => {
     // every CPU request once, on its CPU's track, with its reply
     const arrivals = log.filter((e): e is Extract<ActorEvent, { type: 'arrive' }> => e.type === 'arrive' && e.cpu >= 0);
     const reqs = spans(trace, PID_CPUS, 'request');
-    expect(reqs.map((e) => e.args!.task).sort((a, b) => Number(a) - Number(b))).toEqual(arrivals.map((e) => e.task).sort((a, b) => a - b));
+    expect(reqs.map((e) => e.args!.task).sort((a, b) => Number(a) - Number(b))).toEqual(
+      arrivals.map((e) => e.task).sort((a, b) => a - b),
+    );
     const names = threadNames(trace, PID_CPUS);
     for (const r of reqs) {
       const a = arrivals.find((e) => e.task === r.args!.task)!;
@@ -69,11 +82,18 @@ describe('chrome trace', () => {
 
     // counters: numbers, the last sample being the allocator's state at the end
     const counters = trace.traceEvents.filter((e) => e.ph === 'C');
-    expect(new Set(counters.map((e) => e.name))).toEqual(new Set(['chunks', 'populated_pages', 'free_bytes', 'live_areas']));
+    expect(new Set(counters.map((e) => e.name))).toEqual(
+      new Set(['chunks', 'populated_pages', 'free_bytes', 'live_areas']),
+    );
     const lastLive = counters.filter((e) => e.name === 'live_areas').at(-1)!;
     expect(lastLive.args!.live_areas).toBe(0); // every CPU freed what it allocated
     // lifecycle instants, in order
-    expect(trace.traceEvents.filter((e) => e.cat === 'lifecycle').map((e) => e.name)).toEqual(['lifecycle: boot', 'lifecycle: early', 'lifecycle: slabOnline', 'lifecycle: running']);
+    expect(trace.traceEvents.filter((e) => e.cat === 'lifecycle').map((e) => e.name)).toEqual([
+      'lifecycle: boot',
+      'lifecycle: early',
+      'lifecycle: slabOnline',
+      'lifecycle: running',
+    ]);
     // timestamps come from ticks
     const firstDone = log.find((e) => e.type === 'done')!;
     const endOfFirst = trace.traceEvents.find((e) => e.ph === 'E' && e.pid === PID_ACTOR && e.cat === 'task')!;
@@ -81,7 +101,9 @@ describe('chrome trace', () => {
   });
 
   it('puts each violation once as a global instant with its text', async () => {
-    const { report, trace } = await traced(cfg(1, { args: { ...DEFAULT_STRESS.args, ops: 200 }, mutant: 'populate-no-zero' }));
+    const { report, trace } = await traced(
+      cfg(1, { args: { ...DEFAULT_STRESS.args, ops: 200 }, mutant: 'populate-no-zero' }),
+    );
     expect(report.verdict).toBe('violation');
     expect(checkTrace(trace)).toEqual([]);
     const instants = trace.traceEvents.filter((e) => e.ph === 'i' && e.s === 'g');
@@ -97,20 +119,49 @@ describe('chrome trace', () => {
   });
 
   it('the format check finds what viewers trip over', () => {
-    const ok = { traceEvents: [{ name: 'a', ph: 'B', ts: 1, pid: 1, tid: 1 }, { name: 'a', ph: 'E', ts: 2, pid: 1, tid: 1 }] };
+    const ok = {
+      traceEvents: [
+        { name: 'a', ph: 'B', ts: 1, pid: 1, tid: 1 },
+        { name: 'a', ph: 'E', ts: 2, pid: 1, tid: 1 },
+      ],
+    };
     expect(checkTrace(ok)).toEqual([]);
-    expect(checkTrace({ traceEvents: [{ name: 'a', ph: 'B', ts: 1, pid: 1, tid: 1 }] })).toEqual(['track 1/1: B "a" at 1 is never closed']);
-    expect(checkTrace({ traceEvents: [{ name: 'a', ph: 'B', ts: 1, pid: 1, tid: 1 }, { name: 'b', ph: 'E', ts: 2, pid: 1, tid: 1 }] })).toEqual(['event 1: E "b" on track 1/1 closes "a"']);
-    expect(checkTrace({ traceEvents: [{ name: 'a', ph: 'B', ts: 5, pid: 1, tid: 1 }, { name: 'a', ph: 'E', ts: 2, pid: 1, tid: 1 }] })[0]).toMatch(/goes back in time/);
-    expect(checkTrace({ traceEvents: [{ name: 'n', ph: 'C', ts: 5, pid: 1, tid: 0, args: { n: 'x' } }] })).toEqual(['event 0: counter "n" has args that are not numbers']);
-    expect(checkTrace({ traceEvents: [{ name: 'r', ph: 's', ts: 5, pid: 1, tid: 0, id: 3 }] })).toEqual(['event 0: flow s 3 on track 1/0 is not inside a span', 'flow 3: 1 start(s) and 0 end(s); a flow links exactly one start to one end']);
-    expect(checkTrace({ traceEvents: [{ name: 'a', ph: 'X', ts: 1, pid: 1, tid: 1 }] })[0]).toMatch(/^traceEvents\.0\.ph: Invalid enum value/);
+    expect(checkTrace({ traceEvents: [{ name: 'a', ph: 'B', ts: 1, pid: 1, tid: 1 }] })).toEqual([
+      'track 1/1: B "a" at 1 is never closed',
+    ]);
+    expect(
+      checkTrace({
+        traceEvents: [
+          { name: 'a', ph: 'B', ts: 1, pid: 1, tid: 1 },
+          { name: 'b', ph: 'E', ts: 2, pid: 1, tid: 1 },
+        ],
+      }),
+    ).toEqual(['event 1: E "b" on track 1/1 closes "a"']);
+    expect(
+      checkTrace({
+        traceEvents: [
+          { name: 'a', ph: 'B', ts: 5, pid: 1, tid: 1 },
+          { name: 'a', ph: 'E', ts: 2, pid: 1, tid: 1 },
+        ],
+      })[0],
+    ).toMatch(/goes back in time/);
+    expect(checkTrace({ traceEvents: [{ name: 'n', ph: 'C', ts: 5, pid: 1, tid: 0, args: { n: 'x' } }] })).toEqual([
+      'event 0: counter "n" has args that are not numbers',
+    ]);
+    expect(checkTrace({ traceEvents: [{ name: 'r', ph: 's', ts: 5, pid: 1, tid: 0, id: 3 }] })).toEqual([
+      'event 0: flow s 3 on track 1/0 is not inside a span',
+      'flow 3: 1 start(s) and 0 end(s); a flow links exactly one start to one end',
+    ]);
+    expect(checkTrace({ traceEvents: [{ name: 'a', ph: 'X', ts: 1, pid: 1, tid: 1 }] })[0]).toMatch(
+      /^traceEvents\.0\.ph: Invalid enum value/,
+    );
   });
 });
 
 describe('--trace on the commands', () => {
   const dir = mkdtempSync(join(tmpdir(), 'percpu-trace-'));
-  const cli = (...args: string[]) => spawnSync(process.execPath, ['bin/percpu-sim.mjs', ...args], { encoding: 'utf8', timeout: 90_000 });
+  const cli = (...args: string[]) =>
+    spawnSync(process.execPath, ['bin/percpu-sim.mjs', ...args], { encoding: 'utf8', timeout: 90_000 });
   const read = (f: string) => JSON.parse(readFileSync(f, 'utf8')) as ChromeTrace;
 
   it('run on worker threads: workload phases hold their CPU requests', () => {
@@ -128,11 +179,23 @@ describe('--trace on the commands', () => {
 
   it('stress --schedule and replay-run of a saved run', () => {
     const sched = join(dir, 'sched.json');
-    const s = cli('stress', '--scenario', 'extend-vs-free', '--mutant', 'extend-stale-walk', '--schedule', '0.64,0.64,0.64,0.64,0.64,0.64,0.64,0.64,0.64,1.0,1.0,1.0,1.0,1.0,1.0', '--trace', sched);
+    const s = cli(
+      'stress',
+      '--scenario',
+      'extend-vs-free',
+      '--mutant',
+      'extend-stale-walk',
+      '--schedule',
+      '0.64,0.64,0.64,0.64,0.64,0.64,0.64,0.64,0.64,1.0,1.0,1.0,1.0,1.0,1.0',
+      '--trace',
+      sched,
+    );
     expect(s.status).toBe(1);
     const t = read(sched);
     expect(checkTrace(t)).toEqual([]);
-    expect(t.traceEvents.filter((e) => e.ph === 'i' && e.s === 'g').map((e) => e.args!.text)).toEqual(['[kernel-bug/LIST_CORRUPTION] cpu 0: pcpu_alloc: chunk 0 moved to slot 11 while the walk of slot 10 had pcpu_lock dropped']);
+    expect(t.traceEvents.filter((e) => e.ph === 'i' && e.s === 'g').map((e) => e.args!.text)).toEqual([
+      '[kernel-bug/LIST_CORRUPTION] cpu 0: pcpu_alloc: chunk 0 moved to slot 11 while the walk of slot 10 had pcpu_lock dropped',
+    ]);
 
     const saved = join(dir, 'run-log.json');
     expect(cli('run', 'demo', '--seed', '2', '--arg', 'ops=50', '--arg', 'adds=1000', '--save', saved).status).toBe(0);
@@ -140,7 +203,10 @@ describe('--trace on the commands', () => {
     const rr = cli('replay-run', saved, '--trace', rt);
     expect(rr.status, rr.stderr).toBe(0);
     expect(checkTrace(read(rt))).toEqual([]);
-    expect(spans(read(rt), PID_CPUS, 'request').length).toBe((JSON.parse(readFileSync(saved, 'utf8')).log as ActorEvent[]).filter((e) => e.type === 'arrive' && e.cpu >= 0).length);
+    expect(spans(read(rt), PID_CPUS, 'request').length).toBe(
+      (JSON.parse(readFileSync(saved, 'utf8')).log as ActorEvent[]).filter((e) => e.type === 'arrive' && e.cpu >= 0)
+        .length,
+    );
   });
 
   it('refuses a trace of a whole exploration, and a path it cannot write', () => {

@@ -51,7 +51,9 @@ describe('runs on worker threads', () => {
     });
     expect(r.failures).toEqual([]);
     const i = (pred: (e: (typeof r.log)[number]) => boolean) => r.log.findIndex(pred);
-    const aTask = r.log.find((e) => e.type === 'arrive' && e.req.kind === 'alloc' && e.cpu === 0 && e.req.size === 21000)!.task;
+    const aTask = r.log.find(
+      (e) => e.type === 'arrive' && e.req.kind === 'alloc' && e.cpu === 0 && e.req.size === 21000,
+    )!.task;
     const populate = i((e) => e.type === 'sleep' && e.task === aTask && e.at === 'pcpu_populate_chunk');
     const aDone = i((e) => e.type === 'done' && e.task === aTask);
     const freeArrive = i((e) => e.type === 'arrive' && e.req.kind === 'free' && e.cpu === 1);
@@ -83,7 +85,8 @@ describe('runs on worker threads', () => {
       { seed: 21, policy: 'random', maxDelay: 4 },
       r.log,
     );
-    const done = (log: typeof r.log) => log.flatMap((e) => (e.type === 'done' ? [[e.task, e.cpu, JSON.stringify(e.reply)]] : []));
+    const done = (log: typeof r.log) =>
+      log.flatMap((e) => (e.type === 'done' ? [[e.task, e.cpu, JSON.stringify(e.reply)]] : []));
     expect(done(replay.events)).toEqual(done(r.log));
     expect(allocatorFingerprint(replay.pc)).toBe(r.fingerprint);
   });
@@ -104,7 +107,8 @@ describe('runs on worker threads', () => {
 });
 
 describe('run command line', () => {
-  const cli = (...args: string[]) => spawnSync(process.execPath, ['bin/percpu-sim.mjs', ...args], { encoding: 'utf8', timeout: 60_000 });
+  const cli = (...args: string[]) =>
+    spawnSync(process.execPath, ['bin/percpu-sim.mjs', ...args], { encoding: 'utf8', timeout: 60_000 });
 
   it('runs an example and prints a JSON report a program can read', () => {
     const r = cli('run', 'counter', '--cpus', '2', '--seed', '9', '--arg', 'adds=1000', '--json');
@@ -112,7 +116,9 @@ describe('run command line', () => {
     const report = JSON.parse(r.stdout);
     expect(report).toMatchObject({ workload: 'counter', seed: 9, verdict: 'pass', config: { cpus: 2, backend: 'vm' } });
     expect(report.bootLines[0]).toMatch(/^PERCPU: Embedded 12 pages\/cpu @[0-9a-f]{16} s20000 r8192 d20960 u65536$/);
-    expect(report.replay).toBe('percpu-sim run counter --seed 9 --cpus 2 --nodes 1 --backend vm --memory 64 --arg adds=1000');
+    expect(report.replay).toBe(
+      'percpu-sim run counter --seed 9 --cpus 2 --nodes 1 --backend vm --memory 64 --arg adds=1000',
+    );
   });
 
   it('saves a run on worker threads and replays its allocator side exactly, without workers', () => {
@@ -122,7 +128,9 @@ describe('run command line', () => {
       expect(cli('run', 'churn', '--cpus', '3', '--seed', '12', '--arg', 'ops=100', '--save', file).status).toBe(0);
       const r = cli('replay-run', file);
       expect(r.status).toBe(0);
-      expect(r.stdout).toMatch(/^replayed \d+ allocator requests of churn \(seed 12\) without workers\nreproduced: the same replies and the same final allocator state\n$/);
+      expect(r.stdout).toMatch(
+        /^replayed \d+ allocator requests of churn \(seed 12\) without workers\nreproduced: the same replies and the same final allocator state\n$/,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

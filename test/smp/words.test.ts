@@ -23,7 +23,9 @@ describe('this_cpu_words', () => {
     expect(r.failures.length).toBe(2);
     r.failures.forEach((f, cpu) =>
       expect(f).toMatch(
-        new RegExp(`^isolation use-after-free: cpu ${cpu} wrote 4 bytes at [0-9a-f]{16} in cpu ${cpu}'s copy, allocation #\\d+ \\(64 bytes at chunk 0 offset \\d+, made by cpu ${cpu}, freed\\): wrote an area that was freed \\(seed 1\\)$`),
+        new RegExp(
+          `^isolation use-after-free: cpu ${cpu} wrote 4 bytes at [0-9a-f]{16} in cpu ${cpu}'s copy, allocation #\\d+ \\(64 bytes at chunk 0 offset \\d+, made by cpu ${cpu}, freed\\): wrote an area that was freed \\(seed 1\\)$`,
+        ),
       ),
     );
   });

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { campaignSeeds, onWorkers } from '../../src/stress/campaign.ts';
 
-const cli = (...args: string[]) => spawnSync(process.execPath, ['bin/percpu-sim.mjs', ...args], { encoding: 'utf8', timeout: 120_000 });
+const cli = (...args: string[]) =>
+  spawnSync(process.execPath, ['bin/percpu-sim.mjs', ...args], { encoding: 'utf8', timeout: 120_000 });
 const dir = mkdtempSync(join(tmpdir(), 'percpu-campaign-'));
 // a historical bug that some seeds of this campaign hit and others do not
 const CAMPAIGN = ['stress', '--runs', '6', '--ops', '100', '--mutant', 'populate-fail-keeps-area'];
@@ -20,9 +21,15 @@ interface SeedLine {
   workers: boolean;
   first: string[];
 }
-const seedsOf = (stdout: string): SeedLine[] => (JSON.parse(stdout) as { campaign: { seeds: SeedLine[] } }).campaign.seeds;
+const seedsOf = (stdout: string): SeedLine[] =>
+  (JSON.parse(stdout) as { campaign: { seeds: SeedLine[] } }).campaign.seeds;
 /** What must agree between runs: worker rounds run on real threads, so only their verdict. */
-const outcome = (s: SeedLine) => ({ seed: s.seed, verdict: s.verdict, workers: s.workers, first: s.workers ? null : s.first });
+const outcome = (s: SeedLine) => ({
+  seed: s.seed,
+  verdict: s.verdict,
+  workers: s.workers,
+  first: s.workers ? null : s.first,
+});
 
 describe('campaign seeds', () => {
   it('a shard is every N-th seed of the campaign; the shards are disjoint and cover it', () => {
@@ -64,7 +71,9 @@ describe('stress --jobs, --shard and merge', () => {
     const bad = want.filter((s) => s.verdict === 'violation').map((s) => s.seed);
     expect(text.stdout).toContain(`campaign: 6 seed(s) (1..6); violations in seed(s) ${bad.join(', ')}`);
     expect(text.stdout).toContain(`verdict: VIOLATION in ${bad.length} seed(s)`);
-    expect(text.stdout).toMatch(new RegExp(`replay: percpu-sim stress --seed ${bad[0]} .*--mutant populate-fail-keeps-area`));
+    expect(text.stdout).toMatch(
+      new RegExp(`replay: percpu-sim stress --seed ${bad[0]} .*--mutant populate-fail-keeps-area`),
+    );
 
     // a missing shard is reported, and the status says the campaign is incomplete
     const part = cli('merge', files[0]!, files[2]!);
@@ -72,7 +81,9 @@ describe('stress --jobs, --shard and merge', () => {
     // the same shard twice is refused
     const twice = cli('merge', files[0]!, files[0]!);
     expect(twice.status).toBe(2);
-    expect(twice.stderr).toContain(`percpu-sim merge: seed 1 is in both ${files[0]} and ${files[0]}: shards are disjoint`);
+    expect(twice.stderr).toContain(
+      `percpu-sim merge: seed 1 is in both ${files[0]} and ${files[0]}: shards are disjoint`,
+    );
   }, 120_000);
 
   it('refuses reports of different campaigns, files that are not reports, and shards without --runs', () => {
@@ -96,6 +107,8 @@ describe('stress --jobs, --shard and merge', () => {
     expect(noRuns.status).toBe(2);
     expect(noRuns.stderr).toContain('--shard slices a campaign of --runs N seeds; give --runs');
     expect(cli('stress', '--runs', '4', '--shard', '3/2').stderr).toContain('--shard 3/2: K must be in [1, N]');
-    expect(cli('stress', '--explore', '--jobs', '2').stderr).toContain('--jobs is for a campaign of seeds (--runs or --duration), not for --workers, --explore or --schedule');
+    expect(cli('stress', '--explore', '--jobs', '2').stderr).toContain(
+      '--jobs is for a campaign of seeds (--runs or --duration), not for --workers, --explore or --schedule',
+    );
   }, 60_000);
 });
