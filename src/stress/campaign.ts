@@ -59,15 +59,13 @@ export async function workerRound(
     onProgress: (_phase, d, t) => onProgress(d, t),
     ...(recorder ? { recorder } : {}),
   });
-  const violations = r.failures
-    .slice(0, 50)
-    .map((message) => ({
-      checker: 'workers' as const,
-      kind: 'run',
-      cpu: -1,
-      tick: 0,
-      message: `${message} (on worker threads; rerun with --workers)`,
-    }));
+  const violations = r.failures.slice(0, 50).map((message) => ({
+    checker: 'workers' as const,
+    kind: 'run',
+    cpu: -1,
+    tick: 0,
+    message: `${message} (on worker threads; rerun with --workers)`,
+  }));
   return {
     seed: cfg.seed,
     config: cfg,
