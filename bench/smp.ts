@@ -1,8 +1,8 @@
 /** SMP benchmarks: actor round trips, batches, this_cpu_add, and CPU bring-up. */
+import { Simulation, simulationConfig } from '../src/harness/simulation.ts';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { MessageChannel, Worker } from 'node:worker_threads';
-import { IsolationTracker } from '../src/check/isolation.ts';
 import { SmpMachine } from '../src/smp/smp-machine.ts';
 import { workerEntry } from '../src/smp/worker-url.ts';
 
@@ -48,13 +48,19 @@ async function comlinkCalls(n: number): Promise<number> {
 }
 
 async function machineFor(cpus: number): Promise<SmpMachine> {
-  const smp = new SmpMachine({
-    machine: { cpus, memoryBytes: 128 << 20, shadow: false },
-    setup: {},
-    actor: { seed: 1, policy: 'fifo', stepsPerTurn: 64 },
-  });
-  smp.boot();
-  return smp;
+  const sim = new Simulation(
+    simulationConfig({
+      seed: 1,
+      cpus,
+      memoryMiB: 128,
+      shadow: false,
+      check: false,
+      policy: 'fifo',
+      drive: 'event-loop',
+      stepsPerTurn: 64,
+    }),
+  );
+  return new SmpMachine(sim);
 }
 
 export async function benchSmp(row: Row): Promise<void> {
@@ -86,20 +92,14 @@ export async function benchSmp(row: Row): Promise<void> {
 
   for (const checked of [false, true]) {
     // the same loops on a machine that checks isolation: every access through the checker
+    // with checking, the isolation checker tags each area as the allocator hands it out, as a run does
     const smp = checked
-      ? new SmpMachine({
-          machine: { cpus: 1, memoryBytes: 128 << 20, shadow: true },
-          setup: {},
-          actor: { seed: 1, policy: 'fifo' },
-          isolation: { check: true },
-        })
+      ? new SmpMachine(
+          new Simulation(
+            simulationConfig({ seed: 1, cpus: 1, memoryMiB: 128, races: false, policy: 'fifo', drive: 'event-loop' }),
+          ),
+        )
       : await machineFor(1);
-    if (checked) {
-      smp.boot();
-      // the checker tags each area as the allocator hands it out, as a run does
-      const tracker = new IsolationTracker(smp.actor.pc, 1);
-      smp.actor.onEvent((e) => tracker.observe(e));
-    }
     const [early] = await smp.runPhase([0], wlUrl('adds'), 'early', {});
     smp.actor.slabOnline();
     await smp.actor.initLate();

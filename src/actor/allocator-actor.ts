@@ -1,30 +1,53 @@
 /**
- * The allocator actor as the rest of the machine sees it: requests in, promises of replies
- * out, lifecycle calls in the kernel's order, and every event the scheduler records.
+ * The allocator actor as the rest of the machine sees it: the one front door to the
+ * allocator. Requests go in and promises of replies come out; lifecycle steps come in the
+ * kernel's order; every event the run queue records goes to the listeners.
  *
- * Ticks are driven from the event loop (one batch per setImmediate turn), so messages from
- * CPU workers arrive between ticks: while an allocation sleeps in populate, a free from
- * another CPU gets in, as it would on the real machine.
+ * Admission and the lifecycle go through the XState machine (src/actor/machine.ts). The run
+ * queue's ticks are driven by an injected clock: on worker-thread runs the event loop, one
+ * batch per turn, so messages from CPU threads arrive between ticks (while an allocation
+ * sleeps in populate, a free from another CPU gets in, as on the real machine); on
+ * deterministic runs the driver advances a ManualClock and checks between steps.
  */
 import { createActor, type Actor } from 'xstate';
 import { KernelBug } from '../kernel/bug.ts';
 import type { Percpu } from '../kernel/percpu.ts';
-import { type PercpuSetup, setup_per_cpu_areas } from '../kernel/setup.ts';
 import type { Machine } from '../mem/machine.ts';
-import { allocatorMachine } from './machine.ts';
-import type { Scheduler, SchedulerOptions } from '../sim/scheduler.ts';
-import type { ActorEvent, Reply, Request } from '../sim/events.ts';
+import type { LifecycleState, LifecycleStep } from '../sim/lifecycle.ts';
+import type { Scheduler } from '../sim/scheduler.ts';
+import type { Reply, Request } from '../sim/events.ts';
+import type { Clock } from './clock.ts';
+import { allocatorMachine, LIFECYCLE, type LifecycleRules } from './machine.ts';
 
-export interface AllocatorActorOptions extends SchedulerOptions {
-  /** scheduler ticks per event-loop turn; 1 gives the finest interleaving with CPU messages */
+export interface AllocatorActorOptions {
+  machine: Machine;
+  runQueue: Scheduler;
+  clock: Clock;
+  /** run-queue ticks per turn; 1 gives the finest interleaving with CPU messages */
   stepsPerTurn?: number;
-  /** keep every event in `events` (needed to replay the run) */
-  record?: boolean;
+  /** run a turn as soon as a request is admitted (worker-thread runs), not on the next one */
+  eager?: boolean;
+  /** the lifecycle's rules (tests hand in a buggy one) */
+  rules?: LifecycleRules;
+}
+
+export interface Leak {
+  ptr: number;
+  cpu: number;
+  size: number;
+  chunk: number;
+  off: number;
+  tick: number;
+}
+
+/** One leak, in a line: where the area is and who allocated it when. */
+export function leakLine(l: Leak): string {
+  return `unreferenced percpu area 0x${l.ptr.toString(16)} (${l.size} bytes at chunk ${l.chunk === -1 ? 'reserved' : l.chunk} offset ${l.off}), allocated by cpu ${l.cpu} at tick ${l.tick}`;
 }
 
 export interface ShutdownReport {
   /** allocations still live when the workloads ended, freed by shutdown */
-  leaks: { ptr: number; cpu: number; size: number; chunk: number; off: number; tick: number }[];
+  leaks: Leak[];
   /** chunks shutdown destroyed */
   destroyedChunks: number;
   postBootFreePages: number;
@@ -36,109 +59,105 @@ export interface ShutdownReport {
 }
 
 export class AllocatorActor {
-  readonly actor: Actor<typeof allocatorMachine>;
-  readonly events: ActorEvent[] = [];
-  private readonly listeners: ((e: ActorEvent) => void)[] = [];
+  readonly actor: Actor<ReturnType<typeof allocatorMachine>>;
+  readonly machine: Machine;
+  readonly runQueue: Scheduler;
+  private readonly clock: Clock;
+  private readonly stepsPerTurn: number;
+  private readonly eager: boolean;
   private turnQueued = false;
   private idleWaiters: (() => void)[] = [];
-  private readonly stepsPerTurn: number;
 
-  constructor(
-    readonly machine: Machine,
-    private readonly opts: AllocatorActorOptions,
-  ) {
+  constructor(opts: AllocatorActorOptions) {
+    this.machine = opts.machine;
+    this.runQueue = opts.runQueue;
+    this.clock = opts.clock;
     this.stepsPerTurn = opts.stepsPerTurn ?? 1;
-    const onEvent = (e: ActorEvent): void => {
-      if (this.opts.record) this.events.push(e);
-      for (const l of this.listeners) l(e);
-    };
-    this.actor = createActor(allocatorMachine, { input: { machine, sched: { ...opts, onEvent } } });
+    this.eager = opts.eager ?? false;
+    this.actor = createActor(allocatorMachine(opts.rules ?? LIFECYCLE), {
+      input: { machine: opts.machine, runQueue: opts.runQueue },
+    });
     this.actor.start();
   }
 
-  get state(): string {
-    return String(this.actor.getSnapshot().value);
+  get state(): LifecycleState {
+    return this.actor.getSnapshot().value as LifecycleState;
   }
 
   get pc(): Percpu {
-    const pc = this.actor.getSnapshot().context.pc;
-    if (!pc) throw new KernelBug('BAD_STATE', 'percpu: the allocator is not set up yet');
-    return pc;
+    return this.runQueue.pc;
   }
 
-  get core(): Scheduler {
-    const c = this.actor.getSnapshot().context.core;
-    if (!c) throw new KernelBug('BAD_STATE', 'percpu: the allocator is not set up yet');
-    return c;
+  /** A lifecycle step; a step the state does not allow is a BUG of the caller. */
+  private step(s: LifecycleStep, what: string): void {
+    const before = this.state;
+    this.actor.send({ type: s });
+    if (this.state === before) throw new KernelBug('BAD_STATE', `percpu: ${what} in state ${before}`);
   }
 
-  /** Observes every scheduler event (checkers, reports). Returns an unsubscribe function. */
-  onEvent(fn: (e: ActorEvent) => void): () => void {
-    this.listeners.push(fn);
-    return () => this.listeners.splice(this.listeners.indexOf(fn), 1);
-  }
-
-  /** setup_per_cpu_areas() on the boot CPU. Throws KernelBug for a bad configuration. */
-  boot(setup: PercpuSetup): Percpu {
-    if (this.state !== 'off')
-      throw new KernelBug('BAD_STATE', `percpu: setup_per_cpu_areas called in state ${this.state}`);
-    const pc = setup_per_cpu_areas(this.machine, setup);
-    this.actor.send({ type: 'BOOT', pc });
-    return pc;
+  /** setup_per_cpu_areas() has run on the boot CPU: the allocator takes early requests. */
+  boot(): void {
+    this.step('BOOT', 'setup_per_cpu_areas called');
   }
 
   /** mm_init(): the page allocator and slab come online. */
   slabOnline(): void {
-    if (this.state !== 'early') throw new KernelBug('BAD_STATE', `percpu: slab online in state ${this.state}`);
-    this.actor.send({ type: 'SLAB_ONLINE' });
+    this.step('SLAB_ONLINE', 'slab online');
   }
 
   /** percpu_init_late(), as a task under pcpu_lock; the actor moves to running when it ends. */
-  async initLate(): Promise<Reply> {
-    const r = await this.request({ kind: 'init_late', cpu: 0 });
-    if (r.ok) this.actor.send({ type: 'LATE_DONE' });
-    return r;
+  initLate(): Promise<Reply> {
+    return this.request({ kind: 'init_late', cpu: 0 });
   }
 
   /** Sends a request; the promise settles with the reply (a refusal is a reply too). */
   request(req: Request): Promise<Reply> {
-    return new Promise<Reply>((resolve) => {
-      this.actor.send({ type: 'REQUEST', req, reply: resolve });
-      // run a turn now rather than on the next event-loop turn: a request that never
-      // sleeps is answered at once; sleeping ones still yield to the event loop
-      if (!this.turnQueued) this.turn();
-    });
+    return new Promise<Reply>((resolve) => this.send(req, resolve));
+  }
+
+  /** Sends a request whose reply goes to a callback (no promise: deterministic drivers). */
+  send(req: Request, reply: (r: Reply) => void): void {
+    this.actor.send({ type: 'REQUEST', req, reply });
+    // a request that never sleeps is answered at once; sleeping ones still yield
+    if (this.eager && !this.turnQueued) this.turn();
+    else this.kick();
+  }
+
+  /** Runs the run queue until nothing is pending (boot-time and end-of-run work). */
+  drain(): void {
+    this.runQueue.drain();
   }
 
   /** Resolves when no task is pending; rejects after `timeoutMs`. */
   whenIdle(timeoutMs = 30_000): Promise<void> {
-    const ctx = this.actor.getSnapshot().context;
-    if (!ctx.core || ctx.core.idle) return Promise.resolve();
+    if (this.runQueue.idle) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(new Error(`allocator actor: still busy after ${timeoutMs} ms (${ctx.core!.pending} tasks pending)`)),
-        timeoutMs,
+      const timer = this.clock.after(timeoutMs, () =>
+        reject(new Error(`allocator actor: still busy after ${timeoutMs} ms (${this.runQueue.pending} tasks pending)`)),
       );
       this.idleWaiters.push(() => {
-        clearTimeout(timer);
+        this.clock.cancel(timer);
         resolve();
       });
     });
   }
 
+  /** Makes sure a turn is coming while tasks are pending (a task the run queue admitted itself). */
+  wake(): void {
+    if (!this.runQueue.idle) this.kick();
+  }
+
   private kick(): void {
     if (this.turnQueued) return;
     this.turnQueued = true;
-    setImmediate(() => this.turn());
+    this.clock.defer(() => this.turn());
   }
 
   private turn(): void {
     this.turnQueued = false;
-    const core = this.actor.getSnapshot().context.core;
-    if (!core) return;
-    if (!core.idle) this.actor.send({ type: 'TICK', steps: this.stepsPerTurn });
-    if (!core.idle) this.kick();
+    const q = this.runQueue;
+    for (let i = 0; i < this.stepsPerTurn && !q.idle; i++) q.step();
+    if (!q.idle) this.kick();
     else {
       const w = this.idleWaiters;
       this.idleWaiters = [];
@@ -155,7 +174,7 @@ export class AllocatorActor {
     await this.whenIdle(timeoutMs);
     const ctx = this.actor.getSnapshot().context;
     this.actor.send({ type: 'SHUTDOWN' });
-    const leaks = [...this.core.live].map(([ptr, a]) => ({ ptr, ...a }));
+    const leaks = [...this.runQueue.live].map(([ptr, a]) => ({ ptr, ...a }));
     for (const l of leaks) await this.request({ kind: 'free', cpu: l.cpu, ptr: l.ptr, internal: true });
     const td = await this.request({ kind: 'teardown', cpu: 0, internal: true });
     await this.whenIdle(timeoutMs);

@@ -1,183 +1,124 @@
 /**
- * The allocator actor: an XState machine over the boot lifecycle
+ * The allocator actor's XState machine, generated from the pure lifecycle
+ * (src/sim/lifecycle.ts): one state per lifecycle state, one transition per lifecycle step,
+ * and a REQUEST handler in every state that admits the request onto the run queue or refuses
+ * it with the lifecycle's reason. XState takes one event at a time from its mailbox, which
+ * is what serializes admission; the run queue keeps the admitted tasks, since XState drops
+ * events a state does not handle.
  *
- *   off -> early (setup_per_cpu_areas done, no slab) -> slabOnline (mm_init done)
- *       -> running (percpu_init_late done) -> draining -> shutdown
- *
- * Every state answers every request: allowed ones become tasks on the scheduler's run queue
- * (src/sim/scheduler.ts), the rest get a typed refusal that says why. XState processes one
- * event at a time from its mailbox, which is what serializes the allocator; the scheduler's
- * explicit queue keeps requests that cannot run yet, since XState drops events a state does
- * not handle.
+ * The rules are a parameter so that a test can hand the actor a lifecycle with a bug in it
+ * and show that the checkers see it.
  */
-import { assign, setup } from 'xstate';
-import type { Machine } from '../mem/machine.ts';
-import type { Percpu } from '../kernel/percpu.ts';
+import { assign, setup, type AnyEventObject, type TransitionConfig } from 'xstate';
 import { mm_init } from '../kernel/setup.ts';
-import { Scheduler, type SchedulerOptions } from '../sim/scheduler.ts';
+import type { Machine } from '../mem/machine.ts';
 import type { Reply, Request } from '../sim/events.ts';
+import {
+  admission,
+  LIFECYCLE_STATES,
+  LIFECYCLE_STEPS,
+  type LifecycleState,
+  type LifecycleStep,
+  step,
+} from '../sim/lifecycle.ts';
+import type { Scheduler } from '../sim/scheduler.ts';
+
+/** The lifecycle an actor follows: the pure functions of src/sim/lifecycle.ts by default. */
+export interface LifecycleRules {
+  admission: typeof admission;
+  step: typeof step;
+}
+
+export const LIFECYCLE: LifecycleRules = { admission, step };
 
 export interface ActorInput {
   machine: Machine;
-  sched: SchedulerOptions;
+  runQueue: Scheduler;
 }
 
-export interface ActorContext {
-  machine: Machine;
-  sched: SchedulerOptions;
-  pc: Percpu | null;
-  core: Scheduler | null;
+export interface ActorContext extends ActorInput {
   /** free pages right after mm init: shutdown must get back to exactly this */
   postBootFree: number;
   postBootMeta: number;
 }
 
-export type ActorEventIn =
-  | { type: 'BOOT'; pc: Percpu }
-  | { type: 'SLAB_ONLINE' }
-  | { type: 'LATE_DONE' }
-  | { type: 'REQUEST'; req: Request; reply: (r: Reply) => void }
-  | { type: 'TICK'; steps: number }
-  | { type: 'SHUTDOWN' };
+export type ActorEventIn = { type: LifecycleStep } | { type: 'REQUEST'; req: Request; reply: (r: Reply) => void };
 
-/** Why a request is refused in a state, or null when it is allowed there. */
-export function refusal(state: string, req: Request): string | null {
-  const what =
-    req.kind === 'free' || req.kind === 'free_batch'
-      ? 'free_percpu'
-      : req.kind === 'init_late'
-        ? 'percpu_init_late'
-        : 'allocation';
-  switch (state) {
-    case 'off':
-      return `percpu: ${what} before setup_per_cpu_areas`;
-    case 'early':
-      return req.kind === 'init_late' ? 'percpu: percpu_init_late before slab is online (mm_init)' : null;
-    case 'slabOnline':
-      return null;
-    case 'running':
-      return req.kind === 'init_late' ? 'percpu: percpu_init_late has already run' : null;
-    case 'draining':
-      return `percpu: ${what} while the machine is shutting down`;
-    case 'shutdown':
-      return `percpu: ${what} after shutdown`;
-    default:
-      return `percpu: ${what} in unknown state ${state}`;
-  }
+type Ev = ActorEventIn & AnyEventObject;
+
+/** What entering a step's target does besides recording it. */
+function stepActions(s: LifecycleStep) {
+  if (s === 'BOOT')
+    return [
+      ({ context }: { context: ActorContext }) =>
+        context.runQueue.record({ type: 'lifecycle', task: -1, cpu: 0, state: 'boot' }),
+    ];
+  if (s === 'SLAB_ONLINE')
+    return [
+      ({ context }: { context: ActorContext }) => mm_init(context.machine, context.runQueue.pc),
+      // the page allocator's state right after mm init is what shutdown must return to
+      assign(({ context }: { context: ActorContext }) => ({ postBootFree: context.machine.buddy.totalFree() })),
+    ];
+  if (s === 'LATE_DONE')
+    return [assign(({ context }: { context: ActorContext }) => ({ postBootMeta: context.runQueue.pc.meta_bytes }))];
+  return [];
 }
 
-function admitOrRefuse(state: string, ctx: ActorContext, req: Request, reply: (r: Reply) => void): void {
-  const why = refusal(state, req);
-  if (why !== null || !ctx.core) {
-    const error = why ?? `percpu: ${req.kind} before setup_per_cpu_areas`;
-    ctx.core?.record({ type: 'refuse', task: -1, cpu: req.cpu, req, error });
-    reply({ ok: false, refused: true, error });
-    return;
-  }
-  ctx.core.admit(req, reply);
-}
-
-function tick(ctx: ActorContext, steps: number): void {
-  for (let i = 0; i < steps && ctx.core && !ctx.core.idle; i++) ctx.core.step();
-}
-
-type Lifecycle = 'early' | 'slabOnline' | 'running' | 'draining' | 'shutdown';
-
-export const allocatorMachine = setup({
-  types: {
-    context: {} as ActorContext,
-    events: {} as ActorEventIn,
-    input: {} as ActorInput,
-  },
-  actions: {
-    /** every state answers every request: admit it, or refuse it with the state's reason */
-    serve: ({ context, event }, params: { state: string }) => {
-      if (event.type === 'REQUEST') admitOrRefuse(params.state, context, event.req, event.reply);
-    },
-    tick: ({ context, event }) => {
-      if (event.type === 'TICK') tick(context, event.steps);
-    },
-    /** the lifecycle goes into the event log as each state is entered */
-    record: ({ context }, params: { state: Lifecycle }) => {
-      context.core?.record({ type: 'lifecycle', task: -1, cpu: 0, state: params.state });
-    },
-  },
-}).createMachine({
-  id: 'percpu',
-  context: ({ input }) => ({
-    machine: input.machine,
-    sched: input.sched,
-    pc: null,
-    core: null,
-    postBootFree: 0,
-    postBootMeta: 0,
-  }),
-  initial: 'off',
-  states: {
-    off: {
-      on: {
-        BOOT: {
-          target: 'early',
-          actions: assign(({ context, event }) => {
-            const core = new Scheduler(event.pc, context.sched);
-            core.record({ type: 'lifecycle', task: -1, cpu: 0, state: 'boot' });
-            return { pc: event.pc, core };
-          }),
+export function allocatorMachine(rules: LifecycleRules = LIFECYCLE) {
+  const states: Record<string, object> = {};
+  for (const state of LIFECYCLE_STATES) {
+    const on: Record<string, TransitionConfig<ActorContext, Ev, Ev, never, never, never, never, never, never>[]> = {};
+    // a request that moves the lifecycle on (percpu_init_late) takes the machine with it
+    on.REQUEST = [
+      ...LIFECYCLE_STATES.filter((to) => to !== state).map((to) => ({
+        guard: ({ event }: { event: Ev }) => {
+          const a = rules.admission(state, (event as { req: Request }).req);
+          return a.admit && a.to === to;
         },
-        REQUEST: { actions: { type: 'serve', params: { state: 'off' } } },
+        target: to,
+        actions: { type: 'serve' as const, params: { state } },
+      })),
+      { actions: { type: 'serve' as const, params: { state } } },
+    ] as never;
+    for (const [s, to] of Object.entries(LIFECYCLE_STEPS[state]) as [LifecycleStep, LifecycleState][])
+      on[s] = [{ target: to, actions: stepActions(s) }] as never;
+    states[state] = { ...(state === 'off' ? {} : { entry: { type: 'record', params: { state } } }), on };
+  }
+
+  return setup({
+    types: { context: {} as ActorContext, events: {} as ActorEventIn, input: {} as ActorInput },
+    actions: {
+      /** admit the request, or refuse it with the state's reason; nothing is dropped */
+      serve: ({ context, event, self }, params: { state: LifecycleState }) => {
+        if (event.type !== 'REQUEST') return;
+        const a = rules.admission(params.state, event.req);
+        const q = context.runQueue;
+        if (!a.admit) {
+          q.record({ type: 'refuse', task: -1, cpu: event.req.cpu, req: event.req, error: a.error });
+          event.reply({ ok: false, refused: true, error: a.error });
+          return;
+        }
+        const reply = event.reply;
+        q.admit(
+          event.req,
+          event.req.kind === 'init_late'
+            ? (r: Reply) => {
+                // the lifecycle moves to running when percpu_init_late() has swapped the maps
+                if (r.ok) self.send({ type: 'LATE_DONE' });
+                reply(r);
+              }
+            : reply,
+        );
+      },
+      /** the lifecycle goes into the event log as each state is entered */
+      record: ({ context }, params: { state: LifecycleState }) => {
+        context.runQueue.record({ type: 'lifecycle', task: -1, cpu: 0, state: params.state });
       },
     },
-    early: {
-      entry: { type: 'record', params: { state: 'early' } },
-      on: {
-        REQUEST: { actions: { type: 'serve', params: { state: 'early' } } },
-        TICK: { actions: 'tick' },
-        SLAB_ONLINE: {
-          target: 'slabOnline',
-          actions: [
-            ({ context }) => mm_init(context.machine, context.pc!),
-            // the page allocator's state right after mm init is what shutdown must return to
-            assign(({ context }) => ({ postBootFree: context.machine.buddy.totalFree() })),
-          ],
-        },
-      },
-    },
-    slabOnline: {
-      entry: { type: 'record', params: { state: 'slabOnline' } },
-      on: {
-        REQUEST: { actions: { type: 'serve', params: { state: 'slabOnline' } } },
-        TICK: { actions: 'tick' },
-        LATE_DONE: { target: 'running', actions: assign(({ context }) => ({ postBootMeta: context.pc!.meta_bytes })) },
-      },
-    },
-    running: {
-      entry: { type: 'record', params: { state: 'running' } },
-      on: {
-        REQUEST: { actions: { type: 'serve', params: { state: 'running' } } },
-        TICK: { actions: 'tick' },
-        SHUTDOWN: { target: 'draining' },
-      },
-    },
-    draining: {
-      entry: { type: 'record', params: { state: 'draining' } },
-      on: {
-        REQUEST: [
-          // the machine's own clean-up (leak frees, teardown) still runs while draining
-          {
-            guard: ({ event }) => event.req.internal === true,
-            actions: ({ context, event }) => context.core!.admit(event.req, event.reply),
-          },
-          { actions: { type: 'serve', params: { state: 'draining' } } },
-        ],
-        TICK: { actions: 'tick' },
-        SHUTDOWN: { target: 'shutdown' },
-      },
-    },
-    shutdown: {
-      entry: { type: 'record', params: { state: 'shutdown' } },
-      on: {
-        REQUEST: { actions: { type: 'serve', params: { state: 'shutdown' } } },
-      },
-    },
-  },
-});
+  }).createMachine({
+    id: 'percpu',
+    context: ({ input }) => ({ ...input, postBootFree: 0, postBootMeta: 0 }),
+    initial: 'off',
+    states: states as never,
+  });
+}

@@ -175,7 +175,7 @@ export function runPage(r: RunReport) {
       seed: r.seed,
       replay: r.replay,
       notes: [
-        `${r.events} allocator events; ${r.failures.length} failure(s)${r.shutdown ? `; ${r.shutdown.leaks.length} leak(s) at shutdown` : ''}`,
+        `${r.events} allocator events; ${r.violations.length} failure(s)${r.shutdown ? `; ${r.shutdown.leaks.length} leak(s) at shutdown` : ''}`,
         ...(c.mutant ? [`mutant: ${c.mutant}`] : []),
       ],
     },

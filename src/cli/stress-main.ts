@@ -2,6 +2,7 @@
  * The `stress`, `mutants` and `replay-run` commands. Kept apart from cli.ts because the
  * stress command has many knobs; the parsing helpers come from there.
  */
+import { violationLine } from '../check/violation.ts';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { MUTANTS, MUTANT_NAMES } from '../kernel/mutants.ts';
 import { type SavedRunLog, replayRunLog, saveRunLog } from '../smp/run-log.ts';
@@ -228,7 +229,7 @@ function formatReport(r: StressReport, runs: number): string {
     for (const h of r.history.slice(-20)) out.push(`  ${h}`);
   }
   out.push(`seed: ${r.seed}`);
-  out.push(`replay: ${stressCommand(r.config)}${r.violations[0]?.checker === 'workers' ? ' --workers' : ''}`);
+  out.push(`replay: ${stressCommand(r.config)}${r.workers ? ' --workers' : ''}`);
   return out.join('\n');
 }
 
@@ -292,7 +293,7 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
     process.stdout.write(
       json
         ? JSON.stringify(data, null, 2) + '\n'
-        : `${r.verdict === 'pass' ? 'verdict: CLEAN' : 'verdict: VIOLATION'}\n${r.failures.map((x) => `  ${x}`).join('\n')}\nseed: ${cfg.seed}\nrerun: ${stressCommand(cfg)} --workers${typeof values.save === 'string' ? `\nreplay the allocator's side exactly: percpu-sim replay-run ${values.save}` : ''}\n`,
+        : `${r.verdict === 'pass' ? 'verdict: CLEAN' : 'verdict: VIOLATION'}\n${r.violations.map((v) => `  ${violationLine(v)}`).join('\n')}\nseed: ${cfg.seed}\nrerun: ${stressCommand(cfg)} --workers${typeof values.save === 'string' ? `\nreplay the allocator's side exactly: percpu-sim replay-run ${values.save}` : ''}\n`,
     );
     outputs.write('--save', savePath, (p) => saveRunLog(p, r));
     return outputs.finish(r.verdict === 'pass' ? 0 : 1);
@@ -356,13 +357,7 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
     // the reported seed once more, in this thread, watched (a seed is a pure function of its number)
     const recorder = visuals.fresh()!;
     const again = await runSeed(cfg, r.seed, recordHooks(recorder), recorder);
-    visuals.write(
-      stressPage(
-        again,
-        `${stressCommand(again.config)}${again.violations[0]?.checker === 'workers' ? ' --workers' : ''}`,
-        recorder,
-      ),
-    );
+    visuals.write(stressPage(again, `${stressCommand(again.config)}${again.workers ? ' --workers' : ''}`, recorder));
   }
   const n = campaign.results.length;
   const summary = {

@@ -1,61 +1,48 @@
 /**
- * Replays a recorded actor event log: the same machine, the same seed, and every request
- * admitted at the tick it arrived at in the recording. Since every scheduling choice comes
- * from the seeded PRNG, the replay takes the same decisions and ends in the same allocator
- * state, with no worker threads involved.
+ * Replays a recorded event log: the same simulation, the same seed, and every request sent
+ * to the actor at the tick it arrived at in the recording. Since every scheduling choice
+ * comes from the seeded PRNG, the replay takes the same decisions and ends in the same
+ * allocator state, with no worker threads involved.
  */
-import { mm_init, type PercpuSetup, setup_per_cpu_areas } from '../kernel/setup.ts';
 import type { Percpu } from '../kernel/percpu.ts';
-import { Machine, type MachineConfig } from '../mem/machine.ts';
-import { Scheduler, type SchedulerOptions } from '../sim/scheduler.ts';
 import { type ActorEvent, KWORKER } from '../sim/events.ts';
-import { Prng } from '../util/prng.ts';
+import type { RunObserver } from './observer.ts';
+import { Simulation, type SimulationConfig } from './simulation.ts';
 
-export interface ReplayedRun {
-  machine: Machine;
-  pc: Percpu;
-  core: Scheduler;
-  events: ActorEvent[];
-}
+/** What a replay needs of the recorded run's configuration; the rest is as worker runs have it. */
+export type ReplaySpec = Pick<
+  SimulationConfig,
+  'seed' | 'cpus' | 'nodes' | 'backend' | 'fc' | 'memoryMiB' | 'mutant' | 'failRate' | 'policy' | 'maxDelay'
+>;
 
-export function replayEventLog(
-  machineCfg: MachineConfig,
-  setup: PercpuSetup,
-  sched: SchedulerOptions,
-  log: readonly ActorEvent[],
-  /** the page-allocation failures the recorded run injected (same seed, same draws) */
-  failRate = 0,
-  /** a watcher of the replay: told the allocator once booted, then every event */
-  watch?: { attach(pc: Percpu): void; observe(e: ActorEvent): void },
-): ReplayedRun {
-  const machine = new Machine(machineCfg);
-  const pc = setup_per_cpu_areas(machine, setup);
-  watch?.attach(pc);
-  if (failRate > 0) machine.buddy.setFaultInjection({ failRate, prng: new Prng(sched.seed ^ 0x5eed) });
-  const events: ActorEvent[] = [];
-  const core = new Scheduler(pc, {
-    ...sched,
-    onEvent: (e) => {
-      events.push(e);
-      watch?.observe(e);
+export function replayEventLog(spec: ReplaySpec, log: readonly ActorEvent[], observer?: RunObserver): Simulation {
+  const sim = new Simulation(
+    {
+      ...spec,
+      shadow: false,
+      granularity: 'sleep',
+      lockdep: true,
+      check: false,
+      strict: false,
+      races: false,
+      count: false,
+      populated: false,
+      drive: 'manual',
+      keepLog: true,
     },
-  });
-  core.record({ type: 'lifecycle', task: -1, cpu: 0, state: 'boot' });
-  core.record({ type: 'lifecycle', task: -1, cpu: 0, state: 'early' });
+    observer ? { observer } : {},
+  );
   for (const e of log) {
     if (e.type !== 'arrive' && !(e.type === 'lifecycle' && e.state === 'slabOnline')) continue;
-    if (e.type === 'arrive' && e.req.kind === 'reclaim' && e.cpu === KWORKER) continue; // the scheduler queues these itself
-    while (core.tick < e.tick) {
-      if (core.idle) throw new Error(`replay diverged: idle at tick ${core.tick}, the log continues at tick ${e.tick}`);
-      core.step();
-    }
-    if (e.type === 'lifecycle') {
-      mm_init(machine, pc);
-      core.record({ type: 'lifecycle', task: -1, cpu: 0, state: 'slabOnline' });
-    } else core.admit(e.req, () => {});
+    if (e.type === 'arrive' && e.req.kind === 'reclaim' && e.cpu === KWORKER) continue; // the run queue queues these itself
+    while (sim.tick < e.tick)
+      if (!sim.step())
+        throw new Error(`replay diverged: idle at tick ${sim.tick}, the log continues at tick ${e.tick}`);
+    if (e.type === 'lifecycle') sim.actor.slabOnline();
+    else sim.actor.send(e.req, () => {});
   }
-  core.drain();
-  return { machine, pc, core, events };
+  sim.actor.drain();
+  return sim;
 }
 
 /** A compact picture of the allocator's state, for comparing two runs. */

@@ -1,3 +1,5 @@
+import { leakLine } from '../actor/allocator-actor.ts';
+import { violationLine } from '../check/violation.ts';
 /** The human-readable report of a run: boot lines, per-CPU summary, stats, verdict. */
 import { formatPercpuStats } from '../kernel/stats.ts';
 import type { RunReport } from '../smp/run.ts';
@@ -46,19 +48,9 @@ export function formatRunReport(r: RunReport, opts: { stats?: boolean } = {}): s
     );
   }
   out.push('', `== verdict: ${r.verdict.toUpperCase()} ==`);
-  for (const f of r.failures) out.push(`  ${f}`);
+  for (const v of r.violations) out.push(`  ${violationLine(v)}`);
   out.push(`${r.events} allocator events; replay with: ${r.replay}`);
   return out.join('\n');
 }
 
 /** One leak, the way kmemleak reports an unreferenced object: what, where, who, when. */
-export function leakLine(l: {
-  ptr: number;
-  cpu: number;
-  size: number;
-  chunk: number;
-  off: number;
-  tick: number;
-}): string {
-  return `unreferenced percpu area 0x${l.ptr.toString(16)} (${l.size} bytes at chunk ${l.chunk === -1 ? 'reserved' : l.chunk} offset ${l.off}), allocated by cpu ${l.cpu} at tick ${l.tick}`;
-}

@@ -7,21 +7,11 @@
  * would); it never changes it. Snapshots are thinned as a run grows, so that a long run keeps
  * a bounded number of frames spread evenly over it.
  */
+import type { PhaseSpan, RunObserver } from '../harness/observer.ts';
 import type { ActorEvent } from '../sim/events.ts';
 import type { PcpuChunk } from '../kernel/chunk.ts';
 import { type Percpu, chunkName } from '../kernel/percpu.ts';
 import { formatPercpuStats, percpuStats } from '../kernel/stats.ts';
-
-/**
- * A part of one CPU's workload, between two points of the event log: it starts after event
- * `afterSeq` (0: before the first) and ends after event `untilSeq`.
- */
-export interface PhaseSpan {
-  cpu: number;
-  name: string;
-  afterSeq: number;
-  untilSeq: number;
-}
 
 export interface CounterSample {
   seq: number;
@@ -131,7 +121,7 @@ export interface RecorderOptions {
   frames?: boolean;
 }
 
-export class TimelineRecorder {
+export class TimelineRecorder implements RunObserver {
   private pc: Percpu | null = null;
   private layout: BootLayout | null = null;
   private bootLines: string[] = [];

@@ -6,6 +6,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { allocatorFingerprint, replayEventLog } from '../harness/log-replay.ts';
+import type { RunObserver } from '../harness/observer.ts';
 import type { ActorEvent } from '../sim/events.ts';
 import type { RunReport } from './run.ts';
 
@@ -46,25 +47,28 @@ export interface RunLogReplay {
 }
 
 /** Replays a saved worker run's event log and compares replies and the final state. */
-export function replayRunLog(s: SavedRunLog, watch?: Parameters<typeof replayEventLog>[5]): RunLogReplay {
+export function replayRunLog(s: SavedRunLog, observer?: RunObserver): RunLogReplay {
   const c = s.config;
   const replay = replayEventLog(
-    { cpus: c.cpus, nodes: c.nodes, memoryBytes: c.memoryMiB * 1024 * 1024, shadow: false },
     {
+      seed: s.seed,
+      cpus: c.cpus,
+      nodes: c.nodes,
       backend: c.backend,
       fc: c.fc,
-      numa_groups: c.nodes > 1 && c.backend !== 'km',
-      mutants: c.mutant ? [c.mutant] : [],
+      memoryMiB: c.memoryMiB,
+      mutant: c.mutant,
+      failRate: c.failRate,
+      policy: c.policy,
+      maxDelay: c.maxDelay,
     },
-    { seed: s.seed, policy: c.policy, maxDelay: c.maxDelay },
     s.log,
-    c.failRate,
-    watch,
+    observer,
   );
   const done = (log: readonly ActorEvent[]) =>
     new Map(log.flatMap((e) => (e.type === 'done' ? [[e.task, JSON.stringify(e.reply)] as const] : [])));
   const want = done(s.log);
-  const got = done(replay.events);
+  const got = done(replay.log);
   const mismatches: string[] = [];
   for (const [task, reply] of want)
     if (got.get(task) !== reply)

@@ -15,31 +15,22 @@ import { resolve } from 'node:path';
 import { loadWorkload } from './load-workload.ts';
 import { runVerify } from './verify.ts';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { ShutdownReport } from '../actor/allocator-actor.ts';
-import type { Policy } from '../sim/scheduler.ts';
-import type { ActorEvent } from '../sim/events.ts';
-import { type AllocatorViolation, checkAllocator } from '../check/allocator.ts';
-import { IsolationTracker, type IsolationViolation } from '../check/isolation.ts';
-import { LockChecker, type LockViolation } from '../check/locks.ts';
-import { LockModel } from '../check/lock-model.ts';
-import { leakLine } from '../report/run-report.ts';
-import { type StaticVar, makeKernelImage } from '../kernel/image.ts';
-import { DEFAULT_STATIC_SIZE } from '../kernel/setup.ts';
-import { RaceDetector } from '../check/races.ts';
-import { AreaOracle } from '../check/areas.ts';
-import type { KernelAccess } from '../sim/scheduler.ts';
-import type { PcpuChunk } from '../kernel/chunk.ts';
+import { leakLine, type ShutdownReport } from '../actor/allocator-actor.ts';
+import { type Violation, violationLine } from '../check/violation.ts';
+import { Simulation } from '../harness/simulation.ts';
+import type { RunObserver } from '../harness/observer.ts';
+import { allocatorFingerprint } from '../harness/log-replay.ts';
+import type { StaticVar } from '../kernel/image.ts';
 import type { MutantName } from '../kernel/mutants.ts';
 import type { Percpu } from '../kernel/percpu.ts';
 import type { BackendKind, FirstChunkKind } from '../kernel/setup.ts';
 import { type PercpuStatsReport, percpuStats } from '../kernel/stats.ts';
+import type { ActorEvent } from '../sim/events.ts';
+import type { Policy } from '../sim/scheduler.ts';
 import type { CpuStats } from '../api/per-cpu.ts';
+import type { Args, Workload } from '../api/workload.ts';
 import type { CpuTaskResult } from '../../workers/cpu.ts';
 import { CpuFailure, SmpMachine } from './smp-machine.ts';
-import { Prng } from '../util/prng.ts';
-import { allocatorFingerprint } from '../harness/log-replay.ts';
-import type { Args, Workload } from '../api/workload.ts';
-import type { TimelineRecorder } from '../report/timeline.ts';
 
 export interface RunOptions {
   /** an example name (examples/NAME.ts) or a path to a workload module */
@@ -76,7 +67,7 @@ export interface RunOptions {
   cpusPerThread?: number;
   onProgress?: (phase: string, done: number, total: number) => void;
   /** watches the run for --trace and --html: events, phases, counters, maps, violations */
-  recorder?: TimelineRecorder;
+  recorder?: RunObserver;
 }
 
 export interface CpuSummary {
@@ -111,12 +102,10 @@ export interface RunReport {
   cpus: CpuSummary[];
   stats: PercpuStatsReport | null;
   shutdown: ShutdownReport | null;
-  violations: AllocatorViolation[];
-  lockViolations: LockViolation[];
+  /** everything the run found, in the order first seen */
+  violations: Violation[];
   /** wake-ups under pcpu_lock: the kernel's known dependency, unless strict */
   knownLockIssues: number;
-  isolationViolations: IsolationViolation[];
-  failures: string[];
   events: number;
   /** every allocator event of the run, in order (left out of the JSON report) */
   log: ActorEvent[];
@@ -193,126 +182,72 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
   } as RunReport['config'];
   const progress = o.onProgress ?? (() => {});
   const total = 5;
-
-  // the race detector sees the scheduler's books through the machine, once it has booted
   const checking = o.check !== false;
-  const model = checking
-    ? new LockModel({ lockOwners: () => smp.actor.core.lockOwners(), heldBy: (t) => smp.actor.core.heldBy(t) })
-    : null;
-  const races = model ? new RaceDetector(model) : null;
-  const smp: SmpMachine = new SmpMachine({
-    machine: { cpus, nodes, memoryBytes: config.memoryMiB * 1024 * 1024, shadow: checking },
-    setup: {
-      backend: config.backend,
-      fc: config.fc,
-      // percpu-km chunks are one block: one group, whatever the nodes
-      numa_groups: nodes > 1 && config.backend !== 'km',
-      mutants: mutant ? [mutant] : [],
-      ...(o.staticVars ? { image: makeKernelImage(DEFAULT_STATIC_SIZE, o.staticVars) } : {}),
-    },
-    actor: {
-      seed: o.seed,
-      policy: config.policy,
-      maxDelay: config.maxDelay,
-      ...(o.minDelay ? { minDelay: o.minDelay } : {}),
-      record: true,
-      ...(races
-        ? {
-            onAccess: (a: KernelAccess) => races.access(a),
-            onDestroy: (t: number, c: number, chunk: PcpuChunk, w: string) => races.destroyed(t, c, chunk, w),
-          }
-        : {}),
-    },
-    phaseTimeoutMs: o.phaseTimeoutMs ?? 120_000,
-    isolation: { check: o.check !== false, count: o.countViolations ?? wc.countViolations ?? false },
-    ...(o.cpusPerThread ? { cpusPerThread: o.cpusPerThread } : {}),
-  });
-  const failures: string[] = [];
   const rec = o.recorder;
-  /** for the timeline (only with a recorder): the tick each checker finding was first seen at, and each failure's */
-  const seenAt = new Map<unknown, number>();
-  const failureTicks: number[] = [];
-  const now = (): number => {
-    try {
-      return smp.actor.core.tick;
-    } catch {
-      return 0;
-    }
-  };
-  const fail = (text: string): void => {
-    failures.push(text);
-    failureTicks.push(now());
-  };
-  let stampLists: { list: readonly unknown[]; seen: number }[] = [];
-  const stamp = (): void => {
-    for (const l of stampLists) for (; l.seen < l.list.length; l.seen++) seenAt.set(l.list[l.seen], now());
+
+  let sim: Simulation | null = null;
+  let smp: SmpMachine | null = null;
+  /** what went wrong before the simulation could take it (a machine that does not boot) */
+  const early_: Violation[] = [];
+  const now = (): number => sim?.tick ?? 0;
+  const add = (v: Omit<Violation, 'tick'>): void => {
+    const full = { ...v, tick: now() };
+    if (sim) sim.add(full);
+    else early_.push(full);
   };
   let timedOut = false;
-  const violations: AllocatorViolation[] = [];
-  let locks: LockChecker | null = null;
-  let tracker: IsolationTracker | null = null;
-  let areas: AreaOracle | null = null;
-  const isolation: IsolationViolation[] = [];
-  let events = 0;
   let results: CpuTaskResult[] = [];
   let early: unknown;
   let stats: PercpuStatsReport | null = null;
   let shutdown: ShutdownReport | null = null;
-  let bootLines: string[] = [];
   /** A CPU's outcome for one phase: an isolation fault, another error, counted faults. */
   const collect = (r: CpuTaskResult, label: string): void => {
-    if (r.error?.fault && tracker) isolation.push(tracker.describe(r.error.fault));
-    else if (!r.ok) fail(`${label}: ${r.error!.name}: ${r.error!.message}`);
-    if (tracker) for (const f of r.faults) isolation.push(tracker.describe(f));
+    const checkers = sim?.checkers;
+    if (r.error?.fault && checkers) checkers.fault(r.error.fault, r.cpu, now());
+    else if (!r.ok)
+      add({
+        checker: 'workload',
+        kind: 'error',
+        cpu: r.cpu,
+        message: `${label}: ${r.error!.name}: ${r.error!.message}`,
+      });
+    if (checkers) for (const f of r.faults) checkers.fault(f, r.cpu, now());
   };
 
   try {
     progress('boot: setup_per_cpu_areas', 0, total);
-    bootLines = smp.boot();
-    const pc = smp.actor.pc;
-    if (checking) {
-      locks = new LockChecker({ pc, strict: o.strictLocks ?? false });
-      tracker = new IsolationTracker(pc, o.seed, { groupsByNode: nodes > 1 && config.backend !== 'km' });
-      const reserved = pc.pcpu_reserved_chunk
-        ? ([pc.pcpu_static_size, pc.pcpu_reserved_chunk_limit] as [number, number])
-        : null;
-      areas = new AreaOracle({
-        offsets: tracker.offsets,
-        walk: tracker.walk,
-        dynamic: [
-          reserved ? reserved[1] : pc.pcpu_static_size,
-          pc.pcpu_static_size + pc.pcpu_reserved_size + pc.pcpu_dyn_size,
-        ],
-        reserved,
-      });
-    }
-    if (rec) {
-      rec.attach(pc);
-      stampLists = [
-        violations,
-        isolation,
-        locks?.violations,
-        model?.faults,
-        races?.violations,
-        areas?.violations,
-        tracker?.violations,
-      ].flatMap((list) => (list ? [{ list, seen: 0 }] : []));
-    }
-    if (o.failRate) smp.machine.buddy.setFaultInjection({ failRate: o.failRate, prng: new Prng(o.seed ^ 0x5eed) });
-    smp.actor.onEvent((e: ActorEvent) => {
-      events++;
-      model?.observe(e);
-      races?.observe(e);
-      locks?.observe(e);
-      tracker?.observe(e);
-      areas?.observe(e);
-      rec?.observe(e);
-      if (rec) stamp();
-      if (e.type === 'bug') fail(`kernel BUG on cpu ${e.cpu}: ${e.bug.message}`);
-      if (o.check !== false && (e.type === 'sleep' || e.type === 'done') && violations.length < 20) {
-        if (smp.actor.core.lockOwners().pcpu_lock === null) for (const v of checkAllocator(pc)) violations.push(v);
-      }
+    sim = new Simulation(
+      {
+        seed: o.seed,
+        cpus,
+        nodes,
+        backend: config.backend,
+        fc: config.fc,
+        memoryMiB: config.memoryMiB,
+        shadow: checking,
+        mutant,
+        failRate: config.failRate,
+        ...(o.staticVars ? { staticVars: o.staticVars } : {}),
+        policy: config.policy,
+        granularity: 'sleep',
+        maxDelay: config.maxDelay,
+        ...(o.minDelay ? { minDelay: o.minDelay } : {}),
+        lockdep: true,
+        check: checking,
+        strict: o.strictLocks ?? false,
+        races: checking,
+        count: o.countViolations ?? wc.countViolations ?? false,
+        populated: true,
+        drive: 'event-loop',
+        keepLog: true,
+      },
+      rec ? { observer: rec } : {},
+    );
+    smp = new SmpMachine(sim, {
+      phaseTimeoutMs: o.phaseTimeoutMs ?? 120_000,
+      ...(o.cpusPerThread ? { cpusPerThread: o.cpusPerThread } : {}),
     });
+    const pc = sim.pc;
 
     progress('early: boot CPU before slab', 1, total);
     if (wl.early) {
@@ -324,9 +259,10 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     }
 
     progress('slab online, percpu_init_late', 2, total);
-    smp.actor.slabOnline();
-    const late = await smp.actor.initLate();
-    if (!late.ok) fail(`percpu_init_late failed: ${late.error}`);
+    sim.actor.slabOnline();
+    const late = await sim.actor.initLate();
+    if (!late.ok)
+      add({ checker: 'lifecycle', kind: 'late-init', cpu: 0, message: `percpu_init_late failed: ${late.error}` });
 
     progress(`run: ${cpus} CPUs`, 3, total);
     const runFrom = rec?.mark() ?? 0;
@@ -338,7 +274,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
       early,
     );
     for (const r of results) collect(r, `cpu ${r.cpu}`);
-    await smp.actor.whenIdle();
+    await sim.actor.whenIdle();
     for (let cpu = 0; cpu < cpus; cpu++) rec?.phase({ cpu, name: 'run()', afterSeq: runFrom, untilSeq: rec.mark() });
 
     if (wl.verify && results.every((r) => r.ok)) {
@@ -346,18 +282,18 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
       for (const f of await runVerify(
         {
           workload: url,
-          sab: smp.machine.sab,
+          sab: sim.machine.sab,
           results: results.map((r) => r.result),
           early,
           args,
           nr_cpus: cpus,
           offsets: [...pc.__per_cpu_offset],
-          cpuToNode: Array.from({ length: cpus }, (_, c) => smp.machine.cpuToNode(c)),
+          cpuToNode: Array.from({ length: cpus }, (_, c) => sim!.machine.cpuToNode(c)),
           dmesg: [...pc.dmesg],
         },
         o.phaseTimeoutMs ?? 120_000,
       ))
-        fail(f);
+        add({ checker: 'workload', kind: 'verify', cpu: -1, message: f });
     }
     stats = percpuStats(pc);
     o.onRunDone?.(pc);
@@ -371,50 +307,38 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     progress('shutdown', 4, total);
     shutdown = await smp.shutdown();
     if (shutdown && !shutdown.pagesRestored)
-      fail(
-        `page accounting: ${shutdown.finalFreePages} free pages after shutdown, ${shutdown.postBootFreePages} after boot`,
-      );
+      add({
+        checker: 'pages',
+        kind: 'shutdown',
+        cpu: -1,
+        message: `page accounting: ${shutdown.finalFreePages} free pages after shutdown, ${shutdown.postBootFreePages} after boot`,
+      });
+    // leaks last: a CPU that stopped early leaves its areas, and its reason above says why
+    if (shutdown && o.failOnLeak)
+      for (const l of shutdown.leaks)
+        add({ checker: 'areas', kind: 'leak', cpu: l.cpu, message: `leak: ${leakLine(l)}` });
     progress('done', 5, total);
   } catch (e) {
     if (e instanceof CpuFailure && e.timedOut) timedOut = true;
-    fail((e as Error).message);
-    await smp.close();
+    const cpu = e instanceof CpuFailure ? e.cpu : -1;
+    add({ checker: 'workers', kind: timedOut ? 'timeout' : 'failed', cpu, message: (e as Error).message });
+    await smp?.close();
   }
-  if (rec) stamp();
-  const found = (v: unknown, text: string): void => {
-    failures.push(text);
-    failureTicks.push(seenAt.get(v) ?? now());
-  };
-  for (const v of violations) found(v, `allocator invariant ${v.invariant} (chunk ${v.chunk}): ${v.message}`);
-  isolation.push(...(tracker?.violations ?? []));
-  for (const v of isolation) found(v, `isolation ${v.message}`);
-  for (const v of locks?.violations ?? []) found(v, `lock rule ${v.kind}: ${v.message}`);
-  for (const v of model?.faults ?? []) found(v, v.message);
-  for (const v of races?.violations ?? []) found(v, `race ${v.kind}: ${v.message}`);
-  for (const v of areas?.violations ?? []) found(v, `areas ${v.message}`);
-  // leaks last: a CPU that stopped early leaves its areas, and its reason above says why
-  if (shutdown && o.failOnLeak) for (const l of shutdown.leaks) found(l, `leak: ${leakLine(l)}`);
-  failures.forEach((text, i) => rec?.violation(failureTicks[i]!, text));
+  const violations = [...(sim?.violations ?? []), ...early_];
+  for (const v of violations) rec?.violation(v.tick, violationLine(v));
 
-  const pcDmesg = (() => {
-    try {
-      return [...smp.actor.pc.dmesg];
-    } catch {
-      return [];
-    }
-  })();
   return {
     workload: wl.name,
     seed: o.seed,
     config,
     args,
-    threads: { count: smp.threads, cpusPerThread: smp.cpusPerThread },
-    bootLines,
-    dmesg: pcDmesg,
+    threads: smp ? { count: smp.threads, cpusPerThread: smp.cpusPerThread } : { count: 0, cpusPerThread: 1 },
+    bootLines: sim ? [...sim.bootLines] : [],
+    dmesg: sim ? [...sim.pc.dmesg] : [],
     cpus: results.map((r) => {
       const s: CpuSummary = {
         cpu: r.cpu,
-        node: smp.machine.cpuToNode(r.cpu),
+        node: sim!.machine.cpuToNode(r.cpu),
         threadId: r.threadId,
         ok: r.ok,
         ms: r.ms,
@@ -426,21 +350,12 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     stats,
     shutdown,
     violations,
-    lockViolations: locks?.violations ?? [],
-    knownLockIssues: locks?.known.length ?? 0,
-    isolationViolations: isolation,
-    failures,
-    events,
-    log: smp.actor.events,
-    fingerprint: (() => {
-      try {
-        return allocatorFingerprint(smp.actor.pc);
-      } catch {
-        return '';
-      }
-    })(),
+    knownLockIssues: sim?.checkers?.knownLockIssues.length ?? 0,
+    events: sim?.log.length ?? 0,
+    log: sim?.log ?? [],
+    fingerprint: sim ? allocatorFingerprint(sim.pc) : '',
     // a run that stopped making progress proved nothing either way
-    verdict: timedOut ? 'timeout' : failures.length ? 'fail' : 'pass',
+    verdict: timedOut ? 'timeout' : violations.length ? 'fail' : 'pass',
     replay: replayCommand(o, config, args),
   };
 }

@@ -12,26 +12,21 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { availableParallelism } from 'node:os';
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { AllocatorActor, type AllocatorActorOptions, type ShutdownReport } from '../actor/allocator-actor.ts';
+import type { AllocatorActor, ShutdownReport } from '../actor/allocator-actor.ts';
+import type { Simulation } from '../harness/simulation.ts';
 import type { Reply, Request } from '../sim/events.ts';
-import type { PercpuSetup } from '../kernel/setup.ts';
 import { H_ABORT, H_BARRIER_COUNT, H_BARRIER_PARTIES } from '../mem/layout.ts';
-import { Machine, type MachineConfig } from '../mem/machine.ts';
+import type { Machine } from '../mem/machine.ts';
 import type { CpuContext } from '../api/per-cpu.ts';
 import type { CpuTask, CpuTaskResult } from '../../workers/cpu.ts';
 import { workerEntry } from './worker-url.ts';
 import { bundle } from './bundle.ts';
 
 export interface SmpConfig {
-  machine: MachineConfig;
-  setup: PercpuSetup;
-  actor: AllocatorActorOptions;
   /** bound on one phase of one CPU, in ms */
   phaseTimeoutMs?: number;
   /** bound on a barrier wait, in ms */
   barrierTimeoutMs?: number;
-  /** check every CPU write against the shadow; count violations instead of stopping */
-  isolation?: { check: boolean; count?: boolean };
   /**
    * Simulated CPUs per worker thread (default 1: every CPU its own thread). More than one
    * (M:N) runs CPUs t*k .. t*k+k-1 as concurrent tasks of thread t, for machines with more
@@ -67,14 +62,17 @@ export class SmpMachine {
   private readonly inFlight = new Map<number, number>();
   private served = 0;
 
-  constructor(readonly cfg: SmpConfig) {
-    this.machine = new Machine(cfg.machine);
-    this.actor = new AllocatorActor(this.machine, cfg.actor);
+  constructor(
+    readonly sim: Simulation,
+    cfg: SmpConfig = {},
+  ) {
+    this.machine = sim.machine;
+    this.actor = sim.actor;
     // bounds on making no progress, longer when there are more CPU threads than cores
-    const load = Math.max(1, cfg.machine.cpus ?? 1) / Math.max(1, availableParallelism());
+    const load = Math.max(1, this.machine.cpus) / Math.max(1, availableParallelism());
     this.phaseTimeoutMs = Math.round((cfg.phaseTimeoutMs ?? 60_000) * Math.max(1, load));
     this.barrierTimeoutMs = Math.round((cfg.barrierTimeoutMs ?? 20_000) * Math.max(1, load));
-    this.heartbeat = new Int32Array(new SharedArrayBuffer(4 * Math.max(1, cfg.machine.cpus ?? 1)));
+    this.heartbeat = new Int32Array(new SharedArrayBuffer(4 * Math.max(1, this.machine.cpus)));
     this.cpusPerThread = Math.max(1, Math.floor(cfg.cpusPerThread ?? 1));
   }
 
@@ -85,12 +83,6 @@ export class SmpMachine {
 
   get cpus(): number {
     return this.machine.cpus;
-  }
-
-  /** setup_per_cpu_areas() on the boot CPU; returns the boot lines. */
-  boot(): string[] {
-    const pc = this.actor.boot(this.cfg.setup);
-    return [...pc.dmesg];
   }
 
   /** Brings a CPU's worker thread up (idempotent). */
@@ -116,20 +108,10 @@ export class SmpMachine {
   }
 
   private cpuContext(cpu: number): CpuContext {
-    const pc = this.actor.pc;
-    const static_vars: CpuContext['static_vars'] = {};
-    for (const v of pc.image.vars) static_vars[v.name] = { ptr: pc.image.per_cpu_start + v.offset, size: v.size };
-    return {
-      cpu,
-      nr_cpus: this.cpus,
-      seed: this.cfg.actor.seed,
-      per_cpu_offset: [...pc.__per_cpu_offset],
-      static_vars,
+    return this.sim.cpuContext(cpu, {
       barrier_timeout_ms: this.barrierTimeoutMs,
       heartbeat: this.heartbeat.buffer as SharedArrayBuffer,
-      check_isolation: this.cfg.isolation?.check ?? false,
-      count_violations: this.cfg.isolation?.count ?? false,
-    };
+    });
   }
 
   /**

@@ -11,7 +11,7 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import type { BackendKind } from '../kernel/setup.ts';
-import type { TimelineRecorder } from '../report/timeline.ts';
+import type { RunObserver } from '../harness/observer.ts';
 import { type RunOptions, type RunReport, runWorkload } from '../smp/run.ts';
 import { workerEntry } from '../smp/worker-url.ts';
 import { bundleWithSourceUrls } from '../smp/bundle.ts';
@@ -45,7 +45,7 @@ export const WORKER_ROUND = 5;
 export async function workerRound(
   config: StressConfig,
   onProgress: (d: number, t: number) => void,
-  recorder: TimelineRecorder | null = null,
+  recorder: RunObserver | null = null,
 ): Promise<StressReport> {
   const t0 = performance.now();
   const cfg: StressConfig = {
@@ -59,18 +59,15 @@ export async function workerRound(
     onProgress: (_phase, d, t) => onProgress(d, t),
     ...(recorder ? { recorder } : {}),
   });
-  const violations = r.failures.slice(0, 50).map((message) => ({
-    checker: 'workers' as const,
-    kind: 'run',
-    cpu: -1,
-    tick: 0,
-    message: `${message} (on worker threads; rerun with --workers)`,
-  }));
+  const violations = r.violations
+    .slice(0, 50)
+    .map((v) => ({ ...v, message: `${v.message} (on worker threads; rerun with --workers)` }));
   return {
     seed: cfg.seed,
     config: cfg,
     verdict: r.verdict === 'pass' ? 'clean' : 'violation',
     violations,
+    workers: true,
     history: [],
     ticks: 0,
     requests: r.events,
@@ -116,7 +113,7 @@ export async function runSeed(
   cfg: StressConfig,
   seed: number,
   hooks: EngineHooks = {},
-  recorder: TimelineRecorder | null = null,
+  recorder: RunObserver | null = null,
 ): Promise<StressReport> {
   if (onWorkers(cfg.seed, seed)) return workerRound({ ...cfg, seed }, (d, t) => hooks.onProgress?.(d, t), recorder);
   return runStress({ ...cfg, seed }, hooks);

@@ -1,15 +1,31 @@
 /**
- * The actor's lifecycle: off -> early -> slabOnline -> running -> draining -> shutdown, in
+ * The actor's lifecycle: off -> early -> slabOnline -> lateInit -> running -> draining -> shutdown, in
  * the kernel's order. Every state answers every request: allowed ones are served, the rest
  * get a typed refusal that says why.
  */
 import { describe, expect, it } from 'vitest';
 import { AllocatorActor } from '../../src/actor/allocator-actor.ts';
-import type { Request } from '../../src/sim/events.ts';
-import { Machine } from '../../src/mem/machine.ts';
+import { eventLoopClock, ManualClock } from '../../src/actor/clock.ts';
+import { bootMachine } from '../../src/sim/boot.ts';
+import type { ActorEvent, Request } from '../../src/sim/events.ts';
+import { Scheduler } from '../../src/sim/scheduler.ts';
 
-const fresh = () =>
-  new AllocatorActor(new Machine({ cpus: 2, memoryBytes: 32 << 20, shadow: false }), { seed: 1, record: true });
+/** An actor in front of a booted kernel, before it is told that boot happened. */
+const fresh = () => {
+  const { machine, pc } = bootMachine({
+    seed: 1,
+    cpus: 2,
+    nodes: 1,
+    backend: 'vm',
+    memoryMiB: 32,
+    shadow: false,
+    mutant: null,
+    failRate: 0,
+  });
+  const events: ActorEvent[] = [];
+  const runQueue = new Scheduler(pc, { seed: 1, onEvent: (e) => events.push(e) });
+  return Object.assign(new AllocatorActor({ machine, runQueue, clock: eventLoopClock, eager: true }), { events });
+};
 const alloc: Request = { kind: 'alloc', cpu: 1, size: 16, align: 8 };
 
 describe('allocator actor lifecycle', () => {
@@ -31,7 +47,7 @@ describe('allocator actor lifecycle', () => {
 
   it('walks the states in order, serving what each allows', async () => {
     const a = fresh();
-    a.boot({});
+    a.boot();
     expect(a.state).toBe('early');
     const early = await a.request(alloc);
     expect(early).toMatchObject({ ok: true, chunk: 0, off: 28192 });
@@ -40,7 +56,7 @@ describe('allocator actor lifecycle', () => {
       refused: true,
       error: 'percpu: percpu_init_late before slab is online (mm_init)',
     });
-    expect(() => a.boot({})).toThrow('percpu: setup_per_cpu_areas called in state early');
+    expect(() => a.boot()).toThrow('percpu: setup_per_cpu_areas called in state early');
     a.slabOnline();
     expect(a.state).toBe('slabOnline');
     expect(await a.request({ ...alloc, size: 40000 })).toMatchObject({ ok: true, chunk: 1, off: 0 });
@@ -60,24 +76,49 @@ describe('allocator actor lifecycle', () => {
     expect(report.pagesRestored).toBe(true);
     expect(await a.request(alloc)).toEqual({ ok: false, refused: true, error: 'percpu: allocation after shutdown' });
     const states = a.events.filter((e) => e.type === 'lifecycle').map((e) => (e.type === 'lifecycle' ? e.state : ''));
-    expect(states).toEqual(['boot', 'early', 'slabOnline', 'running', 'draining', 'shutdown']);
+    expect(states).toEqual(['boot', 'early', 'slabOnline', 'lateInit', 'running', 'draining', 'shutdown']);
+  });
+
+  it('is in lateInit while percpu_init_late() is queued, and refuses a second one', () => {
+    const { machine, pc } = bootMachine({
+      seed: 1,
+      cpus: 2,
+      nodes: 1,
+      backend: 'vm',
+      memoryMiB: 32,
+      shadow: false,
+      mutant: null,
+      failRate: 0,
+    });
+    const clock = new ManualClock();
+    const a = new AllocatorActor({ machine, runQueue: new Scheduler(pc, { seed: 1 }), clock });
+    a.boot();
+    a.slabOnline();
+    const replies: unknown[] = [];
+    a.send({ kind: 'init_late', cpu: 0 }, (r) => replies.push(r));
+    expect(a.state).toBe('lateInit');
+    a.send({ kind: 'init_late', cpu: 1 }, (r) => replies.push(r));
+    expect(replies).toEqual([{ ok: false, refused: true, error: 'percpu: percpu_init_late is already running' }]);
+    while (clock.pending) clock.advance();
+    expect(a.state).toBe('running');
+    expect(replies[1]).toEqual({ ok: true });
   });
 
   it('answers a kernel BUG with the typed bug as data, and keeps serving', async () => {
     const a = fresh();
-    a.boot({});
+    a.boot();
     const r = await a.request(alloc);
     const ptr = 'ptr' in r ? r.ptr : 0;
     expect(await a.request({ kind: 'free', cpu: 1, ptr })).toEqual({ ok: true, freed: 1 });
     const again = await a.request({ kind: 'free', cpu: 1, ptr });
     expect(again).toMatchObject({ ok: false, bug: { name: 'KernelBug', code: 'DOUBLE_FREE' } });
-    expect(a.core.lockOwners()).toEqual({ pcpu_alloc_mutex: null, pcpu_lock: null });
+    expect(a.runQueue.lockOwners()).toEqual({ pcpu_alloc_mutex: null, pcpu_lock: null });
     expect(await a.request(alloc)).toMatchObject({ ok: true, off: 28192 });
   });
 
   it('never drops a request: many at once all get an answer', async () => {
     const a = fresh();
-    a.boot({});
+    a.boot();
     a.slabOnline();
     const replies = await Promise.all(
       Array.from({ length: 60 }, (_, i) => a.request({ kind: 'alloc', cpu: i % 2, size: 1000 + i, align: 8 })),

@@ -1,55 +1,50 @@
-/** A small in-thread machine for checker tests: CPUs as PerCpu objects on one scheduler. */
-import { Scheduler } from '../../src/sim/scheduler.ts';
-import type { ActorEvent, Reply, Request } from '../../src/sim/events.ts';
-import { IsolationTracker } from '../../src/check/isolation.ts';
-import { LockChecker } from '../../src/check/locks.ts';
-import type { MutantName } from '../../src/kernel/mutants.ts';
-import { mm_init, setup_per_cpu_areas } from '../../src/kernel/setup.ts';
-import { Machine } from '../../src/mem/machine.ts';
+/** A small in-thread machine for checker tests: CPUs as PerCpu objects in front of one simulation. */
 import { type CpuContext, IsolationError, PerCpu } from '../../src/api/per-cpu.ts';
+import { Simulation, simulationConfig } from '../../src/harness/simulation.ts';
+import type { MutantName } from '../../src/kernel/mutants.ts';
+import type { Reply, Request } from '../../src/sim/events.ts';
 
 export function sim(opts: { cpus?: number; mutant?: MutantName; check?: boolean; count?: boolean } = {}) {
   const cpus = opts.cpus ?? 2;
-  const machine = new Machine({ cpus, memoryBytes: 32 << 20, shadow: true });
-  const pc = setup_per_cpu_areas(machine, { mutants: opts.mutant ? [opts.mutant] : [] });
-  mm_init(machine, pc);
-  const tracker = new IsolationTracker(pc, 77);
-  const locks = new LockChecker({ pc });
-  const events: ActorEvent[] = [];
-  const core = new Scheduler(pc, {
-    seed: 77,
-    policy: 'fifo',
-    onEvent: (e) => {
-      events.push(e);
-      tracker.observe(e);
-      locks.observe(e);
-    },
-  });
-  core.admit({ kind: 'init_late', cpu: 0 }, () => {});
-  core.drain();
-  const cpu = (n: number): PerCpu => {
-    const ctx: CpuContext = {
-      cpu: n,
-      nr_cpus: cpus,
+  const s = new Simulation(
+    simulationConfig({
       seed: 77,
-      per_cpu_offset: [...pc.__per_cpu_offset],
-      static_vars: Object.fromEntries(
-        pc.image.vars.map((v) => [v.name, { ptr: pc.image.per_cpu_start + v.offset, size: v.size }]),
-      ),
+      cpus,
+      memoryMiB: 32,
+      mutant: opts.mutant ?? null,
+      policy: 'fifo',
+      races: false,
+      keepLog: true,
+    }),
+  );
+  s.actor.slabOnline();
+  void s.actor.initLate();
+  s.actor.drain();
+  const cpu = (n: number): PerCpu => {
+    const ctx: CpuContext = s.cpuContext(n, {
       barrier_timeout_ms: 1000,
       check_isolation: opts.check ?? true,
       count_violations: opts.count ?? false,
-    };
+    });
     const port = {
       request: (req: unknown) =>
         new Promise<Reply>((resolve) => {
-          core.admit({ ...(req as Request), cpu: n }, resolve);
-          core.drain();
+          s.actor.send({ ...(req as Request), cpu: n }, resolve);
+          s.actor.drain();
         }),
     };
-    return new PerCpu(ctx, port, machine.sab);
+    return new PerCpu(ctx, port, s.machine.sab);
   };
-  return { machine, pc, core, tracker, locks, events, cpu };
+  const checkers = s.checkers!;
+  return {
+    machine: s.machine,
+    pc: s.pc,
+    core: s.runQueue,
+    tracker: checkers.isolation,
+    locks: checkers.locks,
+    events: s.log,
+    cpu,
+  };
 }
 
 /** Runs `fn`, which must commit an isolation violation; returns the error it raised. */

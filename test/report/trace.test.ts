@@ -92,6 +92,7 @@ describe('chrome trace', () => {
       'lifecycle: boot',
       'lifecycle: early',
       'lifecycle: slabOnline',
+      'lifecycle: lateInit',
       'lifecycle: running',
     ]);
     // timestamps come from ticks

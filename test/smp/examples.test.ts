@@ -14,20 +14,22 @@ describe('examples', () => {
     ['stress', { ops: 150 }],
   ] as const)('%s passes', async (name, args) => {
     const r = await runWorkload({ workload: name, seed: 6, args: { ...args } });
-    expect(r.failures).toEqual([]);
+    expect(r.violations).toEqual([]);
     expect(r.shutdown?.pagesRestored).toBe(true);
   });
 
   it('numa groups CPUs by node and backs each unit with its own node', async () => {
     const r = await runWorkload({ workload: 'numa', seed: 6, cpus: 8, nodes: 4 });
-    expect(r.failures).toEqual([]);
+    expect(r.violations).toEqual([]);
     expect(r.bootLines.at(-1)).toBe('pcpu-alloc: [0] 0 [0] 1 [1] 2 [1] 3 [2] 4 [2] 5 [3] 6 [3] 7 ');
   });
 
   it('isolation-bug reports its three violations, each with the allocation it hit', async () => {
     const r = await runWorkload({ workload: 'isolation-bug', seed: 6 });
     expect(r.verdict).toBe('fail');
-    expect(r.isolationViolations.map((v) => [v.kind, v.cpu, v.unitCpu, v.allocation?.size])).toEqual([
+    const isolation = r.violations.filter((v) => v.checker === 'isolation');
+    const size = (v: (typeof isolation)[number]) => (v.data?.allocation as { size: number } | null)?.size;
+    expect(isolation.map((v) => [v.kind, v.cpu, v.data?.unitCpu, size(v)])).toEqual([
       ['foreign-unit', 1, 0, 8],
       ['use-after-free', 1, 1, 32],
       ['out-of-bounds', 1, 1, 16],
@@ -38,7 +40,8 @@ describe('examples', () => {
     const r = await runWorkload({ workload: 'lock-mutant', seed: 6 });
     expect(r.verdict).toBe('fail');
     expect(r.config.mutant).toBe('reclaim-drops-mutex');
-    expect(r.lockViolations[0]).toMatchObject({ kind: 'sleep-without-mutex', cpu: -1 });
-    expect(r.lockViolations[0]!.message).toContain('runs pcpu_depopulate_chunk without pcpu_alloc_mutex');
+    const locks = r.violations.filter((v) => v.checker === 'locks');
+    expect(locks[0]).toMatchObject({ kind: 'sleep-without-mutex', cpu: -1 });
+    expect(locks[0]!.message).toContain('runs pcpu_depopulate_chunk without pcpu_alloc_mutex');
   });
 });

@@ -1,0 +1,238 @@
+/**
+ * The simulation, built in one place from one resolved configuration: the booted machine and
+ * kernel, the run queue, the allocator actor in front of it, the checker set and the event
+ * log. Every driver builds one and differs only in how its CPUs run: coroutines stepped by
+ * the stress engine, worker threads on the event loop, a fixed schedule, a recorded log.
+ *
+ * Everything the configuration implies is derived once, here and in src/sim/boot.ts, from
+ * the seed: the groups, the backend's rules, the fault-injection stream, the checkers'
+ * ranges, the static variables. A rerun that builds the same configuration gets the same
+ * simulation.
+ */
+import type { CpuContext } from '../api/per-cpu.ts';
+import { CheckerSet } from '../check/checker-set.ts';
+import type { Violation } from '../check/violation.ts';
+import { AllocatorActor } from '../actor/allocator-actor.ts';
+import { type Clock, eventLoopClock, ManualClock } from '../actor/clock.ts';
+import type { LifecycleRules } from '../actor/machine.ts';
+import type { Percpu } from '../kernel/percpu.ts';
+import type { Machine } from '../mem/machine.ts';
+import { bootMachine, groupsByNode, type MachineSpec, staticVarMap } from '../sim/boot.ts';
+import type { ActorEvent } from '../sim/events.ts';
+import { formatEvent } from '../sim/format-event.ts';
+import { type Granularity, type KernelAccess, type Policy, Scheduler } from '../sim/scheduler.ts';
+import type { RunObserver } from './observer.ts';
+
+export interface SimulationConfig extends MachineSpec {
+  policy: Policy;
+  granularity: Granularity;
+  maxDelay: number;
+  /** the shortest a sleeping step lasts, in ticks (default 1) */
+  minDelay?: number;
+  /** route the kernel's lockdep_assert_held() calls into the event log */
+  lockdep: boolean;
+  /** checkers on (allocator, locks, races, isolation, areas, lifecycle) */
+  check: boolean;
+  strict: boolean;
+  races: boolean;
+  /** count violations and go on instead of stopping at the first */
+  count: boolean;
+  /** the allocator check also asks that every live area is populated */
+  populated: boolean;
+  /** who advances the run queue: the driver step by step, or the event loop in turns */
+  drive: 'manual' | 'event-loop';
+  stepsPerTurn?: number;
+  /** keep the whole event log (to save or replay the run) */
+  keepLog: boolean;
+}
+
+export interface SimulationHooks {
+  /** with the booted allocator, before anything runs: how tests bring a bug in */
+  inject?: (pc: Percpu) => void;
+  /** every event, before the checkers see it */
+  onEvent?: (e: ActorEvent) => void;
+  /** every shared-object access of a kernel path */
+  onAccess?: (a: KernelAccess) => void;
+  /** policy 'choice': the index of the task to run among the ready ones */
+  chooser?: (ready: readonly number[]) => number;
+  /** a lifecycle with a bug in it, for tests of the checkers */
+  rules?: LifecycleRules;
+  /** a whole-run observer (the timeline of --trace and --html) */
+  observer?: RunObserver;
+}
+
+/** Events kept for the report of the first violation. */
+const HISTORY = 40;
+
+export class Simulation {
+  readonly machine: Machine;
+  readonly pc: Percpu;
+  readonly runQueue: Scheduler;
+  readonly actor: AllocatorActor;
+  readonly checkers: CheckerSet | null;
+  readonly clock: Clock;
+  /** the boot lines setup_per_cpu_areas() printed */
+  readonly bootLines: readonly string[];
+  readonly log: ActorEvent[] = [];
+  /** the events just before the first violation, one line each */
+  history: string[] = [];
+  private readonly ring: ActorEvent[] = [];
+  /** found outside the checkers (a failed workload, a crashed thread) when checking is off */
+  private readonly unchecked: Violation[] = [];
+
+  constructor(
+    readonly config: SimulationConfig,
+    hooks: SimulationHooks = {},
+  ) {
+    const { machine, pc } = bootMachine(config);
+    this.machine = machine;
+    this.pc = pc;
+    this.bootLines = [...pc.dmesg];
+    hooks.inject?.(pc);
+    hooks.observer?.attach(pc);
+    const observer = hooks.observer;
+    let checkers: CheckerSet | null = null;
+    const onEvent = (e: ActorEvent): void => {
+      this.ring.push(e);
+      if (this.ring.length > HISTORY) this.ring.shift();
+      if (config.keepLog) this.log.push(e);
+      hooks.onEvent?.(e);
+      if (checkers) {
+        checkers.observe(e);
+        // on the event loop there is no step boundary to check at: a sleep or a reply is one
+        if (eventLoop && (e.type === 'sleep' || e.type === 'done') && this.runQueue.lockOwners().pcpu_lock === null)
+          checkers.afterStep(e.tick);
+      } else if (e.type === 'bug')
+        this.unchecked.push({
+          checker: 'kernel-bug',
+          kind: e.bug.code,
+          cpu: e.cpu,
+          tick: e.tick,
+          message: e.bug.message,
+        });
+      observer?.observe(e);
+    };
+    const eventLoop = config.drive === 'event-loop';
+    const watching = config.check && config.races;
+    this.runQueue = new Scheduler(pc, {
+      seed: config.seed,
+      policy: hooks.chooser ? 'choice' : config.policy,
+      granularity: config.granularity,
+      maxDelay: config.maxDelay,
+      ...(config.minDelay ? { minDelay: config.minDelay } : {}),
+      lockdep: config.lockdep,
+      onEvent,
+      ...(watching || hooks.onAccess
+        ? {
+            onAccess: (a: KernelAccess) => {
+              hooks.onAccess?.(a);
+              checkers?.access(a);
+            },
+            onDestroy: (task, cpu, chunk, where) => checkers?.destroyed(task, cpu, chunk, where, this.runQueue.tick),
+          }
+        : {}),
+      ...(hooks.chooser ? { chooser: hooks.chooser } : {}),
+    });
+    const q = this.runQueue;
+    if (config.check) {
+      checkers = new CheckerSet(pc, q, {
+        seed: config.seed,
+        groupsByNode: groupsByNode(config),
+        strict: config.strict,
+        races: config.races,
+        populated: config.populated,
+        count: config.count,
+        limit: 50,
+      });
+      checkers.onFirst = () => (this.history = this.ring.map(formatEvent));
+    }
+    this.checkers = checkers;
+    this.clock = config.drive === 'manual' ? new ManualClock() : eventLoopClock;
+    this.actor = new AllocatorActor({
+      machine,
+      runQueue: q,
+      clock: this.clock,
+      eager: config.drive === 'event-loop',
+      ...(config.stepsPerTurn ? { stepsPerTurn: config.stepsPerTurn } : {}),
+      ...(hooks.rules ? { rules: hooks.rules } : {}),
+    });
+    this.actor.boot();
+  }
+
+  get tick(): number {
+    return this.runQueue.tick;
+  }
+
+  /** Everything found so far, in the order first seen. */
+  get violations(): readonly Violation[] {
+    return this.checkers?.violations ?? this.unchecked;
+  }
+
+  /** A violation was found and the run does not count them: the CPUs should stop. */
+  get stopped(): boolean {
+    return this.checkers ? this.checkers.stopped : !this.config.count && this.unchecked.length > 0;
+  }
+
+  /** A finding of the driver's own (a workload's failure, a thread that died). */
+  add(v: Violation): void {
+    if (this.checkers) this.checkers.add(v);
+    else this.unchecked.push(v);
+  }
+
+  /** What a CPU needs to know of the machine (its own worker thread or coroutine gets this). */
+  cpuContext(cpu: number, extra: Pick<CpuContext, 'barrier_timeout_ms'> & Partial<CpuContext>): CpuContext {
+    return {
+      cpu,
+      nr_cpus: this.machine.cpus,
+      seed: this.config.seed,
+      per_cpu_offset: [...this.pc.__per_cpu_offset],
+      static_vars: staticVarMap(this.pc),
+      check_isolation: this.config.check,
+      count_violations: this.config.count,
+      ...extra,
+    };
+  }
+
+  /**
+   * One tick of a manually driven run, with the allocator's invariants checked after it
+   * whenever pcpu_lock is free. Returns false when nothing was pending.
+   */
+  step(): boolean {
+    if (this.runQueue.idle) return false;
+    const clock = this.clock as ManualClock;
+    if (!clock.pending) this.actor.wake();
+    clock.advance();
+    if (this.runQueue.lockOwners().pcpu_lock === null) this.checkers?.afterStep(this.tick);
+    return true;
+  }
+
+  /** With nothing pending: the whole-state checks. */
+  checkIdle(): void {
+    this.checkers?.whenIdle(this.tick);
+  }
+}
+
+/** A configuration with the usual defaults (a 4-CPU percpu-vm machine, every checker on, stepped by hand). */
+export function simulationConfig(over: Partial<SimulationConfig> & Pick<SimulationConfig, 'seed'>): SimulationConfig {
+  return {
+    cpus: 4,
+    nodes: 1,
+    backend: 'vm',
+    memoryMiB: 64,
+    shadow: true,
+    mutant: null,
+    failRate: 0,
+    policy: 'random',
+    granularity: 'sleep',
+    maxDelay: 4,
+    lockdep: true,
+    check: true,
+    strict: false,
+    races: true,
+    count: false,
+    populated: true,
+    drive: 'manual',
+    keepLog: false,
+    ...over,
+  };
+}

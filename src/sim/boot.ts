@@ -1,0 +1,67 @@
+/**
+ * The one place a simulated machine is booted: the memory, setup_per_cpu_areas() on it, and
+ * every rule that follows from the configuration, each derived here once:
+ *
+ *   - units are grouped by NUMA node (sparse groups) only on percpu-vm with more than one
+ *     node: a percpu-km chunk is one contiguous block, so one group, whatever the nodes;
+ *   - page-allocation failures are injected from a PRNG of their own, seeded from the run's
+ *     seed, so that they do not move the scheduler's draws;
+ *   - the static percpu variables the CPUs see are read off the booted kernel image.
+ */
+import { makeKernelImage, type StaticVar } from '../kernel/image.ts';
+import type { MutantName } from '../kernel/mutants.ts';
+import type { Percpu } from '../kernel/percpu.ts';
+import { type BackendKind, DEFAULT_STATIC_SIZE, type FirstChunkKind, setup_per_cpu_areas } from '../kernel/setup.ts';
+import { Machine } from '../mem/machine.ts';
+import { Prng } from '../util/prng.ts';
+
+export interface MachineSpec {
+  seed: number;
+  cpus: number;
+  nodes: number;
+  backend: BackendKind;
+  fc?: FirstChunkKind;
+  memoryMiB: number;
+  /** a shadow region for the isolation checker */
+  shadow: boolean;
+  mutant: MutantName | null;
+  /** fraction of page allocations (after boot) that fail */
+  failRate: number;
+  /** static percpu variables beside the builtin ones, in the kernel image */
+  staticVars?: readonly Omit<StaticVar, 'offset'>[];
+}
+
+/** Whether units are grouped by node: sparse NUMA groups need percpu-vm and more than one node. */
+export function groupsByNode(spec: Pick<MachineSpec, 'nodes' | 'backend'>): boolean {
+  return spec.nodes > 1 && spec.backend === 'vm';
+}
+
+/** The seed of the page allocator's fault injection, apart from the scheduler's. */
+export const faultSeed = (seed: number): number => seed ^ 0x5eed;
+
+/** Boots a machine: memory, then setup_per_cpu_areas() on the boot CPU. Throws KernelBug for a bad configuration. */
+export function bootMachine(spec: MachineSpec): { machine: Machine; pc: Percpu } {
+  const machine = new Machine({
+    cpus: spec.cpus,
+    nodes: spec.nodes,
+    memoryBytes: spec.memoryMiB * 1024 * 1024,
+    shadow: spec.shadow,
+  });
+  const pc = setup_per_cpu_areas(machine, {
+    backend: spec.backend,
+    ...(spec.fc ? { fc: spec.fc } : {}),
+    numa_groups: groupsByNode(spec),
+    mutants: spec.mutant ? [spec.mutant] : [],
+    ...(spec.staticVars ? { image: makeKernelImage(DEFAULT_STATIC_SIZE, [...spec.staticVars]) } : {}),
+  });
+  if (spec.failRate > 0)
+    machine.buddy.setFaultInjection({ failRate: spec.failRate, prng: new Prng(faultSeed(spec.seed)) });
+  return { machine, pc };
+}
+
+/** The kernel image's static percpu variables: name -> percpu pointer and size. */
+export function staticVarMap(pc: Percpu): Record<string, { ptr: number; size: number }> {
+  const out: Record<string, { ptr: number; size: number }> = {};
+  for (const v of pc.image.vars) out[v.name] = { ptr: pc.image.per_cpu_start + v.offset, size: v.size };
+  return out;
+}

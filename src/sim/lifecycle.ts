@@ -1,0 +1,80 @@
+/**
+ * The allocator's lifecycle as a pure transition function, in start_kernel()'s order:
+ *
+ *   off --BOOT--> early --SLAB_ONLINE--> slabOnline --(init_late admitted)--> lateInit
+ *       --LATE_DONE--> running --SHUTDOWN--> draining --SHUTDOWN--> shutdown
+ *
+ *   early       setup_per_cpu_areas() has run; slab is not up, so area maps cannot grow
+ *   slabOnline  mm_init() has run; percpu_init_late() has not
+ *   lateInit    percpu_init_late() is on the run queue, swapping the early maps
+ *
+ * Every state answers every request: admission() says whether a request becomes a task or is
+ * refused, with the reason in the kernel's words. The XState machine (src/actor/machine.ts)
+ * is generated from these tables, and the trace replayer uses the same refusals.
+ */
+import type { Request } from './events.ts';
+
+export const LIFECYCLE_STATES = ['off', 'early', 'slabOnline', 'lateInit', 'running', 'draining', 'shutdown'] as const;
+export type LifecycleState = (typeof LIFECYCLE_STATES)[number];
+
+/** The machine's own steps (requests are the other input; see admission()). */
+export type LifecycleStep = 'BOOT' | 'SLAB_ONLINE' | 'LATE_DONE' | 'SHUTDOWN';
+
+/** Where each step leads from each state; a step missing here is refused in that state. */
+export const LIFECYCLE_STEPS: Readonly<Record<LifecycleState, Partial<Record<LifecycleStep, LifecycleState>>>> = {
+  off: { BOOT: 'early' },
+  early: { SLAB_ONLINE: 'slabOnline' },
+  slabOnline: {},
+  lateInit: { LATE_DONE: 'running' },
+  running: { SHUTDOWN: 'draining' },
+  draining: { SHUTDOWN: 'shutdown' },
+  shutdown: {},
+};
+
+const STEP_NAMES: Record<LifecycleStep, string> = {
+  BOOT: 'setup_per_cpu_areas',
+  SLAB_ONLINE: 'slab online',
+  LATE_DONE: 'percpu_init_late done',
+  SHUTDOWN: 'shutdown',
+};
+
+/** The state a lifecycle step leads to, or why it cannot happen in `state`. */
+export function step(state: LifecycleState, s: LifecycleStep): { to: LifecycleState } | { refused: string } {
+  const to = LIFECYCLE_STEPS[state][s];
+  return to ? { to } : { refused: `percpu: ${STEP_NAMES[s]} in state ${state}` };
+}
+
+/** What a request is called in a refusal. */
+function what(req: Request): string {
+  if (req.kind === 'free' || req.kind === 'free_batch') return 'free_percpu';
+  if (req.kind === 'init_late') return 'percpu_init_late';
+  return 'allocation';
+}
+
+export type Admission = { admit: true; to: LifecycleState } | { admit: false; error: string };
+
+/**
+ * Whether a request is admitted in `state`, and the state admitting it leads to (only
+ * percpu_init_late moves the lifecycle on). The machine's own clean-up at shutdown
+ * (`internal` requests) still runs while draining.
+ */
+export function admission(state: LifecycleState, req: Request): Admission {
+  const refuse = (error: string): Admission => ({ admit: false, error });
+  const admit: Admission = { admit: true, to: state };
+  switch (state) {
+    case 'off':
+      return refuse(`percpu: ${what(req)} before setup_per_cpu_areas`);
+    case 'early':
+      return req.kind === 'init_late' ? refuse('percpu: percpu_init_late before slab is online (mm_init)') : admit;
+    case 'slabOnline':
+      return req.kind === 'init_late' ? { admit: true, to: 'lateInit' } : admit;
+    case 'lateInit':
+      return req.kind === 'init_late' ? refuse('percpu: percpu_init_late is already running') : admit;
+    case 'running':
+      return req.kind === 'init_late' ? refuse('percpu: percpu_init_late has already run') : admit;
+    case 'draining':
+      return req.internal === true ? admit : refuse(`percpu: ${what(req)} while the machine is shutting down`);
+    case 'shutdown':
+      return refuse(`percpu: ${what(req)} after shutdown`);
+  }
+}
