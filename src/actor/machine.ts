@@ -19,17 +19,16 @@ import {
   LIFECYCLE_STEPS,
   type LifecycleState,
   type LifecycleStep,
-  step,
 } from '../sim/lifecycle.ts';
 import type { Scheduler } from '../sim/scheduler.ts';
 
 /** The lifecycle an actor follows: the pure functions of src/sim/lifecycle.ts by default. */
 export interface LifecycleRules {
   admission: typeof admission;
-  step: typeof step;
+  steps: typeof LIFECYCLE_STEPS;
 }
 
-export const LIFECYCLE: LifecycleRules = { admission, step };
+export const LIFECYCLE: LifecycleRules = { admission, steps: LIFECYCLE_STEPS };
 
 export interface ActorInput {
   machine: Machine;
@@ -80,7 +79,7 @@ export function allocatorMachine(rules: LifecycleRules = LIFECYCLE) {
       })),
       { actions: { type: 'serve' as const, params: { state } } },
     ] as never;
-    for (const [s, to] of Object.entries(LIFECYCLE_STEPS[state]) as [LifecycleStep, LifecycleState][])
+    for (const [s, to] of Object.entries(rules.steps[state]) as [LifecycleStep, LifecycleState][])
       on[s] = [{ target: to, actions: stepActions(s) }] as never;
     states[state] = { ...(state === 'off' ? {} : { entry: { type: 'record', params: { state } } }), on };
   }
