@@ -1,7 +1,7 @@
 /** `percpu-sim boot`: the first chunk as setup_per_cpu_areas() builds it, and its boot lines. */
 import { PERCPU_DYNAMIC_RESERVE, PERCPU_MODULE_RESERVE } from '../kernel/constants.ts';
-import { type BackendKind, DEFAULT_STATIC_SIZE, type FirstChunkKind, setup_per_cpu_areas } from '../kernel/setup.ts';
-import { Machine } from '../mem/machine.ts';
+import { type BackendKind, DEFAULT_STATIC_SIZE, type FirstChunkKind } from '../kernel/setup.ts';
+import { bootMachine } from '../sim/boot.ts';
 import { type Command, UsageError, int, mib, oneOf, parse } from './common.ts';
 
 export const boot: Command = {
@@ -51,19 +51,19 @@ Example:
         `--atom must be a power of two (the allocation atom: 4096 for pages, 2097152 for large pages), got ${atom}`,
       );
     const fc = oneOf('--fc', values.fc, ['embed', 'page'] as const, 'embed');
-    const machine = new Machine({
+    const { pc } = bootMachine({
       cpus,
       nodes,
-      memoryBytes: mib('--memory', values.memory ?? '64', 16, 4096),
-    });
-    const pc = setup_per_cpu_areas(machine, {
+      memoryMiB: mib('--memory', values.memory ?? '64', 16, 4096) / 2 ** 20,
       backend: backend as BackendKind,
       fc: fc as FirstChunkKind,
-      numa_groups: values.numa === true,
-      static_size: int('--static', values.static, 1, 1 << 24, DEFAULT_STATIC_SIZE),
-      reserved_size: int('--reserved', values.reserved, 0, 1 << 24, PERCPU_MODULE_RESERVE),
-      dyn_size: int('--dyn', values.dyn, 0, 1 << 24, PERCPU_DYNAMIC_RESERVE),
-      atom_size: atom,
+      numaGroups: values.numa === true,
+      sizes: {
+        static_size: int('--static', values.static, 1, 1 << 24, DEFAULT_STATIC_SIZE),
+        reserved_size: int('--reserved', values.reserved, 0, 1 << 24, PERCPU_MODULE_RESERVE),
+        dyn_size: int('--dyn', values.dyn, 0, 1 << 24, PERCPU_DYNAMIC_RESERVE),
+        atom_size: atom,
+      },
     });
     process.stdout.write(pc.dmesg.join('\n') + '\n');
     return 0;

@@ -16,6 +16,7 @@ import { AllocatorActor } from '../actor/allocator-actor.ts';
 import { type Clock, eventLoopClock, ManualClock } from '../actor/clock.ts';
 import type { LifecycleRules } from '../actor/machine.ts';
 import type { Percpu } from '../kernel/percpu.ts';
+import type { MutantName } from '../kernel/mutants.ts';
 import type { Machine } from '../mem/machine.ts';
 import { bootMachine, groupsByNode, type MachineSpec, staticVarMap } from '../sim/boot.ts';
 import type { ActorEvent } from '../sim/events.ts';
@@ -24,6 +25,10 @@ import { type Granularity, type KernelAccess, type Policy, Scheduler } from '../
 import type { RunObserver } from './observer.ts';
 
 export interface SimulationConfig extends MachineSpec {
+  seed: number;
+  shadow: boolean;
+  mutant: MutantName | null;
+  failRate: number;
   policy: Policy;
   granularity: Granularity;
   maxDelay: number;

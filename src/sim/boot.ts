@@ -11,24 +11,38 @@
 import { makeKernelImage, type StaticVar } from '../kernel/image.ts';
 import type { MutantName } from '../kernel/mutants.ts';
 import type { Percpu } from '../kernel/percpu.ts';
-import { type BackendKind, DEFAULT_STATIC_SIZE, type FirstChunkKind, setup_per_cpu_areas } from '../kernel/setup.ts';
+import {
+  type BackendKind,
+  DEFAULT_STATIC_SIZE,
+  type FirstChunkKind,
+  type PercpuSetup,
+  setup_per_cpu_areas,
+} from '../kernel/setup.ts';
 import { Machine } from '../mem/machine.ts';
 import { Prng } from '../util/prng.ts';
 
 export interface MachineSpec {
-  seed: number;
   cpus: number;
   nodes: number;
   backend: BackendKind;
   fc?: FirstChunkKind;
   memoryMiB: number;
-  /** a shadow region for the isolation checker */
-  shadow: boolean;
-  mutant: MutantName | null;
+  /** the seed of the page allocator's fault injection (see faultSeed) */
+  seed?: number;
+  /** a shadow region for the isolation checker (default none) */
+  shadow?: boolean;
+  mutant?: MutantName | null;
   /** fraction of page allocations (after boot) that fail */
-  failRate: number;
+  failRate?: number;
   /** static percpu variables beside the builtin ones, in the kernel image */
   staticVars?: readonly Omit<StaticVar, 'offset'>[];
+  /** the first chunk's sizes (default: the image's static section, the module reserve, the dynamic reserve, a page) */
+  sizes?: Pick<PercpuSetup, 'static_size' | 'reserved_size' | 'dyn_size' | 'atom_size'>;
+  /** group units by node: what the caller's format says, instead of groupsByNode() */
+  numaGroups?: boolean;
+  vmallocBytes?: number;
+  /** keep what is written into areas (a trace replay reads none) */
+  contents?: boolean;
 }
 
 /** Whether units are grouped by node: sparse NUMA groups need percpu-vm and more than one node. */
@@ -44,18 +58,21 @@ export function bootMachine(spec: MachineSpec): { machine: Machine; pc: Percpu }
   const machine = new Machine({
     cpus: spec.cpus,
     nodes: spec.nodes,
-    memoryBytes: spec.memoryMiB * 1024 * 1024,
-    shadow: spec.shadow,
+    memoryBytes: Math.round(spec.memoryMiB * 1024 * 1024),
+    shadow: spec.shadow ?? false,
+    ...(spec.vmallocBytes ? { vmallocBytes: spec.vmallocBytes } : {}),
+    ...(spec.contents === false ? { contents: false } : {}),
   });
   const pc = setup_per_cpu_areas(machine, {
+    ...spec.sizes,
     backend: spec.backend,
     ...(spec.fc ? { fc: spec.fc } : {}),
-    numa_groups: groupsByNode(spec),
+    numa_groups: spec.numaGroups ?? groupsByNode(spec),
     mutants: spec.mutant ? [spec.mutant] : [],
     ...(spec.staticVars ? { image: makeKernelImage(DEFAULT_STATIC_SIZE, [...spec.staticVars]) } : {}),
   });
-  if (spec.failRate > 0)
-    machine.buddy.setFaultInjection({ failRate: spec.failRate, prng: new Prng(faultSeed(spec.seed)) });
+  if (spec.failRate)
+    machine.buddy.setFaultInjection({ failRate: spec.failRate, prng: new Prng(faultSeed(spec.seed ?? 0)) });
   return { machine, pc };
 }
 

@@ -9,7 +9,8 @@ import { KernelBug } from '../kernel/bug.ts';
 import { RESERVED_CHUNK_ID } from '../kernel/chunk.ts';
 import { PAGE_SIZE } from '../kernel/constants.ts';
 import type { Percpu } from '../kernel/percpu.ts';
-import { mm_init, setup_per_cpu_areas } from '../kernel/setup.ts';
+import { mm_init } from '../kernel/setup.ts';
+import { bootMachine } from '../sim/boot.ts';
 import { IdTable } from './id-table.ts';
 
 /** A line of the trace that is not a valid operation at that point. */
@@ -138,23 +139,20 @@ export class Replayer {
       throw new BadInput(lineNo, `"backend" must be "vm" or "km", got ${JSON.stringify(backend)}`);
     let pc: Percpu;
     try {
-      const machine = new Machine({
+      const booted = bootMachine({
         cpus,
         nodes,
-        memoryBytes: this.opts.memoryBytes ?? DEFAULT_REPLAY_MEMORY,
+        memoryMiB: (this.opts.memoryBytes ?? DEFAULT_REPLAY_MEMORY) / 2 ** 20,
         vmallocBytes: this.opts.vmallocBytes ?? DEFAULT_REPLAY_VMALLOC,
-        shadow: false,
         // no line reads an area's bytes: placement and page accounting are all there is
         contents: false,
-      });
-      pc = setup_per_cpu_areas(machine, {
-        static_size,
-        reserved_size,
-        dyn_size,
-        atom_size,
         backend,
-        numa_groups: nodes > 1,
+        // the trace format's rule: more than one node means groups by node, whatever the backend
+        numaGroups: nodes > 1,
+        sizes: { static_size, reserved_size, dyn_size, atom_size },
       });
+      const machine = booted.machine;
+      pc = booted.pc;
       this.machine = machine;
     } catch (e) {
       if (e instanceof KernelBug || (e as Error).name === 'MemError')
