@@ -6,38 +6,12 @@
  */
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import type { MessagePort } from 'node:worker_threads';
 import { importWorkload } from '../src/smp/import-workload.ts';
-import { type ActorPort, type CpuContext, type CpuStats, PerCpu } from '../src/api/per-cpu.ts';
+import { type ActorPort, PerCpu } from '../src/api/per-cpu.ts';
 import type { AccessFault } from '../src/check/isolation.ts';
+import type { CpuTask, CpuTaskResult } from '../src/smp/cpu-protocol.ts';
 
-export interface CpuTask {
-  ctx: CpuContext;
-  /**
-   * The machine's memory. It comes with the task rather than as piscina's workerData, so the
-   * thread never loads piscina's pool code just to read it (a fifth of a thread's start-up).
-   */
-  sab: SharedArrayBuffer;
-  port: MessagePort;
-  /** file URL of the workload module, plain JavaScript (bundled by the main thread) */
-  workload: string;
-  phase: 'early' | 'run' | 'teardown';
-  args: Record<string, number | string | boolean>;
-  /** what the workload's early() returned on the boot CPU */
-  early?: unknown;
-}
-
-export interface CpuTaskResult {
-  cpu: number;
-  threadId: number;
-  ok: boolean;
-  result?: unknown;
-  error?: { name: string; message: string; code?: string; addr?: number; fault?: AccessFault };
-  /** isolation faults recorded in counting mode */
-  faults: AccessFault[];
-  stats: CpuStats;
-  ms: number;
-}
+export type { CpuTask, CpuTaskResult };
 
 export default async function cpuTask(task: CpuTask): Promise<CpuTaskResult> {
   const { threadId } = await import('node:worker_threads');

@@ -17,6 +17,7 @@ import {
   readStdin,
 } from './common.ts';
 import { ftraceSmp } from '../smp/ftrace-smp.ts';
+import { formatRunReport } from '../report/run-report.ts';
 
 export const ftrace: Command = {
   summary: "replay a kernel's percpu tracepoint log (trace_event=percpu:*) through 2.6.36",
@@ -122,9 +123,16 @@ Examples:
       const memoryMiB = values.memory === undefined ? 256 : int('--memory', values.memory, 16, 4096, 256);
       const rerun = `percpu-sim ftrace ${file} --smp --cpus ${cpus} --seed ${seed} --memory ${memoryMiB}`;
       onInterrupt('ftrace', () => `seed ${seed}; rerun with: ${rerun}`);
-      const r = await ftraceSmp(parsed.events, ops, { cpus, seed, memoryMiB, onProgress: progressBar(false), rerun });
-      process.stdout.write(r.text + '\n');
-      return r.pass ? 0 : 1;
+      const r = await ftraceSmp(parsed.events, ops, { cpus, seed, memoryMiB, onProgress: progressBar(false) });
+      if ('refused' in r) {
+        process.stdout.write(r.refused + '\n');
+        return 1;
+      }
+      const head = `percpu-sim ftrace --smp: ${r.ops} traced operations on ${cpus} CPU worker threads, in trace order, every checker on`;
+      // the run's own rerun line names a plan file that is gone by now: say how to rerun this instead
+      const body = formatRunReport(r.report).replace(/\n[^\n]*replay with: [^\n]*$/, '');
+      process.stdout.write(`${head}\n${body}\nrerun: ${rerun}\n`);
+      return r.report.verdict === 'pass' ? 0 : 1;
     }
     try {
       const c = compareFtrace(

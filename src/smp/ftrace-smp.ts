@@ -7,9 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FtraceEvent, FtraceOps } from '../trace/ftrace.ts';
-import { formatRunReport } from '../report/run-report.ts';
 import { FTRACE_VARS, type SmpOp, type SmpPlan } from './ftrace-workload.ts';
-import { runWorkload } from './run.ts';
+import { type RunReport, runWorkload } from './run.ts';
 
 /** The most allocations one pointer table (one percpu area of PCPU_MIN_UNIT_SIZE) can follow. */
 export const MAX_SMP_ALLOCATIONS = 8192;
@@ -59,20 +58,20 @@ export interface FtraceSmpOptions {
   seed: number;
   memoryMiB: number;
   onProgress?: (phase: string, done: number, total: number) => void;
-  /** the command that reruns this, for the report's last line */
-  rerun: string;
 }
+
+/** An ftrace --smp run: the run on the CPU threads, or why it could not run. */
+export type FtraceSmpResult = { ops: number; report: RunReport } | { refused: string };
 
 export async function ftraceSmp(
   _events: readonly FtraceEvent[],
   ops: FtraceOps,
   o: FtraceSmpOptions,
-): Promise<{ pass: boolean; text: string }> {
+): Promise<FtraceSmpResult> {
   const plan = smpPlan(ops);
   if (plan.slots > MAX_SMP_ALLOCATIONS)
     return {
-      pass: false,
-      text: `the trace has ${plan.slots} allocations; --smp follows at most ${MAX_SMP_ALLOCATIONS} (replay them without --smp)`,
+      refused: `the trace has ${plan.slots} allocations; --smp follows at most ${MAX_SMP_ALLOCATIONS} (replay them without --smp)`,
     };
   const dir = mkdtempSync(join(tmpdir(), 'percpu-sim-ftrace-'));
   try {
@@ -89,10 +88,7 @@ export async function ftraceSmp(
       memoryMiB: o.memoryMiB,
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
     });
-    const head = `percpu-sim ftrace --smp: ${plan.ops.length} traced operations on ${o.cpus} CPU worker threads, in trace order, every checker on`;
-    // the run's own rerun line names a plan file that is gone by now: say how to rerun this instead
-    const body = formatRunReport(r).replace(/\n[^\n]*replay with: [^\n]*$/, '');
-    return { pass: r.verdict === 'pass', text: `${head}\n${body}\nrerun: ${o.rerun}` };
+    return { ops: plan.ops.length, report: r };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -29,7 +29,7 @@ import type { ActorEvent } from '../sim/events.ts';
 import type { Policy } from '../sim/scheduler.ts';
 import type { CpuStats } from '../api/per-cpu.ts';
 import type { Args, Workload } from '../api/workload.ts';
-import type { CpuTaskResult } from '../../workers/cpu.ts';
+import type { CpuTaskResult } from './cpu-protocol.ts';
 import { CpuFailure, SmpMachine } from './smp-machine.ts';
 
 export interface RunOptions {

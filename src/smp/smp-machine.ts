@@ -18,7 +18,7 @@ import type { Reply, Request } from '../sim/events.ts';
 import { H_ABORT, H_BARRIER_COUNT, H_BARRIER_PARTIES } from '../mem/layout.ts';
 import type { Machine } from '../mem/machine.ts';
 import type { CpuContext } from '../api/per-cpu.ts';
-import type { CpuTask, CpuTaskResult } from '../../workers/cpu.ts';
+import type { CpuTask, CpuTaskResult } from './cpu-protocol.ts';
 import { workerEntry } from './worker-url.ts';
 import { bundle } from './bundle.ts';
 
