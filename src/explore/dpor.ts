@@ -16,6 +16,7 @@
  * POR, Coons, Musuvathi and McKinley), so that the bound's promise holds: what the plain walk
  * reaches within the bound, some explored schedule equivalent to it does too.
  */
+import type { Violation } from '../check/violation.ts';
 import type { StressConfig } from '../stress/engine.ts';
 import { type ExecuteOptions, type Execution, type Step, dependent, execute, threadOf } from './execute.ts';
 
@@ -30,10 +31,8 @@ export interface ExploreOptions extends ExecuteOptions {
   onProgress?: (schedules: number, depth: number) => void;
 }
 
-export interface ExploreViolation {
-  checker: string;
-  kind: string;
-  message: string;
+/** A violation an exploration found, with the schedule that shows it. */
+export interface ExploreViolation extends Violation {
   /** the choices that reproduce it (task names, one per choice point) */
   schedule: string[];
 }
@@ -219,13 +218,7 @@ function addBacktracks(exec: Execution, stack: Node[], bound: number): void {
 function record(exec: Execution, into: Map<string, ExploreViolation>): void {
   for (const v of exec.report.violations) {
     const k = `${v.checker}/${v.kind}`;
-    if (!into.has(k))
-      into.set(k, {
-        checker: v.checker,
-        kind: v.kind,
-        message: v.message,
-        schedule: exec.choices.map((c) => c.chosen),
-      });
+    if (!into.has(k)) into.set(k, { ...v, schedule: exec.choices.map((c) => c.chosen) });
   }
 }
 
