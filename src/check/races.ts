@@ -22,12 +22,12 @@
  * The end of a chunk (its destruction) counts as a write of everything the chunk had, then
  * forgets it. Each object is reported once.
  */
-import type { KernelAccess } from '../sim/scheduler.ts';
 import type { ActorEvent, TaskKind } from '../sim/events.ts';
 import type { PcpuChunk } from '../kernel/chunk.ts';
-import type { AccessMode, SharedKind } from '../kernel/kcsan.ts';
+import { type AccessMode, type KernelAccess, type SharedKind, sharedObjectKey } from '../kernel/kcsan.ts';
 import type { LockName } from '../kernel/steps.ts';
 import { LOCKS, type LockModel } from './lock-model.ts';
+import { VectorClock } from './vector-clock.ts';
 
 export type RaceKind = 'lockset' | 'data-race';
 
@@ -105,17 +105,12 @@ interface SharedObject {
 
 interface Lane {
   cpu: number;
-  vc: number[];
+  vc: VectorClock;
   busy: boolean;
 }
 
 const lockBit = (l: LockName): number => (l === 'pcpu_alloc_mutex' ? 1 : 2);
 const lockNames = (mask: number): LockName[] => LOCKS.filter((l) => mask & lockBit(l));
-
-function join(into: number[], from: readonly number[]): void {
-  for (let i = 0; i < from.length; i++) if ((from[i] ?? 0) > (into[i] ?? 0)) into[i] = from[i]!;
-  for (let i = 0; i < into.length; i++) into[i] ??= 0;
-}
 
 function chunkLabel(c: PcpuChunk): string {
   if (c.id === -1) return 'the reserved chunk';
@@ -159,13 +154,16 @@ export class RaceDetector {
   private readonly lanes: Lane[] = [];
   private readonly taskLane = new Map<number, number>();
   private readonly taskKind = new Map<number, TaskKind>();
-  private readonly lockClock: Record<LockName, number[]> = { pcpu_alloc_mutex: [], pcpu_lock: [] };
+  private readonly lockClock: Record<LockName, VectorClock> = {
+    pcpu_alloc_mutex: new VectorClock(),
+    pcpu_lock: new VectorClock(),
+  };
   /** what each CPU has seen in replies so far */
-  private readonly replyClock = new Map<number, number[]>();
+  private readonly replyClock = new Map<number, VectorClock>();
   /** the clock of each live allocation's reply, by pointer: a free of it comes after */
-  private readonly ptrClock = new Map<number, number[]>();
-  /** joined at every schedule_work(), taken by the next reclaim that starts */
-  private workClock: number[] = [];
+  private readonly ptrClock = new Map<number, VectorClock>();
+  /** joined at every schedule_work(), taken by the next reclaim that starts (null: no work pending) */
+  private workClock: VectorClock | null = null;
 
   constructor(
     private readonly model: LockModel,
@@ -184,24 +182,25 @@ export class RaceDetector {
     l = this.lanes.findIndex((x) => x.cpu === cpu && !x.busy);
     if (l < 0) {
       l = this.lanes.length;
-      this.lanes.push({ cpu, vc: [], busy: false });
+      this.lanes.push({ cpu, vc: new VectorClock(), busy: false });
     }
     const lane = this.lanes[l]!;
     lane.busy = true;
-    lane.vc[l] = (lane.vc[l] ?? 0) + 1;
-    join(lane.vc, this.replyClock.get(cpu) ?? []);
+    lane.vc.increment(l);
+    const seen = this.replyClock.get(cpu);
+    if (seen) lane.vc.join(seen);
     this.taskLane.set(task, l);
     return l;
   }
 
-  private vcOf(task: number, cpu: number): number[] {
+  private vcOf(task: number, cpu: number): VectorClock {
     return this.lanes[this.laneOf(task, cpu)]!.vc;
   }
 
   /** A release: what the task did so far is published, and it moves to a new epoch. */
-  private release(vc: number[], lane: number): number[] {
-    const copy = [...vc];
-    vc[lane] = (vc[lane] ?? 0) + 1;
+  private release(vc: VectorClock, lane: number): VectorClock {
+    const copy = vc.clone();
+    vc.increment(lane);
     return copy;
   }
 
@@ -215,18 +214,18 @@ export class RaceDetector {
         const ptrs = e.req.kind === 'free' ? [e.req.ptr] : e.req.kind === 'free_batch' ? e.req.ptrs : [];
         for (const p of ptrs) {
           const c = this.ptrClock.get(p);
-          if (c) join(vc, c);
+          if (c) vc.join(c);
         }
         break;
       }
       case 'run':
-        if (this.taskKind.get(e.task) === 'reclaim' && this.workClock.length) {
-          join(this.vcOf(e.task, e.cpu), this.workClock);
-          this.workClock = [];
+        if (this.taskKind.get(e.task) === 'reclaim' && this.workClock) {
+          this.vcOf(e.task, e.cpu).join(this.workClock);
+          this.workClock = null;
         }
         break;
       case 'lock':
-        join(this.vcOf(e.task, e.cpu), this.lockClock[e.lock]);
+        this.vcOf(e.task, e.cpu).join(this.lockClock[e.lock]);
         break;
       case 'unlock': {
         const l = this.laneOf(e.task, e.cpu);
@@ -235,7 +234,7 @@ export class RaceDetector {
       }
       case 'schedule_work': {
         const l = this.laneOf(e.task, e.cpu);
-        join(this.workClock, this.release(this.lanes[l]!.vc, l));
+        (this.workClock ??= new VectorClock()).join(this.release(this.lanes[l]!.vc, l));
         break;
       }
       case 'done':
@@ -244,8 +243,8 @@ export class RaceDetector {
         const lane = this.lanes[l]!;
         const published = this.release(lane.vc, l);
         let seen = this.replyClock.get(e.cpu);
-        if (!seen) this.replyClock.set(e.cpu, (seen = []));
-        join(seen, published);
+        if (!seen) this.replyClock.set(e.cpu, (seen = new VectorClock()));
+        seen.join(published);
         if (e.type === 'done') {
           const r = e.reply;
           if ('ptr' in r && r.ok) this.ptrClock.set(r.ptr, published);
@@ -264,7 +263,7 @@ export class RaceDetector {
   // ------------------------------------------------------------ accesses
 
   private object(kind: SharedKind, chunk: PcpuChunk | null, index: number): SharedObject {
-    const key = `${kind}:${chunk ? chunk.uid : 0}:${index}`;
+    const key = sharedObjectKey(kind, chunk, index);
     let o = this.objects.get(key);
     if (!o) {
       o = {
@@ -298,7 +297,7 @@ export class RaceDetector {
     for (const l of this.model.holds(a.task)) locks |= lockBit(l);
     const cur: Access = {
       lane,
-      clock: vc[lane]!,
+      clock: vc.get(lane),
       task: a.task,
       cpu: a.cpu,
       where: a.where,
@@ -318,7 +317,7 @@ export class RaceDetector {
     if (!keys) return;
     const lane = this.laneOf(task, cpu);
     const vc = this.lanes[lane]!.vc;
-    const cur: Access = { lane, clock: vc[lane]!, task, cpu, where, mode: 'free', locks: 0, tick: -1 };
+    const cur: Access = { lane, clock: vc.get(lane), task, cpu, where, mode: 'free', locks: 0, tick: -1 };
     for (const k of keys) {
       const o = this.objects.get(k);
       if (o && this.hb) this.happensBefore(o, cur, vc);
@@ -327,8 +326,8 @@ export class RaceDetector {
     this.byChunk.delete(chunk.uid);
   }
 
-  private happensBefore(o: SharedObject, cur: Access, vc: readonly number[]): void {
-    const before = (p: Access): boolean => p.lane === cur.lane || p.clock <= (vc[p.lane] ?? 0);
+  private happensBefore(o: SharedObject, cur: Access, vc: VectorClock): void {
+    const before = (p: Access): boolean => p.lane === cur.lane || p.clock <= vc.get(p.lane);
     const w = o.write;
     if (w && !before(w)) this.report(o, 'data-race', w, cur);
     if (cur.mode === 'read') {

@@ -16,6 +16,7 @@
  * POR, Coons, Musuvathi and McKinley), so that the bound's promise holds: what the plain walk
  * reaches within the bound, some explored schedule equivalent to it does too.
  */
+import { VectorClock } from '../check/vector-clock.ts';
 import type { Violation } from '../check/violation.ts';
 import type { StressConfig } from '../stress/engine.ts';
 import { type ExecuteOptions, type Execution, type Step, dependent, execute, threadOf } from './execute.ts';
@@ -73,27 +74,25 @@ const cost = (n: { enabled: string[]; last: string | null }, t: string): number 
  */
 function happensBefore(steps: readonly Step[]): (i: number, j: number) => boolean {
   const threads = new Map<string, number>();
-  const seq: number[] = [];
-  const clocks: number[][] = [];
-  const before: number[][] = [];
+  /** after each step: what its thread knows */
+  const after: VectorClock[] = [];
+  /** before each step: what its thread knew from program order alone */
+  const before: VectorClock[] = [];
   const lastOf = new Map<string, number>();
   steps.forEach((s, j) => {
     if (!threads.has(s.thread)) threads.set(s.thread, threads.size);
-    const t = threads.get(s.thread)!;
-    const c: number[] = [];
-    const merge = (from: number[]): void => {
-      for (let k = 0; k < from.length; k++) if ((from[k] ?? 0) > (c[k] ?? 0)) c[k] = from[k]!;
-    };
     const prev = lastOf.get(s.thread);
-    if (prev !== undefined) merge(clocks[prev]!);
-    before[j] = [...c];
-    for (let i = 0; i < j; i++) if (steps[i]!.thread !== s.thread && dependent(steps[i]!, s)) merge(clocks[i]!);
-    seq[j] = (prev === undefined ? 0 : seq[prev]!) + 1;
-    c[t] = seq[j]!;
-    clocks[j] = c;
+    const c = prev === undefined ? new VectorClock() : after[prev]!.clone();
+    before[j] = c.clone();
+    for (let i = 0; i < j; i++) if (steps[i]!.thread !== s.thread && dependent(steps[i]!, s)) c.join(after[i]!);
+    c.increment(threads.get(s.thread)!);
+    after[j] = c;
     lastOf.set(s.thread, j);
   });
-  return (i, j) => (before[j]![threads.get(steps[i]!.thread)!] ?? 0) >= seq[i]!;
+  return (i, j) => {
+    const t = threads.get(steps[i]!.thread)!;
+    return before[j]!.get(t) >= after[i]!.get(t);
+  };
 }
 
 export async function explore(cfg: StressConfig, opts: ExploreOptions): Promise<ExploreResult> {

@@ -9,6 +9,7 @@
  * Tasks are named so that the name survives into the next execution: "c.n" is CPU c's n-th
  * request, "k.n" the reclaim worker's n-th run.
  */
+import { sharedObjectKey } from '../kernel/kcsan.ts';
 import type { ActorEvent } from '../sim/events.ts';
 import { KWORKER } from '../sim/events.ts';
 import {
@@ -116,7 +117,7 @@ export async function execute(cfg: StressConfig, pick: Pick, opts: ExecuteOption
       onEvent,
       onAccess: (a) => {
         if (!current) return;
-        const o = `${a.kind}:${a.chunk ? a.chunk.uid : 0}:${a.index}`;
+        const o = sharedObjectKey(a.kind, a.chunk, a.index);
         current.objects.set(o, (current.objects.get(o) ?? false) || a.mode !== 'read');
       },
       keepLog: false,

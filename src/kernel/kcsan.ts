@@ -32,3 +32,24 @@ export interface KcsanWatch {
   /** Yield a watchpoint before touching shared objects, so that other tasks can run there. */
   readonly delay: boolean;
 }
+
+/**
+ * One access of a kernel path to a shared object, as a watcher receives it once whoever runs
+ * the kernel paths (src/sim/run-queue.ts) has stamped it with the running task.
+ */
+export interface KernelAccess {
+  task: number;
+  cpu: number;
+  tick: number;
+  kind: SharedKind;
+  /** null for the global objects; the chunk struct otherwise */
+  chunk: PcpuChunk | null;
+  index: number;
+  mode: AccessMode;
+  where: string;
+}
+
+/** The identity of a shared object across accesses: a chunk's objects by its uid (never 0, never reused), the global ones under 0. */
+export function sharedObjectKey(kind: SharedKind, chunk: PcpuChunk | null, index: number): string {
+  return `${kind}:${chunk ? chunk.uid : 0}:${index}`;
+}

@@ -4,7 +4,7 @@
  * and stays silent on the correct code. It learns who holds what from the scheduler's events.
  */
 import { describe, expect, it } from 'vitest';
-import type { KernelAccess } from '../../src/sim/scheduler.ts';
+import type { KernelAccess } from '../../src/kernel/kcsan.ts';
 import type { ActorEvent, ActorEventBody } from '../../src/sim/events.ts';
 import { LockModel } from '../../src/check/lock-model.ts';
 import { RaceDetector } from '../../src/check/races.ts';
