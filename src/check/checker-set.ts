@@ -10,7 +10,7 @@
 import type { PcpuChunk } from '../kernel/chunk.ts';
 import type { Percpu } from '../kernel/percpu.ts';
 import type { ActorEvent } from '../sim/events.ts';
-import type { KernelAccess } from '../sim/scheduler.ts';
+import type { KernelAccess } from '../kernel/kcsan.ts';
 import { checkAllocator, checkPageAccounting } from './allocator.ts';
 import { AreaOracle } from './areas.ts';
 import { type AccessFault, IsolationTracker, type IsolationViolation } from './isolation.ts';

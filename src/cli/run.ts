@@ -1,7 +1,7 @@
 /** `percpu-sim run`: boot an SMP machine and run a workload on one worker thread per CPU. */
 import { readdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Policy } from '../sim/scheduler.ts';
+import type { PolicyName } from '../sim/policy.ts';
 import type { Percpu } from '../kernel/percpu.ts';
 import { formatRunReport } from '../report/run-report.ts';
 import { allocatorSvg } from '../report/svg.ts';
@@ -135,7 +135,7 @@ Examples:
         strictLocks: values.strict === true,
         ...(values.memory !== undefined ? { memoryMiB: int('--memory', values.memory, 16, 4096, 64) } : {}),
         seed,
-        policy: oneOf('--policy', values.policy, ['random', 'fifo', 'pct'] as const, 'random') as Policy,
+        policy: oneOf('--policy', values.policy, ['random', 'fifo', 'pct'] as const, 'random') as PolicyName,
         check: values['no-check'] !== true,
         failOnLeak: values['fail-on-leak'] === true,
         phaseTimeoutMs: int('--timeout', values.timeout, 1, 3600, 120) * 1000,

@@ -31,7 +31,7 @@ import { CHECK_OPTIONS, MACHINE_OPTIONS, parseMutant } from './options.ts';
 import { Outputs } from './outputs.ts';
 import { onInterrupt } from './common.ts';
 import type { SizeMix } from '../stress/program.ts';
-import { GRANULARITIES } from '../sim/scheduler.ts';
+import { GRANULARITIES } from '../sim/run-queue.ts';
 import { HTML_OPTION, TRACE_OPTION, Visuals } from './visuals.ts';
 import type { TimelineRecorder } from '../report/timeline.ts';
 import type { EngineHooks } from '../stress/engine.ts';

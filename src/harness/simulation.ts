@@ -21,7 +21,10 @@ import type { Machine } from '../mem/machine.ts';
 import { bootMachine, groupsByNode, type MachineSpec, staticVarMap } from '../sim/boot.ts';
 import type { ActorEvent } from '../sim/events.ts';
 import { formatEvent } from '../sim/format-event.ts';
-import { type Granularity, type KernelAccess, type Policy, Scheduler } from '../sim/scheduler.ts';
+import type { KernelAccess } from '../kernel/kcsan.ts';
+import type { PolicyName } from '../sim/policy.ts';
+import type { Granularity } from '../sim/run-queue.ts';
+import { Scheduler } from '../sim/scheduler.ts';
 import type { RunObserver } from './observer.ts';
 
 export interface SimulationConfig extends MachineSpec {
@@ -29,7 +32,7 @@ export interface SimulationConfig extends MachineSpec {
   shadow: boolean;
   mutant: MutantName | null;
   failRate: number;
-  policy: Policy;
+  policy: PolicyName;
   granularity: Granularity;
   maxDelay: number;
   /** the shortest a sleeping step lasts, in ticks (default 1) */

@@ -26,7 +26,7 @@ import type { Percpu } from '../kernel/percpu.ts';
 import type { BackendKind, FirstChunkKind } from '../kernel/setup.ts';
 import { type PercpuStatsReport, percpuStats } from '../kernel/stats.ts';
 import type { ActorEvent } from '../sim/events.ts';
-import type { Policy } from '../sim/scheduler.ts';
+import type { PolicyName } from '../sim/policy.ts';
 import type { CpuStats } from '../api/per-cpu.ts';
 import type { Args, Workload } from '../api/workload.ts';
 import type { CpuTaskResult } from './cpu-protocol.ts';
@@ -46,7 +46,7 @@ export interface RunOptions {
   fc?: FirstChunkKind;
   memoryMiB?: number;
   seed: number;
-  policy?: Policy;
+  policy?: PolicyName;
   maxDelay?: number;
   /** the shortest a sleeping step lasts, in scheduler ticks (one tick per event-loop turn) */
   minDelay?: number;
@@ -89,7 +89,7 @@ export interface RunReport {
     backend: BackendKind;
     fc: FirstChunkKind;
     memoryMiB: number;
-    policy: Policy;
+    policy: PolicyName;
     maxDelay: number;
     mutant: MutantName | null;
     failRate: number;

@@ -16,7 +16,9 @@ import type { MutantName } from '../kernel/mutants.ts';
 import type { BackendKind } from '../kernel/setup.ts';
 import { Simulation } from '../harness/simulation.ts';
 import type { ActorEvent, Reply, Request } from '../sim/events.ts';
-import type { Granularity, KernelAccess, Policy } from '../sim/scheduler.ts';
+import type { KernelAccess } from '../kernel/kcsan.ts';
+import type { PolicyName } from '../sim/policy.ts';
+import type { Granularity } from '../sim/run-queue.ts';
 import { IsolationError, PerCpu, PercpuError } from '../api/per-cpu.ts';
 import {
   type Area,
@@ -38,7 +40,7 @@ export interface StressConfig {
   /** 'auto' lets the seed choose */
   backend: BackendKind | 'auto';
   memoryMiB: number;
-  policy: Exclude<Policy, 'choice'>;
+  policy: Exclude<PolicyName, 'choice'>;
   /** where the scheduler may preempt a task */
   granularity: Granularity;
   maxDelay: number;

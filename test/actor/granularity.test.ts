@@ -4,7 +4,8 @@
  * next acquire even when nothing sleeps there; at 'access' also at every watchpoint.
  */
 import { describe, expect, it } from 'vitest';
-import { type Granularity, Scheduler } from '../../src/sim/scheduler.ts';
+import type { Granularity } from '../../src/sim/run-queue.ts';
+import { Scheduler } from '../../src/sim/scheduler.ts';
 import type { ActorEvent } from '../../src/sim/events.ts';
 import { alloc, boot } from '../helpers.ts';
 
