@@ -5,6 +5,7 @@
  */
 const LAYERS = [
   'util',
+  'model',
   'mem',
   'kernel',
   'sim',
