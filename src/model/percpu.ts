@@ -28,7 +28,7 @@
  */
 
 export const PAGE_SIZE = 4096;
-/** sizes 1-31 share slot 1 */
+/** slots go by the highest set bit of a size: sizes below 16 share slot 1 */
 export const PCPU_SLOT_BASE_SHIFT = 5;
 /** a created chunk's map starts with this many entries */
 export const PCPU_DFL_MAP_ALLOC = 16;
@@ -210,7 +210,7 @@ export class PercpuModel {
       populated: new Array<boolean>(unitSize / PAGE_SIZE).fill(true),
     });
     this.reserved = reservedSize ? first(RESERVED, staticSize, reservedSize) : null;
-    const dynamic = reservedSize ? first(0, staticSize + reservedSize, dynSize) : first(0, staticSize, dynSize);
+    const dynamic = first(0, staticSize + reservedSize, dynSize);
     if (this.reserved) this.chunks.set(RESERVED, this.reserved);
     this.chunks.set(0, dynamic);
     this.relocate(dynamic, -1);
@@ -218,7 +218,7 @@ export class PercpuModel {
 
   // ------------------------------------------------------------------ slots
 
-  /** __pcpu_size_to_slot(): by the highest set bit; sizes below 32 share slot 1. */
+  /** __pcpu_size_to_slot(): by the highest set bit; sizes below 16 share slot 1. */
   sizeSlot(size: number): number {
     return Math.max(fls(size) - PCPU_SLOT_BASE_SHIFT + 2, 1);
   }
@@ -232,11 +232,6 @@ export class PercpuModel {
   chunkSlot(c: Chunk): number {
     if (c.freeSize < SIZEOF_INT || c.contigHint < SIZEOF_INT) return 0;
     return this.sizeToSlot(c.freeSize);
-  }
-
-  /** The slot list a chunk is on now, or -1. */
-  slotOf(c: Chunk): number {
-    return this.slots.findIndex((list) => list.includes(c));
   }
 
   /**
@@ -432,7 +427,7 @@ export class PercpuModel {
             slot,
             fit,
             scans,
-            rule: `2.6.36 takes ${chunkName(c.id)} at offset ${fit.off} (slot ${slot}, the first chunk from slot ${start} up with contig_hint >= ${size} and a free area for ${req}${passed()}${fitWhy(fit, size)})`,
+            rule: `2.6.36 takes ${chunkName(c.id)} at offset ${fit.off} (slot ${slot}, the first chunk on the walk from slot ${start} with contig_hint >= ${size} and a free area for ${req}${passed()}${fitWhy(fit, size)})`,
           };
         // a vain search leaves the chunk on its slot, or moves it down to slot 0: never ahead of the walk
         scans.push({ chunk: c.id, slot, hint: fit.hint });
@@ -499,11 +494,11 @@ export class PercpuModel {
   applyAllocStep(task: Task, size: number, align: number, reserved: boolean, actual: AllocAction): AllocDecision {
     const f = this.inFlight;
     const d = this.decideAlloc(size, align, reserved);
-    const illegal = d.kind === 'fail' && !d.scans.length && d.reason.startsWith('illegal');
+    const illegal = !legal(size, align); // refused before pcpu_alloc_mutex is taken
     if (!illegal) this.mutexFor(task, `walked the slot lists for ${size} bytes (task ${task})`);
     if (f && !illegal && (f.phase !== 'walk' || f.size !== size || f.align !== align || f.reserved !== reserved))
       throw new Divergence(
-        `2.6.36 continues task ${task}'s allocation of ${f.size} bytes (${f.phase})`,
+        `2.6.36 continues task ${f.task}'s allocation of ${f.size} bytes (${f.phase})`,
         `walked for ${size} bytes aligned ${align}${reserved ? ' (reserved)' : ''}`,
       );
     if (!sameAction(d, actual)) throw new Divergence(d.rule, describe(actual));
@@ -525,7 +520,7 @@ export class PercpuModel {
       this.relocate(c, oslot);
     }
     const phase = d.kind === 'area' ? 'populate' : d.kind;
-    const chunk = d.kind === 'area' || d.kind === 'extend' ? d.chunk : -2;
+    const chunk = d.kind === 'area' || d.kind === 'extend' ? d.chunk : NaN; // a chunk yet to be created
     this.inFlight = {
       task,
       size,
@@ -670,7 +665,7 @@ export class PercpuModel {
    * `destroyed`, when given, is what the allocator took off, in destruction order.
    */
   applyReclaimPass(destroyed?: readonly number[], spareFirst = true): number[] {
-    this.mutexFor('reclaim', 'ran pcpu_reclaim');
+    this.mutexFor(null, 'ran pcpu_reclaim');
     const plan = this.reclaimPlan(spareFirst);
     if (destroyed && destroyed.join() !== plan.join())
       throw new Divergence(
@@ -795,15 +790,15 @@ export class PercpuModel {
     return f;
   }
 
-  /** pcpu_alloc_mutex: one allocation, or reclaim, at a time. */
-  private mutexFor(who: Task, did: string): void {
+  /** pcpu_alloc_mutex: one allocation (task), or reclaim (null), at a time. */
+  private mutexFor(task: Task | null, did: string): void {
     const f = this.inFlight;
     if (this.dying.length)
       throw new Divergence(
         `pcpu_reclaim holds pcpu_alloc_mutex until it has destroyed ${this.dying.map(chunkName).join(', ')}`,
         did,
       );
-    if (f && (who === 'reclaim' || f.task !== who))
+    if (f && (task === null || f.task !== task))
       throw new Divergence(`task ${f.task}'s allocation of ${f.size} bytes holds pcpu_alloc_mutex`, did);
   }
 

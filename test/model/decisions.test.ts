@@ -55,7 +55,7 @@ describe('slot lists', () => {
     const d = m.decideAlloc(100, 8, false);
     expect(d).toMatchObject({ kind: 'area', chunk: 1, off: 40000, slot: 12 });
     expect(d.rule).toBe(
-      '2.6.36 takes chunk 1 at offset 40000 (slot 12, the first chunk from slot 4 up with contig_hint >= 100 and a free area for 100 bytes aligned 8; a free tail of 25436 bytes is split off)',
+      '2.6.36 takes chunk 1 at offset 40000 (slot 12, the first chunk on the walk from slot 4 with contig_hint >= 100 and a free area for 100 bytes aligned 8; a free tail of 25436 bytes is split off)',
     );
     // an allocator that put chunk 1 at the tail would take chunk 0
     expect(divergence(() => m.applyAllocStep(7, 100, 8, false, { kind: 'area', chunk: 0, off: 28192 }))).toBe(
@@ -69,7 +69,7 @@ describe('slot lists', () => {
     expect(lists(m)).toBe('4:[1] 12:[0]');
     // 120 bytes: slot 4, where chunk 1's contig_hint is exactly 120
     expect(m.decideAlloc(120, 4, false).rule).toBe(
-      '2.6.36 takes chunk 1 at offset 65416 (slot 4, the first chunk from slot 4 up with contig_hint >= 120 and a free area for 120 bytes aligned 4)',
+      '2.6.36 takes chunk 1 at offset 65416 (slot 4, the first chunk on the walk from slot 4 with contig_hint >= 120 and a free area for 120 bytes aligned 4)',
     );
     // a walk from slot 5, or one that skipped an exact fit, would have gone to chunk 0
     expect(divergence(() => m.applyAllocStep(1, 120, 4, false, { kind: 'area', chunk: 0, off: 28192 }))).toMatch(
@@ -123,7 +123,7 @@ describe('areas', () => {
       { off: 28240, size: 20912, free: true },
     ]);
     expect(m.decideAlloc(20910, 1, false).rule).toBe(
-      '2.6.36 takes chunk 0 at offset 28240 (slot 12, the first chunk from slot 12 up with contig_hint >= 20910 and a free area for 20910 bytes aligned 1; the 2-byte tail stays in the area)',
+      '2.6.36 takes chunk 0 at offset 28240 (slot 12, the first chunk on the walk from slot 12 with contig_hint >= 20910 and a free area for 20910 bytes aligned 1; the 2-byte tail stays in the area)',
     );
     m.alloc(20910, 1, false);
     expect(m.chunk(0).areas.at(-1)).toEqual({ off: 28240, size: 20912, free: false });
@@ -160,7 +160,7 @@ describe('the reserved chunk', () => {
       '2.6.36 fails with "alloc from reserved chunk failed" (no free area of the reserved chunk holds 8000 bytes aligned 4096)',
     );
     expect(divergence(() => m.applyAllocStep(1, 8, 8, false, { kind: 'area', chunk: RESERVED, off: 20104 }))).toBe(
-      '2.6.36 takes chunk 0 at offset 28192 (slot 12, the first chunk from slot 1 up with contig_hint >= 8 and a free area for 8 bytes aligned 8; a free tail of 20952 bytes is split off); the allocator took the reserved chunk at offset 20104',
+      '2.6.36 takes chunk 0 at offset 28192 (slot 12, the first chunk on the walk from slot 1 with contig_hint >= 8 and a free area for 8 bytes aligned 8; a free tail of 20952 bytes is split off); the allocator took the reserved chunk at offset 20104',
     );
     expect(divergence(() => m.applyAllocStep(1, 9000, 8, true, { kind: 'area', chunk: 0, off: 28192 }))).toBe(
       '2.6.36 fails with "alloc from reserved chunk failed" (contig_hint 8092 of the reserved chunk < 9000); the allocator took chunk 0 at offset 28192',
