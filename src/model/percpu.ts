@@ -593,18 +593,9 @@ export class PercpuModel {
   applyPopulated(task: Task, pages?: readonly UnitPage[]): PopulatePlan {
     const f = this.expectPhase(task, 'populate', 'populated an area');
     const plan = this.populatePlan(f.chunk, f.off, f.size);
-    if (pages) {
-      const key = (p: UnitPage): string => `cpu ${p.cpu} page ${p.page} from node ${p.node}`;
-      const want = new Set(plan.pages.map(key));
-      const got = new Set(pages.map(key));
-      const extra = [...got].filter((k) => !want.has(k));
-      const missing = [...want].filter((k) => !got.has(k));
-      if (extra.length || missing.length)
-        throw new Divergence(
-          plan.rule,
-          `populated ${extra.length ? extra.join(', ') : 'the right pages'}${missing.length ? ` but not ${missing.join(', ')}` : ''}`,
-        );
-    }
+    const key = (p: UnitPage): string => `cpu ${p.cpu} page ${p.page} from node ${p.node}`;
+    const wrong = pages && pageDiff(plan.pages.map(key), pages.map(key));
+    if (wrong) throw new Divergence(plan.rule, `populated ${wrong}`);
     const c = this.chunk(f.chunk);
     for (const p of plan.pages) c.populated[p.page] = true;
     this.inFlight = null;
@@ -679,23 +670,32 @@ export class PercpuModel {
 
   /**
    * pcpu_depopulate_chunk() of the whole unit and pcpu_destroy_chunk(), for the next chunk
-   * of the reclaim pass. Returns the pages given back.
+   * of the reclaim pass. `pages`, when given, are the unit pages the allocator freed (a
+   * page's node is wherever it landed, so only which pages counts). Returns the pages given
+   * back, with the nodes they were asked from.
    */
-  applyChunkDestroyed(chunkId: number): UnitPage[] {
+  applyChunkDestroyed(chunkId: number, pages?: readonly { cpu: number; page: number }[]): UnitPage[] {
     if (this.dying[0] !== chunkId)
       throw new Divergence(
         this.dying.length ? `2.6.36 destroys ${chunkName(this.dying[0]!)} next` : '2.6.36 destroys no chunk now',
         `destroyed ${chunkName(chunkId)}`,
       );
     const c = this.chunk(chunkId);
-    const pages: UnitPage[] = [];
+    const freed: UnitPage[] = [];
     if (this.layout.backend === 'vm')
       c.populated.forEach((p, page) => {
-        if (p) this.layout.cpuToNode.forEach((node, cpu) => pages.push({ cpu, page, node }));
+        if (p) this.layout.cpuToNode.forEach((node, cpu) => freed.push({ cpu, page, node }));
       });
+    const key = (p: { cpu: number; page: number }): string => `cpu ${p.cpu} page ${p.page}`;
+    const wrong = pages && pageDiff(freed.map(key), pages.map(key));
+    if (wrong)
+      throw new Divergence(
+        `2.6.36 frees every populated page of ${chunkName(chunkId)} in every unit${this.layout.backend === 'km' ? ' (percpu-km: the block goes whole, no page by page)' : ''}`,
+        `freed ${wrong}`,
+      );
     this.dying.shift();
     this.chunks.delete(chunkId);
-    return pages;
+    return freed;
   }
 
   /** mm_init(): slab is up, so maps can grow and chunks can be created. */
@@ -842,6 +842,16 @@ function fitWhy(fit: Fit, size: number): string {
   if (fit.tail) parts.push(`a free tail of ${fit.tail} bytes is split off`);
   if (fit.size > size) parts.push(`the ${fit.size - size}-byte tail stays in the area`);
   return parts.length ? `; ${parts.join(', ')}` : '';
+}
+
+/** What `got` has that `want` lacks and the reverse, in words; null when they hold the same. */
+function pageDiff(want: string[], got: string[]): string | null {
+  const w = new Set(want);
+  const g = new Set(got);
+  const extra = got.filter((k) => !w.has(k));
+  const missing = want.filter((k) => !g.has(k));
+  if (!extra.length && !missing.length) return null;
+  return `${extra.length ? extra.join(', ') : 'the right pages'}${missing.length ? ` but not ${missing.join(', ')}` : ''}`;
 }
 
 function sameAction(d: AllocDecision, a: AllocAction): boolean {

@@ -278,7 +278,11 @@ describe('reclaim', () => {
     expect(divergence(() => m.applyChunkDestroyed(3))).toBe(
       '2.6.36 destroys chunk 1 next; the allocator destroyed chunk 3',
     );
-    expect(m.applyChunkDestroyed(1).length).toBe(10 * 4); // the ten pages of 40000 bytes, in each of four units
+    const pages = Array.from({ length: 40 }, (_, i) => ({ cpu: i % 4, page: Math.floor(i / 4) }));
+    expect(divergence(() => m.applyChunkDestroyed(1, pages.slice(4)))).toBe(
+      '2.6.36 frees every populated page of chunk 1 in every unit; the allocator freed the right pages but not cpu 0 page 0, cpu 1 page 0, cpu 2 page 0, cpu 3 page 0',
+    );
+    expect(m.applyChunkDestroyed(1, pages).length).toBe(10 * 4); // the ten pages of 40000 bytes, in each of four units
     m.applyChunkDestroyed(3);
     expect([...m.chunks.keys()]).toEqual([-1, 0, 2]);
     expect(m.applyAllocStep(5, 8, 8, false, { kind: 'area', chunk: 0, off: 28192 }).kind).toBe('area');
