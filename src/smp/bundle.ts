@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type Plugin, build, buildSync } from 'esbuild';
 
@@ -47,7 +47,7 @@ export function bundle(file: string, opts: BundleOptions = {}): URL {
 /** Writes a bundle into the cache under a name from its content; returns its URL. */
 function store(path: string, code: string): URL {
   const hash = createHash('sha256').update(code).digest('hex').slice(0, 16);
-  const out = `${CACHE}${basename(path).replace(/\.[cm]?[jt]s$/, '')}-${hash}.mjs`;
+  const out = join(CACHE, `${basename(path).replace(/\.[cm]?[jt]s$/, '')}-${hash}.mjs`);
   if (!existsSync(out)) {
     mkdirSync(CACHE, { recursive: true });
     const tmp = `${out}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
