@@ -2,7 +2,9 @@
  * Worker threads run plain JavaScript. From the TypeScript sources, a worker entry (and every
  * workload a CPU runs) is bundled once with esbuild into node_modules/.cache/percpu-sim/, so a
  * thread starts without a TypeScript loader of its own: a 256-CPU machine starts 256 small
- * threads, not 256 compilers. Packages stay imports, resolved from the project's node_modules.
+ * threads, not 256 compilers. Packages stay imports, resolved from the project's node_modules,
+ * except 'percpu-sim' itself (what examples and workloads import): it is bundled from this
+ * checkout, since a bundle in the cache is outside the package and could not name it.
  *
  * Bundles are named by a hash of their content and written by rename, so concurrent processes
  * (parallel test files) share them safely.
@@ -15,6 +17,10 @@ import { type Plugin, build, buildSync } from 'esbuild';
 
 const CACHE = fileURLToPath(new URL('../../node_modules/.cache/percpu-sim', import.meta.url));
 const made = new Map<string, URL>();
+/** The package's own entry (src/index.ts, or index.js in a build) for `import ... from 'percpu-sim'`. */
+const SELF = {
+  'percpu-sim': fileURLToPath(new URL(`../index.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url)),
+};
 
 export interface BundleOptions {
   /** refuse code that uses import.meta.url: in a bundle it names the cache, not the source */
@@ -33,6 +39,7 @@ export function bundle(file: string, opts: BundleOptions = {}): URL {
     platform: 'node',
     target: 'node20',
     packages: 'external',
+    alias: SELF,
     write: false,
     logLevel: 'silent',
   });
@@ -85,6 +92,7 @@ export async function bundleWithSourceUrls(file: string): Promise<URL> {
     platform: 'node',
     target: 'node20',
     packages: 'external',
+    alias: SELF,
     write: false,
     logLevel: 'silent',
     plugins: [pin],
