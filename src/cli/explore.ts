@@ -3,13 +3,13 @@
  * (or of the stress program itself, kept small), with DPOR unless `--no-reduction`, and the
  * exact rerun of one explored schedule.
  */
-import { writeFileSync } from 'node:fs';
 import { onInterrupt } from './common.ts';
 import type { Outputs } from './outputs.ts';
 import { type StressConfig, stressCommand } from '../stress/engine.ts';
 import type { ExecuteOptions } from '../explore/execute.ts';
 import { type ExploreResult, explore, runSchedule } from '../explore/dpor.ts';
 import { SCENARIOS, SCENARIO_NAMES, type Scenario, scenario } from '../explore/scenarios.ts';
+import { writeSavedStress } from '../files/saved.ts';
 
 export interface ExploreFlags {
   int(flag: string, v: unknown, min: number, max: number, dflt: number): number;
@@ -126,16 +126,15 @@ export async function exploreMain(
   }
   if (violations.length) {
     const first = violations[0]!;
-    const saved = {
-      format: 'percpu-sim-stress',
-      version: 2,
-      config: cfg,
-      scenario: sc?.name ?? null,
-      schedule: first.schedule,
-      verdict: 'violation',
-      violations: [{ checker: first.checker, kind: first.kind, cpu: -1, tick: 0, message: first.message }],
-    };
-    outputs.write('--save', savePath, (p) => writeFileSync(p, JSON.stringify(saved, null, 2) + '\n'));
+    outputs.write('--save', savePath, (p) =>
+      writeSavedStress(p, {
+        config: cfg,
+        scenario: sc?.name ?? null,
+        schedule: first.schedule,
+        verdict: 'violation',
+        violations: [{ checker: first.checker, kind: first.kind, cpu: -1, tick: 0, message: first.message }],
+      }),
+    );
   }
   return outputs.finish(violations.length ? 1 : 0);
 }

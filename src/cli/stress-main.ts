@@ -3,19 +3,19 @@
  * stress command has many knobs; the parsing helpers come from there.
  */
 import { violationLine } from '../check/violation.ts';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { MUTANTS, MUTANT_NAMES } from '../kernel/mutants.ts';
-import { type SavedRunLog, replayRunLog, saveRunLog } from '../smp/run-log.ts';
-import { SavedRunLogSchema, SavedStressSchema, type SavedStress, schemaErrors } from '../files/saved.ts';
+import { replayRunLog, saveRunLog } from '../smp/run-log.ts';
 import {
+  CampaignSchema,
+  SavedRunLogSchema,
+  SavedStressSchema,
   type SeedResult,
   type Shard,
-  campaignSeeds,
-  defaultJobs,
-  runCampaign,
-  runSeed,
-  stressOnWorkers,
-} from '../stress/campaign.ts';
+  schemaErrors,
+  writeSavedStress,
+} from '../files/saved.ts';
+import { campaignSeeds, defaultJobs, runCampaign, runSeed, stressOnWorkers } from '../stress/campaign.ts';
 import {
   DEFAULT_STRESS,
   type StressConfig,
@@ -257,23 +257,6 @@ export function stressPage(r: StressReport, replay: string, recorder: TimelineRe
   };
 }
 
-/** What stress --save writes: the type comes from the schema replay-run checks it with. */
-export type SavedRun = SavedStress;
-
-function save(file: string, r: StressReport, schedule: string[] | null, scenarioName: string | null = null): void {
-  // written through the schema that reads it back, so that what is saved always replays
-  const s: SavedRun = SavedStressSchema.parse({
-    format: 'percpu-sim-stress',
-    version: 2,
-    config: r.config,
-    scenario: scenarioName,
-    schedule,
-    verdict: r.verdict,
-    violations: r.violations,
-  });
-  writeFileSync(file, JSON.stringify(s, null, 2) + '\n');
-}
-
 export async function stressMain(values: Record<string, unknown>, f: Flags): Promise<number> {
   const cfg = stressConfig(values, f);
   const outputs = new Outputs('stress');
@@ -310,7 +293,9 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
     } = await scheduleMain(values, cfg, f, recorder ? recordHooks(recorder) : {});
     visuals.write(stressPage(r, replay, recorder));
     process.stdout.write((json ? JSON.stringify({ ...r, log: undefined }, null, 2) : formatReport(r, 1)) + '\n');
-    outputs.write('--save', savePath, (p) => save(p, { ...r, config: used }, schedule, sc?.name ?? null));
+    outputs.write('--save', savePath, (p) =>
+      writeSavedStress(p, { ...r, config: used, scenario: sc?.name ?? null, schedule }),
+    );
     return outputs.finish(r.verdict === 'clean' ? 0 : 1);
   }
 
@@ -360,9 +345,9 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
     visuals.write(stressPage(again, `${stressCommand(again.config)}${again.workers ? ' --workers' : ''}`, recorder));
   }
   const n = campaign.results.length;
-  const summary = {
-    format: 'percpu-sim-campaign' as const,
-    version: 1 as const,
+  const summary = CampaignSchema.parse({
+    format: 'percpu-sim-campaign',
+    version: 1,
     base: cfg.seed,
     runs,
     shard,
@@ -371,10 +356,10 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
     config: cfg,
     seeds: campaign.results,
     skipped: campaign.skipped,
-  };
+  });
   if (json) process.stdout.write(JSON.stringify({ ...r, log: undefined, runs: n, campaign: summary }, null, 2) + '\n');
   else process.stdout.write(formatReport(r, n) + (single ? '' : `\n${campaignLine(summary)}`) + '\n');
-  outputs.write('--save', savePath, (p) => save(p, r, null));
+  outputs.write('--save', savePath, (p) => writeSavedStress(p, { ...r, scenario: null, schedule: null }));
   return outputs.finish(campaign.results.every((x) => x.verdict === 'clean') ? 0 : 1);
 }
 
@@ -432,7 +417,7 @@ export async function replayRunMain(
   if (format === 'percpu-sim-run-log') {
     const parsed = SavedRunLogSchema.safeParse(raw);
     if (!parsed.success) return f.fail(`${file} is not a valid run log: ${schemaErrors(parsed.error)}`);
-    const log = parsed.data as unknown as SavedRunLog;
+    const log = parsed.data;
     const recorder = visuals?.fresh() ?? null;
     const r = replayRunLog(log, recorder ?? undefined);
     const same = r.mismatches.length === 0 && r.sameFinalState;
@@ -477,7 +462,7 @@ export async function replayRunMain(
     );
   const sc = saved.scenario ? scenario(saved.scenario) : null;
   if (saved.scenario && !sc) return f.fail(`${file}: scenario: this version has no scenario "${saved.scenario}"`);
-  const config = saved.config as StressConfig;
+  const config = saved.config;
   const bar = f.progress(json);
   onInterrupt('replay-run', () => `replaying ${file} (seed ${config.seed}); rerun with: percpu-sim replay-run ${file}`);
   const recorder = visuals?.fresh() ?? null;

@@ -29,6 +29,7 @@ import type { ActorEvent } from '../sim/events.ts';
 import type { Policy } from '../sim/scheduler.ts';
 import type { CpuStats } from '../api/per-cpu.ts';
 import type { Args, Workload } from '../api/workload.ts';
+import type { RunConfig } from '../files/config.ts';
 import type { CpuTaskResult } from './cpu-protocol.ts';
 import { CpuFailure, SmpMachine } from './smp-machine.ts';
 
@@ -83,17 +84,7 @@ export interface CpuSummary {
 export interface RunReport {
   workload: string;
   seed: number;
-  config: {
-    cpus: number;
-    nodes: number;
-    backend: BackendKind;
-    fc: FirstChunkKind;
-    memoryMiB: number;
-    policy: Policy;
-    maxDelay: number;
-    mutant: MutantName | null;
-    failRate: number;
-  };
+  config: RunConfig;
   args: Args;
   /** how CPUs map to worker threads: 1:1, or M:N with this many CPUs per thread */
   threads: { count: number; cpusPerThread: number };

@@ -15,7 +15,9 @@ import type { RunObserver } from '../harness/observer.ts';
 import { type RunOptions, type RunReport, runWorkload } from '../smp/run.ts';
 import { workerEntry } from '../smp/worker-url.ts';
 import { bundleWithSourceUrls } from '../smp/bundle.ts';
-import { type EngineHooks, type StressConfig, type StressReport, resolveMachine, runStress } from './engine.ts';
+import { type EngineHooks, type StressReport, runStress } from './engine.ts';
+import { type StressConfig, resolveMachine } from '../files/config.ts';
+import type { SeedResult, Shard } from '../files/saved.ts';
 
 /** The stress program of a configuration (its machine resolved) on real worker threads. */
 export function stressOnWorkers(cfg: StressConfig, extra: Partial<RunOptions>): Promise<RunReport> {
@@ -76,24 +78,6 @@ export async function workerRound(
     ms: performance.now() - t0,
     log: [],
   };
-}
-
-/** One seed's outcome, as a campaign report lists it. */
-export interface SeedResult {
-  seed: number;
-  verdict: StressReport['verdict'];
-  /** it ran on real worker threads */
-  workers: boolean;
-  /** the first violations, "checker/kind: message" */
-  first: string[];
-  requests: number;
-  ms: number;
-}
-
-/** A shard of a campaign: the K-th (1-based) of N disjoint slices of its seeds. */
-export interface Shard {
-  index: number;
-  count: number;
 }
 
 /** The seeds of a campaign of `runs` seeds from `base`, or of one shard of it (every N-th). */
