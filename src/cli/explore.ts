@@ -5,7 +5,8 @@
  */
 import { onInterrupt } from './common.ts';
 import type { Outputs } from './outputs.ts';
-import { type StressConfig, stressCommand } from '../stress/engine.ts';
+import type { StressConfig } from '../stress/engine.ts';
+import { stressCommand } from '../files/rerun.ts';
 import type { ExecuteOptions } from '../explore/execute.ts';
 import { type ExploreResult, explore, runSchedule } from '../explore/dpor.ts';
 import { SCENARIOS, SCENARIO_NAMES, type Scenario, scenario } from '../explore/scenarios.ts';
@@ -43,11 +44,6 @@ export function exploreSetup(
   return { sc, cfg: out, opts: sc ? { programs: sc.programs } : {} };
 }
 
-/** The command that reruns one schedule exactly. */
-function replayCommand(cfg: StressConfig, sc: Scenario | null, schedule: readonly string[]): string {
-  return `${stressCommand(cfg)}${sc ? ` --scenario ${sc.name}` : ''} --schedule ${schedule.join(',') || '-'}`;
-}
-
 export async function exploreMain(
   values: Record<string, unknown>,
   base: StressConfig,
@@ -67,7 +63,7 @@ export async function exploreMain(
   onInterrupt(
     'stress',
     () =>
-      `${explored} schedule(s) explored${sc ? ` of scenario ${sc.name}` : ''}, rerun with: ${stressCommand(cfg)}${sc ? ` --scenario ${sc.name}` : ''} --explore --preemptions ${k}`,
+      `${explored} schedule(s) explored${sc ? ` of scenario ${sc.name}` : ''}, rerun with: ${stressCommand(cfg, { scenario: sc?.name ?? null, explore: { preemptions: k, reduction } })}`,
   );
   const res: ExploreResult = await explore(cfg, {
     ...opts,
@@ -85,7 +81,10 @@ export async function exploreMain(
     },
   });
   bar('done', 1, 1);
-  const violations = res.violations.map((v) => ({ ...v, replay: replayCommand(cfg, sc, v.schedule) }));
+  const violations = res.violations.map((v) => ({
+    ...v,
+    replay: stressCommand(cfg, { scenario: sc?.name ?? null, schedule: v.schedule }),
+  }));
   if (json) {
     process.stdout.write(
       JSON.stringify(
@@ -139,6 +138,17 @@ export async function exploreMain(
   return outputs.finish(violations.length ? 1 : 0);
 }
 
+/** `--schedule a,b,c`: the task names, one per choice point ("-" or nothing: the default order). */
+export function parseSchedule(text: string, f: ExploreFlags): string[] {
+  const schedule = text === '-' || text === '' ? [] : text.split(',').map((x) => x.trim());
+  for (const t of schedule)
+    if (!/^(\d+|k)\.\d+$/.test(t))
+      f.fail(
+        `--schedule takes task names such as 0.3 (CPU 0's fourth request) or k.0 (the reclaim worker), comma separated (got "${t}")`,
+      );
+  return schedule;
+}
+
 /** `--schedule a,b,c`: reruns one explored schedule and reports like a stress run. */
 export async function scheduleMain(
   values: Record<string, unknown>,
@@ -147,15 +157,15 @@ export async function scheduleMain(
   extra: ExecuteOptions = {},
 ) {
   const { sc, cfg, opts } = exploreSetup(values, base, f);
-  const text = String(values.schedule);
-  const schedule = text === '-' || text === '' ? [] : text.split(',').map((x) => x.trim());
-  for (const t of schedule)
-    if (!/^(\d+|k)\.\d+$/.test(t))
-      f.fail(
-        `--schedule takes task names such as 0.3 (CPU 0's fourth request) or k.0 (the reclaim worker), comma separated (got "${t}")`,
-      );
+  const schedule = parseSchedule(String(values.schedule), f);
   const exec = await runSchedule(cfg, schedule, { ...opts, ...extra });
-  return { report: exec.report, schedule, sc, cfg, replay: replayCommand(cfg, sc, schedule) };
+  return {
+    report: exec.report,
+    schedule,
+    sc,
+    cfg,
+    replay: stressCommand(cfg, { scenario: sc?.name ?? null, schedule }),
+  };
 }
 
 /** The scenarios for --help, each description wrapped under its name. */

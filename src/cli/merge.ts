@@ -11,10 +11,10 @@ import {
   MergedCampaignSchema,
   schemaErrors,
 } from '../files/saved.ts';
-import { campaignLine } from './stress-main.ts';
-import { campaignSeeds } from '../stress/campaign.ts';
-import { stressCommand } from '../stress/engine.ts';
+import { stressCommand } from '../files/rerun.ts';
+import { campaignSeeds, workerRoundConfig } from '../stress/campaign.ts';
 import { type Command, UsageError, escapeControl, parse } from './common.ts';
+import { campaignLine } from './stress-main.ts';
 
 /** Joins campaign reports; throws UsageError when they are not parts of one campaign. */
 export function mergeCampaigns(parts: { file: string; campaign: Campaign }[]): MergedCampaign {
@@ -112,7 +112,7 @@ Example, a campaign of 1000 seeds in 4 slices (on 4 machines, or a CI matrix):
       for (const s of bad)
         out.push(
           `  seed ${s.seed}${s.workers ? ' (worker threads)' : ''}: ${s.first[0] ?? 'violation'}`,
-          `    replay: ${stressCommand({ ...m.config, seed: s.seed })}${s.workers ? ' --workers' : ''}`,
+          `    replay: ${s.workers ? stressCommand(workerRoundConfig({ ...m.config, seed: s.seed }), { workers: true }) : stressCommand({ ...m.config, seed: s.seed })}`,
         );
       out.push(
         `verdict: ${bad.length ? `VIOLATION in ${bad.length} seed(s)` : m.missing.length ? 'INCOMPLETE' : 'CLEAN'}`,

@@ -8,6 +8,7 @@ import { allocatorSvg } from '../report/svg.ts';
 import { saveRunLog } from '../smp/run-log.ts';
 import { runWorkload } from '../smp/run.ts';
 import { randomSeed } from '../util/prng.ts';
+import { runFlagsCommand } from '../files/rerun.ts';
 import { type Command, UsageError, flags, int, onInterrupt, oneOf, parse, progressBar } from './common.ts';
 import { CHECK_OPTIONS, MACHINE_OPTIONS, parseMutant } from './options.ts';
 import { Outputs } from './outputs.ts';
@@ -111,11 +112,10 @@ Examples:
       phase = p;
       progress(p, done, total);
     };
-    const given = argv.filter((a) => a !== positionals[0]).join(' ');
+    const given = argv.filter((a) => a !== positionals[0]);
     onInterrupt(
       'run',
-      () =>
-        `seed ${seed}, in phase "${phase}"; rerun with: percpu-sim run ${workload} --seed ${seed}${given ? ` ${given.replace(/--seed(=|\s+)\S+/, '').trim()}` : ''}`,
+      () => `seed ${seed}, in phase "${phase}"; rerun with: ${runFlagsCommand(workload, seed, given)}`,
     );
     let report;
     try {

@@ -16,14 +16,8 @@ import {
   writeSavedStress,
 } from '../files/saved.ts';
 import { campaignSeeds, defaultJobs, runCampaign, runSeed, stressOnWorkers } from '../stress/campaign.ts';
-import {
-  DEFAULT_STRESS,
-  type StressConfig,
-  type StressReport,
-  resolveMachine,
-  runStress,
-  stressCommand,
-} from '../stress/engine.ts';
+import { DEFAULT_STRESS, type StressConfig, type StressReport, resolveMachine, runStress } from '../stress/engine.ts';
+import { replayRunCommand, stressCommand } from '../files/rerun.ts';
 import { exploreMain, scenariosHelp, scheduleMain } from './explore.ts';
 import { runSchedule } from '../explore/dpor.ts';
 import { scenario } from '../explore/scenarios.ts';
@@ -206,7 +200,8 @@ export function stressConfig(values: Record<string, unknown>, f: Flags): StressC
   };
 }
 
-function formatReport(r: StressReport, runs: number): string {
+/** A stress run's report as text; `replay` is the command that reruns it. */
+function formatReport(r: StressReport, runs: number, replay: string): string {
   const out: string[] = [];
   const c = r.config;
   out.push(
@@ -229,7 +224,7 @@ function formatReport(r: StressReport, runs: number): string {
     for (const h of r.history.slice(-20)) out.push(`  ${h}`);
   }
   out.push(`seed: ${r.seed}`);
-  out.push(`replay: ${stressCommand(r.config)}${r.workers ? ' --workers' : ''}`);
+  out.push(`replay: ${replay}`);
   return out.join('\n');
 }
 
@@ -276,7 +271,7 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
     process.stdout.write(
       json
         ? JSON.stringify(data, null, 2) + '\n'
-        : `${r.verdict === 'pass' ? 'verdict: CLEAN' : 'verdict: VIOLATION'}\n${r.violations.map((v) => `  ${violationLine(v)}`).join('\n')}\nseed: ${cfg.seed}\nrerun: ${stressCommand(cfg)} --workers${typeof values.save === 'string' ? `\nreplay the allocator's side exactly: percpu-sim replay-run ${values.save}` : ''}\n`,
+        : `${r.verdict === 'pass' ? 'verdict: CLEAN' : 'verdict: VIOLATION'}\n${r.violations.map((v) => `  ${violationLine(v)}`).join('\n')}\nseed: ${cfg.seed}\nrerun: ${stressCommand(cfg, { workers: true })}${savePath !== undefined ? `\nreplay the allocator's side exactly: ${replayRunCommand(savePath)}` : ''}\n`,
     );
     outputs.write('--save', savePath, (p) => saveRunLog(p, r));
     return outputs.finish(r.verdict === 'pass' ? 0 : 1);
@@ -292,7 +287,9 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
       replay,
     } = await scheduleMain(values, cfg, f, recorder ? recordHooks(recorder) : {});
     visuals.write(stressPage(r, replay, recorder));
-    process.stdout.write((json ? JSON.stringify({ ...r, log: undefined }, null, 2) : formatReport(r, 1)) + '\n');
+    process.stdout.write(
+      (json ? JSON.stringify({ ...r, log: undefined }, null, 2) : formatReport(r, 1, replay)) + '\n',
+    );
     outputs.write('--save', savePath, (p) =>
       writeSavedStress(p, { ...r, config: used, scenario: sc?.name ?? null, schedule }),
     );
@@ -338,11 +335,12 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
   });
   bar('done', 1, 1);
   const r = campaign.report;
+  const rerun = (x: StressReport): string => stressCommand(x.config, { workers: x.workers });
   if (visuals.wanted) {
     // the reported seed once more, in this thread, watched (a seed is a pure function of its number)
     const recorder = visuals.fresh()!;
     const again = await runSeed(cfg, r.seed, recordHooks(recorder), recorder);
-    visuals.write(stressPage(again, `${stressCommand(again.config)}${again.workers ? ' --workers' : ''}`, recorder));
+    visuals.write(stressPage(again, rerun(again), recorder));
   }
   const n = campaign.results.length;
   const summary = CampaignSchema.parse({
@@ -358,7 +356,7 @@ export async function stressMain(values: Record<string, unknown>, f: Flags): Pro
     skipped: campaign.skipped,
   });
   if (json) process.stdout.write(JSON.stringify({ ...r, log: undefined, runs: n, campaign: summary }, null, 2) + '\n');
-  else process.stdout.write(formatReport(r, n) + (single ? '' : `\n${campaignLine(summary)}`) + '\n');
+  else process.stdout.write(formatReport(r, n, rerun(r)) + (single ? '' : `\n${campaignLine(summary)}`) + '\n');
   outputs.write('--save', savePath, (p) => writeSavedStress(p, { ...r, scenario: null, schedule: null }));
   return outputs.finish(campaign.results.every((x) => x.verdict === 'clean') ? 0 : 1);
 }
@@ -428,7 +426,7 @@ export async function replayRunMain(
         label: same ? 'REPRODUCED' : 'NOT REPRODUCED',
         ok: same,
         seed: log.seed,
-        replay: `percpu-sim replay-run ${file}`,
+        replay: replayRunCommand(file),
         notes: [
           `${r.requests} allocator requests replayed; the recorded run's verdict was ${log.verdict}`,
           ...(r.sameFinalState ? [] : ['the final allocator state differs from the recording']),
@@ -464,15 +462,16 @@ export async function replayRunMain(
   if (saved.scenario && !sc) return f.fail(`${file}: scenario: this version has no scenario "${saved.scenario}"`);
   const config = saved.config;
   const bar = f.progress(json);
-  onInterrupt('replay-run', () => `replaying ${file} (seed ${config.seed}); rerun with: percpu-sim replay-run ${file}`);
+  onInterrupt('replay-run', () => `replaying ${file} (seed ${config.seed}); rerun with: ${replayRunCommand(file)}`);
   const recorder = visuals?.fresh() ?? null;
   const hooks = recorder ? recordHooks(recorder) : {};
-  const r = saved.schedule
-    ? (await runSchedule(config, saved.schedule as string[], { ...(sc ? { programs: sc.programs } : {}), ...hooks }))
-        .report
+  const schedule = saved.schedule as string[] | null;
+  const r = schedule
+    ? (await runSchedule(config, schedule, { ...(sc ? { programs: sc.programs } : {}), ...hooks })).report
     : await runStress(config, { onProgress: (d, t) => bar(`replaying seed ${config.seed}`, d, t), ...hooks });
   bar('done', 1, 1);
-  visuals?.write(stressPage(r, `percpu-sim replay-run ${file}`, recorder));
+  const replay = stressCommand(config, { scenario: saved.scenario, schedule, workers: r.workers });
+  visuals?.write(stressPage(r, replayRunCommand(file), recorder));
   const first = (x: readonly { checker: string; kind: string; message: string }[]) =>
     x[0] ? `${x[0].checker}/${x[0].kind}: ${x[0].message}` : 'none';
   const same = r.verdict === saved.verdict && first(r.violations) === first(saved.violations);
@@ -490,7 +489,7 @@ export async function replayRunMain(
     );
   else
     process.stdout.write(
-      `${formatReport(r, 1)}\n${same ? 'reproduced: the replay ends exactly as the saved run did' : `NOT reproduced: the saved run ended with ${first(saved.violations)}`}\n`,
+      `${formatReport(r, 1, replay)}\n${same ? 'reproduced: the replay ends exactly as the saved run did' : `NOT reproduced: the saved run ended with ${first(saved.violations)}`}\n`,
     );
   return r.verdict === 'clean' ? 0 : 1;
 }

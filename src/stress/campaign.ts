@@ -40,6 +40,11 @@ export function stressOnWorkers(cfg: StressConfig, extra: Partial<RunOptions>): 
 /** Which seeds of a campaign run on worker threads (one in this many). */
 export const WORKER_ROUND = 5;
 
+/** The configuration a worker round runs: its machine resolved, and short. */
+export function workerRoundConfig(config: StressConfig): StressConfig {
+  return { ...config, ...resolveMachine(config), args: { ...config.args, ops: Math.min(config.args.ops, 400) } };
+}
+
 /**
  * A short run of the stress program on real worker threads, as a stress report: its failures
  * become violations, with a rerun command that adds --workers.
@@ -50,11 +55,7 @@ export async function workerRound(
   recorder: RunObserver | null = null,
 ): Promise<StressReport> {
   const t0 = performance.now();
-  const cfg: StressConfig = {
-    ...config,
-    ...resolveMachine(config),
-    args: { ...config.args, ops: Math.min(config.args.ops, 400) },
-  };
+  const cfg = workerRoundConfig(config);
   const r = await stressOnWorkers(cfg, {
     phaseTimeoutMs: 30_000,
     failOnLeak: true,

@@ -257,34 +257,3 @@ export async function runStress(config: StressConfig, hooks: EngineHooks = {}): 
     log: sim.log,
   };
 }
-
-/** The command line that reruns a configuration exactly. */
-export function stressCommand(config: StressConfig): string {
-  const cfg = { ...config, ...resolveMachine(config) };
-  const a = cfg.args;
-  const parts = [
-    'percpu-sim stress',
-    `--seed ${cfg.seed}`,
-    `--cpus ${cfg.cpus}`,
-    `--nodes ${cfg.nodes}`,
-    `--backend ${cfg.backend}`,
-    `--memory ${cfg.memoryMiB}`,
-    `--policy ${cfg.policy}`,
-    `--granularity ${cfg.granularity}`,
-    `--max-delay ${cfg.maxDelay}`,
-    `--fail-rate ${cfg.failRate}`,
-    `--ops ${a.ops}`,
-    `--alloc-pct ${a.allocPct}`,
-    `--reserved-pct ${a.reservedPct}`,
-    `--sizes ${a.sizes}`,
-    `--max-align-shift ${a.maxAlignShift}`,
-    `--max-live ${a.maxLive}`,
-    `--early-ops ${a.earlyOps}`,
-  ];
-  if (cfg.mutant) parts.push(`--mutant ${cfg.mutant}`);
-  if (cfg.strict) parts.push('--strict');
-  if (!cfg.races) parts.push('--no-races');
-  if (!cfg.lockdep) parts.push('--no-lockdep');
-  if (cfg.count) parts.push('--count');
-  return parts.join(' ');
-}
