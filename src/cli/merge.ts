@@ -14,7 +14,7 @@ import {
 import { stressCommand } from '../files/rerun.ts';
 import { campaignSeeds, workerRoundConfig } from '../stress/campaign.ts';
 import { type Command, UsageError, escapeControl, parse } from './common.ts';
-import { campaignLine } from './stress-main.ts';
+import { campaignLine } from './reports.ts';
 
 /** Joins campaign reports; throws UsageError when they are not parts of one campaign. */
 export function mergeCampaigns(parts: { file: string; campaign: Campaign }[]): MergedCampaign {

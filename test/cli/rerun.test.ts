@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { flags, parse } from '../../src/cli/common.ts';
+import { parse } from '../../src/cli/common.ts';
 import { exploreSetup, parseSchedule } from '../../src/cli/explore.ts';
-import { STRESS_OPTIONS, stressConfig } from '../../src/cli/stress-main.ts';
+import { STRESS_OPTIONS, stressConfig } from '../../src/cli/stress.ts';
 import { type StressConfig, StressConfigSchema, resolveMachine } from '../../src/files/config.ts';
 import { choicesOf, rangeOf } from '../../src/files/bounds.ts';
 import { runFlagsCommand, shellWord, stressCommand } from '../../src/files/rerun.ts';
@@ -23,13 +23,13 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** What a stress command line asks for, read as the stress command reads it. */
 function request(argv: string[]) {
   const { values } = parse(argv, STRESS_OPTIONS);
-  const base = stressConfig(values, flags);
+  const base = stressConfig(values);
   const explored = values.explore === true || values.schedule !== undefined;
-  const { sc, cfg } = explored ? exploreSetup(values, base, flags) : { sc: null, cfg: base };
+  const { sc, cfg } = explored ? exploreSetup(values, base) : { sc: null, cfg: base };
   return {
     cfg: { ...cfg, ...resolveMachine(cfg) },
     scenario: sc?.name ?? null,
-    schedule: typeof values.schedule === 'string' ? parseSchedule(values.schedule, flags) : null,
+    schedule: typeof values.schedule === 'string' ? parseSchedule(values.schedule) : null,
     workers: values.workers === true,
   };
 }
@@ -122,7 +122,7 @@ describe('stress rerun lines', () => {
     const [line] = replayLines(r.stdout);
     const seed = Number(/^seed: (\d+)$/m.exec(r.stdout)![1]);
     // the machine is the one each seed chooses
-    const cfg = stressConfig(parse(argv, STRESS_OPTIONS).values, flags);
+    const cfg = stressConfig(parse(argv, STRESS_OPTIONS).values);
     const want = { ...cfg, seed, ...resolveMachine({ ...cfg, seed }) };
     expect(request(argvOf(line!)).cfg).toEqual(want);
     const report = join(dir, 'campaign.json');

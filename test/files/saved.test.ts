@@ -6,7 +6,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEFAULT_STRESS } from '../../src/files/config.ts';
+import { choicesOf, rangeOf } from '../../src/files/bounds.ts';
+import { DEFAULT_STRESS, RunConfigSchema, StressConfigSchema } from '../../src/files/config.ts';
 import {
   SavedRunLogSchema,
   SavedStressSchema,
@@ -41,6 +42,18 @@ describe('configurations', () => {
         args: ARGS,
       }),
     );
+  });
+
+  it('the bounds the command line reads', () => {
+    const S = StressConfigSchema.shape;
+    expect(rangeOf(S.cpus)).toEqual({ min: 1, max: 64 });
+    expect(rangeOf(S.seed)).toEqual({ min: 0, max: 2 ** 32 - 1 });
+    expect(rangeOf(S.failRate)).toEqual({ min: 0, max: 1 });
+    expect(rangeOf(S.args.removeDefault().shape.ops)).toEqual({ min: 1, max: 10_000_000 });
+    expect(choicesOf(S.backend)).toEqual(['vm', 'km', 'auto']);
+    expect(choicesOf(S.mutant)).toContain('populate-no-zero');
+    expect(rangeOf(RunConfigSchema.shape.cpus)).toEqual({ min: 1, max: 1024 });
+    expect(choicesOf(RunConfigSchema.shape.policy)).toEqual(['random', 'fifo', 'pct']);
   });
 });
 
