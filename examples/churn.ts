@@ -5,8 +5,7 @@
  * still read zero. Allocations from all CPUs race through the allocator actor while the data
  * writes go straight to shared memory.
  */
-import type { PerCpu } from '../src/api/per-cpu.ts';
-import type { Workload } from '../src/api/workload.ts';
+import type { PerCpu, Workload } from 'percpu-sim';
 
 interface ChurnResult {
   allocs: number;

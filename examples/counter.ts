@@ -3,7 +3,7 @@
  * copies equals the total number of increments. This is what percpu_counter and the SNMP
  * MIB counters are built on: no shared cache line, no lock, exact totals.
  */
-import type { Workload } from '../src/api/workload.ts';
+import type { Workload } from 'percpu-sim';
 
 interface CounterResult {
   ptr: number;

@@ -2,7 +2,7 @@
  * The default demo: a percpu counter made before slab is online, counted on every CPU, while
  * every CPU also churns through allocations of its own (see counter.ts and churn.ts).
  */
-import type { Workload } from '../src/api/workload.ts';
+import type { Workload } from 'percpu-sim';
 import churn from './churn.ts';
 import counter from './counter.ts';
 

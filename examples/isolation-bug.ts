@@ -6,7 +6,7 @@
  *
  *   percpu-sim run isolation-bug      (the run fails: that is the point)
  */
-import type { Workload } from '../src/api/workload.ts';
+import type { Workload } from 'percpu-sim';
 
 const isolationBug: Workload = {
   name: 'isolation-bug',

@@ -7,7 +7,7 @@
  *
  *   percpu-sim run km
  */
-import type { Workload } from '../src/api/workload.ts';
+import type { Workload } from 'percpu-sim';
 
 const km: Workload<number[]> = {
   name: 'km',

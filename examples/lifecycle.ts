@@ -5,7 +5,7 @@
  * chunk ("failed to allocate new chunk"). After slab online and percpu_init_late(), the same
  * requests succeed, and every CPU allocates from the chunks that now can be made.
  */
-import type { Workload } from '../src/api/workload.ts';
+import type { Workload } from 'percpu-sim';
 
 interface Early {
   small: number[];

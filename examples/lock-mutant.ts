@@ -7,7 +7,7 @@
  *
  *   percpu-sim run lock-mutant         (the run fails: that is the point)
  */
-import type { Workload } from '../src/api/workload.ts';
+import type { Workload } from 'percpu-sim';
 
 const lockMutant: Workload = {
   name: 'lock-mutant',

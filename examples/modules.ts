@@ -6,7 +6,7 @@
  * serve them all without ever falling back to a dynamic chunk, and a load that does not fit
  * fails cleanly ("alloc from reserved chunk failed"), as insmod would.
  */
-import type { Workload } from '../src/api/workload.ts';
+import type { Workload } from 'percpu-sim';
 
 interface ModuleStats {
   loads: number;

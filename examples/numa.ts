@@ -7,7 +7,7 @@
  *
  *   percpu-sim run numa --nodes 4 --cpus 8
  */
-import type { Workload } from '../src/api/workload.ts';
+import type { Workload } from 'percpu-sim';
 
 interface NumaResult {
   cpu: number;

@@ -9,10 +9,10 @@ import {
   DEFAULT_STRESS_ARGS,
   type StressArgs,
   type StressCpuResult,
+  type Workload,
   stressCpu,
   stressEarly,
-} from '../src/stress/program.ts';
-import type { Workload } from '../src/api/workload.ts';
+} from 'percpu-sim';
 
 const stress: Workload<StressCpuResult> = {
   name: 'stress',

@@ -1,9 +1,20 @@
 /**
- * The public types of percpu-sim, for people writing their own workloads:
+ * The public API of percpu-sim, for people writing their own workloads:
  *
  *   import type { Workload, PerCpu } from 'percpu-sim';
  *
- * See docs/workloads.md.
+ * and the stress program, which a workload can run on its CPUs as examples/stress.ts does.
+ * See docs/workloads.md. What is exported here is bundled into every CPU thread that runs such
+ * a workload: keep it to modules without heavy imports.
  */
 export type { Args, VerifyContext, Workload, WorkloadConfig } from './api/workload.ts';
 export type { CpuContext, CpuStats, PerCpu, Width } from './api/per-cpu.ts';
+export {
+  type Area,
+  DEFAULT_STRESS_ARGS,
+  type SizeMix,
+  type StressArgs,
+  type StressCpuResult,
+  stressCpu,
+  stressEarly,
+} from './stress/program.ts';

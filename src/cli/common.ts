@@ -1,12 +1,21 @@
 /**
- * What every command shares: usage errors, flag parsing and checking, the progress bar, and
- * reading and writing streams. A command parses its own flags, prints its own --help, and
- * returns an exit status: 0 success, 1 a failure the run found, 2 bad usage or bad input.
+ * What every command shares: usage errors, flag parsing and checking (the flags of the
+ * machine and of the checks, and flags checked against the schema of the file field they
+ * fill), the progress bar, and reading and writing streams. A command parses its own flags,
+ * prints its own --help, and returns an exit status: 0 success, 1 a failure the run found,
+ * 2 bad usage or bad input.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { Flags } from './stress-main.ts';
+import type { z } from 'zod';
+import { MUTANT_NAMES, type MutantName, isMutant } from '../kernel/mutants.ts';
+import { choicesOf, rangeOf } from '../files/bounds.ts';
 
 export class UsageError extends Error {}
+
+/** Bad usage: the message, and exit status 2. */
+export function usage(msg: string): never {
+  throw new UsageError(msg);
+}
 
 let interruptStatus: (() => string) | null = null;
 
@@ -56,15 +65,23 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-export const flags: Flags = {
-  int: (flag, v, min, max, dflt) => int(flag, v, min, max, dflt),
-  oneOf: (flag, v, allowed, dflt) => oneOf(flag, v, allowed, dflt),
-  num: (flag, v, min, max, dflt) => num(flag, v, min, max, dflt),
-  fail: (msg) => {
-    throw new UsageError(msg);
-  },
-  progress: (quiet) => progressBar(quiet),
-};
+export const MACHINE_OPTIONS = {
+  cpus: { type: 'string' },
+  nodes: { type: 'string' },
+  backend: { type: 'string' },
+  memory: { type: 'string' },
+  seed: { type: 'string' },
+  policy: { type: 'string' },
+} as const;
+
+/** Checking and output flags. */
+export const CHECK_OPTIONS = {
+  mutant: { type: 'string' },
+  strict: { type: 'boolean' },
+  count: { type: 'boolean' },
+  save: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
 
 export function parse(argv: string[], options: NonNullable<ParseArgsConfig['options']>) {
   return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
@@ -98,6 +115,36 @@ export function oneOf<T extends string>(flag: string, v: unknown, allowed: reado
   if (!allowed.includes(v as T))
     throw new UsageError(`${flag} must be one of ${allowed.join(', ')}, got "${String(v)}"`);
   return v as T;
+}
+
+/** A whole-number flag within the bounds of the schema field it fills. */
+export function intIn(flag: string, v: unknown, field: z.ZodTypeAny, dflt: number): number {
+  const { min, max } = rangeOf(field);
+  return int(flag, v, min, max, dflt);
+}
+
+/** A number flag within the bounds of the schema field it fills. */
+export function numIn(flag: string, v: unknown, field: z.ZodTypeAny, dflt: number): number {
+  const { min, max } = rangeOf(field);
+  return num(flag, v, min, max, dflt);
+}
+
+/** A flag that names one of the values of the schema field it fills. */
+export function oneOfIn<T extends string>(
+  flag: string,
+  v: unknown,
+  field: z.ZodType<T | null, z.ZodTypeDef, unknown>,
+  dflt: T,
+): T {
+  return oneOf(flag, v, choicesOf(field), dflt);
+}
+
+/** The --mutant value, checked against the list. */
+export function parseMutant(v: unknown): MutantName | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !isMutant(v))
+    return usage(`--mutant must be one of ${MUTANT_NAMES.join(', ')}, got "${String(v)}"`);
+  return v;
 }
 
 /** Phase progress on standard error: a bar on a terminal, plain lines otherwise. */

@@ -1,32 +1,26 @@
 /**
- * `percpu-sim stress --explore` and `--schedule`: systematic exploration of a named scenario
- * (or of the stress program itself, kept small), with DPOR unless `--no-reduction`, and the
- * exact rerun of one explored schedule.
+ * `percpu-sim stress --explore` and `--schedule` (part of the stress command): systematic
+ * exploration of a named scenario (or of the stress program itself, kept small), with DPOR
+ * unless `--no-reduction`, and the exact rerun of one explored schedule.
  */
-import { writeFileSync } from 'node:fs';
-import { onInterrupt } from './common.ts';
-import type { Outputs } from './outputs.ts';
-import { type StressConfig, stressCommand } from '../stress/engine.ts';
+import type { StressConfig } from '../files/config.ts';
+import { stressCommand } from '../files/rerun.ts';
+import { writeSavedStress } from '../files/saved.ts';
 import type { ExecuteOptions } from '../explore/execute.ts';
 import { type ExploreResult, explore, runSchedule } from '../explore/dpor.ts';
 import { SCENARIOS, SCENARIO_NAMES, type Scenario, scenario } from '../explore/scenarios.ts';
-
-export interface ExploreFlags {
-  int(flag: string, v: unknown, min: number, max: number, dflt: number): number;
-  num(flag: string, v: unknown, min: number, max: number, dflt: number): number;
-  fail(msg: string): never;
-}
+import { int, num, onInterrupt, usage } from './common.ts';
+import type { Outputs } from './outputs.ts';
 
 /** The scenario named by --scenario, and the configuration it runs on (flags given win). */
 export function exploreSetup(
   values: Record<string, unknown>,
   cfg: StressConfig,
-  f: ExploreFlags,
 ): { sc: Scenario | null; cfg: StressConfig; opts: ExecuteOptions } {
   const name = values.scenario;
   const sc =
     typeof name === 'string'
-      ? (scenario(name) ?? f.fail(`--scenario must be one of ${SCENARIO_NAMES.join(', ')} (got "${name}")`))
+      ? (scenario(name) ?? usage(`--scenario must be one of ${SCENARIO_NAMES.join(', ')} (got "${name}")`))
       : null;
   const out: StressConfig = { ...cfg, args: { ...cfg.args } };
   // exploration multiplies with every preemption point: a scenario is explored at every
@@ -43,31 +37,25 @@ export function exploreSetup(
   return { sc, cfg: out, opts: sc ? { programs: sc.programs } : {} };
 }
 
-/** The command that reruns one schedule exactly. */
-function replayCommand(cfg: StressConfig, sc: Scenario | null, schedule: readonly string[]): string {
-  return `${stressCommand(cfg)}${sc ? ` --scenario ${sc.name}` : ''} --schedule ${schedule.join(',') || '-'}`;
-}
-
 export async function exploreMain(
   values: Record<string, unknown>,
   base: StressConfig,
-  f: ExploreFlags,
   bar: (phase: string, done: number, total: number) => void,
   json: boolean,
   outputs: Outputs,
   savePath: string | undefined,
 ): Promise<number> {
-  const { sc, cfg, opts } = exploreSetup(values, base, f);
-  const k = f.int('--preemptions', values.preemptions, 0, 10, sc?.preemptions ?? 2);
-  const max = f.int('--max-schedules', values['max-schedules'], 1, 10_000_000, 100_000);
-  const secs = f.num('--max-seconds', values['max-seconds'], 1, 86_400, 600);
+  const { sc, cfg, opts } = exploreSetup(values, base);
+  const k = int('--preemptions', values.preemptions, 0, 10, sc?.preemptions ?? 2);
+  const max = int('--max-schedules', values['max-schedules'], 1, 10_000_000, 100_000);
+  const secs = num('--max-seconds', values['max-seconds'], 1, 86_400, 600);
   const reduction = values['no-reduction'] !== true;
   const t0 = Date.now();
   let explored = 0;
   onInterrupt(
     'stress',
     () =>
-      `${explored} schedule(s) explored${sc ? ` of scenario ${sc.name}` : ''}, rerun with: ${stressCommand(cfg)}${sc ? ` --scenario ${sc.name}` : ''} --explore --preemptions ${k}`,
+      `${explored} schedule(s) explored${sc ? ` of scenario ${sc.name}` : ''}, rerun with: ${stressCommand(cfg, { scenario: sc?.name ?? null, explore: { preemptions: k, reduction } })}`,
   );
   const res: ExploreResult = await explore(cfg, {
     ...opts,
@@ -85,7 +73,10 @@ export async function exploreMain(
     },
   });
   bar('done', 1, 1);
-  const violations = res.violations.map((v) => ({ ...v, replay: replayCommand(cfg, sc, v.schedule) }));
+  const violations = res.violations.map((v) => ({
+    ...v,
+    replay: stressCommand(cfg, { scenario: sc?.name ?? null, schedule: v.schedule }),
+  }));
   if (json) {
     process.stdout.write(
       JSON.stringify(
@@ -126,37 +117,42 @@ export async function exploreMain(
   }
   if (violations.length) {
     const first = violations[0]!;
-    const saved = {
-      format: 'percpu-sim-stress',
-      version: 2,
-      config: cfg,
-      scenario: sc?.name ?? null,
-      schedule: first.schedule,
-      verdict: 'violation',
-      violations: [{ checker: first.checker, kind: first.kind, cpu: -1, tick: 0, message: first.message }],
-    };
-    outputs.write('--save', savePath, (p) => writeFileSync(p, JSON.stringify(saved, null, 2) + '\n'));
+    outputs.write('--save', savePath, (p) =>
+      writeSavedStress(p, {
+        config: cfg,
+        scenario: sc?.name ?? null,
+        schedule: first.schedule,
+        verdict: 'violation',
+        violations: [{ checker: first.checker, kind: first.kind, cpu: -1, tick: 0, message: first.message }],
+      }),
+    );
   }
   return outputs.finish(violations.length ? 1 : 0);
 }
 
-/** `--schedule a,b,c`: reruns one explored schedule and reports like a stress run. */
-export async function scheduleMain(
-  values: Record<string, unknown>,
-  base: StressConfig,
-  f: ExploreFlags,
-  extra: ExecuteOptions = {},
-) {
-  const { sc, cfg, opts } = exploreSetup(values, base, f);
-  const text = String(values.schedule);
+/** `--schedule a,b,c`: the task names, one per choice point ("-" or nothing: the default order). */
+export function parseSchedule(text: string): string[] {
   const schedule = text === '-' || text === '' ? [] : text.split(',').map((x) => x.trim());
   for (const t of schedule)
     if (!/^(\d+|k)\.\d+$/.test(t))
-      f.fail(
+      usage(
         `--schedule takes task names such as 0.3 (CPU 0's fourth request) or k.0 (the reclaim worker), comma separated (got "${t}")`,
       );
+  return schedule;
+}
+
+/** `--schedule a,b,c`: reruns one explored schedule and reports like a stress run. */
+export async function scheduleMain(values: Record<string, unknown>, base: StressConfig, extra: ExecuteOptions = {}) {
+  const { sc, cfg, opts } = exploreSetup(values, base);
+  const schedule = parseSchedule(String(values.schedule));
   const exec = await runSchedule(cfg, schedule, { ...opts, ...extra });
-  return { report: exec.report, schedule, sc, cfg, replay: replayCommand(cfg, sc, schedule) };
+  return {
+    report: exec.report,
+    schedule,
+    sc,
+    cfg,
+    replay: stressCommand(cfg, { scenario: sc?.name ?? null, schedule }),
+  };
 }
 
 /** The scenarios for --help, each description wrapped under its name. */

@@ -1,4 +1,5 @@
 /** `percpu-sim ftrace`: replay a modern kernel's percpu tracepoint log through 2.6.36. */
+import { ftraceSmpCommand } from '../files/rerun.ts';
 import { readFileSync } from 'node:fs';
 import { FtraceError, parseFtrace, printable, toReplayOps } from '../trace/ftrace.ts';
 import { PERCPU_DYNAMIC_RESERVE, PERCPU_MODULE_RESERVE } from '../kernel/constants.ts';
@@ -121,7 +122,7 @@ Examples:
         );
       const seed = int('--seed', values.seed, 0, 2 ** 32 - 1, 1);
       const memoryMiB = values.memory === undefined ? 256 : int('--memory', values.memory, 16, 4096, 256);
-      const rerun = `percpu-sim ftrace ${file} --smp --cpus ${cpus} --seed ${seed} --memory ${memoryMiB}`;
+      const rerun = ftraceSmpCommand(file, { cpus, seed, memoryMiB });
       onInterrupt('ftrace', () => `seed ${seed}; rerun with: ${rerun}`);
       const r = await ftraceSmp(parsed.events, ops, { cpus, seed, memoryMiB, onProgress: progressBar(false) });
       if ('refused' in r) {

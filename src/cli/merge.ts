@@ -4,30 +4,20 @@
  * over the machines of a batch system and be read as one.
  */
 import { readFileSync } from 'node:fs';
-import { type Campaign, CampaignReportSchema, schemaErrors } from '../files/saved.ts';
-import { campaignLine } from './stress-main.ts';
-import { campaignSeeds } from '../stress/campaign.ts';
-import { type StressConfig, stressCommand } from '../stress/engine.ts';
+import {
+  type Campaign,
+  CampaignReportSchema,
+  type MergedCampaign,
+  MergedCampaignSchema,
+  schemaErrors,
+} from '../files/saved.ts';
+import { stressCommand } from '../files/rerun.ts';
+import { campaignSeeds, workerRoundConfig } from '../stress/campaign.ts';
 import { type Command, UsageError, escapeControl, parse } from './common.ts';
-
-export interface Merged {
-  format: 'percpu-sim-campaign';
-  version: 1;
-  base: number;
-  runs: number;
-  shard: null;
-  jobs: number;
-  keepGoing: boolean;
-  config: Campaign['config'];
-  seeds: Campaign['seeds'];
-  skipped: number;
-  /** the reports merged, and the seeds of the campaign no report holds */
-  merged: number;
-  missing: number[];
-}
+import { campaignLine } from './reports.ts';
 
 /** Joins campaign reports; throws UsageError when they are not parts of one campaign. */
-export function mergeCampaigns(parts: { file: string; campaign: Campaign }[]): Merged {
+export function mergeCampaigns(parts: { file: string; campaign: Campaign }[]): MergedCampaign {
   const first = parts[0]!;
   const key = (c: Campaign) => JSON.stringify({ config: c.config, runs: c.runs });
   const seen = new Map<number, string>();
@@ -54,7 +44,7 @@ export function mergeCampaigns(parts: { file: string; campaign: Campaign }[]): M
   seeds.sort((a, b) => a.seed - b.seed);
   const c = first.campaign;
   const missing = campaignSeeds(c.base, c.runs, null).filter((s) => !seen.has(s));
-  return {
+  return MergedCampaignSchema.parse({
     format: 'percpu-sim-campaign',
     version: 1,
     base: c.base,
@@ -67,7 +57,7 @@ export function mergeCampaigns(parts: { file: string; campaign: Campaign }[]): M
     skipped: parts.reduce((a, p) => a + p.campaign.skipped, 0),
     merged: parts.length,
     missing,
-  };
+  });
 }
 
 export const merge: Command = {
@@ -122,7 +112,7 @@ Example, a campaign of 1000 seeds in 4 slices (on 4 machines, or a CI matrix):
       for (const s of bad)
         out.push(
           `  seed ${s.seed}${s.workers ? ' (worker threads)' : ''}: ${s.first[0] ?? 'violation'}`,
-          `    replay: ${stressCommand({ ...(m.config as StressConfig), seed: s.seed })}${s.workers ? ' --workers' : ''}`,
+          `    replay: ${s.workers ? stressCommand(workerRoundConfig({ ...m.config, seed: s.seed }), { workers: true }) : stressCommand({ ...m.config, seed: s.seed })}`,
         );
       out.push(
         `verdict: ${bad.length ? `VIOLATION in ${bad.length} seed(s)` : m.missing.length ? 'INCOMPLETE' : 'CLEAN'}`,

@@ -1,7 +1,14 @@
 /** `percpu-sim replay-run`: replay a saved run and say whether it ends the same way. */
-import { replayRunMain } from './stress-main.ts';
-import { type Command, UsageError, flags, parse } from './common.ts';
+import { readFileSync } from 'node:fs';
+import { SavedRunLogSchema, SavedStressSchema, schemaErrors } from '../files/saved.ts';
+import { replayRunCommand, stressCommand } from '../files/rerun.ts';
+import { runSchedule } from '../explore/dpor.ts';
+import { scenario } from '../explore/scenarios.ts';
+import { replayRunLog } from '../smp/run-log.ts';
+import { runStress } from '../stress/engine.ts';
+import { type Command, UsageError, onInterrupt, parse, progressBar, usage } from './common.ts';
 import { Outputs } from './outputs.ts';
+import { formatStressReport, recordHooks, stressPage } from './reports.ts';
 import { HTML_OPTION, TRACE_OPTION, VISUALS_HELP, Visuals } from './visuals.ts';
 
 export const replayRun: Command = {
@@ -27,6 +34,96 @@ Exit status 2 for bad usage or a file that is not a saved run.`,
     if (positionals.length !== 1) throw new UsageError('replay-run needs exactly one FILE');
     const out = new Outputs('replay-run');
     const visuals = new Visuals(out, values);
-    return out.finish(await replayRunMain(positionals[0]!, values.json === true, flags, visuals));
+    return out.finish(await replayRunMain(positionals[0]!, values.json === true, visuals));
   },
 };
+
+async function replayRunMain(file: string, json: boolean, visuals: Visuals): Promise<number> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    return usage(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  const format = (raw as { format?: unknown } | null)?.format;
+  if (format === 'percpu-sim-run-log') {
+    const parsed = SavedRunLogSchema.safeParse(raw);
+    if (!parsed.success) return usage(`${file} is not a valid run log: ${schemaErrors(parsed.error)}`);
+    const log = parsed.data;
+    const recorder = visuals.fresh();
+    const r = replayRunLog(log, recorder ?? undefined);
+    const same = r.mismatches.length === 0 && r.sameFinalState;
+    for (const m of r.mismatches) recorder?.violation(null, `replay differs: ${m}`);
+    visuals.write({
+      title: `percpu-sim replay-run ${file}: ${log.workload}, ${log.config.cpus} CPUs, without workers`,
+      verdict: {
+        label: same ? 'REPRODUCED' : 'NOT REPRODUCED',
+        ok: same,
+        seed: log.seed,
+        replay: replayRunCommand(file),
+        notes: [
+          `${r.requests} allocator requests replayed; the recorded run's verdict was ${log.verdict}`,
+          ...(r.sameFinalState ? [] : ['the final allocator state differs from the recording']),
+        ],
+      },
+    });
+    if (json) process.stdout.write(JSON.stringify({ reproduced: same, ...r }, null, 2) + '\n');
+    else
+      process.stdout.write(
+        `replayed ${r.requests} allocator requests of ${log.workload} (seed ${log.seed}) without workers\n` +
+          (r.mismatches.length
+            ? r.mismatches
+                .slice(0, 10)
+                .map((m) => `  ${m}\n`)
+                .join('')
+            : '') +
+          `${same ? 'reproduced: the same replies and the same final allocator state' : `NOT reproduced: ${r.mismatches.length} different replies${r.sameFinalState ? '' : ', a different final state'}`}\n`,
+      );
+    return same ? 0 : 1;
+  }
+  if (format !== 'percpu-sim-stress')
+    return usage(
+      `${file} is not a saved run: its "format" is ${JSON.stringify(format ?? null)}, not "percpu-sim-stress" (stress --save) or "percpu-sim-run-log" (run --save)`,
+    );
+  const parsed = SavedStressSchema.safeParse(raw);
+  if (!parsed.success) return usage(`${file} is not a valid saved stress run: ${schemaErrors(parsed.error)}`);
+  const saved = parsed.data;
+  if (saved.version === 1 && saved.schedule)
+    return usage(
+      `${file} holds a schedule of an older exploration (choice numbers); explore again to get one by task names`,
+    );
+  const sc = saved.scenario ? scenario(saved.scenario) : null;
+  if (saved.scenario && !sc) return usage(`${file}: scenario: this version has no scenario "${saved.scenario}"`);
+  const config = saved.config;
+  const bar = progressBar(json);
+  onInterrupt('replay-run', () => `replaying ${file} (seed ${config.seed}); rerun with: ${replayRunCommand(file)}`);
+  const recorder = visuals.fresh();
+  const hooks = recorder ? recordHooks(recorder) : {};
+  const schedule = saved.schedule as string[] | null;
+  const r = schedule
+    ? (await runSchedule(config, schedule, { ...(sc ? { programs: sc.programs } : {}), ...hooks })).report
+    : await runStress(config, { onProgress: (d, t) => bar(`replaying seed ${config.seed}`, d, t), ...hooks });
+  bar('done', 1, 1);
+  const replay = stressCommand(config, { scenario: saved.scenario, schedule, workers: r.workers });
+  visuals.write(stressPage(r, replayRunCommand(file), recorder));
+  const first = (x: readonly { checker: string; kind: string; message: string }[]) =>
+    x[0] ? `${x[0].checker}/${x[0].kind}: ${x[0].message}` : 'none';
+  const same = r.verdict === saved.verdict && first(r.violations) === first(saved.violations);
+  if (json)
+    process.stdout.write(
+      JSON.stringify(
+        {
+          reproduced: same,
+          saved: { verdict: saved.verdict, first: first(saved.violations) },
+          replayed: { verdict: r.verdict, first: first(r.violations) },
+        },
+        null,
+        2,
+      ) + '\n',
+    );
+  else
+    process.stdout.write(
+      `${formatStressReport(r, 1, replay)}\n${same ? 'reproduced: the replay ends exactly as the saved run did' : `NOT reproduced: the saved run ended with ${first(saved.violations)}`}\n`,
+    );
+  return r.verdict === 'clean' ? 0 : 1;
+}

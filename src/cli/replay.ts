@@ -1,4 +1,5 @@
 /** `percpu-sim replay`: a JSON Lines trace through the allocator, one result line per operation. */
+import { replayCommand } from '../files/rerun.ts';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { isAscii } from 'node:buffer';
 import { allocatorSvg } from '../report/svg.ts';
@@ -63,7 +64,7 @@ Example:
     const shown = file === '-' ? '<stdin>' : file;
     const page = (ok: boolean, notes: string[]) => ({
       title: `percpu-sim replay ${shown}`,
-      verdict: { label: ok ? 'REPLAYED' : 'STOPPED', ok, seed: null, replay: `percpu-sim replay ${shown}`, notes },
+      verdict: { label: ok ? 'REPLAYED' : 'STOPPED', ok, seed: null, replay: replayCommand(file), notes },
     });
     try {
       const onResourceLimit = (m: string): void => void process.stderr.write(`percpu-sim replay: warning: ${m}\n`);

@@ -1,20 +1,32 @@
 /** `percpu-sim run`: boot an SMP machine and run a workload on one worker thread per CPU. */
 import { readdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { PolicyName } from '../sim/policy.ts';
 import type { Percpu } from '../kernel/percpu.ts';
 import { formatRunReport } from '../report/run-report.ts';
 import { allocatorSvg } from '../report/svg.ts';
 import { saveRunLog } from '../smp/run-log.ts';
 import { runWorkload } from '../smp/run.ts';
 import { randomSeed } from '../util/prng.ts';
-import { type Command, UsageError, flags, int, onInterrupt, oneOf, parse, progressBar } from './common.ts';
-import { CHECK_OPTIONS, MACHINE_OPTIONS, parseMutant } from './options.ts';
+import { RunConfigSchema, SeedSchema } from '../files/config.ts';
+import { runFlagsCommand } from '../files/rerun.ts';
+import {
+  CHECK_OPTIONS,
+  type Command,
+  MACHINE_OPTIONS,
+  UsageError,
+  int,
+  intIn,
+  onInterrupt,
+  oneOfIn,
+  parse,
+  parseMutant,
+  progressBar,
+} from './common.ts';
 import { Outputs } from './outputs.ts';
+import { runPage } from './reports.ts';
 import { HTML_OPTION, TRACE_OPTION, VISUALS_HELP, Visuals } from './visuals.ts';
-import { cpuCounts } from '../report/html.ts';
-import { formatPercpuStats } from '../kernel/stats.ts';
-import type { RunReport } from '../smp/run.ts';
+
+const C = RunConfigSchema.shape;
 
 const EXAMPLES_DIR = new URL('../../examples', import.meta.url);
 
@@ -94,7 +106,7 @@ Examples:
     const savePath = out.claim('--save', values.save);
     const visuals = new Visuals(out, values);
     const recorder = visuals.fresh();
-    const mutant = parseMutant(values.mutant, flags.fail);
+    const mutant = parseMutant(values.mutant);
     const workload = positionals[0] ?? 'demo';
     const args: Record<string, number | string | boolean> = {};
     for (const a of (values.arg as string[] | undefined) ?? []) {
@@ -103,7 +115,7 @@ Examples:
       const v = m[2]!;
       args[m[1]!] = v === 'true' ? true : v === 'false' ? false : /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
     }
-    const seed = values.seed === undefined ? randomSeed() : int('--seed', values.seed, 0, 2 ** 32 - 1, 0);
+    const seed = values.seed === undefined ? randomSeed() : intIn('--seed', values.seed, SeedSchema, 0);
     const json = values.json === true;
     const progress = progressBar(json);
     let phase = 'starting';
@@ -111,31 +123,28 @@ Examples:
       phase = p;
       progress(p, done, total);
     };
-    const given = argv.filter((a) => a !== positionals[0]).join(' ');
+    const given = argv.filter((a) => a !== positionals[0]);
     onInterrupt(
       'run',
-      () =>
-        `seed ${seed}, in phase "${phase}"; rerun with: percpu-sim run ${workload} --seed ${seed}${given ? ` ${given.replace(/--seed(=|\s+)\S+/, '').trim()}` : ''}`,
+      () => `seed ${seed}, in phase "${phase}"; rerun with: ${runFlagsCommand(workload, seed, given)}`,
     );
     let report;
     try {
       report = await runWorkload({
         workload,
         args,
-        ...(values.cpus !== undefined ? { cpus: int('--cpus', values.cpus, 1, 1024, 4) } : {}),
+        ...(values.cpus !== undefined ? { cpus: intIn('--cpus', values.cpus, C.cpus, 4) } : {}),
         ...(values['cpus-per-thread'] !== undefined
           ? { cpusPerThread: int('--cpus-per-thread', values['cpus-per-thread'], 1, 1024, 1) }
           : {}),
-        ...(values.nodes !== undefined ? { nodes: int('--nodes', values.nodes, 1, 16, 1) } : {}),
-        ...(values.backend !== undefined
-          ? { backend: oneOf('--backend', values.backend, ['vm', 'km'] as const, 'vm') }
-          : {}),
+        ...(values.nodes !== undefined ? { nodes: intIn('--nodes', values.nodes, C.nodes, 1) } : {}),
+        ...(values.backend !== undefined ? { backend: oneOfIn('--backend', values.backend, C.backend, 'vm') } : {}),
         ...(mutant !== undefined ? { mutant } : {}),
         ...(values.count ? { countViolations: true } : {}),
         strictLocks: values.strict === true,
-        ...(values.memory !== undefined ? { memoryMiB: int('--memory', values.memory, 16, 4096, 64) } : {}),
+        ...(values.memory !== undefined ? { memoryMiB: intIn('--memory', values.memory, C.memoryMiB, 64) } : {}),
         seed,
-        policy: oneOf('--policy', values.policy, ['random', 'fifo', 'pct'] as const, 'random') as PolicyName,
+        policy: oneOfIn('--policy', values.policy, C.policy, 'random'),
         check: values['no-check'] !== true,
         failOnLeak: values['fail-on-leak'] === true,
         phaseTimeoutMs: int('--timeout', values.timeout, 1, 3600, 120) * 1000,
@@ -161,37 +170,3 @@ Examples:
     return out.finish(report.verdict === 'pass' ? 0 : report.verdict === 'timeout' ? 3 : 1);
   },
 };
-
-/** The HTML report's verdict and CPU table of a run. */
-export function runPage(r: RunReport) {
-  const counts = cpuCounts(r.log);
-  const byCpu = new Map(counts.rows.map((row) => [row[0] as number, row.slice(1)]));
-  const c = r.config;
-  return {
-    title: `percpu-sim run ${r.workload}: ${c.cpus} CPUs, ${c.nodes} node(s), ${c.backend}`,
-    verdict: {
-      label: r.verdict.toUpperCase(),
-      ok: r.verdict === 'pass',
-      seed: r.seed,
-      replay: r.replay,
-      notes: [
-        `${r.events} allocator events; ${r.violations.length} failure(s)${r.shutdown ? `; ${r.shutdown.leaks.length} leak(s) at shutdown` : ''}`,
-        ...(c.mutant ? [`mutant: ${c.mutant}`] : []),
-      ],
-    },
-    ...(r.stats
-      ? { stats: `${formatPercpuStats(r.stats)}\n(taken when the workload had run, before teardown and shutdown)` }
-      : {}),
-    cpuTable: {
-      columns: ['cpu', 'node', 'thread', 'status', 'ms', ...counts.columns.slice(1)],
-      rows: r.cpus.map((x) => [
-        x.cpu,
-        x.node,
-        x.threadId,
-        x.ok ? 'ok' : (x.error ?? 'failed'),
-        Math.round(x.ms),
-        ...(byCpu.get(x.cpu) ?? counts.columns.slice(1).map(() => 0)),
-      ]),
-    },
-  };
-}

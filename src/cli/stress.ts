@@ -1,6 +1,208 @@
-/** `percpu-sim stress`: seeded stress, exploration and schedules (the body is in src/cli/stress-main.ts). */
-import { STRESS_HELP, STRESS_OPTIONS, stressMain } from './stress-main.ts';
-import { type Command, UsageError, flags, parse } from './common.ts';
+/**
+ * `percpu-sim stress`: seeded stress of the whole machine (one seed, a campaign of seeds, or
+ * the same program on worker threads), and exploration of a scenario's schedules (explore.ts).
+ */
+import { violationLine } from '../check/violation.ts';
+import { rangeOf } from '../files/bounds.ts';
+import {
+  DEFAULT_STRESS,
+  type StressConfig,
+  StressArgsSchema,
+  StressConfigSchema,
+  resolveMachine,
+} from '../files/config.ts';
+import { replayRunCommand, stressCommand } from '../files/rerun.ts';
+import { CampaignSchema, type Shard, ShardSchema, writeSavedStress } from '../files/saved.ts';
+import { saveRunLog } from '../smp/run-log.ts';
+import { campaignSeeds, defaultJobs, runCampaign, runSeed, stressOnWorkers } from '../stress/campaign.ts';
+import type { StressReport } from '../stress/engine.ts';
+import {
+  CHECK_OPTIONS,
+  type Command,
+  MACHINE_OPTIONS,
+  UsageError,
+  int,
+  intIn,
+  num,
+  numIn,
+  onInterrupt,
+  oneOfIn,
+  parse,
+  parseMutant,
+  progressBar,
+  usage,
+} from './common.ts';
+import { exploreMain, scenariosHelp, scheduleMain } from './explore.ts';
+import { Outputs } from './outputs.ts';
+import { campaignLine, formatStressReport, recordHooks, runPage, stressPage } from './reports.ts';
+import { HTML_OPTION, TRACE_OPTION, Visuals } from './visuals.ts';
+
+const S = StressConfigSchema.shape;
+const A = StressArgsSchema.shape;
+const C = CampaignSchema.shape;
+
+export const STRESS_OPTIONS = {
+  ...MACHINE_OPTIONS,
+  'max-delay': { type: 'string' },
+  granularity: { type: 'string' },
+  'no-races': { type: 'boolean' },
+  'no-lockdep': { type: 'boolean' },
+  'fail-rate': { type: 'string' },
+  ops: { type: 'string' },
+  'alloc-pct': { type: 'string' },
+  'reserved-pct': { type: 'string' },
+  sizes: { type: 'string' },
+  'max-align-shift': { type: 'string' },
+  'max-live': { type: 'string' },
+  'early-ops': { type: 'string' },
+  ...CHECK_OPTIONS,
+  duration: { type: 'string' },
+  runs: { type: 'string' },
+  workers: { type: 'boolean' },
+  explore: { type: 'boolean' },
+  preemptions: { type: 'string' },
+  'max-schedules': { type: 'string' },
+  'max-seconds': { type: 'string' },
+  scenario: { type: 'string' },
+  'no-reduction': { type: 'boolean' },
+  schedule: { type: 'string' },
+  jobs: { type: 'string' },
+  shard: { type: 'string' },
+  'keep-going': { type: 'boolean' },
+  ...TRACE_OPTION,
+  ...HTML_OPTION,
+} as const;
+
+export const STRESS_HELP = `Usage: percpu-sim stress [options]
+
+Seeded stress of the whole machine with every checker on: allocator invariants after every
+step, the 2.6.36 lock rules, per-CPU isolation on every write and every new area, kernel
+BUGs, data corruption and page accounting. Each simulated CPU allocates, stamps, checks and
+frees at random; the scheduler interleaves them at every lock drop and sleeping point. A run
+is a pure function of its seed, so a failure prints the command that replays it exactly.
+
+Machine and scheduler:
+  --cpus N              simulated CPUs (default ${DEFAULT_STRESS.cpus})
+  --nodes N             NUMA nodes (default: 1 to 4, cycling with the seed)
+  --backend vm|km|auto  chunk backend (default auto: vm on even seeds, km on odd ones)
+  --memory MIB          physical memory (default ${DEFAULT_STRESS.memoryMiB})
+  --seed N              the run's seed (default 1)
+  --policy random|pct   random delays, or PCT-style priorities with rare preemptions
+  --granularity G       where a task may be preempted: sleep (where the kernel sleeps),
+                        lock (also before every acquire and after every release), or
+                        access (also wherever a path touches a shared object; default)
+  --max-delay N         the longest a sleeping step lasts, in ticks (default ${DEFAULT_STRESS.maxDelay})
+  --fail-rate F         fraction of page allocations that fail (default ${DEFAULT_STRESS.failRate})
+Operation mix (per CPU):
+  --ops N               operations per CPU (default ${DEFAULT_STRESS.args.ops})
+  --alloc-pct P         percent of operations that allocate (default ${DEFAULT_STRESS.args.allocPct})
+  --reserved-pct P      percent of allocations from the reserved chunk (default ${DEFAULT_STRESS.args.reservedPct})
+  --sizes small|mixed|large   size distribution (default ${DEFAULT_STRESS.args.sizes})
+  --max-align-shift N   alignments up to 2^N (default ${DEFAULT_STRESS.args.maxAlignShift})
+  --max-live N          live areas per CPU at most (default ${DEFAULT_STRESS.args.maxLive})
+  --early-ops N         allocations the boot CPU makes before slab is online, past the
+                        early map's limit (default ${DEFAULT_STRESS.args.earlyOps}; 0 for none)
+Length:
+  --duration S          keep running with the next seeds until a violation or S seconds
+  --runs N              or run N seeds (default: one run, or as many as --duration allows)
+  --jobs N              seeds at once, each on a thread of its own (default: one per core,
+                        here ${defaultJobs()}); every seed is still a pure function of its number
+  --keep-going          run every seed, not stopping at the first violation
+  --shard K/N           run only the K-th of N disjoint slices of the --runs seeds (every N-th
+                        seed), to the end; percpu-sim merge joins the shards' --json reports
+Checking:
+  --mutant NAME         bring back a historical bug (see percpu-sim mutants)
+  --strict              report schedule_work() under pcpu_lock as a violation, not as the
+                        known 2.6.36 dependency
+  --no-races            switch off the data-race detector (lockset and happens-before)
+  --no-lockdep          ignore the kernel's own lockdep_assert_held() calls (the race
+                        detector finds a missing lock without them)
+  --count               count violations and go on, instead of stopping at the first
+Exploration:
+  --explore             visit every interleaving of a small scenario within a preemption
+                        bound, one per class of equivalent orders (dynamic partial-order
+                        reduction with sleep sets); each violation comes with its schedule
+  --scenario NAME       what to explore (below); without it, the stress program itself
+                        (keep it small: --cpus 2 --ops 4)
+  --preemptions K       the bound: switches away from a task that could go on (default:
+                        the scenario's, 3; or 2)
+  --no-reduction        the plain depth-first walk over every order, for comparison
+  --max-schedules N     stop after N schedules (default 100000)
+  --max-seconds S       stop after S seconds (default 600)
+  --schedule LIST       rerun one schedule an exploration printed: task names, comma
+                        separated (0.3 is CPU 0's fourth request, k.0 the reclaim worker)
+Other:
+  --workers             run the same program on real worker threads instead (true
+                        parallelism; a failure there replays through its saved event log)
+  --save FILE           save the run for percpu-sim replay-run
+  --trace FILE          the last run as a Chrome trace, for https://ui.perfetto.dev or
+                        chrome://tracing (an exploration: trace one --schedule)
+  --html FILE           the last run as a self-contained HTML report
+  --json                print the report as JSON
+  -h, --help            this text
+
+Scenarios (--explore --scenario NAME):
+${scenariosHelp()}
+
+Exit status: 0 when clean, 1 when a violation was found, 2 for bad usage.
+
+Examples:
+  percpu-sim stress --seed 7 --duration 30
+  percpu-sim stress --mutant reclaim-drops-mutex --duration 60
+  percpu-sim stress --explore --scenario extend-vs-free --mutant extend-stale-walk
+  percpu-sim stress --explore --cpus 2 --ops 4 --preemptions 2`;
+
+/** The configuration a stress command line asks for (--explore and --schedule adapt it, see explore.ts). */
+export function stressConfig(values: Record<string, unknown>): StressConfig {
+  const mutant = parseMutant(values.mutant);
+  const d = DEFAULT_STRESS;
+  const cpus = intIn('--cpus', values.cpus, S.cpus, d.cpus);
+  // nodes 0, the seed's choice, is what leaving the flag out asks for
+  const nodes = int('--nodes', values.nodes, 1, rangeOf(S.nodes).max, d.nodes);
+  if (nodes > cpus) usage(`--nodes ${nodes} is more than --cpus ${cpus}: every node needs a CPU`);
+  if (values.workers && (values.duration !== undefined || values.runs !== undefined))
+    usage('--workers runs one seed on real threads; --duration and --runs are for the deterministic engine');
+  if (values.workers && (values.explore || values.schedule !== undefined))
+    usage(
+      '--workers runs on real threads, which cannot be explored or steered; --explore and --schedule use the deterministic engine',
+    );
+  for (const flag of ['jobs', 'shard', 'keep-going'])
+    if (values[flag] !== undefined && (values.workers || values.explore || values.schedule !== undefined))
+      usage(`--${flag} is for a campaign of seeds (--runs or --duration), not for --workers, --explore or --schedule`);
+  for (const flag of ['preemptions', 'no-reduction', 'max-schedules', 'max-seconds'])
+    if (values[flag] !== undefined && !values.explore) usage(`--${flag} is for --explore`);
+  if (values.scenario !== undefined && !values.explore && values.schedule === undefined)
+    usage('--scenario is for --explore or --schedule');
+  if (values.explore && (values.trace !== undefined || values.html !== undefined))
+    usage(
+      '--trace and --html draw one run; an exploration runs many: rerun the schedule it prints with --schedule and --trace or --html',
+    );
+  return {
+    seed: intIn('--seed', values.seed, S.seed, d.seed),
+    cpus,
+    nodes,
+    backend: oneOfIn('--backend', values.backend, S.backend, d.backend),
+    memoryMiB: intIn('--memory', values.memory, S.memoryMiB, d.memoryMiB),
+    policy: oneOfIn('--policy', values.policy, S.policy, d.policy),
+    granularity: oneOfIn('--granularity', values.granularity, S.granularity, d.granularity),
+    maxDelay: intIn('--max-delay', values['max-delay'], S.maxDelay, d.maxDelay),
+    failRate: numIn('--fail-rate', values['fail-rate'], S.failRate, d.failRate),
+    mutant: mutant ?? null,
+    strict: values.strict === true,
+    races: values['no-races'] !== true,
+    lockdep: values['no-lockdep'] !== true,
+    count: values.count === true,
+    args: {
+      ops: intIn('--ops', values.ops, A.ops, d.args.ops),
+      allocPct: intIn('--alloc-pct', values['alloc-pct'], A.allocPct, d.args.allocPct),
+      reservedPct: intIn('--reserved-pct', values['reserved-pct'], A.reservedPct, d.args.reservedPct),
+      sizes: oneOfIn('--sizes', values.sizes, A.sizes, d.args.sizes),
+      maxAlignShift: intIn('--max-align-shift', values['max-align-shift'], A.maxAlignShift, d.args.maxAlignShift),
+      maxLive: intIn('--max-live', values['max-live'], A.maxLive, d.args.maxLive),
+      earlyOps: intIn('--early-ops', values['early-ops'], A.earlyOps, d.args.earlyOps),
+    },
+  };
+}
 
 export const stress: Command = {
   summary: 'seeded stress with every checker on; prints a seed that replays any failure',
@@ -8,6 +210,124 @@ export const stress: Command = {
   async run(argv) {
     const { values, positionals } = parse(argv, STRESS_OPTIONS);
     if (positionals.length) throw new UsageError(`stress takes no arguments, got ${positionals.join(' ')}`);
-    return stressMain(values, flags);
+    return stressMain(values);
   },
 };
+
+async function stressMain(values: Record<string, unknown>): Promise<number> {
+  const cfg = stressConfig(values);
+  const outputs = new Outputs('stress');
+  const savePath = outputs.claim('--save', values.save);
+  const visuals = new Visuals(outputs, values);
+  const json = values.json === true;
+  const bar = progressBar(json);
+  if (values.workers) {
+    Object.assign(cfg, resolveMachine(cfg));
+    const recorder = visuals.fresh();
+    const r = await stressOnWorkers(cfg, { onProgress: bar, ...(recorder ? { recorder } : {}) });
+    visuals.write({
+      ...runPage(r),
+      title: `percpu-sim stress --workers: ${cfg.cpus} CPUs, ${cfg.nodes} node(s), ${cfg.backend}`,
+    });
+    const { log: _l, fingerprint: _f, ...data } = r;
+    process.stdout.write(
+      json
+        ? JSON.stringify(data, null, 2) + '\n'
+        : `${r.verdict === 'pass' ? 'verdict: CLEAN' : 'verdict: VIOLATION'}\n${r.violations.map((v) => `  ${violationLine(v)}`).join('\n')}\nseed: ${cfg.seed}\nrerun: ${stressCommand(cfg, { workers: true })}${savePath !== undefined ? `\nreplay the allocator's side exactly: ${replayRunCommand(savePath)}` : ''}\n`,
+    );
+    outputs.write('--save', savePath, (p) => saveRunLog(p, r));
+    return outputs.finish(r.verdict === 'pass' ? 0 : 1);
+  }
+  if (values.explore) return exploreMain(values, cfg, bar, json, outputs, savePath);
+  if (typeof values.schedule === 'string') {
+    const recorder = visuals.fresh();
+    const run = await scheduleMain(values, cfg, recorder ? recordHooks(recorder) : {});
+    const r = run.report;
+    visuals.write(stressPage(r, run.replay, recorder));
+    process.stdout.write(
+      (json ? JSON.stringify({ ...r, log: undefined }, null, 2) : formatStressReport(r, 1, run.replay)) + '\n',
+    );
+    outputs.write('--save', savePath, (p) =>
+      writeSavedStress(p, { ...r, config: run.cfg, scenario: run.sc?.name ?? null, schedule: run.schedule }),
+    );
+    return outputs.finish(r.verdict === 'clean' ? 0 : 1);
+  }
+
+  const duration = values.duration === undefined ? 0 : num('--duration', values.duration, 0, 86_400, 0);
+  const runs = intIn('--runs', values.runs, C.runs, duration ? rangeOf(C.runs).max : 1);
+  const shard = parseShard(values.shard, values.runs !== undefined);
+  const seeds = campaignSeeds(cfg.seed, runs, shard);
+  const jobs = Math.min(intIn('--jobs', values.jobs, C.jobs, defaultJobs()), seeds.length);
+  // a shard is a slice a batch system hands out: it runs to its end, so that shards add up
+  const keepGoing = values['keep-going'] === true || shard !== null;
+  const t0 = Date.now();
+  let done = 0;
+  let bad = 0;
+  const label = (): string =>
+    `${done}/${seeds.length} seed(s)${bad ? `, ${bad} with violations` : ''}${duration ? `, ${((Date.now() - t0) / 1000).toFixed(0)}/${duration} s` : ''}${jobs > 1 ? `, ${jobs} jobs` : ''}`;
+  const running = new Set<number>();
+  onInterrupt('stress', () => {
+    const now = [...running].sort((a, b) => a - b);
+    return `${done} run(s) finished, ${bad} with violations; seed${now.length > 1 ? 's' : ''} ${now.join(', ') || '-'} ${now.length > 1 ? 'were' : 'was'} running; rerun it with: ${stressCommand({ ...cfg, seed: now[0] ?? cfg.seed })}`;
+  });
+  const single = seeds.length === 1;
+  const campaign = await runCampaign(cfg, {
+    seeds,
+    jobs,
+    keepGoing,
+    ...(duration ? { durationMs: duration * 1000 } : {}),
+    onStart: (seed) => running.add(seed),
+    onSeed: (r, n) => {
+      running.delete(r.seed);
+      done = n;
+      if (r.verdict === 'violation') bad++;
+      if (!single)
+        bar(
+          label(),
+          duration ? Math.min(Date.now() - t0, duration * 1000) : n,
+          duration ? duration * 1000 : seeds.length,
+        );
+    },
+    ...(single ? { onProgress: (d: number, t: number) => bar(`seed ${seeds[0]}`, d, t) } : {}),
+  });
+  bar('done', 1, 1);
+  const r = campaign.report;
+  const rerun = (x: StressReport): string => stressCommand(x.config, { workers: x.workers });
+  if (visuals.wanted) {
+    // the reported seed once more, in this thread, watched (a seed is a pure function of its number)
+    const recorder = visuals.fresh()!;
+    const again = await runSeed(cfg, r.seed, recordHooks(recorder), recorder);
+    visuals.write(stressPage(again, rerun(again), recorder));
+  }
+  const n = campaign.results.length;
+  const summary = CampaignSchema.parse({
+    format: 'percpu-sim-campaign',
+    version: 1,
+    base: cfg.seed,
+    runs,
+    shard,
+    jobs,
+    keepGoing,
+    config: cfg,
+    seeds: campaign.results,
+    skipped: campaign.skipped,
+  });
+  if (json) process.stdout.write(JSON.stringify({ ...r, log: undefined, runs: n, campaign: summary }, null, 2) + '\n');
+  else process.stdout.write(formatStressReport(r, n, rerun(r)) + (single ? '' : `\n${campaignLine(summary)}`) + '\n');
+  outputs.write('--save', savePath, (p) => writeSavedStress(p, { ...r, scenario: null, schedule: null }));
+  return outputs.finish(campaign.results.every((x) => x.verdict === 'clean') ? 0 : 1);
+}
+
+/** --shard K/N: the K-th of N slices of the campaign's seeds (needs --runs: a slice of what?). */
+function parseShard(v: unknown, haveRuns: boolean): Shard | null {
+  if (v === undefined) return null;
+  const m = /^(\d+)\/(\d+)$/.exec(String(v));
+  if (!m) return usage(`--shard takes K/N, the K-th of N slices, such as 2/8 (got "${String(v)}")`);
+  const index = Number(m[1]);
+  const count = Number(m[2]);
+  const { min, max } = rangeOf(ShardSchema.innerType().shape.count);
+  if (count < min || count > max || index < min || index > count)
+    usage(`--shard ${String(v)}: K must be in [${min}, N] and N in [${min}, ${max}]`);
+  if (!haveRuns) usage('--shard slices a campaign of --runs N seeds; give --runs');
+  return { index, count };
+}

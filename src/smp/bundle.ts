@@ -2,19 +2,25 @@
  * Worker threads run plain JavaScript. From the TypeScript sources, a worker entry (and every
  * workload a CPU runs) is bundled once with esbuild into node_modules/.cache/percpu-sim/, so a
  * thread starts without a TypeScript loader of its own: a 256-CPU machine starts 256 small
- * threads, not 256 compilers. Packages stay imports, resolved from the project's node_modules.
+ * threads, not 256 compilers. Packages stay imports, resolved from the project's node_modules,
+ * except 'percpu-sim' itself (what examples and workloads import): it is bundled from this
+ * checkout, since a bundle in the cache is outside the package and could not name it.
  *
  * Bundles are named by a hash of their content and written by rename, so concurrent processes
  * (parallel test files) share them safely.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type Plugin, build, buildSync } from 'esbuild';
 
 const CACHE = fileURLToPath(new URL('../../node_modules/.cache/percpu-sim', import.meta.url));
 const made = new Map<string, URL>();
+/** The package's own entry (src/index.ts, or index.js in a build) for `import ... from 'percpu-sim'`. */
+const SELF = {
+  'percpu-sim': fileURLToPath(new URL(`../index.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url)),
+};
 
 export interface BundleOptions {
   /** refuse code that uses import.meta.url: in a bundle it names the cache, not the source */
@@ -33,6 +39,7 @@ export function bundle(file: string, opts: BundleOptions = {}): URL {
     platform: 'node',
     target: 'node20',
     packages: 'external',
+    alias: SELF,
     write: false,
     logLevel: 'silent',
   });
@@ -47,7 +54,7 @@ export function bundle(file: string, opts: BundleOptions = {}): URL {
 /** Writes a bundle into the cache under a name from its content; returns its URL. */
 function store(path: string, code: string): URL {
   const hash = createHash('sha256').update(code).digest('hex').slice(0, 16);
-  const out = `${CACHE}${basename(path).replace(/\.[cm]?[jt]s$/, '')}-${hash}.mjs`;
+  const out = join(CACHE, `${basename(path).replace(/\.[cm]?[jt]s$/, '')}-${hash}.mjs`);
   if (!existsSync(out)) {
     mkdirSync(CACHE, { recursive: true });
     const tmp = `${out}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
@@ -85,6 +92,7 @@ export async function bundleWithSourceUrls(file: string): Promise<URL> {
     platform: 'node',
     target: 'node20',
     packages: 'external',
+    alias: SELF,
     write: false,
     logLevel: 'silent',
     plugins: [pin],

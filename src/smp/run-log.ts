@@ -4,25 +4,15 @@
  * through the same scheduler and seed gives the same replies and the same final allocator
  * state, without any worker.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
 import { allocatorFingerprint, replayEventLog } from '../harness/log-replay.ts';
 import type { RunObserver } from '../harness/observer.ts';
 import type { ActorEvent } from '../sim/events.ts';
 import type { RunReport } from './run.ts';
+import { type SavedRunLog, SavedRunLogSchema, writeChecked } from '../files/saved.ts';
 
-export interface SavedRunLog {
-  format: 'percpu-sim-run-log';
-  version: 1;
-  workload: string;
-  seed: number;
-  config: RunReport['config'];
-  verdict: RunReport['verdict'];
-  fingerprint: string;
-  log: ActorEvent[];
-}
-
+/** Saves a run on worker threads for replay-run (through the schema that reads it back). */
 export function saveRunLog(file: string, r: RunReport): void {
-  const s: SavedRunLog = {
+  writeChecked(file, SavedRunLogSchema, {
     format: 'percpu-sim-run-log',
     version: 1,
     workload: r.workload,
@@ -31,12 +21,7 @@ export function saveRunLog(file: string, r: RunReport): void {
     verdict: r.verdict,
     fingerprint: r.fingerprint,
     log: r.log,
-  };
-  writeFileSync(file, JSON.stringify(s) + '\n');
-}
-
-export function readSaved(file: string): unknown {
-  return JSON.parse(readFileSync(file, 'utf8'));
+  });
 }
 
 export interface RunLogReplay {

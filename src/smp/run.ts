@@ -29,6 +29,8 @@ import type { ActorEvent } from '../sim/events.ts';
 import type { PolicyName } from '../sim/policy.ts';
 import type { CpuStats } from '../api/per-cpu.ts';
 import type { Args, Workload } from '../api/workload.ts';
+import type { RunConfig } from '../files/config.ts';
+import { runCommand } from '../files/rerun.ts';
 import type { CpuTaskResult } from './cpu-protocol.ts';
 import { CpuFailure, SmpMachine } from './smp-machine.ts';
 
@@ -83,17 +85,7 @@ export interface CpuSummary {
 export interface RunReport {
   workload: string;
   seed: number;
-  config: {
-    cpus: number;
-    nodes: number;
-    backend: BackendKind;
-    fc: FirstChunkKind;
-    memoryMiB: number;
-    policy: PolicyName;
-    maxDelay: number;
-    mutant: MutantName | null;
-    failRate: number;
-  };
+  config: RunConfig;
   args: Args;
   /** how CPUs map to worker threads: 1:1, or M:N with this many CPUs per thread */
   threads: { count: number; cpusPerThread: number };
@@ -356,23 +348,6 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     fingerprint: sim ? allocatorFingerprint(sim.pc) : '',
     // a run that stopped making progress proved nothing either way
     verdict: timedOut ? 'timeout' : violations.length ? 'fail' : 'pass',
-    replay: replayCommand(o, config, args),
+    replay: runCommand({ workload: o.workload, seed: o.seed, config, args, cpusPerThread: o.cpusPerThread }),
   };
-}
-
-function replayCommand(o: RunOptions, c: RunReport['config'], args: Args): string {
-  const parts = [
-    'percpu-sim run',
-    o.workload,
-    `--seed ${o.seed}`,
-    `--cpus ${c.cpus}`,
-    `--nodes ${c.nodes}`,
-    `--backend ${c.backend}`,
-    `--memory ${c.memoryMiB}`,
-  ];
-  if (c.mutant) parts.push(`--mutant ${c.mutant}`);
-  if (c.policy !== 'random') parts.push(`--policy ${c.policy}`);
-  if (o.cpusPerThread && o.cpusPerThread > 1) parts.push(`--cpus-per-thread ${o.cpusPerThread}`);
-  for (const [k, v] of Object.entries(args)) parts.push(`--arg ${k}=${v}`);
-  return parts.join(' ');
 }

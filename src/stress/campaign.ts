@@ -15,7 +15,9 @@ import type { RunObserver } from '../harness/observer.ts';
 import { type RunOptions, type RunReport, runWorkload } from '../smp/run.ts';
 import { workerEntry } from '../smp/worker-url.ts';
 import { bundleWithSourceUrls } from '../smp/bundle.ts';
-import { type EngineHooks, type StressConfig, type StressReport, resolveMachine, runStress } from './engine.ts';
+import { type EngineHooks, type StressReport, runStress } from './engine.ts';
+import { type StressConfig, resolveMachine } from '../files/config.ts';
+import type { SeedResult, Shard } from '../files/saved.ts';
 
 /** The stress program of a configuration (its machine resolved) on real worker threads. */
 export function stressOnWorkers(cfg: StressConfig, extra: Partial<RunOptions>): Promise<RunReport> {
@@ -38,6 +40,11 @@ export function stressOnWorkers(cfg: StressConfig, extra: Partial<RunOptions>): 
 /** Which seeds of a campaign run on worker threads (one in this many). */
 export const WORKER_ROUND = 5;
 
+/** The configuration a worker round runs: its machine resolved, and short. */
+export function workerRoundConfig(config: StressConfig): StressConfig {
+  return { ...config, ...resolveMachine(config), args: { ...config.args, ops: Math.min(config.args.ops, 400) } };
+}
+
 /**
  * A short run of the stress program on real worker threads, as a stress report: its failures
  * become violations, with a rerun command that adds --workers.
@@ -48,11 +55,7 @@ export async function workerRound(
   recorder: RunObserver | null = null,
 ): Promise<StressReport> {
   const t0 = performance.now();
-  const cfg: StressConfig = {
-    ...config,
-    ...resolveMachine(config),
-    args: { ...config.args, ops: Math.min(config.args.ops, 400) },
-  };
+  const cfg = workerRoundConfig(config);
   const r = await stressOnWorkers(cfg, {
     phaseTimeoutMs: 30_000,
     failOnLeak: true,
@@ -76,24 +79,6 @@ export async function workerRound(
     ms: performance.now() - t0,
     log: [],
   };
-}
-
-/** One seed's outcome, as a campaign report lists it. */
-export interface SeedResult {
-  seed: number;
-  verdict: StressReport['verdict'];
-  /** it ran on real worker threads */
-  workers: boolean;
-  /** the first violations, "checker/kind: message" */
-  first: string[];
-  requests: number;
-  ms: number;
-}
-
-/** A shard of a campaign: the K-th (1-based) of N disjoint slices of its seeds. */
-export interface Shard {
-  index: number;
-  count: number;
 }
 
 /** The seeds of a campaign of `runs` seeds from `base`, or of one shard of it (every N-th). */

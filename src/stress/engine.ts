@@ -12,68 +12,23 @@
 import type { LifecycleRules } from '../actor/machine.ts';
 import type { CheckerName, Violation } from '../check/violation.ts';
 import type { Percpu } from '../kernel/percpu.ts';
-import type { MutantName } from '../kernel/mutants.ts';
 import type { BackendKind } from '../kernel/setup.ts';
 import { Simulation } from '../harness/simulation.ts';
 import type { ActorEvent, Reply, Request } from '../sim/events.ts';
 import type { KernelAccess } from '../kernel/kcsan.ts';
-import type { PolicyName } from '../sim/policy.ts';
-import type { Granularity } from '../sim/run-queue.ts';
 import { IsolationError, PerCpu, PercpuError } from '../api/per-cpu.ts';
 import {
   type Area,
   CorruptionError,
-  DEFAULT_STRESS_ARGS,
   STRESS_VARS,
   StopError,
-  type StressArgs,
   type StressCpuResult,
   stressCpu,
   stressEarly,
 } from './program.ts';
+import { type StressConfig, resolveMachine } from '../files/config.ts';
 
-export interface StressConfig {
-  seed: number;
-  cpus: number;
-  /** NUMA nodes; 0 lets the seed choose (see resolveMachine) */
-  nodes: number;
-  /** 'auto' lets the seed choose */
-  backend: BackendKind | 'auto';
-  memoryMiB: number;
-  policy: Exclude<PolicyName, 'choice'>;
-  /** where the scheduler may preempt a task */
-  granularity: Granularity;
-  maxDelay: number;
-  /** fraction of page allocations that fail */
-  failRate: number;
-  mutant: MutantName | null;
-  strict: boolean;
-  /** the data-race detector (lockset and happens-before) */
-  races: boolean;
-  /** the kernel's own lockdep_assert_held() calls (documentation; the detector does not need them) */
-  lockdep: boolean;
-  /** count violations and go on instead of stopping at the first */
-  count: boolean;
-  args: StressArgs;
-}
-
-export const DEFAULT_STRESS: StressConfig = {
-  seed: 1,
-  cpus: 3,
-  nodes: 0,
-  backend: 'auto',
-  memoryMiB: 64,
-  policy: 'random',
-  granularity: 'access',
-  maxDelay: 4,
-  failRate: 0.005,
-  mutant: null,
-  strict: false,
-  races: true,
-  lockdep: true,
-  count: false,
-  args: DEFAULT_STRESS_ARGS,
-};
+export { DEFAULT_STRESS, type StressConfig, resolveMachine } from '../files/config.ts';
 
 /** The checkers a stress run reports through (see src/check/violation.ts). */
 export type Checker = CheckerName;
@@ -126,17 +81,6 @@ export interface ScenarioPrograms {
   postlude?: (cpus: readonly PerCpu[]) => Promise<void>;
   /** percpu_init_late() runs while the CPUs already allocate, instead of before */
   racingInitLate?: boolean;
-}
-
-/**
- * The machine a seed runs on when the configuration leaves it open: the backend alternates
- * with the seed (vm on even seeds, km on odd ones) and the node count cycles through 1 to 4
- * (never more nodes than CPUs), so a campaign covers both backends and NUMA by default.
- */
-export function resolveMachine(cfg: StressConfig): { backend: BackendKind; nodes: number } {
-  const backend = cfg.backend === 'auto' ? (cfg.seed % 2 ? 'km' : 'vm') : cfg.backend;
-  const nodes = cfg.nodes === 0 ? 1 + (Math.floor(cfg.seed / 2) % Math.min(4, cfg.cpus)) : cfg.nodes;
-  return { backend, nodes };
 }
 
 export async function runStress(config: StressConfig, hooks: EngineHooks = {}): Promise<StressReport> {
@@ -312,35 +256,4 @@ export async function runStress(config: StressConfig, hooks: EngineHooks = {}): 
     ms: performance.now() - t0,
     log: sim.log,
   };
-}
-
-/** The command line that reruns a configuration exactly. */
-export function stressCommand(config: StressConfig): string {
-  const cfg = { ...config, ...resolveMachine(config) };
-  const a = cfg.args;
-  const parts = [
-    'percpu-sim stress',
-    `--seed ${cfg.seed}`,
-    `--cpus ${cfg.cpus}`,
-    `--nodes ${cfg.nodes}`,
-    `--backend ${cfg.backend}`,
-    `--memory ${cfg.memoryMiB}`,
-    `--policy ${cfg.policy}`,
-    `--granularity ${cfg.granularity}`,
-    `--max-delay ${cfg.maxDelay}`,
-    `--fail-rate ${cfg.failRate}`,
-    `--ops ${a.ops}`,
-    `--alloc-pct ${a.allocPct}`,
-    `--reserved-pct ${a.reservedPct}`,
-    `--sizes ${a.sizes}`,
-    `--max-align-shift ${a.maxAlignShift}`,
-    `--max-live ${a.maxLive}`,
-    `--early-ops ${a.earlyOps}`,
-  ];
-  if (cfg.mutant) parts.push(`--mutant ${cfg.mutant}`);
-  if (cfg.strict) parts.push('--strict');
-  if (!cfg.races) parts.push('--no-races');
-  if (!cfg.lockdep) parts.push('--no-lockdep');
-  if (cfg.count) parts.push('--count');
-  return parts.join(' ');
 }

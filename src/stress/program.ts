@@ -25,34 +25,10 @@
  * operations keeps serving the board until every CPU is done and every board is clear.
  */
 import type { PerCpu } from '../api/per-cpu.ts';
+import type { SizeMix, StressArgs } from '../files/config.ts';
 
-export type SizeMix = 'small' | 'mixed' | 'large';
-
-export interface StressArgs {
-  /** operations per CPU */
-  ops: number;
-  /** percent of operations that allocate (when under maxLive) */
-  allocPct: number;
-  /** percent of allocations that ask for the reserved chunk */
-  reservedPct: number;
-  sizes: SizeMix;
-  /** alignments are 2^0 .. 2^maxAlignShift */
-  maxAlignShift: number;
-  /** live areas per CPU at most */
-  maxLive: number;
-  /** allocations the boot CPU makes before slab is online (0: no early phase) */
-  earlyOps: number;
-}
-
-export const DEFAULT_STRESS_ARGS: StressArgs = {
-  ops: 2000,
-  allocPct: 55,
-  reservedPct: 3,
-  sizes: 'mixed',
-  maxAlignShift: 6,
-  maxLive: 40,
-  earlyOps: 200,
-};
+export type { SizeMix, StressArgs } from '../files/config.ts';
+export { DEFAULT_STRESS_ARGS } from '../files/stress-args.ts';
 
 /** The static percpu variables the stress board needs in the kernel image. */
 export const STRESS_VARS = [

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { htmlReport } from '../../src/report/html.ts';
 import { TimelineRecorder } from '../../src/report/timeline.ts';
-import { recordHooks, stressPage } from '../../src/cli/stress-main.ts';
+import { recordHooks, stressPage } from '../../src/cli/reports.ts';
 import { DEFAULT_STRESS, runStress } from '../../src/stress/engine.ts';
 
 const frames = (html: string) =>

@@ -13,7 +13,7 @@ import { TimelineRecorder } from '../../src/report/timeline.ts';
 import { type ChromeTrace, PID_ACTOR, PID_CPUS, PID_LOCKS, TICK_US, chromeTrace } from '../../src/report/trace.ts';
 import { checkTrace } from '../../src/report/trace-check.ts';
 import { DEFAULT_STRESS, type StressConfig, runStress } from '../../src/stress/engine.ts';
-import { recordHooks, stressPage } from '../../src/cli/stress-main.ts';
+import { recordHooks, stressPage } from '../../src/cli/reports.ts';
 
 const cfg = (seed: number, extra: Partial<StressConfig> = {}): StressConfig => ({
   ...DEFAULT_STRESS,

@@ -1,0 +1,110 @@
+/**
+ * What more than one command prints: a stress run's report (stress, replay-run), a campaign's
+ * line (stress, merge), and the verdicts of the HTML report's pages (run, stress, replay-run).
+ */
+import { formatPercpuStats } from '../kernel/stats.ts';
+import { cpuCounts } from '../report/html.ts';
+import type { TimelineRecorder } from '../report/timeline.ts';
+import type { SeedResult, Shard } from '../files/saved.ts';
+import type { RunReport } from '../smp/run.ts';
+import type { EngineHooks, StressReport } from '../stress/engine.ts';
+
+/** A stress run's report as text; `replay` is the command that reruns it. */
+export function formatStressReport(r: StressReport, runs: number, replay: string): string {
+  const out: string[] = [];
+  const c = r.config;
+  out.push(
+    `percpu-sim stress: ${c.cpus} CPUs, ${c.nodes} node(s), ${c.backend}, policy ${c.policy}, seed ${r.seed}${c.mutant ? `, mutant ${c.mutant}` : ''}`,
+  );
+  out.push(`${runs} run(s); last run: ${r.requests} requests, ${r.ticks} scheduler ticks, ${r.ms.toFixed(0)} ms`);
+  if (r.knownLockIssues)
+    out.push(
+      `known 2.6.36 lock dependency (schedule_work under pcpu_lock): seen ${r.knownLockIssues} time(s); --strict makes it a violation`,
+    );
+  if (r.verdict === 'clean') {
+    out.push('verdict: CLEAN (no violation)');
+    return out.join('\n');
+  }
+  out.push(`verdict: VIOLATION (${r.violations.length}${r.violations.length >= 50 ? '+' : ''})`);
+  for (const v of r.violations.slice(0, 10))
+    out.push(`  [${v.checker}/${v.kind}] tick ${v.tick}${v.cpu >= 0 ? ` cpu ${v.cpu}` : ''}: ${v.message}`);
+  if (r.history.length) {
+    out.push('events before the first violation:');
+    for (const h of r.history.slice(-20)) out.push(`  ${h}`);
+  }
+  out.push(`seed: ${r.seed}`);
+  out.push(`replay: ${replay}`);
+  return out.join('\n');
+}
+
+/** Engine hooks that feed a timeline recorder. */
+export function recordHooks(recorder: TimelineRecorder): Pick<EngineHooks, 'inject' | 'onEvent'> {
+  return { inject: (pc) => recorder.attach(pc), onEvent: (e) => recorder.observe(e) };
+}
+
+/** The HTML report's verdict of a stress run; its violations go on the timeline. */
+export function stressPage(r: StressReport, replay: string, recorder: TimelineRecorder | null = null) {
+  // a round on worker threads put its failures on the timeline itself
+  for (const v of r.violations)
+    if (v.checker !== 'workers')
+      recorder?.violation(v.tick, `[${v.checker}/${v.kind}]${v.cpu >= 0 ? ` cpu ${v.cpu}` : ''}: ${v.message}`);
+  const c = r.config;
+  return {
+    title: `percpu-sim stress: ${c.cpus} CPUs, ${c.nodes} node(s), ${c.backend}, policy ${c.policy}, granularity ${c.granularity}`,
+    verdict: {
+      label: r.verdict.toUpperCase(),
+      ok: r.verdict === 'clean',
+      seed: r.seed,
+      replay,
+      notes: [`${r.requests} requests, ${r.ticks} scheduler ticks`, ...(c.mutant ? [`mutant: ${c.mutant}`] : [])],
+    },
+  };
+}
+
+/** One line on a campaign: how many seeds, which failed, which were skipped. */
+export function campaignLine(c: {
+  seeds: readonly SeedResult[];
+  shard: Shard | null;
+  skipped: number;
+  jobs?: number;
+}): string {
+  const bad = c.seeds.filter((x) => x.verdict === 'violation').map((x) => x.seed);
+  const range = c.seeds.length
+    ? ` (${c.seeds[0]!.seed}..${c.seeds.at(-1)!.seed}${c.shard ? `, shard ${c.shard.index}/${c.shard.count}` : ''})`
+    : '';
+  return `campaign: ${c.seeds.length} seed(s)${range}${c.jobs && c.jobs > 1 ? ` on ${c.jobs} jobs` : ''}; ${bad.length ? `violations in seed(s) ${bad.join(', ')}` : 'all clean'}${c.skipped ? `; ${c.skipped} not run` : ''}`;
+}
+
+/** The HTML report's verdict and CPU table of a workload run. */
+export function runPage(r: RunReport) {
+  const counts = cpuCounts(r.log);
+  const byCpu = new Map(counts.rows.map((row) => [row[0] as number, row.slice(1)]));
+  const c = r.config;
+  return {
+    title: `percpu-sim run ${r.workload}: ${c.cpus} CPUs, ${c.nodes} node(s), ${c.backend}`,
+    verdict: {
+      label: r.verdict.toUpperCase(),
+      ok: r.verdict === 'pass',
+      seed: r.seed,
+      replay: r.replay,
+      notes: [
+        `${r.events} allocator events; ${r.violations.length} failure(s)${r.shutdown ? `; ${r.shutdown.leaks.length} leak(s) at shutdown` : ''}`,
+        ...(c.mutant ? [`mutant: ${c.mutant}`] : []),
+      ],
+    },
+    ...(r.stats
+      ? { stats: `${formatPercpuStats(r.stats)}\n(taken when the workload had run, before teardown and shutdown)` }
+      : {}),
+    cpuTable: {
+      columns: ['cpu', 'node', 'thread', 'status', 'ms', ...counts.columns.slice(1)],
+      rows: r.cpus.map((x) => [
+        x.cpu,
+        x.node,
+        x.threadId,
+        x.ok ? 'ok' : (x.error ?? 'failed'),
+        Math.round(x.ms),
+        ...(byCpu.get(x.cpu) ?? counts.columns.slice(1).map(() => 0)),
+      ]),
+    },
+  };
+}
