@@ -86,7 +86,7 @@ export function runPage(r: RunReport) {
       label: r.verdict.toUpperCase(),
       ok: r.verdict === 'pass',
       seed: r.seed,
-      replay: r.replay,
+      replay: r.rerun,
       notes: [
         `${r.events} allocator events; ${r.violations.length} failure(s)${r.shutdown ? `; ${r.shutdown.leaks.length} leak(s) at shutdown` : ''}`,
         ...(c.mutant ? [`mutant: ${c.mutant}`] : []),

@@ -292,7 +292,7 @@ async function stressMain(values: Record<string, unknown>): Promise<number> {
   });
   bar('done', 1, 1);
   const r = campaign.report;
-  const rerun = (x: StressReport): string => stressCommand(x.config, { workers: x.workers });
+  const rerun = (x: StressReport): string => x.rerun;
   if (visuals.wanted) {
     // the reported seed once more, in this thread, watched (a seed is a pure function of its number)
     const recorder = visuals.fresh()!;

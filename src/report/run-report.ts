@@ -49,7 +49,7 @@ export function formatRunReport(r: RunReport, opts: { stats?: boolean } = {}): s
   }
   out.push('', `== verdict: ${r.verdict.toUpperCase()} ==`);
   for (const v of r.violations) out.push(`  ${violationLine(v)}`);
-  out.push(`${r.events} allocator events; replay with: ${r.replay}`);
+  out.push(`${r.events} allocator events; replay with: ${r.rerun}`);
   return out.join('\n');
 }
 

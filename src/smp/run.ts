@@ -104,7 +104,8 @@ export interface RunReport {
   /** the allocator's final state (see allocatorFingerprint), to compare with a replay */
   fingerprint: string;
   verdict: 'pass' | 'fail' | 'timeout';
-  replay: string;
+  /** the command that reruns this run */
+  rerun: string;
 }
 
 const ROOT = new URL('../..', import.meta.url);
@@ -348,6 +349,6 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     fingerprint: sim ? allocatorFingerprint(sim.pc) : '',
     // a run that stopped making progress proved nothing either way
     verdict: timedOut ? 'timeout' : violations.length ? 'fail' : 'pass',
-    replay: runCommand({ workload: o.workload, seed: o.seed, config, args, cpusPerThread: o.cpusPerThread }),
+    rerun: runCommand({ workload: o.workload, seed: o.seed, config, args, cpusPerThread: o.cpusPerThread }),
   };
 }

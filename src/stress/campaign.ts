@@ -8,6 +8,7 @@
  * the CPU worker entry) depends on the seed's place in the whole campaign, never on the shard,
  * so that the union of the shards is the campaign itself.
  */
+import { stressCommand } from '../files/rerun.ts';
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import type { BackendKind } from '../kernel/setup.ts';
@@ -71,6 +72,7 @@ export async function workerRound(
     verdict: r.verdict === 'pass' ? 'clean' : 'violation',
     violations,
     workers: true,
+    rerun: stressCommand(cfg, { workers: true }),
     history: [],
     ticks: 0,
     requests: r.events,

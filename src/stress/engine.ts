@@ -27,6 +27,7 @@ import {
   stressEarly,
 } from './program.ts';
 import { type StressConfig, resolveMachine } from '../files/config.ts';
+import { stressCommand } from '../files/rerun.ts';
 
 export { DEFAULT_STRESS, type StressConfig, resolveMachine } from '../files/config.ts';
 
@@ -50,6 +51,8 @@ export interface StressReport {
   log: ActorEvent[];
   /** the run was a round on worker threads (rerun it with --workers) */
   workers?: true;
+  /** the command that reruns this run exactly */
+  rerun: string;
 }
 
 export interface EngineHooks {
@@ -255,5 +258,6 @@ export async function runStress(config: StressConfig, hooks: EngineHooks = {}): 
     cpus: results.filter(Boolean),
     ms: performance.now() - t0,
     log: sim.log,
+    rerun: stressCommand(cfg),
   };
 }

@@ -124,7 +124,7 @@ describe('run command line', () => {
     const report = JSON.parse(r.stdout);
     expect(report).toMatchObject({ workload: 'counter', seed: 9, verdict: 'pass', config: { cpus: 2, backend: 'vm' } });
     expect(report.bootLines[0]).toMatch(/^PERCPU: Embedded 12 pages\/cpu @[0-9a-f]{16} s20000 r8192 d20960 u65536$/);
-    expect(report.replay).toBe(
+    expect(report.rerun).toBe(
       'percpu-sim run counter --seed 9 --cpus 2 --nodes 1 --backend vm --memory 64 --arg adds=1000',
     );
   });
