@@ -5,8 +5,7 @@
  * not a power of two pages wastes the rest of its block.
  */
 import { MAX_ORDER } from '../mem/layout.ts';
-import type { PcpuAllocInfo } from './alloc-info.ts';
-import type { PcpuBackend } from './backend.ts';
+import type { PcpuAllocInfo, PcpuBackend } from './percpu-internal.ts';
 import { KernelBug } from './bug.ts';
 import type { PcpuChunk } from './chunk.ts';
 import { PAGE_SIZE, order_base_2, roundup_pow_of_two } from './constants.ts';

@@ -8,8 +8,7 @@
  * corruption, for the checkers to find.
  */
 import type { VmArea } from '../mem/vmalloc.ts';
-import type { PcpuBackend } from './backend.ts';
-import type { PcpuAllocInfo } from './alloc-info.ts';
+import type { PcpuAllocInfo, PcpuBackend } from './percpu-internal.ts';
 import { KernelBug } from './bug.ts';
 import type { PcpuChunk } from './chunk.ts';
 import { PAGE_SIZE, PFN_DOWN, PFN_UP } from './constants.ts';

@@ -14,7 +14,6 @@
  */
 import { MemError } from '../mem/errors.ts';
 import type { Machine } from '../mem/machine.ts';
-import type { PcpuBackend } from './backend.ts';
 import { BUG_ON, KernelBug } from './bug.ts';
 import { PcpuChunk, RESERVED_CHUNK_ID } from './chunk.ts';
 import {
@@ -29,11 +28,12 @@ import {
   SIZEOF_INT,
   fls,
 } from './constants.ts';
-import { type PcpuAllocInfo, pcpu_dump_alloc_info } from './alloc-info.ts';
+import { pcpu_dump_alloc_info } from './alloc-info.ts';
 import type { KernelImage } from './image.ts';
 import { MUTANT_NAMES, type MutantName } from './mutants.ts';
 import type { KcsanWatch, SharedKind } from './kcsan.ts';
 import { ListHead, list_entries, list_move, list_move_tail } from './list.ts';
+import type { PcpuAllocInfo, PcpuBackend } from './percpu-internal.ts';
 import {
   type KStep,
   type KTask,

@@ -5,14 +5,15 @@
 import type { Machine } from '../mem/machine.ts';
 import { PAGE_SIZE } from './constants.ts';
 import { PERCPU_DYNAMIC_RESERVE, PERCPU_MODULE_RESERVE } from './constants.ts';
-import { type CpuDistanceFn, pcpu_embed_first_chunk, pcpu_page_first_chunk } from './alloc-info.ts';
 import { KernelBug } from './bug.ts';
 import { MemError } from '../mem/errors.ts';
+import { pcpu_embed_first_chunk, pcpu_page_first_chunk } from './first-chunk.ts';
 import { type KernelImage, makeKernelImage } from './image.ts';
 import { type KernelLog, Percpu } from './percpu.ts';
 import { PercpuKm } from './percpu-km.ts';
 import { PercpuVm } from './percpu-vm.ts';
 import type { MutantName } from './mutants.ts';
+import type { CpuDistanceFn } from './percpu-internal.ts';
 
 export type FirstChunkKind = 'embed' | 'page';
 export type BackendKind = 'vm' | 'km';

@@ -1,0 +1,54 @@
+/**
+ * What the allocator's files share, as mm/percpu-internal.h does for percpu.c and its
+ * backends: the first chunk's shape and the chunk backend contract. Types only, so that the imports among the allocator's files run one
+ * way: percpu-internal <- alloc-info <- percpu <- backends and first-chunk <- setup.
+ */
+import type { PcpuChunk } from './chunk.ts';
+import type { KTask } from './steps.ts';
+
+export interface PcpuGroupInfo {
+  /** units in the group, a multiple of units-per-allocation */
+  nr_units: number;
+  /** offset of the group's first unit from the first chunk's base */
+  base_offset: number;
+  /** cpu of each unit, NR_CPUS for an unused unit */
+  cpu_map: number[];
+}
+
+/** struct pcpu_alloc_info: the first chunk's shape, as pcpu_setup_first_chunk() is given it. */
+export interface PcpuAllocInfo {
+  static_size: number;
+  reserved_size: number;
+  dyn_size: number;
+  unit_size: number;
+  atom_size: number;
+  alloc_size: number;
+  nr_groups: number;
+  groups: PcpuGroupInfo[];
+}
+
+/** (cpu, cpu) -> node distance; null means every CPU is local to every other. */
+export type CpuDistanceFn = ((from: number, to: number) => number) | null;
+
+/**
+ * The chunk backend contract that percpu-vm.c and percpu-km.c each fulfil. The core calls
+ * these; they call back into the core for chunk structs and unit geometry.
+ */
+export interface PcpuBackend {
+  readonly name: 'vm' | 'km';
+  /**
+   * Allocates pages for [off, off + size) in every unit, maps them, and zeroes the area in
+   * every unit. Needs pcpu_alloc_mutex; sleeps. Returns 0, or -ENOMEM with nothing leaked.
+   */
+  pcpu_populate_chunk(chunk: PcpuChunk, off: number, size: number): KTask<number>;
+  /** Unmaps and frees the pages of [off, off + size). Needs pcpu_alloc_mutex; sleeps. */
+  pcpu_depopulate_chunk(chunk: PcpuChunk, off: number, size: number): KTask<void>;
+  /** A new, empty, unlinked chunk, or null. Needs pcpu_alloc_mutex; sleeps. */
+  pcpu_create_chunk(): KTask<PcpuChunk | null>;
+  /** Releases everything a chunk holds. Needs pcpu_alloc_mutex. */
+  pcpu_destroy_chunk(chunk: PcpuChunk): KTask<void>;
+  /** The pfn backing a unit address of a non-first chunk, or -1. No lock needed. */
+  pcpu_addr_to_pfn(addr: number): number;
+  /** Backend limits on the first chunk's shape. Returns 0 or -EINVAL (after printing why). */
+  pcpu_verify_alloc_info(ai: PcpuAllocInfo): number;
+}
