@@ -2,6 +2,7 @@
 import type { Reply } from '../src/sim/events.ts';
 import { IsolationTracker } from '../src/check/isolation.ts';
 import { Scheduler } from '../src/sim/scheduler.ts';
+import { TaskEnv } from '../src/sim/task-env.ts';
 import { mm_init, setup_per_cpu_areas } from '../src/kernel/setup.ts';
 import { Machine } from '../src/mem/machine.ts';
 import { type CpuContext, PerCpu } from '../src/api/per-cpu.ts';
@@ -14,10 +15,11 @@ type Row = (name: string, value: number, unit: string, baseline?: { name: string
 export async function benchCheck(row: Row): Promise<void> {
   console.log('check: the isolation checker on per-CPU writes');
   const machine = new Machine({ cpus: 2, memoryBytes: 64 << 20, shadow: true });
-  const pc = setup_per_cpu_areas(machine, {});
+  const env = new TaskEnv();
+  const pc = setup_per_cpu_areas(machine, { env });
   mm_init(machine, pc);
   const tracker = new IsolationTracker(pc, 1);
-  const core = new Scheduler(pc, { seed: 1, policy: 'fifo', onEvent: (e) => tracker.observe(e) });
+  const core = new Scheduler(pc, { seed: 1, policy: 'fifo', env, onEvent: (e) => tracker.observe(e) });
   const make = (check: boolean): PerCpu => {
     const ctx: CpuContext = {
       cpu: 0,
@@ -82,7 +84,9 @@ async function benchRaces(row: Row): Promise<void> {
     replayText(
       text,
       () => {},
-      watch ? { onBoot: (pc) => (pc.kcsan = { delay: false, access: () => {}, destroyed: () => {} }) } : {},
+      watch
+        ? { env: { lockdep_assert_held: null, kcsan: { delay: false, access: () => {}, destroyed: () => {} } } }
+        : {},
     );
     return 2e5 / ((performance.now() - t) / 1000);
   };

@@ -15,6 +15,7 @@ import type { Violation } from '../check/violation.ts';
 import { AllocatorActor } from '../actor/allocator-actor.ts';
 import { type Clock, eventLoopClock, ManualClock } from '../actor/clock.ts';
 import type { LifecycleRules } from '../actor/machine.ts';
+import type { PcpuChunk } from '../kernel/chunk.ts';
 import type { Percpu } from '../kernel/percpu.ts';
 import type { MutantName } from '../kernel/mutants.ts';
 import type { Machine } from '../mem/machine.ts';
@@ -25,6 +26,7 @@ import type { KernelAccess } from '../kernel/kcsan.ts';
 import type { PolicyName } from '../sim/policy.ts';
 import type { Granularity } from '../sim/run-queue.ts';
 import { Scheduler } from '../sim/scheduler.ts';
+import { TaskEnv } from '../sim/task-env.ts';
 import type { RunObserver } from './observer.ts';
 
 export interface SimulationConfig extends MachineSpec {
@@ -92,14 +94,31 @@ export class Simulation {
     readonly config: SimulationConfig,
     hooks: SimulationHooks = {},
   ) {
-    const { machine, pc } = bootMachine(config);
+    let checkers: CheckerSet | null = null;
+    // the kernel's environment, built before the kernel: the checkers it feeds come below,
+    // before any task runs
+    const watching = config.check && config.races;
+    const env = new TaskEnv({
+      lockdep: config.lockdep,
+      watchpoints: config.granularity === 'access',
+      ...(watching || hooks.onAccess
+        ? {
+            onAccess: (a: KernelAccess) => {
+              hooks.onAccess?.(a);
+              checkers?.access(a);
+            },
+            onDestroy: (task: number, cpu: number, chunk: PcpuChunk, where: string) =>
+              checkers?.destroyed(task, cpu, chunk, where, this.runQueue.tick),
+          }
+        : {}),
+    });
+    const { machine, pc } = bootMachine({ ...config, env });
     this.machine = machine;
     this.pc = pc;
     this.bootLines = [...pc.dmesg];
     hooks.inject?.(pc);
     hooks.observer?.attach(pc);
     const observer = hooks.observer;
-    let checkers: CheckerSet | null = null;
     const onEvent = (e: ActorEvent): void => {
       this.ring.push(e);
       if (this.ring.length > HISTORY) this.ring.shift();
@@ -121,24 +140,14 @@ export class Simulation {
       observer?.observe(e);
     };
     const eventLoop = config.drive === 'event-loop';
-    const watching = config.check && config.races;
     this.runQueue = new Scheduler(pc, {
       seed: config.seed,
       policy: hooks.chooser ? 'choice' : config.policy,
       granularity: config.granularity,
       maxDelay: config.maxDelay,
       ...(config.minDelay ? { minDelay: config.minDelay } : {}),
-      lockdep: config.lockdep,
+      env,
       onEvent,
-      ...(watching || hooks.onAccess
-        ? {
-            onAccess: (a: KernelAccess) => {
-              hooks.onAccess?.(a);
-              checkers?.access(a);
-            },
-            onDestroy: (task, cpu, chunk, where) => checkers?.destroyed(task, cpu, chunk, where, this.runQueue.tick),
-          }
-        : {}),
       ...(hooks.chooser ? { chooser: hooks.chooser } : {}),
     });
     const q = this.runQueue;

@@ -1,10 +1,12 @@
 /**
  * What the allocator's files share, as mm/percpu-internal.h does for percpu.c and its
- * backends: the first chunk's shape and the chunk backend contract. Types only, so that the imports among the allocator's files run one
+ * backends: the first chunk's shape, the chunk backend contract, and the environment the
+ * allocator calls out to. Types only, so that the imports among the allocator's files run one
  * way: percpu-internal <- alloc-info <- percpu <- backends and first-chunk <- setup.
  */
 import type { PcpuChunk } from './chunk.ts';
-import type { KTask } from './steps.ts';
+import type { KcsanWatch } from './kcsan.ts';
+import type { KTask, LockName } from './steps.ts';
 
 export interface PcpuGroupInfo {
   /** units in the group, a multiple of units-per-allocation */
@@ -51,4 +53,16 @@ export interface PcpuBackend {
   pcpu_addr_to_pfn(addr: number): number;
   /** Backend limits on the first chunk's shape. Returns 0 or -EINVAL (after printing why). */
   pcpu_verify_alloc_info(ai: PcpuAllocInfo): number;
+}
+
+/**
+ * What the allocator calls out to, fixed when it is built: the checks that whoever drives its
+ * paths wants made. The kernel code never learns which task runs; the environment does (see
+ * src/sim/task-env.ts). With neither hook, each call site costs one null check.
+ */
+export interface PercpuEnv {
+  /** lockdep_assert_held(): the running path must hold `lock`; null when nothing checks */
+  readonly lockdep_assert_held: ((lock: LockName, where: string) => void) | null;
+  /** the data-race detector watching every shared object, and whether paths yield watchpoints; null when none does */
+  readonly kcsan: KcsanWatch | null;
 }

@@ -33,7 +33,7 @@ import type { KernelImage } from './image.ts';
 import { MUTANT_NAMES, type MutantName } from './mutants.ts';
 import type { KcsanWatch, SharedKind } from './kcsan.ts';
 import { ListHead, list_entries, list_move, list_move_tail } from './list.ts';
-import type { PcpuAllocInfo, PcpuBackend } from './percpu-internal.ts';
+import type { PcpuAllocInfo, PcpuBackend, PercpuEnv } from './percpu-internal.ts';
 import {
   type KStep,
   type KTask,
@@ -65,10 +65,17 @@ export interface KernelLog {
 export interface PercpuOptions {
   machine: Machine;
   image: KernelImage;
+  /** builds the chunk backend (percpu-vm or percpu-km) for this allocator */
+  backend: (pc: Percpu) => PcpuBackend;
   log?: KernelLog;
   /** historical bugs to bring back (see mutants.ts); none by default */
   mutants?: readonly MutantName[];
+  /** what the allocator calls out to; by default nothing checks or watches */
+  env?: PercpuEnv;
 }
+
+/** The environment of an allocator nobody checks: the synchronous replay's. */
+const NO_ENV: PercpuEnv = Object.freeze({ lockdep_assert_held: null, kcsan: null });
 
 /** Counters behind the percpu_stats dump (CONFIG_PERCPU_STATS, adapted to 2.6.36). */
 export interface PcpuStats {
@@ -87,18 +94,19 @@ export interface PcpuStats {
 export class Percpu {
   readonly machine: Machine;
   readonly image: KernelImage;
-  backend!: PcpuBackend;
+  readonly backend: PcpuBackend;
   readonly dmesg: string[] = [];
   readonly warnings: string[] = [];
   private readonly log: KernelLog | undefined;
   private readonly mutants: Readonly<Record<MutantName, boolean>>;
-  /**
-   * lockdep_assert_held(): set by whoever drives the kernel paths, to check that the running
-   * path holds `lock`. Null when nothing is checking (the synchronous replay).
-   */
-  lockdep_assert_held: ((lock: LockName, where: string) => void) | null = null;
-  /** The data-race detector watching every shared object (see kcsan.ts); null when none does. */
-  kcsan: KcsanWatch | null = null;
+  /** what the allocator calls out to, as it was built with */
+  readonly env: PercpuEnv;
+  /** lockdep_assert_held(): checks that the running path holds `lock`; null when nothing checks */
+  readonly lockdep_assert_held: ((lock: LockName, where: string) => void) | null;
+  /** the data-race detector watching every shared object (see kcsan.ts); null when none does */
+  readonly kcsan: KcsanWatch | null;
+  /** paths yield a watchpoint before touching shared objects, so that other tasks can run there */
+  readonly kcsan_delay: boolean;
 
   // --- the globals of mm/percpu.c ---
   pcpu_unit_pages = 0;
@@ -165,6 +173,11 @@ export class Percpu {
     this.log = opts.log;
     const on = new Set(opts.mutants ?? []);
     this.mutants = Object.fromEntries(MUTANT_NAMES.map((n) => [n, on.has(n)])) as Record<MutantName, boolean>;
+    this.env = opts.env ?? NO_ENV;
+    this.lockdep_assert_held = this.env.lockdep_assert_held;
+    this.kcsan = this.env.kcsan;
+    this.kcsan_delay = this.kcsan?.delay === true;
+    this.backend = opts.backend(this);
   }
 
   /** Is this historical bug switched back on? */
@@ -180,10 +193,6 @@ export class Percpu {
         `${where}: chunk ${chunkName(chunk)} was destroyed while still in use (use after free)`,
         'chunk->destroyed',
       );
-  }
-
-  setBackend(b: PcpuBackend): void {
-    this.backend = b;
   }
 
   /** num_possible_cpus() == nr_cpu_ids: every CPU of the machine is possible. */
@@ -216,11 +225,6 @@ export class Percpu {
   /** WRITE_ONCE() of a shared object: reported to the race detector, if one watches. No lock. */
   WRITE(kind: SharedKind, chunk: PcpuChunk | null, where: string, index = -1): void {
     this.kcsan?.access(kind, chunk, index, 'write', where);
-  }
-
-  /** Whether paths should yield a watchpoint before touching shared objects. */
-  get kcsan_delay(): boolean {
-    return this.kcsan?.delay === true;
   }
 
   // ------------------------------------------------------------------ slots

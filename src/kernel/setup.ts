@@ -9,11 +9,11 @@ import { KernelBug } from './bug.ts';
 import { MemError } from '../mem/errors.ts';
 import { pcpu_embed_first_chunk, pcpu_page_first_chunk } from './first-chunk.ts';
 import { type KernelImage, makeKernelImage } from './image.ts';
+import type { MutantName } from './mutants.ts';
 import { type KernelLog, Percpu } from './percpu.ts';
+import type { CpuDistanceFn, PcpuBackend, PercpuEnv } from './percpu-internal.ts';
 import { PercpuKm } from './percpu-km.ts';
 import { PercpuVm } from './percpu-vm.ts';
-import type { MutantName } from './mutants.ts';
-import type { CpuDistanceFn } from './percpu-internal.ts';
 
 export type FirstChunkKind = 'embed' | 'page';
 export type BackendKind = 'vm' | 'km';
@@ -32,6 +32,13 @@ export interface PercpuSetup {
   log?: KernelLog;
   /** historical bugs to bring back, for the checkers to find */
   mutants?: readonly MutantName[];
+  /** what the allocator calls out to (lockdep, the race detector); by default nothing */
+  env?: PercpuEnv;
+}
+
+/** Builds the chunk backend of a kind for an allocator. */
+export function makeBackend(kind: BackendKind): (pc: Percpu) => PcpuBackend {
+  return kind === 'km' ? (pc) => new PercpuKm(pc) : (pc) => new PercpuVm(pc);
 }
 
 /** The static section of a small x86-64 kernel, in bytes. */
@@ -44,9 +51,15 @@ export const DEFAULT_STATIC_SIZE = 20000;
  */
 export function setup_per_cpu_areas(machine: Machine, cfg: PercpuSetup = {}): Percpu {
   const image = cfg.image ?? makeKernelImage(cfg.static_size ?? DEFAULT_STATIC_SIZE);
-  const pc = new Percpu({ machine, image, ...(cfg.log ? { log: cfg.log } : {}), mutants: cfg.mutants ?? [] });
   const backend = cfg.backend ?? 'vm';
-  pc.setBackend(backend === 'km' ? new PercpuKm(pc) : new PercpuVm(pc));
+  const pc = new Percpu({
+    machine,
+    image,
+    backend: makeBackend(backend),
+    ...(cfg.log ? { log: cfg.log } : {}),
+    mutants: cfg.mutants ?? [],
+    ...(cfg.env ? { env: cfg.env } : {}),
+  });
   const fc = cfg.fc ?? 'embed';
   if (fc === 'page' && backend === 'km')
     throw new KernelBug('BAD_STATE', 'contiguous percpu allocation (km) is incompatible with the paged first chunk');

@@ -11,6 +11,7 @@
 import { makeKernelImage, type StaticVar } from '../kernel/image.ts';
 import type { MutantName } from '../kernel/mutants.ts';
 import type { Percpu } from '../kernel/percpu.ts';
+import type { PercpuEnv } from '../kernel/percpu-internal.ts';
 import {
   type BackendKind,
   DEFAULT_STATIC_SIZE,
@@ -43,6 +44,8 @@ export interface MachineSpec {
   vmallocBytes?: number;
   /** keep what is written into areas (a trace replay reads none) */
   contents?: boolean;
+  /** what the allocator calls out to (see task-env.ts); by default nothing checks */
+  env?: PercpuEnv;
 }
 
 /** Whether units are grouped by node: sparse NUMA groups need percpu-vm and more than one node. */
@@ -70,6 +73,7 @@ export function bootMachine(spec: MachineSpec): { machine: Machine; pc: Percpu }
     numa_groups: spec.numaGroups ?? groupsByNode(spec),
     mutants: spec.mutant ? [spec.mutant] : [],
     ...(spec.staticVars ? { image: makeKernelImage(DEFAULT_STATIC_SIZE, [...spec.staticVars]) } : {}),
+    ...(spec.env ? { env: spec.env } : {}),
   });
   if (spec.failRate)
     machine.buddy.setFaultInjection({ failRate: spec.failRate, prng: new Prng(faultSeed(spec.seed ?? 0)) });

@@ -17,16 +17,16 @@
  * task runs, how long a sleep lasts and what priority a task starts with are the policy's
  * choice (policy.ts); what a request runs is the subclass's (scheduler.ts).
  *
- * The run queue is also where the race detector learns who is running: it installs the
- * kernel's KCSAN hook and stamps each shared-object access with the running task.
+ * The run queue is also where the race detector learns who is running: it tells the
+ * allocator's environment (task-env.ts) which task runs, and the environment stamps each
+ * shared-object access and lockdep miss with that task.
  */
 import { KernelBug } from '../kernel/bug.ts';
-import type { PcpuChunk } from '../kernel/chunk.ts';
-import type { KernelAccess } from '../kernel/kcsan.ts';
 import type { Percpu } from '../kernel/percpu.ts';
 import type { KStep, KTask, LockName } from '../kernel/steps.ts';
 import { type ActorEvent, type ActorEventBody, KWORKER, type Reply, type Request } from './events.ts';
 import type { Policy, Runnable } from './policy.ts';
+import type { TaskEnv } from './task-env.ts';
 
 /** Where a running task may be preempted (see the file comment). */
 export type Granularity = 'sleep' | 'lock' | 'access';
@@ -38,12 +38,11 @@ export interface RunQueueOptions {
   onEvent?: (e: ActorEvent) => void;
   /** where tasks may be preempted (default 'sleep') */
   granularity?: Granularity;
-  /** receives every access of a kernel path to a shared object (installs the KCSAN hook) */
-  onAccess?: (a: KernelAccess) => void;
-  /** chunk destructions, for the same watcher: every object of the chunk ends there */
-  onDestroy?: (task: number, cpu: number, chunk: PcpuChunk, where: string) => void;
-  /** route the kernel's lockdep_assert_held() calls into the event log (default true) */
-  lockdep?: boolean;
+  /**
+   * the environment the allocator was built with (task-env.ts), which the run queue tells who
+   * runs; without one, nothing checks lockdep or watches accesses
+   */
+  env?: TaskEnv;
 }
 
 type TaskState = 'ready' | 'blocked' | 'sleeping' | 'done';
@@ -92,30 +91,18 @@ export abstract class RunQueue {
     this.policy = opts.policy;
     this.granularity = opts.granularity ?? 'sleep';
     if (opts.onEvent) this.listeners.push(opts.onEvent);
-    // lockdep_assert_held(): the running task must hold the lock; a miss is recorded
-    pc.lockdep_assert_held =
-      opts.lockdep === false
-        ? null
-        : (lock, where) => {
-            const t = this.current;
-            if (t && !t.held.includes(lock)) this.emit({ type: 'lockdep', task: t.id, cpu: t.cpu, lock, where });
-          };
-    const onAccess = opts.onAccess;
-    const onDestroy = opts.onDestroy;
-    if (onAccess || onDestroy || this.granularity === 'access') {
-      // accesses made outside any task (boot, checkers) are not the kernel racing with itself
-      pc.kcsan = {
-        delay: this.granularity === 'access',
-        access: (kind, chunk, index, mode, where) => {
-          const t = this.current;
-          if (t && onAccess) onAccess({ task: t.id, cpu: t.cpu, tick: this.tick, kind, chunk, index, mode, where });
-        },
-        destroyed: (chunk, where) => {
-          const t = this.current;
-          if (t && onDestroy) onDestroy(t.id, t.cpu, chunk, where);
-        },
-      };
-    } else pc.kcsan = null;
+    // the allocator's environment learns from here who runs; a lockdep miss is recorded
+    const env = opts.env;
+    if (env && env !== pc.env) throw new Error('run queue: the allocator was built with another environment');
+    if ((env?.watchpoints ?? false) !== (this.granularity === 'access'))
+      throw new Error(
+        `run queue: granularity ${this.granularity} needs an allocator whose paths ${this.granularity === 'access' ? '' : 'do not '}yield watchpoints (TaskEnv watchpoints)`,
+      );
+    env?.attach({
+      running: () => this.current,
+      tick: () => this.tick,
+      lockdepMiss: (t, lock, where) => this.emit({ type: 'lockdep', task: t.id, cpu: t.cpu, lock, where }),
+    });
   }
 
   /** The kernel path a request runs. */

@@ -9,6 +9,7 @@ import { KernelBug } from '../kernel/bug.ts';
 import { RESERVED_CHUNK_ID } from '../kernel/chunk.ts';
 import { PAGE_SIZE } from '../kernel/constants.ts';
 import type { Percpu } from '../kernel/percpu.ts';
+import type { PercpuEnv } from '../kernel/percpu-internal.ts';
 import { mm_init } from '../kernel/setup.ts';
 import { bootMachine } from '../sim/boot.ts';
 import { IdTable } from './id-table.ts';
@@ -30,6 +31,8 @@ export interface ReplayOptions {
   memoryBytes?: number;
   /** vmalloc space of the replay machine, in bytes */
   vmallocBytes?: number;
+  /** the environment the boot line builds the allocator with (a benchmark installs a watcher); none by default */
+  env?: PercpuEnv;
   /** called with the allocator a boot line has built (a benchmark installs a watcher here) */
   onBoot?: (pc: Percpu) => void;
   /** called after each operation with its line number, the input and the output line */
@@ -150,6 +153,7 @@ export class Replayer {
         // the trace format's rule: more than one node means groups by node, whatever the backend
         numaGroups: nodes > 1,
         sizes: { static_size, reserved_size, dyn_size, atom_size },
+        ...(this.opts.env ? { env: this.opts.env } : {}),
       });
       const machine = booted.machine;
       pc = booted.pc;

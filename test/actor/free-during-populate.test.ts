@@ -7,14 +7,16 @@
 import { describe, expect, it } from 'vitest';
 import { Scheduler } from '../../src/sim/scheduler.ts';
 import type { ActorEvent, Reply } from '../../src/sim/events.ts';
+import { TaskEnv } from '../../src/sim/task-env.ts';
 import { checkAllocator } from '../../src/check/allocator.ts';
 import { boot } from '../helpers.ts';
 
 describe('free while an allocation sleeps in populate', () => {
   it('completes the free first, then the allocation, with invariants after every step', () => {
-    const { pc } = boot();
+    const env = new TaskEnv();
+    const { pc } = boot({ env });
     const events: ActorEvent[] = [];
-    const s = new Scheduler(pc, { seed: 9, policy: 'fifo', onEvent: (e) => events.push(e) });
+    const s = new Scheduler(pc, { seed: 9, policy: 'fifo', env, onEvent: (e) => events.push(e) });
     const replies = new Map<string, Reply>();
     const invariants = () => {
       if (s.lockOwners().pcpu_lock === null) expect(checkAllocator(pc)).toEqual([]);

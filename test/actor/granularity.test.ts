@@ -7,14 +7,16 @@ import { describe, expect, it } from 'vitest';
 import type { Granularity } from '../../src/sim/run-queue.ts';
 import { Scheduler } from '../../src/sim/scheduler.ts';
 import type { ActorEvent } from '../../src/sim/events.ts';
+import { TaskEnv } from '../../src/sim/task-env.ts';
 import { alloc, boot } from '../helpers.ts';
 
 function twoFrees(granularity: Granularity): string[] {
-  const { pc } = boot();
+  const env = new TaskEnv({ watchpoints: granularity === 'access' });
+  const { pc } = boot({ env });
   const a = alloc(pc, 16, 8).ptr;
   const b = alloc(pc, 16, 8).ptr;
   const events: ActorEvent[] = [];
-  const s = new Scheduler(pc, { seed: 1, policy: 'fifo', granularity, onEvent: (e) => events.push(e) });
+  const s = new Scheduler(pc, { seed: 1, policy: 'fifo', granularity, env, onEvent: (e) => events.push(e) });
   s.admit({ kind: 'free', cpu: 0, ptr: a }, () => {});
   s.admit({ kind: 'free', cpu: 1, ptr: b }, () => {});
   s.drain();

@@ -7,8 +7,7 @@ import { pcpu_alloc_alloc_info } from '../../src/kernel/alloc-info.ts';
 import { KernelBug } from '../../src/kernel/bug.ts';
 import { makeKernelImage } from '../../src/kernel/image.ts';
 import { Percpu } from '../../src/kernel/percpu.ts';
-import { PercpuKm } from '../../src/kernel/percpu-km.ts';
-import { PercpuVm } from '../../src/kernel/percpu-vm.ts';
+import { makeBackend } from '../../src/kernel/setup.ts';
 import { Machine } from '../../src/mem/machine.ts';
 import { PAGE_OFFSET, PAGE_SIZE } from '../../src/mem/layout.ts';
 import { alloc, boot, expectConsistent } from '../helpers.ts';
@@ -65,8 +64,7 @@ describe('pcpu_page_first_chunk', () => {
 describe('pcpu_setup_first_chunk sanity checks', () => {
   const fresh = (backend: 'vm' | 'km' = 'vm') => {
     const m = new Machine({ cpus: 2, shadow: false });
-    const pc = new Percpu({ machine: m, image: makeKernelImage(20000) });
-    pc.setBackend(backend === 'km' ? new PercpuKm(pc) : new PercpuVm(pc));
+    const pc = new Percpu({ machine: m, image: makeKernelImage(20000), backend: makeBackend(backend) });
     const ai = pcpu_alloc_alloc_info(1, 2);
     Object.assign(ai, {
       static_size: 20000,
