@@ -5,6 +5,7 @@ import { Machine, type MachineConfig } from '../src/mem/machine.ts';
 import type { PcpuChunk } from '../src/kernel/chunk.ts';
 import type { Percpu } from '../src/kernel/percpu.ts';
 import { type PercpuSetup, mm_init, setup_per_cpu_areas } from '../src/kernel/setup.ts';
+import { runSync } from '../src/sim/drive-sync.ts';
 
 export interface Booted {
   m: Machine;
@@ -17,18 +18,18 @@ export function boot(setup: PercpuSetup = {}, machine: MachineConfig = {}, slab 
   const pc = setup_per_cpu_areas(m, { static_size: 20000, reserved_size: 8192, dyn_size: 20480, ...setup });
   if (slab) {
     mm_init(m, pc);
-    pc.runSync(pc.percpu_init_late());
+    runSync(pc, pc.percpu_init_late());
   }
   return { m, pc };
 }
 
 /** alloc through the synchronous driver; returns [chunk id, offset] or the error. */
 export function alloc(pc: Percpu, size: number, align: number, reserved = false) {
-  return pc.runSync(reserved ? pc.__alloc_reserved_percpu(size, align) : pc.__alloc_percpu(size, align));
+  return runSync(pc, reserved ? pc.__alloc_reserved_percpu(size, align) : pc.__alloc_percpu(size, align));
 }
 
 export function free(pc: Percpu, ptr: number): PcpuChunk | null {
-  return pc.runSync(pc.free_percpu(ptr));
+  return runSync(pc, pc.free_percpu(ptr));
 }
 
 /** Asserts that every allocator invariant and the page accounting hold. */

@@ -10,9 +10,9 @@
  * chunk creation, population and the vm areas. pcpu_lock, a spinlock, protects the slot
  * lists, the area maps and the chunk index; the allocation path drops it wherever it may
  * sleep. free_percpu() takes only pcpu_lock. The kernel paths below are generators that
- * yield at each of those points (see steps.ts); runSync() drives one to completion.
+ * yield at each of those points (see steps.ts); whoever drives them decides what happens
+ * there.
  */
-import { MemError } from '../mem/errors.ts';
 import type { Machine } from '../mem/machine.ts';
 import { BUG_ON, KernelBug } from './bug.ts';
 import { PcpuChunk, RESERVED_CHUNK_ID } from './chunk.ts';
@@ -35,7 +35,6 @@ import type { KcsanWatch, SharedKind } from './kcsan.ts';
 import { ListHead, list_entries, list_move, list_move_tail } from './list.ts';
 import type { PcpuAllocInfo, PcpuBackend, PercpuEnv } from './percpu-internal.ts';
 import {
-  type KStep,
   type KTask,
   type LockName,
   MUTEX_LOCK,
@@ -148,8 +147,6 @@ export class Percpu {
   private mem_alloc_warned = false;
   /** bytes of metadata (maps and chunk structs) allocated with pcpu_mem_alloc() */
   meta_bytes = 0;
-  /** the reclaim work is pending: free_percpu() scheduled it and runSync() has not run it yet */
-  reclaim_pending = false;
 
   /** live chunks by number (the page -> chunk link resolves through this) */
   readonly chunks = new Map<number, PcpuChunk>();
@@ -1008,38 +1005,6 @@ export class Percpu {
   /** The chunks on each slot list, in list order (a copy, for checkers and reports). */
   slotLists(): PcpuChunk[][] {
     return this.pcpu_slot.map((h) => list_entries<PcpuChunk>(h));
-  }
-
-  /**
-   * Drives a kernel path to completion on one thread, keeping lock books: a lock taken twice
-   * or dropped without being held is a bug of the path. A scheduled reclaim runs after the
-   * path finishes (the worker runs once the caller has let go of the CPU).
-   */
-  runSync<R>(task: KTask<R>): R {
-    let mutex = false;
-    let spin = false;
-    let r = task.next();
-    try {
-      while (!r.done) {
-        const step: KStep = r.value;
-        if (step.t === 'lock' || step.t === 'unlock') {
-          const held = step.lock === 'pcpu_lock' ? spin : mutex;
-          if (held === (step.t === 'lock'))
-            throw new KernelBug('BUG_ON', `runSync: ${step.t} of ${step.lock} while it is ${held ? 'held' : 'free'}`);
-          if (step.lock === 'pcpu_lock') spin = step.t === 'lock';
-          else mutex = step.t === 'lock';
-        } else if (step.t === 'schedule_work') this.reclaim_pending = true;
-        r = task.next();
-      }
-    } catch (e) {
-      if (e instanceof MemError) throw new KernelBug('BUG_ON', `unexpected refusal from the machine: ${e.message}`);
-      throw e;
-    }
-    if (this.reclaim_pending) {
-      this.reclaim_pending = false;
-      this.runSync(this.pcpu_reclaim());
-    }
-    return r.value;
   }
 }
 

@@ -3,9 +3,9 @@
  *
  * Kernel paths here are generators that yield these steps. Between two steps a path runs
  * exactly as the kernel's critical section would, synchronously. Whoever drives the
- * generator decides what happens at each step: the synchronous driver (runSync) just keeps
- * the books, while the allocator actor lets other CPUs' requests run at every lock drop and
- * sleeping point, in an order its seeded scheduler chooses.
+ * generator decides what happens at each step: the synchronous driver (src/sim/drive-sync.ts)
+ * just keeps the books, while the run queue (src/sim/scheduler.ts) lets other CPUs' requests
+ * run at every lock drop and sleeping point, in an order its seeded PRNG chooses.
  */
 export type LockName = 'pcpu_alloc_mutex' | 'pcpu_lock';
 
@@ -30,8 +30,8 @@ export const SCHEDULE_RECLAIM: KStep = Object.freeze({ t: 'schedule_work', work:
 
 /**
  * A point just before a path touches shared kernel objects, where a fine-grained scheduler
- * may let other tasks run (KCSAN's watchpoint delay). Paths yield it only when
- * Percpu.kcsan asks for it, so the synchronous replay never sees one.
+ * may let other tasks run (KCSAN's watchpoint delay). Paths yield it only when the
+ * allocator's environment asks for it (kcsan.delay), so the synchronous replay never sees one.
  */
 export function watchpoint(where: string): KStep {
   return { t: 'watchpoint', where };

@@ -12,6 +12,7 @@ import type { Percpu } from '../kernel/percpu.ts';
 import type { PercpuEnv } from '../kernel/percpu-internal.ts';
 import { mm_init } from '../kernel/setup.ts';
 import { bootMachine } from '../sim/boot.ts';
+import { runSync } from '../sim/drive-sync.ts';
 import { IdTable } from './id-table.ts';
 
 /** A line of the trace that is not a valid operation at that point. */
@@ -190,7 +191,7 @@ export class Replayer {
 
   /** An allocation whose line has been checked: the allocator places it; returns the output line. */
   private place(pc: Percpu, id: string, size: number, align: number, reserved: boolean, lineNo: number): string {
-    const r = pc.runSync(reserved ? pc.__alloc_reserved_percpu(size, align) : pc.__alloc_percpu(size, align));
+    const r = runSync(pc, reserved ? pc.__alloc_reserved_percpu(size, align) : pc.__alloc_percpu(size, align));
     this.ids.set(id, r.ptr);
     this.summary.allocs++;
     const jid = JSON.stringify(id);
@@ -223,7 +224,7 @@ export class Replayer {
     const ptr = this.ids.get(id);
     if (ptr === undefined) throw new BadInput(lineNo, `id ${JSON.stringify(id)} was never allocated`);
     if (ptr === FREED) throw new BadInput(lineNo, `id ${JSON.stringify(id)} is already freed`);
-    pc.runSync(pc.free_percpu(ptr));
+    runSync(pc, pc.free_percpu(ptr));
     this.ids.set(id, FREED);
     this.summary.frees++;
     return `{"op":"free","id":${JSON.stringify(id)}}`;
@@ -241,7 +242,7 @@ export class Replayer {
     const pc = this.booted(lineNo, 'init_late');
     if (!this.slab) throw new BadInput(lineNo, '"init_late" before "slab_online" (percpu_init_late needs slab)');
     if (this.late) throw new BadInput(lineNo, '"init_late" may appear only once');
-    pc.runSync(pc.percpu_init_late());
+    runSync(pc, pc.percpu_init_late());
     this.late = true;
     return '{"op":"init_late"}';
   }

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { PERCPU_DYNAMIC_EARLY_SLOTS } from '../../src/kernel/constants.ts';
 import { mm_init } from '../../src/kernel/setup.ts';
 import { alloc, boot, expectConsistent, mapOf } from '../helpers.ts';
+import { runSync } from '../../src/sim/drive-sync.ts';
 
 describe('early boot', () => {
   it('serves 125 small allocations from the 128-entry early map, then warns once and fails', () => {
@@ -43,7 +44,7 @@ describe('early boot', () => {
     mm_init(m, pc);
     const mid = alloc(pc, 4, 4);
     expect(mid.off).toBe(28192 + 8 + 100);
-    pc.runSync(pc.percpu_init_late());
+    runSync(pc, pc.percpu_init_late());
     expect(pc.pcpu_first_chunk!.early_map).toBe(false);
     expect(pc.pcpu_reserved_chunk!.early_map).toBe(false);
     expect(mapOf(pc.pcpu_first_chunk)).toEqual([...before[0]!.slice(0, 3), -4, 20960 - 112]);
@@ -57,9 +58,9 @@ describe('early boot', () => {
 
   it('refuses percpu_init_late before slab and a second time', () => {
     const { m, pc } = boot({}, {}, false);
-    expect(() => pc.runSync(pc.percpu_init_late())).toThrow(/slab is not available/);
+    expect(() => runSync(pc, pc.percpu_init_late())).toThrow(/slab is not available/);
     mm_init(m, pc);
-    pc.runSync(pc.percpu_init_late());
-    expect(() => pc.runSync(pc.percpu_init_late())).toThrow(/already done/);
+    runSync(pc, pc.percpu_init_late());
+    expect(() => runSync(pc, pc.percpu_init_late())).toThrow(/already done/);
   });
 });

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { chunkStats, formatPercpuStats, percpuStats } from '../../src/kernel/stats.ts';
 import { alloc, boot, free } from '../helpers.ts';
+import { runSync } from '../../src/sim/drive-sync.ts';
 
 describe('percpu_stats', () => {
   it('reports the first chunk areas and fragments exactly', () => {
@@ -75,7 +76,7 @@ describe('percpu_stats', () => {
     const ptrs = [alloc(pc, 40000, 8), alloc(pc, 40000, 8), alloc(pc, 300, 8)].map((r) => r.ptr);
     for (const p of ptrs) free(pc, p);
     expect(m.buddy.totalFree()).toBeLessThan(bootFree); // reclaim spares one empty chunk
-    expect(pc.runSync(pc.pcpu_teardown()).length).toBe(1);
+    expect(runSync(pc, pc.pcpu_teardown()).length).toBe(1);
     expect(m.buddy.totalFree()).toBe(bootFree);
     expect(m.vm.list()).toEqual([]);
   });

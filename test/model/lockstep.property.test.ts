@@ -15,6 +15,7 @@ import { bootFirstChunk, nodeDistance } from '../../src/model/first-chunk.ts';
 import { modelInvariants } from '../../src/model/invariants.ts';
 import type { PercpuModel } from '../../src/model/percpu.ts';
 import { bootMachine } from '../../src/sim/boot.ts';
+import { runSync } from '../../src/sim/drive-sync.ts';
 import { Prng } from '../../src/util/prng.ts';
 
 const machineArb = fc.record({
@@ -121,7 +122,7 @@ function lockstep(m: MachineArgs, ops: Op[], seed: number): void {
   );
   for (const op of steps) {
     if (op.kind === 'alloc') {
-      const r = pc.runSync(pc.pcpu_alloc(op.size, op.align, op.reserved));
+      const r = runSync(pc, pc.pcpu_alloc(op.size, op.align, op.reserved));
       const maps = [...model.chunks.values()].map((c) => c.mapAlloc).join();
       const got = model.alloc(op.size, op.align, op.reserved, {
         createChunk: () => r.error !== 'failed to allocate new chunk',
@@ -148,7 +149,7 @@ function lockstep(m: MachineArgs, ops: Op[], seed: number): void {
       if (live.length <= op.keep) continue;
       const { ptr, chunk, off } = live.splice(op.pick % live.length, 1)[0]!;
       const before = [...pc.chunks.keys()];
-      pc.runSync(pc.free_percpu(ptr));
+      runSync(pc, pc.free_percpu(ptr));
       const destroyed = model.free(chunk, off);
       expect(destroyed.sort()).toEqual(before.filter((id) => !pc.chunks.has(id)).sort());
       reached.destroyed += destroyed.length;
@@ -158,7 +159,7 @@ function lockstep(m: MachineArgs, ops: Op[], seed: number): void {
       model.applySlabOnline();
     } else if (op.kind === 'late') {
       if (!model.slab || model.lateInit) continue;
-      pc.runSync(pc.percpu_init_late());
+      runSync(pc, pc.percpu_init_late());
       model.applyInitLate();
     } else if (op.kind === 'faults' && model.slab) {
       machine.buddy.setFaultInjection(op.pct ? { failRate: op.pct / 100, prng: new Prng(seed) } : {});
