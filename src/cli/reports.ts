@@ -38,8 +38,8 @@ export function formatStressReport(r: StressReport, runs: number, replay: string
 }
 
 /** Engine hooks that feed a timeline recorder. */
-export function recordHooks(recorder: TimelineRecorder): Pick<EngineHooks, 'inject' | 'onEvent'> {
-  return { inject: (pc) => recorder.attach(pc), onEvent: (e) => recorder.observe(e) };
+export function recordHooks(recorder: TimelineRecorder): Pick<EngineHooks, 'onBoot' | 'onEvent'> {
+  return { onBoot: (pc) => recorder.attach(pc), onEvent: (e) => recorder.observe(e) };
 }
 
 /** The HTML report's verdict of a stress run; its violations go on the timeline. */

@@ -65,7 +65,10 @@ export type Pick = (enabled: string[], last: string | null, depth: number, steps
 export interface ExecuteOptions {
   /** fresh programs for each execution, for a scripted scenario */
   programs?: () => ScenarioPrograms;
-  inject?: EngineHooks['inject'];
+  /** bugs to build the allocator with (see EngineHooks) */
+  bugs?: EngineHooks['bugs'];
+  /** called with the booted allocator (a timeline recorder attaches here) */
+  onBoot?: EngineHooks['onBoot'];
   /** sees every event after the execution's own bookkeeping (a timeline recorder) */
   onEvent?: EngineHooks['onEvent'];
 }
@@ -122,7 +125,8 @@ export async function execute(cfg: StressConfig, pick: Pick, opts: ExecuteOption
       },
       keepLog: false,
       ...(opts.programs ? { programs: opts.programs() } : {}),
-      ...(opts.inject ? { inject: opts.inject } : {}),
+      ...(opts.bugs ? { bugs: opts.bugs } : {}),
+      ...(opts.onBoot ? { onBoot: opts.onBoot } : {}),
     },
   );
   return { report, steps, choices };

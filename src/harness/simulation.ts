@@ -17,7 +17,7 @@ import { type Clock, eventLoopClock, ManualClock } from '../actor/clock.ts';
 import type { LifecycleRules } from '../actor/machine.ts';
 import type { PcpuChunk } from '../kernel/chunk.ts';
 import type { Percpu } from '../kernel/percpu.ts';
-import type { MutantName } from '../kernel/mutants.ts';
+import type { KernelFault, MutantName } from '../kernel/mutants.ts';
 import type { Machine } from '../mem/machine.ts';
 import { bootMachine, groupsByNode, type MachineSpec, staticVarMap } from '../sim/boot.ts';
 import type { ActorEvent } from '../sim/events.ts';
@@ -57,8 +57,10 @@ export interface SimulationConfig extends MachineSpec {
 }
 
 export interface SimulationHooks {
-  /** with the booted allocator, before anything runs: how tests bring a bug in */
-  inject?: (pc: Percpu) => void;
+  /** bugs to build the allocator with beside the configured mutant: how tests bring a bug in */
+  bugs?: readonly KernelFault[];
+  /** with the booted allocator, before anything runs */
+  onBoot?: (pc: Percpu) => void;
   /** every event, before the checkers see it */
   onEvent?: (e: ActorEvent) => void;
   /** every shared-object access of a kernel path */
@@ -112,11 +114,11 @@ export class Simulation {
           }
         : {}),
     });
-    const { machine, pc } = bootMachine({ ...config, env });
+    const { machine, pc } = bootMachine({ ...config, env, ...(hooks.bugs ? { bugs: hooks.bugs } : {}) });
     this.machine = machine;
     this.pc = pc;
     this.bootLines = [...pc.dmesg];
-    hooks.inject?.(pc);
+    hooks.onBoot?.(pc);
     hooks.observer?.attach(pc);
     const observer = hooks.observer;
     const onEvent = (e: ActorEvent): void => {

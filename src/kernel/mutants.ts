@@ -1,8 +1,13 @@
 /**
- * Historical percpu bugs that can be switched back on, one at a time, to show that the
- * checkers find them. Each names the kernel change that fixed it. The allocator code marks
- * the exact place each one changes with `this.mutant(...)`.
+ * Bugs the allocator can be built with, to show that the checkers find them: the historical
+ * percpu bugs (--mutant brings them back, one at a time), bugs no kernel shipped that break
+ * one rule in one place, and paths that take their locks wrongly. The allocator code marks
+ * the exact place each named one changes with `this.mutant(...)`; a lock bug rewrites the
+ * lock steps of its path.
  */
+import type { KStep, KTask, LockName } from './steps.ts';
+
+/** The historical bugs. Each names the kernel change that fixed it. */
 export const MUTANTS = {
   'reclaim-drops-mutex': {
     bug: 'pcpu_reclaim() drops pcpu_alloc_mutex before depopulating, so reclaim and a populating allocation share the scratch page array (fixed by 971f3918a5a8 "percpu: fix pcpu_reclaim() locking", 2009)',
@@ -36,4 +41,76 @@ export const MUTANT_NAMES = Object.keys(MUTANTS) as MutantName[];
 
 export function isMutant(name: string): name is MutantName {
   return Object.hasOwn(MUTANTS, name);
+}
+
+/**
+ * Bugs no kernel shipped, each breaking one rule in one place, for showing that a checker
+ * reaches that rule. --mutant does not offer them.
+ */
+export const SEEDED_BUGS = {
+  'area-ignores-align': 'pcpu_alloc_area() places an area at the first fit of its size, whatever the alignment asked',
+  'meta-before-slab':
+    'pcpu_mem_alloc() serves metadata before slab is online, so the early area maps grow past their 128 entries',
+  'populate-zeroes-short': "pcpu_populate_chunk() clears the new area in every unit but the last CPU's",
+} as const;
+
+export type SeededBugName = keyof typeof SEEDED_BUGS;
+
+/** The kernel paths a lock bug can break; it reaches every function the path calls. */
+export type KernelPath = 'pcpu_alloc' | 'free_percpu' | 'pcpu_reclaim' | 'pcpu_extend_area_map' | 'percpu_init_late';
+
+/**
+ * A path that takes its locks wrongly:
+ *  - omit:   it never takes or drops `lock`;
+ *  - gap:    it still takes and drops `lock`, but lets go at once each time and takes it again
+ *            just before it lets go for real, so its critical sections run in a gap where
+ *            nothing sleeps;
+ *  - invert: wherever it takes pcpu_alloc_mutex and then pcpu_lock with nothing between, it
+ *            takes pcpu_lock first.
+ */
+export type LockBug = { path: KernelPath; how: 'omit' | 'gap'; lock: LockName } | { path: KernelPath; how: 'invert' };
+
+/** The bugs switched on by name. */
+export type BugName = MutantName | SeededBugName;
+
+export const BUG_NAMES: readonly BugName[] = [...MUTANT_NAMES, ...(Object.keys(SEEDED_BUGS) as SeededBugName[])];
+
+/** Anything an allocator can be built to get wrong. */
+export type KernelFault = BugName | LockBug;
+
+/** The steps of `task`, with its locks taken as `bug` says. */
+export function* with_lock_bug<R>(task: KTask<R>, bug: LockBug): KTask<R> {
+  let r = task.next();
+  if (bug.how === 'invert') {
+    let mutex: KStep | null = null; // a mutex acquire held back until the next step
+    while (!r.done) {
+      const s = r.value;
+      if (s.t === 'lock' && s.lock === 'pcpu_alloc_mutex') mutex = s;
+      else if (mutex) {
+        if (s.t === 'lock' && s.lock === 'pcpu_lock') {
+          yield s;
+          yield mutex;
+        } else {
+          yield mutex;
+          yield s;
+        }
+        mutex = null;
+      } else yield s;
+      r = task.next();
+    }
+    return r.value;
+  }
+  const lock = bug.lock;
+  const take: KStep = { t: 'lock', lock };
+  const drop: KStep = { t: 'unlock', lock };
+  while (!r.done) {
+    const s = r.value;
+    if ((s.t !== 'lock' && s.t !== 'unlock') || s.lock !== lock) yield s;
+    else if (bug.how === 'gap') {
+      yield take;
+      yield drop;
+    }
+    r = task.next();
+  }
+  return r.value;
 }

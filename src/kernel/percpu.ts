@@ -30,7 +30,7 @@ import {
 } from './constants.ts';
 import { pcpu_dump_alloc_info } from './alloc-info.ts';
 import type { KernelImage } from './image.ts';
-import { MUTANT_NAMES, type MutantName } from './mutants.ts';
+import { BUG_NAMES, type BugName, type KernelFault, type KernelPath, type LockBug, with_lock_bug } from './mutants.ts';
 import type { KcsanWatch, SharedKind } from './kcsan.ts';
 import { ListHead, list_entries, list_move, list_move_tail } from './list.ts';
 import type { PcpuAllocInfo, PcpuBackend, PercpuEnv } from './percpu-internal.ts';
@@ -67,8 +67,8 @@ export interface PercpuOptions {
   /** builds the chunk backend (percpu-vm or percpu-km) for this allocator */
   backend: (pc: Percpu) => PcpuBackend;
   log?: KernelLog;
-  /** historical bugs to bring back (see mutants.ts); none by default */
-  mutants?: readonly MutantName[];
+  /** bugs to build in (see mutants.ts); none by default */
+  mutants?: readonly KernelFault[];
   /** what the allocator calls out to; by default nothing checks or watches */
   env?: PercpuEnv;
 }
@@ -97,7 +97,9 @@ export class Percpu {
   readonly dmesg: string[] = [];
   readonly warnings: string[] = [];
   private readonly log: KernelLog | undefined;
-  private readonly mutants: Readonly<Record<MutantName, boolean>>;
+  private readonly mutants: Readonly<Record<BugName, boolean>>;
+  /** the lock bugs by the path they break; null when there are none */
+  private readonly lock_bugs: ReadonlyMap<KernelPath, readonly LockBug[]> | null;
   /** what the allocator calls out to, as it was built with */
   readonly env: PercpuEnv;
   /** lockdep_assert_held(): checks that the running path holds `lock`; null when nothing checks */
@@ -168,8 +170,12 @@ export class Percpu {
     this.machine = opts.machine;
     this.image = opts.image;
     this.log = opts.log;
-    const on = new Set(opts.mutants ?? []);
-    this.mutants = Object.fromEntries(MUTANT_NAMES.map((n) => [n, on.has(n)])) as Record<MutantName, boolean>;
+    const faults = opts.mutants ?? [];
+    const on = new Set(faults.filter((f) => typeof f === 'string'));
+    this.mutants = Object.fromEntries(BUG_NAMES.map((n) => [n, on.has(n)])) as Record<BugName, boolean>;
+    const lock_bugs = new Map<KernelPath, LockBug[]>();
+    for (const f of faults) if (typeof f !== 'string') lock_bugs.set(f.path, [...(lock_bugs.get(f.path) ?? []), f]);
+    this.lock_bugs = lock_bugs.size ? lock_bugs : null;
     this.env = opts.env ?? NO_ENV;
     this.lockdep_assert_held = this.env.lockdep_assert_held;
     this.kcsan = this.env.kcsan;
@@ -177,9 +183,16 @@ export class Percpu {
     this.backend = opts.backend(this);
   }
 
-  /** Is this historical bug switched back on? */
-  mutant(name: MutantName): boolean {
+  /** Is this bug built in (see mutants.ts)? */
+  mutant(name: BugName): boolean {
     return this.mutants[name];
+  }
+
+  /** A kernel path's steps, with its locks taken as the lock bugs built in for it say. */
+  private path<R>(name: KernelPath, task: KTask<R>): KTask<R> {
+    const bugs = this.lock_bugs?.get(name);
+    if (bugs) for (const bug of bugs) task = with_lock_bug(task, bug);
+    return task;
   }
 
   /** A kernel path is about to touch `chunk`: it must not have been destroyed. */
@@ -267,7 +280,7 @@ export class Percpu {
    * Returns the map, or null.
    */
   pcpu_mem_alloc(entries: number): Int32Array | null {
-    if (!this.slab_available) {
+    if (!this.slab_available && !this.mutant('meta-before-slab')) {
       if (!this.mem_alloc_warned) {
         this.mem_alloc_warned = true;
         this.WARN('at mm/percpu.c pcpu_mem_alloc(): WARN_ON_ONCE(!slab_is_available())');
@@ -300,7 +313,12 @@ export class Percpu {
    * under pcpu_lock unless someone extended the map meanwhile. Needs pcpu_alloc_mutex, not
    * pcpu_lock; sleeps. Returns 0, or -ENOMEM.
    */
-  *pcpu_extend_area_map(chunk: PcpuChunk, new_alloc: number): KTask<number> {
+  pcpu_extend_area_map(chunk: PcpuChunk, new_alloc: number): KTask<number> {
+    return this.path('pcpu_extend_area_map', this.__pcpu_extend_area_map(chunk, new_alloc));
+  }
+
+  /** pcpu_extend_area_map()'s steps, before any lock bug. */
+  private *__pcpu_extend_area_map(chunk: PcpuChunk, new_alloc: number): KTask<number> {
     let fresh = this.pcpu_mem_alloc(new_alloc);
     if (!fresh) return -12;
     yield sleepStep('pcpu_extend_area_map', chunk.id);
@@ -364,7 +382,7 @@ export class Percpu {
     this.WRITE('map', chunk, 'pcpu_alloc_area');
     const oslot = this.pcpu_chunk_slot(chunk);
     const map = chunk.map;
-    const mask = align - 1;
+    const mask = (this.mutant('area-ignores-align') ? 1 : align) - 1;
     let max_contig = 0;
     let i = 0;
     let off = 0;
@@ -616,7 +634,12 @@ export class Percpu {
    * whole call and pcpu_lock around map work; sleeps to extend maps, create chunks and
    * populate. Returns the percpu pointer and its place, or ptr 0 with the kernel's reason.
    */
-  *pcpu_alloc(size: number, align: number, reserved: boolean): KTask<AllocResult> {
+  pcpu_alloc(size: number, align: number, reserved: boolean): KTask<AllocResult> {
+    return this.path('pcpu_alloc', this.__pcpu_alloc(size, align, reserved));
+  }
+
+  /** pcpu_alloc()'s steps, before any lock bug. */
+  private *__pcpu_alloc(size: number, align: number, reserved: boolean): KTask<AllocResult> {
     // size and align are size_t: anything that is not a whole number above zero is illegal too.
     // 2.6.36 takes any alignment up to PAGE_SIZE and rounds with ALIGN()'s mask, so one that is
     // not a power of two clears the bits of align - 1 (align 0 would underflow the mask).
@@ -753,7 +776,12 @@ export class Percpu {
    * under pcpu_lock, as 2.6.36 does). `cpu` is the CPU it runs on: its unit's page names the
    * chunk. Returns the chunk the area was in, or null for a NULL pointer.
    */
-  *free_percpu(ptr: number, cpu = 0): KTask<PcpuChunk | null> {
+  free_percpu(ptr: number, cpu = 0): KTask<PcpuChunk | null> {
+    return this.path('free_percpu', this.__free_percpu(ptr, cpu));
+  }
+
+  /** free_percpu()'s steps, before any lock bug. */
+  private *__free_percpu(ptr: number, cpu: number): KTask<PcpuChunk | null> {
     if (!ptr) return null;
     const addr = this.__pcpu_ptr_to_addr(ptr);
 
@@ -787,7 +815,12 @@ export class Percpu {
    * on the last slot. Unlinks under both locks, then depopulates and destroys with the mutex
    * still held (percpu-vm's scratch page array is shared). Returns the destroyed chunk numbers.
    */
-  *pcpu_reclaim(): KTask<number[]> {
+  pcpu_reclaim(): KTask<number[]> {
+    return this.path('pcpu_reclaim', this.__pcpu_reclaim());
+  }
+
+  /** pcpu_reclaim()'s steps, before any lock bug. */
+  private *__pcpu_reclaim(): KTask<number[]> {
     const destroyed = yield* this.pcpu_destroy_empty(true);
     this.stats.nr_reclaimed += destroyed.length;
     return destroyed;
@@ -970,7 +1003,12 @@ export class Percpu {
    * __initdata maps to allocated ones, under pcpu_lock. Placement does not change.
    * Returns when both maps are swapped.
    */
-  *percpu_init_late(): KTask<void> {
+  percpu_init_late(): KTask<void> {
+    return this.path('percpu_init_late', this.__percpu_init_late());
+  }
+
+  /** percpu_init_late()'s steps, before any lock bug. */
+  private *__percpu_init_late(): KTask<void> {
     if (!this.slab_available)
       throw new KernelBug('BAD_STATE', 'percpu_init_late: slab is not available yet (BUG_ON(!map))', '!map');
     if (this.late_init_done) throw new KernelBug('BAD_STATE', 'percpu_init_late: already done');

@@ -9,7 +9,7 @@ import { KernelBug } from './bug.ts';
 import { MemError } from '../mem/errors.ts';
 import { pcpu_embed_first_chunk, pcpu_page_first_chunk } from './first-chunk.ts';
 import { type KernelImage, makeKernelImage } from './image.ts';
-import type { MutantName } from './mutants.ts';
+import type { KernelFault } from './mutants.ts';
 import { type KernelLog, Percpu } from './percpu.ts';
 import type { CpuDistanceFn, PcpuBackend, PercpuEnv } from './percpu-internal.ts';
 import { PercpuKm } from './percpu-km.ts';
@@ -30,8 +30,8 @@ export interface PercpuSetup {
   numa_groups?: boolean;
   image?: KernelImage;
   log?: KernelLog;
-  /** historical bugs to bring back, for the checkers to find */
-  mutants?: readonly MutantName[];
+  /** bugs to build in, for the checkers to find (see mutants.ts) */
+  mutants?: readonly KernelFault[];
   /** what the allocator calls out to (lockdep, the race detector); by default nothing */
   env?: PercpuEnv;
 }

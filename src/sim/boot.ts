@@ -9,7 +9,7 @@
  *   - the static percpu variables the CPUs see are read off the booted kernel image.
  */
 import { makeKernelImage, type StaticVar } from '../kernel/image.ts';
-import type { MutantName } from '../kernel/mutants.ts';
+import type { KernelFault, MutantName } from '../kernel/mutants.ts';
 import type { Percpu } from '../kernel/percpu.ts';
 import type { PercpuEnv } from '../kernel/percpu-internal.ts';
 import {
@@ -33,6 +33,8 @@ export interface MachineSpec {
   /** a shadow region for the isolation checker (default none) */
   shadow?: boolean;
   mutant?: MutantName | null;
+  /** bugs to build in beside the mutant (tests of the checkers) */
+  bugs?: readonly KernelFault[];
   /** fraction of page allocations (after boot) that fail */
   failRate?: number;
   /** static percpu variables beside the builtin ones, in the kernel image */
@@ -71,7 +73,7 @@ export function bootMachine(spec: MachineSpec): { machine: Machine; pc: Percpu }
     backend: spec.backend,
     ...(spec.fc ? { fc: spec.fc } : {}),
     numa_groups: spec.numaGroups ?? groupsByNode(spec),
-    mutants: spec.mutant ? [spec.mutant] : [],
+    mutants: [...(spec.mutant ? [spec.mutant] : []), ...(spec.bugs ?? [])],
     ...(spec.staticVars ? { image: makeKernelImage(DEFAULT_STATIC_SIZE, [...spec.staticVars]) } : {}),
     ...(spec.env ? { env: spec.env } : {}),
   });

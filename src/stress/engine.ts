@@ -12,6 +12,7 @@
 import type { LifecycleRules } from '../actor/machine.ts';
 import type { CheckerName, Violation } from '../check/violation.ts';
 import type { Percpu } from '../kernel/percpu.ts';
+import type { KernelFault } from '../kernel/mutants.ts';
 import type { BackendKind } from '../kernel/setup.ts';
 import { Simulation } from '../harness/simulation.ts';
 import type { ActorEvent, Reply, Request } from '../sim/events.ts';
@@ -61,8 +62,10 @@ export interface EngineHooks {
   onProgress?: (done: number, total: number) => void;
   /** keep the whole event log in the report */
   keepLog?: boolean;
-  /** called with the booted allocator before anything runs: how tests bring a bug in */
-  inject?: (pc: Percpu) => void;
+  /** bugs to build the allocator with beside the configured mutant: how tests bring a bug in */
+  bugs?: readonly KernelFault[];
+  /** called with the booted allocator before anything runs (a timeline recorder attaches here) */
+  onBoot?: (pc: Percpu) => void;
   /** every scheduler event and every shared-object access, as they happen (exploration) */
   onEvent?: (e: ActorEvent) => void;
   onAccess?: (a: KernelAccess) => void;
@@ -113,7 +116,8 @@ export async function runStress(config: StressConfig, hooks: EngineHooks = {}): 
       keepLog: hooks.keepLog === true,
     },
     {
-      ...(hooks.inject ? { inject: hooks.inject } : {}),
+      ...(hooks.bugs ? { bugs: hooks.bugs } : {}),
+      ...(hooks.onBoot ? { onBoot: hooks.onBoot } : {}),
       ...(hooks.onEvent ? { onEvent: hooks.onEvent } : {}),
       ...(hooks.onAccess ? { onAccess: hooks.onAccess } : {}),
       ...(hooks.chooser ? { chooser: hooks.chooser } : {}),

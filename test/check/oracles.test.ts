@@ -23,12 +23,7 @@ const short = {
 
 describe('oracles on the stress engine', () => {
   it('an allocator that ignores the alignment is caught from the replies', async () => {
-    const r = await runStress(short, {
-      inject: (pc) => {
-        const area = pc.pcpu_alloc_area.bind(pc);
-        pc.pcpu_alloc_area = (chunk, size) => area(chunk, size, 1);
-      },
-    });
+    const r = await runStress(short, { bugs: ['area-ignores-align'] });
     expect(r.violations[0]).toMatchObject({ checker: 'areas', kind: 'misaligned' });
     expect(r.violations[0]!.message).toMatch(
       /^misaligned: \d+ bytes at chunk 0 offset \d+ \(pointer [0-9a-f]+\) for cpu 0: cpu 0's copy at [0-9a-f]+ is not aligned to \d+$/,
@@ -36,11 +31,7 @@ describe('oracles on the stress engine', () => {
   });
 
   it('maps that grow before slab is online break the early map limit', async () => {
-    const r = await runStress(short, {
-      inject: (pc) => {
-        Object.defineProperty(pc, 'slab_available', { get: () => true, set: () => {} });
-      },
-    });
+    const r = await runStress(short, { bugs: ['meta-before-slab'] });
     expect(r.violations[0]).toMatchObject({ checker: 'areas', kind: 'early-map-limit' });
     expect(r.violations[0]!.message).toBe(
       'early-map-limit: 128 areas live in chunk 0 before slab is online; an early map of 128 entries cannot describe them',
@@ -48,17 +39,7 @@ describe('oracles on the stress engine', () => {
   });
 
   it('a populate that zeroes only some units gives a non-zero new area in the others', async () => {
-    const r = await runStress(short, {
-      inject: (pc) => {
-        const populate = pc.backend.pcpu_populate_chunk.bind(pc.backend);
-        pc.backend.pcpu_populate_chunk = function* (chunk, off, size) {
-          const rc = yield* populate(chunk, off, size);
-          // as if the zeroing loop stopped one unit short
-          if (rc === 0) pc.machine.access.fill(pc.pcpu_chunk_addr(chunk, pc.nr_cpu_ids - 1, 0) + off, 0x6b, size);
-          return rc;
-        };
-      },
-    });
+    const r = await runStress(short, { bugs: ['populate-zeroes-short'] });
     expect(r.violations[0]).toMatchObject({ checker: 'isolation', kind: 'nonzero-new-area' });
     expect(r.violations[0]!.message).toContain("in cpu 2's copy");
   });

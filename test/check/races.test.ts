@@ -9,9 +9,9 @@ import type { ActorEvent, ActorEventBody } from '../../src/sim/events.ts';
 import { LockModel } from '../../src/check/lock-model.ts';
 import { RaceDetector } from '../../src/check/races.ts';
 import { PcpuChunk } from '../../src/kernel/chunk.ts';
+import type { KernelPath } from '../../src/kernel/mutants.ts';
 import type { LockName } from '../../src/kernel/steps.ts';
 import { DEFAULT_STRESS, runStress } from '../../src/stress/engine.ts';
-import { type KernelPath, withGap, withoutLock } from './inject.ts';
 
 const quiet = {
   ...DEFAULT_STRESS,
@@ -34,7 +34,7 @@ describe('race detector on the stress engine (kernel asserts off)', () => {
   ];
 
   it.each(cases)('%s without %s is a race report', async (path, lock) => {
-    const r = await runStress({ ...quiet, seed: 2 }, { inject: (pc) => withoutLock(pc, path, lock) });
+    const r = await runStress({ ...quiet, seed: 2 }, { bugs: [{ path, how: 'omit', lock }] });
     const races = r.violations.filter((v) => v.checker === 'races');
     expect(races.length).toBeGreaterThan(0);
     expect(r.violations.some((v) => v.checker === 'locks' && v.kind === 'not-held')).toBe(false);
@@ -43,7 +43,7 @@ describe('race detector on the stress engine (kernel asserts off)', () => {
   it.each(cases.filter(([, l]) => l === 'pcpu_lock'))(
     '%s with a gap in %s and no sleep in it is a race report',
     async (path, lock) => {
-      const r = await runStress({ ...quiet, seed: 2 }, { inject: (pc) => withGap(pc, path, lock) });
+      const r = await runStress({ ...quiet, seed: 2 }, { bugs: [{ path, how: 'gap', lock }] });
       expect(r.violations.filter((v) => v.checker === 'races').length).toBeGreaterThan(0);
     },
   );
@@ -51,7 +51,7 @@ describe('race detector on the stress engine (kernel asserts off)', () => {
   it('names the object, both accesses, the locks and the rule', async () => {
     const r = await runStress(
       { ...quiet, seed: 2, count: false },
-      { inject: (pc) => withoutLock(pc, 'free_percpu', 'pcpu_lock') },
+      { bugs: [{ path: 'free_percpu', how: 'omit', lock: 'pcpu_lock' }] },
     );
     expect(r.violations[0]).toMatchObject({ checker: 'races', kind: 'lockset' });
     expect(r.violations[0]!.message).toMatch(

@@ -7,10 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import { explore, runSchedule } from '../../src/explore/dpor.ts';
 import { SCENARIOS, scenario } from '../../src/explore/scenarios.ts';
-import type { MutantName } from '../../src/kernel/mutants.ts';
-import type { Percpu } from '../../src/kernel/percpu.ts';
+import type { LockBug, MutantName } from '../../src/kernel/mutants.ts';
 import { DEFAULT_STRESS, type StressConfig } from '../../src/stress/engine.ts';
-import { withGap, withInvertedOrder, withoutLock } from '../check/inject.ts';
 
 const base: StressConfig = {
   ...DEFAULT_STRESS,
@@ -60,39 +58,39 @@ describe('named scenarios', () => {
     expect(r.schedules).toBeGreaterThan(1);
   });
 
-  const classes: [string, string, (pc: Percpu) => void, string][] = [
+  const classes: [string, string, LockBug, string][] = [
     [
       'a missing pcpu_lock in free_percpu',
       'modules',
-      (pc) => withoutLock(pc, 'free_percpu', 'pcpu_lock'),
+      { path: 'free_percpu', how: 'omit', lock: 'pcpu_lock' },
       'races/lockset',
     ],
     [
       'a missing pcpu_lock in the allocation path',
       'last-area',
-      (pc) => withoutLock(pc, 'pcpu_alloc', 'pcpu_lock'),
+      { path: 'pcpu_alloc', how: 'omit', lock: 'pcpu_lock' },
       'races/lockset',
     ],
     [
       'a lock gap without sleep in free_percpu',
       'extend-vs-free',
-      (pc) => withGap(pc, 'free_percpu', 'pcpu_lock'),
+      { path: 'free_percpu', how: 'gap', lock: 'pcpu_lock' },
       'races/lockset',
     ],
     [
       'an inverted lock order in reclaim',
       'reclaim-vs-populate',
-      (pc) => withInvertedOrder(pc, 'pcpu_reclaim'),
+      { path: 'pcpu_reclaim', how: 'invert' },
       'locks/lock-order',
     ],
     [
       'reclaim without the mutex',
       'reclaim-vs-populate',
-      (pc) => withoutLock(pc, 'pcpu_reclaim', 'pcpu_alloc_mutex'),
+      { path: 'pcpu_reclaim', how: 'omit', lock: 'pcpu_alloc_mutex' },
       'races/lockset',
     ],
   ];
-  it.each(classes)('%s is found by exploring %s', async (_what, name, inject, kind) => {
+  it.each(classes)('%s is found by exploring %s', async (_what, name, bug, kind) => {
     const sc = scenario(name)!;
     const r = await explore(
       { ...base, ...sc.config },
@@ -102,13 +100,13 @@ describe('named scenarios', () => {
         maxSeconds: 60,
         reduction: true,
         programs: sc.programs,
-        inject,
+        bugs: [bug],
       },
     );
     expect(r.violations.map((v) => `${v.checker}/${v.kind}`)).toContain(kind);
     // the schedule it prints reproduces it
     const v = r.violations.find((x) => `${x.checker}/${x.kind}` === kind)!;
-    const again = await runSchedule({ ...base, ...sc.config }, v.schedule, { programs: sc.programs, inject });
+    const again = await runSchedule({ ...base, ...sc.config }, v.schedule, { programs: sc.programs, bugs: [bug] });
     expect(again.report.violations.map((x) => `${x.checker}/${x.kind}`)).toContain(kind);
   });
 });
