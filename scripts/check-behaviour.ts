@@ -1,8 +1,12 @@
 /**
  * Reruns the whole behaviour record (test/fixtures/behaviour/record.json): stress seeds
  * 1-300 with default flags and with each named mutant, and every exploration, through the
- * command line as a user runs them, and compares each verdict and first violation. Seeds on
- * worker threads are skipped (their interleaving is the machine's). Exit 1 on a difference.
+ * command line as a user runs them, and compares each verdict and first violation. The
+ * record predates the reference model, so these runs leave it out (--no-reference); then
+ * the same seeds run with it, as by default: every clean seed of the unmutated allocator
+ * must stay clean, and every violation recorded must still be found (the model may find
+ * more, and sooner). Seeds on worker threads are skipped (their interleaving is the
+ * machine's). Exit 1 on a difference.
  *
  *   npm run check:behaviour [-- --runs N]
  */
@@ -54,7 +58,7 @@ const differ = (what: string, want: unknown, got: unknown): void => {
 for (const [mutant, entries] of Object.entries(record.stress)) {
   const t = Date.now();
   const args = ['stress', '--runs', String(runs), '--keep-going', ...(mutant === 'none' ? [] : ['--mutant', mutant])];
-  const now = new Map(Campaign.parse(cli(args)).campaign.seeds.map((s) => [s.seed, s]));
+  const now = new Map(Campaign.parse(cli([...args, '--no-reference'])).campaign.seeds.map((s) => [s.seed, s]));
   let same = 0;
   for (const e of entries.slice(0, runs)) {
     if (e[1] === 'workers') continue;
@@ -64,12 +68,34 @@ for (const [mutant, entries] of Object.entries(record.stress)) {
     else differ(`stress ${mutant} seed ${e[0]}`, [e[1], e[2]], got);
   }
   console.log(`stress ${mutant}: ${same} seed(s) as recorded (${((Date.now() - t) / 1000).toFixed(0)} s)`);
+
+  const withModel = new Map(Campaign.parse(cli(args)).campaign.seeds.map((s) => [s.seed, s]));
+  let more = 0;
+  for (const e of entries.slice(0, runs)) {
+    if (e[1] === 'workers') continue;
+    const s = withModel.get(e[0]);
+    if (e[1] === 'violation' && s?.verdict !== 'violation')
+      differ(`stress ${mutant} seed ${e[0]} with the reference model`, 'violation', s?.verdict ?? 'not run');
+    else if (e[1] === 'clean' && s?.verdict !== 'clean') {
+      if (mutant === 'none')
+        differ(`stress seed ${e[0]} with the reference model (a false alarm)`, 'clean', s?.first[0]);
+      else more++;
+    }
+  }
+  console.log(`  with the reference model: every recorded violation found; ${more} more seed(s) caught`);
 }
 
 for (const [key, want] of Object.entries(record.explore)) {
   const [scenario, mutant] = key.split('/') as [string, string];
   const got = Explored.parse(
-    cli(['stress', '--explore', '--scenario', scenario, ...(mutant === 'none' ? [] : ['--mutant', mutant])]),
+    cli([
+      'stress',
+      '--explore',
+      '--scenario',
+      scenario,
+      '--no-reference',
+      ...(mutant === 'none' ? [] : ['--mutant', mutant]),
+    ]),
   );
   const now = {
     schedules: got.schedules,

@@ -18,6 +18,7 @@ import { LifecycleChecker } from './lifecycle.ts';
 import { LockChecker, type LockViolation } from './locks.ts';
 import { LockModel, type SchedulerBooks } from './lock-model.ts';
 import { RaceDetector } from './races.ts';
+import { ReferenceChecker, type ReferenceOptions } from './reference.ts';
 import type { CheckerName, Violation } from './violation.ts';
 
 export interface CheckerOptions {
@@ -35,6 +36,8 @@ export interface CheckerOptions {
   count: boolean;
   /** most violations kept */
   limit: number;
+  /** hold the run against the 2.6.36 reference model, booted from this first chunk; null for off */
+  reference: ReferenceOptions['boot'] | null;
 }
 
 /** A checker's finding list and how much of it has been taken into the run's list. */
@@ -51,6 +54,7 @@ export class CheckerSet {
   readonly isolation: IsolationTracker;
   readonly areas: AreaOracle;
   readonly lifecycle = new LifecycleChecker();
+  readonly reference: ReferenceChecker | null;
   readonly violations: Violation[] = [];
   private readonly sources: Source[];
   /** told once, when the first violation is found (the driver keeps the events before it) */
@@ -77,6 +81,15 @@ export class CheckerSet {
       ],
       reserved,
     });
+    this.reference = opts.reference
+      ? new ReferenceChecker({
+          boot: opts.reference,
+          bootLines: pc.dmesg,
+          sab: pc.machine.sab,
+          walk: this.isolation.walk,
+          offsets: this.isolation.offsets,
+        })
+      : null;
     this.sources = [
       { checker: 'scheduler', list: this.model.faults, seen: 0 },
       { checker: 'races', list: this.races?.violations ?? [], seen: 0 },
@@ -84,6 +97,7 @@ export class CheckerSet {
       { checker: 'isolation', list: this.isolation.violations, seen: 0 },
       { checker: 'areas', list: this.areas.violations, seen: 0 },
       { checker: 'lifecycle', list: this.lifecycle.violations, seen: 0 },
+      { checker: 'reference', list: this.reference?.violations ?? [], seen: 0 },
     ];
     this.collect(0);
   }
@@ -119,6 +133,7 @@ export class CheckerSet {
     this.isolation.observe(e);
     this.areas.observe(e);
     this.lifecycle.observe(e);
+    this.reference?.observe(e);
     if (e.type === 'bug')
       this.add({ checker: 'kernel-bug', kind: e.bug.code, cpu: e.cpu, tick: e.tick, message: e.bug.message });
     this.collect(e.tick);

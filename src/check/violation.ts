@@ -14,6 +14,7 @@ export const CHECKERS = [
   'locks',
   'pages',
   'races',
+  'reference',
   'scheduler',
   'workers',
   'workload',

@@ -47,6 +47,7 @@ export const STRESS_OPTIONS = {
   granularity: { type: 'string' },
   'no-races': { type: 'boolean' },
   'no-lockdep': { type: 'boolean' },
+  'no-reference': { type: 'boolean' },
   'fail-rate': { type: 'string' },
   ops: { type: 'string' },
   'alloc-pct': { type: 'string' },
@@ -117,6 +118,9 @@ Checking:
   --no-races            switch off the data-race detector (lockset and happens-before)
   --no-lockdep          ignore the kernel's own lockdep_assert_held() calls (the race
                         detector finds a missing lock without them)
+  --no-reference        do not hold every operation against the 2.6.36 reference model
+                        (placement, routing, map extension, chunk creation, population and
+                        its NUMA node, reclaim, late init, pcpu_lock handover order)
   --count               count violations and go on, instead of stopping at the first
 Exploration:
   --explore             visit every interleaving of a small scenario within a preemption
@@ -191,6 +195,7 @@ export function stressConfig(values: Record<string, unknown>): StressConfig {
     strict: values.strict === true,
     races: values['no-races'] !== true,
     lockdep: values['no-lockdep'] !== true,
+    reference: values['no-reference'] !== true,
     count: values.count === true,
     args: {
       ops: intIn('--ops', values.ops, A.ops, d.args.ops),

@@ -55,6 +55,8 @@ export const StressConfigSchema = z.object({
   races: z.boolean().default(true),
   /** the kernel's own lockdep_assert_held() calls (documentation; the detector does not need them) */
   lockdep: z.boolean().default(true),
+  /** hold every operation against the 2.6.36 reference model */
+  reference: z.boolean().default(true),
   /** count violations and go on instead of stopping at the first */
   count: z.boolean().default(false),
   args: StressArgsSchema.default({}),

@@ -50,6 +50,7 @@ export function stressCommand(config: StressConfig, how: StressRerun = {}): stri
   if (cfg.strict) parts.push('--strict');
   if (!cfg.races) parts.push('--no-races');
   if (!cfg.lockdep) parts.push('--no-lockdep');
+  if (!cfg.reference) parts.push('--no-reference');
   if (cfg.count) parts.push('--count');
   if (how.scenario) parts.push(`--scenario ${how.scenario}`);
   if (how.explore) {

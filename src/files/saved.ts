@@ -21,6 +21,8 @@ export const SavedStressConfigSchema = withoutDefaults(StressConfigSchema).exten
   // and before the race detector and the lockdep assertions, nothing switched them off
   races: S.races,
   lockdep: S.lockdep,
+  // runs saved before the reference model was held against them
+  reference: S.reference,
   args: withoutDefaults(StressArgsSchema).extend({
     // nor was there an early phase
     earlyOps: StressArgsSchema.shape.earlyOps.removeDefault().default(0),

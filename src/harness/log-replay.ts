@@ -27,6 +27,7 @@ export function replayEventLog(spec: ReplaySpec, log: readonly ActorEvent[], obs
       races: false,
       count: false,
       populated: false,
+      reference: false,
       drive: 'manual',
       keepLog: true,
     },

@@ -19,7 +19,7 @@ import type { PcpuChunk } from '../kernel/chunk.ts';
 import type { Percpu } from '../kernel/percpu.ts';
 import type { KernelFault, MutantName } from '../kernel/mutants.ts';
 import type { Machine } from '../mem/machine.ts';
-import { bootMachine, groupsByNode, type MachineSpec, staticVarMap } from '../sim/boot.ts';
+import { bootMachine, firstChunkSpec, groupsByNode, type MachineSpec, staticVarMap } from '../sim/boot.ts';
 import type { ActorEvent } from '../sim/events.ts';
 import { formatEvent } from '../sim/format-event.ts';
 import type { KernelAccess } from '../kernel/kcsan.ts';
@@ -47,6 +47,8 @@ export interface SimulationConfig extends MachineSpec {
   races: boolean;
   /** count violations and go on instead of stopping at the first */
   count: boolean;
+  /** hold every operation against the 2.6.36 reference model (src/model) */
+  reference: boolean;
   /** the allocator check also asks that every live area is populated */
   populated: boolean;
   /** who advances the run queue: the driver step by step, or the event loop in turns */
@@ -102,6 +104,7 @@ export class Simulation {
     const watching = config.check && config.races;
     const env = new TaskEnv({
       lockdep: config.lockdep,
+      tracepoints: config.check && config.reference,
       watchpoints: config.granularity === 'access',
       ...(watching || hooks.onAccess
         ? {
@@ -162,6 +165,7 @@ export class Simulation {
         populated: config.populated,
         count: config.count,
         limit: 50,
+        reference: config.reference ? firstChunkSpec(config, machine.cpuToNodeMap) : null,
       });
       checkers.onFirst = () => (this.history = this.ring.map(formatEvent));
     }
@@ -250,6 +254,7 @@ export function simulationConfig(over: Partial<SimulationConfig> & Pick<Simulati
     races: true,
     count: false,
     populated: true,
+    reference: true,
     drive: 'manual',
     keepLog: false,
     ...over,

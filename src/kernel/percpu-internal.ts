@@ -65,4 +65,41 @@ export interface PercpuEnv {
   readonly lockdep_assert_held: ((lock: LockName, where: string) => void) | null;
   /** the data-race detector watching every shared object, and whether paths yield watchpoints; null when none does */
   readonly kcsan: KcsanWatch | null;
+  /** the allocator's tracepoints, where a checker holds its history against 2.6.36; null when none listens */
+  readonly tracepoint: ((t: PcpuTrace) => void) | null;
+}
+
+/**
+ * The allocator's tracepoints: each map operation at the point where it happens (under
+ * pcpu_lock where the kernel holds it), in the chunk numbers of the event log (-1 for the
+ * reserved chunk). A walk is one pass over the slot lists in pcpu_alloc(), ending in an area,
+ * a map to extend, a chunk to create, or a failure; the steps after it follow as their own
+ * tracepoints.
+ */
+export type PcpuTrace =
+  | (WalkOf & { outcome: 'area'; chunk: number; off: number })
+  | (WalkOf & { outcome: 'extend'; chunk: number; to: number })
+  | (WalkOf & { outcome: 'create' })
+  | (WalkOf & { outcome: 'fail'; reason: string })
+  /** pcpu_extend_area_map() swapped (or found) a map of `to` entries */
+  | { op: 'extended'; chunk: number; to: number }
+  /** the new chunk is linked in */
+  | { op: 'created'; chunk: number }
+  /** the area is populated; `pages` are the unit pages this population mapped */
+  | { op: 'populated'; chunk: number; off: number; size: number; pages: number[] }
+  /** the machine refused the allocation in flight (a chunk, a map, a page) */
+  | { op: 'alloc-failed'; reason: string }
+  /** free_percpu() gave the area back, and whether it scheduled reclaim */
+  | { op: 'freed'; chunk: number; off: number; reclaim: boolean }
+  /** a reclaim (or shutdown) pass took these chunks off the slot lists, in destruction order */
+  | { op: 'reclaim'; destroyed: number[]; spareFirst: boolean }
+  /** a chunk destroyed, with the unit pages it had populated */
+  | { op: 'destroyed'; chunk: number; pages: number[] }
+  | { op: 'init-late' };
+
+interface WalkOf {
+  op: 'walk';
+  size: number;
+  align: number;
+  reserved: boolean;
 }

@@ -33,7 +33,7 @@ import type { KernelImage } from './image.ts';
 import { BUG_NAMES, type BugName, type KernelFault, type KernelPath, type LockBug, with_lock_bug } from './mutants.ts';
 import type { KcsanWatch, SharedKind } from './kcsan.ts';
 import { ListHead, list_entries, list_move, list_move_tail } from './list.ts';
-import type { PcpuAllocInfo, PcpuBackend, PercpuEnv } from './percpu-internal.ts';
+import type { PcpuAllocInfo, PcpuBackend, PcpuTrace, PercpuEnv } from './percpu-internal.ts';
 import {
   type KTask,
   type LockName,
@@ -74,7 +74,7 @@ export interface PercpuOptions {
 }
 
 /** The environment of an allocator nobody checks: the synchronous replay's. */
-const NO_ENV: PercpuEnv = Object.freeze({ lockdep_assert_held: null, kcsan: null });
+const NO_ENV: PercpuEnv = Object.freeze({ lockdep_assert_held: null, kcsan: null, tracepoint: null });
 
 /** Counters behind the percpu_stats dump (CONFIG_PERCPU_STATS, adapted to 2.6.36). */
 export interface PcpuStats {
@@ -108,6 +108,8 @@ export class Percpu {
   readonly kcsan: KcsanWatch | null;
   /** paths yield a watchpoint before touching shared objects, so that other tasks can run there */
   readonly kcsan_delay: boolean;
+  /** the tracepoints (see PcpuTrace); null when nothing listens */
+  readonly tracepoint: ((t: PcpuTrace) => void) | null;
 
   // --- the globals of mm/percpu.c ---
   pcpu_unit_pages = 0;
@@ -180,6 +182,7 @@ export class Percpu {
     this.lockdep_assert_held = this.env.lockdep_assert_held;
     this.kcsan = this.env.kcsan;
     this.kcsan_delay = this.kcsan?.delay === true;
+    this.tracepoint = this.env.tracepoint;
     this.backend = opts.backend(this);
   }
 
@@ -339,6 +342,7 @@ export class Percpu {
       chunk.early_map = false;
       fresh = null;
     }
+    this.tracepoint?.({ op: 'extended', chunk: chunk.id, to: new_alloc });
     yield SPIN_UNLOCK;
 
     // freed outside the lock: vfree() must not run under a spinlock
@@ -650,6 +654,7 @@ export class Percpu {
       !(Number.isInteger(align) && align > 0)
     ) {
       const error = `illegal size (${size}) or align (${align}) for percpu allocation`;
+      this.tracepoint?.({ op: 'walk', size, align, reserved, outcome: 'fail', reason: error });
       this.WARN(error);
       this.stats.nr_failed++;
       return { ptr: 0, chunk: null, off: -1, error };
@@ -667,16 +672,26 @@ export class Percpu {
       chunk = this.pcpu_reserved_chunk;
       if (this.kcsan_delay) yield watchpoint('pcpu_alloc');
       this.READ('map', chunk, 'pcpu_alloc');
-      if (size > chunk.contig_hint)
+      const walk = { op: 'walk', size, align, reserved } as const;
+      if (size > chunk.contig_hint) {
+        this.tracepoint?.({ ...walk, outcome: 'fail', reason: 'alloc from reserved chunk failed' });
         return yield* this.pcpu_alloc_fail(size, align, 'alloc from reserved chunk failed', true);
+      }
       while ((new_alloc = this.pcpu_need_to_extend(chunk))) {
+        this.tracepoint?.({ ...walk, outcome: 'extend', chunk: chunk.id, to: new_alloc });
         yield SPIN_UNLOCK;
-        if ((yield* this.pcpu_extend_area_map(chunk, new_alloc)) < 0)
+        if ((yield* this.pcpu_extend_area_map(chunk, new_alloc)) < 0) {
+          this.tracepoint?.({ op: 'alloc-failed', reason: 'failed to extend area map of reserved chunk' });
           return yield* this.pcpu_alloc_fail(size, align, 'failed to extend area map of reserved chunk', false);
+        }
         yield SPIN_LOCK;
       }
       off = this.pcpu_alloc_area(chunk, size, align);
-      if (off < 0) return yield* this.pcpu_alloc_fail(size, align, 'alloc from reserved chunk failed', true);
+      if (off < 0) {
+        this.tracepoint?.({ ...walk, outcome: 'fail', reason: 'alloc from reserved chunk failed' });
+        return yield* this.pcpu_alloc_fail(size, align, 'alloc from reserved chunk failed', true);
+      }
+      this.tracepoint?.({ ...walk, outcome: 'area', chunk: chunk.id, off });
     } else {
       restart: for (;;) {
         for (let slot = this.pcpu_size_to_slot(size); slot < this.pcpu_nr_slots; slot++) {
@@ -691,12 +706,16 @@ export class Percpu {
 
             new_alloc = this.pcpu_need_to_extend(c);
             if (new_alloc) {
+              this.tracepoint?.({ op: 'walk', size, align, reserved, outcome: 'extend', chunk: c.id, to: new_alloc });
               yield SPIN_UNLOCK;
               const partial = this.mutant('destroy-in-use'); // the 2016 partial mutex hold
               if (partial) yield MUTEX_UNLOCK;
               const rc = yield* this.pcpu_extend_area_map(c, new_alloc);
               if (partial) yield MUTEX_LOCK;
-              if (rc < 0) return yield* this.pcpu_alloc_fail(size, align, 'failed to extend area map', false);
+              if (rc < 0) {
+                this.tracepoint?.({ op: 'alloc-failed', reason: 'failed to extend area map' });
+                return yield* this.pcpu_alloc_fail(size, align, 'failed to extend area map', false);
+              }
               yield SPIN_LOCK;
               // pcpu_lock was dropped: the slot lists may have changed
               if (!this.mutant('extend-stale-walk')) continue restart;
@@ -711,6 +730,7 @@ export class Percpu {
 
             off = this.pcpu_alloc_area(c, size, align);
             if (off >= 0) {
+              this.tracepoint?.({ op: 'walk', size, align, reserved, outcome: 'area', chunk: c.id, off });
               chunk = c;
               break restart;
             }
@@ -718,24 +738,36 @@ export class Percpu {
         }
 
         // no space left anywhere: create a new chunk
+        this.tracepoint?.({ op: 'walk', size, align, reserved, outcome: 'create' });
         yield SPIN_UNLOCK;
         const fresh = yield* this.backend.pcpu_create_chunk();
-        if (!fresh) return yield* this.pcpu_alloc_fail(size, align, 'failed to allocate new chunk', false);
+        if (!fresh) {
+          this.tracepoint?.({ op: 'alloc-failed', reason: 'failed to allocate new chunk' });
+          return yield* this.pcpu_alloc_fail(size, align, 'failed to allocate new chunk', false);
+        }
         yield SPIN_LOCK;
         if (this.kcsan_delay) yield watchpoint('pcpu_alloc');
         this.pcpu_chunk_relocate(fresh, -1);
+        this.tracepoint?.({ op: 'created', chunk: fresh.id });
       }
     }
 
     // area_found: populate, map and clear the area with only the mutex held
     chunk!.populating.add(off);
     yield SPIN_UNLOCK;
+    const before = this.tracepoint ? chunk!.populated.slice() : null;
     const populated = yield* this.backend.pcpu_populate_chunk(chunk!, off, size);
     chunk!.populating.delete(off);
     if (populated < 0) {
       yield SPIN_LOCK;
       if (!this.mutant('populate-fail-keeps-area')) this.pcpu_free_area(chunk!, off);
+      this.tracepoint?.({ op: 'alloc-failed', reason: 'failed to populate' });
       return yield* this.pcpu_alloc_fail(size, align, 'failed to populate', true);
+    }
+    if (before) {
+      const pages: number[] = [];
+      chunk!.populated.forEach((p, i) => p && !before[i] && pages.push(i));
+      this.tracepoint!({ op: 'populated', chunk: chunk!.id, off, size, pages });
     }
     yield MUTEX_UNLOCK;
 
@@ -797,15 +829,18 @@ export class Percpu {
 
     if (this.kcsan_delay) yield watchpoint('free_percpu');
     this.READ('map', chunk, 'free_percpu');
+    let reclaim = false;
     if (chunk.free_size === this.pcpu_unit_size) {
       const head = this.pcpu_slot[this.pcpu_nr_slots - 1]!;
       this.READ('slots', null, 'free_percpu');
       for (let pos = head.next; pos !== head; pos = pos.next)
         if (pos !== chunk) {
+          reclaim = true;
           yield SCHEDULE_RECLAIM;
           break;
         }
     }
+    this.tracepoint?.({ op: 'freed', chunk: chunk.id, off, reclaim });
     if (locked) yield SPIN_UNLOCK;
     return chunk;
   }
@@ -851,12 +886,22 @@ export class Percpu {
       list_move(chunk, todo);
       chunk.linked = false;
     }
+    this.tracepoint?.({
+      op: 'reclaim',
+      destroyed: list_entries<PcpuChunk>(todo).map((c) => c.id),
+      spareFirst: spare_first,
+    });
     yield SPIN_UNLOCK;
     const early_unlock = spare_first && this.mutant('reclaim-drops-mutex'); // the 2009 reclaim locking bug
     if (early_unlock) yield MUTEX_UNLOCK;
 
     const destroyed: number[] = [];
     for (const chunk of list_entries<PcpuChunk>(todo)) {
+      if (this.tracepoint) {
+        const pages: number[] = [];
+        chunk.populated.forEach((p, i) => p && pages.push(i));
+        this.tracepoint({ op: 'destroyed', chunk: chunk.id, pages });
+      }
       yield* this.backend.pcpu_depopulate_chunk(chunk, 0, this.pcpu_unit_size);
       yield* this.backend.pcpu_destroy_chunk(chunk);
       destroyed.push(chunk.id);
@@ -1032,6 +1077,7 @@ export class Percpu {
       this.pcpu_mem_free(map, false);
     }
     this.late_init_done = true;
+    this.tracepoint?.({ op: 'init-late' });
   }
 
   /** Marks the end of early boot: kmalloc works from now on. */

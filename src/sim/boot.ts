@@ -8,6 +8,7 @@
  *     seed, so that they do not move the scheduler's draws;
  *   - the static percpu variables the CPUs see are read off the booted kernel image.
  */
+import { PAGE_SIZE, PERCPU_DYNAMIC_RESERVE, PERCPU_MODULE_RESERVE } from '../kernel/constants.ts';
 import { makeKernelImage, type StaticVar } from '../kernel/image.ts';
 import type { KernelFault, MutantName } from '../kernel/mutants.ts';
 import type { Percpu } from '../kernel/percpu.ts';
@@ -80,6 +81,25 @@ export function bootMachine(spec: MachineSpec): { machine: Machine; pc: Percpu }
   if (spec.failRate)
     machine.buddy.setFaultInjection({ failRate: spec.failRate, prng: new Prng(faultSeed(spec.seed ?? 0)) });
   return { machine, pc };
+}
+
+/**
+ * The first chunk as configured, for a checker that boots its own model of it: the sizes
+ * setup_per_cpu_areas() is given (the kernel's defaults where the spec leaves them) and where
+ * each CPU sits. Nothing here is read from the booted allocator.
+ */
+export function firstChunkSpec(spec: MachineSpec, cpuToNode: readonly number[]) {
+  return {
+    cpus: spec.cpus,
+    cpuToNode,
+    groupsByNode: spec.numaGroups ?? groupsByNode(spec),
+    staticSize: spec.sizes?.static_size ?? DEFAULT_STATIC_SIZE,
+    reservedSize: spec.sizes?.reserved_size ?? PERCPU_MODULE_RESERVE,
+    dynSize: spec.sizes?.dyn_size ?? PERCPU_DYNAMIC_RESERVE,
+    atomSize: spec.sizes?.atom_size ?? PAGE_SIZE,
+    backend: spec.backend,
+    fc: spec.fc ?? 'embed',
+  };
 }
 
 /** The kernel image's static percpu variables: name -> percpu pointer and size. */

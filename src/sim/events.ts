@@ -3,6 +3,7 @@
  * actor records. All plain data, so they survive structured cloning between threads.
  */
 import type { KernelBugData } from '../kernel/bug.ts';
+import type { PcpuTrace } from '../kernel/percpu-internal.ts';
 import type { LockName, SleepPoint } from '../kernel/steps.ts';
 
 export interface AllocItem {
@@ -74,7 +75,9 @@ export type ActorEvent =
   | { seq: number; tick: number; type: 'done'; task: number; cpu: number; reply: Reply; kind: TaskKind }
   | { seq: number; tick: number; type: 'bug'; task: number; cpu: number; bug: KernelBugData }
   | { seq: number; tick: number; type: 'lockdep'; task: number; cpu: number; lock: LockName; where: string }
-  | { seq: number; tick: number; type: 'lifecycle'; task: -1; cpu: number; state: string };
+  | { seq: number; tick: number; type: 'lifecycle'; task: -1; cpu: number; state: string }
+  /** a tracepoint of the allocator (src/kernel/percpu-internal.ts PcpuTrace), recorded when a checker asks for them */
+  | { seq: number; tick: number; type: 'kernel'; task: number; cpu: number; trace: PcpuTrace };
 
 /** An event before the actor stamps it. */
 export type ActorEventBody = ActorEvent extends infer E

@@ -1,4 +1,5 @@
 /** Actor events as one line of text each, for histories, reports and timelines. */
+import type { PcpuTrace } from '../kernel/percpu-internal.ts';
 import type { ActorEvent } from './events.ts';
 
 /** One line per event: sequence number, tick, who, task and what happened. */
@@ -28,7 +29,39 @@ export function formatEvent(e: ActorEvent): string {
       return `${head} lifecycle ${e.state}`;
     case 'preempt':
       return `${head} preempted ${e.at}`;
+    case 'kernel':
+      return `${head} trace ${traceLine(e.trace)}`;
     default:
       return `${head} ${e.type}`;
+  }
+}
+
+/** A tracepoint in a few words: "walk 24/8 -> chunk 1 off 4096", "freed chunk 0 off 28192". */
+export function traceLine(t: PcpuTrace): string {
+  const chunk = (c: number): string => (c === -1 ? 'reserved' : `chunk ${c}`);
+  switch (t.op) {
+    case 'walk': {
+      const what = `walk ${t.size}/${t.align}${t.reserved ? ' reserved' : ''} ->`;
+      if (t.outcome === 'area') return `${what} ${chunk(t.chunk)} off ${t.off}`;
+      if (t.outcome === 'extend') return `${what} extend ${chunk(t.chunk)} to ${t.to}`;
+      if (t.outcome === 'create') return `${what} create a chunk`;
+      return `${what} fail: ${t.reason}`;
+    }
+    case 'extended':
+      return `extended ${chunk(t.chunk)} to ${t.to}`;
+    case 'created':
+      return `created ${chunk(t.chunk)}`;
+    case 'populated':
+      return `populated ${chunk(t.chunk)} off ${t.off} size ${t.size} (pages ${t.pages.join(',') || 'none new'})`;
+    case 'alloc-failed':
+      return `allocation failed: ${t.reason}`;
+    case 'freed':
+      return `freed ${chunk(t.chunk)} off ${t.off}${t.reclaim ? ', reclaim scheduled' : ''}`;
+    case 'reclaim':
+      return `reclaim takes ${t.destroyed.map(chunk).join(', ') || 'nothing'}`;
+    case 'destroyed':
+      return `destroyed ${chunk(t.chunk)}`;
+    case 'init-late':
+      return 'percpu_init_late done';
   }
 }

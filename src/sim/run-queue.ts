@@ -102,6 +102,7 @@ export abstract class RunQueue {
       running: () => this.current,
       tick: () => this.tick,
       lockdepMiss: (t, lock, where) => this.emit({ type: 'lockdep', task: t.id, cpu: t.cpu, lock, where }),
+      traced: (t, trace) => this.emit({ type: 'kernel', task: t.id, cpu: t.cpu, trace }),
     });
   }
 

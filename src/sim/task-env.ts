@@ -8,7 +8,7 @@
  */
 import type { PcpuChunk } from '../kernel/chunk.ts';
 import type { KcsanWatch, KernelAccess } from '../kernel/kcsan.ts';
-import type { PercpuEnv } from '../kernel/percpu-internal.ts';
+import type { PcpuTrace, PercpuEnv } from '../kernel/percpu-internal.ts';
 import type { LockName } from '../kernel/steps.ts';
 
 export interface TaskEnvOptions {
@@ -20,6 +20,8 @@ export interface TaskEnvOptions {
   onAccess?: (a: KernelAccess) => void;
   /** chunk destructions, for the same watcher: every object of the chunk ends there */
   onDestroy?: (task: number, cpu: number, chunk: PcpuChunk, where: string) => void;
+  /** record the allocator's tracepoints in the event log (for the reference checker) */
+  tracepoints?: boolean;
 }
 
 /** The task running a kernel path, as the run queue books it. */
@@ -37,11 +39,14 @@ export interface RunQueueView {
   tick(): number;
   /** records that `task` reached lockdep_assert_held(lock) without holding it */
   lockdepMiss(task: RunningTask, lock: LockName, where: string): void;
+  /** records a tracepoint `task` passed */
+  traced(task: RunningTask, t: PcpuTrace): void;
 }
 
 export class TaskEnv implements PercpuEnv {
   readonly lockdep_assert_held: ((lock: LockName, where: string) => void) | null;
   readonly kcsan: KcsanWatch | null;
+  readonly tracepoint: ((t: PcpuTrace) => void) | null;
   /** paths yield watchpoints (the kernel's kcsan.delay) */
   readonly watchpoints: boolean;
   private queue: RunQueueView | null = null;
@@ -56,6 +61,13 @@ export class TaskEnv implements PercpuEnv {
             const t = q?.running();
             if (t && !t.held.includes(lock)) q!.lockdepMiss(t, lock, where);
           };
+    // a tracepoint outside any task (boot) is not an operation of the running system
+    this.tracepoint = opts.tracepoints
+      ? (t) => {
+          const r = this.queue?.running();
+          if (r) this.queue!.traced(r, t);
+        }
+      : null;
     const { onAccess, onDestroy } = opts;
     // the watch costs a call per access, so it is there only when someone listens or paths
     // must yield watchpoints; accesses made outside any task (boot, checkers) are not the

@@ -54,6 +54,8 @@ export interface RunOptions {
   minDelay?: number;
   /** check the allocator's invariants, the lock rules and per-CPU isolation (on by default) */
   check?: boolean;
+  /** hold every operation against the 2.6.36 reference model (on with checking) */
+  reference?: boolean;
   /** count isolation violations instead of stopping at the first */
   countViolations?: boolean;
   /** report a wake-up under pcpu_lock as a violation, not as the known 2.6.36 dependency */
@@ -231,6 +233,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
         races: checking,
         count: o.countViolations ?? wc.countViolations ?? false,
         populated: true,
+        reference: checking && o.reference !== false,
         drive: 'event-loop',
         keepLog: true,
       },

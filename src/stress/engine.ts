@@ -107,6 +107,7 @@ export async function runStress(config: StressConfig, hooks: EngineHooks = {}): 
       granularity: cfg.granularity,
       maxDelay: cfg.maxDelay,
       lockdep: cfg.lockdep,
+      reference: cfg.reference,
       check: true,
       strict: cfg.strict,
       races: cfg.races,

@@ -68,6 +68,7 @@ describe('stress rerun lines', () => {
         strict: fc.boolean(),
         races: fc.boolean(),
         lockdep: fc.boolean(),
+        reference: fc.boolean(),
         count: fc.boolean(),
         args: fc.record({
           ops: n(A.ops),

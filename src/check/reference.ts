@@ -1,0 +1,301 @@
+/**
+ * The run held against 2.6.36, operation by operation. The allocator's map operations are
+ * serialized by pcpu_lock, so the order of its tracepoints in the event log is a sequential
+ * history; the reference model (src/model, which shares no code with src/kernel) is stepped
+ * in that order, and at each operation it says what 2.6.36 does from the state it has:
+ * which chunk and offset a walk takes, when a map grows or a chunk is created, which pages
+ * are populated and from which node, what a free and a reclaim pass do, and when the
+ * lifecycle allows late init. What only the machine decides (when the reclaim work ran, an
+ * allocation the page allocator refused) is taken from the history as input.
+ *
+ * Besides the model, two rules of 2.6.36's locks: pcpu_lock is a ticket spinlock, so it is
+ * handed over strictly in arrival order; and the node each populated page really came from
+ * is read through the checker's own page-table walk.
+ *
+ * The first divergence is the report; after it the model no longer describes the run, so
+ * the checker stops.
+ */
+import type { PcpuTrace } from '../kernel/percpu-internal.ts';
+import { readHeader } from '../mem/layout.ts';
+import { bootFirstChunk, type BootSpec, nodeDistance } from '../model/first-chunk.ts';
+import { Divergence, type PercpuModel } from '../model/percpu.ts';
+import type { ActorEvent, Request } from '../sim/events.ts';
+import type { PageWalk } from './walk.ts';
+
+export interface ReferenceViolation {
+  checker: 'reference';
+  kind: string;
+  cpu: number;
+  tick: number;
+  message: string;
+}
+
+export interface ReferenceOptions {
+  /** the machine as configured: the model boots its own first chunk from it */
+  boot: Omit<BootSpec, 'distance'> & { groupsByNode: boolean };
+  /** the boot lines the allocator printed, held against the model's */
+  bootLines: readonly string[];
+  sab: SharedArrayBuffer;
+  walk: PageWalk;
+  /** per CPU, the offset of its copy from a percpu pointer (the checker's own, from boot) */
+  offsets: readonly number[];
+}
+
+const PAGE_SIZE = 4096;
+
+/** A populated area whose pages' nodes are checked when the reply gives its pointer. */
+interface Pending {
+  chunk: number;
+  off: number;
+  pages: number[];
+}
+
+export class ReferenceChecker {
+  readonly violations: ReferenceViolation[] = [];
+  private readonly model: PercpuModel;
+  private readonly cpuToNode: readonly number[];
+  private readonly nodeStartPfn: readonly number[];
+  private readonly vm: boolean;
+  /** each task's request, and for a batch the item it is on */
+  private readonly requests = new Map<number, { req: Request; item: number }>();
+  private readonly pending = new Map<number, Pending[]>();
+  /** tasks waiting for pcpu_lock, in the order they came */
+  private readonly tickets: number[] = [];
+  private off = false;
+  /**
+   * A walk that decided to extend a map while slab is down: 2.6.36 counts the failing
+   * pcpu_mem_alloc() as part of the walk, the allocator traces the attempt and the failure
+   * apart. Held until one of them says how it ended.
+   */
+  private early: { task: number; size: number; align: number; reserved: boolean; what: string } | null = null;
+
+  constructor(private readonly opts: ReferenceOptions) {
+    const b = opts.boot;
+    const booted = bootFirstChunk({ ...b, distance: b.groupsByNode ? nodeDistance(b.cpuToNode) : null });
+    this.model = booted.model;
+    this.cpuToNode = b.cpuToNode;
+    this.vm = b.backend === 'vm';
+    this.nodeStartPfn = readHeader(opts.sab).nodeStartPfn;
+    // the first line names where boot memory put the chunk, which only the machine knows
+    const want = booted.lines.slice(1);
+    const got = opts.bootLines.slice(1, want.length + 1);
+    const i = want.findIndex((l, k) => l !== got[k]);
+    if (i >= 0)
+      this.diverged(
+        'boot',
+        -1,
+        0,
+        `boot line ${i + 2}: 2.6.36 prints "${want[i]}"; this allocator printed "${got[i] ?? ''}"`,
+      );
+  }
+
+  private diverged(kind: string, cpu: number, tick: number, message: string): void {
+    if (this.off) return;
+    this.off = true;
+    this.violations.push({ checker: 'reference', kind, cpu, tick, message });
+  }
+
+  observe(e: ActorEvent): void {
+    if (this.off) return;
+    switch (e.type) {
+      case 'arrive':
+        this.requests.set(e.task, { req: e.req, item: 0 });
+        break;
+      case 'block':
+        if (e.lock === 'pcpu_lock') this.tickets.push(e.task);
+        break;
+      case 'lock':
+        if (e.lock === 'pcpu_lock') this.handover(e);
+        break;
+      case 'kernel':
+        this.step(e, e.trace);
+        break;
+      case 'lifecycle':
+        if (e.state === 'slabOnline') this.apply('lifecycle', e, 'slab online', () => this.model.applySlabOnline());
+        break;
+      case 'done':
+        this.placed(e);
+        this.requests.delete(e.task);
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** pcpu_lock is a ticket lock: the task that gets it is the one that has waited longest. */
+  private handover(e: Extract<ActorEvent, { type: 'lock' }>): void {
+    const at = this.tickets.indexOf(e.task);
+    if (at > 0 || (at < 0 && this.tickets.length))
+      this.diverged(
+        'lock-handover',
+        e.cpu,
+        e.tick,
+        `pcpu_lock is a ticket spinlock in 2.6.36, handed over in arrival order: task ${this.tickets[0]} has waited longest, but task ${e.task} got it`,
+      );
+    if (at >= 0) this.tickets.splice(at, 1);
+  }
+
+  /** The operation a tracepoint says happened, held against the model. */
+  private step(e: ActorEvent, t: PcpuTrace): void {
+    const m = this.model;
+    const early = this.early;
+    if (early && early.task === e.task) {
+      // the early map could not grow: the walk ends in that failure, or the allocator grew it anyway
+      this.early = null;
+      const action =
+        t.op === 'alloc-failed'
+          ? { kind: 'fail' as const, reason: t.reason }
+          : { kind: 'extend' as const, chunk: t.op === 'extended' ? t.chunk : -2, to: t.op === 'extended' ? t.to : 0 };
+      this.apply('placement', e, early.what, () =>
+        m.applyAllocStep(early.task, early.size, early.align, early.reserved, action),
+      );
+      if (t.op === 'alloc-failed') this.next(e.task);
+      return;
+    }
+    switch (t.op) {
+      case 'walk': {
+        const what = `pcpu_alloc(size=${t.size}, align=${t.align}${t.reserved ? ', reserved' : ''}) on ${who(e.cpu)}`;
+        const r = this.requests.get(e.task);
+        const asked = r && askOf(r.req, r.item);
+        if (asked && (asked.size !== t.size || asked.align !== t.align || asked.reserved !== t.reserved))
+          return this.diverged(
+            'routing',
+            e.cpu,
+            e.tick,
+            `${who(e.cpu)} asked for size=${asked.size} align=${asked.align}${asked.reserved ? ' from the reserved chunk' : ''}; the allocator walked for ${what}`,
+          );
+        const action =
+          t.outcome === 'area'
+            ? { kind: 'area' as const, chunk: t.chunk, off: t.off }
+            : t.outcome === 'extend'
+              ? { kind: 'extend' as const, chunk: t.chunk, to: t.to }
+              : t.outcome === 'create'
+                ? { kind: 'create' as const }
+                : { kind: 'fail' as const, reason: t.reason };
+        if (t.outcome === 'extend') {
+          const d = m.decideAlloc(t.size, t.align, t.reserved);
+          if (d.kind === 'fail' && d.reason.startsWith('failed to extend area map')) {
+            this.early = { task: e.task, size: t.size, align: t.align, reserved: t.reserved, what };
+            return;
+          }
+        }
+        this.apply(t.outcome === 'fail' ? 'failure' : 'placement', e, what, () => {
+          m.applyAllocStep(e.task, t.size, t.align, t.reserved, action);
+          if (t.outcome === 'fail') this.next(e.task);
+        });
+        return;
+      }
+      case 'extended':
+        return this.apply('extension', e, `pcpu_extend_area_map(chunk ${t.chunk}, ${t.to})`, () =>
+          m.applyMapExtended(e.task, t.chunk, t.to),
+        );
+      case 'created':
+        return this.apply('creation', e, 'pcpu_create_chunk()', () => void m.applyChunkCreated(e.task, t.chunk));
+      case 'populated': {
+        const pages = t.pages.flatMap((page) => this.cpuToNode.map((node, cpu) => ({ cpu, page, node })));
+        this.apply('population', e, `pcpu_populate_chunk(chunk ${t.chunk}, off ${t.off}, size ${t.size})`, () =>
+          m.applyPopulated(e.task, pages),
+        );
+        if (this.vm && t.pages.length) {
+          const list = this.pending.get(e.task) ?? [];
+          list.push({ chunk: t.chunk, off: t.off, pages: t.pages });
+          this.pending.set(e.task, list);
+        }
+        this.next(e.task);
+        return;
+      }
+      case 'alloc-failed':
+        this.apply('failure', e, `pcpu_alloc() failing "${t.reason}"`, () => m.applyAllocFailed(e.task, t.reason));
+        this.next(e.task);
+        return;
+      case 'freed':
+        return this.apply(
+          'free',
+          e,
+          `free_percpu(chunk ${t.chunk}, off ${t.off})`,
+          () => void m.applyAreaFreed(t.chunk, t.off, t.reclaim),
+        );
+      case 'reclaim':
+        return this.apply(
+          'reclaim',
+          e,
+          t.spareFirst ? 'pcpu_reclaim()' : 'shutdown',
+          () => void m.applyReclaimPass(t.destroyed, t.spareFirst),
+        );
+      case 'destroyed': {
+        const pages = this.vm ? t.pages.flatMap((page) => this.cpuToNode.map((_, cpu) => ({ cpu, page }))) : [];
+        return this.apply(
+          'reclaim',
+          e,
+          `pcpu_destroy_chunk(chunk ${t.chunk})`,
+          () => void m.applyChunkDestroyed(t.chunk, pages),
+        );
+      }
+      case 'init-late':
+        return this.apply('lifecycle', e, 'percpu_init_late()', () => m.applyInitLate());
+    }
+  }
+
+  /** A batch moves on to its next item once one allocation has ended. */
+  private next(task: number): void {
+    const r = this.requests.get(task);
+    if (r) r.item++;
+  }
+
+  private apply(kind: string, e: ActorEvent, what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      if (!(err instanceof Divergence)) throw err;
+      this.diverged(kind, e.cpu, e.tick, `${what}: ${err.message}`);
+    }
+  }
+
+  /**
+   * A reply with pointers: each page the allocation populated must have come from the node of
+   * the CPU whose unit it backs (alloc_pages_node() with cpu_to_node()), read off the checker's
+   * own page-table walk.
+   */
+  private placed(e: Extract<ActorEvent, { type: 'done' }>): void {
+    const list = this.pending.get(e.task);
+    if (!list) return;
+    this.pending.delete(e.task);
+    const replies = 'batch' in e.reply ? e.reply.batch : [e.reply];
+    for (const p of list) {
+      const r = replies.find((x) => x.ok && 'ptr' in x && x.chunk === p.chunk && x.off === p.off);
+      if (!r || !('ptr' in r)) continue;
+      const base = r.ptr - p.off;
+      for (const page of p.pages)
+        for (let cpu = 0; cpu < this.cpuToNode.length; cpu++) {
+          const phys = this.opts.walk.walk(base + this.opts.offsets[cpu]! + page * PAGE_SIZE);
+          if (phys < 0) continue; // unmapped again already: a later free took it
+          const node = this.nodeOf(phys / PAGE_SIZE);
+          if (node !== this.cpuToNode[cpu])
+            return this.diverged(
+              'node',
+              e.cpu,
+              e.tick,
+              `page ${page} of chunk ${p.chunk}, cpu ${cpu}'s unit: 2.6.36 takes it from node ${this.cpuToNode[cpu]} (alloc_pages_node(cpu_to_node(${cpu}))); this allocator took it from node ${node}`,
+            );
+        }
+    }
+  }
+
+  private nodeOf(pfn: number): number {
+    let n = 0;
+    while (n + 1 < this.nodeStartPfn.length - 1 && this.nodeStartPfn[n + 1]! <= pfn) n++;
+    return n;
+  }
+}
+
+const who = (cpu: number): string => (cpu < 0 ? 'the reclaim worker' : `CPU ${cpu}`);
+
+/** What a request asks of its `item`-th allocation. */
+function askOf(req: Request, item: number): { size: number; align: number; reserved: boolean } | null {
+  if (req.kind === 'alloc') return { size: req.size, align: req.align, reserved: req.reserved ?? false };
+  if (req.kind === 'alloc_batch') {
+    const it = req.items[item];
+    return it ? { size: it.size, align: it.align, reserved: it.reserved ?? false } : null;
+  }
+  return null;
+}
