@@ -85,7 +85,13 @@ async function benchRaces(row: Row): Promise<void> {
       text,
       () => {},
       watch
-        ? { env: { lockdep_assert_held: null, kcsan: { delay: false, access: () => {}, destroyed: () => {} }, tracepoint: null } }
+        ? {
+            env: {
+              lockdep_assert_held: null,
+              kcsan: { delay: false, access: () => {}, destroyed: () => {} },
+              tracepoint: null,
+            },
+          }
         : {},
     );
     return 2e5 / ((performance.now() - t) / 1000);
