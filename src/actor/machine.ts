@@ -67,18 +67,7 @@ export function allocatorMachine(rules: LifecycleRules = LIFECYCLE) {
   const states: Record<string, object> = {};
   for (const state of LIFECYCLE_STATES) {
     const on: Record<string, TransitionConfig<ActorContext, Ev, Ev, never, never, never, never, never, never>[]> = {};
-    // a request that moves the lifecycle on (percpu_init_late) takes the machine with it
-    on.REQUEST = [
-      ...LIFECYCLE_STATES.filter((to) => to !== state).map((to) => ({
-        guard: ({ event }: { event: Ev }) => {
-          const a = rules.admission(state, (event as { req: Request }).req);
-          return a.admit && a.to === to;
-        },
-        target: to,
-        actions: { type: 'serve' as const, params: { state } },
-      })),
-      { actions: { type: 'serve' as const, params: { state } } },
-    ] as never;
+    on.REQUEST = [{ actions: { type: 'serve' as const, params: { state } } }] as never;
     for (const [s, to] of Object.entries(rules.steps[state]) as [LifecycleStep, LifecycleState][])
       on[s] = [{ target: to, actions: stepActions(s) }] as never;
     states[state] = { ...(state === 'off' ? {} : { entry: { type: 'record', params: { state } } }), on };
@@ -108,6 +97,8 @@ export function allocatorMachine(rules: LifecycleRules = LIFECYCLE) {
               }
             : reply,
         );
+        // a request that moves the lifecycle on (percpu_init_late) takes the machine with it
+        if (a.step) self.send({ type: a.step });
       },
       /** the lifecycle goes into the event log as each state is entered */
       record: ({ context }, params: { state: LifecycleState }) => {

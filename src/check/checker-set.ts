@@ -125,8 +125,13 @@ export class CheckerSet {
       }
   }
 
-  /** One event of the log, to every checker. */
+  /** One event of the log, to every checker (a tracepoint only to the one that reads them). */
   observe(e: ActorEvent): void {
+    if (e.type === 'kernel') {
+      this.reference?.observe(e);
+      this.collect(e.tick);
+      return;
+    }
     this.model.observe(e);
     this.races?.observe(e);
     this.locks.observe(e);

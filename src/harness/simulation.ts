@@ -132,7 +132,7 @@ export class Simulation {
       if (checkers) {
         checkers.observe(e);
         // on the event loop there is no step boundary to check at: a sleep or a reply is one
-        if (eventLoop && (e.type === 'sleep' || e.type === 'done') && this.runQueue.lockOwners().pcpu_lock === null)
+        if (eventLoop && (e.type === 'sleep' || e.type === 'done') && this.runQueue.isFree('pcpu_lock'))
           checkers.afterStep(e.tick);
       } else if (e.type === 'bug')
         this.unchecked.push({
@@ -225,7 +225,7 @@ export class Simulation {
     const clock = this.clock as ManualClock;
     if (!clock.pending) this.actor.wake();
     clock.advance();
-    if (this.runQueue.lockOwners().pcpu_lock === null) this.checkers?.afterStep(this.tick);
+    if (this.runQueue.isFree('pcpu_lock')) this.checkers?.afterStep(this.tick);
     return true;
   }
 

@@ -18,13 +18,13 @@ export const LIFECYCLE_STATES = ['off', 'early', 'slabOnline', 'lateInit', 'runn
 export type LifecycleState = (typeof LIFECYCLE_STATES)[number];
 
 /** The machine's own steps (requests are the other input; see admission()). */
-export type LifecycleStep = 'BOOT' | 'SLAB_ONLINE' | 'LATE_DONE' | 'SHUTDOWN';
+export type LifecycleStep = 'BOOT' | 'SLAB_ONLINE' | 'LATE_INIT' | 'LATE_DONE' | 'SHUTDOWN';
 
 /** Where each step leads from each state; a step missing here is refused in that state. */
 export const LIFECYCLE_STEPS: Readonly<Record<LifecycleState, Partial<Record<LifecycleStep, LifecycleState>>>> = {
   off: { BOOT: 'early' },
   early: { SLAB_ONLINE: 'slabOnline' },
-  slabOnline: {},
+  slabOnline: { LATE_INIT: 'lateInit' },
   lateInit: { LATE_DONE: 'running' },
   running: { SHUTDOWN: 'draining' },
   draining: { SHUTDOWN: 'shutdown' },
@@ -34,6 +34,7 @@ export const LIFECYCLE_STEPS: Readonly<Record<LifecycleState, Partial<Record<Lif
 const STEP_NAMES: Record<LifecycleStep, string> = {
   BOOT: 'setup_per_cpu_areas',
   SLAB_ONLINE: 'slab online',
+  LATE_INIT: 'percpu_init_late admitted',
   LATE_DONE: 'percpu_init_late done',
   SHUTDOWN: 'shutdown',
 };
@@ -51,23 +52,24 @@ function what(req: Request): string {
   return 'allocation';
 }
 
-export type Admission = { admit: true; to: LifecycleState } | { admit: false; error: string };
+/** Admitted (and the lifecycle step admitting it takes, if any), or refused with the reason. */
+export type Admission = { admit: true; step?: LifecycleStep } | { admit: false; error: string };
 
 /**
- * Whether a request is admitted in `state`, and the state admitting it leads to (only
+ * Whether a request is admitted in `state`, and the lifecycle step admitting it takes (only
  * percpu_init_late moves the lifecycle on). The machine's own clean-up at shutdown
  * (`internal` requests) still runs while draining.
  */
 export function admission(state: LifecycleState, req: Request): Admission {
   const refuse = (error: string): Admission => ({ admit: false, error });
-  const admit: Admission = { admit: true, to: state };
+  const admit: Admission = { admit: true };
   switch (state) {
     case 'off':
       return refuse(`percpu: ${what(req)} before setup_per_cpu_areas`);
     case 'early':
       return req.kind === 'init_late' ? refuse('percpu: percpu_init_late before slab is online (mm_init)') : admit;
     case 'slabOnline':
-      return req.kind === 'init_late' ? { admit: true, to: 'lateInit' } : admit;
+      return req.kind === 'init_late' ? { admit: true, step: 'LATE_INIT' } : admit;
     case 'lateInit':
       return req.kind === 'init_late' ? refuse('percpu: percpu_init_late is already running') : admit;
     case 'running':

@@ -156,6 +156,11 @@ export abstract class RunQueue {
   }
 
   /** Who holds each lock (task ids), for checkers and reports. */
+  /** Whether `lock` is free right now (cheaper than lockOwners() on a hot path). */
+  isFree(lock: LockName): boolean {
+    return this.locks[lock].owner === null;
+  }
+
   lockOwners(): Record<LockName, number | null> {
     return {
       pcpu_alloc_mutex: this.locks.pcpu_alloc_mutex.owner?.id ?? null,

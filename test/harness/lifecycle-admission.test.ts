@@ -26,7 +26,7 @@ describe('the lifecycle checked through the actor', () => {
     const twice: LifecycleRules = {
       ...LIFECYCLE,
       admission: (state, req) =>
-        state === 'running' && req.kind === 'init_late' ? { admit: true, to: 'running' } : admission(state, req),
+        state === 'running' && req.kind === 'init_late' ? { admit: true } : admission(state, req),
     };
     const r = await runStress({ ...short, seed: 2 }, { rules: twice });
     expect(r.verdict).toBe('violation');
