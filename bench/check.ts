@@ -77,6 +77,24 @@ async function benchRaces(row: Row): Promise<void> {
   row('stress, race detector on (granularity access)', on, ' req/s', { name: 'detector off', value: off });
   row('stress, granularity access (detector off)', off, ' req/s', { name: 'granularity sleep', value: coarse });
 
+  // the reference model: default stress, seeds per second, with it and without, best of three alternating
+  const seedsPerSecond = async (reference: boolean): Promise<number> => {
+    const seeds = [2, 3, 4, 6, 8, 9];
+    const t = performance.now();
+    for (const seed of seeds) await runStress({ ...DEFAULT_STRESS, seed, reference });
+    return seeds.length / ((performance.now() - t) / 1000);
+  };
+  let withModel = 0;
+  let without = 0;
+  for (let i = 0; i < 3; i++) {
+    without = Math.max(without, await seedsPerSecond(false));
+    withModel = Math.max(withModel, await seedsPerSecond(true));
+  }
+  row('stress seeds, reference model on (the default)', withModel, ' seeds/s', {
+    name: '--no-reference',
+    value: without,
+  });
+
   // replay never has a task running, so an installed watcher only costs its calls
   const text = randomTrace(2e5, 3);
   const replay = (watch: boolean): number => {
