@@ -79,7 +79,7 @@ export class PercpuVm implements PcpuBackend {
     const m = this.pc.machine;
     for (let cpu = 0; cpu < this.pc.nr_cpu_ids; cpu++) {
       for (let i = start; i < end; i++) {
-        const pfn = m.buddy.allocPagesNode(m.cpuToNode(cpu), 0);
+        const pfn = m.buddy.allocPagesNode(this.pc.mutant('pages-from-node-0') ? 0 : m.cpuToNode(cpu), 0);
         pages[this.page_idx(cpu, i)] = pfn;
         if (pfn < 0) {
           this.pcpu_free_pages(pages, start, end);

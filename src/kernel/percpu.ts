@@ -269,7 +269,7 @@ export class Percpu {
     const nslot = this.pcpu_chunk_slot(chunk);
     if (chunk !== this.pcpu_reserved_chunk && oslot !== nslot) {
       this.WRITE('slots', null, 'pcpu_chunk_relocate');
-      if (oslot < nslot) list_move(chunk, this.pcpu_slot[nslot]!);
+      if (oslot < nslot !== this.mutant('relocate-wrong-end')) list_move(chunk, this.pcpu_slot[nslot]!);
       else list_move_tail(chunk, this.pcpu_slot[nslot]!);
       chunk.linked = true;
     }
@@ -667,7 +667,12 @@ export class Percpu {
     let off = -1;
     let new_alloc: number;
 
-    if (reserved && this.pcpu_reserved_chunk) {
+    const misrouted =
+      !reserved &&
+      this.mutant('dynamic-from-reserved') &&
+      this.pcpu_reserved_chunk !== null &&
+      size <= this.pcpu_reserved_chunk.contig_hint;
+    if ((reserved || misrouted) && this.pcpu_reserved_chunk) {
       // reserved requests never fall back to the dynamic chunks
       chunk = this.pcpu_reserved_chunk;
       if (this.kcsan_delay) yield watchpoint('pcpu_alloc');
@@ -694,7 +699,8 @@ export class Percpu {
       this.tracepoint?.({ ...walk, outcome: 'area', chunk: chunk.id, off });
     } else {
       restart: for (;;) {
-        for (let slot = this.pcpu_size_to_slot(size); slot < this.pcpu_nr_slots; slot++) {
+        const first = this.pcpu_size_to_slot(size) + (this.mutant('walk-slot-too-high') ? 1 : 0);
+        for (let slot = first; slot < this.pcpu_nr_slots; slot++) {
           const head = this.pcpu_slot[slot]!;
           this.READ('slots', null, 'pcpu_alloc');
           // the next entry is saved first: a failed search may move the chunk to slot 0
