@@ -11,6 +11,7 @@ export const CHECKERS = [
   'isolation',
   'kernel-bug',
   'lifecycle',
+  'liveness',
   'locks',
   'pages',
   'races',

@@ -88,6 +88,8 @@ export class Simulation {
   /** the boot lines setup_per_cpu_areas() printed */
   readonly bootLines: readonly string[];
   readonly log: ActorEvent[] = [];
+  /** the tick at which a request last finished: how a driver tells a livelock */
+  progressTick = 0;
   /** the events just before the first violation, one line each */
   history: string[] = [];
   private readonly ring: ActorEvent[] = [];
@@ -128,6 +130,7 @@ export class Simulation {
       this.ring.push(e);
       if (this.ring.length > HISTORY) this.ring.shift();
       if (config.keepLog) this.log.push(e);
+      if (e.type === 'done') this.progressTick = e.tick;
       hooks.onEvent?.(e);
       if (checkers) {
         checkers.observe(e);

@@ -53,7 +53,8 @@ export const SEEDED_BUGS = {
     'pcpu_mem_alloc() serves metadata before slab is online, so the early area maps grow past their 128 entries',
   'populate-zeroes-short': "pcpu_populate_chunk() clears the new area in every unit but the last CPU's",
   // behaviour changes that stay safe: only a check against 2.6.36 itself sees them
-  'relocate-wrong-end': 'pcpu_chunk_relocate() puts a chunk that moved up at the back of its new list, one that moved down at the front',
+  'relocate-wrong-end':
+    'pcpu_chunk_relocate() puts a chunk that moved up at the back of its new list, one that moved down at the front',
   'walk-slot-too-high': "pcpu_alloc()'s walk starts one slot above the request's",
   'dynamic-from-reserved': 'pcpu_alloc() serves a dynamic request from the reserved chunk when it fits there',
   'pages-from-node-0': "percpu-vm takes every unit's pages from node 0 instead of the unit's CPU's node",

@@ -155,12 +155,22 @@ export abstract class RunQueue {
     return this.tasks.get(task)?.held ?? [];
   }
 
-  /** Who holds each lock (task ids), for checkers and reports. */
   /** Whether `lock` is free right now (cheaper than lockOwners() on a hot path). */
   isFree(lock: LockName): boolean {
     return this.locks[lock].owner === null;
   }
 
+  /** The pending tasks in a few words each, for a report: "task 7 (cpu 1, alloc size=65536)". */
+  describePending(): string {
+    return [...this.tasks.values()]
+      .map((t) => {
+        const what = t.req.kind === 'alloc' ? `alloc size=${t.req.size}` : t.req.kind;
+        return `task ${t.id} (${t.cpu < 0 ? 'kworker' : `cpu ${t.cpu}`}, ${what}, ${t.state})`;
+      })
+      .join(', ');
+  }
+
+  /** Who holds each lock (task ids), for checkers and reports. */
   lockOwners(): Record<LockName, number | null> {
     return {
       pcpu_alloc_mutex: this.locks.pcpu_alloc_mutex.owner?.id ?? null,

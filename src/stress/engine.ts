@@ -29,6 +29,7 @@ import {
 } from './program.ts';
 import { type StressConfig, resolveMachine } from '../files/config.ts';
 import { stressCommand } from '../files/rerun.ts';
+import { PAGE_SIZE, PCPU_MIN_UNIT_SIZE } from '../kernel/constants.ts';
 
 export { DEFAULT_STRESS, type StressConfig, resolveMachine } from '../files/config.ts';
 
@@ -88,6 +89,9 @@ export interface ScenarioPrograms {
   /** percpu_init_late() runs while the CPUs already allocate, instead of before */
   racingInitLate?: boolean;
 }
+
+/** Ticks without any request finishing after which a run is a livelock (a request takes tens). */
+const NO_PROGRESS_TICKS = 200_000;
 
 export async function runStress(config: StressConfig, hooks: EngineHooks = {}): Promise<StressReport> {
   const t0 = performance.now();
@@ -175,6 +179,16 @@ export async function runStress(config: StressConfig, hooks: EngineHooks = {}): 
         return;
       }
       if (!sim.step()) sim.checkIdle();
+      else if (q.tick - sim.progressTick > NO_PROGRESS_TICKS) {
+        add({
+          checker: 'liveness',
+          kind: 'no-progress',
+          cpu: -1,
+          tick: q.tick,
+          message: `no progress: no request has finished for ${NO_PROGRESS_TICKS} ticks while ${q.pending} task(s) ran (${q.describePending()}): a livelock`,
+        });
+        return;
+      }
       await turn();
       // after a violation, keep stepping a little so the other CPUs notice and stop
       if (stop() && ++afterStop > 10_000) break;
@@ -243,6 +257,19 @@ export async function runStress(config: StressConfig, hooks: EngineHooks = {}): 
     });
     await drive(() => finished === cfg.cpus);
     if (script?.postlude && !stop()) await sequential(script.postlude);
+  }
+  if (!stop() && cfg.reference) {
+    // a request of exactly one unit is legal (the largest there is): its placement, its new
+    // chunk and its population are held against the model like any other
+    const unit = Math.min(sim.pc.pcpu_unit_size, PCPU_MIN_UNIT_SIZE);
+    let whole: Reply | null = null;
+    actor.send({ kind: 'alloc', cpu: 0, size: unit, align: PAGE_SIZE }, (r) => (whole = r));
+    await drive(() => whole !== null && q.idle);
+    const got = whole as Reply | null;
+    if (got && got.ok && 'ptr' in got) {
+      actor.send({ kind: 'free', cpu: 0, ptr: got.ptr }, () => {});
+      await drive(() => q.idle);
+    }
   }
   if (!stop()) {
     // percpu_init_late() has run: a second one is refused

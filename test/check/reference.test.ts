@@ -27,6 +27,17 @@ describe('behaviour held against 2.6.36', () => {
     }
   });
 
+  it('asks for exactly one unit at the end of a run, and frees it', async () => {
+    const r = await runStress(
+      { ...DEFAULT_STRESS, seed: 2, args: { ...DEFAULT_STRESS.args, ops: 300 } },
+      { keepLog: true },
+    );
+    expect(r.verdict).toBe('clean');
+    const whole = r.log.find((e) => e.type === 'arrive' && e.req.kind === 'alloc' && e.req.size === 65536)!;
+    const done = r.log.find((e) => e.type === 'done' && e.task === whole.task);
+    expect(done && done.type === 'done' && done.reply).toMatchObject({ ok: true, off: 0, size: 65536 });
+  });
+
   it.each([
     [
       'relocate-wrong-end',
