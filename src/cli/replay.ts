@@ -4,6 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { isAscii } from 'node:buffer';
 import { allocatorSvg } from '../report/svg.ts';
 import { BadInput, replayText } from '../trace/replay.ts';
+import { compareWithReference } from '../trace/reference.ts';
 import type { Percpu } from '../kernel/percpu.ts';
 import { type Command, LineWriter, UsageError, escapeControl, mib, parse, readStdin } from './common.ts';
 import { Outputs } from './outputs.ts';
@@ -12,6 +13,7 @@ import { HTML_OPTION, Visuals } from './visuals.ts';
 export const replay: Command = {
   summary: 'replay a JSON Lines trace of allocator operations, one JSON result line per operation',
   help: `Usage: percpu-sim replay FILE [--memory MIB] [--svg OUT] [--html OUT]
+       percpu-sim replay --reference FILE [--json]
 
 Replays a trace through the kernel's allocator and prints one JSON line per operation to
 standard output. FILE is a path, or - for standard input. Input lines:
@@ -28,6 +30,12 @@ Output lines name the chunk ("reserved", 0 for the first chunk, then 1, 2, ... i
 creation) and the offset inside the unit, or "chunk":null and the kernel's reason.
 
 Options:
+  --reference    replay the trace through the allocator and through the 2.6.36 reference
+                 model (src/model, which shares no code with the allocator), and print every
+                 operation where they part ways, then the totals of each (operations,
+                 allocations, failures, chunks used, bytes live at the end); exit 1 when
+                 they differ. For a change made on purpose, this is its list of behaviour
+                 changes. --json prints the same as data
   --memory MIB   physical memory of the replay machine (default 4096)
   --svg OUT      also draw the final state of every chunk (areas and populated pages) as SVG
   --html OUT     also write a self-contained HTML report: the boot layout, every chunk's map
@@ -45,6 +53,8 @@ Example:
     const { values, positionals } = parse(argv, {
       memory: { type: 'string' },
       svg: { type: 'string' },
+      reference: { type: 'boolean' },
+      json: { type: 'boolean' },
       ...HTML_OPTION,
     });
     if (positionals.length !== 1) throw new UsageError('replay needs exactly one FILE (or - for standard input)');
@@ -60,6 +70,8 @@ Example:
     } catch (e) {
       throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
     }
+    if (values.reference) return referenceMain(text, file, memoryBytes, values.json === true);
+    if (values.json) throw new UsageError('--json goes with --reference (replay prints JSON lines already)');
     const out = new LineWriter();
     const shown = file === '-' ? '<stdin>' : file;
     const page = (ok: boolean, notes: string[]) => ({
@@ -114,4 +126,25 @@ Example:
 function readText(file: string): string {
   const bytes = readFileSync(file);
   return isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
+}
+
+/** replay --reference: the allocator and the model side by side. */
+function referenceMain(text: string, file: string, memoryBytes: number | undefined, json: boolean): number {
+  const c = compareWithReference(text, memoryBytes === undefined ? {} : { memoryBytes });
+  if (json) process.stdout.write(JSON.stringify(c, null, 2) + '\n');
+  else {
+    const out: string[] = [];
+    for (const d of c.differences.slice(0, 200))
+      out.push(`line ${d.line}: ${d.input}`, `  2.6.36:         ${d.reference}`, `  this allocator: ${d.allocator}`);
+    if (c.differences.length > 200) out.push(`... and ${c.differences.length - 200} more`);
+    const t = (x: typeof c.allocator) =>
+      `${x.operations} operations, ${x.allocations} allocations, ${x.failures} failures, ${x.chunks} chunks used, ${x.live} bytes live at the end`;
+    out.push(
+      `${c.differences.length ? `${c.differences.length} operation(s) differ` : 'no operation differs'} from 2.6.36 in ${file === '-' ? '<stdin>' : escapeControl(file)}`,
+      `  2.6.36:         ${t(c.reference)}${c.stopped.reference ? `; stopped at ${c.stopped.reference}` : ''}`,
+      `  this allocator: ${t(c.allocator)}${c.stopped.allocator ? `; stopped at ${c.stopped.allocator}` : ''}`,
+    );
+    process.stdout.write(out.join('\n') + '\n');
+  }
+  return c.differences.length || c.stopped.allocator !== c.stopped.reference ? 1 : 0;
 }

@@ -12,6 +12,7 @@ import type { Percpu } from '../kernel/percpu.ts';
 import type { PercpuEnv } from '../kernel/percpu-internal.ts';
 import { mm_init } from '../kernel/setup.ts';
 import { bootMachine } from '../sim/boot.ts';
+import type { KernelFault } from '../kernel/mutants.ts';
 import { runSync } from '../sim/drive-sync.ts';
 import { IdTable } from './id-table.ts';
 
@@ -34,6 +35,8 @@ export interface ReplayOptions {
   vmallocBytes?: number;
   /** the environment the boot line builds the allocator with (a benchmark installs a watcher); none by default */
   env?: PercpuEnv;
+  /** bugs to build the allocator with (tests of what holds the allocator against 2.6.36) */
+  bugs?: readonly KernelFault[];
   /** called with the allocator a boot line has built (a benchmark installs a watcher here) */
   onBoot?: (pc: Percpu) => void;
   /** called after each operation with its line number, the input and the output line */
@@ -155,6 +158,7 @@ export class Replayer {
         numaGroups: nodes > 1,
         sizes: { static_size, reserved_size, dyn_size, atom_size },
         ...(this.opts.env ? { env: this.opts.env } : {}),
+        ...(this.opts.bugs ? { bugs: this.opts.bugs } : {}),
       });
       const machine = booted.machine;
       pc = booted.pc;
