@@ -67,6 +67,7 @@ Options:
   --timeout S         how long a CPU may make no progress before the run times out,
                       in seconds (default 120, longer with more CPUs than cores)
   --no-check          skip the checkers (allocator invariants, lock rules, isolation)
+  --no-reference      do not hold every operation against the 2.6.36 reference model
   --count             count isolation violations and go on, instead of stopping
   --strict            report schedule_work() under pcpu_lock as a lock violation
   --mutant NAME       bring back a historical bug (see percpu-sim mutants)
@@ -95,6 +96,7 @@ Examples:
       timeout: { type: 'string' },
       'cpus-per-thread': { type: 'string' },
       'no-check': { type: 'boolean' },
+      'no-reference': { type: 'boolean' },
       'fail-on-leak': { type: 'boolean' },
       svg: { type: 'string' },
       ...TRACE_OPTION,
@@ -146,6 +148,7 @@ Examples:
         seed,
         policy: oneOfIn('--policy', values.policy, C.policy, 'random'),
         check: values['no-check'] !== true,
+        reference: values['no-reference'] !== true,
         failOnLeak: values['fail-on-leak'] === true,
         phaseTimeoutMs: int('--timeout', values.timeout, 1, 3600, 120) * 1000,
         onProgress: bar,

@@ -352,6 +352,8 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     fingerprint: sim ? allocatorFingerprint(sim.pc) : '',
     // a run that stopped making progress proved nothing either way
     verdict: timedOut ? 'timeout' : violations.length ? 'fail' : 'pass',
-    rerun: runCommand({ workload: o.workload, seed: o.seed, config, args, cpusPerThread: o.cpusPerThread }),
+    rerun:
+      runCommand({ workload: o.workload, seed: o.seed, config, args, cpusPerThread: o.cpusPerThread }) +
+      (checking && o.reference === false ? ' --no-reference' : ''),
   };
 }
