@@ -1,11 +1,7 @@
 /** The cost of the isolation check: checked against unchecked per-CPU writes, same thread. */
-import type { Reply } from '../src/sim/events.ts';
-import { IsolationTracker } from '../src/check/isolation.ts';
-import { Scheduler } from '../src/sim/scheduler.ts';
-import { TaskEnv } from '../src/sim/task-env.ts';
-import { mm_init, setup_per_cpu_areas } from '../src/kernel/setup.ts';
-import { Machine } from '../src/mem/machine.ts';
-import { type CpuContext, PerCpu } from '../src/api/per-cpu.ts';
+import type { Reply, Request } from '../src/sim/events.ts';
+import { Simulation, simulationConfig } from '../src/harness/simulation.ts';
+import { PerCpu } from '../src/api/per-cpu.ts';
 import { DEFAULT_STRESS, runStress } from '../src/stress/engine.ts';
 import { replayText } from '../src/trace/replay.ts';
 import { randomTrace } from './trace.ts';
@@ -14,27 +10,17 @@ type Row = (name: string, value: number, unit: string, baseline?: { name: string
 
 export async function benchCheck(row: Row): Promise<void> {
   console.log('check: the isolation checker on per-CPU writes');
-  const machine = new Machine({ cpus: 2, memoryBytes: 64 << 20, shadow: true });
-  const env = new TaskEnv();
-  const pc = setup_per_cpu_areas(machine, { env });
-  mm_init(machine, pc);
-  const tracker = new IsolationTracker(pc, 1);
-  const core = new Scheduler(pc, { seed: 1, policy: 'fifo', env, onEvent: (e) => tracker.observe(e) });
+  const sim = new Simulation(simulationConfig({ seed: 1, cpus: 2, races: false, reference: false, policy: 'fifo' }));
+  sim.actor.slabOnline();
   const make = (check: boolean): PerCpu => {
-    const ctx: CpuContext = {
-      cpu: 0,
-      nr_cpus: 2,
-      seed: 1,
-      per_cpu_offset: [...pc.__per_cpu_offset],
-      static_vars: {},
-      barrier_timeout_ms: 1000,
-      check_isolation: check,
-    };
     const port = {
       request: (req: unknown) =>
-        new Promise<Reply>((res) => (core.admit({ ...(req as object), cpu: 0 } as never, res), core.drain())),
+        new Promise<Reply>((res) => {
+          sim.actor.send({ ...(req as Request), cpu: 0 }, res);
+          sim.actor.drain();
+        }),
     };
-    return new PerCpu(ctx, port, machine.sab);
+    return new PerCpu(sim.cpuContext(0, { barrier_timeout_ms: 1000, check_isolation: check }), port, sim.machine.sab);
   };
   const n = 3_000_000;
   const rates: Record<string, number> = {};
