@@ -63,9 +63,9 @@ export class ReferenceChecker {
   private readonly tickets: number[] = [];
   private off = false;
   /**
-   * A walk that decided to extend a map while slab is down: 2.6.36 counts the failing
-   * pcpu_mem_alloc() as part of the walk, the allocator traces the attempt and the failure
-   * apart. Held until one of them says how it ended.
+   * A walk that decided to extend a map or create a chunk while slab is down: 2.6.36 counts
+   * the failing pcpu_mem_alloc() as part of the walk, the allocator traces the attempt and the
+   * failure apart. Held until the next tracepoint of the task says how it ended.
    */
   private early: { task: number; size: number; align: number; reserved: boolean; what: string } | null = null;
 
@@ -140,12 +140,15 @@ export class ReferenceChecker {
     const m = this.model;
     const early = this.early;
     if (early && early.task === e.task) {
-      // the early map could not grow: the walk ends in that failure, or the allocator grew it anyway
+      // without slab the map cannot grow nor a chunk be made: the walk ends in that failure,
+      // or the allocator went ahead anyway
       this.early = null;
       const action =
         t.op === 'alloc-failed'
           ? { kind: 'fail' as const, reason: t.reason }
-          : { kind: 'extend' as const, chunk: t.op === 'extended' ? t.chunk : -2, to: t.op === 'extended' ? t.to : 0 };
+          : t.op === 'extended'
+            ? { kind: 'extend' as const, chunk: t.chunk, to: t.to }
+            : { kind: 'create' as const };
       this.apply('placement', e, early.what, () =>
         m.applyAllocStep(early.task, early.size, early.align, early.reserved, action),
       );
@@ -172,9 +175,10 @@ export class ReferenceChecker {
               : t.outcome === 'create'
                 ? { kind: 'create' as const }
                 : { kind: 'fail' as const, reason: t.reason };
-        if (t.outcome === 'extend') {
+        if (t.outcome === 'extend' || t.outcome === 'create') {
           const d = m.decideAlloc(t.size, t.align, t.reserved);
-          if (d.kind === 'fail' && d.reason.startsWith('failed to extend area map')) {
+          const early = t.outcome === 'extend' ? 'failed to extend area map' : 'failed to allocate new chunk';
+          if (d.kind === 'fail' && d.reason.startsWith(early)) {
             this.early = { task: e.task, size: t.size, align: t.align, reserved: t.reserved, what };
             return;
           }

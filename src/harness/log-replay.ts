@@ -15,19 +15,29 @@ export type ReplaySpec = Pick<
   'seed' | 'cpus' | 'nodes' | 'backend' | 'fc' | 'memoryMiB' | 'mutant' | 'failRate' | 'policy' | 'maxDelay'
 >;
 
-export function replayEventLog(spec: ReplaySpec, log: readonly ActorEvent[], observer?: RunObserver): Simulation {
+/**
+ * Replays `log` on a fresh simulation. With `reference`, the replay is held against the
+ * 2.6.36 model as it goes (the allocator's side of a worker run: no data path runs here, so
+ * the other checkers have nothing to see); its findings are the simulation's violations.
+ */
+export function replayEventLog(
+  spec: ReplaySpec,
+  log: readonly ActorEvent[],
+  observer?: RunObserver,
+  reference = false,
+): Simulation {
   const sim = new Simulation(
     {
       ...spec,
       shadow: false,
       granularity: 'sleep',
       lockdep: true,
-      check: false,
+      check: reference,
       strict: false,
       races: false,
       count: false,
       populated: false,
-      reference: false,
+      reference,
       drive: 'manual',
       keepLog: true,
     },

@@ -6,6 +6,7 @@
  */
 import { allocatorFingerprint, replayEventLog } from '../harness/log-replay.ts';
 import type { RunObserver } from '../harness/observer.ts';
+import type { Violation } from '../check/violation.ts';
 import type { ActorEvent } from '../sim/events.ts';
 import type { RunReport } from './run.ts';
 import { type SavedRunLog, SavedRunLogSchema, writeChecked } from '../files/saved.ts';
@@ -29,10 +30,12 @@ export interface RunLogReplay {
   /** replies that differ from the recording, as "task N: recorded X, replayed Y" */
   mismatches: string[];
   sameFinalState: boolean;
+  /** where the replayed run parts from 2.6.36 (the reference model), or what else a checker found */
+  violations: Violation[];
 }
 
 /** Replays a saved worker run's event log and compares replies and the final state. */
-export function replayRunLog(s: SavedRunLog, observer?: RunObserver): RunLogReplay {
+export function replayRunLog(s: SavedRunLog, observer?: RunObserver, reference = true): RunLogReplay {
   const c = s.config;
   const replay = replayEventLog(
     {
@@ -49,6 +52,7 @@ export function replayRunLog(s: SavedRunLog, observer?: RunObserver): RunLogRepl
     },
     s.log,
     observer,
+    reference,
   );
   const done = (log: readonly ActorEvent[]) =>
     new Map(log.flatMap((e) => (e.type === 'done' ? [[e.task, JSON.stringify(e.reply)] as const] : [])));
@@ -58,5 +62,10 @@ export function replayRunLog(s: SavedRunLog, observer?: RunObserver): RunLogRepl
   for (const [task, reply] of want)
     if (got.get(task) !== reply)
       mismatches.push(`task ${task}: recorded ${reply}, replayed ${got.get(task) ?? 'nothing'}`);
-  return { requests: want.size, mismatches, sameFinalState: allocatorFingerprint(replay.pc) === s.fingerprint };
+  return {
+    requests: want.size,
+    mismatches,
+    sameFinalState: allocatorFingerprint(replay.pc) === s.fingerprint,
+    violations: [...replay.violations],
+  };
 }

@@ -137,7 +137,7 @@ describe('run command line', () => {
       const r = cli('replay-run', file);
       expect(r.status).toBe(0);
       expect(r.stdout).toMatch(
-        /^replayed \d+ allocator requests of churn \(seed 12\) without workers\nreproduced: the same replies and the same final allocator state\n$/,
+        /^replayed \d+ allocator requests of churn \(seed 12\) without workers\nreproduced: the same replies and the same final allocator state\nheld against 2\.6\.36: every operation as 2\.6\.36 does it\n$/,
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });
