@@ -38,6 +38,7 @@ describe('configurations', () => {
         strict: false,
         races: true,
         lockdep: true,
+        reference: true,
         count: false,
         args: ARGS,
       }),
