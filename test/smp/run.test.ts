@@ -40,15 +40,15 @@ describe('runs on worker threads', () => {
   });
 
   it('a free from CPU 1 completes while CPU 0 sleeps in populate (real workers)', async () => {
-    // populate sleeps 50000 scheduler ticks (one per event-loop turn, half a second or more),
+    // populate sleeps 200000 scheduler ticks (one per event-loop turn, some 400 ms or more),
     // and CPU 1 frees 30 ms after the barrier: the order below does not hang on a close race,
     // even on a loaded machine
     const r = await runWorkload({
       workload: fileURLToPath(new URL('../fixtures/free-during-populate.ts', import.meta.url)),
       seed: 1,
       cpus: 2,
-      minDelay: 50_000,
-      maxDelay: 50_000,
+      minDelay: 200_000,
+      maxDelay: 200_000,
     });
     expect(r.violations).toEqual([]);
     const i = (pred: (e: (typeof r.log)[number]) => boolean) => r.log.findIndex(pred);
