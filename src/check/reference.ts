@@ -59,6 +59,8 @@ export class ReferenceChecker {
   /** each task's request, and for a batch the item it is on */
   private readonly requests = new Map<number, { req: Request; item: number }>();
   private readonly pending = new Map<number, Pending[]>();
+  /** per task, the failure reasons 2.6.36 gives its allocations, in order, for the reply to carry */
+  private readonly reasons = new Map<number, string[]>();
   /** tasks waiting for pcpu_lock, in the order they came */
   private readonly tickets: number[] = [];
   private off = false;
@@ -114,6 +116,7 @@ export class ReferenceChecker {
         if (e.state === 'slabOnline') this.apply('lifecycle', e, 'slab online', () => this.model.applySlabOnline());
         break;
       case 'done':
+        if (e.kind === 'alloc' || e.kind === 'alloc_batch') this.failures(e);
         this.placed(e);
         this.requests.delete(e.task);
         break;
@@ -152,7 +155,10 @@ export class ReferenceChecker {
       this.apply('placement', e, early.what, () =>
         m.applyAllocStep(early.task, early.size, early.align, early.reserved, action),
       );
-      if (t.op === 'alloc-failed') this.next(e.task);
+      if (t.op === 'alloc-failed') {
+        this.next(e.task);
+        this.failedWith(e.task, t.reason);
+      }
       return;
     }
     switch (t.op) {
@@ -185,7 +191,10 @@ export class ReferenceChecker {
         }
         this.apply(t.outcome === 'fail' ? 'failure' : 'placement', e, what, () => {
           m.applyAllocStep(e.task, t.size, t.align, t.reserved, action);
-          if (t.outcome === 'fail') this.next(e.task);
+          if (t.outcome === 'fail') {
+            this.next(e.task);
+            this.failedWith(e.task, t.reason);
+          }
         });
         return;
       }
@@ -211,6 +220,7 @@ export class ReferenceChecker {
       case 'alloc-failed':
         this.apply('failure', e, `pcpu_alloc() failing "${t.reason}"`, () => m.applyAllocFailed(e.task, t.reason));
         this.next(e.task);
+        this.failedWith(e.task, t.reason);
         return;
       case 'freed':
         return this.apply(
@@ -236,8 +246,37 @@ export class ReferenceChecker {
         );
       }
       case 'init-late':
-        return this.apply('lifecycle', e, 'percpu_init_late()', () => m.applyInitLate());
+        return this.apply('lifecycle', e, 'percpu_init_late()', () => {
+          m.applyInitLate();
+          if (t.early.length)
+            throw new Divergence(
+              '2.6.36 moves the first chunk and the reserved chunk off their __initdata maps (memory freed after boot)',
+              `left ${t.early.map((c) => (c === -1 ? 'the reserved chunk' : `chunk ${c}`)).join(' and ')} on an early map`,
+            );
+        });
     }
+  }
+
+  private failedWith(task: number, reason: string): void {
+    const list = this.reasons.get(task) ?? [];
+    list.push(reason);
+    this.reasons.set(task, list);
+  }
+
+  /** The reasons a failed allocation's reply gives are 2.6.36's, in order. */
+  private failures(e: Extract<ActorEvent, { type: 'done' }>): void {
+    const want = this.reasons.get(e.task) ?? [];
+    this.reasons.delete(e.task);
+    const replies = 'batch' in e.reply ? e.reply.batch : [e.reply];
+    const got = replies.flatMap((r) => (!r.ok && !r.refused && !r.bug ? [r.error] : []));
+    const i = got.findIndex((g, k) => g !== want[k]);
+    if (i >= 0 && want[i] !== undefined)
+      this.diverged(
+        'failure',
+        e.cpu,
+        e.tick,
+        `the reply to ${who(e.cpu)}'s allocation says "${got[i]}": 2.6.36's pcpu_alloc() fails it with "${want[i]}"`,
+      );
   }
 
   /** A batch moves on to its next item once one allocation has ended. */

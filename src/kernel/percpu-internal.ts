@@ -95,7 +95,8 @@ export type PcpuTrace =
   | { op: 'reclaim'; destroyed: number[]; spareFirst: boolean }
   /** a chunk destroyed, with the unit pages it had populated */
   | { op: 'destroyed'; chunk: number; pages: number[] }
-  | { op: 'init-late' };
+  /** percpu_init_late() is done; `early` are the chunks still on an __initdata map */
+  | { op: 'init-late'; early: number[] };
 
 interface WalkOf {
   op: 'walk';

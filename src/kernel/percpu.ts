@@ -1083,7 +1083,7 @@ export class Percpu {
       this.pcpu_mem_free(map, false);
     }
     this.late_init_done = true;
-    this.tracepoint?.({ op: 'init-late' });
+    this.tracepoint?.({ op: 'init-late', early: targets.filter((c) => c?.early_map).map((c) => c!.id) });
   }
 
   /** Marks the end of early boot: kmalloc works from now on. */

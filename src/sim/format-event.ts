@@ -62,6 +62,6 @@ export function traceLine(t: PcpuTrace): string {
     case 'destroyed':
       return `destroyed ${chunk(t.chunk)}`;
     case 'init-late':
-      return 'percpu_init_late done';
+      return `percpu_init_late done${t.early.length ? `, early maps left: ${t.early.map(chunk).join(', ')}` : ''}`;
   }
 }

@@ -88,4 +88,48 @@ describe('behaviour held against 2.6.36', () => {
       },
     ]);
   });
+
+  it("a reply whose failure reason is not 2.6.36's is a failure divergence", () => {
+    const sim = new Simulation(simulationConfig({ seed: 1, cpus: 2 }));
+    const ref = sim.checkers!.reference!;
+    let seq = 1000;
+    const ev = (e: Record<string, unknown>) => ref.observe({ seq: seq++, tick: 7, cpu: 1, ...e } as ActorEvent);
+    const reason = 'illegal size (99999) or align (8) for percpu allocation';
+    ev({ type: 'arrive', task: 50, req: { kind: 'alloc', cpu: 1, size: 99999, align: 8 } });
+    ev({
+      type: 'kernel',
+      task: 50,
+      trace: { op: 'walk', size: 99999, align: 8, reserved: false, outcome: 'fail', reason },
+    });
+    ev({ type: 'done', task: 50, kind: 'alloc', reply: { ok: false, error: 'too big' } });
+    expect(ref.violations.map((v) => [v.kind, v.message])).toEqual([
+      ['failure', `the reply to CPU 1's allocation says "too big": 2.6.36's pcpu_alloc() fails it with "${reason}"`],
+    ]);
+  });
+
+  it('percpu_init_late() that leaves the reserved chunk on its __initdata map is a lifecycle divergence', () => {
+    const sim = new Simulation(simulationConfig({ seed: 1, cpus: 2 }));
+    const ref = sim.checkers!.reference!;
+    let seq = 1000;
+    const ev = (e: Record<string, unknown>) => ref.observe({ seq: seq++, tick: 3, cpu: 0, ...e } as ActorEvent);
+    ev({ type: 'lifecycle', task: -1, state: 'slabOnline' });
+    ev({ type: 'kernel', task: 1, trace: { op: 'init-late', early: [-1] } });
+    expect(ref.violations.map((v) => [v.kind, v.message])).toEqual([
+      [
+        'lifecycle',
+        'percpu_init_late(): 2.6.36 moves the first chunk and the reserved chunk off their __initdata maps (memory freed after boot); the allocator left the reserved chunk on an early map',
+      ],
+    ]);
+  });
+
+  it('stress allocates while late init is queued, so admission in lateInit is asked every run', async () => {
+    const r = await runStress(
+      { ...DEFAULT_STRESS, seed: 2, args: { ...DEFAULT_STRESS.args, ops: 100 } },
+      { keepLog: true },
+    );
+    const lateInit = r.log.findIndex((e) => e.type === 'lifecycle' && e.state === 'lateInit');
+    const running = r.log.findIndex((e) => e.type === 'lifecycle' && e.state === 'running');
+    const during = r.log.slice(lateInit, running).filter((e) => e.type === 'arrive' && e.req.kind === 'alloc');
+    expect(during).toHaveLength(1);
+  });
 });
