@@ -10,18 +10,12 @@ import { bootMachine } from '../../src/sim/boot.ts';
 import type { ActorEvent, Request } from '../../src/sim/events.ts';
 import { Scheduler } from '../../src/sim/scheduler.ts';
 
+/** A booted 2-CPU machine with no actor yet. */
+const booted = () => bootMachine({ cpus: 2, nodes: 1, backend: 'vm', memoryMiB: 32 });
+
 /** An actor in front of a booted kernel, before it is told that boot happened. */
 const fresh = () => {
-  const { machine, pc } = bootMachine({
-    seed: 1,
-    cpus: 2,
-    nodes: 1,
-    backend: 'vm',
-    memoryMiB: 32,
-    shadow: false,
-    mutant: null,
-    failRate: 0,
-  });
+  const { machine, pc } = booted();
   const events: ActorEvent[] = [];
   const runQueue = new Scheduler(pc, { seed: 1, onEvent: (e) => events.push(e) });
   return Object.assign(new AllocatorActor({ machine, runQueue, clock: eventLoopClock, eager: true }), { events });
@@ -80,16 +74,7 @@ describe('allocator actor lifecycle', () => {
   });
 
   it('is in lateInit while percpu_init_late() is queued, and refuses a second one', () => {
-    const { machine, pc } = bootMachine({
-      seed: 1,
-      cpus: 2,
-      nodes: 1,
-      backend: 'vm',
-      memoryMiB: 32,
-      shadow: false,
-      mutant: null,
-      failRate: 0,
-    });
+    const { machine, pc } = booted();
     const clock = new ManualClock();
     const a = new AllocatorActor({ machine, runQueue: new Scheduler(pc, { seed: 1 }), clock });
     a.boot();
