@@ -27,22 +27,24 @@ export interface BundleOptions {
   entry?: boolean;
 }
 
+/** How every module for a CPU thread is bundled: ESM for Node 20, packages left to Node, 'percpu-sim' this checkout. */
+const buildOptions = {
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  packages: 'external',
+  alias: SELF,
+  write: false,
+  logLevel: 'silent',
+} as const;
+
 /** The bundled module of `file` (a path or file URL of a .ts, .mts, .js or .mjs module). */
 export function bundle(file: string, opts: BundleOptions = {}): URL {
   const path = file.startsWith('file:') ? fileURLToPath(file) : file;
   const known = made.get(path);
   if (known) return known;
-  const r = buildSync({
-    entryPoints: [path],
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    packages: 'external',
-    alias: SELF,
-    write: false,
-    logLevel: 'silent',
-  });
+  const r = buildSync({ ...buildOptions, entryPoints: [path] });
   const code = r.outputFiles[0]!.text;
   if (opts.entry && /\bimport\.meta\.url\b/.test(code))
     throw new Error(`${path}: a worker entry may not use import.meta.url, which in a bundle names the cache`);
@@ -85,18 +87,7 @@ export async function bundleWithSourceUrls(file: string): Promise<URL> {
       });
     },
   };
-  const r = await build({
-    entryPoints: [path],
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    packages: 'external',
-    alias: SELF,
-    write: false,
-    logLevel: 'silent',
-    plugins: [pin],
-  });
+  const r = await build({ ...buildOptions, entryPoints: [path], plugins: [pin] });
   const url = store(path, r.outputFiles[0]!.text);
   made.set(key, url);
   return url;
