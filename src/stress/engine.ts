@@ -237,15 +237,6 @@ export async function runStress(config: StressConfig, hooks: EngineHooks = {}): 
     actor.slabOnline();
     if (!script?.racingInitLate) {
       void actor.initLate();
-      if (cfg.reference && !script) {
-        // the lifecycle admits CPU work while late init is queued: one allocation then, and its
-        // free (not in a scenario, whose schedules name CPU 0's requests by their number)
-        let got: Reply | null = null;
-        actor.send({ kind: 'alloc', cpu: 0, size: 8, align: 8 }, (r) => (got = r));
-        actor.drain();
-        const r = got as Reply | null;
-        if (r?.ok && 'ptr' in r) actor.send({ kind: 'free', cpu: 0, ptr: r.ptr }, () => {});
-      }
       actor.drain();
     }
     if (script?.prelude) await sequential(script.prelude);

@@ -121,15 +121,4 @@ describe('behaviour held against 2.6.36', () => {
       ],
     ]);
   });
-
-  it('stress allocates while late init is queued, so admission in lateInit is asked every run', async () => {
-    const r = await runStress(
-      { ...DEFAULT_STRESS, seed: 2, args: { ...DEFAULT_STRESS.args, ops: 100 } },
-      { keepLog: true },
-    );
-    const lateInit = r.log.findIndex((e) => e.type === 'lifecycle' && e.state === 'lateInit');
-    const running = r.log.findIndex((e) => e.type === 'lifecycle' && e.state === 'running');
-    const during = r.log.slice(lateInit, running).filter((e) => e.type === 'arrive' && e.req.kind === 'alloc');
-    expect(during).toHaveLength(1);
-  });
 });
