@@ -31,20 +31,6 @@ export const LIFECYCLE_STEPS: Readonly<Record<LifecycleState, Partial<Record<Lif
   shutdown: {},
 };
 
-const STEP_NAMES: Record<LifecycleStep, string> = {
-  BOOT: 'setup_per_cpu_areas',
-  SLAB_ONLINE: 'slab online',
-  LATE_INIT: 'percpu_init_late admitted',
-  LATE_DONE: 'percpu_init_late done',
-  SHUTDOWN: 'shutdown',
-};
-
-/** The state a lifecycle step leads to, or why it cannot happen in `state`. */
-export function step(state: LifecycleState, s: LifecycleStep): { to: LifecycleState } | { refused: string } {
-  const to = LIFECYCLE_STEPS[state][s];
-  return to ? { to } : { refused: `percpu: ${STEP_NAMES[s]} in state ${state}` };
-}
-
 /** What a request is called in a refusal. */
 function what(req: Request): string {
   if (req.kind === 'free' || req.kind === 'free_batch') return 'free_percpu';

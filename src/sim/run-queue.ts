@@ -140,8 +140,7 @@ export abstract class RunQueue {
   deadlock(): string | null {
     if (!this.tasks.size) return null;
     for (const t of this.tasks.values()) if (t.state !== 'blocked') return null;
-    const who = (t: Task | null): string =>
-      t ? `task ${t.id} (${t.cpu < 0 ? 'kworker' : `cpu ${t.cpu}`}, ${t.req.kind})` : 'nobody';
+    const who = (t: Task | null): string => (t ? taskName(t, t.req.kind) : 'nobody');
     return [...this.tasks.values()]
       .map((t) => {
         const lock = (Object.keys(this.locks) as LockName[]).find((l) => this.locks[l].waiters.includes(t));
@@ -163,10 +162,7 @@ export abstract class RunQueue {
   /** The pending tasks in a few words each, for a report: "task 7 (cpu 1, alloc size=65536)". */
   describePending(): string {
     return [...this.tasks.values()]
-      .map((t) => {
-        const what = t.req.kind === 'alloc' ? `alloc size=${t.req.size}` : t.req.kind;
-        return `task ${t.id} (${t.cpu < 0 ? 'kworker' : `cpu ${t.cpu}`}, ${what}, ${t.state})`;
-      })
+      .map((t) => taskName(t, `${t.req.kind === 'alloc' ? `alloc size=${t.req.size}` : t.req.kind}, ${t.state}`))
       .join(', ');
   }
 
@@ -395,4 +391,9 @@ export abstract class RunQueue {
     this.emit({ type: 'bug', task: task.id, cpu: task.cpu, bug });
     task.reply({ ok: false, error: e.message, bug });
   }
+}
+
+/** "task 7 (cpu 1, what)", as reports name a task. */
+function taskName(t: Task, what: string): string {
+  return `task ${t.id} (${t.cpu < 0 ? 'kworker' : `cpu ${t.cpu}`}, ${what})`;
 }
