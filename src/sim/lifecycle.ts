@@ -10,7 +10,7 @@
  *
  * Every state answers every request: admission() says whether a request becomes a task or is
  * refused, with the reason in the kernel's words. The XState machine (src/actor/machine.ts)
- * is generated from these tables, and the trace replayer uses the same refusals.
+ * is generated from these tables. (The trace replayer keeps the wording its format pins.)
  */
 import type { Request } from './events.ts';
 
