@@ -9,6 +9,7 @@ import {
   type PercpuModel,
   RESERVED,
   SIZEOF_INT,
+  areasOf,
 } from './percpu.ts';
 
 /** Every invariant that fails, in words; empty when all hold. */
@@ -21,10 +22,13 @@ export function modelInvariants(m: PercpuModel): string[] {
     let off = 0;
     let free = 0;
     let largest = 0;
-    c.areas.forEach((a, i) => {
+    if (c.sizes.length !== c.offs.length || c.free.length !== c.offs.length)
+      bad(`the map's lists disagree: ${c.offs.length} offsets, ${c.sizes.length} sizes, ${c.free.length} flags`);
+    const areas = areasOf(c);
+    areas.forEach((a, i) => {
       if (a.off !== off) bad(`area ${i} starts at ${a.off}, not ${off} where the one before ends`);
       if (!(a.size > 0)) bad(`area ${i} has size ${a.size}`);
-      if (a.free && c.areas[i + 1]?.free) bad(`areas ${i} and ${i + 1} are both free: a free did not merge`);
+      if (a.free && areas[i + 1]?.free) bad(`areas ${i} and ${i + 1} are both free: a free did not merge`);
       if (a.free) {
         free += a.size;
         largest = Math.max(largest, a.size);
@@ -35,11 +39,11 @@ export function modelInvariants(m: PercpuModel): string[] {
     if (off !== c.extent) bad(`the areas cover ${off} bytes of ${c.extent}`);
     if (c.freeSize !== free) bad(`free_size ${c.freeSize} but the free areas add up to ${free}`);
     if (c.contigHint < largest) bad(`contig_hint ${c.contigHint} is below the largest free area, ${largest}`);
-    if (c.areas.length > c.mapAlloc) bad(`${c.areas.length} areas in a map of ${c.mapAlloc} entries`);
+    if (areas.length > c.mapAlloc) bad(`${areas.length} areas in a map of ${c.mapAlloc} entries`);
     const doubled = c.mapAlloc >= PCPU_DFL_MAP_ALLOC && Number.isInteger(Math.log2(c.mapAlloc / PCPU_DFL_MAP_ALLOC));
     if (c.earlyMap ? c.mapAlloc !== PERCPU_DYNAMIC_EARLY_SLOTS : !doubled)
       bad(`a map of ${c.mapAlloc} entries is neither the early map nor ${PCPU_DFL_MAP_ALLOC} doubled`);
-    if (c.immutable && (c.areas[0]!.free || c.populated.includes(false)))
+    if (c.immutable && (areas[0]!.free || c.populated.includes(false)))
       bad('the first chunk lost its static area or a page');
     if (c.id > 0 && c.extent !== unit) bad(`a created chunk covers ${c.extent} bytes, not the unit's ${unit}`);
 

@@ -53,14 +53,20 @@ export interface Area {
 
 export interface Chunk {
   readonly id: number;
-  /** in offset order, covering [0, extent) without gaps */
-  areas: Area[];
+  /**
+   * The areas in offset order, covering [0, extent) without gaps: area i starts at offs[i],
+   * is sizes[i] bytes long and free or in use. Three lists side by side rather than a list
+   * of objects, so a walk over the map reads memory in order; areasOf() gives the objects.
+   */
+  offs: number[];
+  sizes: number[];
+  free: boolean[];
   /** the bytes the map covers: a unit, or for the first chunk its static, reserved and dynamic part */
   readonly extent: number;
   freeSize: number;
   /** never below the largest free area; exact after a search that reached the end of the map */
   contigHint: number;
-  /** map entries there is room for; areas.length may not exceed it */
+  /** map entries there is room for; the number of areas may not exceed it */
   mapAlloc: number;
   /** the map is one of the __initdata early maps (until percpu_init_late) */
   earlyMap: boolean;
@@ -115,7 +121,7 @@ export type AllocDecision = AllocAction & {
   /** chunks searched in vain before the decision, in walk order */
   scans: Scan[];
   /** the rule, in the kernel's words: "2.6.36 takes chunk 1 at offset 4096 (...)" */
-  rule: string;
+  rule(): string;
   /** the slot the area was found on */
   slot?: number;
   fit?: Fit;
@@ -132,7 +138,7 @@ export interface PopulatePlan {
   chunk: number;
   /** the pages of every unit not yet populated in [PFN_DOWN(off), PFN_UP(off + size)) */
   pages: UnitPage[];
-  rule: string;
+  rule(): string;
 }
 
 /** An operation that is not what 2.6.36 does here. */
@@ -200,7 +206,9 @@ export class PercpuModel {
     // both cover the same memory, each marking the other's part in use
     const first = (id: number, inUse: number, free: number): Chunk => ({
       id,
-      areas: [{ off: 0, size: inUse, free: false }, ...(free ? [{ off: inUse, size: free, free: true }] : [])],
+      offs: free ? [0, inUse] : [0],
+      sizes: free ? [inUse, free] : [inUse],
+      free: free ? [false, true] : [false],
       extent: inUse + free,
       freeSize: free,
       contigHint: free,
@@ -261,9 +269,10 @@ export class PercpuModel {
    * spare entries. Returns the new size (16 doubled until it has them), or 0.
    */
   needToExtend(c: Chunk): number {
-    if (c.mapAlloc >= c.areas.length + 2) return 0;
+    const used = c.offs.length;
+    if (c.mapAlloc >= used + 2) return 0;
     let to = PCPU_DFL_MAP_ALLOC;
-    while (to < c.areas.length + 2) to *= 2;
+    while (to < used + 2) to *= 2;
     return to;
   }
 
@@ -276,43 +285,47 @@ export class PercpuModel {
    */
   findArea(c: Chunk, size: number, align: number): Fit | { hint: number } {
     let maxContig = 0;
-    for (let index = 0; index < c.areas.length; index++) {
-      const a = c.areas[index]!;
-      if (!a.free) continue;
-      const off = alignUp(a.off, align);
-      const head = off - a.off;
-      if (a.size < head + size) {
-        maxContig = Math.max(maxContig, a.size);
+    const { offs, sizes, free } = c;
+    for (let index = 0; index < offs.length; index++) {
+      if (!free[index]) continue;
+      const start = offs[index]!;
+      const areaSize = sizes[index]!;
+      const off = alignUp(start, align);
+      const head = off - start;
+      if (areaSize < head + size) {
+        maxContig = Math.max(maxContig, areaSize);
         continue;
       }
-      const given = head && (head < SIZEOF_INT || c.areas[index - 1]!.free) ? head : 0;
-      let tail = a.size - head - size;
+      const given = head && (head < SIZEOF_INT || free[index - 1]) ? head : 0;
+      let tail = areaSize - head - size;
       if (tail < SIZEOF_INT) tail = 0;
       const kept = head - given;
       if (kept) maxContig = Math.max(maxContig, kept);
       if (tail) maxContig = Math.max(maxContig, tail);
-      const isLast = index === c.areas.length - 1;
+      const isLast = index === offs.length - 1;
       const hint = isLast ? maxContig : Math.max(c.contigHint, maxContig);
-      return { index, off, size: a.size - head - tail, head: kept, given, tail, hint };
+      return { index, off, size: areaSize - head - tail, head: kept, given, tail, hint };
     }
     return { hint: maxContig };
   }
 
   /** pcpu_alloc_area()'s carving: splits the area as `fit` says and marks it in use. */
   private carve(c: Chunk, fit: Fit): void {
-    const a = c.areas[fit.index]!;
-    const pieces: Area[] = [];
+    const i = fit.index;
     if (fit.given) {
-      const prev = c.areas[fit.index - 1]!;
-      prev.size += fit.given;
-      if (!prev.free) c.freeSize -= fit.given;
+      c.sizes[i - 1]! += fit.given;
+      if (!c.free[i - 1]) c.freeSize -= fit.given;
     }
-    if (fit.head) pieces.push({ off: a.off, size: fit.head, free: true });
-    pieces.push({ off: fit.off, size: fit.size, free: false });
-    if (fit.tail) pieces.push({ off: fit.off + fit.size, size: fit.tail, free: true });
-    if (c.areas.length + pieces.length - 1 > c.mapAlloc)
+    const offs = [fit.off];
+    const sizes = [fit.size];
+    const free = [false];
+    if (fit.head) (offs.unshift(c.offs[i]!), sizes.unshift(fit.head), free.unshift(true));
+    if (fit.tail) (offs.push(fit.off + fit.size), sizes.push(fit.tail), free.push(true));
+    if (c.offs.length + offs.length - 1 > c.mapAlloc)
       throw new Error(`model: ${chunkName(c.id)} has no room in its map (BUG_ON in pcpu_split_block)`);
-    c.areas.splice(fit.index, 1, ...pieces);
+    c.offs.splice(i, 1, ...offs);
+    c.sizes.splice(i, 1, ...sizes);
+    c.free.splice(i, 1, ...free);
     c.freeSize -= fit.size;
     c.contigHint = fit.hint;
   }
@@ -323,26 +336,22 @@ export class PercpuModel {
    * (2.6.36 hits a BUG_ON), else null.
    */
   private freeArea(c: Chunk, off: number): string | null {
-    let i = c.areas.findIndex((a) => a.off === off);
-    const a = c.areas[i];
-    if (!a) return `${chunkName(c.id)} has no area at offset ${off} (BUG_ON(off != freeme))`;
-    if (a.free) return `the area at offset ${off} of ${chunkName(c.id)} is already free (BUG_ON(chunk->map[i] > 0))`;
+    let i = c.offs.indexOf(off);
+    if (i < 0) return `${chunkName(c.id)} has no area at offset ${off} (BUG_ON(off != freeme))`;
+    if (c.free[i]) return `the area at offset ${off} of ${chunkName(c.id)} is already free (BUG_ON(chunk->map[i] > 0))`;
     if (i === 0 && c.immutable) return `offset ${off} of ${chunkName(c.id)} is the static area`;
     const oslot = this.chunkSlot(c);
-    a.free = true;
-    c.freeSize += a.size;
-    const prev = c.areas[i - 1];
-    if (prev?.free) {
-      prev.size += a.size;
-      c.areas.splice(i--, 1);
+    c.free[i] = true;
+    c.freeSize += c.sizes[i]!;
+    if (c.free[i - 1]) {
+      c.sizes[i - 1]! += c.sizes[i]!;
+      removeArea(c, i--);
     }
-    const merged = c.areas[i]!;
-    const next = c.areas[i + 1];
-    if (next?.free) {
-      merged.size += next.size;
-      c.areas.splice(i + 1, 1);
+    if (c.free[i + 1]) {
+      c.sizes[i]! += c.sizes[i + 1]!;
+      removeArea(c, i + 1);
     }
-    c.contigHint = Math.max(merged.size, c.contigHint);
+    c.contigHint = Math.max(c.sizes[i]!, c.contigHint);
     this.relocate(c, oslot);
     return null;
   }
@@ -361,12 +370,13 @@ export class PercpuModel {
    * (also impossible before slab) and the walk restarts.
    */
   decideAlloc(size: number, align: number, reserved: boolean): AllocDecision {
-    const req = `${size} bytes aligned ${align}`;
+    // the rule is words for a report: built only when someone reads it, from values fixed now
+    const req = (): string => `${size} bytes aligned ${align}`;
     if (!legal(size, align))
       return fail(
         `illegal size (${size}) or align (${align}) for percpu allocation`,
         [],
-        `size must be 1..${PCPU_MIN_UNIT_SIZE} and align 1..${PAGE_SIZE}`,
+        () => `size must be 1..${PCPU_MIN_UNIT_SIZE} and align 1..${PAGE_SIZE}`,
       );
     const scans: Scan[] = [];
     const noMem = (what: string): string =>
@@ -374,17 +384,22 @@ export class PercpuModel {
 
     if (reserved && this.reserved) {
       const c = this.reserved;
-      if (size > c.contigHint)
+      const hint = c.contigHint;
+      if (size > hint)
         return fail(
           'alloc from reserved chunk failed',
           scans,
-          `contig_hint ${c.contigHint} of the reserved chunk < ${size}`,
+          () => `contig_hint ${hint} of the reserved chunk < ${size}`,
         );
       const to = this.needToExtend(c);
-      if (to)
-        return this.slab
-          ? { kind: 'extend', chunk: RESERVED, to, scans, rule: `2.6.36 extends ${this.extendWhy(c, to)}` }
-          : fail('failed to extend area map of reserved chunk', scans, noMem(`the reserved chunk's map is full`));
+      if (to) {
+        if (!this.slab)
+          return fail('failed to extend area map of reserved chunk', scans, () =>
+            noMem(`the reserved chunk's map is full`),
+          );
+        const why = extendWhy(c, to);
+        return { kind: 'extend', chunk: RESERVED, to, scans, rule: () => `2.6.36 extends ${why()}` };
+      }
       const fit = this.findArea(c, size, align);
       if ('index' in fit)
         return {
@@ -393,10 +408,11 @@ export class PercpuModel {
           off: fit.off,
           fit,
           scans,
-          rule: `2.6.36 takes the reserved chunk at offset ${fit.off} (reserved requests go to the reserved chunk only${fitWhy(fit, size)})`,
+          rule: () =>
+            `2.6.36 takes the reserved chunk at offset ${fit.off} (reserved requests go to the reserved chunk only${fitWhy(fit, size)})`,
         };
       scans.push({ chunk: RESERVED, slot: -1, hint: fit.hint });
-      return fail('alloc from reserved chunk failed', scans, `no free area of the reserved chunk holds ${req}`);
+      return fail('alloc from reserved chunk failed', scans, () => `no free area of the reserved chunk holds ${req()}`);
     }
 
     const start = this.sizeToSlot(size);
@@ -408,16 +424,19 @@ export class PercpuModel {
       for (const c of this.slots[slot]!) {
         if (size > c.contigHint) continue;
         const to = this.needToExtend(c);
-        if (to)
-          return this.slab
-            ? {
-                kind: 'extend',
-                chunk: c.id,
-                to,
-                scans,
-                rule: `2.6.36 extends ${this.extendWhy(c, to)} (slot ${slot}, the walk from slot ${start} reached it${passed()}), then restarts the walk`,
-              }
-            : fail('failed to extend area map', scans, noMem(`${chunkName(c.id)}'s map is full`) + passed());
+        if (to) {
+          if (!this.slab)
+            return fail('failed to extend area map', scans, () => noMem(`${chunkName(c.id)}'s map is full`) + passed());
+          const why = extendWhy(c, to);
+          return {
+            kind: 'extend',
+            chunk: c.id,
+            to,
+            scans,
+            rule: () =>
+              `2.6.36 extends ${why()} (slot ${slot}, the walk from slot ${start} reached it${passed()}), then restarts the walk`,
+          };
+        }
         const fit = this.findArea(c, size, align);
         if ('index' in fit)
           return {
@@ -427,22 +446,20 @@ export class PercpuModel {
             slot,
             fit,
             scans,
-            rule: `2.6.36 takes ${chunkName(c.id)} at offset ${fit.off} (slot ${slot}, the first chunk on the walk from slot ${start} with contig_hint >= ${size} and a free area for ${req}${passed()}${fitWhy(fit, size)})`,
+            rule: () =>
+              `2.6.36 takes ${chunkName(c.id)} at offset ${fit.off} (slot ${slot}, the first chunk on the walk from slot ${start} with contig_hint >= ${size} and a free area for ${req()}${passed()}${fitWhy(fit, size)})`,
           };
         // a vain search leaves the chunk on its slot, or moves it down to slot 0: never ahead of the walk
         scans.push({ chunk: c.id, slot, hint: fit.hint });
       }
-    const none = `no chunk on slots ${start}..${this.nrSlots - 1} has a free area for ${req}${passed()}`;
-    if (!this.slab) return fail('failed to allocate new chunk', scans, noMem(none));
+    const last = this.nrSlots - 1;
+    const none = (): string => `no chunk on slots ${start}..${last} has a free area for ${req()}${passed()}`;
+    if (!this.slab) return fail('failed to allocate new chunk', scans, () => noMem(none()));
     return {
       kind: 'create',
       scans,
-      rule: `2.6.36 creates a chunk: ${none}; the new chunk goes to the head of the last slot`,
+      rule: () => `2.6.36 creates a chunk: ${none()}; the new chunk goes to the head of the last slot`,
     };
-  }
-
-  private extendWhy(c: Chunk, to: number): string {
-    return `${chunkName(c.id)}'s map from ${c.mapAlloc} to ${to} entries (${c.areas.length} used + 2 spare > ${c.mapAlloc})`;
   }
 
   /**
@@ -457,12 +474,15 @@ export class PercpuModel {
     const pages: UnitPage[] = [];
     for (let page = first; page < end; page++)
       if (!c.populated[page]) this.layout.cpuToNode.forEach((node, cpu) => pages.push({ cpu, page, node }));
-    const which = pages.length ? `pages ${[...new Set(pages.map((p) => p.page))].join(', ')}` : 'nothing';
-    const rule =
-      `2.6.36 populates ${which} of ${chunkName(chunkId)} for offset ${off} size ${size}` +
-      (pages.length
-        ? `, in every CPU's unit, each page from that CPU's node (${this.nodesText()})`
-        : ' (already populated)');
+    const rule = (): string => {
+      const which = pages.length ? `pages ${[...new Set(pages.map((p) => p.page))].join(', ')}` : 'nothing';
+      return (
+        `2.6.36 populates ${which} of ${chunkName(chunkId)} for offset ${off} size ${size}` +
+        (pages.length
+          ? `, in every CPU's unit, each page from that CPU's node (${this.nodesText()})`
+          : ' (already populated)')
+      );
+    };
     return { chunk: chunkId, pages, rule };
   }
 
@@ -492,16 +512,27 @@ export class PercpuModel {
    * or when another task holds pcpu_alloc_mutex. Returns the decision.
    */
   applyAllocStep(task: Task, size: number, align: number, reserved: boolean, actual: AllocAction): AllocDecision {
+    return this.takeStep(task, size, align, reserved, this.decideAlloc(size, align, reserved), actual);
+  }
+
+  /** applyAllocStep() with the decision already made from this state; `actual` absent when it is the model's own. */
+  private takeStep(
+    task: Task,
+    size: number,
+    align: number,
+    reserved: boolean,
+    d: AllocDecision,
+    actual?: AllocAction,
+  ): AllocDecision {
     const f = this.inFlight;
-    const d = this.decideAlloc(size, align, reserved);
     const illegal = !legal(size, align); // refused before pcpu_alloc_mutex is taken
-    if (!illegal) this.mutexFor(task, `walked the slot lists for ${size} bytes (task ${task})`);
+    if (!illegal) this.mutexFor(task, () => `walked the slot lists for ${size} bytes (task ${task})`);
     if (f && !illegal && (f.phase !== 'walk' || f.size !== size || f.align !== align || f.reserved !== reserved))
       throw new Divergence(
         `2.6.36 continues task ${f.task}'s allocation of ${f.size} bytes (${f.phase})`,
         `walked for ${size} bytes aligned ${align}${reserved ? ' (reserved)' : ''}`,
       );
-    if (!sameAction(d, actual)) throw new Divergence(d.rule, describe(actual));
+    if (actual && !sameAction(d, actual)) throw new Divergence(d.rule(), describe(actual));
     for (const s of d.scans) {
       const c = this.chunk(s.chunk);
       const oslot = this.chunkSlot(c);
@@ -571,7 +602,9 @@ export class PercpuModel {
     const { unitSize } = this.layout;
     const c: Chunk = {
       id: want,
-      areas: [{ off: 0, size: unitSize, free: true }],
+      offs: [0],
+      sizes: [unitSize],
+      free: [true],
       extent: unitSize,
       freeSize: unitSize,
       contigHint: unitSize,
@@ -595,7 +628,7 @@ export class PercpuModel {
     const plan = this.populatePlan(f.chunk, f.off, f.size);
     const key = (p: UnitPage): string => `cpu ${p.cpu} page ${p.page} from node ${p.node}`;
     const wrong = pages && pageDiff(plan.pages.map(key), pages.map(key));
-    if (wrong) throw new Divergence(plan.rule, `populated ${wrong}`);
+    if (wrong) throw new Divergence(plan.rule(), `populated ${wrong}`);
     const c = this.chunk(f.chunk);
     for (const p of plan.pages) c.populated[p.page] = true;
     this.inFlight = null;
@@ -732,8 +765,7 @@ export class PercpuModel {
   /** __alloc_percpu() / __alloc_reserved_percpu(), start to end, asking `m` what only the machine knows. */
   alloc(size: number, align: number, reserved: boolean, m: MachineInputs = {}, task: Task = 'alloc'): AllocOutcome {
     for (;;) {
-      const d = this.decideAlloc(size, align, reserved);
-      this.applyAllocStep(task, size, align, reserved, d);
+      const d = this.takeStep(task, size, align, reserved, this.decideAlloc(size, align, reserved));
       switch (d.kind) {
         case 'fail':
           return { error: d.reason };
@@ -791,15 +823,16 @@ export class PercpuModel {
   }
 
   /** pcpu_alloc_mutex: one allocation (task), or reclaim (null), at a time. */
-  private mutexFor(task: Task | null, did: string): void {
+  private mutexFor(task: Task | null, what: string | (() => string)): void {
     const f = this.inFlight;
+    const did = (): string => (typeof what === 'string' ? what : what());
     if (this.dying.length)
       throw new Divergence(
         `pcpu_reclaim holds pcpu_alloc_mutex until it has destroyed ${this.dying.map(chunkName).join(', ')}`,
-        did,
+        did(),
       );
     if (f && (task === null || f.task !== task))
-      throw new Divergence(`task ${f.task}'s allocation of ${f.size} bytes holds pcpu_alloc_mutex`, did);
+      throw new Divergence(`task ${f.task}'s allocation of ${f.size} bytes holds pcpu_alloc_mutex`, did());
   }
 
   /** pcpu_alloc()'s failure exits: a WARN for an illegal request, else a rate-limited printk. */
@@ -831,8 +864,15 @@ function legal(size: number, align: number): boolean {
   );
 }
 
-function fail(reason: string, scans: Scan[], why: string): AllocDecision {
-  return { kind: 'fail', reason, scans, rule: `2.6.36 fails with "${reason}" (${why})` };
+function fail(reason: string, scans: Scan[], why: () => string): AllocDecision {
+  return { kind: 'fail', reason, scans, rule: () => `2.6.36 fails with "${reason}" (${why()})` };
+}
+
+/** The words for a map extension, from the map's size now (it changes once the extension is applied). */
+function extendWhy(c: Chunk, to: number): () => string {
+  const { id, mapAlloc } = c;
+  const used = c.offs.length;
+  return () => `${chunkName(id)}'s map from ${mapAlloc} to ${to} entries (${used} used + 2 spare > ${mapAlloc})`;
 }
 
 function fitWhy(fit: Fit, size: number): string {
@@ -878,4 +918,16 @@ function describe(a: AllocAction): string {
     case 'fail':
       return `failed with "${a.reason}"`;
   }
+}
+
+/** Area i leaves the map (merged into a neighbour). */
+function removeArea(c: Chunk, i: number): void {
+  c.offs.splice(i, 1);
+  c.sizes.splice(i, 1);
+  c.free.splice(i, 1);
+}
+
+/** A chunk's areas as objects, in offset order: for reading and reports, not for the walk. */
+export function areasOf(c: Chunk): Area[] {
+  return c.offs.map((off, i) => ({ off, size: c.sizes[i]!, free: c.free[i]! }));
 }

@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { blockNodes, bootFirstChunk } from '../../src/model/first-chunk.ts';
 import { modelInvariants } from '../../src/model/invariants.ts';
-import { Divergence, type PercpuModel, RESERVED } from '../../src/model/percpu.ts';
+import { Divergence, type PercpuModel, RESERVED, areasOf } from '../../src/model/percpu.ts';
 
 function boot(slab = true, nodes = 1): PercpuModel {
   const model = bootFirstChunk({
@@ -54,12 +54,12 @@ describe('slot lists', () => {
     expect(lists(m)).toBe('12:[1,0]');
     const d = m.decideAlloc(100, 8, false);
     expect(d).toMatchObject({ kind: 'area', chunk: 1, off: 40000, slot: 12 });
-    expect(d.rule).toBe(
+    expect(d.rule()).toBe(
       '2.6.36 takes chunk 1 at offset 40000 (slot 12, the first chunk on the walk from slot 4 with contig_hint >= 100 and a free area for 100 bytes aligned 8; a free tail of 25436 bytes is split off)',
     );
     // an allocator that put chunk 1 at the tail would take chunk 0
     expect(divergence(() => m.applyAllocStep(7, 100, 8, false, { kind: 'area', chunk: 0, off: 28192 }))).toBe(
-      `${d.rule}; the allocator took chunk 0 at offset 28192`,
+      `${d.rule()}; the allocator took chunk 0 at offset 28192`,
     );
   });
 
@@ -68,7 +68,7 @@ describe('slot lists', () => {
     expect(m.alloc(65536 - 120, 4, false)).toEqual({ chunk: 1, off: 0 });
     expect(lists(m)).toBe('4:[1] 12:[0]');
     // 120 bytes: slot 4, where chunk 1's contig_hint is exactly 120
-    expect(m.decideAlloc(120, 4, false).rule).toBe(
+    expect(m.decideAlloc(120, 4, false).rule()).toBe(
       '2.6.36 takes chunk 1 at offset 65416 (slot 4, the first chunk on the walk from slot 4 with contig_hint >= 120 and a free area for 120 bytes aligned 4)',
     );
     // a walk from slot 5, or one that skipped an exact fit, would have gone to chunk 0
@@ -92,7 +92,7 @@ describe('slot lists', () => {
     expect(lists(m)).toBe('1:[0]');
     const d = m.decideAlloc(4, 1, false);
     expect(d).toMatchObject({ kind: 'create', scans: [{ chunk: 0, slot: 1, hint: 1 }] });
-    expect(d.rule).toBe(
+    expect(d.rule()).toBe(
       '2.6.36 creates a chunk: no chunk on slots 1..15 has a free area for 4 bytes aligned 1; searched in vain: chunk 0 on slot 1 (contig_hint now 1); the new chunk goes to the head of the last slot',
     );
     m.applyAllocStep('t', 4, 1, false, { kind: 'create' });
@@ -111,22 +111,22 @@ describe('areas', () => {
     const m = boot();
     expect(m.alloc(5, 1, false)).toEqual({ chunk: 0, off: 28192 });
     expect(m.alloc(8, 8, false)).toEqual({ chunk: 0, off: 28200 });
-    expect(m.chunk(0).areas.slice(1, 4)).toEqual([
+    expect(areasOf(m.chunk(0)).slice(1, 4)).toEqual([
       { off: 28192, size: 8, free: false }, // took the 3-byte head
       { off: 28200, size: 8, free: false },
       { off: 28208, size: 20944, free: true },
     ]);
     expect(m.alloc(16, 64, false)).toEqual({ chunk: 0, off: 28224 });
-    expect(m.chunk(0).areas.slice(3, 6)).toEqual([
+    expect(areasOf(m.chunk(0)).slice(3, 6)).toEqual([
       { off: 28208, size: 16, free: true }, // the 16-byte head, split off
       { off: 28224, size: 16, free: false },
       { off: 28240, size: 20912, free: true },
     ]);
-    expect(m.decideAlloc(20910, 1, false).rule).toBe(
+    expect(m.decideAlloc(20910, 1, false).rule()).toBe(
       '2.6.36 takes chunk 0 at offset 28240 (slot 12, the first chunk on the walk from slot 12 with contig_hint >= 20910 and a free area for 20910 bytes aligned 1; the 2-byte tail stays in the area)',
     );
     m.alloc(20910, 1, false);
-    expect(m.chunk(0).areas.at(-1)).toEqual({ off: 28240, size: 20912, free: false });
+    expect(areasOf(m.chunk(0)).at(-1)).toEqual({ off: 28240, size: 20912, free: false });
     expect([m.chunk(0).freeSize, m.chunk(0).contigHint]).toEqual([16, 16]); // the whole map was scanned
   });
 
@@ -137,7 +137,7 @@ describe('areas', () => {
     m.alloc(100, 4, false);
     m.free(0, a.off);
     m.free(0, b.off);
-    expect(m.chunk(0).areas.slice(1, 3)).toEqual([
+    expect(areasOf(m.chunk(0)).slice(1, 3)).toEqual([
       { off: 28192, size: 200, free: true },
       { off: 28392, size: 100, free: false },
     ]);
@@ -156,7 +156,7 @@ describe('the reserved chunk', () => {
     expect(m.alloc(100, 8, true)).toEqual({ chunk: RESERVED, off: 20000 });
     expect(lists(m)).toBe('12:[0]'); // on no list
     expect(m.alloc(8093, 4, true)).toEqual({ error: 'alloc from reserved chunk failed' });
-    expect(m.decideAlloc(8000, 4096, true).rule).toBe(
+    expect(m.decideAlloc(8000, 4096, true).rule()).toBe(
       '2.6.36 fails with "alloc from reserved chunk failed" (no free area of the reserved chunk holds 8000 bytes aligned 4096)',
     );
     expect(divergence(() => m.applyAllocStep(1, 8, 8, false, { kind: 'area', chunk: RESERVED, off: 20104 }))).toBe(
@@ -172,8 +172,8 @@ describe('maps and chunks before and after slab', () => {
   it('before slab the early map holds 127 areas and no chunk is created; after, the map doubles', () => {
     const m = boot(false);
     for (let i = 0; i < 125; i++) expect(m.alloc(4, 4, false)).toEqual({ chunk: 0, off: 28192 + 4 * i });
-    expect(m.chunk(0).areas.length).toBe(127);
-    expect(m.decideAlloc(4, 4, false).rule).toBe(
+    expect(areasOf(m.chunk(0)).length).toBe(127);
+    expect(m.decideAlloc(4, 4, false).rule()).toBe(
       '2.6.36 fails with "failed to extend area map" (chunk 0\'s map is full, and slab is not up: pcpu_mem_alloc() fails with WARN_ON_ONCE(!slab_is_available()))',
     );
     expect(m.alloc(4, 4, false)).toEqual({ error: 'failed to extend area map' });
@@ -187,11 +187,11 @@ describe('maps and chunks before and after slab', () => {
     m.applySlabOnline();
     const d = m.decideAlloc(4, 4, false);
     expect(d).toMatchObject({ kind: 'extend', chunk: 0, to: 256 });
-    expect(d.rule).toBe(
+    expect(d.rule()).toBe(
       "2.6.36 extends chunk 0's map from 128 to 256 entries (127 used + 2 spare > 128) (slot 12, the walk from slot 1 reached it), then restarts the walk",
     );
     expect(divergence(() => m.applyAllocStep(3, 4, 4, false, { kind: 'area', chunk: 0, off: 28692 }))).toBe(
-      `${d.rule}; the allocator took chunk 0 at offset 28692`,
+      `${d.rule()}; the allocator took chunk 0 at offset 28692`,
     );
     m.applyAllocStep(3, 4, 4, false, { kind: 'extend', chunk: 0, to: 256 });
     m.applyMapExtended(3, 0, 256);
@@ -204,10 +204,10 @@ describe('maps and chunks before and after slab', () => {
     const m = boot();
     expect(m.alloc(20960, 4, false)).toEqual({ chunk: 0, off: 28192 });
     for (let i = 0; i < 14; i++) expect(m.alloc(100, 4, false)).toEqual({ chunk: 1, off: 100 * i });
-    expect(m.chunk(1).areas.length).toBe(15);
+    expect(areasOf(m.chunk(1)).length).toBe(15);
     const d = m.decideAlloc(100, 4, false);
     expect(d).toMatchObject({ kind: 'extend', chunk: 1, to: 32 });
-    expect(d.rule).toBe(
+    expect(d.rule()).toBe(
       "2.6.36 extends chunk 1's map from 16 to 32 entries (15 used + 2 spare > 16) (slot 13, the walk from slot 4 reached it), then restarts the walk",
     );
   });
@@ -233,7 +233,7 @@ describe('population', () => {
     ]);
     const fromNode0 = plan.pages.map((p) => ({ ...p, node: 0 }));
     expect(divergence(() => m.applyPopulated('p', fromNode0))).toBe(
-      `${plan.rule}; the allocator populated cpu 2 page 0 from node 0, cpu 3 page 0 from node 0, cpu 2 page 1 from node 0, cpu 3 page 1 from node 0 but not cpu 2 page 0 from node 1, cpu 3 page 0 from node 1, cpu 2 page 1 from node 1, cpu 3 page 1 from node 1`,
+      `${plan.rule()}; the allocator populated cpu 2 page 0 from node 0, cpu 3 page 0 from node 0, cpu 2 page 1 from node 0, cpu 3 page 1 from node 0 but not cpu 2 page 0 from node 1, cpu 3 page 0 from node 1, cpu 2 page 1 from node 1, cpu 3 page 1 from node 1`,
     );
     m.applyPopulated('p', plan.pages);
     expect(m.populatePlan(1, 4096, 5000).pages.map((p) => p.page)).toEqual([2, 2, 2, 2]);
@@ -242,7 +242,7 @@ describe('population', () => {
   it('a failed population gives the area back and prints why', () => {
     const m = boot();
     expect(m.alloc(40000, 8, false, { populate: () => false })).toEqual({ error: 'failed to populate' });
-    expect(m.chunk(1).areas).toEqual([{ off: 0, size: 65536, free: true }]);
+    expect(areasOf(m.chunk(1))).toEqual([{ off: 0, size: 65536, free: true }]);
     expect(m.chunk(1).populated.includes(true)).toBe(false);
     expect(lists(m)).toBe('12:[0] 15:[1]');
     expect(m.log).toEqual(['PERCPU: allocation failed, size=40000 align=8, failed to populate']);
@@ -302,7 +302,7 @@ describe('pcpu_alloc_mutex and the lifecycle', () => {
     );
     // an illegal request returns before taking the mutex
     const illegal = 'illegal size (0) or align (8) for percpu allocation';
-    expect(m.applyAllocStep(2, 0, 8, false, { kind: 'fail', reason: illegal }).rule).toBe(
+    expect(m.applyAllocStep(2, 0, 8, false, { kind: 'fail', reason: illegal }).rule()).toBe(
       `2.6.36 fails with "${illegal}" (size must be 1..65536 and align 1..4096)`,
     );
     expect(divergence(() => m.applyChunkCreated(1, 2))).toBe(

@@ -13,7 +13,7 @@ import type { Percpu } from '../../src/kernel/percpu.ts';
 import { mm_init } from '../../src/kernel/setup.ts';
 import { bootFirstChunk, nodeDistance } from '../../src/model/first-chunk.ts';
 import { modelInvariants } from '../../src/model/invariants.ts';
-import type { PercpuModel } from '../../src/model/percpu.ts';
+import { type PercpuModel, areasOf } from '../../src/model/percpu.ts';
 import { bootMachine } from '../../src/sim/boot.ts';
 import { runSync } from '../../src/sim/drive-sync.ts';
 import { Prng } from '../../src/util/prng.ts';
@@ -76,7 +76,7 @@ function expectSameState(pc: Percpu, model: PercpuModel): void {
   expect([...model.chunks.keys()].sort((a, b) => a - b)).toEqual(live.map((c) => c.id).sort((a, b) => a - b));
   for (const k of live) {
     const c = model.chunk(k.id);
-    const map = c.areas.map((a) => (a.free ? a.size : -a.size));
+    const map = areasOf(c).map((a) => (a.free ? a.size : -a.size));
     expect(map, `chunk ${k.id} map`).toEqual(k.mapEntries());
     expect([c.freeSize, c.contigHint, c.mapAlloc, c.earlyMap], `chunk ${k.id}`).toEqual([
       k.free_size,
