@@ -202,6 +202,51 @@ function replayAgainstC(ops: number, seed: number, label: string): void {
     row('  peak memory of the replay', peak.js / 2 ** 20, ' MiB', { name: 'C build', value: peak.c / 2 ** 20 });
 }
 
+/**
+ * `replay --reference` against plain `replay` on the same 10^6-line trace, whole commands,
+ * alternating and best of each: wall time, CPU time (user + system, where GNU time can tell:
+ * the model runs on a second thread, so the two differ) and peak memory.
+ */
+function replayReference(): void {
+  console.log('reference model: replay --reference against replay, whole commands, 10^6 ops');
+  const dir = mkdtempSync(join(tmpdir(), 'pcpu-bench-'));
+  const file = join(dir, 'trace.jsonl');
+  writeFileSync(file, randomTrace(1e6, 2, 0.3, 0.4));
+  const bin = fileURLToPath(new URL('../../bin/percpu-sim.mjs', import.meta.url));
+  const gnuTime = existsSync('/usr/bin/time');
+  type Run = { wall: number; cpu: number; peak: number };
+  const run = (args: string[]): Run => {
+    const t = performance.now();
+    const r = gnuTime
+      ? spawnSync('/usr/bin/time', ['-f', 'CPU %U %S PEAK %M', process.execPath, bin, ...args], {
+          stdio: ['ignore', 'ignore', 'pipe'],
+          encoding: 'utf8',
+        })
+      : spawnSync(process.execPath, [bin, ...args], { stdio: 'ignore', encoding: 'utf8' });
+    const wall = (performance.now() - t) / 1000;
+    const m = /CPU ([\d.]+) ([\d.]+) PEAK (\d+)/.exec(r.stderr ?? '');
+    return { wall, cpu: m ? Number(m[1]) + Number(m[2]) : NaN, peak: m ? Number(m[3]) * 1024 : NaN };
+  };
+  const best = (a: Run | undefined, b: Run): Run =>
+    a ? { wall: Math.min(a.wall, b.wall), cpu: Math.min(a.cpu, b.cpu), peak: Math.min(a.peak, b.peak) } : b;
+  let plain: Run | undefined;
+  let ref: Run | undefined;
+  for (let i = 0; i < 3; i++) {
+    plain = best(plain, run(['replay', file]));
+    ref = best(ref, run(['replay', '--reference', file]));
+  }
+  rmSync(dir, { recursive: true, force: true });
+  const base = { name: 'replay', value: plain!.wall };
+  row('replay --reference, wall time', ref!.wall, ' s', base);
+  if (!Number.isNaN(ref!.cpu)) {
+    row('replay --reference, CPU time', ref!.cpu, ' s', { name: 'replay', value: plain!.cpu });
+    row('replay --reference, peak memory', ref!.peak / 2 ** 20, ' MiB', {
+      name: 'replay',
+      value: plain!.peak / 2 ** 20,
+    });
+  }
+}
+
 const which = process.argv.slice(2);
 const want = (s: string): boolean => which.length === 0 || which.includes(s);
 if (want('mem')) await benchMem();
@@ -210,6 +255,7 @@ if (want('replay-2m')) {
   console.log('kernel: a trace of about 2 M allocations (minutes: the C build takes as long)');
   replayAgainstC(3e6, 3, '3 M ops, ~1.95 M allocations');
 }
+if (want('reference')) replayReference();
 if (want('check')) await benchCheck(row);
 if (want('smp')) await benchSmp(row);
 if (want('scale') || which.includes('scale-1024')) await benchScale(which.includes('scale-1024'));

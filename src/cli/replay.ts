@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { isAscii } from 'node:buffer';
 import { allocatorSvg } from '../report/svg.ts';
 import { BadInput, replayText } from '../trace/replay.ts';
-import { compareWithReference } from '../trace/reference.ts';
+import { compareWithReferenceOnThreads } from '../smp/model-thread.ts';
 import type { Percpu } from '../kernel/percpu.ts';
 import { type Command, LineWriter, UsageError, escapeControl, mib, parse, readStdin } from './common.ts';
 import { Outputs } from './outputs.ts';
@@ -128,9 +128,14 @@ function readText(file: string): string {
   return isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
 }
 
-/** replay --reference: the allocator and the model side by side. */
-function referenceMain(text: string, file: string, memoryBytes: number | undefined, json: boolean): number {
-  const c = compareWithReference(text, memoryBytes === undefined ? {} : { memoryBytes });
+/** replay --reference: the allocator and the model side by side, the model on a thread of its own. */
+async function referenceMain(
+  text: string,
+  file: string,
+  memoryBytes: number | undefined,
+  json: boolean,
+): Promise<number> {
+  const c = await compareWithReferenceOnThreads(text, memoryBytes === undefined ? {} : { memoryBytes });
   if (json) process.stdout.write(JSON.stringify(c, null, 2) + '\n');
   else {
     const out: string[] = [];

@@ -33,64 +33,143 @@ export interface ReferenceComparison {
   stopped: { allocator: string | null; reference: string | null };
 }
 
-type Line = { chunk?: string | number | null; op?: string; id?: string; size?: number };
+const ALLOC = '{"op":"alloc","id":';
+const FREE = '{"op":"free","id":';
 
-/** Totals from a side's output lines (the replay format's result lines); sizes come from the input. */
-function totals(out: readonly string[], asked: ReadonlyMap<string, number>): Totals {
+/**
+ * Totals from a side's output lines. Both sides write the replay format's result lines
+ * (docs/replay-format.md), so a line's op, id and chunk are read off its text where the
+ * format puts them; `sizeAt(i)` is the size the i-th operation asked for.
+ */
+function totals(out: readonly string[], sizeAt: (i: number) => number): Totals {
   const t: Totals = { operations: out.length, allocations: 0, failures: 0, chunks: 0, live: 0 };
   const chunks = new Set<string>();
-  const size = new Map<string, number>();
-  for (const l of out) {
-    const o = JSON.parse(l) as Line;
-    if (o.op === 'alloc') {
-      if (o.chunk === null || o.chunk === undefined) t.failures++;
+  /** id (as its JSON text) -> index of the line that placed it */
+  const live = new Map<string, number>();
+  out.forEach((l, i) => {
+    if (l.startsWith(ALLOC)) {
+      // a JSON string holds no bare quote, so the first ',"chunk":' ends the id
+      const at = l.indexOf(',"chunk":', ALLOC.length);
+      if (at < 0) return;
+      const comma = l.indexOf(',', at + 9);
+      const chunk = l.slice(at + 9, comma < 0 ? -1 : comma);
+      if (chunk === 'null') t.failures++;
       else {
         t.allocations++;
-        chunks.add(String(o.chunk));
-        if (o.id !== undefined) size.set(o.id, asked.get(o.id) ?? 0);
+        chunks.add(chunk);
+        live.set(l.slice(ALLOC.length, at), i);
       }
-    } else if (o.op === 'free' && o.id !== undefined) size.delete(o.id);
-  }
+    } else if (l.startsWith(FREE)) live.delete(l.slice(FREE.length, -1));
+  });
   t.chunks = chunks.size;
-  for (const s of size.values()) t.live += s;
+  for (const i of live.values()) t.live += sizeAt(i);
   return t;
 }
 
-export function compareWithReference(text: string, opts: ReplayOptions = {}): ReferenceComparison {
-  const mine: string[] = [];
-  const ref: string[] = [];
-  const stopped = { allocator: null as string | null, reference: null as string | null };
+/** One side's output lines, and the message of the bad line it stopped at, if any. */
+export interface Side {
+  lines: string[];
+  stopped: string | null;
+}
+
+/** The allocator's side: `percpu-sim replay`'s output lines. */
+export function allocatorSide(text: string, opts: ReplayOptions = {}): Side {
+  const lines: string[] = [];
   try {
-    replayText(text, (l) => mine.push(l), opts);
+    replayText(text, (l) => lines.push(l), opts);
   } catch (e) {
     if (!(e instanceof BadInput)) throw e;
-    stopped.allocator = e.message;
+    return { lines, stopped: e.message };
   }
+  return { lines, stopped: null };
+}
+
+/** The model's side: the same format from src/model alone. */
+export function modelSide(text: string): Side {
+  const lines: string[] = [];
   try {
-    replayOnModel(text, (l) => ref.push(l));
+    replayOnModel(text, (l) => lines.push(l));
   } catch (e) {
     if (!(e instanceof ReplayError)) throw e;
-    stopped.reference = e.message;
+    return { lines, stopped: e.message };
   }
-  // the output lines follow the non-blank input lines one for one
-  const inputs: [number, string][] = [];
-  text.split('\n').forEach((raw, i) => {
-    const l = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    if (l.trim() !== '') inputs.push([i + 1, l]);
-  });
-  const asked = new Map<string, number>();
-  for (const [, l] of inputs)
-    try {
-      const o = JSON.parse(l) as Line;
-      if (o.op === 'alloc' && typeof o.id === 'string' && typeof o.size === 'number') asked.set(o.id, o.size);
-    } catch {
-      // a bad line: both sides stop there and say so
+  return { lines, stopped: null };
+}
+
+/** Both sides in this thread, one after the other. smp/model-thread.ts runs them side by side. */
+export function compareWithReference(text: string, opts: ReplayOptions = {}): ReferenceComparison {
+  return compareSides(text, allocatorSide(text, opts), modelSide(text));
+}
+
+/** The operations where the two sides' output lines differ, and each side's totals. */
+export function compareSides(text: string, allocator: Side, model: Side): ReferenceComparison {
+  const mine = allocator.lines;
+  const ref = model.lines;
+  const stopped = { allocator: allocator.stopped, reference: model.stopped };
+  // the output lines follow the non-blank input lines one for one; their places are found once, by offset
+  let inputs: InputLines | null = null;
+  const input = (i: number): { line: number; text: string } => {
+    inputs ??= inputLines(text);
+    return i < inputs.line.length
+      ? { line: inputs.line[i]!, text: text.slice(inputs.start[i], inputs.end[i]) }
+      : { line: 0, text: '' };
+  };
+  const sizes = new Map<number, number>();
+  const sizeAt = (i: number): number => {
+    let size = sizes.get(i);
+    if (size === undefined) {
+      const l = input(i).text;
+      const canonical = CANONICAL_ALLOC.exec(l);
+      if (canonical) size = Number(canonical[1]);
+      else
+        try {
+          const o = JSON.parse(l) as { size?: unknown };
+          size = typeof o.size === 'number' ? o.size : 0;
+        } catch {
+          size = 0; // a bad line: both sides stop there and say so
+        }
+      sizes.set(i, size);
     }
+    return size;
+  };
   const differences: Difference[] = [];
   for (let i = 0; i < Math.max(mine.length, ref.length); i++)
     if (mine[i] !== ref[i]) {
-      const [line, input] = inputs[i] ?? [0, ''];
-      differences.push({ line, input, allocator: mine[i] ?? '(nothing)', reference: ref[i] ?? '(nothing)' });
+      const { line, text: l } = input(i);
+      differences.push({ line, input: l, allocator: mine[i] ?? '(nothing)', reference: ref[i] ?? '(nothing)' });
     }
-  return { differences, allocator: totals(mine, asked), reference: totals(ref, asked), stopped };
+  const mineTotals = totals(mine, sizeAt);
+  // totals are a function of the lines: the same lines, the same totals
+  const same = !differences.length && mine.length === ref.length;
+  return { differences, allocator: mineTotals, reference: same ? { ...mineTotals } : totals(ref, sizeAt), stopped };
+}
+
+/** The alloc line as trace writers spell it; any other spelling is read as JSON. */
+const CANONICAL_ALLOC = /^\{"op":"alloc","id":"[^"\\]*","size":(\d+),/;
+
+/** Each non-blank input line: its number (from 1) and its span in the text, without the line end. */
+interface InputLines {
+  line: number[];
+  start: number[];
+  end: number[];
+}
+
+function inputLines(text: string): InputLines {
+  const out: InputLines = { line: [], start: [], end: [] };
+  let start = 0;
+  for (let line = 1; start <= text.length; line++) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const next = end + 1;
+    if (end > start && text.charCodeAt(end - 1) === 13) end--;
+    const c = text.charCodeAt(start);
+    // a line that starts with a printable character is not blank; others are asked as replay asks
+    if ((c > 32 && c < 127) || text.slice(start, end).trim() !== '') {
+      out.line.push(line);
+      out.start.push(start);
+      out.end.push(end);
+    }
+    start = next;
+  }
+  return out;
 }

@@ -4,6 +4,7 @@
  * operation, with the totals of both.
  */
 import { describe, expect, it } from 'vitest';
+import { compareWithReferenceOnThreads } from '../../src/smp/model-thread.ts';
 import { compareWithReference } from '../../src/trace/reference.ts';
 import { randomTrace } from './random-trace.ts';
 
@@ -26,4 +27,21 @@ describe('replay --reference', () => {
     expect(first.allocator).not.toBe(first.reference);
     expect(c.reference.operations).toBe(c.allocator.operations);
   });
+
+  it('gives the same answer with the model on a thread of its own, as the command runs it', async () => {
+    const text = randomTrace(3, 1500);
+    for (const bugs of [[], ['walk-slot-too-high']] as const) {
+      const together = compareWithReference(text, { bugs: [...bugs] });
+      const apart = await compareWithReferenceOnThreads(text, { bugs: [...bugs] });
+      expect(apart).toEqual(together);
+    }
+  }, 30_000);
+
+  it('says where both sides stopped at a bad line', async () => {
+    const text = randomTrace(1, 40).replace(/\n$/, '') + '\n{"op":"alloc","id":"x","size":-1,"align":8}\n';
+    const c = await compareWithReferenceOnThreads(text);
+    expect(c.stopped.allocator).toMatch(/^line \d+: "size" must be in \[0, \d+\], got -1$/);
+    expect(c.stopped.reference).toBe(c.stopped.allocator);
+    expect(c.differences).toEqual([]);
+  }, 30_000);
 });
