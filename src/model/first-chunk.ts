@@ -30,7 +30,16 @@ export interface AllocInfo {
 /** (cpu, cpu) -> distance; null is a NULL cpu_distance_fn: one group. */
 export type Distance = ((from: number, to: number) => number) | null;
 
-const pfnAlign = (x: number): number => Math.ceil(x / PAGE_SIZE) * PAGE_SIZE;
+/**
+ * What a machine or a later kernel changes in pcpu_build_alloc_info(): the page size (8 KiB on
+ * sparc64, 16 or 64 KiB on ia64) and PCPU_MIN_UNIT_SIZE (32 KiB from 2.6.37). 2.6.36 on the
+ * simulated machine is 4 KiB and 64 KiB.
+ */
+export interface AllocRules {
+  pageSize?: number;
+  minUnitSize?: number;
+}
+
 const roundUp = (x: number, y: number): number => Math.ceil(x / y) * y;
 const hexPtr = (addr: number): string => addr.toString(16).padStart(16, '0');
 
@@ -49,11 +58,13 @@ export function buildAllocInfo(
   dynSize: number,
   atomSize: number,
   distance: Distance,
+  rules: AllocRules = {},
 ): AllocInfo {
-  const sizeSum = pfnAlign(staticSize + reservedSize + Math.max(dynSize, PERCPU_DYNAMIC_EARLY_SIZE));
-  const minUnit = Math.max(sizeSum, PCPU_MIN_UNIT_SIZE);
+  const page = rules.pageSize ?? PAGE_SIZE;
+  const sizeSum = roundUp(staticSize + reservedSize + Math.max(dynSize, PERCPU_DYNAMIC_EARLY_SIZE), page);
+  const minUnit = Math.max(sizeSum, rules.minUnitSize ?? PCPU_MIN_UNIT_SIZE);
   const allocSize = roundUp(minUnit, atomSize);
-  const splits = (upa: number): boolean => allocSize % upa === 0 && (allocSize / upa) % PAGE_SIZE === 0;
+  const splits = (upa: number): boolean => allocSize % upa === 0 && (allocSize / upa) % page === 0;
   let maxUpa = Math.floor(allocSize / minUnit);
   while (!splits(maxUpa)) maxUpa--;
 
