@@ -68,6 +68,8 @@ export interface Command {
 export const MACHINE_OPTIONS = {
   cpus: { type: 'string' },
   nodes: { type: 'string' },
+  'cpu-nodes': { type: 'string' },
+  distance: { type: 'string' },
   backend: { type: 'string' },
   memory: { type: 'string' },
   seed: { type: 'string' },
