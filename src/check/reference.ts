@@ -32,7 +32,11 @@ export interface ReferenceViolation {
 
 export interface ReferenceOptions {
   /** the machine as configured: the model boots its own first chunk from it */
-  boot: Omit<BootSpec, 'distance'> & { groupsByNode: boolean };
+  boot: Omit<BootSpec, 'distance'> & {
+    groupsByNode: boolean;
+    /** node_distance(), nodes x nodes, when not 10 local and 20 remote */
+    nodeDistance?: readonly (readonly number[])[];
+  };
   /** the boot lines the allocator printed, held against the model's */
   bootLines: readonly string[];
   sab: SharedArrayBuffer;
@@ -73,7 +77,13 @@ export class ReferenceChecker {
 
   constructor(private readonly opts: ReferenceOptions) {
     const b = opts.boot;
-    const booted = bootFirstChunk({ ...b, distance: b.groupsByNode ? nodeDistance(b.cpuToNode) : null });
+    const table = b.nodeDistance;
+    const distance = !b.groupsByNode
+      ? null
+      : table
+        ? (x: number, y: number) => table[b.cpuToNode[x]!]![b.cpuToNode[y]!]!
+        : nodeDistance(b.cpuToNode);
+    const booted = bootFirstChunk({ ...b, distance });
     this.model = booted.model;
     this.cpuToNode = b.cpuToNode;
     this.vm = b.backend === 'vm';

@@ -68,6 +68,8 @@ export interface Command {
 export const MACHINE_OPTIONS = {
   cpus: { type: 'string' },
   nodes: { type: 'string' },
+  'cpu-nodes': { type: 'string' },
+  distance: { type: 'string' },
   backend: { type: 'string' },
   memory: { type: 'string' },
   seed: { type: 'string' },
@@ -183,4 +185,82 @@ export class LineWriter {
     this.buf = [];
     this.size = 0;
   }
+}
+
+/** The most NUMA nodes a machine has (MAX_NUMNODES of the simulated memory). */
+export const MAX_NODES = 16;
+
+/**
+ * --cpu-nodes: the node of every CPU, either as a list ("0,1,0,1": CPU n on the n-th node)
+ * or as ranges ("0-15:0,16-31:1", a single CPU as "7:1") that cover CPUs 0 to N-1 once each.
+ * Checked against --cpus and --nodes when they are given; otherwise they follow from it.
+ */
+export function cpuNodesFlag(
+  v: unknown,
+  cpus: number | undefined,
+  nodes: number | undefined,
+): { cpuToNode: number[]; cpus: number; nodes: number } | undefined {
+  if (v === undefined) return undefined;
+  const text = String(v).trim();
+  const bad = (why: string): never =>
+    usage(`--cpu-nodes ${why} (write it as "0,1,0,1" or "0-15:0,16-31:1"), got "${escapeControl(text)}"`);
+  const items = text.split(',').map((s) => s.trim());
+  const ranged = items.map((s) => s.includes(':'));
+  if (ranged.some((r) => r !== ranged[0])) bad('mixes a list of nodes with CPU ranges');
+  const map: number[] = [];
+  const whole = (s: string, what: string): number => (/^\d+$/.test(s) ? Number(s) : bad(`has "${s}" for ${what}`));
+  for (const item of items) {
+    if (!ranged[0]) {
+      map.push(whole(item, 'a node'));
+      continue;
+    }
+    const m = /^([^:-]+)(?:-([^:]+))?:(.*)$/.exec(item) ?? bad(`has "${item}" for a range`);
+    const first = whole(m[1]!, 'a CPU');
+    const last = m[2] === undefined ? first : whole(m[2], 'a CPU');
+    const node = whole(m[3]!, 'a node');
+    if (last < first) bad(`has the range ${first}-${last}, which runs backwards`);
+    if (last >= 4096) bad(`names CPU ${last}; CPUs go up to 4095`);
+    for (let cpu = first; cpu <= last; cpu++) {
+      if (map[cpu] !== undefined) bad(`puts CPU ${cpu} in two ranges`);
+      map[cpu] = node;
+    }
+  }
+  const gap = Array.from({ length: map.length }, (_, i) => i).find((i) => map[i] === undefined);
+  if (gap !== undefined) bad(`leaves CPU ${gap} without a node`);
+  if (cpus !== undefined && map.length !== cpus)
+    usage(`--cpu-nodes places ${map.length} CPUs, but --cpus is ${cpus}: give a node for every CPU`);
+  const highest = Math.max(...map);
+  if (nodes !== undefined && highest >= nodes)
+    usage(
+      `--cpu-nodes puts CPU ${map.indexOf(highest)} on node ${highest}, but --nodes is ${nodes} (nodes 0 to ${nodes - 1})`,
+    );
+  const count = nodes ?? highest + 1;
+  if (count > MAX_NODES) usage(`--cpu-nodes names node ${highest}; a machine has at most ${MAX_NODES} nodes`);
+  return { cpuToNode: map, cpus: map.length, nodes: count };
+}
+
+/**
+ * --distance: node_distance() between nodes, as one remote distance for every pair ("21") or
+ * as the whole table, rows separated by "/" ("10,21/21,10"). A node is 10 from itself.
+ */
+export function distanceFlag(v: unknown, nodes: number): number[][] | undefined {
+  if (v === undefined) return undefined;
+  const text = String(v).trim();
+  const value = (s: string): number => {
+    const n = /^\d+$/.test(s.trim()) ? Number(s) : NaN;
+    if (!(n >= 10 && n <= 255))
+      usage(`--distance must hold whole numbers from 10 to 255 (10 is local), got "${escapeControl(s)}"`);
+    return n;
+  };
+  if (!/[,/]/.test(text)) {
+    const remote = value(text);
+    return Array.from({ length: nodes }, (_, a) => Array.from({ length: nodes }, (_, b) => (a === b ? 10 : remote)));
+  }
+  const rows = text.split('/').map((r) => r.split(',').map(value));
+  if (rows.length !== nodes || rows.some((r) => r.length !== nodes))
+    usage(`--distance must be a ${nodes}x${nodes} table for ${nodes} nodes (rows separated by "/"), got "${text}"`);
+  rows.forEach((r, a) => {
+    if (r[a] !== 10) usage(`--distance: a node is 10 from itself, but row ${a} says ${r[a]}`);
+  });
+  return rows;
 }

@@ -30,9 +30,9 @@ export function exploreSetup(
   if (sc) {
     Object.assign(out, sc.config);
     if (values.backend === undefined) out.backend = 'vm';
-    if (values.nodes === undefined) out.nodes = 1;
+    if (values.nodes === undefined && values['cpu-nodes'] === undefined) out.nodes = 1;
     if (values.memory === undefined) out.memoryMiB = 16;
-    if (values.cpus !== undefined) out.cpus = cfg.cpus;
+    if (values.cpus !== undefined || values['cpu-nodes'] !== undefined) out.cpus = cfg.cpus;
   }
   return { sc, cfg: out, opts: sc ? { programs: sc.programs } : {} };
 }

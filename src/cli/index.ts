@@ -4,6 +4,7 @@
  * bad input.
  */
 import { boot } from './boot.ts';
+import { dmesg } from './dmesg.ts';
 import { ftrace } from './ftrace.ts';
 import { type Command, UsageError, escapeControl, joinNegativeValues } from './common.ts';
 import { merge } from './merge.ts';
@@ -41,6 +42,7 @@ const commands: Record<string, Command> = {
   'replay-run': replayRun,
   mutants,
   boot,
+  dmesg,
 };
 
 /** Runs the command line; returns the exit status. */
@@ -108,7 +110,7 @@ function parseArgsMessage(m: string): string {
   return m.split('\n')[0]!;
 }
 
-const HELP_ORDER = ['run', 'stress', 'merge', 'replay', 'ftrace', 'replay-run', 'mutants', 'boot'];
+const HELP_ORDER = ['run', 'stress', 'merge', 'replay', 'ftrace', 'replay-run', 'mutants', 'boot', 'dmesg'];
 
 function globalHelp(): string {
   const list = Object.entries(commands)

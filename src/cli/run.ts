@@ -9,11 +9,15 @@ import { runWorkload } from '../smp/run.ts';
 import { randomSeed } from '../util/prng.ts';
 import { RunConfigSchema, SeedSchema } from '../files/config.ts';
 import { runFlagsCommand } from '../files/rerun.ts';
+import { rangeOf } from '../files/bounds.ts';
 import {
   CHECK_OPTIONS,
   type Command,
   MACHINE_OPTIONS,
   UsageError,
+  cpuNodesFlag,
+  usage,
+  distanceFlag,
   int,
   intIn,
   onInterrupt,
@@ -59,6 +63,10 @@ Options:
                       (1:1, the default): for machines with more CPUs than threads to spare.
                       A thread's CPUs interleave at every await; the report says which ran
   --nodes N           NUMA nodes; more than one groups CPUs by node (default 1)
+  --cpu-nodes LIST    the node of every CPU: "0,1,0,1" or ranges "0-15:0,16-31:1"
+                      (default: CPUs in blocks per node); sets --cpus and --nodes if not given
+  --distance D        node distance: one remote distance ("21") or the table, rows split by
+                      "/" ("10,21/21,10"); default 10 local, 20 remote
   --backend vm|km     chunk backend (default vm)
   --memory MIB        physical memory (default 64, or a quarter MiB per CPU if more)
   --seed N            seed of every random choice (default: random, printed)
@@ -118,6 +126,14 @@ Examples:
       args[m[1]!] = v === 'true' ? true : v === 'false' ? false : /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
     }
     const seed = values.seed === undefined ? randomSeed() : intIn('--seed', values.seed, SeedSchema, 0);
+    const map = cpuNodesFlag(
+      values['cpu-nodes'],
+      values.cpus !== undefined ? intIn('--cpus', values.cpus, C.cpus, 4) : undefined,
+      values.nodes !== undefined ? intIn('--nodes', values.nodes, C.nodes, 1) : undefined,
+    );
+    if (map && map.cpus > rangeOf(C.cpus).max)
+      usage(`--cpu-nodes places ${map.cpus} CPUs; run takes at most ${rangeOf(C.cpus).max}`);
+    const distance = distanceFlag(values.distance, map?.nodes ?? intIn('--nodes', values.nodes, C.nodes, 1));
     const json = values.json === true;
     const progress = progressBar(json);
     let phase = 'starting';
@@ -140,6 +156,8 @@ Examples:
           ? { cpusPerThread: int('--cpus-per-thread', values['cpus-per-thread'], 1, 1024, 1) }
           : {}),
         ...(values.nodes !== undefined ? { nodes: intIn('--nodes', values.nodes, C.nodes, 1) } : {}),
+        ...(map ? { cpus: map.cpus, nodes: map.nodes, cpuToNode: map.cpuToNode } : {}),
+        ...(distance ? { distance } : {}),
         ...(values.backend !== undefined ? { backend: oneOfIn('--backend', values.backend, C.backend, 'vm') } : {}),
         ...(mutant !== undefined ? { mutant } : {}),
         ...(values.count ? { countViolations: true } : {}),

@@ -21,6 +21,8 @@ import {
   type Command,
   MACHINE_OPTIONS,
   UsageError,
+  cpuNodesFlag,
+  distanceFlag,
   int,
   intIn,
   num,
@@ -85,6 +87,10 @@ is a pure function of its seed, so a failure prints the command that replays it 
 Machine and scheduler:
   --cpus N              simulated CPUs (default ${DEFAULT_STRESS.cpus})
   --nodes N             NUMA nodes (default: 1 to 4, cycling with the seed)
+  --cpu-nodes LIST      the node of every CPU: "0,1,0,1" or ranges "0-15:0,16-31:1"
+                        (default: CPUs in blocks per node); sets --cpus and --nodes if not given
+  --distance D          node distance: one remote distance ("21") or the table, rows split
+                        by "/" ("10,21/21,10"); default 10 local, 20 remote
   --backend vm|km|auto  chunk backend (default auto: vm on even seeds, km on odd ones)
   --memory MIB          physical memory (default ${DEFAULT_STRESS.memoryMiB})
   --seed N              the run's seed (default 1)
@@ -160,9 +166,19 @@ Examples:
 export function stressConfig(values: Record<string, unknown>): StressConfig {
   const mutant = parseMutant(values.mutant);
   const d = DEFAULT_STRESS;
-  const cpus = intIn('--cpus', values.cpus, S.cpus, d.cpus);
+  const map = cpuNodesFlag(
+    values['cpu-nodes'],
+    values.cpus !== undefined ? intIn('--cpus', values.cpus, S.cpus, d.cpus) : undefined,
+    values.nodes !== undefined ? int('--nodes', values.nodes, 1, rangeOf(S.nodes).max, d.nodes) : undefined,
+  );
+  if (map && map.cpus > rangeOf(S.cpus).max)
+    usage(`--cpu-nodes places ${map.cpus} CPUs; stress takes at most ${rangeOf(S.cpus).max}`);
+  const cpus = map?.cpus ?? intIn('--cpus', values.cpus, S.cpus, d.cpus);
   // nodes 0, the seed's choice, is what leaving the flag out asks for
-  const nodes = int('--nodes', values.nodes, 1, rangeOf(S.nodes).max, d.nodes);
+  const nodes = map?.nodes ?? int('--nodes', values.nodes, 1, rangeOf(S.nodes).max, d.nodes);
+  if (values.distance !== undefined && nodes === 0)
+    usage('--distance needs the node count: give --nodes or --cpu-nodes');
+  const distance = distanceFlag(values.distance, nodes);
   if (nodes > cpus) usage(`--nodes ${nodes} is more than --cpus ${cpus}: every node needs a CPU`);
   if (values.workers && (values.duration !== undefined || values.runs !== undefined))
     usage('--workers runs one seed on real threads; --duration and --runs are for the deterministic engine');
@@ -185,6 +201,8 @@ export function stressConfig(values: Record<string, unknown>): StressConfig {
     seed: intIn('--seed', values.seed, S.seed, d.seed),
     cpus,
     nodes,
+    ...(map ? { cpuToNode: map.cpuToNode } : {}),
+    ...(distance ? { distance } : {}),
     backend: oneOfIn('--backend', values.backend, S.backend, d.backend),
     memoryMiB: intIn('--memory', values.memory, S.memoryMiB, d.memoryMiB),
     policy: oneOfIn('--policy', values.policy, S.policy, d.policy),

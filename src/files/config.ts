@@ -39,6 +39,10 @@ export const StressConfigSchema = z.object({
   cpus: int(1, 64).default(3),
   /** NUMA nodes; 0 lets the seed choose (see resolveMachine) */
   nodes: int(0, 16).default(0),
+  /** the node of every CPU (default: CPUs in blocks per node) */
+  cpuToNode: z.array(int(0, 15)).optional(),
+  /** node_distance(), nodes x nodes (default: 10 local, 20 remote) */
+  distance: z.array(z.array(int(10, 255))).optional(),
   /** 'auto' lets the seed choose */
   backend: z.enum(['vm', 'km', 'auto']).default('auto'),
   memoryMiB: int(16, 4096).default(64),
@@ -81,6 +85,8 @@ export function resolveMachine(cfg: StressConfig): { backend: BackendKind; nodes
 export const RunConfigSchema = z.object({
   cpus: int(1, 1024),
   nodes: int(1, 16),
+  cpuToNode: z.array(int(0, 15)).optional(),
+  distance: z.array(z.array(int(10, 255))).optional(),
   backend: z.enum(['vm', 'km']),
   fc: z.enum(['embed', 'page']),
   memoryMiB: int(16, 4096),

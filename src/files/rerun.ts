@@ -23,6 +23,14 @@ export interface StressRerun {
   workers?: boolean;
 }
 
+/** --cpu-nodes and --distance of a machine that has them. */
+function machineFlags(c: { cpuToNode?: readonly number[]; distance?: readonly (readonly number[])[] }): string[] {
+  return [
+    ...(c.cpuToNode ? [`--cpu-nodes ${c.cpuToNode.join(',')}`] : []),
+    ...(c.distance ? [`--distance ${c.distance.map((r) => r.join(',')).join('/')}`] : []),
+  ];
+}
+
 /** `percpu-sim stress ...` that reruns a configuration exactly. */
 export function stressCommand(config: StressConfig, how: StressRerun = {}): string {
   const cfg = { ...config, ...resolveMachine(config) };
@@ -32,6 +40,7 @@ export function stressCommand(config: StressConfig, how: StressRerun = {}): stri
     `--seed ${cfg.seed}`,
     `--cpus ${cfg.cpus}`,
     `--nodes ${cfg.nodes}`,
+    ...machineFlags(cfg),
     `--backend ${cfg.backend}`,
     `--memory ${cfg.memoryMiB}`,
     `--policy ${cfg.policy}`,
@@ -80,6 +89,7 @@ export function runCommand(r: RunRerun): string {
     `--seed ${r.seed}`,
     `--cpus ${c.cpus}`,
     `--nodes ${c.nodes}`,
+    ...machineFlags(c),
     `--backend ${c.backend}`,
     `--memory ${c.memoryMiB}`,
   ];

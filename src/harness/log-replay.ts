@@ -12,7 +12,18 @@ import { Simulation, type SimulationConfig } from './simulation.ts';
 /** What a replay needs of the recorded run's configuration; the rest is as worker runs have it. */
 export type ReplaySpec = Pick<
   SimulationConfig,
-  'seed' | 'cpus' | 'nodes' | 'backend' | 'fc' | 'memoryMiB' | 'mutant' | 'failRate' | 'policy' | 'maxDelay'
+  | 'seed'
+  | 'cpus'
+  | 'nodes'
+  | 'cpuToNode'
+  | 'distance'
+  | 'backend'
+  | 'fc'
+  | 'memoryMiB'
+  | 'mutant'
+  | 'failRate'
+  | 'policy'
+  | 'maxDelay'
 >;
 
 /**

@@ -18,7 +18,10 @@ export type PcpuFcFreeFn = (ptr: number, size: number) => void;
  * pcpu_embed_first_chunk(): the first chunk in boot memory, used through the direct map.
  * Every group is allocated first (freeing early could let later groups overlap earlier
  * ones); then the static section is copied into every used unit and unused units and unit
- * tails are given back. Boot only. Returns 0 or -ENOMEM.
+ * tails are given back. Groups spread over more than three quarters of the vmalloc space are
+ * warned about; with `page_fallback` (an architecture that has the page first chunk, as x86
+ * does) that is -EINVAL, and what the units hold stays allocated, as 2.6.36 leaves it. Boot
+ * only. Returns 0, -ENOMEM or -EINVAL.
  */
 export function pcpu_embed_first_chunk(
   pc: Percpu,
@@ -28,6 +31,7 @@ export function pcpu_embed_first_chunk(
   cpu_distance_fn: CpuDistanceFn,
   alloc_fn: PcpuFcAllocFn,
   free_fn: PcpuFcFreeFn,
+  page_fallback = false,
 ): number {
   const ai = pcpu_build_alloc_info(
     pc.nr_cpu_ids,
@@ -76,10 +80,12 @@ export function pcpu_embed_first_chunk(
   }
   max_distance += ai.unit_size;
   const vmalloc_size = pc.machine.vm.end - pc.machine.vm.start;
-  if (max_distance > Math.floor((vmalloc_size * 3) / 4))
+  if (max_distance > Math.floor((vmalloc_size * 3) / 4)) {
     pc.printk(
       `PERCPU: max_distance=0x${max_distance.toString(16)} too large for vmalloc space 0x${vmalloc_size.toString(16)}`,
     );
+    if (page_fallback) return -22;
+  }
 
   pc.printk(
     `PERCPU: Embedded ${PFN_DOWN(size_sum)} pages/cpu @${hexPtr(base)} s${ai.static_size} r${ai.reserved_size} d${ai.dyn_size} u${ai.unit_size}`,

@@ -15,7 +15,13 @@ import type { CpuDistanceFn, PcpuBackend, PercpuEnv } from './percpu-internal.ts
 import { PercpuKm } from './percpu-km.ts';
 import { PercpuVm } from './percpu-vm.ts';
 
-export type FirstChunkKind = 'embed' | 'page';
+/**
+ * Which first-chunk builder setup_per_cpu_areas() uses (the percpu_alloc= boot parameter):
+ * auto embeds and falls back to pages when embedding fails, as x86 does; embed and page
+ * force one (embed as an architecture without the page first chunk: it warns and embeds).
+ */
+export type FirstChunkKind = 'auto' | 'embed' | 'page';
+export const FIRST_CHUNK_KINDS: readonly FirstChunkKind[] = ['auto', 'embed', 'page'];
 export type BackendKind = 'vm' | 'km';
 
 export interface PercpuSetup {
@@ -45,9 +51,10 @@ export function makeBackend(kind: BackendKind): (pc: Percpu) => PcpuBackend {
 export const DEFAULT_STATIC_SIZE = 20000;
 
 /**
- * setup_per_cpu_areas(): builds the first chunk with the embed (default) or page allocator
- * and fills __per_cpu_offset[]. Boot only, on the boot CPU. Returns the allocator; a bad
- * configuration throws KernelBug.
+ * setup_per_cpu_areas(): builds the first chunk with the embed or page allocator, or (auto,
+ * the default) embeds and on failure warns and builds the page first chunk, as x86 does; then
+ * fills __per_cpu_offset[]. percpu-km has no page first chunk, so auto only embeds there.
+ * Boot only, on the boot CPU. Returns the allocator; a bad configuration throws KernelBug.
  */
 export function setup_per_cpu_areas(machine: Machine, cfg: PercpuSetup = {}): Percpu {
   const image = cfg.image ?? makeKernelImage(cfg.static_size ?? DEFAULT_STATIC_SIZE);
@@ -60,7 +67,7 @@ export function setup_per_cpu_areas(machine: Machine, cfg: PercpuSetup = {}): Pe
     mutants: cfg.mutants ?? [],
     ...(cfg.env ? { env: cfg.env } : {}),
   });
-  const fc = cfg.fc ?? 'embed';
+  const fc = cfg.fc ?? 'auto';
   if (fc === 'page' && backend === 'km')
     throw new KernelBug('BAD_STATE', 'contiguous percpu allocation (km) is incompatible with the paged first chunk');
 
@@ -80,18 +87,23 @@ export function setup_per_cpu_areas(machine: Machine, cfg: PercpuSetup = {}): Pe
   const distance: CpuDistanceFn = cfg.numa_groups ? (a, b) => machine.cpuDistance(a, b) : null;
 
   const reserved = cfg.reserved_size ?? PERCPU_MODULE_RESERVE;
-  const rc =
-    fc === 'page'
-      ? pcpu_page_first_chunk(pc, reserved, alloc_fn, free_fn)
-      : pcpu_embed_first_chunk(
-          pc,
-          reserved,
-          cfg.dyn_size ?? PERCPU_DYNAMIC_RESERVE,
-          cfg.atom_size ?? PAGE_SIZE,
-          distance,
-          alloc_fn,
-          free_fn,
-        );
+  const fallback = fc === 'auto' && backend === 'vm';
+  let rc = -22;
+  if (fc !== 'page') {
+    rc = pcpu_embed_first_chunk(
+      pc,
+      reserved,
+      cfg.dyn_size ?? PERCPU_DYNAMIC_RESERVE,
+      cfg.atom_size ?? PAGE_SIZE,
+      distance,
+      alloc_fn,
+      free_fn,
+      fallback,
+    );
+    // x86's message carries the name of the percpu_alloc= choice, "auto" by default
+    if (rc < 0 && fallback) pc.printk(`setup_percpu: ${fc} allocator failed (${rc}), falling back to page size`);
+  }
+  if (rc < 0 && (fc === 'page' || fallback)) rc = pcpu_page_first_chunk(pc, reserved, alloc_fn, free_fn);
   if (rc < 0) {
     const why =
       rc === -12

@@ -10,7 +10,8 @@ import { VmSpace } from './vmalloc.ts';
 import { MemAccess } from './access.ts';
 import { Shadow } from './shadow.ts';
 
-export const MAX_CPUS = 1024;
+/** NR_CPUS: a machine booted only for its boot lines may have as many CPUs as 2.6.36 allows */
+export const MAX_CPUS = 4096;
 
 export interface MachineConfig extends PhysConfig {
   cpus?: number;

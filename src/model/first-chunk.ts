@@ -30,7 +30,16 @@ export interface AllocInfo {
 /** (cpu, cpu) -> distance; null is a NULL cpu_distance_fn: one group. */
 export type Distance = ((from: number, to: number) => number) | null;
 
-const pfnAlign = (x: number): number => Math.ceil(x / PAGE_SIZE) * PAGE_SIZE;
+/**
+ * What a machine or a later kernel changes in pcpu_build_alloc_info(): the page size (8 KiB on
+ * sparc64, 16 or 64 KiB on ia64) and PCPU_MIN_UNIT_SIZE (32 KiB from 2.6.37). 2.6.36 on the
+ * simulated machine is 4 KiB and 64 KiB.
+ */
+export interface AllocRules {
+  pageSize?: number;
+  minUnitSize?: number;
+}
+
 const roundUp = (x: number, y: number): number => Math.ceil(x / y) * y;
 const hexPtr = (addr: number): string => addr.toString(16).padStart(16, '0');
 
@@ -49,11 +58,13 @@ export function buildAllocInfo(
   dynSize: number,
   atomSize: number,
   distance: Distance,
+  rules: AllocRules = {},
 ): AllocInfo {
-  const sizeSum = pfnAlign(staticSize + reservedSize + Math.max(dynSize, PERCPU_DYNAMIC_EARLY_SIZE));
-  const minUnit = Math.max(sizeSum, PCPU_MIN_UNIT_SIZE);
+  const page = rules.pageSize ?? PAGE_SIZE;
+  const sizeSum = roundUp(staticSize + reservedSize + Math.max(dynSize, PERCPU_DYNAMIC_EARLY_SIZE), page);
+  const minUnit = Math.max(sizeSum, rules.minUnitSize ?? PCPU_MIN_UNIT_SIZE);
   const allocSize = roundUp(minUnit, atomSize);
-  const splits = (upa: number): boolean => allocSize % upa === 0 && (allocSize / upa) % PAGE_SIZE === 0;
+  const splits = (upa: number): boolean => allocSize % upa === 0 && (allocSize / upa) % page === 0;
   let maxUpa = Math.floor(allocSize / minUnit);
   while (!splits(maxUpa)) maxUpa--;
 
@@ -142,9 +153,12 @@ export interface BootSpec {
   dynSize: number;
   atomSize: number;
   backend: 'vm' | 'km';
-  fc?: 'embed' | 'page';
+  /** auto (the default) embeds, and on percpu-vm falls back to pages as x86 does */
+  fc?: 'auto' | 'embed' | 'page';
   /** embed: the address boot memory gave each group; page: the first chunk's vmalloc address */
   addrs?: readonly number[];
+  /** the page first chunk's vmalloc address when auto falls back to it */
+  pageAddr?: number;
   /** the size of the vmalloc space, for the embedding builder's warning */
   vmallocSize?: number;
 }
@@ -173,38 +187,48 @@ export class BootFailure extends Error {
 /**
  * setup_per_cpu_areas(): the first chunk with the embedding builder (groups where boot memory
  * put them, the base the lowest of them) or the page builder (one group, page by page, in a
- * vmalloc area), then pcpu_setup_first_chunk(). Throws BootFailure when the backend refuses
- * the shape: percpu-km takes one group only, and no page first chunk.
+ * vmalloc area), then pcpu_setup_first_chunk(). Auto embeds unless the groups span more than
+ * three quarters of the vmalloc space; then, on percpu-vm, the warning, x86's fallback line
+ * and the page builder. Throws BootFailure when the backend refuses the shape: percpu-km
+ * takes one group only, and no page first chunk.
  */
 export function bootFirstChunk(spec: BootSpec): Booted {
   const lines: string[] = [];
-  const fc = spec.fc ?? 'embed';
-  if (fc === 'page' && spec.backend === 'km')
+  const asked = spec.fc ?? 'auto';
+  if (asked === 'page' && spec.backend === 'km')
     throw new BootFailure('contiguous percpu allocation (km) is incompatible with the paged first chunk', lines);
-  const ai =
+  let fc: 'embed' | 'page' = asked === 'page' ? 'page' : 'embed';
+  let ai =
     fc === 'page'
       ? buildAllocInfo(spec.cpus, spec.staticSize, spec.reservedSize, 0, PAGE_SIZE, null)
       : buildAllocInfo(spec.cpus, spec.staticSize, spec.reservedSize, spec.dynSize, spec.atomSize, spec.distance);
-  const sizeSum = ai.staticSize + ai.reservedSize + ai.dynSize;
-  let base: number;
-  if (fc === 'page') {
-    base = spec.addrs?.[0] ?? 0;
-    lines.push(
-      `PERCPU: ${ai.unitSize / PAGE_SIZE} ${PAGE_SIZE >> 10}K pages/cpu @${hexPtr(base)} s${ai.staticSize} r${ai.reservedSize} d${ai.dynSize}`,
-    );
-  } else {
+  let base = 0;
+  if (fc === 'embed') {
     const areas = spec.addrs ?? ai.groups.map((g) => g.baseOffset);
     base = Math.min(...areas);
     ai.groups.forEach((g, i) => (g.baseOffset = areas[i]! - base));
     const maxDistance = Math.max(...ai.groups.map((g) => g.baseOffset)) + ai.unitSize;
-    if (spec.vmallocSize !== undefined && maxDistance > Math.floor((spec.vmallocSize * 3) / 4))
+    if (spec.vmallocSize !== undefined && maxDistance > Math.floor((spec.vmallocSize * 3) / 4)) {
       lines.push(
         `PERCPU: max_distance=0x${maxDistance.toString(16)} too large for vmalloc space 0x${spec.vmallocSize.toString(16)}`,
       );
+      if (asked === 'auto' && spec.backend === 'vm') {
+        lines.push(`setup_percpu: auto allocator failed (-22), falling back to page size`);
+        fc = 'page';
+        ai = buildAllocInfo(spec.cpus, spec.staticSize, spec.reservedSize, 0, PAGE_SIZE, null);
+      }
+    }
+  }
+  const sizeSum = ai.staticSize + ai.reservedSize + ai.dynSize;
+  if (fc === 'page') {
+    base = (asked === 'page' ? spec.addrs?.[0] : spec.pageAddr) ?? 0;
+    lines.push(
+      `PERCPU: ${ai.unitSize / PAGE_SIZE} ${PAGE_SIZE >> 10}K pages/cpu @${hexPtr(base)} s${ai.staticSize} r${ai.reservedSize} d${ai.dynSize}`,
+    );
+  } else
     lines.push(
       `PERCPU: Embedded ${sizeSum / PAGE_SIZE} pages/cpu @${hexPtr(base)} s${ai.staticSize} r${ai.reservedSize} d${ai.dynSize} u${ai.unitSize}`,
     );
-  }
 
   // percpu-km's pcpu_verify_alloc_info(): one contiguous block per chunk, so one group
   if (spec.backend === 'km') {

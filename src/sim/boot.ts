@@ -26,6 +26,10 @@ import { Prng } from '../util/prng.ts';
 export interface MachineSpec {
   cpus: number;
   nodes: number;
+  /** the node of each CPU (default: CPUs in contiguous blocks per node) */
+  cpuToNode?: readonly number[];
+  /** node_distance(), nodes x nodes (default: 10 local, 20 remote) */
+  distance?: readonly (readonly number[])[];
   backend: BackendKind;
   fc?: FirstChunkKind;
   memoryMiB: number;
@@ -64,6 +68,8 @@ export function bootMachine(spec: MachineSpec): { machine: Machine; pc: Percpu }
   const machine = new Machine({
     cpus: spec.cpus,
     nodes: spec.nodes,
+    ...(spec.cpuToNode ? { cpuToNode: [...spec.cpuToNode] } : {}),
+    ...(spec.distance ? { distance: spec.distance.map((row) => [...row]) } : {}),
     memoryBytes: Math.round(spec.memoryMiB * 1024 * 1024),
     shadow: spec.shadow ?? false,
     ...(spec.vmallocBytes ? { vmallocBytes: spec.vmallocBytes } : {}),
@@ -93,12 +99,13 @@ export function firstChunkSpec(spec: MachineSpec, cpuToNode: readonly number[]) 
     cpus: spec.cpus,
     cpuToNode,
     groupsByNode: spec.numaGroups ?? groupsByNode(spec),
+    ...(spec.distance ? { nodeDistance: spec.distance } : {}),
     staticSize: spec.sizes?.static_size ?? DEFAULT_STATIC_SIZE,
     reservedSize: spec.sizes?.reserved_size ?? PERCPU_MODULE_RESERVE,
     dynSize: spec.sizes?.dyn_size ?? PERCPU_DYNAMIC_RESERVE,
     atomSize: spec.sizes?.atom_size ?? PAGE_SIZE,
     backend: spec.backend,
-    fc: spec.fc ?? 'embed',
+    fc: spec.fc ?? 'auto',
   };
 }
 

@@ -42,6 +42,8 @@ export function replayRunLog(s: SavedRunLog, observer?: RunObserver, reference =
       seed: s.seed,
       cpus: c.cpus,
       nodes: c.nodes,
+      ...(c.cpuToNode ? { cpuToNode: c.cpuToNode } : {}),
+      ...(c.distance ? { distance: c.distance } : {}),
       backend: c.backend,
       fc: c.fc,
       memoryMiB: c.memoryMiB,

@@ -44,6 +44,10 @@ export interface RunOptions {
   args?: Args;
   cpus?: number;
   nodes?: number;
+  /** the node of every CPU (default: CPUs in blocks per node) */
+  cpuToNode?: number[];
+  /** node_distance(), nodes x nodes (default: 10 local, 20 remote) */
+  distance?: number[][];
   backend?: BackendKind;
   fc?: FirstChunkKind;
   memoryMiB?: number;
@@ -166,6 +170,8 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
   const config = {
     cpus,
     nodes,
+    ...(o.cpuToNode ? { cpuToNode: o.cpuToNode } : {}),
+    ...(o.distance ? { distance: o.distance } : {}),
     backend: o.backend ?? wc.backend ?? 'vm',
     fc: o.fc ?? 'embed',
     // room for the first chunk and a few more: a unit per CPU each
@@ -216,6 +222,8 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
         seed: o.seed,
         cpus,
         nodes,
+        ...(o.cpuToNode ? { cpuToNode: o.cpuToNode } : {}),
+        ...(o.distance ? { distance: o.distance } : {}),
         backend: config.backend,
         fc: config.fc,
         memoryMiB: config.memoryMiB,

@@ -27,6 +27,8 @@ export function stressOnWorkers(cfg: StressConfig, extra: Partial<RunOptions>): 
     seed: cfg.seed,
     cpus: cfg.cpus,
     nodes: cfg.nodes,
+    ...(cfg.cpuToNode ? { cpuToNode: cfg.cpuToNode } : {}),
+    ...(cfg.distance ? { distance: cfg.distance } : {}),
     backend: cfg.backend as BackendKind,
     memoryMiB: cfg.memoryMiB,
     args: { ...cfg.args },

@@ -101,6 +101,8 @@ export async function runStress(config: StressConfig, hooks: EngineHooks = {}): 
       seed: cfg.seed,
       cpus: cfg.cpus,
       nodes: cfg.nodes,
+      ...(cfg.cpuToNode ? { cpuToNode: cfg.cpuToNode } : {}),
+      ...(cfg.distance ? { distance: cfg.distance } : {}),
       backend: cfg.backend as BackendKind,
       memoryMiB: cfg.memoryMiB,
       shadow: true,

@@ -103,6 +103,8 @@ function fieldsOf(text: string): Map<string, string> {
 export function parseFtrace(text: string, opts: { lenient?: boolean } = {}): FtraceParse {
   const res: FtraceParse = { events: [], otherEvents: 0, comments: 0, malformed: [], cpus: 0 };
   const lines = text.split('\n');
+  // a file's last line ends in a newline: what follows it is no line
+  if (lines[lines.length - 1] === '') lines.pop();
   for (let i = 0; i < lines.length; i++) {
     const lineNo = i + 1;
     const raw = lines[i]!.replace(/\r$/, '');

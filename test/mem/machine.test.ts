@@ -35,7 +35,7 @@ describe('machine configuration', () => {
       'PhysMem.create: memoryBytes must be a multiple of 4096',
     );
     expect(() => new Machine({ nodes: 17 })).toThrow('PhysMem.create: nodes must be in [1, 16], got 17');
-    expect(() => new Machine({ cpus: 0 })).toThrow('Machine: cpus must be in [1, 1024], got 0');
+    expect(() => new Machine({ cpus: 0 })).toThrow('Machine: cpus must be in [1, 4096], got 0');
     expect(() => new Machine({ memoryBytes: 1 << 20, nodes: 2 })).toThrow(/under 256 pages per node/);
     expect(
       () =>

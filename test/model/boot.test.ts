@@ -267,3 +267,145 @@ describe('pcpu_build_alloc_info by hand', () => {
     expect([ai.dynSize, ai.unitSize]).toEqual([20480 - 5000, 65536]);
   });
 });
+
+describe('boot --cpu-nodes: the group lines of the multi-node logs', () => {
+  const cli = (...argv: string[]): string =>
+    execFileSync(process.execPath, ['bin/percpu-sim.mjs', 'boot', ...argv], { encoding: 'utf8', stdio: 'pipe' });
+  const groupLines = (text: string): string[] => text.split('\n').filter((l) => /^pcpu-alloc: \[/.test(l));
+
+  it('2.6.32, 32 CPUs on 2 nodes, the irregular map of the log', () => {
+    const map = '0,1,0,1,0,1,0,1,0,1,0,1,1,0,1,0,1,0,1,0,1,0,1,0,1,0,1,0,1,0,1,0';
+    const out = cli('--cpu-nodes', map, '--static', '94552', '--dyn', '20480', '--atom', '2097152');
+    // the console log lost the space each group line ends with
+    expect(groupLines(out).map((l) => l.trimEnd())).toEqual(
+      groupLines(logLines('boot05-2.6.32el6-x86_64-32cpu-2node.log').join('\n')),
+    );
+    expect(out.split('\n')[1]).toBe('pcpu-alloc: s94552 r8192 d24232 u131072 alloc=1*2097152');
+  });
+
+  it('4.20, 288 CPUs on 8 nodes, given as ranges', () => {
+    const ranges = Array.from({ length: 16 }, (_, i) => `${18 * i}-${18 * i + 17}:${i % 8}`).join(',');
+    const out = cli(
+      '--cpu-nodes',
+      ranges,
+      '--static',
+      '151552',
+      '--dyn',
+      '28672',
+      '--atom',
+      '2097152',
+      '--memory',
+      '512',
+    );
+    const log = logLines('boot17-4.20-rc2-x86_64-288cpu-8node.log');
+    expect(groupLines(out)).toEqual(groupLines(log.join('\n')));
+    expect(out.split('\n').slice(1, 2)).toEqual(log.slice(1, 2));
+  });
+
+  it.each([
+    [
+      ['--cpus', '8', '--cpu-nodes', '0,1,0,1'],
+      '--cpu-nodes places 4 CPUs, but --cpus is 8: give a node for every CPU',
+    ],
+    [['--cpu-nodes', '0,1,2', '--nodes', '2'], '--cpu-nodes puts CPU 2 on node 2, but --nodes is 2 (nodes 0 to 1)'],
+    [['--cpu-nodes', '0-3:0,5-7:1'], '--cpu-nodes leaves CPU 4 without a node'],
+    [['--cpu-nodes', '0-3:0,3-7:1'], '--cpu-nodes puts CPU 3 in two ranges'],
+    [['--cpu-nodes', '0-3:0,1'], '--cpu-nodes mixes a list of nodes with CPU ranges'],
+    [['--cpu-nodes', '0,16'], '--cpu-nodes names node 16; a machine has at most 16 nodes'],
+    [['--cpu-nodes', '0,1', '--distance', '10,30/30,11'], '--distance: a node is 10 from itself, but row 1 says 11'],
+    [['--cpu-nodes', '0,1', '--distance', '10,30'], '--distance must be a 2x2 table for 2 nodes'],
+  ])('refuses %j: %s', (argv, message) => {
+    let err = '';
+    let status = 0;
+    try {
+      cli(...argv);
+    } catch (e) {
+      const x = e as { status: number; stderr: string };
+      [status, err] = [x.status, x.stderr];
+    }
+    expect(status).toBe(2);
+    expect(err).toContain(`percpu-sim boot: ${message}`);
+  });
+
+  it('a distance of 10 between nodes keeps their CPUs in one group; a larger one parts them', () => {
+    expect(groupLines(cli('--cpu-nodes', '0,1,0,1', '--distance', '10'))).toEqual([
+      'pcpu-alloc: [0] 0 [0] 1 [0] 2 [0] 3 ',
+    ]);
+    expect(groupLines(cli('--cpu-nodes', '0,1,0,1', '--distance', '10,11/11,10'))).toEqual([
+      'pcpu-alloc: [0] 0 [0] 2 [1] 1 [1] 3 ',
+    ]);
+  });
+});
+
+describe('the embedding first chunk falls back to pages when its groups lie too far apart', () => {
+  // 8 CPUs interleaved over 2 nodes of 128 MiB each: the groups are 128 MiB apart, more than
+  // three quarters of a 128 MiB vmalloc space
+  const spec = { cpus: 8, nodes: 2, cpuToNode: [0, 1, 0, 1, 0, 1, 0, 1], memoryMiB: 256, vmallocBytes: 128 << 20 };
+  const warning = 'PERCPU: max_distance=0x8010000 too large for vmalloc space 0x8000000';
+  const boot = (fc?: 'auto' | 'embed' | 'page') =>
+    bootMachine({ ...spec, backend: 'vm', numaGroups: true, contents: false, ...(fc ? { fc } : {}) });
+
+  it('auto (the default): the warning, x86 falling back, and the page first chunk', () => {
+    const { pc } = boot();
+    expect(pc.dmesg).toEqual([
+      warning,
+      'setup_percpu: auto allocator failed (-22), falling back to page size',
+      'PERCPU: 16 4K pages/cpu @0000200000000000 s20000 r8192 d12768',
+      'pcpu-alloc: s20000 r8192 d12768 u65536 alloc=16*4096',
+      'pcpu-alloc: [0] 0 [0] 1 [0] 2 [0] 3 [0] 4 [0] 5 [0] 6 [0] 7 ',
+    ]);
+    expect(pc.pcpu_unit_map).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    // the model says the same given where boot memory put the two groups
+    const model = bootFirstChunk({
+      cpus: 8,
+      cpuToNode: spec.cpuToNode,
+      distance: nodeDistance(spec.cpuToNode),
+      staticSize: 20000,
+      reservedSize: 8192,
+      dynSize: 20480,
+      atomSize: 4096,
+      backend: 'vm',
+      addrs: [0x100000000000, 0x100008000000],
+      pageAddr: 0x200000000000,
+      vmallocSize: 128 << 20,
+    });
+    expect(model.lines).toEqual(pc.dmesg);
+    expect(model.unitOffsets).toEqual(pc.pcpu_unit_offsets);
+  });
+
+  it('embed forces the embedding allocator: the warning, and the chunk embedded anyway', () => {
+    expect(boot('embed').pc.dmesg).toEqual([
+      warning,
+      'PERCPU: Embedded 12 pages/cpu @0000100000000000 s20000 r8192 d20960 u65536',
+      'pcpu-alloc: s20000 r8192 d20960 u65536 alloc=16*4096',
+      'pcpu-alloc: [0] 0 [0] 2 [0] 4 [0] 6 [1] 1 [1] 3 [1] 5 [1] 7 ',
+    ]);
+  });
+
+  it('page forces the page first chunk, without trying to embed', () => {
+    expect(boot('page').pc.dmesg).toEqual([
+      'PERCPU: 16 4K pages/cpu @0000200000000000 s20000 r8192 d12768',
+      'pcpu-alloc: s20000 r8192 d12768 u65536 alloc=16*4096',
+      'pcpu-alloc: [0] 0 [0] 1 [0] 2 [0] 3 [0] 4 [0] 5 [0] 6 [0] 7 ',
+    ]);
+  });
+
+  it('with room in the vmalloc space auto embeds, as before', () => {
+    const { pc } = bootMachine({ ...spec, vmallocBytes: 256 << 20, backend: 'vm', numaGroups: true, contents: false });
+    expect(pc.dmesg[0]).toBe('PERCPU: Embedded 12 pages/cpu @0000100000000000 s20000 r8192 d20960 u65536');
+  });
+
+  it('percpu-km has no page first chunk: auto warns and embeds', () => {
+    const { pc } = bootMachine({ ...spec, cpuToNode: [0, 0, 0, 0, 1, 1, 1, 1], backend: 'km', contents: false });
+    expect(pc.dmesg[0]).toMatch(/^PERCPU: Embedded /);
+  });
+
+  it('the command prints the same lines', () => {
+    const out = execFileSync(
+      process.execPath,
+      ['bin/percpu-sim.mjs', 'boot', '--cpu-nodes', '0,1,0,1,0,1,0,1', '--memory', '256', '--vmalloc', '128'],
+      { encoding: 'utf8' },
+    );
+    expect(out).toBe(boot().pc.dmesg.join('\n') + '\n');
+  });
+});

@@ -89,6 +89,15 @@ describe('parsing', () => {
     expect(r.events).toHaveLength(1);
   });
 
+  it('the newline that ends a file is no comment line; a blank line before it still is one', () => {
+    const event = `  bash-9 [002] .... 1.6: percpu_alloc_percpu: ${FIELDS_414}`;
+    // two comment lines, one event, as a capture written to a file ends
+    expect(parseFtrace(`# tracer: nop\n#\n${event}\n`)).toMatchObject({ comments: 2, otherEvents: 0 });
+    expect(parseFtrace(`# tracer: nop\n#\n${event}`)).toMatchObject({ comments: 2 });
+    expect(parseFtrace(`# tracer: nop\n#\n${event}\n\n`)).toMatchObject({ comments: 3 });
+    expect(parseFtrace('')).toMatchObject({ comments: 0, otherEvents: 0 });
+  });
+
   it('names the line and the field of a malformed percpu line, and escapes what it quotes', () => {
     const bad = (line: string) => () => parseFtrace(`# ok\n${line}`);
     expect(bad(`  a-1 [000] .... 1.0: percpu_alloc_percpu: ${FIELDS_414.replace('size=48', 'size=4x8')}`)).toThrow(
