@@ -7,7 +7,7 @@
  * The checkers only observe. The lock model comes first, since the lock and race checkers
  * ask it who holds what, and it compares itself with the scheduler's own books.
  */
-import type { PcpuChunk } from '../kernel/chunk.ts';
+import { type PcpuChunk, RESERVED_CHUNK_ID } from '../kernel/chunk.ts';
 import type { Percpu } from '../kernel/percpu.ts';
 import type { ActorEvent } from '../sim/events.ts';
 import type { KernelAccess } from '../kernel/kcsan.ts';
@@ -88,6 +88,10 @@ export class CheckerSet {
           sab: pc.machine.sab,
           walk: this.isolation.walk,
           offsets: this.isolation.offsets,
+          chunk: (id) => {
+            const c = id === RESERVED_CHUNK_ID ? pc.pcpu_reserved_chunk : pc.chunks.get(id);
+            return c ? { map: c.map, used: c.map_used, contigHint: c.contig_hint, freeSize: c.free_size } : undefined;
+          },
         })
       : null;
     this.sources = [

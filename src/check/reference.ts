@@ -18,7 +18,7 @@
 import type { PcpuTrace } from '../kernel/percpu-internal.ts';
 import { readHeader } from '../mem/layout.ts';
 import { bootFirstChunk, type BootSpec, nodeDistance } from '../model/first-chunk.ts';
-import { Divergence, type PercpuModel } from '../model/percpu.ts';
+import { type AllocDecision, Divergence, type PercpuModel, RESERVED } from '../model/percpu.ts';
 import type { ActorEvent, Request } from '../sim/events.ts';
 import type { PageWalk } from './walk.ts';
 
@@ -43,6 +43,21 @@ export interface ReferenceOptions {
   walk: PageWalk;
   /** per CPU, the offset of its copy from a percpu pointer (the checker's own, from boot) */
   offsets: readonly number[];
+  /**
+   * The allocator's chunk `id` as it is now, read only: its area map (a positive entry is a
+   * free area of that size, a negative one in use) and hints. With it, an operation that
+   * leaves a map other than 2.6.36 would is reported at that operation, not at a later
+   * placement it happens to change.
+   */
+  chunk?: (id: number) => ChunkState | undefined;
+}
+
+/** What the allocator's chunk holds, for comparing with the model's. */
+export interface ChunkState {
+  map: ArrayLike<number>;
+  used: number;
+  contigHint: number;
+  freeSize: number;
 }
 
 const PAGE_SIZE = 4096;
@@ -199,13 +214,15 @@ export class ReferenceChecker {
             return;
           }
         }
+        let d: AllocDecision | null = null;
         this.apply(t.outcome === 'fail' ? 'failure' : 'placement', e, what, () => {
-          m.applyAllocStep(e.task, t.size, t.align, t.reserved, action);
+          d = m.applyAllocStep(e.task, t.size, t.align, t.reserved, action);
           if (t.outcome === 'fail') {
             this.next(e.task);
             this.failedWith(e.task, t.reason);
           }
         });
+        if (d) this.sameMaps(e, what, touched(d));
         return;
       }
       case 'extended':
@@ -232,13 +249,12 @@ export class ReferenceChecker {
         this.next(e.task);
         this.failedWith(e.task, t.reason);
         return;
-      case 'freed':
-        return this.apply(
-          'free',
-          e,
-          `free_percpu(chunk ${t.chunk}, off ${t.off})`,
-          () => void m.applyAreaFreed(t.chunk, t.off, t.reclaim),
-        );
+      case 'freed': {
+        const what = `free_percpu(chunk ${t.chunk}, off ${t.off})`;
+        this.apply('free', e, what, () => void m.applyAreaFreed(t.chunk, t.off, t.reclaim));
+        this.sameMaps(e, what, [t.chunk]);
+        return;
+      }
       case 'reclaim':
         return this.apply(
           'reclaim',
@@ -295,6 +311,35 @@ export class ReferenceChecker {
     if (r) r.item++;
   }
 
+  /** After an operation on `ids` under pcpu_lock: each of those chunks holds the map and hints 2.6.36's does. */
+  private sameMaps(e: ActorEvent, what: string, ids: readonly number[]): void {
+    const read = this.opts.chunk;
+    if (!read || this.off) return;
+    for (const id of ids) {
+      const got = read(id);
+      const want = this.model.chunks.get(id);
+      if (!got || !want) continue; // a chunk one side lacks is the operation's own divergence
+      const wantMap = want.offs.map((_, i) => (want.free[i] ? want.sizes[i]! : -want.sizes[i]!));
+      const gotMap = Array.from({ length: got.used }, (_, i) => got.map[i]!);
+      const at = firstDifference(wantMap, gotMap);
+      const name = id === RESERVED ? 'the reserved chunk' : `chunk ${id}`;
+      if (at >= 0)
+        return this.diverged(
+          'map',
+          e.cpu,
+          e.tick,
+          `${what}: 2.6.36 leaves ${name}'s area map as ${mapText(wantMap, at)}; this allocator's is ${mapText(gotMap, at)} (entry ${at} differs; a positive entry is free, a negative one in use)`,
+        );
+      if (got.contigHint !== want.contigHint || got.freeSize !== want.freeSize)
+        return this.diverged(
+          'map',
+          e.cpu,
+          e.tick,
+          `${what}: 2.6.36 leaves ${name} with contig_hint ${want.contigHint} and free_size ${want.freeSize}; this allocator has contig_hint ${got.contigHint} and free_size ${got.freeSize}`,
+        );
+    }
+  }
+
   private apply(kind: string, e: ActorEvent, what: string, fn: () => void): void {
     try {
       fn();
@@ -339,6 +384,26 @@ export class ReferenceChecker {
     while (n + 1 < this.nodeStartPfn.length - 1 && this.nodeStartPfn[n + 1]! <= pfn) n++;
     return n;
   }
+}
+
+/** The chunks a walk changed: those it searched in vain (their hints) and the one it carved. */
+function touched(d: AllocDecision): number[] {
+  const ids = d.scans.map((s) => s.chunk);
+  if (d.kind === 'area') ids.push(d.chunk);
+  return ids;
+}
+
+function firstDifference(a: readonly number[], b: readonly number[]): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) if (a[i] !== b[i]) return i;
+  return -1;
+}
+
+/** A map in brackets, whole when short, else the entries around `at`. */
+function mapText(map: readonly number[], at: number): string {
+  if (map.length <= 12) return `[${map.join(', ')}]`;
+  const from = Math.max(0, at - 4);
+  const to = Math.min(map.length, at + 5);
+  return `[${from ? '..., ' : ''}${map.slice(from, to).join(', ')}${to < map.length ? ', ...' : ''}] (${map.length} entries)`;
 }
 
 const who = (cpu: number): string => (cpu < 0 ? 'the reclaim worker' : `CPU ${cpu}`);

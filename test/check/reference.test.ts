@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { Simulation, simulationConfig } from '../../src/harness/simulation.ts';
 import type { SeededBugName } from '../../src/kernel/mutants.ts';
-import type { ActorEvent } from '../../src/sim/events.ts';
+import type { ActorEvent, Reply } from '../../src/sim/events.ts';
 import { DEFAULT_STRESS, runStress } from '../../src/stress/engine.ts';
 
 /** The first seed from `from` whose default stress run finds a violation, with it. */
@@ -120,5 +120,75 @@ describe('behaviour held against 2.6.36', () => {
         'percpu_init_late(): 2.6.36 moves the first chunk and the reserved chunk off their __initdata maps (memory freed after boot); the allocator left the reserved chunk on an early map',
       ],
     ]);
+  });
+
+  it('a free that leaves another contig_hint than 2.6.36 is reported at that free, before any placement changes', () => {
+    // the bug: pcpu_free_area() forgets to raise contig_hint to the merged area
+    const sim = new Simulation(simulationConfig({ seed: 1, cpus: 2, policy: 'fifo', races: false }), {
+      onBoot: (pc) => {
+        const free = pc.pcpu_free_area.bind(pc);
+        pc.pcpu_free_area = (chunk, freeme) => {
+          const hint = chunk.contig_hint;
+          free(chunk, freeme);
+          chunk.contig_hint = hint;
+        };
+      },
+    });
+    sim.actor.slabOnline();
+    void sim.actor.initLate();
+    sim.actor.drain();
+    const whole = sim.pc.chunks.get(0)!.contig_hint;
+    const replies: Reply[] = [];
+    sim.actor.send({ kind: 'alloc', cpu: 0, size: whole, align: 4 }, (r) => replies.push(r));
+    sim.actor.drain();
+    expect(replies[0]).toMatchObject({ ok: true, chunk: 0 });
+    const ptr = (replies[0] as { ptr: number }).ptr;
+    const ref = sim.checkers!.reference!;
+    expect(ref.violations).toEqual([]);
+    sim.actor.send({ kind: 'free', cpu: 1, ptr }, (r) => replies.push(r));
+    sim.actor.drain();
+    expect(ref.violations.map((v) => [v.kind, v.cpu, v.message])).toEqual([
+      [
+        'map',
+        1,
+        `free_percpu(chunk 0, off ${(replies[0] as { off: number }).off}): 2.6.36 leaves chunk 0 with contig_hint ${whole} and free_size ${whole}; this allocator has contig_hint 0 and free_size ${whole}`,
+      ],
+    ]);
+  });
+
+  it('an area carved 4 bytes larger than asked, at the right offset, is a map divergence at that allocation', () => {
+    // the bug: the area takes 4 bytes of the free tail behind it; every offset stays 2.6.36's
+    const sim = new Simulation(simulationConfig({ seed: 1, cpus: 2, policy: 'fifo', races: false }), {
+      onBoot: (pc) => {
+        const carve = pc.pcpu_alloc_area.bind(pc);
+        pc.pcpu_alloc_area = (chunk, size, align) => {
+          const off = carve(chunk, size, align);
+          if (off < 0) return off;
+          let i = 0;
+          for (let at = 0; at < off; i++) at += Math.abs(chunk.map[i]!);
+          if (chunk.map[i + 1]! > 8) {
+            chunk.map[i]! -= 4;
+            chunk.map[i + 1]! -= 4;
+            chunk.free_size -= 4;
+          }
+          return off;
+        };
+      },
+    });
+    sim.actor.slabOnline();
+    void sim.actor.initLate();
+    sim.actor.drain();
+    const replies: Reply[] = [];
+    sim.actor.send({ kind: 'alloc', cpu: 1, size: 24, align: 8 }, (r) => replies.push(r));
+    sim.actor.drain();
+    expect(replies[0]).toMatchObject({ ok: true, chunk: 0 });
+    const off = (replies[0] as { off: number }).off;
+    const ref = sim.checkers!.reference!;
+    expect(ref.violations.map((v) => [v.kind, v.cpu])).toEqual([['map', 1]]);
+    expect(ref.violations[0]!.message).toMatch(
+      new RegExp(
+        `^pcpu_alloc\\(size=24, align=8\\) on CPU 1: 2\\.6\\.36 leaves chunk 0's area map as \\[-${off}, -24, (\\d+)\\]; this allocator's is \\[-${off}, -28, (\\d+)\\] \\(entry 1 differs; a positive entry is free, a negative one in use\\)$`,
+      ),
+    );
   });
 });
