@@ -125,8 +125,9 @@ Checking:
   --no-lockdep          ignore the kernel's own lockdep_assert_held() calls (the race
                         detector finds a missing lock without them)
   --no-reference        do not hold every operation against the 2.6.36 reference model
-                        (placement, routing, map extension, chunk creation, population and
-                        its NUMA node, reclaim, late init, pcpu_lock handover order)
+                        (placement, routing, area maps and hints, map extension, chunk
+                        creation, population and its NUMA node, reclaim, late init,
+                        pcpu_lock handover order)
   --count               count violations and go on, instead of stopping at the first
 Exploration:
   --explore             visit every interleaving of a small scenario within a preemption
