@@ -25,7 +25,11 @@ export interface CpuContext {
   check_isolation?: boolean;
   /** record isolation faults and go on, instead of stopping at the first */
   count_violations?: boolean;
-  /** one Int32 per CPU that the API bumps as the CPU works: the machine's measure of progress */
+  /**
+   * Two Int32 per CPU: first nr_cpus counts the API bumps as each CPU works (the machine's
+   * measure of progress), then nr_cpus flags, set while the CPU waits at a barrier (a wait
+   * the barrier bounds itself)
+   */
   heartbeat?: SharedArrayBuffer;
 }
 
@@ -226,7 +230,7 @@ export class PerCpu {
   /** Every CPU's heartbeats together (0 without a heartbeat). */
   private progress(): number {
     let sum = 0;
-    if (this.beat) for (let c = 0; c < this.beat.length; c++) sum += Atomics.load(this.beat, c);
+    if (this.beat) for (let c = 0; c < this.nr_cpus; c++) sum += Atomics.load(this.beat, c);
     return sum;
   }
 
@@ -531,10 +535,28 @@ export class PerCpu {
 
   // ---------------------------------------------------------------- sync
 
-  /** cpu_relax(): lets the other CPUs (and the allocator) run before this one polls again. */
+  /**
+   * cpu_relax(): lets the other CPUs (and the allocator) run before this one polls again.
+   * Rejects once another CPU has failed the phase: what this one polls for may never come.
+   */
   relax(): Promise<void> {
     this.alive();
-    return new Promise((resolve) => setImmediate(resolve));
+    return new Promise((resolve, reject) =>
+      setImmediate(() => {
+        try {
+          this.checkAbort('in cpu_relax()');
+          resolve();
+        } catch (e) {
+          reject(e as Error);
+        }
+      }),
+    );
+  }
+
+  /** Throws when another CPU has failed the phase (the machine's abort flag). */
+  private checkAbort(where: string): void {
+    if (Atomics.load(this.header, H_ABORT))
+      throw new PercpuError(`cpu ${this.cpu}: stopped ${where}: another CPU failed`, 'ABORTED');
   }
 
   /**
@@ -553,11 +575,25 @@ export class PerCpu {
       return;
     }
     // the wait is bounded by how long nobody makes progress, not by how long it takes
-    let deadline = Date.now() + this.ctx.barrier_timeout_ms;
-    let progress = this.progress();
+    const deadline = Date.now() + this.ctx.barrier_timeout_ms;
+    const progress = this.progress();
+    this.atBarrier(1);
+    try {
+      await this.waitBarrier(gen, deadline, progress);
+    } finally {
+      this.atBarrier(0);
+    }
+  }
+
+  /** Marks this CPU as waiting at a barrier, for the machine's watchdog. */
+  private atBarrier(on: 0 | 1): void {
+    if (this.beat && this.beat.length >= 2 * this.nr_cpus) Atomics.store(this.beat, this.nr_cpus + this.cpu, on);
+  }
+
+  private async waitBarrier(gen: number, deadline: number, progress: number): Promise<void> {
+    const h = this.header;
     while (Atomics.load(h, H_BARRIER_GEN) === gen) {
-      if (Atomics.load(h, H_ABORT))
-        throw new PercpuError(`cpu ${this.cpu}: the run was aborted while waiting at a barrier`, 'ABORTED');
+      this.checkAbort('at a barrier');
       const now = this.progress();
       if (now !== progress) {
         progress = now;
@@ -566,7 +602,7 @@ export class PerCpu {
       const left = deadline - Date.now();
       if (left <= 0)
         throw new PercpuError(
-          `cpu ${this.cpu}: timed out at a barrier: no CPU made progress for ${this.ctx.barrier_timeout_ms} ms`,
+          `cpu ${this.cpu}: timed out at a barrier: no CPU made progress for ${Math.round(this.ctx.barrier_timeout_ms / 100) / 10} s`,
           'ETIMEDOUT',
         );
       const w = Atomics.waitAsync(h, H_BARRIER_GEN, gen, Math.min(left, 100));

@@ -30,8 +30,10 @@ export function formatRunReport(r: RunReport, opts: { stats?: boolean } = {}): s
     out.push('cpu node thread   allocs  failed    frees      reads     writes      ms  status');
     for (const c of r.cpus) {
       const s = c.stats;
+      // a lost CPU's counts stayed on its thread
+      const n = (v: number, w: number) => (c.lost ? '-' : String(v)).padStart(w);
       out.push(
-        `${String(c.cpu).padStart(3)} ${String(c.node).padStart(4)} ${String(c.threadId).padStart(6)} ${String(s.allocs).padStart(8)} ${String(s.alloc_failures).padStart(7)} ${String(s.frees).padStart(8)} ${String(s.reads).padStart(10)} ${String(s.writes).padStart(10)} ${c.ms.toFixed(0).padStart(7)}  ${c.ok ? 'ok' : c.error}`,
+        `${String(c.cpu).padStart(3)} ${String(c.node).padStart(4)} ${String(c.threadId).padStart(6)} ${n(s.allocs, 8)} ${n(s.alloc_failures, 7)} ${n(s.frees, 8)} ${n(s.reads, 10)} ${n(s.writes, 10)} ${c.lost ? '      -' : c.ms.toFixed(0).padStart(7)}  ${c.ok ? 'ok' : c.error}`,
       );
     }
   }

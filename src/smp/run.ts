@@ -80,8 +80,12 @@ export interface CpuSummary {
   threadId: number;
   ok: boolean;
   error?: string;
+  /** the phase did not end on this CPU: timed out, its thread died, or stopped after another failed */
+  lost?: 'timeout' | 'died' | 'stopped';
   ms: number;
   stats: CpuStats;
+  /** what the workload's run() returned on this CPU */
+  result?: unknown;
 }
 
 export interface RunReport {
@@ -195,11 +199,20 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
   let early: unknown;
   let stats: PercpuStatsReport | null = null;
   let shutdown: ShutdownReport | null = null;
-  /** A CPU's outcome for one phase: an isolation fault, another error, counted faults. */
+  /**
+   * A CPU's outcome for one phase: an isolation fault, a barrier that timed out, another
+   * error, counted faults. A CPU stopped because another failed (ABORTED), or lost with its
+   * thread, adds nothing: the failure that stopped it is the finding.
+   */
   const collect = (r: CpuTaskResult, label: string): void => {
     const checkers = sim?.checkers;
+    const code = r.error?.code;
     if (r.error?.fault && checkers) checkers.fault(r.error.fault, r.cpu, now());
-    else if (!r.ok)
+    else if (code === 'ETIMEDOUT') {
+      // a barrier's own bound, the backstop of the machine's watchdog
+      timedOut = true;
+      add({ checker: 'workers', kind: 'timeout', cpu: r.cpu, message: r.error!.message });
+    } else if (!r.ok && !r.lost && code !== 'ABORTED')
       add({
         checker: 'workload',
         kind: 'error',
@@ -240,7 +253,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
       rec ? { observer: rec } : {},
     );
     smp = new SmpMachine(sim, {
-      phaseTimeoutMs: o.phaseTimeoutMs ?? 120_000,
+      ...(o.phaseTimeoutMs ? { phaseTimeoutMs: o.phaseTimeoutMs } : {}),
       ...(o.cpusPerThread ? { cpusPerThread: o.cpusPerThread } : {}),
     });
     const pc = sim.pc;
@@ -262,20 +275,27 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
 
     progress(`run: ${cpus} CPUs`, 3, total);
     const runFrom = rec?.mark() ?? 0;
-    results = await smp.runPhase(
-      Array.from({ length: cpus }, (_, c) => c),
-      url,
-      'run',
-      args,
-      early,
-    );
-    for (const r of results) collect(r, `cpu ${r.cpu}`);
+    try {
+      results = await smp.runPhase(
+        Array.from({ length: cpus }, (_, c) => c),
+        url,
+        'run',
+        args,
+        early,
+      );
+    } catch (e) {
+      // a lost CPU ends the run, but what every CPU did stays in the report
+      if (e instanceof CpuFailure) results = e.results;
+      throw e;
+    } finally {
+      for (const r of results) collect(r, `cpu ${r.cpu}`);
+    }
     await sim.actor.whenIdle();
     for (let cpu = 0; cpu < cpus; cpu++) rec?.phase({ cpu, name: 'run()', afterSeq: runFrom, untilSeq: rec.mark() });
 
     if (wl.verify && results.every((r) => r.ok)) {
       // on a thread of its own: a verify() that never returns is stopped, not waited for
-      for (const f of await runVerify(
+      const verified = await runVerify(
         {
           workload: url,
           sab: sim.machine.sab,
@@ -288,8 +308,17 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
           dmesg: [...pc.dmesg],
         },
         o.phaseTimeoutMs ?? 120_000,
-      ))
-        add({ checker: 'workload', kind: 'verify', cpu: -1, message: f });
+      );
+      for (const f of verified.failures) add({ checker: 'workload', kind: 'verify', cpu: -1, message: f });
+      if (verified.timedOut) {
+        timedOut = true;
+        add({
+          checker: 'workload',
+          kind: 'timeout',
+          cpu: -1,
+          message: `verify() did not finish within ${(o.phaseTimeoutMs ?? 120_000) / 1000} s`,
+        });
+      }
     }
     stats = percpuStats(pc);
     o.onRunDone?.(pc);
@@ -341,6 +370,8 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
         stats: r.stats,
       };
       if (r.error) s.error = `${r.error.name}: ${r.error.message}`;
+      if (r.lost) s.lost = r.lost;
+      if (r.ok && r.result !== undefined) s.result = r.result;
       return s;
     }),
     stats,
