@@ -222,8 +222,8 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     if (checkers) for (const f of r.faults) checkers.fault(f, r.cpu, now());
   };
 
+  progress('boot: setup_per_cpu_areas', 0, total);
   try {
-    progress('boot: setup_per_cpu_areas', 0, total);
     sim = new Simulation(
       {
         seed: o.seed,
@@ -252,6 +252,13 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
       },
       rec ? { observer: rec } : {},
     );
+  } catch (e) {
+    // a machine that cannot boot is a configuration to change, refused before any thread starts
+    const name = (e as Error).name;
+    if (name === 'KernelBug' || name === 'MemError') throw new ConfigError((e as Error).message);
+    throw e;
+  }
+  try {
     smp = new SmpMachine(sim, {
       ...(o.phaseTimeoutMs ? { phaseTimeoutMs: o.phaseTimeoutMs } : {}),
       ...(o.cpusPerThread ? { cpusPerThread: o.cpusPerThread } : {}),
