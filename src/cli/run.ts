@@ -173,7 +173,9 @@ Examples:
     out.write('--save', savePath, (p) => saveRunLog(p, report));
     visuals.write(runPage(report));
     const { log: _log, fingerprint: _fp, ...data } = report;
-    process.stdout.write((json ? JSON.stringify(data, null, 2) : formatRunReport(report)) + '\n');
+    // a bigint that run() returned is written as its decimal digits
+    const toJson = (_k: string, v: unknown) => (typeof v === 'bigint' ? v.toString() : v);
+    process.stdout.write((json ? JSON.stringify(data, toJson, 2) : formatRunReport(report)) + '\n');
     return out.finish(report.verdict === 'pass' ? 0 : report.verdict === 'timeout' ? 3 : 1);
   },
 };
