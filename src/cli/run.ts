@@ -60,7 +60,8 @@ Options:
                       A thread's CPUs interleave at every await; the report says which ran
   --nodes N           NUMA nodes; more than one groups CPUs by node (default 1)
   --backend vm|km     chunk backend (default vm)
-  --memory MIB        physical memory (default 64, or a quarter MiB per CPU if more)
+  --memory MIB        physical memory (default 64, a quarter MiB per CPU if more, or what
+                      the workload says it needs on this machine if more still)
   --seed N            seed of every random choice (default: random, printed)
   --policy P          scheduler: random, fifo or pct (default random)
   --arg KEY=VALUE     override a workload argument (repeatable)

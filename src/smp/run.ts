@@ -137,6 +137,24 @@ function checkArgs(wl: Workload, given: Args): void {
   }
 }
 
+/** The largest machine, in MiB (RunConfigSchema's bound on --memory). */
+const MAX_MEMORY_MIB = 4096;
+
+/**
+ * The memory a run gets without --memory: room for the first chunk and a few more (a unit
+ * per CPU each), or what the workload says it needs on this machine, if more. A need no
+ * machine can meet is refused here, before anything boots.
+ */
+function defaultMemory(wl: Workload, cpus: number, nodes: number, args: Args): number {
+  const base = Math.max(64, Math.ceil(cpus / 4));
+  const need = Math.ceil(wl.config?.memoryMiB?.({ cpus, nodes, args }) ?? 0);
+  if (need > MAX_MEMORY_MIB)
+    throw new ConfigError(
+      `the workload "${wl.name}" needs about ${need} MiB of memory on ${cpus} CPUs, more than the largest machine (--memory ${MAX_MEMORY_MIB}); run it on fewer CPUs or with smaller --arg values`,
+    );
+  return Math.max(base, need);
+}
+
 export function resolveWorkload(name: string): string {
   const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js'; // sources, or the dist build
   // an example is a plain name; anything else is a path to the user's own file
@@ -172,8 +190,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     nodes,
     backend: o.backend ?? wc.backend ?? 'vm',
     fc: o.fc ?? 'embed',
-    // room for the first chunk and a few more: a unit per CPU each
-    memoryMiB: o.memoryMiB ?? Math.max(64, Math.ceil(cpus / 4)),
+    memoryMiB: o.memoryMiB ?? defaultMemory(wl, cpus, nodes, args),
     policy: o.policy ?? 'random',
     maxDelay: o.maxDelay ?? 4,
     mutant,

@@ -26,6 +26,43 @@ describe('examples', () => {
     expect(r.bootLines.at(-1)).toBe('pcpu-alloc: [0] 0 [0] 1 [1] 2 [1] 3 [2] 4 [2] 5 [3] 6 [3] 7 ');
   });
 
+  it.each([
+    [32, 226],
+    [64, 712],
+  ])(
+    'numa runs on %i CPUs and 4 nodes with the memory it asks for (%i MiB)',
+    async (cpus, mib) => {
+      const r = await runWorkload({
+        workload: 'numa',
+        seed: 6,
+        cpus,
+        nodes: 4,
+        cpusPerThread: 16,
+        phaseTimeoutMs: 60_000,
+      });
+      expect(r.config.memoryMiB).toBe(mib);
+      expect(r.violations).toEqual([]);
+      expect(r.verdict).toBe('pass');
+    },
+    60_000,
+  );
+
+  it('a CPU count whose memory no machine has is refused before the run, naming the need', async () => {
+    await expect(runWorkload({ workload: 'numa', seed: 6, cpus: 256, nodes: 4 })).rejects.toThrow(
+      'the workload "numa" needs about 10432 MiB of memory on 256 CPUs, more than the largest machine (--memory 4096); run it on fewer CPUs or with smaller --arg values',
+    );
+  });
+
+  it('km says what a chunk wastes at any CPU count', async () => {
+    for (const cpus of [4, 5]) {
+      const r = await runWorkload({ workload: 'km', seed: 6, cpus });
+      expect(r.violations).toEqual([]);
+      expect(r.dmesg.filter((l) => l.includes('wasting'))).toEqual(
+        cpus === 5 ? ['percpu: wasting 48 pages per chunk'] : [],
+      );
+    }
+  });
+
   it('isolation-bug reports its three violations, each with the allocation it hit', async () => {
     const r = await runWorkload({ workload: 'isolation-bug', seed: 6 });
     expect(r.verdict).toBe('fail');
