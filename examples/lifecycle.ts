@@ -24,6 +24,10 @@ const lifecycle: Workload<Late> = {
   name: 'lifecycle',
   description: 'early allocations until the early budget runs out, then slab online and late init',
   defaults: { big: 30000 },
+  config: {
+    // every CPU's big area has a copy on every CPU, at once: cpus² of them
+    memoryMiB: ({ cpus, args }) => 64 + (1.5 * cpus * cpus * (Math.ceil(Number(args.big) / 4096) + 1)) / 256,
+  },
   async early(cpu, args): Promise<Early> {
     const small: number[] = [];
     let smallFailure: string | null = null;

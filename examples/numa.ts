@@ -18,7 +18,12 @@ const numa: Workload<NumaResult> = {
   name: 'numa',
   description: 'sparse NUMA groups: every CPU unit is backed by memory of its own node',
   defaults: { allocs: 6 },
-  config: { cpus: 4, nodes: 2 },
+  config: {
+    cpus: 4,
+    nodes: 2,
+    // every CPU's 30000-byte areas have a copy on every CPU: nine pages each, cpus² of them
+    memoryMiB: ({ cpus, args }) => 64 + (1.5 * Math.ceil(Number(args.allocs) / 2) * cpus * cpus * 9) / 256,
+  },
   async run(cpu, args) {
     const ptrs: number[] = [];
     for (let i = 0; i < Number(args.allocs); i++) {

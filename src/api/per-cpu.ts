@@ -25,7 +25,11 @@ export interface CpuContext {
   check_isolation?: boolean;
   /** record isolation faults and go on, instead of stopping at the first */
   count_violations?: boolean;
-  /** one Int32 per CPU that the API bumps as the CPU works: the machine's measure of progress */
+  /**
+   * Two Int32 per CPU: first nr_cpus counts the API bumps as each CPU works (the machine's
+   * measure of progress), then nr_cpus flags, set while the CPU waits at a barrier (a wait
+   * the barrier bounds itself)
+   */
   heartbeat?: SharedArrayBuffer;
 }
 
@@ -140,7 +144,28 @@ export class PerCpu {
 
   /** Which CPU's copy an access means: its own, a named one, or (legacy `true`) any. */
   private target(remote: boolean | number): number {
-    return remote === false ? this.cpu : remote === true ? ANY_CPU : remote;
+    return remote === false ? this.cpu : remote === true ? ANY_CPU : this.possible(remote, 'write');
+  }
+
+  /**
+   * `cpu`, when it names a possible CPU (0 .. nr_cpus-1); otherwise a clear error, where the
+   * kernel would index __per_cpu_offset[] out of bounds and fault somewhere far away.
+   */
+  private possible(cpu: number, op: string): number {
+    if (Number.isInteger(cpu) && cpu >= 0 && cpu < this.nr_cpus) return cpu;
+    throw new PercpuError(
+      `${op}: cpu ${String(cpu)} is not a possible CPU (this machine has cpus 0-${this.nr_cpus - 1})`,
+      'EINVAL',
+    );
+  }
+
+  /** Refuses a width other than 1, 2 or 4 bytes (a number holds no 8-byte value). */
+  private width(width: number, op: string): void {
+    if (width === 4 || width === 1 || width === 2) return;
+    throw new PercpuError(
+      `${op}: width ${String(width)} is not 1, 2 or 4 bytes (8-byte values go through this_cpu_read64, this_cpu_write64, atomic_read64 and atomic_write64)`,
+      'EINVAL',
+    );
   }
 
   /** The isolation check of one write, before it happens. */
@@ -226,7 +251,7 @@ export class PerCpu {
   /** Every CPU's heartbeats together (0 without a heartbeat). */
   private progress(): number {
     let sum = 0;
-    if (this.beat) for (let c = 0; c < this.beat.length; c++) sum += Atomics.load(this.beat, c);
+    if (this.beat) for (let c = 0; c < this.nr_cpus; c++) sum += Atomics.load(this.beat, c);
     return sum;
   }
 
@@ -252,7 +277,7 @@ export class PerCpu {
 
   /** per_cpu_ptr(): another CPU's copy (a declared remote access). */
   per_cpu_ptr(ptr: number, cpu: number): number {
-    return ptr + this.ctx.per_cpu_offset[cpu]!;
+    return ptr + this.ctx.per_cpu_offset[this.possible(cpu, 'per_cpu_ptr')]!;
   }
 
   /** per_cpu(var, cpu): the address of a static percpu variable of the kernel image. */
@@ -266,11 +291,14 @@ export class PerCpu {
 
   /** this_cpu_read(): 1, 2 and 4 byte values as numbers (unsigned for 1 and 2). */
   this_cpu_read(ptr: number, width: 1 | 2 | 4 = 4): number {
+    this.width(width, 'this_cpu_read');
     return this.read(this.this_cpu_ptr(ptr), width, this.cpu);
   }
 
   /** per_cpu(x, cpu) as a value: CPU `cpu`'s copy of the area at `ptr`. */
   per_cpu_read(ptr: number, cpu: number, width: 1 | 2 | 4 = 4): number {
+    this.possible(cpu, 'per_cpu_read');
+    this.width(width, 'per_cpu_read');
     return this.read(this.per_cpu_ptr(ptr, cpu), width, cpu);
   }
 
@@ -291,6 +319,7 @@ export class PerCpu {
   }
 
   this_cpu_write(ptr: number, value: number, width: 1 | 2 | 4 = 4): void {
+    this.width(width, 'this_cpu_write');
     this.write(this.this_cpu_ptr(ptr), value, width);
   }
 
@@ -318,6 +347,7 @@ export class PerCpu {
       if ((++this.fastOps & 0xffff) === 0) this.alive();
       return v;
     }
+    this.width(width, 'this_cpu_add');
     const va = this.this_cpu_ptr(ptr);
     if (width === 4) this.fillTlb(ptr, va);
     const v = wrap(this.read(va, width, this.cpu) + delta, width);
@@ -418,7 +448,9 @@ export class PerCpu {
    * A read at an address from this_cpu_ptr() or per_cpu_ptr(). `cpu` names whose copy it
    * must be; without it any live copy may be read.
    */
-  read(va: number, width: Width = 4, cpu = ANY_CPU): number {
+  read(va: number, width: 1 | 2 | 4 = 4, cpu = ANY_CPU): number {
+    this.width(width, 'read');
+    if (cpu !== ANY_CPU) this.possible(cpu, 'read');
     if (this.checker) this.checkRead(va, width, cpu);
     const v = width === 1 ? this.mem.read8(va) : width === 2 ? this.mem.read16(va) : this.mem.read32(va);
     if (Number.isNaN(v)) throw new CpuFault(this.cpu, va, this.mem.translate(va), 'read');
@@ -431,7 +463,9 @@ export class PerCpu {
    * A write at `va`: this CPU's own copy, or with `remote` the copy of CPU `remote`
    * (per_cpu_ptr(p, remote)); `true` declares a remote write without naming the CPU.
    */
-  write(va: number, value: number, width: Width = 4, remote: boolean | number = false): void {
+  write(va: number, value: number, width: 1 | 2 | 4 = 4, remote: boolean | number = false): void {
+    this.width(width, 'write');
+    this.target(remote);
     if (this.checker) this.checkWrite(va, width, remote);
     const p =
       width === 1
@@ -445,12 +479,16 @@ export class PerCpu {
   }
 
   /** A declared remote write: CPU `cpu`'s copy of the area at `ptr` (per_cpu(x, cpu) = v). */
-  per_cpu_write(ptr: number, cpu: number, value: number, width: Width = 4): void {
+  per_cpu_write(ptr: number, cpu: number, value: number, width: 1 | 2 | 4 = 4): void {
+    this.possible(cpu, 'per_cpu_write');
+    this.width(width, 'per_cpu_write');
     this.write(this.per_cpu_ptr(ptr, cpu), value, width, cpu);
   }
 
   /** Atomic load of 1, 2 or 4 bytes; `cpu` as for read(). */
   atomic_read(va: number, width: 1 | 2 | 4 = 4, cpu = ANY_CPU): number {
+    this.width(width, 'atomic_read');
+    if (cpu !== ANY_CPU) this.possible(cpu, 'atomic_read');
     if (this.checker) this.checkRead(va, width, cpu);
     const v = this.mem.atomicLoad(va, width);
     if (Number.isNaN(v))
@@ -462,6 +500,8 @@ export class PerCpu {
 
   /** Atomic add of 1, 2 or 4 bytes; returns the old value; `remote` as for write(). */
   atomic_add(va: number, delta: number, width: 1 | 2 | 4 = 4, remote: boolean | number = false): number {
+    this.width(width, 'atomic_add');
+    this.target(remote);
     if (this.checker) this.checkWrite(va, width, remote);
     const old = this.mem.atomicAdd(va, delta, width);
     if (Number.isNaN(old))
@@ -474,6 +514,8 @@ export class PerCpu {
 
   /** Atomic store of 1, 2 or 4 bytes; `remote` as for write(). */
   atomic_write(va: number, value: number, width: 1 | 2 | 4 = 4, remote: boolean | number = false): void {
+    this.width(width, 'atomic_write');
+    this.target(remote);
     if (this.checker) this.checkWrite(va, width, remote);
     const p = this.mem.atomicStore(va, value, width);
     if (p < 0) throw new CpuFault(this.cpu, va, p, 'atomic_write');
@@ -531,10 +573,28 @@ export class PerCpu {
 
   // ---------------------------------------------------------------- sync
 
-  /** cpu_relax(): lets the other CPUs (and the allocator) run before this one polls again. */
+  /**
+   * cpu_relax(): lets the other CPUs (and the allocator) run before this one polls again.
+   * Rejects once another CPU has failed the phase: what this one polls for may never come.
+   */
   relax(): Promise<void> {
     this.alive();
-    return new Promise((resolve) => setImmediate(resolve));
+    return new Promise((resolve, reject) =>
+      setImmediate(() => {
+        try {
+          this.checkAbort('in cpu_relax()');
+          resolve();
+        } catch (e) {
+          reject(e as Error);
+        }
+      }),
+    );
+  }
+
+  /** Throws when another CPU has failed the phase (the machine's abort flag). */
+  private checkAbort(where: string): void {
+    if (Atomics.load(this.header, H_ABORT))
+      throw new PercpuError(`cpu ${this.cpu}: stopped ${where}: another CPU failed`, 'ABORTED');
   }
 
   /**
@@ -553,11 +613,25 @@ export class PerCpu {
       return;
     }
     // the wait is bounded by how long nobody makes progress, not by how long it takes
-    let deadline = Date.now() + this.ctx.barrier_timeout_ms;
-    let progress = this.progress();
+    const deadline = Date.now() + this.ctx.barrier_timeout_ms;
+    const progress = this.progress();
+    this.atBarrier(1);
+    try {
+      await this.waitBarrier(gen, deadline, progress);
+    } finally {
+      this.atBarrier(0);
+    }
+  }
+
+  /** Marks this CPU as waiting at a barrier, for the machine's watchdog. */
+  private atBarrier(on: 0 | 1): void {
+    if (this.beat && this.beat.length >= 2 * this.nr_cpus) Atomics.store(this.beat, this.nr_cpus + this.cpu, on);
+  }
+
+  private async waitBarrier(gen: number, deadline: number, progress: number): Promise<void> {
+    const h = this.header;
     while (Atomics.load(h, H_BARRIER_GEN) === gen) {
-      if (Atomics.load(h, H_ABORT))
-        throw new PercpuError(`cpu ${this.cpu}: the run was aborted while waiting at a barrier`, 'ABORTED');
+      this.checkAbort('at a barrier');
       const now = this.progress();
       if (now !== progress) {
         progress = now;
@@ -566,7 +640,7 @@ export class PerCpu {
       const left = deadline - Date.now();
       if (left <= 0)
         throw new PercpuError(
-          `cpu ${this.cpu}: timed out at a barrier: no CPU made progress for ${this.ctx.barrier_timeout_ms} ms`,
+          `cpu ${this.cpu}: timed out at a barrier: no CPU made progress for ${Math.round(this.ctx.barrier_timeout_ms / 100) / 10} s`,
           'ETIMEDOUT',
         );
       const w = Atomics.waitAsync(h, H_BARRIER_GEN, gen, Math.min(left, 100));

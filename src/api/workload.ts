@@ -15,6 +15,13 @@ export interface WorkloadConfig {
   backend?: BackendKind;
   mutant?: MutantName;
   countViolations?: boolean;
+  /**
+   * The physical memory, in MiB, the workload needs on this machine with these arguments.
+   * Without --memory a run gets at least this much; a need beyond the largest machine
+   * (4096 MiB) is refused before the run, naming it. Areas every CPU allocates at once cost
+   * their size times the CPU count, per CPU: the need of such a workload grows as cpus².
+   */
+  memoryMiB?(machine: { cpus: number; nodes: number; args: Args }): number;
 }
 
 export type Args = Record<string, number | string | boolean>;

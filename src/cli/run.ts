@@ -68,12 +68,14 @@ Options:
   --distance D        node distance: one remote distance ("21") or the table, rows split by
                       "/" ("10,21/21,10"); default 10 local, 20 remote
   --backend vm|km     chunk backend (default vm)
-  --memory MIB        physical memory (default 64, or a quarter MiB per CPU if more)
+  --memory MIB        physical memory (default 64, a quarter MiB per CPU if more, or what
+                      the workload says it needs on this machine if more still)
   --seed N            seed of every random choice (default: random, printed)
   --policy P          scheduler: random, fifo or pct (default random)
   --arg KEY=VALUE     override a workload argument (repeatable)
-  --timeout S         how long a CPU may make no progress before the run times out,
-                      in seconds (default 120, longer with more CPUs than cores)
+  --timeout S         how long a CPU (or a barrier, or verify()) may make no progress
+                      before the run times out, in seconds, exactly (default 120, longer
+                      with more worker threads than cores)
   --no-check          skip the checkers (allocator invariants, lock rules, isolation)
   --no-reference      do not hold every operation against the 2.6.36 reference model
   --count             count isolation violations and go on, instead of stopping
@@ -168,7 +170,10 @@ Examples:
         check: values['no-check'] !== true,
         reference: values['no-reference'] !== true,
         failOnLeak: values['fail-on-leak'] === true,
-        phaseTimeoutMs: int('--timeout', values.timeout, 1, 3600, 120) * 1000,
+        // given, the bound is exact; left out, it grows with more CPU threads than cores
+        ...(values.timeout !== undefined
+          ? { phaseTimeoutMs: int('--timeout', values.timeout, 1, 3600, 120) * 1000 }
+          : {}),
         onProgress: bar,
         ...(recorder ? { recorder } : {}),
         ...(svg
@@ -187,7 +192,9 @@ Examples:
     out.write('--save', savePath, (p) => saveRunLog(p, report));
     visuals.write(runPage(report));
     const { log: _log, fingerprint: _fp, ...data } = report;
-    process.stdout.write((json ? JSON.stringify(data, null, 2) : formatRunReport(report)) + '\n');
+    // a bigint that run() returned is written as its decimal digits
+    const toJson = (_k: string, v: unknown) => (typeof v === 'bigint' ? v.toString() : v);
+    process.stdout.write((json ? JSON.stringify(data, toJson, 2) : formatRunReport(report)) + '\n');
     return out.finish(report.verdict === 'pass' ? 0 : report.verdict === 'timeout' ? 3 : 1);
   },
 };

@@ -3,6 +3,7 @@ import { violationLine } from '../check/violation.ts';
 /** The human-readable report of a run: boot lines, per-CPU summary, stats, verdict. */
 import { formatPercpuStats } from '../kernel/stats.ts';
 import type { RunReport } from '../smp/run.ts';
+import { cpuList } from '../smp/smp-machine.ts';
 
 export function formatRunReport(r: RunReport, opts: { stats?: boolean } = {}): string {
   const out: string[] = [];
@@ -30,10 +31,14 @@ export function formatRunReport(r: RunReport, opts: { stats?: boolean } = {}): s
     out.push('cpu node thread   allocs  failed    frees      reads     writes      ms  status');
     for (const c of r.cpus) {
       const s = c.stats;
+      // a lost CPU's counts stayed on its thread
+      const n = (v: number, w: number) => (c.lost ? '-' : String(v)).padStart(w);
       out.push(
-        `${String(c.cpu).padStart(3)} ${String(c.node).padStart(4)} ${String(c.threadId).padStart(6)} ${String(s.allocs).padStart(8)} ${String(s.alloc_failures).padStart(7)} ${String(s.frees).padStart(8)} ${String(s.reads).padStart(10)} ${String(s.writes).padStart(10)} ${c.ms.toFixed(0).padStart(7)}  ${c.ok ? 'ok' : c.error}`,
+        `${String(c.cpu).padStart(3)} ${String(c.node).padStart(4)} ${String(c.threadId).padStart(6)} ${n(s.allocs, 8)} ${n(s.alloc_failures, 7)} ${n(s.frees, 8)} ${n(s.reads, 10)} ${n(s.writes, 10)} ${c.lost ? '      -' : c.ms.toFixed(0).padStart(7)}  ${c.ok ? 'ok' : c.error}`,
       );
     }
+    const returned = resultLines(r);
+    if (returned.length) out.push('', '== run() returned ==', ...returned);
   }
   if (r.stats && opts.stats !== false) out.push('', '== percpu_stats ==', formatPercpuStats(r.stats));
   if (r.shutdown) {
@@ -54,3 +59,25 @@ export function formatRunReport(r: RunReport, opts: { stats?: boolean } = {}): s
 }
 
 /** One leak, the way kmemleak reports an unreferenced object: what, where, who, when. */
+
+/** The most lines of run() results the text report prints; the JSON report has them all. */
+const RESULT_LINES = 16;
+/** The longest one result is shown, in characters. */
+const RESULT_WIDTH = 100;
+
+/**
+ * What run() returned on each CPU, as JSON, CPUs with the same value on one line ("cpus 0-3:
+ * ...") so that a thousand CPUs returning the same shape take a line, not a thousand.
+ */
+export function resultLines(r: Pick<RunReport, 'cpus'>): string[] {
+  const groups = new Map<string, number[]>();
+  for (const c of r.cpus) {
+    if (!('result' in c)) continue;
+    const text = JSON.stringify(c.result, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)) ?? 'undefined';
+    const shown = text.length > RESULT_WIDTH ? `${text.slice(0, RESULT_WIDTH - 3)}...` : text;
+    groups.set(shown, [...(groups.get(shown) ?? []), c.cpu]);
+  }
+  const lines = [...groups].map(([text, cpus]) => `${cpuList(cpus)}: ${text}`);
+  if (lines.length <= RESULT_LINES) return lines;
+  return [...lines.slice(0, RESULT_LINES), `... ${lines.length - RESULT_LINES} more (--json has every CPU's)`];
+}

@@ -27,6 +27,8 @@ export interface CpuTaskResult {
   cpu: number;
   threadId: number;
   ok: boolean;
+  /** the phase did not end on this CPU (set by the main thread; stats are then unknown) */
+  lost?: 'timeout' | 'died' | 'stopped';
   result?: unknown;
   error?: { name: string; message: string; code?: string; addr?: number; fault?: AccessFault };
   /** isolation faults recorded in counting mode */

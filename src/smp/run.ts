@@ -84,8 +84,12 @@ export interface CpuSummary {
   threadId: number;
   ok: boolean;
   error?: string;
+  /** the phase did not end on this CPU: timed out, its thread died, or stopped after another failed */
+  lost?: 'timeout' | 'died' | 'stopped';
   ms: number;
   stats: CpuStats;
+  /** what the workload's run() returned on this CPU */
+  result?: unknown;
 }
 
 export interface RunReport {
@@ -137,6 +141,24 @@ function checkArgs(wl: Workload, given: Args): void {
   }
 }
 
+/** The largest machine, in MiB (RunConfigSchema's bound on --memory). */
+const MAX_MEMORY_MIB = 4096;
+
+/**
+ * The memory a run gets without --memory: room for the first chunk and a few more (a unit
+ * per CPU each), or what the workload says it needs on this machine, if more. A need no
+ * machine can meet is refused here, before anything boots.
+ */
+function defaultMemory(wl: Workload, cpus: number, nodes: number, args: Args): number {
+  const base = Math.max(64, Math.ceil(cpus / 4));
+  const need = Math.ceil(wl.config?.memoryMiB?.({ cpus, nodes, args }) ?? 0);
+  if (need > MAX_MEMORY_MIB)
+    throw new ConfigError(
+      `the workload "${wl.name}" needs about ${need} MiB of memory on ${cpus} CPUs, more than the largest machine (--memory ${MAX_MEMORY_MIB}); run it on fewer CPUs or with smaller --arg values`,
+    );
+  return Math.max(base, need);
+}
+
 export function resolveWorkload(name: string): string {
   const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js'; // sources, or the dist build
   // an example is a plain name; anything else is a path to the user's own file
@@ -174,8 +196,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     ...(o.distance ? { distance: o.distance } : {}),
     backend: o.backend ?? wc.backend ?? 'vm',
     fc: o.fc ?? 'embed',
-    // room for the first chunk and a few more: a unit per CPU each
-    memoryMiB: o.memoryMiB ?? Math.max(64, Math.ceil(cpus / 4)),
+    memoryMiB: o.memoryMiB ?? defaultMemory(wl, cpus, nodes, args),
     policy: o.policy ?? 'random',
     maxDelay: o.maxDelay ?? 4,
     mutant,
@@ -201,11 +222,20 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
   let early: unknown;
   let stats: PercpuStatsReport | null = null;
   let shutdown: ShutdownReport | null = null;
-  /** A CPU's outcome for one phase: an isolation fault, another error, counted faults. */
+  /**
+   * A CPU's outcome for one phase: an isolation fault, a barrier that timed out, another
+   * error, counted faults. A CPU stopped because another failed (ABORTED), or lost with its
+   * thread, adds nothing: the failure that stopped it is the finding.
+   */
   const collect = (r: CpuTaskResult, label: string): void => {
     const checkers = sim?.checkers;
+    const code = r.error?.code;
     if (r.error?.fault && checkers) checkers.fault(r.error.fault, r.cpu, now());
-    else if (!r.ok)
+    else if (code === 'ETIMEDOUT') {
+      // a barrier's own bound, the backstop of the machine's watchdog
+      timedOut = true;
+      add({ checker: 'workers', kind: 'timeout', cpu: r.cpu, message: r.error!.message });
+    } else if (!r.ok && !r.lost && code !== 'ABORTED')
       add({
         checker: 'workload',
         kind: 'error',
@@ -215,8 +245,8 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     if (checkers) for (const f of r.faults) checkers.fault(f, r.cpu, now());
   };
 
+  progress('boot: setup_per_cpu_areas', 0, total);
   try {
-    progress('boot: setup_per_cpu_areas', 0, total);
     sim = new Simulation(
       {
         seed: o.seed,
@@ -247,8 +277,15 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
       },
       rec ? { observer: rec } : {},
     );
+  } catch (e) {
+    // a machine that cannot boot is a configuration to change, refused before any thread starts
+    const name = (e as Error).name;
+    if (name === 'KernelBug' || name === 'MemError') throw new ConfigError((e as Error).message);
+    throw e;
+  }
+  try {
     smp = new SmpMachine(sim, {
-      phaseTimeoutMs: o.phaseTimeoutMs ?? 120_000,
+      ...(o.phaseTimeoutMs ? { phaseTimeoutMs: o.phaseTimeoutMs } : {}),
       ...(o.cpusPerThread ? { cpusPerThread: o.cpusPerThread } : {}),
     });
     const pc = sim.pc;
@@ -270,20 +307,27 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
 
     progress(`run: ${cpus} CPUs`, 3, total);
     const runFrom = rec?.mark() ?? 0;
-    results = await smp.runPhase(
-      Array.from({ length: cpus }, (_, c) => c),
-      url,
-      'run',
-      args,
-      early,
-    );
-    for (const r of results) collect(r, `cpu ${r.cpu}`);
+    try {
+      results = await smp.runPhase(
+        Array.from({ length: cpus }, (_, c) => c),
+        url,
+        'run',
+        args,
+        early,
+      );
+    } catch (e) {
+      // a lost CPU ends the run, but what every CPU did stays in the report
+      if (e instanceof CpuFailure) results = e.results;
+      throw e;
+    } finally {
+      for (const r of results) collect(r, `cpu ${r.cpu}`);
+    }
     await sim.actor.whenIdle();
     for (let cpu = 0; cpu < cpus; cpu++) rec?.phase({ cpu, name: 'run()', afterSeq: runFrom, untilSeq: rec.mark() });
 
     if (wl.verify && results.every((r) => r.ok)) {
       // on a thread of its own: a verify() that never returns is stopped, not waited for
-      for (const f of await runVerify(
+      const verified = await runVerify(
         {
           workload: url,
           sab: sim.machine.sab,
@@ -296,8 +340,17 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
           dmesg: [...pc.dmesg],
         },
         o.phaseTimeoutMs ?? 120_000,
-      ))
-        add({ checker: 'workload', kind: 'verify', cpu: -1, message: f });
+      );
+      for (const f of verified.failures) add({ checker: 'workload', kind: 'verify', cpu: -1, message: f });
+      if (verified.timedOut) {
+        timedOut = true;
+        add({
+          checker: 'workload',
+          kind: 'timeout',
+          cpu: -1,
+          message: `verify() did not finish within ${(o.phaseTimeoutMs ?? 120_000) / 1000} s`,
+        });
+      }
     }
     stats = percpuStats(pc);
     o.onRunDone?.(pc);
@@ -349,6 +402,8 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
         stats: r.stats,
       };
       if (r.error) s.error = `${r.error.name}: ${r.error.message}`;
+      if (r.lost) s.lost = r.lost;
+      if (r.ok && r.result !== undefined) s.result = r.result;
       return s;
     }),
     stats,

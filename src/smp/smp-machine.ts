@@ -23,9 +23,12 @@ import { workerEntry } from './worker-url.ts';
 import { bundle } from './bundle.ts';
 
 export interface SmpConfig {
-  /** bound on one phase of one CPU, in ms */
+  /**
+   * Bound on a CPU making no progress in a phase, in ms. Given, it is exact; left out, it is
+   * 120 s, longer when there are more CPU threads than cores.
+   */
   phaseTimeoutMs?: number;
-  /** bound on a barrier wait, in ms */
+  /** bound on a barrier wait in which no CPU makes progress, in ms (default: twice the phase's) */
   barrierTimeoutMs?: number;
   /**
    * Simulated CPUs per worker thread (default 1: every CPU its own thread). More than one
@@ -38,15 +41,27 @@ export interface SmpConfig {
 /** A phase that did not complete on some CPU: crashed, exited, or timed out. */
 export class CpuFailure extends Error {
   override readonly name = 'CpuFailure';
+  /** every CPU's outcome of the failed phase, the lost ones included (see SmpMachine.runPhase) */
+  results: CpuTaskResult[] = [];
   constructor(
     readonly cpu: number,
     message: string,
-    /** it stopped making progress: a time-out, not a failure the run found */
-    readonly timedOut = false,
+    /** timed out (made no progress), its thread died, or it was stopped after another CPU failed */
+    readonly how: 'timeout' | 'died' | 'stopped' = 'died',
+    /** the message names the CPU itself */
+    prefix = true,
   ) {
-    super(`cpu ${cpu}: ${message}`);
+    super(prefix ? `cpu ${cpu}: ${message}` : message);
+  }
+
+  /** it stopped making progress: a time-out, not a failure the run found */
+  get timedOut(): boolean {
+    return this.how === 'timeout';
   }
 }
+
+/** How long the other CPUs of a failed phase get to notice the abort before their threads end. */
+const ABORT_GRACE_MS = 2000;
 
 export class SmpMachine {
   readonly machine: Machine;
@@ -68,12 +83,14 @@ export class SmpMachine {
   ) {
     this.machine = sim.machine;
     this.actor = sim.actor;
-    // bounds on making no progress, longer when there are more CPU threads than cores
-    const load = Math.max(1, this.machine.cpus) / Math.max(1, availableParallelism());
-    this.phaseTimeoutMs = Math.round((cfg.phaseTimeoutMs ?? 60_000) * Math.max(1, load));
-    this.barrierTimeoutMs = Math.round((cfg.barrierTimeoutMs ?? 20_000) * Math.max(1, load));
-    this.heartbeat = new Int32Array(new SharedArrayBuffer(4 * Math.max(1, this.machine.cpus)));
     this.cpusPerThread = Math.max(1, Math.floor(cfg.cpusPerThread ?? 1));
+    // the default bound is longer when there are more CPU threads than cores; a given one is exact
+    const load = Math.max(1, this.threads / Math.max(1, availableParallelism()));
+    this.phaseTimeoutMs = cfg.phaseTimeoutMs ?? Math.round(120_000 * load);
+    // the watchdog finds a barrier nobody will reach; the barrier's own bound is a backstop
+    this.barrierTimeoutMs = cfg.barrierTimeoutMs ?? 2 * this.phaseTimeoutMs;
+    // per CPU a heartbeat, then per CPU an at-a-barrier flag (see CpuContext)
+    this.heartbeat = new Int32Array(new SharedArrayBuffer(8 * Math.max(1, this.machine.cpus)));
   }
 
   /** Worker threads the machine uses when every CPU is up. */
@@ -115,9 +132,18 @@ export class SmpMachine {
   }
 
   /**
-   * Runs one phase of a workload on the given CPUs at once and waits for all of them.
-   * Rejects with CpuFailure when any CPU's thread dies or the phase outlives its bound; a
-   * workload error (an oops, a failed check) comes back inside the result instead.
+   * Runs one phase of a workload on the given CPUs at once and waits for all of them; a
+   * workload error (an oops, a failed check) comes back inside its CPU's result. The first
+   * CPU that fails sets the machine's abort flag, so the others leave their barriers and
+   * cpu_relax() loops at once instead of waiting for one that will never come.
+   *
+   * Rejects with CpuFailure when a CPU's thread dies, a CPU makes no progress for the bound,
+   * or every CPU still running waits at a barrier while nothing moves for the bound; the
+   * other CPUs then get ABORT_GRACE_MS to end, the threads of those that did not are ended,
+   * and the failure carries every CPU's result (the lost ones marked `lost`).
+   *
+   * Tasks carry no abort signal: piscina runs an abortable task alone on its thread, which
+   * would run the CPUs of an M:N thread one after another.
    */
   async runPhase(
     cpus: number[],
@@ -132,8 +158,20 @@ export class SmpMachine {
     Atomics.store(h, H_ABORT, 0);
     // CPU threads run plain JavaScript: the workload too
     const module = bundle(workload).href;
-    const aborts = cpus.map(() => new AbortController());
     const ports: MessageChannel[] = [];
+    const results: (CpuTaskResult | undefined)[] = cpus.map(() => undefined);
+    /** whether the CPU's task has come back (a timed-out CPU has a result, but its task runs on) */
+    const settled = cpus.map(() => false);
+    let failure: CpuFailure | null = null;
+    let failed: () => void = () => {};
+    const onFailure = new Promise<void>((resolve) => (failed = resolve));
+    const fail = (i: number, e: CpuFailure): void => {
+      Atomics.store(h, H_ABORT, 1);
+      results[i] ??= lostResult(e, this.pools.get(this.threadOf(cpus[i]!)));
+      if (failure) return;
+      failure = e;
+      failed();
+    };
     const runs = cpus.map((cpu, i) => {
       const pool = this.cpuUp(cpu);
       const ch = new MessageChannel();
@@ -159,57 +197,142 @@ export class SmpMachine {
         args,
         early,
       };
-      const run = pool.run(task, { transferList: [ch.port2], signal: aborts[i]!.signal }) as Promise<CpuTaskResult>;
-      return this.bounded(cpu, run, aborts[i]!);
+      return (pool.run(task, { transferList: [ch.port2] }) as Promise<CpuTaskResult>).then(
+        (r) => {
+          settled[i] = true;
+          results[i] ??= r;
+          if (!r.ok) Atomics.store(h, H_ABORT, 1);
+        },
+        (e: Error) => {
+          settled[i] = true;
+          fail(i, new CpuFailure(cpu, `worker thread died: ${e.message}`));
+        },
+      );
     });
+    const all = Promise.all(runs);
+    const watchdog = this.watch(cpus, (i) => results[i] !== undefined, fail);
     try {
-      return await Promise.all(runs);
-    } catch (e) {
-      Atomics.store(h, H_ABORT, 1);
-      for (const a of aborts) a.abort();
-      await Promise.allSettled(runs);
-      throw e;
+      await Promise.race([all, onFailure]);
+      if (!failure) return results as CpuTaskResult[];
+      // the others see the abort at their next barrier or cpu_relax(); a thread that does
+      // not come back (a CPU spinning without an await) is ended
+      const others = Promise.all(runs.filter((_, i) => !results[i]?.lost));
+      await Promise.race([
+        others,
+        new Promise((r) => setTimeout(r, Math.min(ABORT_GRACE_MS, this.phaseTimeoutMs)).unref()),
+      ]);
+      const lost = cpus.filter((cpu, i) => {
+        if (settled[i]) return false;
+        results[i] ??= lostResult(
+          new CpuFailure(cpu, 'stopped: another CPU failed the phase', 'stopped'),
+          this.pools.get(this.threadOf(cpu)),
+        );
+        return true;
+      });
+      await this.endThreads(lost);
+      await all;
+      const f = failure as CpuFailure;
+      f.results = results as CpuTaskResult[];
+      throw f;
     } finally {
+      clearInterval(watchdog);
       for (const ch of ports) ch.port1.close();
     }
   }
 
-  /**
-   * A CPU's phase, watched: it fails only when the CPU makes no progress (its heartbeat stands
-   * still and no request of its is being served) for the whole bound, however long it runs.
-   */
-  private bounded(cpu: number, run: Promise<CpuTaskResult>, abort: AbortController): Promise<CpuTaskResult> {
-    return new Promise((resolve, reject) => {
-      let beat = Atomics.load(this.heartbeat, cpu);
-      let served = this.served;
-      let last = Date.now();
-      const timer = setInterval(
-        () => {
-          const now = Atomics.load(this.heartbeat, cpu);
-          const waiting = (this.inFlight.get(cpu) ?? 0) > 0 && this.served !== served;
-          if (now !== beat || waiting) last = Date.now();
-          beat = now;
-          served = this.served;
-          if (Date.now() - last < this.phaseTimeoutMs) return;
-          clearInterval(timer);
-          abort.abort();
-          reject(
-            new CpuFailure(cpu, `timed out: made no progress for ${Math.round(this.phaseTimeoutMs / 1000)} s`, true),
-          );
-        },
-        Math.min(1000, this.phaseTimeoutMs),
-      );
-      run.then(
-        (r) => {
-          clearInterval(timer);
-          resolve(r);
-        },
-        (e: Error) => {
-          clearInterval(timer);
-          reject(e instanceof CpuFailure ? e : new CpuFailure(cpu, `worker thread died: ${e.message}`));
-        },
-      );
+  private threadOf(cpu: number): number {
+    return Math.floor(cpu / this.cpusPerThread);
+  }
+
+  /** The threads that host these CPUs, ended (their other CPUs with them). */
+  private async endThreads(cpus: number[]): Promise<void> {
+    const threads = new Set(cpus.map((c) => this.threadOf(c)));
+    const pools = [...threads].flatMap((t) => {
+      const p = this.pools.get(t);
+      this.pools.delete(t);
+      return p ? [p] : [];
     });
+    await Promise.allSettled(pools.map((p) => p.destroy()));
+  }
+
+  /** Every heartbeat of the thread that hosts this CPU: under M:N its CPUs take turns. */
+  private threadBeat(cpu: number): number {
+    const first = this.threadOf(cpu) * this.cpusPerThread;
+    let sum = 0;
+    for (let c = first; c < Math.min(first + this.cpusPerThread, this.cpus); c++)
+      sum += Atomics.load(this.heartbeat, c);
+    return sum;
+  }
+
+  /**
+   * The phase's watchdog. It fails a phase only when nothing moves for the whole bound,
+   * however long the phase runs: a CPU whose thread's heartbeat stands still and none of
+   * whose requests is being served, or, when every CPU still running waits at a barrier,
+   * the whole machine (a CPU at a barrier is otherwise left to the barrier).
+   */
+  private watch(
+    cpus: number[],
+    done: (i: number) => boolean,
+    fail: (i: number, e: CpuFailure) => void,
+  ): ReturnType<typeof setInterval> {
+    const bound = this.phaseTimeoutMs;
+    const start = Date.now();
+    const watched = cpus.map((cpu) => ({ beat: this.threadBeat(cpu), served: this.served, last: start }));
+    const all = { sum: this.progress(), last: start };
+    const timer = setInterval(
+      () => {
+        const now = Date.now();
+        const running: number[] = [];
+        let waiting = 0;
+        for (let i = 0; i < cpus.length; i++) {
+          if (done(i)) continue;
+          const cpu = cpus[i]!;
+          const w = watched[i]!;
+          const beat = this.threadBeat(cpu);
+          const served = (this.inFlight.get(cpu) ?? 0) > 0 && this.served !== w.served;
+          const atBarrier = Atomics.load(this.heartbeat, this.cpus + cpu) === 1;
+          if (beat !== w.beat || served || atBarrier) w.last = now;
+          w.beat = beat;
+          w.served = this.served;
+          running.push(i);
+          if (atBarrier) waiting++;
+          if (now - w.last >= bound) {
+            clearInterval(timer);
+            fail(i, new CpuFailure(cpu, `timed out: made no progress for ${seconds(bound)}`, 'timeout'));
+            return;
+          }
+        }
+        const sum = this.progress();
+        if (!running.length || waiting < running.length || sum !== all.sum) {
+          all.sum = sum;
+          all.last = now;
+          return;
+        }
+        if (now - all.last < bound) return;
+        clearInterval(timer);
+        const away = cpus.filter((_, i) => !running.includes(i));
+        const at = running.map((i) => cpus[i]!);
+        fail(
+          running[0]!,
+          new CpuFailure(
+            at[0]!,
+            `${cpuList(at)} timed out at a barrier: no CPU made progress for ${seconds(bound)}` +
+              (away.length ? `; ${cpuList(away)} never reached it` : ''),
+            'timeout',
+            false,
+          ),
+        );
+      },
+      Math.min(250, bound / 4),
+    );
+    return timer;
+  }
+
+  /** Every CPU's heartbeat and every request served: whether anything at all moved. */
+  private progress(): number {
+    let sum = this.served;
+    for (let c = 0; c < this.cpus; c++) sum += Atomics.load(this.heartbeat, c);
+    return sum;
   }
 
   /** The allocator's shutdown (leaks, page accounting), then every CPU thread is stopped. */
@@ -229,4 +352,37 @@ export class SmpMachine {
     this.pools.clear();
     await Promise.allSettled(pools.map((p) => p.destroy()));
   }
+}
+
+/** "5 s", or "1.5 s": a bound as the user gave it. */
+function seconds(ms: number): string {
+  return `${Math.round(ms / 100) / 10} s`;
+}
+
+/** What is known of a CPU whose phase did not end: its thread, and why. */
+function lostResult(e: CpuFailure, pool: Piscina | undefined): CpuTaskResult {
+  return {
+    cpu: e.cpu,
+    threadId: pool?.threads[0]?.threadId ?? -1,
+    ok: false,
+    lost: e.how,
+    error: { name: e.name, message: e.message },
+    faults: [],
+    stats: { allocs: 0, alloc_failures: 0, frees: 0, reads: 0, writes: 0, barriers: 0 },
+    ms: 0,
+  };
+}
+
+/** "cpu 3", "cpus 0, 2-5": CPUs in order, runs of three or more as ranges. */
+export function cpuList(cpus: number[]): string {
+  const sorted = [...new Set(cpus)].sort((a, b) => a - b);
+  const parts: string[] = [];
+  for (let i = 0; i < sorted.length;) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+    if (j - i >= 2) parts.push(`${sorted[i]}-${sorted[j]}`);
+    else for (let k = i; k <= j; k++) parts.push(String(sorted[k]));
+    i = j + 1;
+  }
+  return `${sorted.length === 1 ? 'cpu' : 'cpus'} ${parts.join(', ')}`;
 }

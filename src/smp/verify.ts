@@ -4,26 +4,25 @@ import type { VerifyJob } from './verify-worker.ts';
 import { workerEntry } from './worker-url.ts';
 import { bundle } from './bundle.ts';
 
-export async function runVerify(job: VerifyJob, timeoutMs: number): Promise<string[]> {
+/** verify()'s failures; `timedOut` when it did not return within the bound (then no failures). */
+export async function runVerify(job: VerifyJob, timeoutMs: number): Promise<{ failures: string[]; timedOut: boolean }> {
   const entry = workerEntry('src/smp/verify-worker', true);
   const w = new Worker(entry.url, { argv: entry.argv, workerData: { ...job, workload: bundle(job.workload).href } });
   try {
-    return await new Promise<string[]>((resolve) => {
-      const timer = setTimeout(
-        () => resolve([`verify() did not finish within ${timeoutMs / 1000} s (timed out)`]),
-        timeoutMs,
-      );
+    const failed = (failures: string[]) => ({ failures, timedOut: false });
+    return await new Promise((resolve) => {
+      const timer = setTimeout(() => resolve({ failures: [], timedOut: true }), timeoutMs);
       w.once('message', (m: { failures: string[] }) => {
         clearTimeout(timer);
-        resolve(m.failures);
+        resolve(failed(m.failures));
       });
       w.once('error', (e) => {
         clearTimeout(timer);
-        resolve([`verify() failed: ${e.message}`]);
+        resolve(failed([`verify() failed: ${e.message}`]));
       });
       w.once('exit', (code) => {
         clearTimeout(timer);
-        resolve([`verify()'s thread ended (exit code ${code}) without an answer`]);
+        resolve(failed([`verify()'s thread ended (exit code ${code}) without an answer`]));
       });
     });
   } finally {
