@@ -36,6 +36,38 @@ export function onInterrupt(command: string, status: () => string): void {
   interruptStatus = status;
 }
 
+let stdoutWatched = false;
+let stdoutFailure: NodeJS.ErrnoException | null = null;
+
+/**
+ * Watches standard output for the whole process: a reader that goes away (percpu-sim replay
+ * big.jsonl | head -1) ends the program quietly; any other failure (a full disk) is kept for
+ * stdoutWritten(), so that a lost report is never a success.
+ */
+export function watchStdout(): void {
+  stdoutWatched = true;
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    stdoutFailure ??= e;
+  });
+}
+
+/**
+ * Once standard output is written: the status, or, when it could not be written, a line on
+ * standard error that says so and the status 2 in place of a clean one (a failing run keeps its own).
+ */
+export async function stdoutWritten(command: string, status: number): Promise<number> {
+  // inside a program that owns its standard output (the tests), there is nothing to wait for
+  if (!stdoutWatched) return status;
+  const late = await new Promise<Error | null | undefined>((r) => process.stdout.write('', r));
+  const e = (stdoutFailure ?? late) as NodeJS.ErrnoException | null | undefined;
+  if (!e) return status;
+  process.stderr.write(
+    `percpu-sim${command ? ` ${command}` : ''}: could not write to standard output (${e.code ?? e.message}); the report is lost or cut short\n`,
+  );
+  return status === 0 ? 2 : status;
+}
+
 /** Control characters as escapes (tab and newline kept), so input cannot drive the terminal. */
 export function escapeControl(s: string): string {
   // eslint-disable-next-line no-control-regex

@@ -5,7 +5,8 @@
  */
 import { boot } from './boot.ts';
 import { ftrace } from './ftrace.ts';
-import { type Command, UsageError, escapeControl, joinNegativeValues } from './common.ts';
+import { type Command, UsageError, escapeControl, joinNegativeValues, stdoutWritten } from './common.ts';
+export { watchStdout } from './common.ts';
 import { merge } from './merge.ts';
 import { mutants } from './mutants.ts';
 import { replayRun } from './replay-run.ts';
@@ -43,8 +44,13 @@ const commands: Record<string, Command> = {
   boot,
 };
 
-/** Runs the command line; returns the exit status. */
+/** Runs the command line; returns the exit status, once standard output is written (see stdoutWritten). */
 export async function main(argv: string[]): Promise<number> {
+  const name = argv.find((a) => a !== '--verbose');
+  return stdoutWritten(name !== undefined && commands[name] ? name : '', await dispatch(argv));
+}
+
+async function dispatch(argv: string[]): Promise<number> {
   const verbose = argv.includes('--verbose');
   const [name, ...rest] = argv.filter((a) => a !== '--verbose');
   if (name === undefined) {
