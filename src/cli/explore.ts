@@ -145,7 +145,17 @@ export function parseSchedule(text: string): string[] {
 export async function scheduleMain(values: Record<string, unknown>, base: StressConfig, extra: ExecuteOptions = {}) {
   const { sc, cfg, opts } = exploreSetup(values, base);
   const schedule = parseSchedule(String(values.schedule));
+  for (const t of schedule) {
+    const cpu = t.split('.')[0]!;
+    if (cpu !== 'k' && Number(cpu) >= cfg.cpus)
+      usage(
+        `--schedule: task "${t}" is on CPU ${cpu}, and the machine has CPUs 0 to ${cfg.cpus - 1} (--cpus ${cfg.cpus})`,
+      );
+  }
   const exec = await runSchedule(cfg, schedule, { ...opts, ...extra });
+  // a name the run never offered would otherwise fall back to the default order and pass as clean
+  if (exec.unfollowed)
+    usage(`--schedule names a task that was not ready: ${exec.unfollowed} (rerun the schedule an exploration printed)`);
   return {
     report: exec.report,
     schedule,

@@ -130,8 +130,13 @@ async function replayRunMain(file: string, json: boolean, visuals: Visuals): Pro
   const recorder = visuals.fresh();
   const hooks = recorder ? recordHooks(recorder) : {};
   const schedule = saved.schedule as string[] | null;
-  const r = schedule
-    ? (await runSchedule(config, schedule, { ...(sc ? { programs: sc.programs } : {}), ...hooks })).report
+  const scheduled = schedule
+    ? await runSchedule(config, schedule, { ...(sc ? { programs: sc.programs } : {}), ...hooks })
+    : null;
+  if (scheduled?.unfollowed)
+    return usage(`${shownName(file)}: schedule: names a task that was not ready: ${scheduled.unfollowed}`);
+  const r = scheduled
+    ? scheduled.report
     : await runStress(config, { onProgress: (d, t) => bar(`replaying seed ${config.seed}`, d, t), ...hooks });
   bar('done', 1, 1);
   const replay = stressCommand(config, { scenario: saved.scenario, schedule, workers: r.workers });

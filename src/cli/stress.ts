@@ -134,7 +134,8 @@ Exploration:
   --max-schedules N     stop after N schedules (default 100000)
   --max-seconds S       stop after S seconds (default 600)
   --schedule LIST       rerun one schedule an exploration printed: task names, comma
-                        separated (0.3 is CPU 0's fourth request, k.0 the reclaim worker)
+                        separated (0.3 is CPU 0's fourth request, k.0 the reclaim worker);
+                        a name that is not ready at its choice point is an error
 Other:
   --workers             run the same program on real worker threads instead (true
                         parallelism; a failure there replays through its saved event log)

@@ -221,20 +221,31 @@ function record(exec: Execution, into: Map<string, ExploreViolation>): void {
   }
 }
 
+/** A schedule's rerun, and where the run did not follow it. */
+export interface ScheduledExecution extends Execution {
+  /** the first entry no ready task answered to, or the entries past the run's last choice point; null when every entry was followed */
+  unfollowed: string | null;
+}
+
 /** Reruns one schedule an exploration printed (task names, one per choice point). */
 export async function runSchedule(
   cfg: StressConfig,
   schedule: readonly string[],
   opts: ExecuteOptions = {},
-): Promise<Execution> {
-  return execute(
+): Promise<ScheduledExecution> {
+  let unfollowed: string | null = null;
+  const exec = await execute(
     cfg,
-    (enabled, last, depth) =>
-      depth < schedule.length && enabled.includes(schedule[depth]!)
-        ? schedule[depth]!
-        : last !== null && enabled.includes(last)
-          ? last
-          : enabled[0]!,
+    (enabled, last, depth) => {
+      const want = depth < schedule.length ? schedule[depth]! : null;
+      if (want !== null && enabled.includes(want)) return want;
+      if (want !== null && unfollowed === null)
+        unfollowed = `at choice point ${depth + 1} the ready tasks were ${enabled.join(', ')}, not "${want}"`;
+      return last !== null && enabled.includes(last) ? last : enabled[0]!;
+    },
     opts,
   );
+  if (unfollowed === null && exec.choices.length < schedule.length)
+    unfollowed = `the run has ${exec.choices.length} choice point(s); "${schedule.slice(exec.choices.length).join(',')}" came after its end`;
+  return { ...exec, unfollowed };
 }
