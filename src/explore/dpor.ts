@@ -30,6 +30,8 @@ export interface ExploreOptions extends ExecuteOptions {
   reduction: boolean;
   /** after each execution: schedules so far, and the depth of the choice stack */
   onProgress?: (schedules: number, depth: number) => void;
+  /** stops the exploration after the execution under way; what it found so far is returned */
+  signal?: AbortSignal;
 }
 
 /** A violation an exploration found, with the schedule that shows it. */
@@ -43,7 +45,7 @@ export interface ExploreResult {
   /** every schedule within the bound was covered */
   complete: boolean;
   /** what ended an incomplete exploration */
-  stoppedBy: 'schedules' | 'time' | null;
+  stoppedBy: 'schedules' | 'time' | 'interrupt' | null;
   /** one per distinct checker/kind, with the first schedule that showed it */
   violations: ExploreViolation[];
   /** choice points in the deepest execution */
@@ -167,6 +169,8 @@ export async function explore(cfg: StressConfig, opts: ExploreOptions): Promise<
     if (next < 0) return { schedules, complete: true, stoppedBy: null, violations: [...violations.values()], maxDepth };
     if (schedules >= opts.maxSchedules)
       return { schedules, complete: false, stoppedBy: 'schedules', violations: [...violations.values()], maxDepth };
+    if (opts.signal?.aborted)
+      return { schedules, complete: false, stoppedBy: 'interrupt', violations: [...violations.values()], maxDepth };
     if ((Date.now() - t0) / 1000 >= opts.maxSeconds)
       return { schedules, complete: false, stoppedBy: 'time', violations: [...violations.values()], maxDepth };
     stack.length = next + 1;
