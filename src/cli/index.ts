@@ -5,7 +5,14 @@
  */
 import { boot } from './boot.ts';
 import { ftrace } from './ftrace.ts';
-import { type Command, UsageError, escapeControl, joinNegativeValues, stdoutWritten } from './common.ts';
+import {
+  type Command,
+  UsageError,
+  escapeControl,
+  interruptedExit,
+  joinNegativeValues,
+  stdoutWritten,
+} from './common.ts';
 export { watchStdout } from './common.ts';
 import { merge } from './merge.ts';
 import { mutants } from './mutants.ts';
@@ -47,7 +54,9 @@ const commands: Record<string, Command> = {
 /** Runs the command line; returns the exit status, once standard output is written (see stdoutWritten). */
 export async function main(argv: string[]): Promise<number> {
   const name = argv.find((a) => a !== '--verbose');
-  return stdoutWritten(name !== undefined && commands[name] ? name : '', await dispatch(argv));
+  const status = await dispatch(argv);
+  // an interrupted command has written what finished: it ends as the signal says
+  return stdoutWritten(name !== undefined && commands[name] ? name : '', interruptedExit() ?? status);
 }
 
 async function dispatch(argv: string[]): Promise<number> {

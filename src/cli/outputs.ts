@@ -69,6 +69,11 @@ export class Outputs {
     }
   }
 
+  /** Says that the file `flag` asked for cannot be written, and why (finish() reports it); nothing when it was not asked for. */
+  unwritten(flag: string, path: string | undefined, why: string): void {
+    if (path !== undefined) this.failures.push(`${flag} ${escapeControl(path)}: not written: ${why}`);
+  }
+
   /** After the report: says what could not be written; the run's status, or 2 for a clean run whose files failed. */
   finish(status: number): number {
     for (const f of this.failures) process.stderr.write(`percpu-sim ${this.command}: ${f}\n`);
