@@ -17,23 +17,124 @@ export function usage(msg: string): never {
   throw new UsageError(msg);
 }
 
+export type Signal = 'SIGINT' | 'SIGTERM';
+
+/** How a command ends on a signal (see onInterrupt). */
+export interface InterruptPlan {
+  /**
+   * The command stops its work through this signal and writes the report of what finished
+   * the ordinary way; main() then exits 130 or 143. A command that takes longer than
+   * DRAIN_MS to do so, or a second signal, ends the process at once.
+   */
+  drain?: AbortController;
+  /** Writes what can be written of the run (synchronously) before the process ends. */
+  flush?: (signal: Signal) => void;
+}
+
+/** How long a command may take to write its report after a signal. */
+export const DRAIN_MS = 15_000;
+
 let interruptStatus: (() => string) | null = null;
+let interruptPlan: InterruptPlan = {};
+let received: Signal | null = null;
+
+const exitStatusOf = (sig: Signal): number => (sig === 'SIGINT' ? 130 : 143);
 
 /**
- * What to say if the user interrupts a long run (Ctrl-C or SIGTERM): the seed, the command
- * that reruns it, what finished. Installing it makes the signal end the run with that message
- * and exit status 130 (SIGINT) or 143 (SIGTERM). Synchronous commands (replay) do not use it:
- * a handler could not run until they finish, and the default already stops them at once.
+ * What to do if the user interrupts a long run (Ctrl-C or SIGTERM, such as a CI job's time
+ * limit): say the seed, what finished and the command that reruns it, write what finished
+ * (see InterruptPlan), and exit 130 (SIGINT) or 143 (SIGTERM). Synchronous commands (replay)
+ * do not use it: a handler could not run until they finish, and the default already stops
+ * them at once.
  */
-export function onInterrupt(command: string, status: () => string): void {
+export function onInterrupt(command: string, status: () => string, plan: InterruptPlan = {}): void {
   if (!interruptStatus)
     for (const sig of ['SIGINT', 'SIGTERM'] as const)
-      process.once(sig, () => {
-        process.stderr.write(`\npercpu-sim ${command}: interrupted (${sig}); ${interruptStatus?.() ?? ''}\n`, () =>
-          process.exit(sig === 'SIGINT' ? 130 : 143),
-        );
+      process.on(sig, () => {
+        const exit = (): void => {
+          process.stderr.write('', () => process.exit(exitStatusOf(sig)));
+        };
+        if (received) return exit();
+        received = sig;
+        const { drain, flush } = interruptPlan;
+        const what = drain ? '; writing the report of what finished' : '';
+        process.stderr.write(`\npercpu-sim ${command}: interrupted (${sig}); ${interruptStatus?.() ?? ''}${what}\n`);
+        if (drain) {
+          setTimeout(() => {
+            process.stderr.write(`percpu-sim ${command}: the report was not written within ${DRAIN_MS / 1000} s\n`);
+            exit();
+          }, DRAIN_MS).unref();
+          drain.abort(new Error(`interrupted (${sig})`));
+          return;
+        }
+        try {
+          flush?.(sig);
+        } finally {
+          exit();
+        }
       });
   interruptStatus = status;
+  interruptPlan = plan;
+}
+
+/** The signal that interrupted the command, if one did. */
+export function interrupted(): Signal | null {
+  return received;
+}
+
+/** The exit status of an interrupted command (130 or 143), or null. */
+export function interruptedExit(): number | null {
+  return received ? exitStatusOf(received) : null;
+}
+
+/**
+ * Seed numbers, short: runs of three or more consecutive seeds as "a..b", at most `max` items, then how
+ * many there are in all.
+ */
+export function seedList(seeds: readonly number[], max = 8): string {
+  const sorted = [...seeds].sort((a, b) => a - b);
+  const items: string[] = [];
+  for (let i = 0; i < sorted.length;) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+    if (j - i >= 2) items.push(`${sorted[i]}..${sorted[j]}`);
+    else for (let k = i; k <= j; k++) items.push(`${sorted[k]}`);
+    i = j + 1;
+  }
+  if (items.length <= max) return items.join(', ');
+  return `${items.slice(0, max).join(', ')}, ... (${sorted.length} in all)`;
+}
+
+let stdoutWatched = false;
+let stdoutFailure: NodeJS.ErrnoException | null = null;
+
+/**
+ * Watches standard output for the whole process: a reader that goes away (percpu-sim replay
+ * big.jsonl | head -1) ends the program quietly; any other failure (a full disk) is kept for
+ * stdoutWritten(), so that a lost report is never a success.
+ */
+export function watchStdout(): void {
+  stdoutWatched = true;
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    stdoutFailure ??= e;
+  });
+}
+
+/**
+ * Once standard output is written: the status, or, when it could not be written, a line on
+ * standard error that says so and the status 2 in place of a clean one (a failing run keeps its own).
+ */
+export async function stdoutWritten(command: string, status: number): Promise<number> {
+  // inside a program that owns its standard output (the tests), there is nothing to wait for
+  if (!stdoutWatched) return status;
+  const late = await new Promise<Error | null | undefined>((r) => process.stdout.write('', r));
+  const e = (stdoutFailure ?? late) as NodeJS.ErrnoException | null | undefined;
+  if (!e) return status;
+  process.stderr.write(
+    `percpu-sim${command ? ` ${command}` : ''}: could not write to standard output (${e.code ?? e.message}); the report is lost or cut short\n`,
+  );
+  return status === 0 ? 2 : status;
 }
 
 /** Control characters as escapes (tab and newline kept), so input cannot drive the terminal. */

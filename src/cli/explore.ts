@@ -9,7 +9,7 @@ import { writeSavedStress } from '../files/saved.ts';
 import type { ExecuteOptions } from '../explore/execute.ts';
 import { type ExploreResult, explore, runSchedule } from '../explore/dpor.ts';
 import { SCENARIOS, SCENARIO_NAMES, type Scenario, scenario } from '../explore/scenarios.ts';
-import { int, num, onInterrupt, usage } from './common.ts';
+import { int, interrupted, num, onInterrupt, usage } from './common.ts';
 import type { Outputs } from './outputs.ts';
 
 /** The scenario named by --scenario, and the configuration it runs on (flags given win). */
@@ -52,13 +52,16 @@ export async function exploreMain(
   const reduction = values['no-reduction'] !== true;
   const t0 = Date.now();
   let explored = 0;
+  const stop = new AbortController();
   onInterrupt(
     'stress',
     () =>
       `${explored} schedule(s) explored${sc ? ` of scenario ${sc.name}` : ''}, rerun with: ${stressCommand(cfg, { scenario: sc?.name ?? null, explore: { preemptions: k, reduction } })}`,
+    { drain: stop },
   );
   const res: ExploreResult = await explore(cfg, {
     ...opts,
+    signal: stop.signal,
     preemptions: k,
     maxSchedules: max,
     maxSeconds: secs,
@@ -72,7 +75,7 @@ export async function exploreMain(
       );
     },
   });
-  bar('done', 1, 1);
+  if (res.stoppedBy !== 'interrupt') bar('done', 1, 1);
   const violations = res.violations.map((v) => ({
     ...v,
     replay: stressCommand(cfg, { scenario: sc?.name ?? null, schedule: v.schedule }),
@@ -99,7 +102,9 @@ export async function exploreMain(
     const how = reduction ? 'with partial-order reduction (DPOR, sleep sets)' : 'without reduction';
     const end = res.complete
       ? 'every schedule within the bound'
-      : `stopped by --max-${res.stoppedBy === 'time' ? 'seconds' : 'schedules'}`;
+      : res.stoppedBy === 'interrupt'
+        ? `stopped by ${interrupted() ?? 'a signal'}, incomplete`
+        : `stopped by --max-${res.stoppedBy === 'time' ? 'seconds' : 'schedules'}`;
     const out = [
       `explored ${what} ${how}: ${res.schedules} schedule(s), up to ${res.maxDepth} choice points, preemption bound ${k}; ${end}`,
     ];
@@ -145,7 +150,17 @@ export function parseSchedule(text: string): string[] {
 export async function scheduleMain(values: Record<string, unknown>, base: StressConfig, extra: ExecuteOptions = {}) {
   const { sc, cfg, opts } = exploreSetup(values, base);
   const schedule = parseSchedule(String(values.schedule));
+  for (const t of schedule) {
+    const cpu = t.split('.')[0]!;
+    if (cpu !== 'k' && Number(cpu) >= cfg.cpus)
+      usage(
+        `--schedule: task "${t}" is on CPU ${cpu}, and the machine has CPUs 0 to ${cfg.cpus - 1} (--cpus ${cfg.cpus})`,
+      );
+  }
   const exec = await runSchedule(cfg, schedule, { ...opts, ...extra });
+  // a name the run never offered would otherwise fall back to the default order and pass as clean
+  if (exec.unfollowed)
+    usage(`--schedule names a task that was not ready: ${exec.unfollowed} (rerun the schedule an exploration printed)`);
   return {
     report: exec.report,
     schedule,

@@ -6,7 +6,15 @@
 import { boot } from './boot.ts';
 import { dmesg } from './dmesg.ts';
 import { ftrace } from './ftrace.ts';
-import { type Command, UsageError, escapeControl, joinNegativeValues } from './common.ts';
+import {
+  type Command,
+  UsageError,
+  escapeControl,
+  interruptedExit,
+  joinNegativeValues,
+  stdoutWritten,
+} from './common.ts';
+export { watchStdout } from './common.ts';
 import { merge } from './merge.ts';
 import { mutants } from './mutants.ts';
 import { replayRun } from './replay-run.ts';
@@ -45,8 +53,15 @@ const commands: Record<string, Command> = {
   dmesg,
 };
 
-/** Runs the command line; returns the exit status. */
+/** Runs the command line; returns the exit status, once standard output is written (see stdoutWritten). */
 export async function main(argv: string[]): Promise<number> {
+  const name = argv.find((a) => a !== '--verbose');
+  const status = await dispatch(argv);
+  // an interrupted command has written what finished: it ends as the signal says
+  return stdoutWritten(name !== undefined && commands[name] ? name : '', interruptedExit() ?? status);
+}
+
+async function dispatch(argv: string[]): Promise<number> {
   const verbose = argv.includes('--verbose');
   const [name, ...rest] = argv.filter((a) => a !== '--verbose');
   if (name === undefined) {

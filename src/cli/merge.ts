@@ -13,7 +13,7 @@ import {
 } from '../files/saved.ts';
 import { stressCommand } from '../files/rerun.ts';
 import { campaignSeeds, workerRoundConfig } from '../stress/campaign.ts';
-import { type Command, UsageError, escapeControl, parse } from './common.ts';
+import { type Command, UsageError, escapeControl, parse, readStdin } from './common.ts';
 import { campaignLine } from './reports.ts';
 
 /** Joins campaign reports; throws UsageError when they are not parts of one campaign. */
@@ -66,8 +66,8 @@ export const merge: Command = {
 
 Joins the reports of the shards of one stress campaign into the report of the whole: every
 seed once, in order, with its verdict. Each REPORT is what "percpu-sim stress --runs N
---shard K/M --json" printed (the shards may come from different machines); whole campaigns
-of the same command merge too.
+--shard K/M --json" printed (the shards may come from different machines), or - for one
+read from standard input; whole campaigns of the same command merge too.
 
 The reports must come from the same command: the same configuration, --runs and shard count.
 A seed in two reports is an error. Seeds no report holds are listed as missing.
@@ -85,18 +85,24 @@ Example, a campaign of 1000 seeds in 4 slices (on 4 machines, or a CI matrix):
   async run(argv) {
     const { values, positionals } = parse(argv, { json: { type: 'boolean' } });
     if (!positionals.length) throw new UsageError('merge needs at least one REPORT (the --json output of stress)');
-    const parts = positionals.map((file) => {
+    if (positionals.filter((f) => f === '-').length > 1)
+      throw new UsageError('- (standard input) is given more than once; it holds one report');
+    const parts = [];
+    for (const given of positionals) {
+      const file = given === '-' ? '<stdin>' : given;
       let raw: unknown;
       try {
-        raw = JSON.parse(readFileSync(file, 'utf8'));
+        raw = JSON.parse(given === '-' ? await readStdin() : readFileSync(given, 'utf8'));
       } catch (e) {
-        throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
+        throw new UsageError(`cannot read ${escapeControl(file)}: ${(e as Error).message}`);
       }
       const parsed = CampaignReportSchema.safeParse(raw);
       if (!parsed.success)
-        throw new UsageError(`${file} is not a stress --json report with a campaign: ${schemaErrors(parsed.error)}`);
-      return { file, campaign: parsed.data.campaign };
-    });
+        throw new UsageError(
+          `${escapeControl(file)} is not a stress --json report with a campaign: ${schemaErrors(parsed.error)}`,
+        );
+      parts.push({ file, campaign: parsed.data.campaign });
+    }
     const m = mergeCampaigns(parts);
     const bad = m.seeds.filter((s) => s.verdict === 'violation');
     if (values.json) process.stdout.write(JSON.stringify(m, null, 2) + '\n');

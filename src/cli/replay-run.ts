@@ -7,7 +7,16 @@ import { runSchedule } from '../explore/dpor.ts';
 import { scenario } from '../explore/scenarios.ts';
 import { replayRunLog } from '../smp/run-log.ts';
 import { runStress } from '../stress/engine.ts';
-import { type Command, UsageError, onInterrupt, parse, progressBar, usage } from './common.ts';
+import {
+  type Command,
+  UsageError,
+  escapeControl,
+  onInterrupt,
+  parse,
+  progressBar,
+  readStdin,
+  usage,
+} from './common.ts';
 import { Outputs } from './outputs.ts';
 import { formatStressReport, recordHooks, stressPage } from './reports.ts';
 import { HTML_OPTION, TRACE_OPTION, VISUALS_HELP, Visuals } from './visuals.ts';
@@ -16,20 +25,29 @@ export const replayRun: Command = {
   summary: 'replay a run saved with stress --save or run --save, and say whether it ends the same way',
   help: `Usage: percpu-sim replay-run FILE [--json] [--trace FILE] [--html FILE]
 
-Replays a saved run and reports whether it ends the same way.
+Replays a saved run (FILE, or - for standard input) and reports whether it ends the same way.
 
   - A stress run (percpu-sim stress --save FILE) is rerun from its configuration, seed and,
     for an explored schedule, its choices; the verdict and the first violation must match.
-    Exit status: 0 when the replay is clean, 1 when it finds a violation.
   - A run on worker threads (percpu-sim run --save FILE, or stress --workers --save FILE) is
     replayed from its event log without any worker: every allocator reply and the final
-    allocator state must match. Exit status: 0 when they do, 1 when they do not.
+    allocator state must match, and every operation is held against 2.6.36.
 
 Options:
 ${VISUALS_HELP}
-  --json              print the result as JSON
+  --json              print the result as JSON ("reproduced": true or false)
+  -h, --help          this text
 
-Exit status 2 for bad usage or a file that is not a saved run.`,
+Exit status, the same for both kinds of file: 0 when the replay reproduces a run that was
+clean; 1 when it shows a failure: the saved run's failure again, or a replay that does not
+end as the saved run did, or (a run log) an operation 2.6.36 would do otherwise; 3 when it
+reproduces a run that timed out; 2 for bad usage or a file that is not a saved run.
+
+Examples:
+  percpu-sim stress --mutant extend-stale-walk --duration 60 --save bug.json
+  percpu-sim replay-run bug.json           # exit 1: the same violation, reproduced
+  percpu-sim run churn --save run.json && percpu-sim replay-run run.json
+  gunzip -c run.json.gz | percpu-sim replay-run -`,
   async run(argv) {
     const { values, positionals } = parse(argv, { json: { type: 'boolean' }, ...TRACE_OPTION, ...HTML_OPTION });
     if (positionals.length !== 1) throw new UsageError('replay-run needs exactly one FILE');
@@ -42,14 +60,14 @@ Exit status 2 for bad usage or a file that is not a saved run.`,
 async function replayRunMain(file: string, json: boolean, visuals: Visuals): Promise<number> {
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
+    raw = JSON.parse(file === '-' ? await readStdin() : readFileSync(file, 'utf8'));
   } catch (e) {
-    return usage(`cannot read ${file}: ${(e as Error).message}`);
+    return usage(`cannot read ${shownName(file)}: ${(e as Error).message}`);
   }
   const format = (raw as { format?: unknown } | null)?.format;
   if (format === 'percpu-sim-run-log') {
     const parsed = SavedRunLogSchema.safeParse(raw);
-    if (!parsed.success) return usage(`${file} is not a valid run log: ${schemaErrors(parsed.error)}`);
+    if (!parsed.success) return usage(`${shownName(file)} is not a valid run log: ${schemaErrors(parsed.error)}`);
     const log = parsed.data;
     const recorder = visuals.fresh();
     const r = replayRunLog(log, recorder ?? undefined);
@@ -57,7 +75,7 @@ async function replayRunMain(file: string, json: boolean, visuals: Visuals): Pro
     for (const m of r.mismatches) recorder?.violation(null, `replay differs: ${m}`);
     for (const v of r.violations) recorder?.violation(v.tick, violationLine(v));
     visuals.write({
-      title: `percpu-sim replay-run ${file}: ${log.workload}, ${log.config.cpus} CPUs, without workers`,
+      title: `percpu-sim replay-run ${shownName(file)}: ${log.workload}, ${log.config.cpus} CPUs, without workers`,
       verdict: {
         label: same ? 'REPRODUCED' : 'NOT REPRODUCED',
         ok: same,
@@ -80,33 +98,45 @@ async function replayRunMain(file: string, json: boolean, visuals: Visuals): Pro
                 .join('')
             : '') +
           `${same ? 'reproduced: the same replies and the same final allocator state' : `NOT reproduced: ${r.mismatches.length} different replies${r.sameFinalState ? '' : ', a different final state'}`}\n` +
+          (log.verdict === 'pass' ? '' : `the saved run's verdict: ${log.verdict.toUpperCase()}\n`) +
           (r.violations.length
             ? `held against 2.6.36, the run parts from it:\n${r.violations.map((v) => `  ${violationLine(v)}\n`).join('')}`
             : 'held against 2.6.36: every operation as 2.6.36 does it\n'),
       );
-    return same && !r.violations.length ? 0 : 1;
+    if (!same || r.violations.length) return 1;
+    return log.verdict === 'pass' ? 0 : log.verdict === 'timeout' ? 3 : 1;
   }
   if (format !== 'percpu-sim-stress')
     return usage(
-      `${file} is not a saved run: its "format" is ${JSON.stringify(format ?? null)}, not "percpu-sim-stress" (stress --save) or "percpu-sim-run-log" (run --save)`,
+      `${shownName(file)} is not a saved run: its "format" is ${JSON.stringify(format ?? null)}, not "percpu-sim-stress" (stress --save) or "percpu-sim-run-log" (run --save)`,
     );
   const parsed = SavedStressSchema.safeParse(raw);
-  if (!parsed.success) return usage(`${file} is not a valid saved stress run: ${schemaErrors(parsed.error)}`);
+  if (!parsed.success)
+    return usage(`${shownName(file)} is not a valid saved stress run: ${schemaErrors(parsed.error)}`);
   const saved = parsed.data;
   if (saved.version === 1 && saved.schedule)
     return usage(
-      `${file} holds a schedule of an older exploration (choice numbers); explore again to get one by task names`,
+      `${shownName(file)} holds a schedule of an older exploration (choice numbers); explore again to get one by task names`,
     );
   const sc = saved.scenario ? scenario(saved.scenario) : null;
-  if (saved.scenario && !sc) return usage(`${file}: scenario: this version has no scenario "${saved.scenario}"`);
+  if (saved.scenario && !sc)
+    return usage(`${shownName(file)}: scenario: this version has no scenario "${saved.scenario}"`);
   const config = saved.config;
   const bar = progressBar(json);
-  onInterrupt('replay-run', () => `replaying ${file} (seed ${config.seed}); rerun with: ${replayRunCommand(file)}`);
+  onInterrupt(
+    'replay-run',
+    () => `replaying ${shownName(file)} (seed ${config.seed}); rerun with: ${replayRunCommand(file)}`,
+  );
   const recorder = visuals.fresh();
   const hooks = recorder ? recordHooks(recorder) : {};
   const schedule = saved.schedule as string[] | null;
-  const r = schedule
-    ? (await runSchedule(config, schedule, { ...(sc ? { programs: sc.programs } : {}), ...hooks })).report
+  const scheduled = schedule
+    ? await runSchedule(config, schedule, { ...(sc ? { programs: sc.programs } : {}), ...hooks })
+    : null;
+  if (scheduled?.unfollowed)
+    return usage(`${shownName(file)}: schedule: names a task that was not ready: ${scheduled.unfollowed}`);
+  const r = scheduled
+    ? scheduled.report
     : await runStress(config, { onProgress: (d, t) => bar(`replaying seed ${config.seed}`, d, t), ...hooks });
   bar('done', 1, 1);
   const replay = stressCommand(config, { scenario: saved.scenario, schedule, workers: r.workers });
@@ -130,5 +160,9 @@ async function replayRunMain(file: string, json: boolean, visuals: Visuals): Pro
     process.stdout.write(
       `${formatStressReport(r, 1, replay)}\n${same ? 'reproduced: the replay ends exactly as the saved run did' : `NOT reproduced: the saved run ended with ${first(saved.violations)}`}\n`,
     );
-  return r.verdict === 'clean' ? 0 : 1;
+  return same && r.verdict === 'clean' ? 0 : 1;
+}
+
+function shownName(file: string): string {
+  return file === '-' ? '<stdin>' : escapeControl(file);
 }

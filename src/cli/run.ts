@@ -90,7 +90,8 @@ ${VISUALS_HELP}
   -h, --help          this text
 
 Exit status: 0 when the run passes, 1 when it fails (a failed check, a kernel BUG, a crashed
-CPU), 2 for bad usage, 3 when a CPU stopped making progress (timed out), 130/143 interrupted.
+CPU), 2 for bad usage, 3 when a CPU stopped making progress (timed out), 130/143 interrupted
+(the verdict INTERRUPTED, and --html and --trace of the run up to the signal, are written).
 
 Examples:
   percpu-sim run counter --cpus 8 --arg adds=5000000
@@ -144,10 +145,32 @@ Examples:
       progress(p, done, total);
     };
     const given = argv.filter((a) => a !== positionals[0]);
-    onInterrupt(
-      'run',
-      () => `seed ${seed}, in phase "${phase}"; rerun with: ${runFlagsCommand(workload, seed, given)}`,
-    );
+    const rerun = runFlagsCommand(workload, seed, given);
+    onInterrupt('run', () => `seed ${seed}, in phase "${phase}"; rerun with: ${rerun}`, {
+      // what ran up to the signal: the report's verdict, and the timeline so far
+      flush: (signal) => {
+        visuals.write({
+          title: `percpu-sim run ${workload}: interrupted`,
+          verdict: {
+            label: 'INTERRUPTED',
+            ok: false,
+            seed,
+            replay: rerun,
+            notes: [`interrupted (${signal}) in phase "${phase}": the page shows the run up to then`],
+          },
+        });
+        const why = 'the run was interrupted before its end';
+        out.unwritten('--save', savePath, `${why}, and a run log replays only a whole run`);
+        if (!svgDrawn) out.unwritten('--svg', svg, why);
+        process.stdout.write(
+          json
+            ? JSON.stringify({ workload, seed, verdict: 'interrupted', signal, phase, rerun }, null, 2) + '\n'
+            : `== verdict: INTERRUPTED (${signal}) in phase "${phase}" ==\nseed: ${seed}\nrerun: ${rerun}\n`,
+        );
+        out.finish(1);
+      },
+    });
+    let svgDrawn = false;
     let report;
     try {
       report = await runWorkload({
@@ -178,10 +201,12 @@ Examples:
         ...(recorder ? { recorder } : {}),
         ...(svg
           ? {
-              onRunDone: (pc: Percpu) =>
+              onRunDone: (pc: Percpu) => {
+                svgDrawn = true;
                 out.write('--svg', svg, (p) =>
                   writeFileSync(p, allocatorSvg(pc, `percpu-sim run ${workload}, seed ${seed}`)),
-                ),
+                );
+              },
             }
           : {}),
       });

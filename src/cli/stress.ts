@@ -15,7 +15,6 @@ import { replayRunCommand, stressCommand } from '../files/rerun.ts';
 import { CampaignSchema, type Shard, ShardSchema, writeSavedStress } from '../files/saved.ts';
 import { saveRunLog } from '../smp/run-log.ts';
 import { campaignSeeds, defaultJobs, runCampaign, runSeed, stressOnWorkers } from '../stress/campaign.ts';
-import type { StressReport } from '../stress/engine.ts';
 import {
   CHECK_OPTIONS,
   type Command,
@@ -27,11 +26,13 @@ import {
   intIn,
   num,
   numIn,
+  interrupted,
   onInterrupt,
   oneOfIn,
   parse,
   parseMutant,
   progressBar,
+  seedList,
   usage,
 } from './common.ts';
 import { exploreMain, scenariosHelp, scheduleMain } from './explore.ts';
@@ -113,7 +114,8 @@ Length:
   --duration S          keep running with the next seeds until a violation or S seconds
   --runs N              or run N seeds (default: one run, or as many as --duration allows)
   --jobs N              seeds at once, each on a thread of its own (default: one per core,
-                        here ${defaultJobs()}); every seed is still a pure function of its number
+                        here ${defaultJobs()}; at most the seeds to run, and more than the cores
+                        only shares them); every seed is still a pure function of its number
   --keep-going          run every seed, not stopping at the first violation
   --shard K/N           run only the K-th of N disjoint slices of the --runs seeds (every N-th
                         seed), to the end; percpu-sim merge joins the shards' --json reports
@@ -141,7 +143,8 @@ Exploration:
   --max-schedules N     stop after N schedules (default 100000)
   --max-seconds S       stop after S seconds (default 600)
   --schedule LIST       rerun one schedule an exploration printed: task names, comma
-                        separated (0.3 is CPU 0's fourth request, k.0 the reclaim worker)
+                        separated (0.3 is CPU 0's fourth request, k.0 the reclaim worker);
+                        a name that is not ready at its choice point is an error
 Other:
   --workers             run the same program on real worker threads instead (true
                         parallelism; a failure there replays through its saved event log)
@@ -155,7 +158,10 @@ Other:
 Scenarios (--explore --scenario NAME):
 ${scenariosHelp()}
 
-Exit status: 0 when clean, 1 when a violation was found, 2 for bad usage.
+Exit status: 0 when clean, 1 when a violation was found, 2 for bad usage, 130/143 on SIGINT
+or SIGTERM: a campaign then writes the report of the seeds that finished (the others are not
+run; merge lists them as missing) and the files of the last one, and an exploration what it
+found in the schedules so far.
 
 Examples:
   percpu-sim stress --seed 7 --duration 30
@@ -281,7 +287,12 @@ async function stressMain(values: Record<string, unknown>): Promise<number> {
   const runs = intIn('--runs', values.runs, C.runs, duration ? rangeOf(C.runs).max : 1);
   const shard = parseShard(values.shard, values.runs !== undefined);
   const seeds = campaignSeeds(cfg.seed, runs, shard);
+  // more threads than seeds would only wait
   const jobs = Math.min(intIn('--jobs', values.jobs, C.jobs, defaultJobs()), seeds.length);
+  if (jobs > defaultJobs())
+    process.stderr.write(
+      `percpu-sim stress: --jobs ${jobs} is more than the ${defaultJobs()} core(s) here: the seeds share them, each runs that much slower, and the campaign ends no sooner\n`,
+    );
   // a shard is a slice a batch system hands out: it runs to its end, so that shards add up
   const keepGoing = values['keep-going'] === true || shard !== null;
   const t0 = Date.now();
@@ -290,15 +301,21 @@ async function stressMain(values: Record<string, unknown>): Promise<number> {
   const label = (): string =>
     `${done}/${seeds.length} seed(s)${bad ? `, ${bad} with violations` : ''}${duration ? `, ${((Date.now() - t0) / 1000).toFixed(0)}/${duration} s` : ''}${jobs > 1 ? `, ${jobs} jobs` : ''}`;
   const running = new Set<number>();
-  onInterrupt('stress', () => {
-    const now = [...running].sort((a, b) => a - b);
-    return `${done} run(s) finished, ${bad} with violations; seed${now.length > 1 ? 's' : ''} ${now.join(', ') || '-'} ${now.length > 1 ? 'were' : 'was'} running; rerun it with: ${stressCommand({ ...cfg, seed: now[0] ?? cfg.seed })}`;
-  });
+  const stop = new AbortController();
+  onInterrupt(
+    'stress',
+    () => {
+      const now = [...running].sort((a, b) => a - b);
+      return `${done} run(s) finished, ${bad} with violations; seed${now.length > 1 ? 's' : ''} ${now.length ? seedList(now) : '-'} ${now.length > 1 ? 'were' : 'was'} running; rerun it with: ${stressCommand({ ...cfg, seed: now[0] ?? cfg.seed })}`;
+    },
+    { drain: stop },
+  );
   const single = seeds.length === 1;
   const campaign = await runCampaign(cfg, {
     seeds,
     jobs,
     keepGoing,
+    signal: stop.signal,
     ...(duration ? { durationMs: duration * 1000 } : {}),
     onStart: (seed) => running.add(seed),
     onSeed: (r, n) => {
@@ -314,15 +331,15 @@ async function stressMain(values: Record<string, unknown>): Promise<number> {
     },
     ...(single ? { onProgress: (d: number, t: number) => bar(`seed ${seeds[0]}`, d, t) } : {}),
   });
-  bar('done', 1, 1);
+  const signal = interrupted();
+  if (!signal) bar('done', 1, 1);
   const r = campaign.report;
-  const rerun = (x: StressReport): string => x.rerun;
-  if (visuals.wanted) {
+  if (visuals.wanted && r) {
     // the reported seed once more, in this thread, watched (a seed is a pure function of its number)
     const recorder = visuals.fresh()!;
     const again = await runSeed(cfg, r.seed, recordHooks(recorder), recorder);
-    visuals.write(stressPage(again, rerun(again), recorder));
-  }
+    visuals.write(stressPage(again, again.rerun, recorder));
+  } else visuals.unwritten('no seed finished before the signal');
   const n = campaign.results.length;
   const summary = CampaignSchema.parse({
     format: 'percpu-sim-campaign',
@@ -335,10 +352,21 @@ async function stressMain(values: Record<string, unknown>): Promise<number> {
     config: cfg,
     seeds: campaign.results,
     skipped: campaign.skipped,
+    interrupted: signal,
   });
-  if (json) process.stdout.write(JSON.stringify({ ...r, log: undefined, runs: n, campaign: summary }, null, 2) + '\n');
-  else process.stdout.write(formatStressReport(r, n, rerun(r)) + (single ? '' : `\n${campaignLine(summary)}`) + '\n');
-  outputs.write('--save', savePath, (p) => writeSavedStress(p, { ...r, scenario: null, schedule: null }));
+  if (json)
+    process.stdout.write(
+      JSON.stringify({ ...(r ? { ...r, log: undefined } : {}), runs: n, campaign: summary }, null, 2) + '\n',
+    );
+  else {
+    const out = r ? [formatStressReport(r, n, r.rerun)] : [`percpu-sim stress: no seed finished`];
+    if (!single || !r) out.push(campaignLine(summary));
+    if (signal && campaign.notRun.length)
+      out.push(`interrupted (${signal}); not run: seed(s) ${seedList(campaign.notRun)}`);
+    process.stdout.write(out.join('\n') + '\n');
+  }
+  if (r) outputs.write('--save', savePath, (p) => writeSavedStress(p, { ...r, scenario: null, schedule: null }));
+  else outputs.unwritten('--save', savePath, 'no seed finished before the signal');
   return outputs.finish(campaign.results.every((x) => x.verdict === 'clean') ? 0 : 1);
 }
 

@@ -42,6 +42,12 @@ export class Visuals {
     return this.recorder;
   }
 
+  /** Says that the files asked for cannot be written, and why. */
+  unwritten(why: string): void {
+    this.out.unwritten('--trace', this.tracePath, why);
+    this.out.unwritten('--html', this.htmlPath, why);
+  }
+
   /** Writes what was asked for, from the last recorder. */
   write(page: Omit<ReportPage, 'timeline'>): void {
     if (!this.recorder) return;

@@ -30,6 +30,8 @@ export interface ExploreOptions extends ExecuteOptions {
   reduction: boolean;
   /** after each execution: schedules so far, and the depth of the choice stack */
   onProgress?: (schedules: number, depth: number) => void;
+  /** stops the exploration after the execution under way; what it found so far is returned */
+  signal?: AbortSignal;
 }
 
 /** A violation an exploration found, with the schedule that shows it. */
@@ -43,7 +45,7 @@ export interface ExploreResult {
   /** every schedule within the bound was covered */
   complete: boolean;
   /** what ended an incomplete exploration */
-  stoppedBy: 'schedules' | 'time' | null;
+  stoppedBy: 'schedules' | 'time' | 'interrupt' | null;
   /** one per distinct checker/kind, with the first schedule that showed it */
   violations: ExploreViolation[];
   /** choice points in the deepest execution */
@@ -167,6 +169,8 @@ export async function explore(cfg: StressConfig, opts: ExploreOptions): Promise<
     if (next < 0) return { schedules, complete: true, stoppedBy: null, violations: [...violations.values()], maxDepth };
     if (schedules >= opts.maxSchedules)
       return { schedules, complete: false, stoppedBy: 'schedules', violations: [...violations.values()], maxDepth };
+    if (opts.signal?.aborted)
+      return { schedules, complete: false, stoppedBy: 'interrupt', violations: [...violations.values()], maxDepth };
     if ((Date.now() - t0) / 1000 >= opts.maxSeconds)
       return { schedules, complete: false, stoppedBy: 'time', violations: [...violations.values()], maxDepth };
     stack.length = next + 1;
@@ -221,20 +225,31 @@ function record(exec: Execution, into: Map<string, ExploreViolation>): void {
   }
 }
 
+/** A schedule's rerun, and where the run did not follow it. */
+export interface ScheduledExecution extends Execution {
+  /** the first entry no ready task answered to, or the entries past the run's last choice point; null when every entry was followed */
+  unfollowed: string | null;
+}
+
 /** Reruns one schedule an exploration printed (task names, one per choice point). */
 export async function runSchedule(
   cfg: StressConfig,
   schedule: readonly string[],
   opts: ExecuteOptions = {},
-): Promise<Execution> {
-  return execute(
+): Promise<ScheduledExecution> {
+  let unfollowed: string | null = null;
+  const exec = await execute(
     cfg,
-    (enabled, last, depth) =>
-      depth < schedule.length && enabled.includes(schedule[depth]!)
-        ? schedule[depth]!
-        : last !== null && enabled.includes(last)
-          ? last
-          : enabled[0]!,
+    (enabled, last, depth) => {
+      const want = depth < schedule.length ? schedule[depth]! : null;
+      if (want !== null && enabled.includes(want)) return want;
+      if (want !== null && unfollowed === null)
+        unfollowed = `at choice point ${depth + 1} the ready tasks were ${enabled.join(', ')}, not "${want}"`;
+      return last !== null && enabled.includes(last) ? last : enabled[0]!;
+    },
     opts,
   );
+  if (unfollowed === null && exec.choices.length < schedule.length)
+    unfollowed = `the run has ${exec.choices.length} choice point(s); "${schedule.slice(exec.choices.length).join(',')}" came after its end`;
+  return { ...exec, unfollowed };
 }

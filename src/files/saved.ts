@@ -153,6 +153,8 @@ export const CampaignSchema = z.object({
   config: SavedStressConfigSchema,
   seeds: z.array(SeedResultSchema),
   skipped: z.number().int().min(0),
+  /** the signal that stopped the campaign early (its other seeds are not run), or null */
+  interrupted: z.enum(['SIGINT', 'SIGTERM']).nullable().default(null),
 });
 
 export type Campaign = z.infer<typeof CampaignSchema>;

@@ -127,6 +127,8 @@ export interface CampaignOptions {
   keepGoing: boolean;
   /** stop starting seeds after this many ms */
   durationMs?: number;
+  /** stops the campaign at once: no seed starts, the seeds running are abandoned, what finished is returned */
+  signal?: AbortSignal;
   /** as each seed starts */
   onStart?: (seed: number) => void;
   /** after each seed: its report (without the log), how many are done */
@@ -137,30 +139,51 @@ export interface CampaignOptions {
 
 export interface CampaignResult {
   results: SeedResult[];
-  /** the report of the first violating seed (lowest), else of the last seed run */
-  report: StressReport;
-  /** seeds that were not run: a violation stopped the campaign, or time ran out */
+  /** the report of the first violating seed (lowest), else of the last seed run; null when none finished */
+  report: StressReport | null;
+  /** seeds that were not run (or did not finish): a violation stopped the campaign, time ran out, or a signal */
   skipped: number;
+  /** those seeds */
+  notRun: number[];
 }
 
-/** Runs a campaign's seeds, in this thread or on a pool of `jobs` threads. */
+/**
+ * Runs a campaign's seeds, in this thread or on a pool of `jobs` threads. On the pool, the
+ * seeds that run on worker threads (see onWorkers) run from this thread, one at a time: they
+ * are threads already, and a pool thread that ran one would start a bundler of its own.
+ */
 export async function runCampaign(cfg: StressConfig, o: CampaignOptions): Promise<CampaignResult> {
   const t0 = Date.now();
   const reports: StressReport[] = [];
   let next = 0;
   const more = (): boolean =>
     next < o.seeds.length &&
+    !o.signal?.aborted &&
     (o.keepGoing || !reports.some((r) => r.verdict === 'violation')) &&
     !(o.durationMs !== undefined && Date.now() - t0 >= o.durationMs);
   const done = (r: StressReport): void => {
     reports.push({ ...r, log: [] });
     o.onSeed?.(r, reports.length);
   };
+  const stopped = new Promise<null>((resolve) => {
+    if (o.signal?.aborted) resolve(null);
+    o.signal?.addEventListener('abort', () => resolve(null), { once: true });
+  });
+  /** The seed's report, or null once the signal has stopped the campaign (the run is abandoned). */
+  const unlessStopped = (run: Promise<StressReport>): Promise<StressReport | null> => {
+    run.catch(() => {});
+    return Promise.race([run, stopped]);
+  };
+  const hooks = {
+    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
+  };
   if (o.jobs <= 1) {
     while (more()) {
       const seed = o.seeds[next++]!;
       o.onStart?.(seed);
-      done(await runSeed(cfg, seed, { ...(o.onProgress ? { onProgress: o.onProgress } : {}) }));
+      const r = await unlessStopped(runSeed(cfg, seed, hooks));
+      if (r) done(r);
     }
   } else {
     // from the sources, the job thread runs a bundle too, with each module's own URL pinned
@@ -174,34 +197,48 @@ export async function runCampaign(cfg: StressConfig, o: CampaignOptions): Promis
       maxThreads: o.jobs,
       idleTimeout: 1000,
     });
+    let rounds: Promise<unknown> = Promise.resolve();
+    /** A worker-thread seed, from this thread, after the one before it. */
+    const round = (seed: number): Promise<StressReport> => {
+      const run = rounds.then(() => runSeed(cfg, seed, hooks));
+      rounds = run.catch(() => {});
+      return run;
+    };
     try {
       const lane = async (): Promise<void> => {
         while (more()) {
           const seed = o.seeds[next++]!;
           o.onStart?.(seed);
-          let r: StressReport;
+          let r: StressReport | null;
           try {
-            r = (await pool.run({ cfg, seed } satisfies StressJob)) as StressReport;
+            r = await unlessStopped(
+              onWorkers(cfg.seed, seed)
+                ? round(seed)
+                : (pool.run({ cfg, seed } satisfies StressJob) as Promise<StressReport>),
+            );
           } catch (e) {
             // the simulator's own thread failed, not the kernel: say which seed, and stop
             throw new Error(
               `seed ${seed}: the campaign's job thread failed (${(e as Error).message}); rerun that seed alone with --seed ${seed} --jobs 1`,
             );
           }
-          done(r);
+          if (r) done(r);
         }
       };
       await Promise.all(Array.from({ length: o.jobs }, lane));
     } finally {
+      // ends the threads of abandoned seeds too
       await pool.destroy();
     }
   }
   reports.sort((a, b) => a.seed - b.seed);
-  const report = reports.find((r) => r.verdict === 'violation') ?? reports.at(-1)!;
+  const report = reports.find((r) => r.verdict === 'violation') ?? reports.at(-1) ?? null;
+  const ran = new Set(reports.map((r) => r.seed));
   return {
     results: reports.map((r) => seedResult(r, onWorkers(cfg.seed, r.seed))),
     report,
     skipped: o.seeds.length - reports.length,
+    notRun: o.seeds.filter((s) => !ran.has(s)),
   };
 }
 

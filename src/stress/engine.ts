@@ -74,6 +74,8 @@ export interface EngineHooks {
   rules?: LifecycleRules;
   /** a scripted scenario instead of the stress program: what the boot CPU does before slab, and what each CPU does after */
   programs?: ScenarioPrograms;
+  /** abandons the run: it rejects with the signal's reason at the next step */
+  signal?: AbortSignal;
 }
 
 /**
@@ -192,6 +194,7 @@ export async function runStress(config: StressConfig, hooks: EngineHooks = {}): 
         return;
       }
       await turn();
+      hooks.signal?.throwIfAborted();
       // after a violation, keep stepping a little so the other CPUs notice and stop
       if (stop() && ++afterStop > 10_000) break;
       if (hooks.onProgress && q.tick - lastProgress >= 500) {
