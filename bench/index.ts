@@ -14,6 +14,7 @@ import { Replayer, replayText } from '../src/trace/replay.ts';
 import { workerEntry } from '../src/smp/worker-url.ts';
 import { Prng } from '../src/util/prng.ts';
 import { randomTrace } from './trace.ts';
+import { SHAPES } from './shapes.ts';
 import { benchSmp } from './smp.ts';
 import { benchCheck } from './check.ts';
 import { benchScale } from './scale.ts';
@@ -247,6 +248,54 @@ function replayReference(): void {
   }
 }
 
+/**
+ * `percpu-sim replay` against the C build on a trace of every shape in bench/shapes.ts: whole
+ * commands, the same file, alternating, best of two; wall time and peak memory. The shapes
+ * are heavy for the kernel's O(n) walk (the C build takes minutes on 10^6 operations of
+ * some), so the size is PCPU_BENCH_SHAPE_OPS operations (default 2*10^5).
+ */
+function replayShapes(): void {
+  const ops = Number(process.env.PCPU_BENCH_SHAPE_OPS ?? 2e5);
+  console.log(`kernel: replay of ${fmt(ops)} operations of each trace shape, against the C build (bench/ref)`);
+  const dir = mkdtempSync(join(tmpdir(), 'pcpu-bench-'));
+  try {
+    const ref = join(dir, 'percpu-ref');
+    try {
+      execFileSync('cc', ['-O2', '-o', ref, fileURLToPath(new URL('../../bench/ref/percpu-ref.c', import.meta.url))]);
+    } catch (e) {
+      console.log(`  (no C compiler for the baseline: ${(e as Error).message.split('\n')[0]})`);
+      return;
+    }
+    const bin = fileURLToPath(new URL('../../bin/percpu-sim.mjs', import.meta.url));
+    const measure = (cmd: string, args: string[]): { secs: number; peak: number } => {
+      const t = performance.now();
+      const r = spawnSync('/usr/bin/time', ['-f', 'PEAK %M', cmd, ...args], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        encoding: 'utf8',
+      });
+      const m = /PEAK (\d+)/.exec(r.stderr ?? '');
+      return { secs: (performance.now() - t) / 1000, peak: m ? Number(m[1]) * 1024 : NaN };
+    };
+    for (const shape of SHAPES) {
+      const file = join(dir, `${shape.name}.jsonl`);
+      writeFileSync(file, shape.make(ops, 1));
+      let js = { secs: Infinity, peak: Infinity };
+      let c = { secs: Infinity, peak: Infinity };
+      for (let i = 0; i < 2; i++) {
+        const a = measure(process.execPath, [bin, 'replay', '--memory', '4096', file]);
+        const b = measure(ref, [file]);
+        js = { secs: Math.min(js.secs, a.secs), peak: Math.min(js.peak, a.peak) };
+        c = { secs: Math.min(c.secs, b.secs), peak: Math.min(c.peak, b.peak) };
+      }
+      row(`${shape.name}: wall time`, js.secs, ' s', { name: 'C', value: c.secs });
+      if (Number.isFinite(js.peak) && Number.isFinite(c.peak))
+        row(`${shape.name}: peak memory`, js.peak / 2 ** 20, ' MiB', { name: 'C', value: c.peak / 2 ** 20 });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const which = process.argv.slice(2);
 const want = (s: string): boolean => which.length === 0 || which.includes(s);
 if (want('mem')) await benchMem();
@@ -255,6 +304,7 @@ if (want('replay-2m')) {
   console.log('kernel: a trace of about 2 M allocations (minutes: the C build takes as long)');
   replayAgainstC(3e6, 3, '3 M ops, ~1.95 M allocations');
 }
+if (want('shapes')) replayShapes();
 if (want('reference')) replayReference();
 if (want('check')) await benchCheck(row);
 if (want('smp')) await benchSmp(row);

@@ -1,0 +1,166 @@
+/**
+ * Replay traces of other shapes than bench/trace.ts's, for the replay benchmark: each
+ * stresses another part of the allocator (the walk over many chunks, big areas and their
+ * page spans, the alignment padding, the reserved chunk, long-lived fragmentation). All use
+ * the replay format (docs/replay-format.md) and are a pure function of their seed.
+ */
+import { Prng } from '../src/util/prng.ts';
+
+export interface Shape {
+  name: string;
+  /** what the shape stresses */
+  what: string;
+  make(ops: number, seed: number): string;
+}
+
+interface Mix {
+  /** a request's size */
+  size(rng: Prng): number;
+  /** its alignment */
+  align(rng: Prng): number;
+  /** the chance an allocation is reserved */
+  reserved: number;
+  /** the chance an operation frees, by progress through the trace (0..1) */
+  freeRatio(progress: number): number;
+  /** which live area a free takes: any, or the oldest first */
+  pick: 'any' | 'old' | 'young';
+  /** allocations made before slab comes online */
+  early: number;
+}
+
+const BOOT = '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}';
+
+function generate(ops: number, seed: number, mix: Mix): string {
+  const rng = new Prng(seed);
+  const out: string[] = [BOOT];
+  const live: number[] = [];
+  let next = 0;
+  let slab = mix.early === 0;
+  if (slab) out.push('{"op":"slab_online"}', '{"op":"init_late"}');
+  for (let i = 0; i < ops; i++) {
+    if (!slab && next >= mix.early) {
+      out.push('{"op":"slab_online"}', '{"op":"init_late"}');
+      slab = true;
+    }
+    if (live.length && rng.chance(mix.freeRatio(i / ops))) {
+      const k =
+        mix.pick === 'any'
+          ? rng.int(0, live.length - 1)
+          : mix.pick === 'old'
+            ? rng.int(0, Math.min(live.length - 1, 15))
+            : rng.int(Math.max(0, live.length - 16), live.length - 1);
+      const id = live[k]!;
+      if (mix.pick === 'any') {
+        live[k] = live[live.length - 1]!;
+        live.pop();
+      } else live.splice(k, 1);
+      out.push(`{"op":"free","id":"a${id}"}`);
+    } else {
+      const id = next++;
+      live.push(id);
+      const reserved = rng.chance(mix.reserved) ? ',"reserved":true' : '';
+      out.push(`{"op":"alloc","id":"a${id}","size":${mix.size(rng)},"align":${mix.align(rng)}${reserved}}`);
+    }
+  }
+  return out.join('\n') + '\n';
+}
+
+/** 1..max, log-uniform: as many 1-2 byte requests as 16-32 KiB ones. */
+const logUniform = (rng: Prng, max: number): number =>
+  Math.min(max, Math.max(1, Math.floor(2 ** (rng.float() * Math.log2(max + 1)))));
+const drift =
+  (lo: number, hi: number) =>
+  (p: number): number =>
+    lo + (hi - lo) * (p < 0.5 ? 2 * p : 2 - 2 * p);
+
+export const SHAPES: Shape[] = [
+  {
+    name: 'mixed',
+    what: 'sizes 1 B..32 KiB log-uniform, alignments up to 4096, 5% reserved, 30-55% frees, slab early',
+    make: (ops, seed) =>
+      generate(ops, seed, {
+        size: (r) => logUniform(r, 32768),
+        align: (r) => 1 << r.int(0, 12),
+        reserved: 0.05,
+        freeRatio: drift(0.3, 0.55),
+        pick: 'any',
+        early: 40,
+      }),
+  },
+  {
+    name: 'many-chunks',
+    what: 'mid-size areas that fill hundreds of chunks: the walk crosses long slot lists',
+    make: (ops, seed) =>
+      generate(ops, seed, {
+        size: (r) => r.int(2048, 12288),
+        align: (r) => 1 << r.int(2, 6),
+        reserved: 0,
+        freeRatio: drift(0.3, 0.45),
+        pick: 'any',
+        early: 0,
+      }),
+  },
+  {
+    name: 'large',
+    what: 'areas of 8-64 KiB: a chunk holds a few, populate and reclaim often',
+    make: (ops, seed) =>
+      generate(ops, seed, {
+        size: (r) => r.int(8192, 65536),
+        align: (r) => 1 << r.int(3, 12),
+        reserved: 0,
+        freeRatio: () => 0.5,
+        pick: 'any',
+        early: 0,
+      }),
+  },
+  {
+    name: 'align-heavy',
+    what: 'small areas at alignments of 256..4096: padding heads split off and given away',
+    make: (ops, seed) =>
+      generate(ops, seed, {
+        size: (r) => r.int(1, 200),
+        align: (r) => 1 << r.int(8, 12),
+        reserved: 0,
+        freeRatio: drift(0.35, 0.5),
+        pick: 'any',
+        early: 0,
+      }),
+  },
+  {
+    name: 'reserved-heavy',
+    what: 'a third of the allocations from the reserved chunk, which fills and fails',
+    make: (ops, seed) =>
+      generate(ops, seed, {
+        size: (r) => r.int(4, 512),
+        align: (r) => 1 << r.int(2, 5),
+        reserved: 0.33,
+        freeRatio: drift(0.4, 0.5),
+        pick: 'any',
+        early: 20,
+      }),
+  },
+  {
+    name: 'fragmented',
+    what: 'long-lived small areas that stay while young ones come and go: long maps, holes everywhere',
+    make: (ops, seed) =>
+      generate(ops, seed, {
+        size: (r) => (r.chance(0.9) ? r.int(4, 64) : r.int(65, 1024)),
+        align: (r) => 1 << r.int(0, 4),
+        reserved: 0,
+        freeRatio: drift(0.35, 0.49),
+        pick: 'young',
+        early: 0,
+      }),
+  },
+];
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const shape = SHAPES.find((s) => s.name === process.argv[2]);
+  if (!shape) {
+    process.stderr.write(
+      `usage: shapes.ts NAME [OPS] [SEED]; NAME is one of ${SHAPES.map((s) => s.name).join(', ')}\n`,
+    );
+    process.exit(2);
+  }
+  process.stdout.write(shape.make(Number(process.argv[3] ?? 1e6), Number(process.argv[4] ?? 1)));
+}
