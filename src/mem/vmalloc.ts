@@ -28,6 +28,14 @@ export class VmSpace {
   private readonly header: Int32Array;
   /** live areas sorted by address */
   private areas: VmArea[] = [];
+  /**
+   * Where the last one-group pcpu_get_vm_areas() search ended. For one group the downward
+   * search finds the highest aligned base that collides with nothing (each jump skips only
+   * bases that collide with the area it hit). Areas added since cannot make room above that
+   * base; only a free at or above it can. Until then a search for the same size and alignment
+   * may start there: the same answer, without walking past every chunk created before.
+   */
+  private resume: { offset: number; size: number; align: number; base: number } | null = null;
 
   constructor(readonly mem: PhysMem) {
     const l = mem.layout;
@@ -95,6 +103,9 @@ export class VmSpace {
     let last = 0;
     for (let g = 0; g < offsets.length; g++) last = Math.max(last, offsets[g]! + sizes[g]!);
     let base = alignDown(this.end - last - GUARD, align);
+    const r = this.resume;
+    const one = offsets.length === 1;
+    if (one && r && r.offset === offsets[0] && r.size === sizes[0] && r.align === align) base = r.base;
     while (base >= this.start) {
       let conflict: VmArea | null = null;
       let g = 0;
@@ -105,7 +116,11 @@ export class VmSpace {
         if (conflict && conflict.addr + conflict.size + GUARD <= s) conflict = null;
       }
       if (!conflict) {
-        return offsets.map((o, i) => this.insert({ addr: base + o, size: sizes[i]!, caller: 'pcpu_get_vm_areas' }));
+        const found = offsets.map((o, i) =>
+          this.insert({ addr: base + o, size: sizes[i]!, caller: 'pcpu_get_vm_areas' }),
+        );
+        this.resume = one ? { offset: offsets[0]!, size: sizes[0]!, align, base } : null;
+        return found;
       }
       // move the group that collided to just below the area it hit
       const gi = g - 1;
@@ -126,6 +141,7 @@ export class VmSpace {
       );
     this.unmapRange(area.addr, area.size);
     this.areas.splice(i, 1);
+    if (this.resume && area.addr >= this.resume.base) this.resume = null;
   }
 
   /** The live area containing addr (find_vm_area), or null. */

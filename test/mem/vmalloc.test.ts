@@ -61,6 +61,49 @@ describe('vm areas', () => {
       { numRuns: 50, seed: 7 },
     );
   });
+  it('property: a one-group search starts where the last ended, and still answers what a search from the top does', () => {
+    // the answer from the top of the range down, from the live areas alone
+    const fromTop = (m: Machine, size: number, align: number): number | null => {
+      const areas = m.vm.list();
+      const end = m.vm.end;
+      let base = Math.floor((end - size - PAGE_SIZE) / align) * align;
+      while (base >= m.vm.start) {
+        const hit = areas.filter((a) => a.addr < base + size + PAGE_SIZE && a.addr + a.size + PAGE_SIZE > base).pop();
+        if (!hit) return base;
+        base = Math.floor((hit.addr - PAGE_SIZE - size) / align) * align;
+      }
+      return null;
+    };
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 9 }), fc.integer({ min: 1, max: 24 }), fc.nat()), {
+          maxLength: 80,
+        }),
+        (steps) => {
+          // a small range, so that the bottom-up allocations reach the chunks coming down from the top
+          const m = new Machine({ cpus: 2, memoryBytes: 4 << 20, vmallocBytes: 2 << 20, shadow: false });
+          const live: number[] = [];
+          for (const [what, pages, pick] of steps) {
+            if (what < 3 && live.length) {
+              m.vm.freeVmArea(m.vm.findArea(live.splice(pick % live.length, 1)[0]!)!);
+            } else if (what < 5) {
+              const a = m.vm.getVmArea(pages * PAGE_SIZE);
+              if (a) live.push(a.addr);
+            } else {
+              // the chunk shape of one run: the same size and alignment every time, or now and then another
+              const size = (what === 9 ? pages : 16) * PAGE_SIZE;
+              const align = what === 8 ? 2 * PAGE_SIZE : PAGE_SIZE;
+              const want = fromTop(m, size, align);
+              const got = m.vm.getVmAreas([0], [size], align);
+              expect(got ? got[0]!.addr : null).toBe(want);
+              if (got) live.push(got[0]!.addr);
+            }
+          }
+        },
+      ),
+      { numRuns: 200, seed: 11 },
+    );
+  });
 });
 
 describe('page table and translation', () => {
