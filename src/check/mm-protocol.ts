@@ -165,6 +165,7 @@ export class MmProtocolChecker {
 
   /** A TLB fill: the translation of `va`'s page to `pfn`, tagged with `tag`. */
   filled(cpu: number, va: number, pfn: number, tag: number): void {
+    if (va < VMALLOC_START) return; // the direct map is an offset: no walk, nothing to go stale
     const b = this.books(cpu);
     const where = `cpu ${cpu} filled its TLB with ${hex(va)} -> frame ${pfn} under generation ${tag}`;
     if (b.genAtWalk === null)

@@ -33,6 +33,17 @@ export interface SmpConfig {
    * CPUs than the host has threads to spare; their work then interleaves at every await.
    */
   cpusPerThread?: number;
+  /** a controlled run: who lets the CPU threads go (src/smp/controller.ts); one CPU per thread */
+  control?: PhaseControl;
+}
+
+/** What runs a phase's threads one at a time: it sees each task's context and requests, and drives the phase. */
+export interface PhaseControl {
+  context(cpu: number, ctx: CpuContext): Partial<CpuContext>;
+  request<Q, R>(cpu: number, send: (req: Q) => Promise<R>): (req: Q) => Promise<R>;
+  /** drives the phase until its tasks end */
+  run(cpus: readonly number[], tasks: Promise<unknown>): Promise<void>;
+  abort(): void;
 }
 
 /** A phase that did not complete on some CPU: crashed, exited, or timed out. */
@@ -61,6 +72,7 @@ export class SmpMachine {
   /** requests each CPU has in flight: a CPU waiting on a working allocator is not stuck */
   private readonly inFlight = new Map<number, number>();
   private served = 0;
+  private readonly control: PhaseControl | null;
 
   constructor(
     readonly sim: Simulation,
@@ -74,6 +86,9 @@ export class SmpMachine {
     this.barrierTimeoutMs = Math.round((cfg.barrierTimeoutMs ?? 20_000) * Math.max(1, load));
     this.heartbeat = new Int32Array(new SharedArrayBuffer(4 * Math.max(1, this.machine.cpus)));
     this.cpusPerThread = Math.max(1, Math.floor(cfg.cpusPerThread ?? 1));
+    this.control = cfg.control ?? null;
+    if (this.control && this.cpusPerThread !== 1)
+      throw new Error('a controlled run takes one CPU per worker thread (--cpus-per-thread 1)');
   }
 
   /** Worker threads the machine uses when every CPU is up. */
@@ -138,20 +153,20 @@ export class SmpMachine {
       const pool = this.cpuUp(cpu);
       const ch = new MessageChannel();
       ports.push(ch);
-      const api = {
-        request: async (req: Request): Promise<Reply> => {
-          this.inFlight.set(cpu, (this.inFlight.get(cpu) ?? 0) + 1);
-          try {
-            return await this.actor.request({ ...req, cpu, internal: false });
-          } finally {
-            this.inFlight.set(cpu, this.inFlight.get(cpu)! - 1);
-            this.served++;
-          }
-        },
+      const send = async (req: Request): Promise<Reply> => {
+        this.inFlight.set(cpu, (this.inFlight.get(cpu) ?? 0) + 1);
+        try {
+          return await this.actor.request({ ...req, cpu, internal: false });
+        } finally {
+          this.inFlight.set(cpu, this.inFlight.get(cpu)! - 1);
+          this.served++;
+        }
       };
+      const api = { request: this.control ? this.control.request(cpu, send) : send };
       Comlink.expose(api, nodeEndpoint(ch.port1));
+      const ctx = this.cpuContext(cpu);
       const task: CpuTask = {
-        ctx: this.cpuContext(cpu),
+        ctx: this.control ? { ...ctx, ...this.control.context(cpu, ctx) } : ctx,
         sab: this.machine.sab,
         port: ch.port2,
         workload: module,
@@ -163,8 +178,11 @@ export class SmpMachine {
       return this.bounded(cpu, run, aborts[i]!);
     });
     try {
-      return await Promise.all(runs);
+      const all = Promise.all(runs);
+      if (this.control) await Promise.all([all, this.control.run(cpus, all)]);
+      return await all;
     } catch (e) {
+      this.control?.abort();
       Atomics.store(h, H_ABORT, 1);
       for (const a of aborts) a.abort();
       await Promise.allSettled(runs);
