@@ -15,7 +15,7 @@ import { H_PT_GEN, PAGE_SIZE, VMALLOC_START } from './layout.ts';
 export const DATA_PATH_BUGS = {
   'tlb-gen-after-walk':
     'the TLB fill reads the page-table generation after the table walk instead of before it, and tags the entry with it',
-  'store64-split': 'a 64-bit store is done as two 32-bit stores, on a 64-bit machine too',
+  'store64-split': 'a 64-bit store (plain or atomic) is done as two 32-bit stores, on a 64-bit machine too',
 } as const;
 
 export type DataPathBug = keyof typeof DATA_PATH_BUGS;
@@ -157,7 +157,15 @@ export class ControlledAccess extends MemAccess {
     return this.op(va, 8, F_ATOMIC, () => super.atomicLoad64(va));
   }
   override atomicStore64(va: number, value: bigint): number {
-    return this.op(va, 8, F_ATOMIC | F_WRITE, () => super.atomicStore64(va, value));
+    if (!this.splitStores) return this.op(va, 8, F_ATOMIC | F_WRITE, () => super.atomicStore64(va, value));
+    if (va % 8) return this.op(va, 8, F_ATOMIC | F_WRITE, () => super.atomicStore64(va, value));
+    const f = F_ATOMIC | F_WRITE;
+    const lo = this.op(va, 4, f | F_HALF1, () => super.atomicStore(va, Number(BigInt.asIntN(32, value)), 4));
+    if (lo < 0) return lo;
+    const hi = this.op(va + 4, 4, f | F_HALF2, () =>
+      super.atomicStore(va + 4, Number(BigInt.asIntN(32, value >> 32n)), 4),
+    );
+    return hi < 0 ? hi : lo;
   }
   override atomicAdd64(va: number, v: bigint): bigint | null {
     return this.op(va, 8, F_ATOMIC | F_WRITE, () => super.atomicAdd64(va, v));

@@ -93,6 +93,10 @@ export interface ControlledRun {
   points: number;
   /** the physical memory's hash after shutdown */
   memoryHash: string;
+  /** the run's options that a replay needs */
+  failOnLeak: boolean;
+  countViolations: boolean;
+  strictLocks: boolean;
 }
 
 export interface CpuSummary {
@@ -393,11 +397,15 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
             schedule: controller.schedule,
             points: controller.points,
             memoryHash: memoryHash(sim.machine.sab),
+            failOnLeak: o.failOnLeak ?? false,
+            countViolations: o.countViolations ?? wc.countViolations ?? false,
+            strictLocks: o.strictLocks ?? false,
           },
         }
       : {}),
     rerun:
       runCommand({ workload: o.workload, seed: o.seed, config, args, cpusPerThread: o.cpusPerThread }) +
-      (checking && o.reference === false ? ' --no-reference' : ''),
+      (checking && o.reference === false ? ' --no-reference' : '') +
+      (o.control ? ` --controlled${o.control.word === 32 ? ' --word 32' : ''}` : ''),
   };
 }
