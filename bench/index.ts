@@ -18,6 +18,7 @@ import { SHAPES } from './shapes.ts';
 import { benchSmp } from './smp.ts';
 import { benchCheck } from './check.ts';
 import { benchScale } from './scale.ts';
+import { benchControlled } from './controlled.ts';
 
 const fmt = (n: number): string =>
   n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : n.toFixed(1);
@@ -308,4 +309,5 @@ if (want('shapes')) replayShapes();
 if (want('reference')) replayReference();
 if (want('check')) await benchCheck(row);
 if (want('smp')) await benchSmp(row);
+if (want('controlled')) await benchControlled(row);
 if (want('scale') || which.includes('scale-1024')) await benchScale(which.includes('scale-1024'));

@@ -23,7 +23,10 @@ export default async function cpuTask(task: CpuTask): Promise<CpuTaskResult> {
   try {
     const wl = await importWorkload(task.workload);
     const fn = task.phase === 'early' ? wl.early : task.phase === 'teardown' ? wl.teardown : wl.run;
+    // a controlled run: the workload starts when the controller lets this CPU go
+    api.start();
     const result = fn ? await fn.call(wl, api, task.args, task.early) : undefined;
+    api.end();
     try {
       structuredClone(result);
     } catch {
@@ -57,6 +60,7 @@ export default async function cpuTask(task: CpuTask): Promise<CpuTaskResult> {
       ms: performance.now() - t0,
     };
   } finally {
+    api.end();
     remote[Comlink.releaseProxy]();
     task.port.close();
   }

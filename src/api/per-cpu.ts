@@ -6,6 +6,8 @@
  */
 import type { AllocItem, AllocReply, Reply } from '../sim/events.ts';
 import { FAULT_UNALIGNED, MemAccess, faultName } from '../mem/access.ts';
+import { ControlledAccess, type DataPathBug } from '../mem/controlled-access.ts';
+import { F_WRITE, Gate, P_RELAX, P_REQUEST, P_SEQ_BEGIN, P_SEQ_END, P_START } from '../mem/gate.ts';
 import { H_ABORT, H_BARRIER_COUNT, H_BARRIER_GEN, H_BARRIER_PARTIES, H_PT_GEN, PAGE_SIZE } from '../mem/layout.ts';
 import { Prng } from '../util/prng.ts';
 import { ANY_CPU, type AccessFault, AccessChecker } from '../check/isolation.ts';
@@ -31,6 +33,17 @@ export interface CpuContext {
    * the barrier bounds itself)
    */
   heartbeat?: SharedArrayBuffer;
+  /** a controlled run: the controller's buffer, and the machine the data path is */
+  control?: CpuControl;
+}
+
+/** What a CPU of a controlled run needs: its gate, the longest it waits there, the machine's word. */
+export interface CpuControl {
+  sab: SharedArrayBuffer;
+  timeout_ms: number;
+  word: 32 | 64;
+  /** data-path bugs to build in (tests of the checkers) */
+  bugs?: DataPathBug[];
 }
 
 /** The actor's side of a CPU's channel (a comlink proxy in the worker). */
@@ -114,6 +127,9 @@ export class PerCpu {
   private fastOps = 0;
   private readonly checker: AccessChecker | null;
   private readonly beat: Int32Array | null;
+  /** a controlled run's gate (null: the thread runs free) */
+  readonly gate: Gate | null;
+  private readonly cmem: ControlledAccess | null;
   /** isolation faults recorded in counting mode */
   readonly faults: AccessFault[] = [];
 
@@ -125,7 +141,12 @@ export class PerCpu {
     this.cpu = ctx.cpu;
     this.nr_cpus = ctx.nr_cpus;
     this.prng = new Prng((ctx.seed ^ Math.imul(ctx.cpu + 1, 0x9e3779b1)) >>> 0);
-    this.mem = new MemAccess(sab);
+    const c = ctx.control;
+    this.gate = c ? new Gate(c.sab, ctx.nr_cpus, ctx.cpu, c.timeout_ms) : null;
+    this.cmem = this.gate
+      ? new ControlledAccess(sab, this.gate, { word: c!.word, ...(c!.bugs ? { bugs: c!.bugs } : {}) })
+      : null;
+    this.mem = this.cmem ?? new MemAccess(sab);
     this.offset = ctx.per_cpu_offset[ctx.cpu]!;
     this.header = new Int32Array(sab, 0, 1024);
     this.i32 = this.mem.i32;
@@ -262,7 +283,14 @@ export class PerCpu {
 
   private async call(req: Record<string, unknown>): Promise<Reply> {
     this.alive();
-    const r = await this.port.request(req);
+    let r: Reply;
+    if (this.gate) {
+      this.gate.point(P_REQUEST);
+      const p = this.port.request(req);
+      this.gate.sent();
+      r = await p;
+      this.gate.replied();
+    } else r = await this.port.request(req);
     this.alive();
     if (!r.ok && (r.bug || r.refused)) throw new PercpuError(r.error, r.bug ? r.bug.code : 'REFUSED');
     return r;
@@ -334,7 +362,7 @@ export class PerCpu {
 
   /** this_cpu_add(): a read-modify-write of this CPU's copy; returns the new value. */
   this_cpu_add(ptr: number, delta: number, width: 1 | 2 | 4 = 4): number {
-    if (width === 4 && ptr === this.tlbPtr && this.header[H_PT_GEN] === this.tlbGen) {
+    if (width === 4 && ptr === this.tlbPtr && (this.cmem ? this.cmem.ptGen() : this.header[H_PT_GEN]) === this.tlbGen) {
       if (this.checker) {
         // the fast path is checked like any access: the copy, then the frame it caches
         const va = this.this_cpu_ptr(ptr);
@@ -344,6 +372,7 @@ export class PerCpu {
       // the cached translation is still good: one load and one store, like %gs-relative addl
       const v = (this.i32[this.tlbIdx]! + delta) | 0;
       this.i32[this.tlbIdx] = v;
+      if (this.cmem) this.cmem.noteAccess(this.this_cpu_ptr(ptr), 4, F_WRITE, this.tlbIdx * 4);
       if ((++this.fastOps & 0xffff) === 0) this.alive();
       return v;
     }
@@ -419,7 +448,8 @@ export class PerCpu {
 
   /** Caches the translation of an aligned 4-byte this_cpu location for the fast path. */
   private fillTlb(ptr: number, va: number): void {
-    const gen = this.header[H_PT_GEN]!;
+    // the generation before the walk: an unmap during the walk makes the entry stale at once
+    const gen = this.cmem ? this.cmem.ptGen() : this.header[H_PT_GEN]!;
     const phys = this.mem.translate(va);
     if (phys < 0 || phys % 4 !== 0 || va % PAGE_SIZE > PAGE_SIZE - 4) {
       this.tlbPtr = NaN;
@@ -428,6 +458,45 @@ export class PerCpu {
     this.tlbPtr = ptr;
     this.tlbIdx = phys / 4;
     this.tlbGen = gen;
+    this.cmem?.noteFill(va, phys, gen);
+  }
+
+  /** per_cpu(x, cpu) of a 64-bit variable: a plain read, two 32-bit halves on a 32-bit machine. */
+  per_cpu_read64(ptr: number, cpu: number): bigint {
+    const va = this.per_cpu_ptr(ptr, cpu);
+    if (this.checker) this.checkRead(va, 8, cpu);
+    const v = this.mem.read64(va);
+    if (v === null) throw new CpuFault(this.cpu, va, this.mem.translate(va), 'per_cpu_read64');
+    if (this.checker) this.checkPhys(va, this.mem.translate(va), 8);
+    this.counts.reads++;
+    return v;
+  }
+
+  /**
+   * u64_stats_update_begin() on this CPU's sequence count at `syncp` (a 32-bit percpu
+   * variable): odd while the writer updates its 64-bit statistics, so that a reader on another
+   * CPU can tell a torn read and retry. On a 64-bit machine the kernel's is empty; this one
+   * counts either way.
+   */
+  u64_stats_update_begin(syncp: number): void {
+    this.this_cpu_write(syncp, (this.this_cpu_read(syncp) + 1) | 0);
+  }
+
+  u64_stats_update_end(syncp: number): void {
+    this.this_cpu_write(syncp, (this.this_cpu_read(syncp) + 1) | 0);
+  }
+
+  /** u64_stats_fetch_begin() on CPU `cpu`'s count: the value to hand to u64_stats_fetch_retry(). */
+  u64_stats_fetch_begin(syncp: number, cpu: number): number {
+    this.gate?.point(P_SEQ_BEGIN, this.per_cpu_ptr(syncp, cpu));
+    return this.per_cpu_read(syncp, cpu, 4);
+  }
+
+  /** u64_stats_fetch_retry(): whether the values read since `start` may be torn (read them again). */
+  u64_stats_fetch_retry(syncp: number, cpu: number, start: number): boolean {
+    const retry = (start & 1) !== 0 || this.per_cpu_read(syncp, cpu, 4) !== start;
+    this.gate?.point(P_SEQ_END, this.per_cpu_ptr(syncp, cpu), retry ? 1 : 0);
+    return retry;
   }
 
   this_cpu_add64(ptr: number, delta: bigint): bigint {
@@ -579,6 +648,16 @@ export class PerCpu {
    */
   relax(): Promise<void> {
     this.alive();
+    if (this.gate) {
+      // the controller picks who runs next: the event loop has no say
+      this.gate.point(P_RELAX);
+      try {
+        this.checkAbort('in cpu_relax()');
+      } catch (e) {
+        return Promise.reject(e as Error);
+      }
+      return Promise.resolve();
+    }
     return new Promise((resolve, reject) =>
       setImmediate(() => {
         try {
@@ -597,6 +676,16 @@ export class PerCpu {
       throw new PercpuError(`cpu ${this.cpu}: stopped ${where}: another CPU failed`, 'ABORTED');
   }
 
+  /** A controlled run: the first scheduling point of a phase, before the workload runs. */
+  start(): void {
+    this.gate?.point(P_START);
+  }
+
+  /** A controlled run: the phase has ended on this CPU. */
+  end(): void {
+    this.gate?.done();
+  }
+
   /**
    * Waits until every CPU running the phase has reached the barrier. Bounded: a CPU that
    * never arrives makes the others fail instead of hanging.
@@ -610,6 +699,12 @@ export class PerCpu {
       Atomics.store(h, H_BARRIER_COUNT, 0);
       Atomics.add(h, H_BARRIER_GEN, 1);
       Atomics.notify(h, H_BARRIER_GEN);
+      this.gate?.point(P_RELAX);
+      return;
+    }
+    if (this.gate) {
+      // parked until the last CPU arrives: the controller runs the others meanwhile
+      this.gate.block(gen);
       return;
     }
     // the wait is bounded by how long nobody makes progress, not by how long it takes

@@ -13,6 +13,7 @@ export const CHECKERS = [
   'lifecycle',
   'liveness',
   'locks',
+  'mm',
   'pages',
   'races',
   'reference',

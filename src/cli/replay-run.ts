@@ -5,7 +5,7 @@ import { SavedRunLogSchema, SavedStressSchema, schemaErrors } from '../files/sav
 import { replayRunCommand, stressCommand } from '../files/rerun.ts';
 import { runSchedule } from '../explore/dpor.ts';
 import { scenario } from '../explore/scenarios.ts';
-import { replayRunLog } from '../smp/run-log.ts';
+import { replayControlled, replayRunLog } from '../smp/run-log.ts';
 import { runStress } from '../stress/engine.ts';
 import {
   type Command,
@@ -32,13 +32,16 @@ Replays a saved run (FILE, or - for standard input) and reports whether it ends 
   - A run on worker threads (percpu-sim run --save FILE, or stress --workers --save FILE) is
     replayed from its event log without any worker: every allocator reply and the final
     allocator state must match, and every operation is held against 2.6.36.
+  - A controlled run (stress --controlled --save FILE, run --controlled --save FILE) runs
+    again on worker threads along its recorded schedule, data path included: the same
+    violations and the same final memory hash.
 
 Options:
 ${VISUALS_HELP}
   --json              print the result as JSON ("reproduced": true or false)
   -h, --help          this text
 
-Exit status, the same for both kinds of file: 0 when the replay reproduces a run that was
+Exit status, the same for every kind of file: 0 when the replay reproduces a run that was
 clean; 1 when it shows a failure: the saved run's failure again, or a replay that does not
 end as the saved run did, or (a run log) an operation 2.6.36 would do otherwise; 3 when it
 reproduces a run that timed out; 2 for bad usage or a file that is not a saved run.
@@ -69,6 +72,36 @@ async function replayRunMain(file: string, json: boolean, visuals: Visuals): Pro
     const parsed = SavedRunLogSchema.safeParse(raw);
     if (!parsed.success) return usage(`${shownName(file)} is not a valid run log: ${schemaErrors(parsed.error)}`);
     const log = parsed.data;
+    if (log.controlled) {
+      // a controlled run replays whole, on worker threads, along its schedule
+      const r = await replayControlled(log);
+      const lines = r.report.violations.map(violationLine);
+      if (json)
+        process.stdout.write(
+          JSON.stringify(
+            {
+              reproduced: r.reproduced,
+              differences: r.differences,
+              violations: lines,
+              memoryHash: r.report.controlled?.memoryHash,
+            },
+            null,
+            2,
+          ) + '\n',
+        );
+      else
+        process.stdout.write(
+          `replayed the controlled run of ${log.workload} (seed ${log.seed}) along its ${log.controlled.schedule.length} recorded choices\n` +
+            lines.map((l) => `  ${l}\n`).join('') +
+            (r.reproduced
+              ? `reproduced: the same ${lines.length} violation(s) and the same final memory (hash ${log.controlled.memoryHash})\n`
+              : `NOT reproduced:\n${r.differences
+                  .slice(0, 10)
+                  .map((d) => `  ${d}\n`)
+                  .join('')}`),
+        );
+      return r.reproduced ? (lines.length ? 1 : 0) : 1;
+    }
     const recorder = visuals.fresh();
     const r = replayRunLog(log, recorder ?? undefined);
     const same = r.mismatches.length === 0 && r.sameFinalState;

@@ -62,6 +62,13 @@ Options:
   --cpus-per-thread K run K CPUs on each worker thread (M:N) instead of one thread per CPU
                       (1:1, the default): for machines with more CPUs than threads to spare.
                       A thread's CPUs interleave at every await; the report says which ran
+  --controlled        one CPU per thread, each parking at every shared-memory operation of
+                      the data path, every request and every reply, while the scheduler
+                      (--policy random or pct) picks who goes on: the run is a function of
+                      its seed, and --save / replay-run reproduce it whole (violations and
+                      final memory). Not with --cpus-per-thread
+  --word 32|64        the machine's word (default 64); on 32, a controlled run splits plain
+                      64-bit per-CPU accesses in two, and torn reads and writes are reported
   --nodes N           NUMA nodes; more than one groups CPUs by node (default 1)
   --cpu-nodes LIST    the node of every CPU: "0,1,0,1" or ranges "0-15:0,16-31:1"
                       (default: CPUs in blocks per node); sets --cpus and --nodes if not given
@@ -97,7 +104,8 @@ Examples:
   percpu-sim run counter --cpus 8 --arg adds=5000000
   percpu-sim run churn --seed 7 --backend km
   percpu-sim run lifecycle --json
-  percpu-sim run churn --cpus 1024 --cpus-per-thread 16 --arg ops=50`;
+  percpu-sim run churn --cpus 1024 --cpus-per-thread 16 --arg ops=50
+  percpu-sim run u64-stats --controlled --word 32 --arg sync=false`;
   },
   async run(argv) {
     const { values, positionals } = parse(argv, {
@@ -106,6 +114,8 @@ Examples:
       arg: { type: 'string', multiple: true },
       timeout: { type: 'string' },
       'cpus-per-thread': { type: 'string' },
+      controlled: { type: 'boolean' },
+      word: { type: 'string' },
       'no-check': { type: 'boolean' },
       'no-reference': { type: 'boolean' },
       'fail-on-leak': { type: 'boolean' },
@@ -171,9 +181,20 @@ Examples:
       },
     });
     let svgDrawn = false;
+    const word = values.word === undefined ? 64 : values.word === '32' ? 32 : values.word === '64' ? 64 : 0;
+    if (!word) usage(`--word takes 32 or 64, got "${String(values.word)}"`);
+    if (values.word !== undefined && !values.controlled)
+      usage('--word splits 64-bit accesses where the scheduler can stop a CPU between the halves: add --controlled');
+    const policy = oneOfIn('--policy', values.policy, C.policy, 'random');
+    if (values.controlled && values['cpus-per-thread'] !== undefined)
+      usage('--controlled runs one CPU per worker thread; leave out --cpus-per-thread');
+    if (values.controlled && policy === 'fifo') usage('--controlled picks threads with --policy random or pct');
     let report;
     try {
       report = await runWorkload({
+        ...(values.controlled
+          ? { control: { policy: policy === 'pct' ? ('pct' as const) : ('random' as const), word: word as 32 | 64 } }
+          : {}),
         workload,
         args,
         ...(values.cpus !== undefined ? { cpus: intIn('--cpus', values.cpus, C.cpus, 4) } : {}),
@@ -189,7 +210,7 @@ Examples:
         strictLocks: values.strict === true,
         ...(values.memory !== undefined ? { memoryMiB: intIn('--memory', values.memory, C.memoryMiB, 64) } : {}),
         seed,
-        policy: oneOfIn('--policy', values.policy, C.policy, 'random'),
+        policy,
         check: values['no-check'] !== true,
         reference: values['no-reference'] !== true,
         failOnLeak: values['fail-on-leak'] === true,

@@ -14,7 +14,14 @@ import {
 import { replayRunCommand, stressCommand } from '../files/rerun.ts';
 import { CampaignSchema, type Shard, ShardSchema, writeSavedStress } from '../files/saved.ts';
 import { saveRunLog } from '../smp/run-log.ts';
-import { campaignSeeds, defaultJobs, runCampaign, runSeed, stressOnWorkers } from '../stress/campaign.ts';
+import {
+  campaignSeeds,
+  controlledRound,
+  defaultJobs,
+  runCampaign,
+  runSeed,
+  stressOnWorkers,
+} from '../stress/campaign.ts';
 import {
   CHECK_OPTIONS,
   type Command,
@@ -63,6 +70,8 @@ export const STRESS_OPTIONS = {
   duration: { type: 'string' },
   runs: { type: 'string' },
   workers: { type: 'boolean' },
+  controlled: { type: 'boolean' },
+  word: { type: 'string' },
   explore: { type: 'boolean' },
   preemptions: { type: 'string' },
   'max-schedules': { type: 'string' },
@@ -148,6 +157,16 @@ Exploration:
 Other:
   --workers             run the same program on real worker threads instead (true
                         parallelism; a failure there replays through its saved event log)
+  --controlled          on worker threads, one CPU per thread, but each thread parks at every
+                        shared-memory operation of the data path (generation and page-table
+                        reads, TLB fills, each half of a split access, atomics), every request
+                        and every reply, and the scheduler (--policy random or pct) picks who
+                        goes on: the run is a function of its seed, and --save / replay-run
+                        reproduce it whole (the same violations, the same final memory). The
+                        default campaign runs every tenth seed this way.
+  --word 32|64          the machine's word (default 64): on 32, plain 64-bit per-CPU accesses
+                        of controlled runs are two 32-bit ones with a scheduling point between,
+                        and the race detector reports a torn read or write
   --save FILE           save the run for percpu-sim replay-run
   --trace FILE          the last run as a Chrome trace, for https://ui.perfetto.dev or
                         chrome://tracing (an exploration: trace one --schedule)
@@ -187,6 +206,7 @@ export function stressConfig(values: Record<string, unknown>): StressConfig {
     usage('--distance needs the node count: give --nodes or --cpu-nodes');
   const distance = distanceFlag(values.distance, nodes);
   if (nodes > cpus) usage(`--nodes ${nodes} is more than --cpus ${cpus}: every node needs a CPU`);
+  if (values.controlled) values.workers = true;
   if (values.workers && (values.duration !== undefined || values.runs !== undefined))
     usage('--workers runs one seed on real threads; --duration and --runs are for the deterministic engine');
   if (values.workers && (values.explore || values.schedule !== undefined))
@@ -222,6 +242,7 @@ export function stressConfig(values: Record<string, unknown>): StressConfig {
     lockdep: values['no-lockdep'] !== true,
     reference: values['no-reference'] !== true,
     count: values.count === true,
+    word: wordFlag(values.word),
     args: {
       ops: intIn('--ops', values.ops, A.ops, d.args.ops),
       allocPct: intIn('--alloc-pct', values['alloc-pct'], A.allocPct, d.args.allocPct),
@@ -254,7 +275,13 @@ async function stressMain(values: Record<string, unknown>): Promise<number> {
   if (values.workers) {
     Object.assign(cfg, resolveMachine(cfg));
     const recorder = visuals.fresh();
-    const r = await stressOnWorkers(cfg, { onProgress: bar, ...(recorder ? { recorder } : {}) });
+    const controlled = values.controlled === true;
+    if (controlled && cfg.policy === 'fifo') usage('--controlled picks threads with --policy random or pct');
+    const r = await stressOnWorkers(cfg, {
+      onProgress: bar,
+      ...(recorder ? { recorder } : {}),
+      ...(controlled ? controlledRound(cfg) : {}),
+    });
     visuals.write({
       ...runPage(r),
       title: `percpu-sim stress --workers: ${cfg.cpus} CPUs, ${cfg.nodes} node(s), ${cfg.backend}`,
@@ -263,7 +290,7 @@ async function stressMain(values: Record<string, unknown>): Promise<number> {
     process.stdout.write(
       json
         ? JSON.stringify(data, null, 2) + '\n'
-        : `${r.verdict === 'pass' ? 'verdict: CLEAN' : 'verdict: VIOLATION'}\n${r.violations.map((v) => `  ${violationLine(v)}`).join('\n')}\nseed: ${cfg.seed}\nrerun: ${stressCommand(cfg, { workers: true })}${savePath !== undefined ? `\nreplay the allocator's side exactly: ${replayRunCommand(savePath)}` : ''}\n`,
+        : `${r.verdict === 'pass' ? 'verdict: CLEAN' : 'verdict: VIOLATION'}\n${r.violations.map((v) => `  ${violationLine(v)}`).join('\n')}\nseed: ${cfg.seed}\nrerun: ${stressCommand(cfg, { workers: true, controlled })}${savePath !== undefined ? `\nreplay ${controlled ? 'the whole run' : "the allocator's side"} exactly: ${replayRunCommand(savePath)}` : ''}\n`,
     );
     outputs.write('--save', savePath, (p) => saveRunLog(p, r));
     return outputs.finish(r.verdict === 'pass' ? 0 : 1);
@@ -368,6 +395,13 @@ async function stressMain(values: Record<string, unknown>): Promise<number> {
   if (r) outputs.write('--save', savePath, (p) => writeSavedStress(p, { ...r, scenario: null, schedule: null }));
   else outputs.unwritten('--save', savePath, 'no seed finished before the signal');
   return outputs.finish(campaign.results.every((x) => x.verdict === 'clean') ? 0 : 1);
+}
+
+/** --word 32|64: the machine's word. */
+function wordFlag(v: unknown): 32 | 64 {
+  if (v === undefined) return 64;
+  if (v === '32' || v === '64') return Number(v) as 32 | 64;
+  return usage(`--word takes 32 or 64, got "${String(v)}"`);
 }
 
 /** --shard K/N: the K-th of N slices of the campaign's seeds (needs --runs: a slice of what?). */

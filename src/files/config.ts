@@ -63,6 +63,8 @@ export const StressConfigSchema = z.object({
   reference: z.boolean().default(true),
   /** count violations and go on instead of stopping at the first */
   count: z.boolean().default(false),
+  /** the machine's word: on 32, a controlled worker run splits plain 64-bit accesses in two */
+  word: z.union([z.literal(32), z.literal(64)]).default(64),
   args: StressArgsSchema.default({}),
 });
 

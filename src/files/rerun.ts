@@ -21,6 +21,8 @@ export interface StressRerun {
   explore?: { preemptions: number; reduction: boolean };
   /** on real worker threads (--workers) */
   workers?: boolean;
+  /** under the controller (--controlled) */
+  controlled?: boolean;
 }
 
 /** --cpu-nodes and --distance of a machine that has them. */
@@ -61,6 +63,7 @@ export function stressCommand(config: StressConfig, how: StressRerun = {}): stri
   if (!cfg.lockdep) parts.push('--no-lockdep');
   if (!cfg.reference) parts.push('--no-reference');
   if (cfg.count) parts.push('--count');
+  if (cfg.word === 32) parts.push('--word 32');
   if (how.scenario) parts.push(`--scenario ${how.scenario}`);
   if (how.explore) {
     parts.push(`--explore --preemptions ${how.explore.preemptions}`);
@@ -68,6 +71,7 @@ export function stressCommand(config: StressConfig, how: StressRerun = {}): stri
   }
   if (how.schedule) parts.push(`--schedule ${how.schedule.join(',') || '-'}`);
   if (how.workers) parts.push('--workers');
+  if (how.controlled) parts.push('--controlled');
   return parts.join(' ');
 }
 

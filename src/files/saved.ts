@@ -23,6 +23,8 @@ export const SavedStressConfigSchema = withoutDefaults(StressConfigSchema).exten
   lockdep: S.lockdep,
   // runs saved before the reference model was held against them
   reference: S.reference,
+  // and before the 32-bit machine
+  word: S.word,
   args: withoutDefaults(StressArgsSchema).extend({
     // nor was there an early phase
     earlyOps: StressArgsSchema.shape.earlyOps.removeDefault().default(0),
@@ -116,6 +118,21 @@ export const SavedRunLogSchema = z.object({
   verdict: z.enum(['pass', 'fail', 'timeout']),
   fingerprint: z.string(),
   log: z.array(EventSchema),
+  /** a controlled run: enough to run it again along the same schedule, and where it ended */
+  controlled: z
+    .object({
+      policy: z.enum(['random', 'pct']),
+      seed: SeedSchema,
+      word: z.union([z.literal(32), z.literal(64)]),
+      args: z.record(z.union([z.number(), z.string(), z.boolean()])),
+      failOnLeak: z.boolean(),
+      countViolations: z.boolean(),
+      strictLocks: z.boolean(),
+      schedule: z.array(z.number().int().min(-1)),
+      memoryHash: z.string(),
+      violations: z.array(z.string()),
+    })
+    .optional(),
 });
 
 export type SavedRunLog = z.infer<typeof SavedRunLogSchema>;
@@ -126,6 +143,8 @@ export const SeedResultSchema = z.object({
   verdict: z.enum(['clean', 'violation']),
   /** it ran on real worker threads */
   workers: z.boolean(),
+  /** and under the controller (one thread at a time, a schedule that replays) */
+  controlled: z.boolean().optional(),
   /** the first violations, "checker/kind: message" */
   first: z.array(z.string()),
   requests: z.number().int().min(0),

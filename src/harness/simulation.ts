@@ -11,6 +11,7 @@
  */
 import type { CpuContext } from '../api/per-cpu.ts';
 import { CheckerSet } from '../check/checker-set.ts';
+import { MmProtocolChecker } from '../check/mm-protocol.ts';
 import type { Violation } from '../check/violation.ts';
 import { AllocatorActor } from '../actor/allocator-actor.ts';
 import { type Clock, eventLoopClock, ManualClock } from '../actor/clock.ts';
@@ -73,6 +74,8 @@ export interface SimulationHooks {
   rules?: LifecycleRules;
   /** a whole-run observer (the timeline of --trace and --html) */
   observer?: RunObserver;
+  /** the clock the actor runs on, instead of the one `drive` implies (a controlled run's) */
+  clock?: Clock;
 }
 
 /** Events kept for the report of the first violation. */
@@ -84,6 +87,8 @@ export class Simulation {
   readonly runQueue: Scheduler;
   readonly actor: AllocatorActor;
   readonly checkers: CheckerSet | null;
+  /** the memory-management protocol's books (with checking on) */
+  readonly mm: MmProtocolChecker | null;
   readonly clock: Clock;
   /** the boot lines setup_per_cpu_areas() printed */
   readonly bootLines: readonly string[];
@@ -173,12 +178,23 @@ export class Simulation {
       checkers.onFirst = () => (this.history = this.ring.map(formatEvent));
     }
     this.checkers = checkers;
-    this.clock = config.drive === 'manual' ? new ManualClock() : eventLoopClock;
+    this.mm = null;
+    if (checkers) {
+      const mm = new MmProtocolChecker(
+        (v) => checkers.add({ ...v, checker: v.checker ?? 'mm', tick: this.runQueue.tick }),
+        machine.vm.pt,
+        machine.vm.generation,
+      );
+      machine.vm.observer = { pte: (vpn, o, n) => mm.pteChanged(vpn, o, n), gen: (g) => mm.genBumped(g) };
+      machine.buddy.onFree = (pfn, order) => mm.framesFreed(pfn, order);
+      this.mm = mm;
+    }
+    this.clock = hooks.clock ?? (config.drive === 'manual' ? new ManualClock() : eventLoopClock);
     this.actor = new AllocatorActor({
       machine,
       runQueue: q,
       clock: this.clock,
-      eager: config.drive === 'event-loop',
+      eager: config.drive === 'event-loop' && !hooks.clock,
       ...(config.stepsPerTurn ? { stepsPerTurn: config.stepsPerTurn } : {}),
       ...(hooks.rules ? { rules: hooks.rules } : {}),
     });
@@ -234,6 +250,7 @@ export class Simulation {
 
   /** With nothing pending: the whole-state checks. */
   checkIdle(): void {
+    this.mm?.idle();
     this.checkers?.whenIdle(this.tick);
   }
 }

@@ -58,6 +58,11 @@ export const SEEDED_BUGS = {
   'walk-slot-too-high': "pcpu_alloc()'s walk starts one slot above the request's",
   'dynamic-from-reserved': 'pcpu_alloc() serves a dynamic request from the reserved chunk when it fits there',
   'pages-from-node-0': "percpu-vm takes every unit's pages from node 0 instead of the unit's CPU's node",
+  // the memory-management protocol: page tables, their generation and the frames they map
+  'pt-gen-before-clear':
+    'unmapping bumps the page-table generation before it clears the entries, so a CPU that refills its TLB in between caches a frame about to go, tagged as current',
+  'depopulate-free-before-unmap':
+    'pcpu_depopulate_chunk() gives the pages back to the page allocator before it unmaps them, and may sleep between, so page-table entries map free (and soon reused) frames',
 } as const;
 
 export type SeededBugName = keyof typeof SEEDED_BUGS;

@@ -215,6 +215,16 @@ export class PercpuVm implements PcpuBackend {
     if (chunk.immutable) this.pc.WARN('at mm/percpu-vm.c pcpu_depopulate_chunk(): WARN_ON(chunk->immutable)');
 
     const [pages, populated] = this.pcpu_get_pages_and_bitmap(chunk);
+    if (this.pc.mutant('depopulate-free-before-unmap')) {
+      // the pages go back first, and the entries that map them stay across a sleep
+      this.forEachRegion(chunk, 1, page_start, page_end, (rs, re) => {
+        for (let cpu = 0; cpu < this.pc.nr_cpu_ids; cpu++)
+          for (let i = rs; i < re; i++)
+            pages[this.page_idx(cpu, i)] = this.pc.machine.vm.vmallocToPfn(this.pc.pcpu_chunk_addr(chunk, cpu, i));
+        this.pcpu_free_pages(pages, rs, re);
+      });
+      yield sleepStep('pcpu_depopulate_chunk', chunk.id);
+    }
     this.pc.machine.vm.flushCacheVmap(); // pcpu_pre_unmap_flush
     this.forEachRegion(chunk, 1, page_start, page_end, (rs, re) =>
       this.pcpu_unmap_pages(chunk, pages, populated, rs, re),
@@ -223,7 +233,8 @@ export class PercpuVm implements PcpuBackend {
     yield sleepStep('pcpu_depopulate_chunk', chunk.id);
     if (this.pc.kcsan_delay) yield watchpoint('pcpu_depopulate_chunk');
     this.pc.READ('scratch', null, 'pcpu_depopulate_chunk');
-    this.forEachRegion(chunk, 1, page_start, page_end, (rs, re) => this.pcpu_free_pages(pages, rs, re));
+    if (!this.pc.mutant('depopulate-free-before-unmap'))
+      this.forEachRegion(chunk, 1, page_start, page_end, (rs, re) => this.pcpu_free_pages(pages, rs, re));
     this.pc.WRITE('populated', chunk, 'pcpu_depopulate_chunk');
     chunk.populated.set(populated); // commit the new bitmap
     this.put_scratch();

@@ -184,6 +184,7 @@ export class Percpu {
     this.kcsan_delay = this.kcsan?.delay === true;
     this.tracepoint = this.env.tracepoint;
     this.backend = opts.backend(this);
+    if (this.mutants['pt-gen-before-clear']) this.machine.vm.genBeforeClear = true;
   }
 
   /** Is this bug built in (see mutants.ts)? */

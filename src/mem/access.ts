@@ -60,14 +60,14 @@ export class MemAccess {
   readonly i32: Int32Array;
   readonly i64: BigInt64Array;
   readonly dv: DataView;
-  private readonly header: Int32Array;
+  protected readonly header: Int32Array;
   /**
    * A one-entry TLB for 32-bit access: the virtual page last translated, the word index of
    * its frame, and the page-table generation it is good for (every unmap bumps it).
    */
-  private tlbPage = -1;
-  private tlbWord = 0;
-  private tlbGen = -1;
+  protected tlbPage = -1;
+  protected tlbWord = 0;
+  protected tlbGen = -1;
   /** false: fill() checks the mapping and stores nothing (see MachineConfig.contents) */
   private readonly contents: boolean;
 
@@ -88,11 +88,22 @@ export class MemAccess {
     this.header = new Int32Array(sab, 0, PAGE_SIZE / 4);
   }
 
-  /** Remembers the frame of a translated page for the next aligned 32-bit access. */
-  private fillTlb(va: number, off: number, phys: number): void {
+  /**
+   * Remembers the frame of a translated page for the next aligned 32-bit access. The fill is a
+   * sequence-lock reader: `gen` was read before the walk, and the entry is kept only if the
+   * generation is still `gen` after it, so an unmap that ran during the walk is never cached
+   * as current.
+   */
+  protected fillTlb(va: number, off: number, phys: number, gen: number): void {
+    if (this.ptGen() !== gen) return;
     this.tlbPage = va - off;
     this.tlbWord = (phys - off) / 4;
-    this.tlbGen = this.header[H_PT_GEN]!;
+    this.tlbGen = gen;
+  }
+
+  /** The page-table generation (vmalloc.ts bumps it after every unmap): what a TLB entry is good for. */
+  ptGen(): number {
+    return this.header[H_PT_GEN]!;
   }
 
   /**
@@ -152,11 +163,11 @@ export class MemAccess {
   read32(va: number): number {
     const off = va & (PAGE_SIZE - 1);
     if (off <= PAGE_SIZE - 4 && (off & 3) === 0) {
-      if (va - off === this.tlbPage && this.header[H_PT_GEN] === this.tlbGen)
-        return this.i32[this.tlbWord + (off >> 2)]!;
+      const gen = this.ptGen();
+      if (va - off === this.tlbPage && gen === this.tlbGen) return this.i32[this.tlbWord + (off >> 2)]!;
       const p = this.translate(va);
       if (p < 0) return NaN;
-      this.fillTlb(va, off, p);
+      this.fillTlb(va, off, p, gen);
       return this.i32[p / 4]!;
     }
     if (off > PAGE_SIZE - 4) return this.readSlow(va, 4) | 0;
@@ -169,14 +180,15 @@ export class MemAccess {
     const off = va & (PAGE_SIZE - 1);
     if (off <= PAGE_SIZE - 4 && (off & 3) === 0) {
       // aligned and inside one page: the TLB, or one table lookup to fill it
-      if (va - off === this.tlbPage && this.header[H_PT_GEN] === this.tlbGen) {
+      const gen = this.ptGen();
+      if (va - off === this.tlbPage && gen === this.tlbGen) {
         const w = this.tlbWord + (off >> 2);
         this.i32[w] = value;
         return w * 4;
       }
       const p = this.translate(va);
       if (p < 0) return p;
-      this.fillTlb(va, off, p);
+      this.fillTlb(va, off, p, gen);
       this.i32[p / 4] = value;
       return p;
     }

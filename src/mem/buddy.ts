@@ -40,6 +40,8 @@ export class BuddyAllocator {
   /** whether any fault injection is set: the common case skips injectFault() altogether */
   private injecting = false;
   private calls = 0;
+  /** sees every block given back, before it is free (the memory-management protocol checker) */
+  onFree: ((pfn: number, order: number) => void) | null = null;
 
   constructor(readonly mem: PhysMem) {
     const n = mem.nrPages;
@@ -153,6 +155,7 @@ export class BuddyAllocator {
     if (have !== order)
       throw new MemError('EINVAL', fn, 'order', `${order} does not match the allocated order ${have} of pfn ${pfn}`);
     this.allocOrder[pfn] = NONE;
+    this.onFree?.(pfn, order);
     this.freeBlock(pfn, order, this.mem.pfnToNid(pfn));
   }
 

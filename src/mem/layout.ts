@@ -168,3 +168,23 @@ export function readHeader(sab: SharedArrayBuffer): Layout {
     nodeStartPfn,
   };
 }
+
+/**
+ * A hash of the whole physical memory (FNV-1a over its 32-bit words): what a replay of a
+ * controlled run must end with.
+ */
+export function memoryHash(sab: SharedArrayBuffer): string {
+  const l = readHeader(sab);
+  const w = new Int32Array(sab, l.physOffset, l.memoryBytes / 4);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < w.length; i++) {
+    const x = w[i]!;
+    if (x === 0) {
+      h = Math.imul(h ^ 0x5a, 0x01000193);
+      continue;
+    }
+    h = Math.imul(h ^ (x & 0xffff), 0x01000193);
+    h = Math.imul(h ^ (x >>> 16), 0x01000193);
+  }
+  return (h >>> 0).toString(16).padStart(8, '0');
+}

@@ -16,6 +16,15 @@ export interface VmArea {
   readonly caller: string;
 }
 
+/**
+ * What an observer of the page table sees (the memory-management protocol checker): every
+ * entry that changes, with its old and new pfn (-1 for none), and every generation bump.
+ */
+export interface PtObserver {
+  pte(vpn: number, oldPfn: number, newPfn: number): void;
+  gen(value: number): void;
+}
+
 /** get_vm_area puts one unmapped guard page after every area, as VM_ALLOC areas have. */
 const GUARD = PAGE_SIZE;
 
@@ -36,6 +45,10 @@ export class VmSpace {
    * may start there: the same answer, without walking past every chunk created before.
    */
   private resume: { offset: number; size: number; align: number; base: number } | null = null;
+  /** sees every entry change and generation bump (null: nobody watches) */
+  observer: PtObserver | null = null;
+  /** a bug to build in: unmapRange() bumps the generation before it clears the entries */
+  genBeforeClear = false;
 
   constructor(readonly mem: PhysMem) {
     const l = mem.layout;
@@ -171,15 +184,40 @@ export class VmSpace {
       if (this.pt[vpn0 + i] !== 0)
         throw new MemError('EBUSY', fn, 'addr', `0x${(addr + i * PAGE_SIZE).toString(16)} is already mapped`);
     }
-    for (let i = 0; i < pfns.length; i++) Atomics.store(this.pt, vpn0 + i, pfns[i]! + 1);
+    for (let i = 0; i < pfns.length; i++) {
+      Atomics.store(this.pt, vpn0 + i, pfns[i]! + 1);
+      this.observer?.pte(vpn0 + i, -1, pfns[i]!);
+    }
   }
 
-  /** unmap_kernel_range_noflush(): clears the range; unmapped pages are skipped. */
+  /**
+   * unmap_kernel_range_noflush(): clears the range; unmapped pages are skipped. The entries
+   * change first and the generation after, and only when an entry did change: a CPU that reads
+   * the generation, walks and finds the generation unchanged (access.ts) has read a current
+   * entry.
+   */
   unmapRange(addr: number, size: number): void {
     this.checkRange('unmap_kernel_range_noflush', addr, size, false);
     const vpn0 = (addr - this.start) / PAGE_SIZE;
-    for (let i = 0; i < size / PAGE_SIZE; i++) Atomics.store(this.pt, vpn0 + i, 0);
-    if (size > 0) Atomics.add(this.header, H_PT_GEN, 1);
+    if (this.genBeforeClear && size > 0) this.bump();
+    let changed = false;
+    for (let i = 0; i < size / PAGE_SIZE; i++) {
+      const old = Atomics.exchange(this.pt, vpn0 + i, 0);
+      if (old === 0) continue;
+      changed = true;
+      this.observer?.pte(vpn0 + i, old - 1, -1);
+    }
+    if (changed && !this.genBeforeClear) this.bump();
+  }
+
+  private bump(): void {
+    const g = Atomics.add(this.header, H_PT_GEN, 1) + 1;
+    this.observer?.gen(g);
+  }
+
+  /** The generation of the page table now: bumped after every change that unmaps a page. */
+  get generation(): number {
+    return Atomics.load(this.header, H_PT_GEN);
   }
 
   /** vmalloc_to_page(): the pfn mapped at addr, or -1. */

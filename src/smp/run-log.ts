@@ -6,9 +6,9 @@
  */
 import { allocatorFingerprint, replayEventLog } from '../harness/log-replay.ts';
 import type { RunObserver } from '../harness/observer.ts';
-import type { Violation } from '../check/violation.ts';
+import { type Violation, violationLine } from '../check/violation.ts';
 import type { ActorEvent } from '../sim/events.ts';
-import type { RunReport } from './run.ts';
+import { type RunReport, runWorkload } from './run.ts';
 import { type SavedRunLog, SavedRunLogSchema, writeChecked } from '../files/saved.ts';
 
 /** Saves a run on worker threads for replay-run (through the schema that reads it back). */
@@ -22,7 +22,67 @@ export function saveRunLog(file: string, r: RunReport): void {
     verdict: r.verdict,
     fingerprint: r.fingerprint,
     log: r.log,
+    ...(r.controlled
+      ? {
+          controlled: {
+            policy: r.controlled.policy,
+            seed: r.controlled.seed,
+            word: r.controlled.word,
+            args: r.args,
+            failOnLeak: r.controlled.failOnLeak,
+            countViolations: r.controlled.countViolations,
+            strictLocks: r.controlled.strictLocks,
+            schedule: r.controlled.schedule,
+            memoryHash: r.controlled.memoryHash,
+            violations: r.violations.map(violationLine),
+          },
+        }
+      : {}),
   });
+}
+
+/** What replaying a controlled run gives: its violations and memory against the recording's. */
+export interface ControlledReplay {
+  reproduced: boolean;
+  report: RunReport;
+  /** how it differs from the recording, one line each */
+  differences: string[];
+}
+
+/**
+ * Runs a saved controlled run again on worker threads, along its recorded schedule: the same
+ * violations, in the same order, and the same final memory hash, or the differences.
+ */
+export async function replayControlled(s: SavedRunLog): Promise<ControlledReplay> {
+  const c = s.config;
+  const k = s.controlled!;
+  const report = await runWorkload({
+    workload: s.workload,
+    seed: s.seed,
+    cpus: c.cpus,
+    nodes: c.nodes,
+    ...(c.cpuToNode ? { cpuToNode: c.cpuToNode } : {}),
+    ...(c.distance ? { distance: c.distance } : {}),
+    backend: c.backend,
+    memoryMiB: c.memoryMiB,
+    policy: c.policy,
+    maxDelay: c.maxDelay,
+    ...(c.mutant ? { mutant: c.mutant } : {}),
+    failRate: c.failRate,
+    args: k.args,
+    failOnLeak: k.failOnLeak,
+    countViolations: k.countViolations,
+    strictLocks: k.strictLocks,
+    control: { policy: k.policy, seed: k.seed, word: k.word, schedule: k.schedule },
+  });
+  const differences: string[] = [];
+  const got = report.violations.map(violationLine);
+  for (let i = 0; i < Math.max(got.length, k.violations.length); i++)
+    if (got[i] !== k.violations[i])
+      differences.push(`violation ${i + 1}: recorded ${k.violations[i] ?? 'none'}, replayed ${got[i] ?? 'none'}`);
+  const hash = report.controlled?.memoryHash ?? 'none';
+  if (hash !== k.memoryHash) differences.push(`final memory hash: recorded ${k.memoryHash}, replayed ${hash}`);
+  return { reproduced: differences.length === 0, report, differences };
 }
 
 export interface RunLogReplay {

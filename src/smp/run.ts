@@ -33,6 +33,8 @@ import type { RunConfig } from '../files/config.ts';
 import { runCommand } from '../files/rerun.ts';
 import type { CpuTaskResult } from './cpu-protocol.ts';
 import { CpuFailure, SmpMachine } from './smp-machine.ts';
+import { type ControlOptions, ControlError, Controller } from './controller.ts';
+import { memoryHash } from '../mem/layout.ts';
 
 export interface RunOptions {
   /** an example name (examples/NAME.ts) or a path to a workload module */
@@ -76,6 +78,25 @@ export interface RunOptions {
   onProgress?: (phase: string, done: number, total: number) => void;
   /** watches the run for --trace and --html: events, phases, counters, maps, violations */
   recorder?: RunObserver;
+  /** a controlled run: one thread runs at a time, as the policy picks (src/smp/controller.ts) */
+  control?: ControlOptions;
+}
+
+/** What a controlled run adds to its report: how it was run, the choices it made, where memory ended. */
+export interface ControlledRun {
+  policy: ControlOptions['policy'];
+  seed: number;
+  word: 32 | 64;
+  /** every choice, a CPU or -1 for the allocator actor */
+  schedule: number[];
+  /** scheduling points the CPUs reported */
+  points: number;
+  /** the physical memory's hash after shutdown */
+  memoryHash: string;
+  /** the run's options that a replay needs */
+  failOnLeak: boolean;
+  countViolations: boolean;
+  strictLocks: boolean;
 }
 
 export interface CpuSummary {
@@ -116,6 +137,8 @@ export interface RunReport {
   verdict: 'pass' | 'fail' | 'timeout';
   /** the command that reruns this run */
   rerun: string;
+  /** a controlled run's schedule and final memory */
+  controlled?: ControlledRun;
 }
 
 const ROOT = new URL('../..', import.meta.url);
@@ -209,6 +232,9 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
 
   let sim: Simulation | null = null;
   let smp: SmpMachine | null = null;
+  if (o.control && (o.cpusPerThread ?? 1) !== 1)
+    throw new ConfigError('a controlled run takes one CPU per worker thread: leave out --cpus-per-thread');
+  const controller = o.control ? new Controller(cpus, { ...o.control, seed: o.control.seed ?? o.seed }) : null;
   /** what went wrong before the simulation could take it (a machine that does not boot) */
   const early_: Violation[] = [];
   const now = (): number => sim?.tick ?? 0;
@@ -275,7 +301,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
         drive: 'event-loop',
         keepLog: true,
       },
-      rec ? { observer: rec } : {},
+      { ...(rec ? { observer: rec } : {}), ...(controller ? { clock: controller.clock } : {}) },
     );
   } catch (e) {
     // a machine that cannot boot is a configuration to change, refused before any thread starts
@@ -284,9 +310,11 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     throw e;
   }
   try {
+    controller?.attach(sim.machine.sab, sim.mm);
     smp = new SmpMachine(sim, {
       ...(o.phaseTimeoutMs ? { phaseTimeoutMs: o.phaseTimeoutMs } : {}),
       ...(o.cpusPerThread ? { cpusPerThread: o.cpusPerThread } : {}),
+      ...(controller ? { control: controller } : {}),
     });
     const pc = sim.pc;
 
@@ -376,8 +404,8 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
         add({ checker: 'areas', kind: 'leak', cpu: l.cpu, message: `leak: ${leakLine(l)}` });
     progress('done', 5, total);
   } catch (e) {
-    if (e instanceof CpuFailure && e.timedOut) timedOut = true;
-    const cpu = e instanceof CpuFailure ? e.cpu : -1;
+    if ((e instanceof CpuFailure || e instanceof ControlError) && e.timedOut) timedOut = true;
+    const cpu = e instanceof CpuFailure || e instanceof ControlError ? e.cpu : -1;
     add({ checker: 'workers', kind: timedOut ? 'timeout' : 'failed', cpu, message: (e as Error).message });
     await smp?.close();
   }
@@ -415,8 +443,24 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     fingerprint: sim ? allocatorFingerprint(sim.pc) : '',
     // a run that stopped making progress proved nothing either way
     verdict: timedOut ? 'timeout' : violations.length ? 'fail' : 'pass',
+    ...(controller && sim
+      ? {
+          controlled: {
+            policy: controller.o.policy,
+            seed: controller.o.seed,
+            word: controller.word,
+            schedule: controller.schedule,
+            points: controller.points,
+            memoryHash: memoryHash(sim.machine.sab),
+            failOnLeak: o.failOnLeak ?? false,
+            countViolations: o.countViolations ?? wc.countViolations ?? false,
+            strictLocks: o.strictLocks ?? false,
+          },
+        }
+      : {}),
     rerun:
       runCommand({ workload: o.workload, seed: o.seed, config, args, cpusPerThread: o.cpusPerThread }) +
-      (checking && o.reference === false ? ' --no-reference' : ''),
+      (checking && o.reference === false ? ' --no-reference' : '') +
+      (o.control ? ` --controlled${o.control.word === 32 ? ' --word 32' : ''}` : ''),
   };
 }

@@ -36,6 +36,17 @@ export interface SmpConfig {
    * CPUs than the host has threads to spare; their work then interleaves at every await.
    */
   cpusPerThread?: number;
+  /** a controlled run: who lets the CPU threads go (src/smp/controller.ts); one CPU per thread */
+  control?: PhaseControl;
+}
+
+/** What runs a phase's threads one at a time: it sees each task's context and requests, and drives the phase. */
+export interface PhaseControl {
+  context(cpu: number, ctx: CpuContext): Partial<CpuContext>;
+  request<Q, R>(cpu: number, send: (req: Q) => Promise<R>): (req: Q) => Promise<R>;
+  /** drives the phase until its tasks end */
+  run(cpus: readonly number[], tasks: Promise<unknown>): Promise<void>;
+  abort(): void;
 }
 
 /** A phase that did not complete on some CPU: crashed, exited, or timed out. */
@@ -76,6 +87,7 @@ export class SmpMachine {
   /** requests each CPU has in flight: a CPU waiting on a working allocator is not stuck */
   private readonly inFlight = new Map<number, number>();
   private served = 0;
+  private readonly control: PhaseControl | null;
 
   constructor(
     readonly sim: Simulation,
@@ -91,6 +103,9 @@ export class SmpMachine {
     this.barrierTimeoutMs = cfg.barrierTimeoutMs ?? 2 * this.phaseTimeoutMs;
     // per CPU a heartbeat, then per CPU an at-a-barrier flag (see CpuContext)
     this.heartbeat = new Int32Array(new SharedArrayBuffer(8 * Math.max(1, this.machine.cpus)));
+    this.control = cfg.control ?? null;
+    if (this.control && this.cpusPerThread !== 1)
+      throw new Error('a controlled run takes one CPU per worker thread (--cpus-per-thread 1)');
   }
 
   /** Worker threads the machine uses when every CPU is up. */
@@ -176,20 +191,20 @@ export class SmpMachine {
       const pool = this.cpuUp(cpu);
       const ch = new MessageChannel();
       ports.push(ch);
-      const api = {
-        request: async (req: Request): Promise<Reply> => {
-          this.inFlight.set(cpu, (this.inFlight.get(cpu) ?? 0) + 1);
-          try {
-            return await this.actor.request({ ...req, cpu, internal: false });
-          } finally {
-            this.inFlight.set(cpu, this.inFlight.get(cpu)! - 1);
-            this.served++;
-          }
-        },
+      const send = async (req: Request): Promise<Reply> => {
+        this.inFlight.set(cpu, (this.inFlight.get(cpu) ?? 0) + 1);
+        try {
+          return await this.actor.request({ ...req, cpu, internal: false });
+        } finally {
+          this.inFlight.set(cpu, this.inFlight.get(cpu)! - 1);
+          this.served++;
+        }
       };
+      const api = { request: this.control ? this.control.request(cpu, send) : send };
       Comlink.expose(api, nodeEndpoint(ch.port1));
+      const ctx = this.cpuContext(cpu);
       const task: CpuTask = {
-        ctx: this.cpuContext(cpu),
+        ctx: this.control ? { ...ctx, ...this.control.context(cpu, ctx) } : ctx,
         sab: this.machine.sab,
         port: ch.port2,
         workload: module,
@@ -210,10 +225,17 @@ export class SmpMachine {
       );
     });
     const all = Promise.all(runs);
+    // a controlled run: the controller lets the threads go one at a time; when it gives up (a
+    // thread that stopped answering, a schedule that does not fit) that is the phase's failure
+    const controlled = this.control?.run(cpus, all).catch((e: Error & { cpu?: number; timedOut?: boolean }) => {
+      const at = Math.max(0, cpus.indexOf(e.cpu ?? -1));
+      fail(at, new CpuFailure(cpus[at]!, e.message, e.timedOut ? 'timeout' : 'died', false));
+    });
     const watchdog = this.watch(cpus, (i) => results[i] !== undefined, fail);
     try {
-      await Promise.race([all, onFailure]);
+      await Promise.race([Promise.all([all, controlled]), onFailure]);
       if (!failure) return results as CpuTaskResult[];
+      this.control?.abort();
       // the others see the abort at their next barrier or cpu_relax(); a thread that does
       // not come back (a CPU spinning without an await) is ended
       const others = Promise.all(runs.filter((_, i) => !results[i]?.lost));

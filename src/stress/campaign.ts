@@ -43,6 +43,16 @@ export function stressOnWorkers(cfg: StressConfig, extra: Partial<RunOptions>): 
 /** Which seeds of a campaign run on worker threads (one in this many). */
 export const WORKER_ROUND = 5;
 
+/** Of those, which run under the controller: every other one (so one seed in ten). */
+export function controlledSeed(base: number, seed: number): boolean {
+  return ((seed - base) >>> 0) % (2 * WORKER_ROUND) === WORKER_ROUND - 1;
+}
+
+/** The options of a controlled worker run of a configuration: its policy picks the threads too. */
+export function controlledRound(cfg: StressConfig): Partial<RunOptions> {
+  return { control: { policy: cfg.policy === 'pct' ? 'pct' : 'random', word: cfg.word } };
+}
+
 /** The configuration a worker round runs: its machine resolved, and short. */
 export function workerRoundConfig(config: StressConfig): StressConfig {
   return { ...config, ...resolveMachine(config), args: { ...config.args, ops: Math.min(config.args.ops, 400) } };
@@ -56,6 +66,7 @@ export async function workerRound(
   config: StressConfig,
   onProgress: (d: number, t: number) => void,
   recorder: RunObserver | null = null,
+  controlled = false,
 ): Promise<StressReport> {
   const t0 = performance.now();
   const cfg = workerRoundConfig(config);
@@ -64,17 +75,19 @@ export async function workerRound(
     failOnLeak: true,
     onProgress: (_phase, d, t) => onProgress(d, t),
     ...(recorder ? { recorder } : {}),
+    ...(controlled ? controlledRound(cfg) : {}),
   });
-  const violations = r.violations
-    .slice(0, 50)
-    .map((v) => ({ ...v, message: `${v.message} (on worker threads; rerun with --workers)` }));
+  const where = controlled
+    ? 'on worker threads under the controller; rerun with --workers --controlled'
+    : 'on worker threads; rerun with --workers';
+  const violations = r.violations.slice(0, 50).map((v) => ({ ...v, message: `${v.message} (${where})` }));
   return {
     seed: cfg.seed,
     config: cfg,
     verdict: r.verdict === 'pass' ? 'clean' : 'violation',
     violations,
     workers: true,
-    rerun: stressCommand(cfg, { workers: true }),
+    rerun: stressCommand(cfg, { workers: true, controlled }),
     history: [],
     ticks: 0,
     requests: r.events,
@@ -104,15 +117,17 @@ export async function runSeed(
   hooks: EngineHooks = {},
   recorder: RunObserver | null = null,
 ): Promise<StressReport> {
-  if (onWorkers(cfg.seed, seed)) return workerRound({ ...cfg, seed }, (d, t) => hooks.onProgress?.(d, t), recorder);
+  if (onWorkers(cfg.seed, seed))
+    return workerRound({ ...cfg, seed }, (d, t) => hooks.onProgress?.(d, t), recorder, controlledSeed(cfg.seed, seed));
   return runStress({ ...cfg, seed }, hooks);
 }
 
-export function seedResult(r: StressReport, workers: boolean): SeedResult {
+export function seedResult(r: StressReport, workers: boolean, controlled = false): SeedResult {
   return {
     seed: r.seed,
     verdict: r.verdict,
     workers,
+    ...(controlled ? { controlled } : {}),
     first: r.violations.slice(0, 3).map((v) => `${v.checker}/${v.kind}: ${v.message}`),
     requests: r.requests,
     ms: Math.round(r.ms),
@@ -235,7 +250,7 @@ export async function runCampaign(cfg: StressConfig, o: CampaignOptions): Promis
   const report = reports.find((r) => r.verdict === 'violation') ?? reports.at(-1) ?? null;
   const ran = new Set(reports.map((r) => r.seed));
   return {
-    results: reports.map((r) => seedResult(r, onWorkers(cfg.seed, r.seed))),
+    results: reports.map((r) => seedResult(r, onWorkers(cfg.seed, r.seed), controlledSeed(cfg.seed, r.seed))),
     report,
     skipped: o.seeds.length - reports.length,
     notRun: o.seeds.filter((s) => !ran.has(s)),

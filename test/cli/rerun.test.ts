@@ -70,6 +70,7 @@ describe('stress rerun lines', () => {
         lockdep: fc.boolean(),
         reference: fc.boolean(),
         count: fc.boolean(),
+        word: fc.constantFrom(32 as const, 64 as const),
         args: fc.record({
           ops: n(A.ops),
           allocPct: n(A.allocPct),

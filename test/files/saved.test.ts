@@ -40,6 +40,7 @@ describe('configurations', () => {
         lockdep: true,
         reference: true,
         count: false,
+        word: 64,
         args: ARGS,
       }),
     );

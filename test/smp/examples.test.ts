@@ -107,6 +107,7 @@ describe('examples under M:N (two CPUs per worker thread)', () => {
       'modules',
       'numa',
       'stress',
+      'u64-stats',
     ]);
   });
 
