@@ -70,7 +70,7 @@ Options:
   --backend vm|km     chunk backend (default vm)
   --memory MIB        physical memory (default 64, or a quarter MiB per CPU if more)
   --seed N            seed of every random choice (default: random, printed)
-  --policy P          scheduler: random, fifo or pct (default random)
+  --policy P          scheduler: random, fifo, pct or pos (default random)
   --arg KEY=VALUE     override a workload argument (repeatable)
   --timeout S         how long a CPU may make no progress before the run times out,
                       in seconds (default 120, longer with more CPUs than cores)

@@ -94,7 +94,9 @@ Machine and scheduler:
   --backend vm|km|auto  chunk backend (default auto: vm on even seeds, km on odd ones)
   --memory MIB          physical memory (default ${DEFAULT_STRESS.memoryMiB})
   --seed N              the run's seed (default 1)
-  --policy random|pct   random delays, or PCT-style priorities with rare preemptions
+  --policy P            random (uniform choice, random delays; default), pct (PCT-style
+                        priorities with rare preemptions) or pos (partial-order sampling:
+                        random priorities, redrawn where steps conflict)
   --granularity G       where a task may be preempted: sleep (where the kernel sleeps),
                         lock (also before every acquire and after every release), or
                         access (also wherever a path touches a shared object; default)
