@@ -12,6 +12,7 @@ import {
   resolveMachine,
 } from '../files/config.ts';
 import { replayRunCommand, stressCommand } from '../files/rerun.ts';
+import { coverageLines } from '../check/coverage.ts';
 import { CampaignSchema, type Shard, ShardSchema, writeSavedStress } from '../files/saved.ts';
 import { saveRunLog } from '../smp/run-log.ts';
 import { campaignSeeds, defaultJobs, runCampaign, runSeed, stressOnWorkers } from '../stress/campaign.ts';
@@ -337,9 +338,17 @@ async function stressMain(values: Record<string, unknown>): Promise<number> {
     config: cfg,
     seeds: campaign.results,
     skipped: campaign.skipped,
+    coverage: campaign.coverage,
   });
   if (json) process.stdout.write(JSON.stringify({ ...r, log: undefined, runs: n, campaign: summary }, null, 2) + '\n');
-  else process.stdout.write(formatStressReport(r, n, rerun(r)) + (single ? '' : `\n${campaignLine(summary)}`) + '\n');
+  else
+    process.stdout.write(
+      [
+        formatStressReport(r, n, rerun(r)),
+        ...(single ? [] : [campaignLine(summary)]),
+        ...coverageLines(campaign.coverage, { never: single ? 0 : 6 }),
+      ].join('\n') + '\n',
+    );
   outputs.write('--save', savePath, (p) => writeSavedStress(p, { ...r, scenario: null, schedule: null }));
   return outputs.finish(campaign.results.every((x) => x.verdict === 'clean') ? 0 : 1);
 }

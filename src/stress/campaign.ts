@@ -19,6 +19,7 @@ import { bundleWithSourceUrls } from '../smp/bundle.ts';
 import { type EngineHooks, type StressReport, runStress } from './engine.ts';
 import { type StressConfig, resolveMachine } from '../files/config.ts';
 import type { SeedResult, Shard } from '../files/saved.ts';
+import { type CoverageTable, addCoverage, emptyCoverage } from '../check/coverage.ts';
 
 /** The stress program of a configuration (its machine resolved) on real worker threads. */
 export function stressOnWorkers(cfg: StressConfig, extra: Partial<RunOptions>): Promise<RunReport> {
@@ -141,6 +142,8 @@ export interface CampaignResult {
   report: StressReport;
   /** seeds that were not run: a violation stopped the campaign, or time ran out */
   skipped: number;
+  /** the coverage of every seed run in this thread's engine, summed (worker rounds have none) */
+  coverage: CoverageTable;
 }
 
 /** Runs a campaign's seeds, in this thread or on a pool of `jobs` threads. */
@@ -202,6 +205,7 @@ export async function runCampaign(cfg: StressConfig, o: CampaignOptions): Promis
     results: reports.map((r) => seedResult(r, onWorkers(cfg.seed, r.seed))),
     report,
     skipped: o.seeds.length - reports.length,
+    coverage: reports.reduce((c, r) => (r.coverage ? addCoverage(c, r.coverage) : c), emptyCoverage()),
   };
 }
 
