@@ -15,7 +15,8 @@
  *
  * A task is in the function it was last seen in: its entry point (pcpu_alloc, free_percpu,
  * pcpu_reclaim, percpu_init_late) until it reaches one of the functions below it in
- * COVERAGE_FUNCTIONS (a sleep point, a watchpoint or an access names it).
+ * COVERAGE_FUNCTIONS (a sleep point, a watchpoint or an access names it), and its entry point
+ * again once it takes or drops a lock.
  *
  * Every entry is a count, so the tables of seeds, shards and campaigns add up (addCoverage).
  */
@@ -88,6 +89,8 @@ interface InFlight {
   cpu: number;
   /** the function it is in, as a name id */
   fn: number;
+  /** the function it entered by */
+  entry: number;
   /** it has run a step: it is inside its path */
   started: boolean;
 }
@@ -146,9 +149,19 @@ export class CoverageRecorder {
 
   observe(e: ActorEvent): void {
     switch (e.type) {
-      case 'arrive':
-        this.tasks.set(e.task, { cpu: e.cpu, fn: this.id(entry(e.req)), started: false });
+      case 'arrive': {
+        const fn = this.id(entry(e.req));
+        this.tasks.set(e.task, { cpu: e.cpu, fn, entry: fn, started: false });
         break;
+      }
+      case 'lock':
+      case 'unlock': {
+        // a function below the entry point sleeps with its locks as they are: a lock taken or
+        // dropped is the entry point's again, until an access names another
+        const t = this.tasks.get(e.task);
+        if (t) t.fn = t.entry;
+        break;
+      }
       case 'run': {
         const t = this.tasks.get(e.task);
         if (!t) break;

@@ -324,7 +324,8 @@ async function stressMain(values: Record<string, unknown>): Promise<number> {
     // the reported seed once more, in this thread, watched (a seed is a pure function of its number)
     const recorder = visuals.fresh()!;
     const again = await runSeed(cfg, r.seed, recordHooks(recorder), recorder);
-    visuals.write(stressPage(again, rerun(again), recorder));
+    // the coverage of a campaign is all its seeds'
+    visuals.write({ ...stressPage(again, rerun(again), recorder), ...(single ? {} : { coverage: campaign.coverage }) });
   }
   const n = campaign.results.length;
   const summary = CampaignSchema.parse({
