@@ -151,9 +151,15 @@ Other:
   --save FILE           save the run for percpu-sim replay-run
   --trace FILE          the last run as a Chrome trace, for https://ui.perfetto.dev or
                         chrome://tracing (an exploration: trace one --schedule)
-  --html FILE           the last run as a self-contained HTML report
-  --json                print the report as JSON
+  --html FILE           the last run as a self-contained HTML report, with the coverage
+                        (a campaign's, summed) as a heat map
+  --json                print the report as JSON; campaign.coverage is the whole coverage table
   -h, --help            this text
+
+Every run records its concurrency coverage: which kernel functions were in flight together,
+which conflicting accesses to a shared object were seen in both orders, which sleep points
+ran while another CPU was inside the allocator, which lifecycle states and failure reasons
+were reached. The summary follows the verdict; a campaign's says what was never reached.
 
 Scenarios (--explore --scenario NAME):
 ${scenariosHelp()}
