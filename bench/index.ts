@@ -19,6 +19,7 @@ import { benchSmp } from './smp.ts';
 import { benchCheck } from './check.ts';
 import { benchScale } from './scale.ts';
 import { benchControlled } from './controlled.ts';
+import { benchCoverage, benchPolicies } from './policies.ts';
 
 const fmt = (n: number): string =>
   n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : n.toFixed(1);
@@ -311,3 +312,8 @@ if (want('check')) await benchCheck(row);
 if (want('smp')) await benchSmp(row);
 if (want('controlled')) await benchControlled(row);
 if (want('scale') || which.includes('scale-1024')) await benchScale(which.includes('scale-1024'));
+if (want('policies') || which.includes('policies-long')) {
+  const long = which.includes('policies-long');
+  await benchPolicies({ long });
+  await benchCoverage({ long });
+}

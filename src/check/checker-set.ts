@@ -13,6 +13,7 @@ import type { ActorEvent } from '../sim/events.ts';
 import type { KernelAccess } from '../kernel/kcsan.ts';
 import { checkAllocator, checkPageAccounting } from './allocator.ts';
 import { AreaOracle } from './areas.ts';
+import { CoverageRecorder } from './coverage.ts';
 import { type AccessFault, IsolationTracker, type IsolationViolation } from './isolation.ts';
 import { LifecycleChecker } from './lifecycle.ts';
 import { LockChecker, type LockViolation } from './locks.ts';
@@ -54,6 +55,8 @@ export class CheckerSet {
   readonly isolation: IsolationTracker;
   readonly areas: AreaOracle;
   readonly lifecycle = new LifecycleChecker();
+  /** what the run tried (coverage.ts): it finds nothing, it counts */
+  readonly coverage = new CoverageRecorder();
   readonly reference: ReferenceChecker | null;
   readonly violations: Violation[] = [];
   private readonly sources: Source[];
@@ -137,6 +140,7 @@ export class CheckerSet {
       return;
     }
     this.model.observe(e);
+    this.coverage.observe(e);
     this.races?.observe(e);
     this.locks.observe(e);
     this.isolation.observe(e);
@@ -150,6 +154,7 @@ export class CheckerSet {
 
   /** A kernel path's access to a shared object (the race detector's input). */
   access(a: KernelAccess): void {
+    this.coverage.access(a);
     if (!this.races) return;
     this.races.access(a);
     this.collect(a.tick);

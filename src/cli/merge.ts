@@ -12,6 +12,7 @@ import {
   schemaErrors,
 } from '../files/saved.ts';
 import { stressCommand } from '../files/rerun.ts';
+import { addCoverage, coverageLines, emptyCoverage } from '../check/coverage.ts';
 import { campaignSeeds, workerRoundConfig } from '../stress/campaign.ts';
 import { type Command, UsageError, escapeControl, parse, readStdin } from './common.ts';
 import { campaignLine } from './reports.ts';
@@ -55,6 +56,10 @@ export function mergeCampaigns(parts: { file: string; campaign: Campaign }[]): M
     config: c.config,
     seeds,
     skipped: parts.reduce((a, p) => a + p.campaign.skipped, 0),
+    // every part's, summed; unknown when a part was made before coverage was recorded
+    coverage: parts.every((p) => p.campaign.coverage)
+      ? parts.reduce((c, p) => addCoverage(c, p.campaign.coverage!), emptyCoverage())
+      : null,
     merged: parts.length,
     missing,
   });
@@ -110,6 +115,7 @@ Example, a campaign of 1000 seeds in 4 slices (on 4 machines, or a CI matrix):
       const out = [
         `merged ${m.merged} report(s) of one campaign: ${m.runs} seed(s) from seed ${m.base}${m.config.mutant ? `, mutant ${m.config.mutant}` : ''}`,
         campaignLine({ seeds: m.seeds, shard: null, skipped: m.skipped }),
+        ...(m.coverage ? coverageLines(m.coverage, { never: 6 }) : ['coverage: not in every report']),
       ];
       if (m.missing.length)
         out.push(

@@ -58,6 +58,7 @@ export function stressPage(r: StressReport, replay: string, recorder: TimelineRe
       replay,
       notes: [`${r.requests} requests, ${r.ticks} scheduler ticks`, ...(c.mutant ? [`mutant: ${c.mutant}`] : [])],
     },
+    ...(r.coverage ? { coverage: r.coverage } : {}),
   };
 }
 

@@ -78,7 +78,7 @@ Options:
   --memory MIB        physical memory (default 64, a quarter MiB per CPU if more, or what
                       the workload says it needs on this machine if more still)
   --seed N            seed of every random choice (default: random, printed)
-  --policy P          scheduler: random, fifo or pct (default random)
+  --policy P          scheduler: random, fifo, pct or pos (default random)
   --arg KEY=VALUE     override a workload argument (repeatable)
   --timeout S         how long a CPU (or a barrier, or verify()) may make no progress
                       before the run times out, in seconds, exactly (default 120, longer
@@ -188,7 +188,8 @@ Examples:
     const policy = oneOfIn('--policy', values.policy, C.policy, 'random');
     if (values.controlled && values['cpus-per-thread'] !== undefined)
       usage('--controlled runs one CPU per worker thread; leave out --cpus-per-thread');
-    if (values.controlled && policy === 'fifo') usage('--controlled picks threads with --policy random or pct');
+    if (values.controlled && policy !== 'random' && policy !== 'pct')
+      usage('--controlled picks threads with --policy random or pct');
     let report;
     try {
       report = await runWorkload({

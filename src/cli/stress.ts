@@ -12,6 +12,7 @@ import {
   resolveMachine,
 } from '../files/config.ts';
 import { replayRunCommand, stressCommand } from '../files/rerun.ts';
+import { coverageLines } from '../check/coverage.ts';
 import { CampaignSchema, type Shard, ShardSchema, writeSavedStress } from '../files/saved.ts';
 import { saveRunLog } from '../smp/run-log.ts';
 import {
@@ -104,7 +105,9 @@ Machine and scheduler:
   --backend vm|km|auto  chunk backend (default auto: vm on even seeds, km on odd ones)
   --memory MIB          physical memory (default ${DEFAULT_STRESS.memoryMiB})
   --seed N              the run's seed (default 1)
-  --policy random|pct   random delays, or PCT-style priorities with rare preemptions
+  --policy P            random (uniform choice, random delays; default), pct (PCT-style
+                        priorities with rare preemptions) or pos (partial-order sampling:
+                        random priorities, redrawn where steps conflict)
   --granularity G       where a task may be preempted: sleep (where the kernel sleeps),
                         lock (also before every acquire and after every release), or
                         access (also wherever a path touches a shared object; default)
@@ -170,9 +173,15 @@ Other:
   --save FILE           save the run for percpu-sim replay-run
   --trace FILE          the last run as a Chrome trace, for https://ui.perfetto.dev or
                         chrome://tracing (an exploration: trace one --schedule)
-  --html FILE           the last run as a self-contained HTML report
-  --json                print the report as JSON
+  --html FILE           the last run as a self-contained HTML report, with the coverage
+                        (a campaign's, summed) as a heat map
+  --json                print the report as JSON; campaign.coverage is the whole coverage table
   -h, --help            this text
+
+Every run records its concurrency coverage: which kernel functions were in flight together,
+which conflicting accesses to a shared object were seen in both orders, which sleep points
+ran while another CPU was inside the allocator, which lifecycle states and failure reasons
+were reached. The summary follows the verdict; a campaign's says what was never reached.
 
 Scenarios (--explore --scenario NAME):
 ${scenariosHelp()}
@@ -276,7 +285,8 @@ async function stressMain(values: Record<string, unknown>): Promise<number> {
     Object.assign(cfg, resolveMachine(cfg));
     const recorder = visuals.fresh();
     const controlled = values.controlled === true;
-    if (controlled && cfg.policy === 'fifo') usage('--controlled picks threads with --policy random or pct');
+    if (controlled && cfg.policy !== 'random' && cfg.policy !== 'pct')
+      usage('--controlled picks threads with --policy random or pct');
     const r = await stressOnWorkers(cfg, {
       onProgress: bar,
       ...(recorder ? { recorder } : {}),
@@ -365,7 +375,7 @@ async function stressMain(values: Record<string, unknown>): Promise<number> {
     // the reported seed once more, in this thread, watched (a seed is a pure function of its number)
     const recorder = visuals.fresh()!;
     const again = await runSeed(cfg, r.seed, recordHooks(recorder), recorder);
-    visuals.write(stressPage(again, again.rerun, recorder));
+    visuals.write({ ...stressPage(again, again.rerun, recorder), ...(single ? {} : { coverage: campaign.coverage }) });
   } else visuals.unwritten('no seed finished before the signal');
   const n = campaign.results.length;
   const summary = CampaignSchema.parse({
@@ -380,6 +390,7 @@ async function stressMain(values: Record<string, unknown>): Promise<number> {
     seeds: campaign.results,
     skipped: campaign.skipped,
     interrupted: signal,
+    coverage: campaign.coverage,
   });
   if (json)
     process.stdout.write(
@@ -388,6 +399,7 @@ async function stressMain(values: Record<string, unknown>): Promise<number> {
   else {
     const out = r ? [formatStressReport(r, n, r.rerun)] : [`percpu-sim stress: no seed finished`];
     if (!single || !r) out.push(campaignLine(summary));
+    out.push(...coverageLines(campaign.coverage, { never: single ? 0 : 6 }));
     if (signal && campaign.notRun.length)
       out.push(`interrupted (${signal}); not run: seed(s) ${seedList(campaign.notRun)}`);
     process.stdout.write(out.join('\n') + '\n');

@@ -46,7 +46,7 @@ export const StressConfigSchema = z.object({
   /** 'auto' lets the seed choose */
   backend: z.enum(['vm', 'km', 'auto']).default('auto'),
   memoryMiB: int(16, 4096).default(64),
-  policy: z.enum(['random', 'pct', 'fifo']).default('random'),
+  policy: z.enum(['random', 'pct', 'pos', 'fifo']).default('random'),
   /** where the scheduler may preempt a task */
   granularity: z.enum(GRANULARITIES as [Granularity, ...Granularity[]]).default('access'),
   /** the longest a sleeping step lasts, in ticks */
@@ -92,7 +92,7 @@ export const RunConfigSchema = z.object({
   backend: z.enum(['vm', 'km']),
   fc: z.enum(['embed', 'page']),
   memoryMiB: int(16, 4096),
-  policy: z.enum(['random', 'fifo', 'pct']),
+  policy: z.enum(['random', 'fifo', 'pct', 'pos']),
   maxDelay: int(1, 1000),
   mutant: MutantSchema,
   failRate: z.number().min(0).max(1),

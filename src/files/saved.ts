@@ -160,6 +160,18 @@ export const ShardSchema = z
 
 export type Shard = z.infer<typeof ShardSchema>;
 
+const Counts = z.record(z.number().int().min(0));
+
+/** Concurrency coverage (src/check/coverage.ts CoverageTable): counts that add up over seeds and shards. */
+export const CoverageSchema = z.object({
+  overlaps: Counts,
+  contended: Counts,
+  orders: Counts,
+  sleeps: z.record(z.tuple([z.number().int().min(0), z.number().int().min(0)])),
+  states: Counts,
+  failures: Counts,
+});
+
 /** A campaign of stress seeds, or one shard of it: `stress --json` prints it as "campaign". */
 export const CampaignSchema = z.object({
   format: z.literal('percpu-sim-campaign'),
@@ -174,6 +186,8 @@ export const CampaignSchema = z.object({
   skipped: z.number().int().min(0),
   /** the signal that stopped the campaign early (its other seeds are not run), or null */
   interrupted: z.enum(['SIGINT', 'SIGTERM']).nullable().default(null),
+  /** the seeds' coverage summed; null in reports made before coverage was recorded */
+  coverage: CoverageSchema.nullable().default(null),
 });
 
 export type Campaign = z.infer<typeof CampaignSchema>;

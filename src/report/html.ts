@@ -11,6 +11,14 @@
 import type { ActorEvent } from '../sim/events.ts';
 import { formatEvent } from '../sim/format-event.ts';
 import type { BootLayout, Frame, Timeline } from './timeline.ts';
+import {
+  COVERAGE_FUNCTIONS,
+  type CoverageTable,
+  SLEEP_POINTS,
+  neverOverlapped,
+  orderPairs,
+  pairKey,
+} from '../check/coverage.ts';
 
 export interface Verdict {
   /** one word: PASS, FAIL, CLEAN, VIOLATION, TIMEOUT, REPLAYED, STOPPED */
@@ -35,6 +43,8 @@ export interface ReportPage {
   position?: 'tick' | 'line';
   /** the percpu_stats dump to show, when the run took it at a better moment than its end */
   stats?: string;
+  /** what the run tried (src/check/coverage.ts), drawn as a heat map */
+  coverage?: CoverageTable;
 }
 
 const esc = (s: string): string =>
@@ -147,6 +157,49 @@ function table(columns: string[], rows: (string | number)[][], id: string): stri
     .join('')}</tbody></table>`;
 }
 
+/**
+ * The coverage table as a heat map of kernel function x kernel function (how often one ran
+ * while the other was in flight; the shade grows with the logarithm of the count, an empty
+ * cell never happened), then the sleep points, the access pairs by order and what never overlapped.
+ */
+function coverageSection(c: CoverageTable): string {
+  const fns = COVERAGE_FUNCTIONS;
+  const max = Math.max(1, ...Object.values(c.overlaps));
+  const cell = (f: string, g: string): string => {
+    const n = c.overlaps[pairKey(f, g)] ?? 0;
+    const a = n ? 0.15 + (0.85 * Math.log1p(n)) / Math.log1p(max) : 0;
+    return `<td class="n" title="${esc(`${f} x ${g}: ${n}`)}" style="background:rgba(214,39,40,${a.toFixed(2)})">${n || ''}</td>`;
+  };
+  const heat = `<table class="heat" id="coverage-heat"><thead><tr><th></th>${fns.map((f) => `<th class="v"><span>${esc(f)}</span></th>`).join('')}</tr></thead><tbody>${fns
+    .map((f) => `<tr><th>${esc(f)}</th>${fns.map((g) => cell(f, g)).join('')}</tr>`)
+    .join('')}</tbody></table>`;
+  const sleeps = table(
+    ['sleep point', 'reached', 'with another CPU inside the allocator'],
+    SLEEP_POINTS.map((p) => [p, c.sleeps[p]?.[0] ?? 0, c.sleeps[p]?.[1] ?? 0]),
+    'coverage-sleeps',
+  );
+  const { both, one } = orderPairs(c);
+  const never = neverOverlapped(c);
+  const list = (title: string, xs: string[], id: string): string =>
+    `<details id="${id}"><summary>${esc(title)} (${xs.length})</summary><pre>${esc(xs.join('\n') || '(none)')}</pre></details>`;
+  return `${heat}
+<p class="legend" style="font-size:12px;color:#555">steps one function ran while the other was in flight on another CPU (darker: more; empty: never)</p>
+${sleeps}
+${list('conflicting accesses seen in both orders', both, 'coverage-both')}
+${list('conflicting accesses seen in one order only', one, 'coverage-one')}
+${list('never overlapped', never, 'coverage-never')}
+${list(
+  'lock contention (lock waiter<owner)',
+  Object.entries(c.contended).map(([k, n]) => `${k}  ${n}`),
+  'coverage-contended',
+)}
+${list(
+  'lifecycle states and failure reasons',
+  [...Object.entries(c.states), ...Object.entries(c.failures)].map(([k, n]) => `${k}  ${n}`),
+  'coverage-states',
+)}`;
+}
+
 function aroundEvents(events: readonly ActorEvent[], tick: number): string[] {
   let i = events.findLastIndex((e) => e.tick <= tick);
   if (i < 0) i = 0;
@@ -188,6 +241,7 @@ function framesJson(frames: readonly Frame[], unitSize: number): string {
 const STYLE = `
 body{font:14px/1.4 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:12px 20px;color:#222}
 h1{font-size:20px;margin:6px 0}h2{font-size:16px;margin:22px 0 6px;border-bottom:1px solid #ccc}
+.heat td{min-width:34px;text-align:right}.heat th.v{height:150px;vertical-align:bottom}.heat th.v span{writing-mode:vertical-rl;transform:rotate(180deg)}
 pre{background:#f6f7f9;padding:8px;overflow:auto;font-size:12px;max-height:420px}#stats{max-height:none}
 #verdict{padding:10px 14px;border-radius:6px;border:2px solid}
 #verdict.ok{border-color:#59a14f;background:#eef7ec}#verdict.bad{border-color:#e15759;background:#fcecec}
@@ -279,6 +333,7 @@ ${violations.length ? `<h2>Violations (${violations.length})</h2><section id="vi
 <p class="legend" style="font-size:12px;color:#555">blue: in use; pale: free; dark: the first chunk's static (and reserved) head; green strip: populated pages. ${t.frames.length} snapshot(s) over the run.</p>
 <div id="maps"></div>
 ${counters ? `<h2>Counters</h2><section id="counters">${counters}</section>` : ''}
+${p.coverage ? `<h2>Concurrency coverage</h2><section id="coverage">${coverageSection(p.coverage)}</section>` : ''}
 <h2>CPUs</h2>
 ${table(cpu.columns, cpu.rows, 'cpus')}
 <h2>percpu_stats</h2>

@@ -5,9 +5,32 @@
  * a policy draws comes from the one seeded PRNG it is given, in the order the run queue asks,
  * so a run stays a pure function of its seed.
  */
+import type { KStep, LockName } from '../kernel/steps.ts';
 
 /** The policies by the name configurations, saved runs and the command line use. */
-export type PolicyName = 'fifo' | 'random' | 'pct' | 'choice';
+export type PolicyName = 'fifo' | 'random' | 'pct' | 'pos' | 'choice';
+
+/**
+ * What one step of a task used: the locks it took, dropped or waited for, and the shared
+ * objects it touched (sharedObjectKey, src/kernel/kcsan.ts), true when written. Two steps
+ * conflict when they share a lock or an object one of them writes: the relation the race
+ * detector and the explorer's dependence (src/explore/execute.ts) use.
+ */
+export interface Footprint {
+  readonly locks: Set<LockName>;
+  readonly objects: Map<string, boolean>;
+}
+
+/** Whether two footprints conflict (see Footprint). */
+export function conflicts(a: Footprint, b: Footprint): boolean {
+  for (const l of a.locks) if (b.locks.has(l)) return true;
+  const [small, big] = a.objects.size <= b.objects.size ? [a, b] : [b, a];
+  for (const [o, w] of small.objects) {
+    const v = big.objects.get(o);
+    if (v !== undefined && (v || w)) return true;
+  }
+  return false;
+}
 
 /** A ready task as a policy sees it. */
 export interface Runnable {
@@ -16,6 +39,12 @@ export interface Runnable {
   readonly readySince: number;
   /** its rank under a priority policy (higher runs first); a policy may lower it */
   priority: number;
+  /** the locks it holds (kept only for a policy that asks for footprints) */
+  readonly held?: readonly LockName[];
+  /** a lock step it was preempted before: its next step takes that lock */
+  readonly pending?: KStep | null;
+  /** what its last step used, when the policy asks for footprints */
+  readonly last?: Footprint | null;
 }
 
 export interface Policy {
@@ -30,6 +59,12 @@ export interface Policy {
   pick(ready: readonly Runnable[]): number;
   /** How many ticks a sleep lasts (at least 1). */
   sleep(): number;
+  /**
+   * Asked for by a policy that weighs conflicts: after `ran` stepped, what the step used and
+   * the tasks ready now (admission order; `ran` among them when it was preempted). With this
+   * hook the run queue records every step's footprint, without it none.
+   */
+  stepped?(ran: Runnable, step: Footprint, ready: readonly Runnable[]): void;
 }
 
 /** The bounds of a randomly drawn sleep, as the options give them. */

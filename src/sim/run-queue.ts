@@ -25,7 +25,9 @@ import { KernelBug } from '../kernel/bug.ts';
 import type { Percpu } from '../kernel/percpu.ts';
 import type { KStep, KTask, LockName } from '../kernel/steps.ts';
 import { type ActorEvent, type ActorEventBody, KWORKER, type Reply, type Request } from './events.ts';
-import type { Policy, Runnable } from './policy.ts';
+import { type AccessMode, type SharedKind, sharedObjectKey } from '../kernel/kcsan.ts';
+import type { PcpuChunk } from '../kernel/chunk.ts';
+import type { Footprint, Policy, Runnable } from './policy.ts';
 import type { TaskEnv } from './task-env.ts';
 
 /** Where a running task may be preempted (see the file comment). */
@@ -59,6 +61,8 @@ interface Task extends Runnable {
   /** a lock step it was preempted before; it is taken when the task next runs */
   pending: KStep | null;
   readySince: number;
+  /** what its last step used, kept only for a policy that weighs conflicts */
+  last: Footprint | null;
   reply: (r: Reply) => void;
 }
 
@@ -83,6 +87,8 @@ export abstract class RunQueue {
   private current: Task | null = null;
   private readonly listeners: ((e: ActorEvent) => void)[] = [];
   readonly granularity: Granularity;
+  /** what the running step has used so far, while the policy asks for footprints */
+  private footprint: Footprint | null = null;
 
   constructor(
     readonly pc: Percpu,
@@ -103,7 +109,17 @@ export abstract class RunQueue {
       tick: () => this.tick,
       lockdepMiss: (t, lock, where) => this.emit({ type: 'lockdep', task: t.id, cpu: t.cpu, lock, where }),
       traced: (t, trace) => this.emit({ type: 'kernel', task: t.id, cpu: t.cpu, trace }),
+      accessed: (kind, chunk, index, mode) => this.accessed(kind, chunk, index, mode),
     });
+  }
+
+  /** A shared-object access of the running task, into its step's footprint when one is kept. */
+  private accessed(kind: SharedKind, chunk: PcpuChunk | null, index: number, mode: AccessMode): void {
+    const f = this.footprint;
+    if (!f) return;
+    const o = sharedObjectKey(kind, chunk, index);
+    if (mode !== 'read') f.objects.set(o, true);
+    else if (!f.objects.has(o)) f.objects.set(o, false);
   }
 
   /** The kernel path a request runs. */
@@ -186,6 +202,7 @@ export abstract class RunQueue {
       wakeAt: 0,
       held: [],
       pending: null,
+      last: null,
       priority: this.policy.priority(),
       readySince: this.tick,
       reply,
@@ -216,7 +233,16 @@ export abstract class RunQueue {
       }
     const task = this.pick();
     if (!task) return false;
+    const stepped = this.policy.stepped;
+    if (!stepped) {
+      this.run(task);
+      return true;
+    }
+    const f: Footprint = (this.footprint = { locks: new Set(), objects: new Map() });
     this.run(task);
+    this.footprint = null;
+    task.last = f;
+    stepped.call(this.policy, task, f, this.ready());
     return true;
   }
 
@@ -289,6 +315,7 @@ export abstract class RunQueue {
             this.fail(task, new KernelBug('BUG_ON', `${step.lock} taken twice by task ${task.id} (self-deadlock)`));
             return;
           }
+          this.footprint?.locks.add(step.lock);
           if (l.owner) {
             l.waiters.push(task);
             task.state = 'blocked';
@@ -305,6 +332,7 @@ export abstract class RunQueue {
             this.fail(task, new KernelBug('BUG_ON', `task ${task.id} released ${step.lock}, which it does not hold`));
             return;
           }
+          this.footprint?.locks.add(step.lock);
           this.release(task, step.lock);
           if (fine) {
             this.preempt(task, `after ${step.lock}`);

@@ -13,6 +13,7 @@ import { Ledger } from './ledger.ts';
 import { ChoicePolicy, type Chooser } from './policies/choice.ts';
 import { FifoPolicy } from './policies/fifo.ts';
 import { type PctOptions, PctPolicy } from './policies/pct.ts';
+import { PosPolicy } from './policies/pos.ts';
 import { RandomPolicy } from './policies/random.ts';
 import type { Policy, PolicyName } from './policy.ts';
 import { requestPath } from './requests.ts';
@@ -35,6 +36,8 @@ function createPolicy(name: PolicyName, prng: Prng, opts: PctOptions & { chooser
       return new RandomPolicy(prng, opts);
     case 'pct':
       return new PctPolicy(prng, opts);
+    case 'pos':
+      return new PosPolicy(prng, opts);
     case 'choice':
       if (!opts.chooser) throw new Error("scheduler: policy 'choice' needs a chooser");
       return new ChoicePolicy(opts.chooser);

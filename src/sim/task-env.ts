@@ -7,7 +7,7 @@
  * detector.
  */
 import type { PcpuChunk } from '../kernel/chunk.ts';
-import type { KcsanWatch, KernelAccess } from '../kernel/kcsan.ts';
+import type { AccessMode, KcsanWatch, KernelAccess, SharedKind } from '../kernel/kcsan.ts';
 import type { PcpuTrace, PercpuEnv } from '../kernel/percpu-internal.ts';
 import type { LockName } from '../kernel/steps.ts';
 
@@ -41,6 +41,8 @@ export interface RunQueueView {
   lockdepMiss(task: RunningTask, lock: LockName, where: string): void;
   /** records a tracepoint `task` passed */
   traced(task: RunningTask, t: PcpuTrace): void;
+  /** an access of the running task to a shared object (for a policy that weighs conflicts) */
+  accessed?(kind: SharedKind, chunk: PcpuChunk | null, index: number, mode: AccessMode): void;
 }
 
 export class TaskEnv implements PercpuEnv {
@@ -77,7 +79,9 @@ export class TaskEnv implements PercpuEnv {
         ? {
             delay: this.watchpoints,
             access: (kind, chunk, index, mode, where) => {
-              const t = this.queue?.running();
+              const q = this.queue;
+              const t = q?.running();
+              if (t) q!.accessed?.(kind, chunk, index, mode);
               if (t && onAccess)
                 onAccess({ task: t.id, cpu: t.cpu, tick: this.queue!.tick(), kind, chunk, index, mode, where });
             },

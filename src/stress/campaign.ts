@@ -19,6 +19,7 @@ import { bundleWithSourceUrls } from '../smp/bundle.ts';
 import { type EngineHooks, type StressReport, runStress } from './engine.ts';
 import { type StressConfig, resolveMachine } from '../files/config.ts';
 import type { SeedResult, Shard } from '../files/saved.ts';
+import { type CoverageTable, addCoverage, emptyCoverage } from '../check/coverage.ts';
 
 /** The stress program of a configuration (its machine resolved) on real worker threads. */
 export function stressOnWorkers(cfg: StressConfig, extra: Partial<RunOptions>): Promise<RunReport> {
@@ -160,6 +161,8 @@ export interface CampaignResult {
   skipped: number;
   /** those seeds */
   notRun: number[];
+  /** the coverage of every seed run in this thread's engine, summed (worker rounds have none) */
+  coverage: CoverageTable;
 }
 
 /**
@@ -254,6 +257,7 @@ export async function runCampaign(cfg: StressConfig, o: CampaignOptions): Promis
     report,
     skipped: o.seeds.length - reports.length,
     notRun: o.seeds.filter((s) => !ran.has(s)),
+    coverage: reports.reduce((c, r) => (r.coverage ? addCoverage(c, r.coverage) : c), emptyCoverage()),
   };
 }
 

@@ -11,6 +11,7 @@
  */
 import type { LifecycleRules } from '../actor/machine.ts';
 import type { CheckerName, Violation } from '../check/violation.ts';
+import type { CoverageTable } from '../check/coverage.ts';
 import type { Percpu } from '../kernel/percpu.ts';
 import type { KernelFault } from '../kernel/mutants.ts';
 import type { BackendKind } from '../kernel/setup.ts';
@@ -55,6 +56,8 @@ export interface StressReport {
   workers?: true;
   /** the command that reruns this run exactly */
   rerun: string;
+  /** what the run tried (src/check/coverage.ts); none for a round on worker threads */
+  coverage?: CoverageTable;
 }
 
 export interface EngineHooks {
@@ -296,5 +299,6 @@ export async function runStress(config: StressConfig, hooks: EngineHooks = {}): 
     ms: performance.now() - t0,
     log: sim.log,
     rerun: stressCommand(cfg),
+    coverage: checkers.coverage.table(),
   };
 }

@@ -48,6 +48,13 @@ const CASES: PageCase[] = [
     violations: false,
   },
   {
+    name: 'stress',
+    args: ['stress', '--seed', '2', '--ops', '100'],
+    status: 0,
+    verdict: /^CLEAN$/,
+    violations: false,
+  },
+  {
     name: 'failing',
     args: ['stress', '--seed', '1', '--ops', '200', '--mutant', 'populate-no-zero'],
     status: 1,
@@ -107,6 +114,13 @@ async function main(): Promise<void> {
       if (rows < 1) problems.push(`${c.name}: the CPU table is empty`);
       if (!(await text('#stats')).startsWith('Percpu Memory Statistics'))
         problems.push(`${c.name}: no percpu_stats dump`);
+      // a stress run draws its concurrency coverage as a heat map of kernel function x kernel function
+      if (c.args[0] === 'stress') {
+        const cells = await page.locator('#coverage-heat tbody td').count();
+        if (cells !== 81) problems.push(`${c.name}: the coverage heat map has ${cells} cells, not 9 x 9`);
+        const shaded = await page.locator('#coverage-heat tbody td:not(:empty)').count();
+        if (!c.violations && shaded < 1) problems.push(`${c.name}: the coverage heat map shows no overlap`);
+      }
       const violations = await page.locator('.violation').count();
       if (c.violations !== violations > 0) problems.push(`${c.name}: ${violations} violation block(s) shown`);
       if (c.violations && (await page.locator('.violation pre.around').count()) < 1)

@@ -46,6 +46,27 @@ describe('mutants', () => {
     },
   );
 
+  // partial-order sampling finds every one too, with every checker on (the reference model included)
+  const posCases: [MutantName, number, string, string][] = [
+    ['reclaim-drops-mutex', 1, 'races', 'lockset'],
+    ['extend-stale-walk', 3, 'kernel-bug', 'LIST_CORRUPTION'],
+    ['destroy-in-use', 1, 'locks', 'sleep-without-mutex'],
+    ['populate-no-zero', 1, 'isolation', 'nonzero-new-area'],
+    ['populate-fail-keeps-area', 4, 'reference', 'placement'],
+    ['free-without-lock', 1, 'locks', 'not-held'],
+  ];
+  it('--policy pos covers every mutant', () => {
+    expect(posCases.map((c) => c[0]).sort()).toEqual([...MUTANT_NAMES].sort());
+  });
+  it.each(posCases)('--policy pos catches %s with seed %i, the same way twice', async (mutant, seed, checker, kind) => {
+    const pos = { ...DEFAULT_STRESS, seed, mutant, policy: 'pos' as const, args: { ...DEFAULT_STRESS.args, ops: 300 } };
+    const bad = await runStress(pos);
+    expect(bad.violations[0]).toMatchObject({ checker, kind });
+    expect(bad.rerun).toContain(' --policy pos ');
+    const again = await runStress(pos);
+    expect([again.ticks, again.violations[0]]).toEqual([bad.ticks, bad.violations[0]]);
+  });
+
   it('a long run without mutants is clean on both backends', async () => {
     for (const backend of ['vm', 'km'] as const) {
       const r = await runStress({

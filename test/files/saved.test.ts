@@ -55,7 +55,8 @@ describe('configurations', () => {
     expect(choicesOf(S.backend)).toEqual(['vm', 'km', 'auto']);
     expect(choicesOf(S.mutant)).toContain('populate-no-zero');
     expect(rangeOf(RunConfigSchema.shape.cpus)).toEqual({ min: 1, max: 1024 });
-    expect(choicesOf(RunConfigSchema.shape.policy)).toEqual(['random', 'fifo', 'pct']);
+    expect(choicesOf(RunConfigSchema.shape.policy)).toEqual(['random', 'fifo', 'pct', 'pos']);
+    expect(choicesOf(S.policy)).toEqual(['random', 'pct', 'pos', 'fifo']);
   });
 });
 

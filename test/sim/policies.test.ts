@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { ChoicePolicy } from '../../src/sim/policies/choice.ts';
 import { FifoPolicy } from '../../src/sim/policies/fifo.ts';
 import { PctPolicy } from '../../src/sim/policies/pct.ts';
+import { PosPolicy } from '../../src/sim/policies/pos.ts';
 import { RandomPolicy } from '../../src/sim/policies/random.ts';
 import type { Runnable } from '../../src/sim/policy.ts';
 import { Prng } from '../../src/util/prng.ts';
@@ -83,6 +84,37 @@ describe('pct', () => {
     const ready = [task(1, 0, 5)];
     p.startTick(2, ready);
     expect(ready[0]!.priority).toBe(5);
+  });
+});
+
+describe('pos', () => {
+  it('runs the highest priority; after a step, redraws the ran task and the ready ones whose next step conflicts, in admission order', () => {
+    const ref = new Prng(9);
+    const p = new PosPolicy(new Prng(9), { minDelay: 1, maxDelay: 3 });
+    expect([p.priority(), p.priority()]).toEqual([ref.u32() + 1, ref.u32() + 1]);
+    const ran: Runnable = { ...task(1, 0, 50) };
+    // waits to take the lock the step used
+    const locker: Runnable = { ...task(2, 0, 40), pending: { t: 'lock', lock: 'pcpu_lock' } };
+    // its last step read the map the step wrote
+    const reader: Runnable = {
+      ...task(3, 0, 30),
+      last: { locks: new Set(), objects: new Map([['map:4:-1', false]]) },
+    };
+    // holds the mutex, read the slots: neither conflicts with this step
+    const apart: Runnable = {
+      ...task(4, 0, 20),
+      held: ['pcpu_alloc_mutex'],
+      last: { locks: new Set(), objects: new Map([['slots:0:-1', false]]) },
+    };
+    const ready = [ran, locker, reader, apart];
+    expect(p.pick(ready)).toBe(0);
+    p.stepped(ran, { locks: new Set(['pcpu_lock']), objects: new Map([['map:4:-1', true]]) }, ready);
+    expect(ready.map((t) => t.priority)).toEqual([ref.u32() + 1, ref.u32() + 1, ref.u32() + 1, 20]);
+    // two reads of one object do not conflict; a task that is no longer ready still gets a fresh priority
+    const done: Runnable = { ...task(5, 0, 60) };
+    p.stepped(done, { locks: new Set(), objects: new Map([['slots:0:-1', false]]) }, [apart]);
+    expect([done.priority, apart.priority]).toEqual([ref.u32() + 1, 20]);
+    expect(p.sleep()).toBe(ref.int(1, 3));
   });
 });
 

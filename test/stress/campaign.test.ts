@@ -62,10 +62,20 @@ describe('stress --jobs, --shard and merge', () => {
     });
     const merged = cli('merge', ...files, '--json');
     expect(merged.status).toBe(1);
-    const m = JSON.parse(merged.stdout) as { seeds: SeedLine[]; missing: number[]; merged: number; runs: number };
+    const m = JSON.parse(merged.stdout) as {
+      seeds: SeedLine[];
+      missing: number[];
+      merged: number;
+      runs: number;
+      coverage: { overlaps: Record<string, number> };
+    };
     expect(m.merged).toBe(3);
     expect(m.missing).toEqual([]);
     expect(m.seeds.map(outcome)).toEqual(want.map(outcome));
+    // the shards' coverage sums to the whole campaign's, count for count
+    const wholeCoverage = (JSON.parse(whole.stdout) as { campaign: { coverage: typeof m.coverage } }).campaign.coverage;
+    expect(Object.keys(wholeCoverage.overlaps)).toContain('free_percpu|pcpu_alloc');
+    expect(m.coverage).toEqual(wholeCoverage);
 
     const text = cli('merge', ...files);
     const bad = want.filter((s) => s.verdict === 'violation').map((s) => s.seed);
