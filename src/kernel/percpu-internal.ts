@@ -89,7 +89,9 @@ export type PcpuTrace =
   | { op: 'populated'; chunk: number; off: number; size: number; pages: number[] }
   /** the machine refused the allocation in flight (a chunk, a map, a page) */
   | { op: 'alloc-failed'; reason: string }
-  /** free_percpu() gave the area back, and whether it scheduled reclaim */
+  /** pcpu_free_area() in free_percpu(): the area is back in the map (in the step that changed it) */
+  | { op: 'area-freed'; chunk: number; off: number }
+  /** free_percpu() is done with the area, and whether it scheduled reclaim */
   | { op: 'freed'; chunk: number; off: number; reclaim: boolean }
   /** a reclaim (or shutdown) pass took these chunks off the slot lists, in destruction order */
   | { op: 'reclaim'; destroyed: number[]; spareFirst: boolean }

@@ -831,6 +831,7 @@ export class Percpu {
     const off = addr - chunk.base_addr;
     if (this.kcsan_delay) yield watchpoint('free_percpu');
     this.pcpu_free_area(chunk, off);
+    this.tracepoint?.({ op: 'area-freed', chunk: chunk.id, off });
     this.stats.nr_dealloc++;
     this.stats.nr_cur_alloc--;
 
@@ -843,11 +844,12 @@ export class Percpu {
       for (let pos = head.next; pos !== head; pos = pos.next)
         if (pos !== chunk) {
           reclaim = true;
-          yield SCHEDULE_RECLAIM;
           break;
         }
     }
+    // traced in the step that read the map, so that no other step can come between them
     this.tracepoint?.({ op: 'freed', chunk: chunk.id, off, reclaim });
+    if (reclaim) yield SCHEDULE_RECLAIM;
     if (locked) yield SPIN_UNLOCK;
     return chunk;
   }

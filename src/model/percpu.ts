@@ -673,14 +673,23 @@ export class PercpuModel {
     if (bug) throw new Divergence(`2.6.36 BUG()s: ${bug}`, `freed offset ${off} of ${chunkName(chunkId)}`);
     const last = this.slots[this.nrSlots - 1]!;
     const reclaim = c.freeSize === this.layout.unitSize && last.some((x) => x !== c);
-    if (scheduled !== undefined && scheduled !== reclaim)
-      throw new Divergence(
-        reclaim
-          ? `2.6.36 schedules pcpu_reclaim: ${chunkName(chunkId)} is wholly free and another chunk is on the last slot`
-          : `2.6.36 schedules no reclaim: ${c.freeSize === this.layout.unitSize ? `${chunkName(chunkId)} is the only wholly free chunk` : `${chunkName(chunkId)} is not wholly free`}`,
-        scheduled ? 'scheduled it' : 'did not',
-      );
+    if (scheduled !== undefined) this.checkReclaimScheduled(chunkId, reclaim, scheduled);
     return reclaim;
+  }
+
+  /**
+   * After a free of `chunkId` for which 2.6.36 schedules reclaim or not (`due`, what
+   * applyAreaFreed() returned): throws Divergence when the allocator did otherwise.
+   */
+  checkReclaimScheduled(chunkId: number, due: boolean, scheduled: boolean): void {
+    if (scheduled === due) return;
+    const whole = this.chunks.get(chunkId)?.freeSize === this.layout.unitSize;
+    throw new Divergence(
+      due
+        ? `2.6.36 schedules pcpu_reclaim: ${chunkName(chunkId)} is wholly free and another chunk is on the last slot`
+        : `2.6.36 schedules no reclaim: ${whole ? `${chunkName(chunkId)} is the only wholly free chunk` : `${chunkName(chunkId)} is not wholly free`}`,
+      scheduled ? 'scheduled it' : 'did not',
+    );
   }
 
   /**

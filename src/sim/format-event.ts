@@ -55,6 +55,8 @@ export function traceLine(t: PcpuTrace): string {
       return `populated ${chunk(t.chunk)} off ${t.off} size ${t.size} (pages ${t.pages.join(',') || 'none new'})`;
     case 'alloc-failed':
       return `allocation failed: ${t.reason}`;
+    case 'area-freed':
+      return `gave back ${chunk(t.chunk)} off ${t.off}`;
     case 'freed':
       return `freed ${chunk(t.chunk)} off ${t.off}${t.reclaim ? ', reclaim scheduled' : ''}`;
     case 'reclaim':
