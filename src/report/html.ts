@@ -9,8 +9,8 @@
  * and a small script draws the one the slider points at.
  */
 import type { ActorEvent } from '../sim/events.ts';
-import { formatEvent } from '../sim/format-event.ts';
-import type { BootLayout, Frame, Timeline } from './timeline.ts';
+import { type Zoom, causeOf, excerpt, hex } from './cause.ts';
+import type { BootLayout, Frame, Timeline, TimelineViolation } from './timeline.ts';
 
 export interface Verdict {
   /** one word: PASS, FAIL, CLEAN, VIOLATION, TIMEOUT, REPLAYED, STOPPED */
@@ -52,14 +52,15 @@ const NODE_COLOURS = [
   '#bab0ac',
 ];
 
-/** Requests, allocations, failures and frees of each CPU, from the event log. */
-export function cpuCounts(events: readonly ActorEvent[]): { columns: string[]; rows: (string | number)[][] } {
+/** Requests, allocations, failures and frees of each CPU, from the event log; every CPU below `cpus` has a row. */
+export function cpuCounts(events: readonly ActorEvent[], cpus = 0): { columns: string[]; rows: (string | number)[][] } {
   const by = new Map<
     number,
     { requests: number; allocs: number; failed: number; frees: number; refused: number; bytes: number }
   >();
   const get = (cpu: number) =>
     by.get(cpu) ?? (by.set(cpu, { requests: 0, allocs: 0, failed: 0, frees: 0, refused: 0, bytes: 0 }), by.get(cpu)!);
+  for (let cpu = 0; cpu < cpus; cpu++) get(cpu);
   for (const e of events) {
     if (e.cpu < 0) continue;
     if (e.type === 'arrive') get(e.cpu).requests++;
@@ -147,10 +148,105 @@ function table(columns: string[], rows: (string | number)[][], id: string): stri
     .join('')}</tbody></table>`;
 }
 
-function aroundEvents(events: readonly ActorEvent[], tick: number): string[] {
-  let i = events.findLastIndex((e) => e.tick <= tick);
-  if (i < 0) i = 0;
-  return events.slice(Math.max(0, i - 14), i + 4).map(formatEvent);
+/** Bytes either side of the area in a close-up, at least. */
+const ZOOM_PAD = 32;
+
+/**
+ * A chunk's map around one area, drawn large: the area hit outlined in red, the area that
+ * held its bytes before dashed under it, every map entry in the window with its offset.
+ */
+function zoomSvg(z: Zoom, frame: Frame | undefined): string {
+  const c = frame?.chunks.find((x) => x.name === z.chunk);
+  if (!frame || !c) return '';
+  const spans = [z.area, ...(z.previous ? [z.previous] : [])];
+  const from = Math.min(...spans.map((x) => x.offset));
+  const to = Math.max(...spans.map((x) => x.offset + x.size));
+  const pad = Math.max(ZOOM_PAD, to - from);
+  const lo = Math.max(0, from - pad);
+  const hi = to + pad;
+  const W = 720;
+  const X = 10;
+  const sx = (off: number): number => X + ((Math.min(Math.max(off, lo), hi) - lo) / (hi - lo)) * W;
+  const parts: string[] = [];
+  let off = 0;
+  c.map.forEach((e, k) => {
+    const size = Math.abs(e);
+    const end = off + size;
+    if (end > lo && off < hi) {
+      const cls = k === 0 && c.head ? 'h' : e < 0 ? 'a' : 'f';
+      parts.push(
+        `<rect x="${sx(off).toFixed(1)}" y="22" width="${Math.max(sx(end) - sx(off), 0.5).toFixed(1)}" height="26" class="${cls}" stroke="#fff" stroke-width="0.5"><title>${e < 0 ? 'in use' : 'free'}: offset ${off} (${hex(off)}), ${size} bytes</title></rect>`,
+      );
+    }
+    off = end;
+  });
+  const mark = (x: { offset: number; size: number; label: string }, y: number, cls: string): string =>
+    `<rect x="${sx(x.offset).toFixed(1)}" y="${y}" width="${Math.max(sx(x.offset + x.size) - sx(x.offset), 1).toFixed(1)}" height="${cls === 'zoom-area' ? 26 : 6}" class="${cls}"><title>${x.label}: offset ${x.offset} (${hex(x.offset)}), ${x.size} bytes</title></rect>` +
+    // a label right of the middle ends at its area's right edge, so that it stays inside the picture
+    (sx(x.offset) > X + W / 2
+      ? `<text x="${sx(x.offset + x.size).toFixed(1)}" text-anchor="end"`
+      : `<text x="${sx(x.offset).toFixed(1)}"`) +
+    ` y="${cls === 'zoom-area' ? 14 : y + 18}" class="t">${x.label}: ${hex(x.offset)}..${hex(x.offset + x.size)} (${x.size} bytes)</text>`;
+  parts.push(mark(z.area, 22, 'zoom-area'));
+  if (z.previous) parts.push(mark(z.previous, 52, 'zoom-prev'));
+  parts.push(
+    `<text x="${X}" y="${z.previous ? 88 : 66}" class="s">chunk ${z.chunk}, offsets ${hex(lo)}..${hex(hi)} (${lo}..${hi}); ${frame.label}</text>`,
+  );
+  return `<svg class="zoom" xmlns="http://www.w3.org/2000/svg" width="${W + 2 * X}" height="${z.previous ? 94 : 72}" font-family="monospace">${parts.join('')}</svg>`;
+}
+
+/** The snapshot to draw a violation at: the last one taken by the tick it was found at. */
+function frameAt(frames: readonly Frame[], tick: number): Frame | undefined {
+  return frames.findLast((f) => f.tick <= tick) ?? frames[0];
+}
+
+/** Groups of a kind past this many are listed one line each, without their events. */
+const FULL_GROUPS_PER_KIND = 3;
+
+/** The violations: identical ones (the same line) together, each group with its cause and events. */
+function violationsHtml(p: ReportPage): string[] {
+  const t = p.timeline;
+  const groups = new Map<string, TimelineViolation[]>();
+  for (const v of t.violations) groups.set(v.text, [...(groups.get(v.text) ?? []), v]);
+  const perKind = new Map<string, number>();
+  const full: string[] = [];
+  const brief: string[] = [];
+  let n = 0;
+  for (const [text, list] of groups) {
+    const v = list[0]!;
+    const kind = v.kind ?? /^\[([^\]]+)\]/.exec(text)?.[1] ?? '';
+    const shown = perKind.get(kind) ?? 0;
+    perKind.set(kind, shown + 1);
+    const at = p.position ?? 'tick';
+    const ticks = [...new Set(list.map((x) => x.tick))];
+    const when =
+      list.length > 1
+        ? `${list.length} times, at ${at}${ticks.length > 1 ? 's' : ''} ${ticks.slice(0, 12).join(', ')}${ticks.length > 12 ? ', ...' : ''}`
+        : `at ${at} ${v.tick}`;
+    const head = `<b>violation ${++n}</b> ${when}: ${esc(text)}`;
+    if (shown >= FULL_GROUPS_PER_KIND) {
+      brief.push(`<li class="brief">${head}</li>`);
+      continue;
+    }
+    const cause = causeOf(v, t.events);
+    const around = p.around ? p.around(v) : excerpt(t.events, v.tick, cause.tasks);
+    const filtered = !p.around && cause.tasks.length > 0;
+    const zoom = cause.zoom ? zoomSvg(cause.zoom, frameAt(t.frames, v.tick)) : '';
+    full.push(
+      `<div class="violation" id="violation-${full.length}"><div>${head} <button data-tick="${v.tick}">show the maps then</button></div>` +
+        (cause.lines.length ? `<ul class="cause">${cause.lines.map((l) => `<li>${esc(l)}</li>`).join('')}</ul>` : '') +
+        zoom +
+        (around.length
+          ? `<div class="excerpt-note">${filtered ? `the events of task${cause.tasks.length > 1 ? 's' : ''} ${cause.tasks.join(', ')} (the allocations and frees involved), without the scheduler's run and preempt steps` : 'the events just before it'}</div><pre class="around">${esc(around.join('\n'))}</pre>`
+          : '') +
+        '</div>',
+    );
+  }
+  if (brief.length)
+    full.push(
+      `<details class="more"><summary>${brief.length} more violation(s) of the kinds above, one line each</summary><ul>${brief.join('')}</ul></details>`,
+    );
+  return full;
 }
 
 /** A small line chart of the counters over the run. */
@@ -191,11 +287,13 @@ h1{font-size:20px;margin:6px 0}h2{font-size:16px;margin:22px 0 6px;border-bottom
 pre{background:#f6f7f9;padding:8px;overflow:auto;font-size:12px;max-height:420px}#stats{max-height:none}
 #verdict{padding:10px 14px;border-radius:6px;border:2px solid}
 #verdict.ok{border-color:#59a14f;background:#eef7ec}#verdict.bad{border-color:#e15759;background:#fcecec}
-#verdict b{font-size:18px}code{background:#f0f0f0;padding:1px 4px;word-break:break-all}
+#verdict b{font-size:18px}code{background:#f0f0f0;padding:1px 4px;overflow-wrap:anywhere}
 table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ddd;padding:3px 8px}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .controls{display:flex;gap:10px;align-items:center;margin:6px 0;flex-wrap:wrap}#frame{width:520px}
 #frame-label{font-family:monospace;font-size:12px}
 .violation{border-left:4px solid #e15759;padding:4px 10px;margin:10px 0;background:#fff8f8}
+.cause{margin:6px 0;padding-left:20px}.excerpt-note{font-size:12px;color:#555;margin-top:6px}
+svg .zoom-area{fill:none;stroke:#e15759;stroke-width:2}svg .zoom-prev{fill:#f28e2b;opacity:.8}
 svg .t{font-size:11px}svg .u{font-size:12px;fill:#fff;font-weight:bold}svg .v{font-size:10px;fill:#fff}
 svg .gb{fill:#fafafa;stroke:#999}svg .st{fill:#444}svg .rs{fill:#b07aa1}svg .dy{fill:#4e79a7}svg .un{fill:#ddd}
 svg .a{fill:#3b7dd8}svg .f{fill:#e4e8ee}svg .h{fill:#444}svg .p{fill:#5aa469}svg .l{font-size:12px}svg .s{font-size:9px;fill:#666}
@@ -253,13 +351,10 @@ const SCRIPT = `
 export function htmlReport(p: ReportPage): string {
   const t = p.timeline;
   const v = p.verdict;
-  const cpu = p.cpuTable ?? cpuCounts(t.events);
+  const cpu = p.cpuTable ?? cpuCounts(t.events, t.cpus);
   const unitSize = t.layout?.unitSize ?? 65536;
   const counters = countersSvg(t);
-  const violations = t.violations.map((x, i) => {
-    const around = p.around ? p.around(x) : aroundEvents(t.events, x.tick);
-    return `<div class="violation" id="violation-${i}"><div><b>violation ${i + 1}</b> at ${p.position ?? 'tick'} ${x.tick}: ${esc(x.text)} <button data-tick="${x.tick}">show the maps then</button></div>${around.length ? `<pre class="around">${esc(around.join('\n'))}</pre>` : ''}</div>`;
-  });
+  const violations = violationsHtml(p);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -270,7 +365,7 @@ export function htmlReport(p: ReportPage): string {
 <section id="verdict" class="${v.ok ? 'ok' : 'bad'}"><b id="verdict-label">${esc(v.label)}</b>${v.seed !== null ? ` &middot; seed <code id="seed">${v.seed}</code>` : ''}
 ${v.replay ? `<div>replay: <code id="replay">${esc(v.replay)}</code></div>` : ''}
 ${v.notes.map((n) => `<div>${esc(n)}</div>`).join('\n')}</section>
-${violations.length ? `<h2>Violations (${violations.length})</h2><section id="violations">${violations.join('\n')}</section>` : ''}
+${violations.length ? `<h2>Violations (${t.violations.length})</h2><section id="violations">${violations.join('\n')}</section>` : ''}
 <h2>Boot layout</h2>
 <section id="layout">${t.layout ? layoutSvg(t.layout) : '<p>no boot layout: the run ended before boot</p>'}</section>
 <h2 id="maps-section">Chunk maps over time</h2>

@@ -49,10 +49,38 @@ describe('html report', () => {
     expect(html).toContain('<code id="replay">percpu-sim stress --seed 1 --mutant populate-no-zero</code>');
     const v = r.violations[0]!;
     expect(html).toContain(`<b>violation 1</b> at tick ${v.tick}: [isolation/nonzero-new-area] cpu 0:`);
-    // the events around it end with the reply that handed out the dirty area
+    // the cause: whose bytes the new area holds, who allocated and freed them, and when
+    expect(html).toContain(
+      '<ul class="cause"><li>the area: allocation #4, 12 bytes at chunk 0 offset 28192 (0x6e20), pointer 0xfff00016e20, allocated by cpu 0 (task 4, tick 24); still live</li>' +
+        "<li>its bytes were allocation #2's in cpu 0's copy: 28 bytes at chunk 0 offset 28192 (0x6e20), pointer 0xfff00016e20, allocated by cpu 0 (task 1, tick 6); freed by cpu 0 (task 3): asked at tick 12, done at tick 18</li></ul>",
+    );
+    // the events: those of the three tasks involved, from the first allocation to the dirty one
     const around = /<pre class="around">([^<]*)<\/pre>/.exec(html)![1]!.split('\n');
-    expect(around.at(-1)).toMatch(/^#\d+ t24 cpu0 task 4 done alloc: /);
-    expect(around.length).toBe(15);
+    expect(html).toContain(
+      "the events of tasks 1, 3, 4 (the allocations and frees involved), without the scheduler's run and preempt steps",
+    );
+    expect(around[0]).toBe('#4 t0 cpu0 task 1 arrive alloc size=28 align=8');
+    expect(around).toContain('#42 t12 cpu0 task 3 arrive free ptr=0xfff00016e20');
+    expect(around).toContain('#53 t17 cpu0 task 3 trace freed chunk 0 off 28192');
+    expect(around.at(-1)).toBe(
+      '#76 t24 cpu0 task 4 done alloc: {&quot;ok&quot;:true,&quot;ptr&quot;:&quot;0xfff00016e20&quot;,&quot;chunk&quot;:0,&quot;off&quot;:28192,&quot;size&quot;:12}',
+    );
+    expect(around.filter((l) => / run$| preempted /.test(l))).toEqual([]);
+    expect(new Set(around.map((l) => / task (\d+) /.exec(l)![1]))).toEqual(new Set(['1', '3', '4']));
+    // pointers in hex only
+    expect(html).not.toContain(String(0xfff00016e20));
+    // a close-up of the 12-byte area and of the 28 bytes that were allocation #2's
+    const zoom = /<svg class="zoom".*?<\/svg>/s.exec(html)![0];
+    expect(zoom).toContain('<text x="260.4" y="14" class="t">allocation #4: 0x6e20..0x6e2c (12 bytes)</text>');
+    expect(zoom).toContain('class="zoom-area"><title>allocation #4: offset 28192 (0x6e20), 12 bytes</title>');
+    expect(zoom).toContain('class="zoom-prev"><title>allocation #2 (before): offset 28192 (0x6e20), 28 bytes</title>');
+    expect(
+      Number(/<rect x="[\d.]+" y="22" width="([\d.]+)" height="26" class="zoom-area">/.exec(zoom)![1]),
+    ).toBeGreaterThan(90);
+    // every CPU has its row, those that asked nothing too
+    expect([...html.matchAll(/<tr><td class="n">(\d+)<\/td>/g)].map((m) => m[1])).toEqual(['0', '1', '2']);
+    // the rerun command wraps at spaces only
+    expect(html).not.toContain('break-all');
     // snapshots: the first after boot, the last the state when the run stopped
     const f = frames(html);
     expect(f.unitSize).toBe(65536);
@@ -65,6 +93,38 @@ describe('html report', () => {
     expect(first[2].reduce((a, e) => a + Math.abs(e), 0)).toBe(28192 + 20960);
     // the layout: one group, one unit per CPU
     expect(html.match(/<g class="unit" data-cpu="\d+">/g)!.length).toBe(r.config.cpus);
+  });
+
+  it('groups identical violations: one block with its count and ticks; past three of a kind, one line each', () => {
+    const rec = new TimelineRecorder();
+    const v = (tick: number, message: string) =>
+      ({ checker: 'isolation', kind: 'foreign-unit', cpu: 1, tick, message }) as const;
+    for (let i = 0; i < 64; i++)
+      rec.violation(7 + (i % 2), '[isolation/foreign-unit] cpu 1: the same', v(7 + (i % 2), 'the same'));
+    for (let i = 0; i < 4; i++) rec.violation(9, `[isolation/foreign-unit] cpu 1: other ${i}`, v(9, `other ${i}`));
+    rec.violation(10, '[locks/order] cpu 0: a lock', {
+      checker: 'locks',
+      kind: 'order',
+      cpu: 0,
+      tick: 10,
+      message: 'x',
+    });
+    const html = htmlReport({
+      title: 't',
+      verdict: { label: 'VIOLATION', ok: false, seed: 1, replay: 'percpu-sim stress', notes: [] },
+      timeline: rec.finish(),
+    });
+    expect(html).toContain('<h2>Violations (69)</h2>');
+    expect(html).toContain(
+      '<b>violation 1</b> 64 times, at ticks 7, 8: [isolation/foreign-unit] cpu 1: the same <button data-tick="7">',
+    );
+    expect(html.match(/<div class="violation"/g)!.length).toBe(4);
+    expect(html).toContain(
+      '<details class="more"><summary>2 more violation(s) of the kinds above, one line each</summary><ul>' +
+        '<li class="brief"><b>violation 4</b> at tick 9: [isolation/foreign-unit] cpu 1: other 2</li>' +
+        '<li class="brief"><b>violation 5</b> at tick 9: [isolation/foreign-unit] cpu 1: other 3</li></ul></details>',
+    );
+    expect(html).toContain('<b>violation 6</b> at tick 10: [locks/order] cpu 0: a lock');
   });
 
   it('keeps a bounded number of snapshots over a long run, the last one at its end', async () => {
