@@ -46,7 +46,11 @@ describe('html report', () => {
     expect(externalRefs(html)).toEqual([]);
     expect(html).toContain('<b id="verdict-label">VIOLATION</b>');
     expect(html).toContain('seed <code id="seed">1</code>');
-    expect(html).toContain('<code id="replay">percpu-sim stress --seed 1 --mutant populate-no-zero</code>');
+    // each word of the command unbreakable, so that its lines break at spaces only
+    expect(html).toContain(
+      '<code id="replay"><span class="w">percpu-sim</span> <span class="w">stress</span> <span class="w">--seed</span> <span class="w">1</span> <span class="w">--mutant</span> <span class="w">populate-no-zero</span></code>',
+    );
+    expect(html).toContain('.w{white-space:nowrap}');
     const v = r.violations[0]!;
     expect(html).toContain(`<b>violation 1</b> at tick ${v.tick}: [isolation/nonzero-new-area] cpu 0:`);
     // the cause: whose bytes the new area holds, who allocated and freed them, and when
@@ -81,6 +85,15 @@ describe('html report', () => {
     expect([...html.matchAll(/<tr><td class="n">(\d+)<\/td>/g)].map((m) => m[1])).toEqual(['0', '1', '2']);
     // the rerun command wraps at spaces only
     expect(html).not.toContain('break-all');
+    // the unit bar says which colour is which part of a unit
+    expect(
+      [...html.matchAll(/<g class="legend-item">.*?class="(\w+)"\/><text[^>]*>([^<]*)<\/text><\/g>/g)].map(
+        (m) => `${m[1]} ${m[2]}`,
+      ),
+    ).toEqual(['st static 20000', 'rs reserved 8192', 'dy dynamic 20960', 'un unused 16384']);
+    // the boot lines come before the long percpu_stats dump
+    expect(html.indexOf('<h2>Boot lines</h2>')).toBeGreaterThan(0);
+    expect(html.indexOf('<h2>Boot lines</h2>')).toBeLessThan(html.indexOf('<h2>percpu_stats</h2>'));
     // snapshots: the first after boot, the last the state when the run stopped
     const f = frames(html);
     expect(f.unitSize).toBe(65536);
@@ -172,6 +185,25 @@ describe('html report', () => {
       [3, 1],
     ]);
     expect(html).toContain('<pre id="stats">Percpu Memory Statistics');
+    // the counters: axes with labels, one scale for every series, and steps rather than slopes
+    const chart = /<svg id="counters-svg".*?<\/svg>/s.exec(html)![0];
+    expect(chart).toContain('class="t">scheduler tick</text>');
+    expect(chart).toMatch(/text-anchor="end" class="t">0<\/text>/);
+    const series = Object.fromEntries(
+      [...chart.matchAll(/data-series="(\w+)" points="([^"]*)"/g)].map((m) => [
+        m[1]!,
+        m[2]!.split(' ').map((p) => p.split(',').map(Number) as [number, number]),
+      ]),
+    );
+    expect(Object.keys(series)).toEqual(['live_areas', 'chunks', 'populated_pages']);
+    for (const pts of Object.values(series))
+      for (let i = 1; i < pts.length; i++)
+        expect(pts[i]![0] === pts[i - 1]![0] || pts[i]![1] === pts[i - 1]![1]).toBe(true);
+    const maxOf = (k: string) => Number(new RegExp(`${k} \\(max (\\d+)\\)`).exec(chart)![1]);
+    const topY = (k: string) => Math.min(...series[k]!.map((p) => p[1]));
+    // on one scale, a smaller maximum is drawn lower
+    expect(maxOf('chunks')).toBeLessThan(maxOf('live_areas'));
+    expect(topY('chunks')).toBeGreaterThan(topY('live_areas'));
   });
 
   it('replay: the maps follow the trace line by line; a bad line is shown with the lines before it', () => {
@@ -199,5 +231,30 @@ describe('html report', () => {
     expect(dyn(2)).toEqual([-28192, -16, 20944]);
     expect(dyn(3)).toEqual([-28192, -16, 16, -64, 20864]);
     expect(dyn(4)).toEqual([-28192, 32, -64, 20864]);
+    // a trace has no CPUs: the table counts the operations
+    expect(html).toContain(
+      '<h2>Operations</h2>\n<table id="cpus"><thead><tr><th>operations replayed before the bad line</th></tr></thead><tbody><tr><td class="n">4</td></tr></tbody></table>',
+    );
+    expect(html).toContain(
+      `<code id="replay"><span class="w">percpu-sim</span> <span class="w">replay</span> <span class="w">${trace}</span></code>`,
+    );
+  });
+
+  it('replay from standard input: no rerun command that would wait for input, and the operations counted', () => {
+    const f = join(dir, 'stdin.html');
+    const r = spawnSync(process.execPath, ['bin/percpu-sim.mjs', 'replay', '-', '--html', f], {
+      encoding: 'utf8',
+      timeout: 90_000,
+      input:
+        '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}\n{"op":"alloc","id":"a","size":16,"align":8}\n{"op":"free","id":"a"}\n',
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const html = readFileSync(f, 'utf8');
+    expect(html).not.toContain('id="replay"');
+    expect(html).not.toContain('&lt;stdin&gt;</code>');
+    expect(html).toContain('<div>the trace came on standard input: save it to a file to replay it again</div>');
+    expect(html).toContain(
+      '<h2>Operations</h2>\n<table id="cpus"><thead><tr><th>operations</th><th>allocations</th><th>failed</th><th>frees</th></tr></thead><tbody><tr><td class="n">3</td><td class="n">1</td><td class="n">0</td><td class="n">1</td></tr></tbody></table>',
+    );
   });
 });
