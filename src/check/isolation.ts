@@ -64,6 +64,18 @@ export interface AllocationInfo {
   /** the CPU that allocated it */
   cpu: number;
   live: boolean;
+  /** the tick its free was asked for, once freed */
+  freedTick?: number;
+}
+
+/** Whose the bytes of a new area were before it: the allocation that last held them, if any. */
+export interface PreviousOwner {
+  /** the allocation, as it was when the new area was handed out (null: no allocation ever held them) */
+  allocation: AllocationInfo | null;
+  /** whose copy the bytes were */
+  unitCpu: number;
+  /** the kernel image's static section held them */
+  static?: boolean;
 }
 
 export interface IsolationViolation {
@@ -75,6 +87,8 @@ export interface IsolationViolation {
   addr: string;
   unitCpu: number;
   allocation: AllocationInfo | null;
+  /** for a new area that is not zero: whose its bytes were before */
+  previous?: PreviousOwner;
   message: string;
 }
 
@@ -306,7 +320,7 @@ export class IsolationTracker {
     allocated: (cpu, _tick, _ask, r) => {
       if (r.ok) this.allocated(cpu, r.ptr, r.size, r.chunk, r.off);
     },
-    freed: (ptr) => this.freed(ptr),
+    freed: (ptr, tick) => this.freed(ptr, tick),
   });
   private nextId = TAG_STATIC + 1;
 
@@ -390,8 +404,8 @@ export class IsolationTracker {
           }),
         );
       else if (nz)
-        this.violations.push(
-          this.describe({
+        this.violations.push({
+          ...this.describe({
             kind: 'nonzero-new-area',
             cpu,
             access: 'alloc',
@@ -401,17 +415,30 @@ export class IsolationTracker {
             unitCpu: c,
             detail: `byte ${nz[0]} of cpu ${c}'s copy is ${nz[1]}`,
           }),
-        );
+          previous: this.previousOwner(va + nz[0]),
+        });
       this.tag(va, size, tagOf(id, c));
     }
   }
 
-  private freed(ptr: number): void {
+  /** Who held the byte at `va` before it is tagged anew: its shadow tag still names them. */
+  private previousOwner(va: number): PreviousOwner {
+    const p = this.enabled ? this.walk.walk(va) : -1;
+    const tag = p < 0 ? 0 : this.tags[p]!;
+    if (tag === 0) return { allocation: null, unitCpu: -1 };
+    const id = tagAlloc(tag);
+    if (id === TAG_STATIC) return { allocation: null, unitCpu: tagCpu(tag), static: true };
+    const known = this.byId.get(id);
+    return { allocation: known ? { ...known, live: tag > 0 } : null, unitCpu: tagCpu(tag) };
+  }
+
+  private freed(ptr: number, tick: number): void {
     const id = this.byPtr.get(ptr);
     if (id === undefined) return;
     this.byPtr.delete(ptr);
     const info = this.byId.get(id)!;
     info.live = false;
+    info.freedTick = tick;
     // a copy whose pages went away with its chunk has nothing left to mark
     for (let c = 0; c < this.nr_cpus; c++) this.tag(this.copyOf(ptr, c), info.size, -tagOf(id, c));
   }

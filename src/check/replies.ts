@@ -9,7 +9,8 @@ import type { ActorEvent, AllocReply, Request } from '../sim/events.ts';
 export interface ReplyHandlers {
   /** one allocation's outcome, with what was asked for */
   allocated(cpu: number, tick: number, ask: { size: number; align: number }, reply: AllocReply): void;
-  freed(ptr: number): void;
+  /** `tick`: when the free was asked for */
+  freed(ptr: number, tick: number): void;
 }
 
 export class ReplyFollower {
@@ -20,8 +21,8 @@ export class ReplyFollower {
   observe(e: ActorEvent): void {
     if (e.type === 'arrive') {
       this.requests.set(e.task, e.req);
-      if (e.req.kind === 'free') this.on.freed(e.req.ptr);
-      else if (e.req.kind === 'free_batch') for (const p of e.req.ptrs) this.on.freed(p);
+      if (e.req.kind === 'free') this.on.freed(e.req.ptr, e.tick);
+      else if (e.req.kind === 'free_batch') for (const p of e.req.ptrs) this.on.freed(p, e.tick);
     } else if (e.type === 'done' || e.type === 'bug') {
       const req = this.requests.get(e.task);
       this.requests.delete(e.task);

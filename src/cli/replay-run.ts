@@ -106,7 +106,7 @@ async function replayRunMain(file: string, json: boolean, visuals: Visuals): Pro
     const r = replayRunLog(log, recorder ?? undefined);
     const same = r.mismatches.length === 0 && r.sameFinalState;
     for (const m of r.mismatches) recorder?.violation(null, `replay differs: ${m}`);
-    for (const v of r.violations) recorder?.violation(v.tick, violationLine(v));
+    for (const v of r.violations) recorder?.violation(v.tick, violationLine(v), v);
     visuals.write({
       title: `percpu-sim replay-run ${shownName(file)}: ${log.workload}, ${log.config.cpus} CPUs, without workers`,
       verdict: {

@@ -74,16 +74,37 @@ Example:
     if (values.json) throw new UsageError('--json goes with --reference (replay prints JSON lines already)');
     const out = new LineWriter();
     const shown = file === '-' ? '<stdin>' : file;
+    // a trace read from standard input is gone once read: say so rather than print a command that waits for input
+    const rerun =
+      file === '-'
+        ? { replay: null, note: ['the trace came on standard input: save it to a file to replay it again'] }
+        : { replay: replayCommand(file), note: [] };
+    // a trace has no CPUs: its operations reach the allocator one after another
+    const operations = (ops: number, allocs: number, failed: number, frees: number) => ({
+      title: 'Operations',
+      columns: ['operations', 'allocations', 'failed', 'frees'],
+      rows: [[ops, allocs, failed, frees]],
+    });
     const page = (ok: boolean, notes: string[]) => ({
       title: `percpu-sim replay ${shown}`,
-      verdict: { label: ok ? 'REPLAYED' : 'STOPPED', ok, seed: null, replay: replayCommand(file), notes },
+      verdict: {
+        label: ok ? 'REPLAYED' : 'STOPPED',
+        ok,
+        seed: null,
+        replay: rerun.replay,
+        notes: [...notes, ...rerun.note],
+      },
     });
+    let replayed = 0;
     try {
       const onResourceLimit = (m: string): void => void process.stderr.write(`percpu-sim replay: warning: ${m}\n`);
       const watch = recorder
         ? {
             onBoot: (pc: Percpu) => recorder.attach(pc),
-            onStep: (n: number, input: string, output: string) => recorder.step(n, `line ${n}: ${input} -> ${output}`),
+            onStep: (n: number, input: string, output: string) => {
+              replayed++;
+              recorder.step(n, `line ${n}: ${input} -> ${output}`);
+            },
           }
         : {};
       const summary = replayText(text, (l) => out.line(l), {
@@ -93,11 +114,12 @@ Example:
       });
       if (summary.pc)
         outputs.write('--svg', svg, (p) => writeFileSync(p, allocatorSvg(summary.pc!, `percpu-sim replay ${file}`)));
-      visuals.write(
-        page(true, [
+      visuals.write({
+        ...page(true, [
           `${summary.ops} operations: ${summary.allocs} allocations (${summary.failed} failed), ${summary.frees} frees`,
         ]),
-      );
+        cpuTable: operations(summary.ops, summary.allocs, summary.failed, summary.frees),
+      });
     } catch (e) {
       out.flush();
       if (e instanceof BadInput) {
@@ -106,6 +128,11 @@ Example:
         visuals.write({
           ...page(false, ['the replay stopped at a bad line; the lines before it were replayed']),
           position: 'line',
+          cpuTable: {
+            title: 'Operations',
+            columns: ['operations replayed before the bad line'],
+            rows: [[replayed]],
+          },
           around: () =>
             lines.slice(Math.max(0, e.line - 12), e.line).map((l, i) => `${Math.max(0, e.line - 12) + i + 1}: ${l}`),
         });

@@ -47,7 +47,7 @@ export function stressPage(r: StressReport, replay: string, recorder: TimelineRe
   // a round on worker threads put its failures on the timeline itself
   for (const v of r.violations)
     if (v.checker !== 'workers')
-      recorder?.violation(v.tick, `[${v.checker}/${v.kind}]${v.cpu >= 0 ? ` cpu ${v.cpu}` : ''}: ${v.message}`);
+      recorder?.violation(v.tick, `[${v.checker}/${v.kind}]${v.cpu >= 0 ? ` cpu ${v.cpu}` : ''}: ${v.message}`, v);
   const c = r.config;
   return {
     title: `percpu-sim stress: ${c.cpus} CPUs, ${c.nodes} node(s), ${c.backend}, policy ${c.policy}, granularity ${c.granularity}`,

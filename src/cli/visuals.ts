@@ -15,8 +15,9 @@ export const HTML_OPTION = { html: { type: 'string' } } as const;
 export const VISUALS_HELP = `  --trace FILE        write the run as a Chrome trace: open it in https://ui.perfetto.dev
                       (Open trace file) or chrome://tracing; a track per CPU, per kernel
                       task lane and per lock, with flows, counters and violations
-  --html FILE         write a self-contained HTML report (boot layout, chunk maps over
-                      time, CPUs, percpu_stats, verdict); it opens from a file:// URL`;
+  --html FILE         write a self-contained HTML report (verdict, each violation's cause,
+                      boot layout, chunk maps over time, counters, CPUs, boot lines,
+                      percpu_stats); it opens from a file:// URL`;
 
 export class Visuals {
   private readonly tracePath: string | undefined;

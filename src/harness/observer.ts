@@ -5,6 +5,7 @@
  */
 import type { Percpu } from '../kernel/percpu.ts';
 import type { ActorEvent } from '../sim/events.ts';
+import type { Violation } from '../check/violation.ts';
 
 export interface PhaseSpan {
   cpu: number;
@@ -21,5 +22,6 @@ export interface RunObserver {
   /** the sequence number of the last event seen, to mark where a phase starts and ends */
   mark(): number;
   phase(p: PhaseSpan): void;
-  violation(tick: number | null, text: string): void;
+  /** a finding: its line, and the finding itself when there is one (its CPU, task and data) */
+  violation(tick: number | null, text: string, v?: Violation): void;
 }

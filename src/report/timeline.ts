@@ -9,6 +9,7 @@
  */
 import type { PhaseSpan, RunObserver } from '../harness/observer.ts';
 import type { ActorEvent } from '../sim/events.ts';
+import type { Violation } from '../check/violation.ts';
 import type { PcpuChunk } from '../kernel/chunk.ts';
 import { type Percpu, chunkName } from '../kernel/percpu.ts';
 import { formatPercpuStats, percpuStats } from '../kernel/stats.ts';
@@ -46,6 +47,12 @@ export interface Frame {
 export interface TimelineViolation {
   tick: number;
   text: string;
+  /** "checker/kind", when the finding is known */
+  kind?: string;
+  cpu?: number;
+  task?: number;
+  /** what the checker added: the allocation hit, whose bytes they were before */
+  data?: Readonly<Record<string, unknown>>;
 }
 
 /** The first chunk's shape: groups of units, and which CPU (on which node) owns each unit. */
@@ -176,8 +183,19 @@ export class TimelineRecorder implements RunObserver {
   }
 
   /** A finding, at the tick it was found at (null: at the end of the run). */
-  violation(tick: number | null, text: string): void {
-    this.violations.push({ tick: tick ?? -1, text });
+  violation(tick: number | null, text: string, v?: Violation): void {
+    this.violations.push({
+      tick: tick ?? -1,
+      text,
+      ...(v
+        ? {
+            kind: `${v.checker}/${v.kind}`,
+            cpu: v.cpu,
+            ...(v.task !== undefined ? { task: v.task } : {}),
+            ...(v.data ? { data: v.data } : {}),
+          }
+        : {}),
+    });
   }
 
   private counter(at: { seq: number; tick: number }): void {

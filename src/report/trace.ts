@@ -10,9 +10,15 @@
  *
  * Flows join each CPU's request to the task that served it; violations are global instants.
  *
- * Time is the scheduler's: an event at tick t with rank r among that tick's events sits at
- * t*1000 + r microseconds, so a trace is a pure function of the event log (and so of the
- * seed), and events of one tick keep their order.
+ * Time is the scheduler's: the n events of tick t are spread evenly over it, the r-th at
+ * t*1000 + r*1000/n microseconds, so a trace is a pure function of the event log (and so of
+ * the seed), events of one tick keep their order, and a step within one tick is drawn as wide
+ * as the tick allows rather than as a 1 us sliver.
+ *
+ * Names stay few so that Perfetto and chrome://tracing group them: a lock's slices are all
+ * named after the lock (who held it is in args), a counter is named once (Perfetto names a
+ * counter track "name key", so the key is the unit), and the machine's own requests at
+ * shutdown are named "shutdown", apart from the workload's teardown() phase.
  */
 import type { ActorEvent } from '../sim/events.ts';
 import type { Timeline } from './timeline.ts';
@@ -54,20 +60,30 @@ interface Span {
   flowIn?: number;
 }
 
-/** Microseconds of each event: the tick, plus its rank among the events of that tick. */
+/** Microseconds of each event: the tick, plus its share of the tick by its rank among that tick's events. */
 function clock(events: readonly ActorEvent[]): Map<number, number> {
   const ts = new Map<number, number>();
-  let tick = -1;
-  let rank = 0;
-  for (const e of events) {
-    if (e.tick !== tick) {
-      tick = e.tick;
-      rank = 0;
-    }
-    ts.set(e.seq, e.tick * TICK_US + Math.min(rank++, TICK_US - 2));
+  for (let i = 0; i < events.length;) {
+    const tick = events[i]!.tick;
+    let j = i;
+    while (j < events.length && events[j]!.tick === tick) j++;
+    // the last event of a tick keeps a microsecond before the next tick, for what ends just after it
+    const step = (TICK_US - 1) / (j - i);
+    for (let r = 0; i + r < j; r++) ts.set(events[i + r]!.seq, tick * TICK_US + Math.round(r * step * 1000) / 1000);
+    i = j;
   }
   return ts;
 }
+
+/** The counters, each under one name with its unit as the one key of its args. */
+const COUNTERS = [
+  ['chunks', 'chunks', 'count'],
+  ['populated_pages', 'populated pages', 'count'],
+  ['free_bytes', 'free', 'bytes'],
+  ['live_areas', 'live areas', 'count'],
+] as const;
+
+const hexPtr = (p: unknown): unknown => (typeof p === 'number' ? `0x${p.toString(16)}` : p);
 
 /**
  * Places spans on lanes so that spans on one lane nest: a span goes on the first lane whose
@@ -133,9 +149,14 @@ const meta = (
 });
 
 function requestArgs(e: Extract<ActorEvent, { type: 'arrive' | 'refuse' }>): Record<string, unknown> {
-  const { cpu: _c, internal: _i, ...req } = e.req;
-  return { task: e.task, ...req };
+  const { cpu: _c, internal, ...req } = e.req;
+  // pointers in hex, as every other report prints them
+  const ptrs = 'ptr' in req ? { ptr: hexPtr(req.ptr) } : 'ptrs' in req ? { ptrs: req.ptrs.map(hexPtr) } : {};
+  return { task: e.task, ...req, ...ptrs, ...(internal ? { at: 'machine shutdown' } : {}) };
 }
+
+/** A request's slice name: its kind, or "shutdown" for the machine's own clean-up. */
+const requestName = (req: { kind: string; internal?: boolean }): string => (req.internal ? 'shutdown' : req.kind);
 
 function replyArgs(e: Extract<ActorEvent, { type: 'done' }> | undefined): Record<string, unknown> {
   if (!e) return { reply: 'none: the run ended first' };
@@ -156,6 +177,11 @@ export function chromeTrace(t: Timeline, title: string): ChromeTrace {
   const ts = clock(t.events);
   const at = (e: ActorEvent): number => ts.get(e.seq)!;
   const endTs = (t.events.length ? at(t.events.at(-1)!) : 0) + TICK_US / 2;
+  const index = new Map(t.events.map((e, i) => [e.seq, i]));
+  const next = (e: ActorEvent): number => {
+    const n = t.events[index.get(e.seq)! + 1];
+    return n ? at(n) : endTs;
+  };
   const out: TraceEvent[] = [];
 
   // kernel tasks: one span from arrival to reply, with sleeps, waits and preemptions inside
@@ -171,6 +197,8 @@ export function chromeTrace(t: Timeline, title: string): ChromeTrace {
   const requestSpans = new Map<number, Span[]>();
   const lockSpans: Record<string, Span[]> = { pcpu_alloc_mutex: [], pcpu_lock: [] };
   const held = new Map<string, { task: number; cpu: number; since: number }>();
+  const owner = (h: { task: number; cpu: number }): string =>
+    `task ${h.task} (${h.cpu < 0 ? 'kworker' : `cpu ${h.cpu}`})`;
   const lifecycle: TraceEvent[] = [];
   const endChild = (task: number, until: number): void => {
     const x = tasks.get(task);
@@ -210,7 +238,7 @@ export function chromeTrace(t: Timeline, title: string): ChromeTrace {
         if (e.cpu >= 0) {
           span.flowIn = e.task;
           cpuSpan(e.cpu, {
-            name: e.req.kind,
+            name: requestName(e.req),
             start: now,
             end: endTs,
             cat: 'request',
@@ -223,9 +251,10 @@ export function chromeTrace(t: Timeline, title: string): ChromeTrace {
       case 'refuse':
         if (e.cpu >= 0)
           cpuSpan(e.cpu, {
-            name: `${e.req.kind} (refused)`,
+            name: `${requestName(e.req)} (refused)`,
             start: now,
-            end: now + 0.5,
+            // until the next event: as long as the step lasted
+            end: next(e),
             cat: 'request',
             args: { ...requestArgs(e), refused: e.error },
           });
@@ -251,11 +280,11 @@ export function chromeTrace(t: Timeline, title: string): ChromeTrace {
         const h = held.get(e.lock);
         if (h)
           lockSpans[e.lock]!.push({
-            name: `held by task ${h.task} (${h.cpu < 0 ? 'kworker' : `cpu ${h.cpu}`})`,
+            name: e.lock,
             start: h.since,
             end: now,
             cat: 'lock',
-            args: { task: h.task, cpu: h.cpu },
+            args: { owner: owner(h), task: h.task, cpu: h.cpu },
           });
         held.delete(e.lock);
         break;
@@ -308,11 +337,11 @@ export function chromeTrace(t: Timeline, title: string): ChromeTrace {
   }
   for (const [lock, h] of held)
     lockSpans[lock]!.push({
-      name: `held by task ${h.task} (${h.cpu < 0 ? 'kworker' : `cpu ${h.cpu}`})`,
+      name: lock,
       start: h.since,
       end: endTs,
       cat: 'lock',
-      args: { task: h.task, cpu: h.cpu, note: 'still held when the run ended' },
+      args: { owner: owner(h), task: h.task, cpu: h.cpu, note: 'still held when the run ended' },
     });
 
   // processes and tracks
@@ -376,8 +405,8 @@ export function chromeTrace(t: Timeline, title: string): ChromeTrace {
   const seqTs = (seq: number, tick: number): number => ts.get(seq) ?? tick * TICK_US;
   for (const c of t.counters) {
     const when = seqTs(c.seq, c.tick);
-    for (const k of ['chunks', 'populated_pages', 'free_bytes', 'live_areas'] as const)
-      out.push({ name: k, ph: 'C', ts: when, pid: PID_ACTOR, tid: 0, args: { [k]: c[k] } });
+    for (const [k, name, unit] of COUNTERS)
+      out.push({ name, ph: 'C', ts: when, pid: PID_ACTOR, tid: 0, args: { [unit]: c[k] } });
   }
 
   // violations, at the last event of the tick they were found at

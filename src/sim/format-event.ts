@@ -9,7 +9,7 @@ export function formatEvent(e: ActorEvent): string {
   switch (e.type) {
     case 'arrive':
     case 'refuse':
-      return `${head} ${e.type} ${e.req.kind}${'size' in e.req ? ` size=${e.req.size} align=${e.req.align}` : ''}${'ptr' in e.req ? ` ptr=${e.req.ptr.toString(16)}` : ''}`;
+      return `${head} ${e.type} ${e.req.kind}${'size' in e.req ? ` size=${e.req.size} align=${e.req.align}` : ''}${'ptr' in e.req ? ` ptr=0x${e.req.ptr.toString(16)}` : ''}${'ptrs' in e.req ? ` ptrs=${e.req.ptrs.map((p) => `0x${p.toString(16)}`).join(',')}` : ''}`;
     case 'lock':
     case 'unlock':
       return `${head} ${e.type} ${e.lock}`;
@@ -18,7 +18,8 @@ export function formatEvent(e: ActorEvent): string {
     case 'sleep':
       return `${head} sleeps in ${e.at}${e.chunk >= 0 ? ` (chunk ${e.chunk})` : ''} until t${e.until}`;
     case 'done':
-      return `${head} done ${e.kind}: ${JSON.stringify(e.reply)}`;
+      // pointers in hex, as every other line prints them
+      return `${head} done ${e.kind}: ${JSON.stringify(e.reply, (k, v: unknown) => (k === 'ptr' && typeof v === 'number' ? `0x${v.toString(16)}` : v))}`;
     case 'bug':
       return `${head} BUG ${e.bug.code}: ${e.bug.message}`;
     case 'lockdep':

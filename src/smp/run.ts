@@ -410,7 +410,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
     await smp?.close();
   }
   const violations = [...(sim?.violations ?? []), ...early_];
-  for (const v of violations) rec?.violation(v.tick, violationLine(v));
+  for (const v of violations) rec?.violation(v.tick, violationLine(v), v);
 
   return {
     workload: wl.name,

@@ -37,6 +37,8 @@ interface PageCase {
   status: number;
   verdict: RegExp;
   violations: boolean;
+  /** the machine's CPUs: one row each in the CPU table */
+  cpus: number;
 }
 
 const CASES: PageCase[] = [
@@ -46,6 +48,16 @@ const CASES: PageCase[] = [
     status: 0,
     verdict: /^PASS$/,
     violations: false,
+    cpus: 4,
+  },
+  {
+    // two-digit CPUs and units: the longest text a unit box holds
+    name: 'wide',
+    args: ['run', 'counter', '--seed', '2', '--cpus', '12', '--nodes', '2', '--arg', 'adds=100'],
+    status: 0,
+    verdict: /^PASS$/,
+    violations: false,
+    cpus: 12,
   },
   {
     name: 'stress',
@@ -53,6 +65,7 @@ const CASES: PageCase[] = [
     status: 0,
     verdict: /^CLEAN$/,
     violations: false,
+    cpus: 3,
   },
   {
     name: 'failing',
@@ -60,8 +73,65 @@ const CASES: PageCase[] = [
     status: 1,
     verdict: /^VIOLATION$/,
     violations: true,
+    cpus: 3,
   },
 ];
+
+/**
+ * Runs in the page: what is drawn where it cannot be read. Every text of a unit box inside
+ * its box, every chunk label left of the bars, every text of the counters chart and of a
+ * close-up inside its picture, no word of the rerun command split across lines, no part of
+ * the page wider than the window, the boot lines before the percpu_stats dump.
+ */
+const LAYOUT_PROBLEMS = `(() => {
+  const out = [];
+  const inside = (inner, outer, slack = 0.5) =>
+    inner.left >= outer.left - slack &&
+    inner.right <= outer.right + slack &&
+    inner.top >= outer.top - slack &&
+    inner.bottom <= outer.bottom + slack;
+  for (const unit of document.querySelectorAll('#layout-svg .unit')) {
+    const box = unit.querySelector('rect').getBoundingClientRect();
+    for (const t of unit.querySelectorAll('text'))
+      if (t.textContent && !inside(t.getBoundingClientRect(), box))
+        out.push(\`unit box of CPU \${unit.getAttribute('data-cpu')} clips "\${t.textContent}"\`);
+  }
+  const bars = document.querySelector('#maps svg rect');
+  if (bars) {
+    const left = bars.getBoundingClientRect().left;
+    for (const t of document.querySelectorAll('#maps svg text'))
+      if (t.getBoundingClientRect().right > left && !/not drawn/.test(t.textContent || ''))
+        out.push(\`chunk-map label "\${t.textContent}" runs under the bars\`);
+  }
+  for (const svg of document.querySelectorAll('#counters-svg, svg.zoom, #layout-svg')) {
+    const box = svg.getBoundingClientRect();
+    for (const t of svg.querySelectorAll('text'))
+      if (!inside(t.getBoundingClientRect(), box)) out.push(\`"\${t.textContent}" is cut off at the edge of its picture\`);
+  }
+  const legend = [...document.querySelectorAll('#layout-svg .legend-item text')].map((t) => t.textContent);
+  if (!legend.some((t) => t && t.startsWith('static')) || !legend.some((t) => t && t.startsWith('dynamic')))
+    out.push(\`the unit bar's legend is missing (\${JSON.stringify(legend)})\`);
+  const replay = document.querySelector('#replay');
+  if (replay) {
+    const range = document.createRange();
+    const walk = document.createTreeWalker(replay, NodeFilter.SHOW_TEXT);
+    for (let text = walk.nextNode(); text; text = walk.nextNode())
+      for (const m of (text.textContent || '').matchAll(/\\S+/g)) {
+        range.setStart(text, m.index);
+        range.setEnd(text, m.index + m[0].length);
+        const lines = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+        if (lines.size > 1) out.push(\`the rerun command breaks inside "\${m[0]}"\`);
+      }
+  }
+  const root = document.scrollingElement;
+  if (root.scrollWidth > root.clientWidth)
+    out.push(\`the page is \${root.scrollWidth} px wide in a \${root.clientWidth} px window\`);
+  const boot = document.querySelector('#boot');
+  const stats = document.querySelector('#stats');
+  if (boot && stats && boot.compareDocumentPosition(stats) & Node.DOCUMENT_POSITION_PRECEDING)
+    out.push('the boot lines come after the percpu_stats dump');
+  return out;
+})()`;
 
 async function main(): Promise<void> {
   if (!existsSync(BROWSER))
@@ -111,7 +181,8 @@ async function main(): Promise<void> {
       const units = await page.locator('#layout-svg .unit').count();
       if (units < 1) problems.push(`${c.name}: the boot layout draws no units`);
       const rows = await page.locator('#cpus tbody tr').count();
-      if (rows < 1) problems.push(`${c.name}: the CPU table is empty`);
+      if (rows !== c.cpus) problems.push(`${c.name}: ${rows} CPU row(s) for ${c.cpus} CPUs`);
+      problems.push(...(await page.evaluate<string[]>(LAYOUT_PROBLEMS)).map((p) => `${c.name}: ${p}`));
       if (!(await text('#stats')).startsWith('Percpu Memory Statistics'))
         problems.push(`${c.name}: no percpu_stats dump`);
       // a stress run draws its concurrency coverage as a heat map of kernel function x kernel function
@@ -146,6 +217,9 @@ async function main(): Promise<void> {
         problems.push(`${c.name}: PageUp did not move the slider`);
       if (seen.size < 2) problems.push(`${c.name}: the slider does not change the drawn map`);
       await page.keyboard.press('End');
+      problems.push(
+        ...(await page.evaluate<string[]>(LAYOUT_PROBLEMS)).map((p) => `${c.name} (first frame drawn): ${p}`),
+      );
       await page.screenshot({ path: resolve(OUT, `${c.name}.png`), fullPage: true });
       problems.push(...errors.map((e) => `${c.name}: ${e}`));
       process.stdout.write(
@@ -157,7 +231,7 @@ async function main(): Promise<void> {
     await browser.close();
   }
   if (problems.length) fail(`\n  ${problems.join('\n  ')}`);
-  process.stdout.write('check:browser: both pages work offline in Chromium\n');
+  process.stdout.write(`check:browser: all ${CASES.length} pages work offline in Chromium\n`);
 }
 
 const timer = setTimeout(() => fail('timed out after 5 minutes'), 300_000);

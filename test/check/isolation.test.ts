@@ -105,6 +105,12 @@ describe('isolation checker', () => {
       allocation: { id: 3, size: 64, chunk: 0, offset: 28192 },
     });
     expect(s.tracker.violations[0]!.message).toContain("byte 0 of cpu 0's copy is 238");
+    // whose the bytes were: the freed allocation #2 in cpu 0's copy, and when its free was asked
+    const freeTick = s.events.find((e) => e.type === 'arrive' && e.req.kind === 'free')!.tick;
+    expect(s.tracker.violations[0]!.previous).toEqual({
+      allocation: { id: 2, ptr: p, size: 64, chunk: 0, offset: 28192, cpu: 0, live: false, freedTick: freeTick },
+      unitCpu: 0,
+    });
   });
 
   it('counts violations and goes on when asked to; can be switched off', async () => {

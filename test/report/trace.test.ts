@@ -86,13 +86,37 @@ describe('chrome trace', () => {
     expect(spans(trace, PID_ACTOR, 'sleep').length).toBe(log.filter((e) => e.type === 'sleep').length);
     expect(spans(trace, PID_ACTOR, 'wait').length).toBe(log.filter((e) => e.type === 'block').length);
 
-    // counters: numbers, the last sample being the allocator's state at the end
+    // counters: numbers, the last sample being the allocator's state at the end; Perfetto names
+    // a counter track "name key", so each is named once and its one key is its unit
     const counters = trace.traceEvents.filter((e) => e.ph === 'C');
-    expect(new Set(counters.map((e) => e.name))).toEqual(
-      new Set(['chunks', 'populated_pages', 'free_bytes', 'live_areas']),
-    );
-    const lastLive = counters.filter((e) => e.name === 'live_areas').at(-1)!;
-    expect(lastLive.args!.live_areas).toBe(0); // every CPU freed what it allocated
+    expect([...new Set(counters.map((e) => `${e.name} ${Object.keys(e.args!).join(',')}`))].sort()).toEqual([
+      'chunks count',
+      'free bytes',
+      'live areas count',
+      'populated pages count',
+    ]);
+    const lastLive = counters.filter((e) => e.name === 'live areas').at(-1)!;
+    expect(lastLive.args!.count).toBe(0); // every CPU freed what it allocated
+    // a lock's slices all carry the lock's name; who held it is in args
+    const lockSlices = spans(trace, PID_LOCKS, 'lock');
+    expect(new Set(lockSlices.map((e) => e.name))).toEqual(new Set(['pcpu_alloc_mutex', 'pcpu_lock']));
+    for (const e of lockSlices)
+      expect(e.args!.owner).toBe(
+        `task ${e.args!.task} (${Number(e.args!.cpu) < 0 ? 'kworker' : `cpu ${e.args!.cpu}`})`,
+      );
+    // no slice is a sliver: the events of a tick share it evenly
+    const open = new Map<string, number[]>();
+    const lengths: number[] = [];
+    for (const e of trace.traceEvents) {
+      const k = `${e.pid}/${e.tid}`;
+      if (e.ph === 'B') open.set(k, [...(open.get(k) ?? []), e.ts]);
+      else if (e.ph === 'E') lengths.push(e.ts - open.get(k)!.pop()!);
+    }
+    expect(lengths.length).toBeGreaterThan(1000);
+    expect(Math.min(...lengths)).toBeGreaterThan(10);
+    // pointers in hex
+    for (const e of spans(trace, PID_CPUS, 'request').filter((x) => x.args!.kind === 'free'))
+      expect(e.args!.ptr).toMatch(/^0x[0-9a-f]+$/);
     // lifecycle instants, in order
     expect(trace.traceEvents.filter((e) => e.cat === 'lifecycle').map((e) => e.name)).toEqual([
       'lifecycle: boot',
@@ -182,6 +206,21 @@ describe('--trace on the commands', () => {
     expect(spans(t, PID_CPUS, 'request').length).toBeGreaterThan(3 * 60);
     // no overlapping-request lanes: each CPU waits for its reply
     expect([...threadNames(t, PID_CPUS).values()].sort()).toEqual(['CPU 0', 'CPU 1', 'CPU 2']);
+    // one teardown on CPU 0: the workload's phase; the machine's own clean-up after it is "shutdown"
+    const demo = join(dir, 'demo.json');
+    const d = cli('run', 'demo', '--seed', '2', '--cpus', '2', '--arg', 'ops=20', '--arg', 'adds=100', '--trace', demo);
+    expect(d.status, d.stderr).toBe(0);
+    const dt = read(demo);
+    const cpu0 = [...threadNames(dt, PID_CPUS)].find(([, n]) => n === 'CPU 0')![0];
+    const names = new Set(
+      dt.traceEvents.filter((e) => e.ph === 'B' && e.pid === PID_CPUS && e.tid === cpu0).map((e) => e.name),
+    );
+    expect([...names].filter((n) => /teardown/.test(n))).toEqual(['teardown()']);
+    expect(
+      spans(dt, PID_CPUS, 'request')
+        .filter((e) => e.name === 'shutdown')
+        .map((e) => e.args!.kind),
+    ).toContain('teardown');
   });
 
   it('stress --schedule and replay-run of a saved run', () => {
