@@ -66,10 +66,10 @@ export async function exploreMain(
     maxSchedules: max,
     maxSeconds: secs,
     reduction,
-    onProgress: (n, depth) => {
+    onProgress: (n, depth, found) => {
       explored = n;
       bar(
-        `${n} schedules, ${depth} choice points deep, ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+        `${n} schedules, ${depth} choice points deep, ${found ? `${found} violation kind(s) found` : 'no violation yet'}, ${((Date.now() - t0) / 1000).toFixed(0)} s`,
         Math.min(n, max),
         max,
       );

@@ -29,7 +29,8 @@ export interface ExploreOptions extends ExecuteOptions {
   /** false: the plain depth-first walk, for comparison */
   reduction: boolean;
   /** after each execution: schedules so far, and the depth of the choice stack */
-  onProgress?: (schedules: number, depth: number) => void;
+  /** after each schedule: how many so far, the depth of the walk, and the kinds of violation found */
+  onProgress?: (schedules: number, depth: number, found: number) => void;
   /** stops the exploration after the execution under way; what it found so far is returned */
   signal?: AbortSignal;
 }
@@ -151,7 +152,7 @@ export async function explore(cfg: StressConfig, opts: ExploreOptions): Promise<
     });
     if (opts.reduction) addBacktracks(exec, stack, opts.preemptions);
     else for (const n of stack) for (const t of n.enabled) n.backtrack.add(t);
-    opts.onProgress?.(schedules, stack.length);
+    opts.onProgress?.(schedules, stack.length, violations.size);
 
     // the deepest choice point with an alternative left within the bound
     let next = -1;

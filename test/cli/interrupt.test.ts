@@ -117,13 +117,19 @@ describe('a signal writes what finished', () => {
   it('an exploration: the schedules so far and the violations found, incomplete, exit 130', async () => {
     const save = join(dir, 'explored.json');
     const args = ['stress', '--explore', '--scenario', 'extend-vs-free', '--mutant', 'extend-stale-walk'];
-    const r = await interrupt([...args, '--no-reduction', '--preemptions', '8', '--save', save], 'SIGINT', 4000);
+    // the signal soon after the first violation is found (its progress line says so)
+    const r = await interrupt(
+      [...args, '--no-reduction', '--preemptions', '8', '--save', save],
+      'SIGINT',
+      300,
+      /[1-9]\d* violation kind\(s\) found/,
+    );
     expect(r.code).toBe(130);
     expect(r.stdout).toMatch(
       /^explored scenario extend-vs-free without reduction: \d+ schedule\(s\), up to \d+ choice points, preemption bound 8; stopped by SIGINT, incomplete\nverdict: VIOLATION \(1 kind\)\n {2}\[kernel-bug\/LIST_CORRUPTION\] /,
     );
     expect(SavedStressSchema.parse(JSON.parse(readFileSync(save, 'utf8'))).verdict).toBe('violation');
-  }, 60_000);
+  }, 90_000);
 
   it('a workload run: the verdict INTERRUPTED, the timeline so far, and --save said not written', async () => {
     const html = join(dir, 'run.html');
