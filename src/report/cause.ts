@@ -4,21 +4,13 @@
  * that allocated and freed them, and the part of a chunk to draw close up. Read from the
  * violation's data and the event log; nothing is asked of the allocator.
  */
+import type { AllocationInfo } from '../check/isolation.ts';
 import type { ActorEvent } from '../sim/events.ts';
 import { formatEvent } from '../sim/format-event.ts';
 import type { TimelineViolation } from './timeline.ts';
 
 /** An allocation as the isolation checker names it. */
-interface Allocation {
-  id: number;
-  ptr: number;
-  size: number;
-  chunk: number | 'reserved';
-  offset: number;
-  cpu: number;
-  live: boolean;
-  freedTick?: number;
-}
+type Allocation = AllocationInfo;
 
 /** The piece of a chunk to draw larger: the area hit, and the one that held its bytes before. */
 export interface Zoom {
