@@ -47,17 +47,21 @@ describe('DPOR against the plain walk', () => {
 });
 
 describe('named scenarios', () => {
-  it.each(SCENARIOS.map((s) => s.name))('%s is explored completely within its bound and is clean', async (name) => {
-    const sc = scenario(name)!;
-    const r = await explore(
-      { ...base, ...sc.config },
-      { preemptions: sc.preemptions, maxSchedules: 5000, maxSeconds: 60, reduction: true, programs: sc.programs },
-    );
-    expect(r.complete).toBe(true);
-    expect(r.violations).toEqual([]);
-    expect(r.schedules).toBeGreaterThan(1);
-    // early-limit takes about 15 s on two quiet cores; the exploration's own bound is 60 s
-  }, 90_000);
+  it.each(SCENARIOS.map((s) => s.name))(
+    '%s is explored completely within its bound and is clean',
+    async (name) => {
+      const sc = scenario(name)!;
+      const r = await explore(
+        { ...base, ...sc.config },
+        { preemptions: sc.preemptions, maxSchedules: 5000, maxSeconds: 60, reduction: true, programs: sc.programs },
+      );
+      expect(r.complete).toBe(true);
+      expect(r.violations).toEqual([]);
+      expect(r.schedules).toBeGreaterThan(1);
+      // early-limit takes about 15 s on two quiet cores; the exploration's own bound is 60 s
+    },
+    90_000,
+  );
 
   const classes: [string, string, LockBug, string][] = [
     [
