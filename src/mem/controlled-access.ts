@@ -68,14 +68,17 @@ export class ControlledAccess extends MemAccess {
     return p;
   }
 
+  /**
+   * The machine's own fill (MemAccess.fillTlb, whose generation reads are points here), then a
+   * point that says what it cached, if anything: a controlled run checks the protocol the
+   * uncontrolled path runs, not a copy of it.
+   */
   protected override fillTlb(va: number, off: number, phys: number, gen: number): void {
-    // a sequence-lock reader: the generation again after the walk, and nothing kept if it moved
+    // the old order, as a bug to build in: the generation read after the walk, not before
     if (this.genAfterWalk) gen = this.ptGen();
-    else if (this.ptGen() !== gen) return;
-    this.tlbPage = va - off;
-    this.tlbWord = (phys - off) / 4;
-    this.tlbGen = gen;
-    this.gate.point(P_FILL, va - off, Math.floor((phys - off) / PAGE_SIZE), gen);
+    super.fillTlb(va, off, phys, gen);
+    if (this.tlbPage === va - off && this.tlbGen === gen)
+      this.gate.point(P_FILL, va - off, Math.floor((phys - off) / PAGE_SIZE), gen);
   }
 
   /** Runs one operation and reports it: where, how long, how, and through which frame. */
