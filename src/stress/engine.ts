@@ -30,7 +30,7 @@ import {
 } from './program.ts';
 import { type StressConfig, resolveMachine } from '../files/config.ts';
 import { stressCommand } from '../files/rerun.ts';
-import { PAGE_SIZE, PCPU_MIN_UNIT_SIZE } from '../kernel/constants.ts';
+import { PAGE_SIZE, PCPU_MIN_UNIT_SIZE, SIZEOF_INT } from '../kernel/constants.ts';
 
 export { DEFAULT_STRESS, type StressConfig, resolveMachine } from '../files/config.ts';
 
@@ -245,6 +245,9 @@ export async function runStress(config: StressConfig, hooks: EngineHooks = {}): 
     actor.slabOnline();
     if (!script?.racingInitLate) {
       void actor.initLate();
+      // percpu_init_late() is queued: another is refused (a refusal makes no task, so no
+      // scheduling draw: the seed's run stays the same)
+      probe();
       actor.drain();
     }
     if (script?.prelude) await sequential(script.prelude);
@@ -277,6 +280,20 @@ export async function runStress(config: StressConfig, hooks: EngineHooks = {}): 
     if (got && got.ok && 'ptr' in got) {
       actor.send({ kind: 'free', cpu: 0, ptr: got.ptr }, () => {});
       await drive(() => q.idle);
+    }
+    // a module's percpu larger than the whole reserved area: 2.6.36 fails it from the reserved
+    // chunk and never serves it from a dynamic one (the run's own mix never fills that chunk)
+    const reservedBytes = sim.pc.pcpu_reserved_size;
+    if (reservedBytes && !stop()) {
+      let big: Reply | null = null;
+      const size = Math.min(reservedBytes + SIZEOF_INT, unit);
+      actor.send({ kind: 'alloc', cpu: 0, size, align: 8, reserved: true }, (r) => (big = r));
+      await drive(() => big !== null && q.idle);
+      const r = big as Reply | null;
+      if (r && r.ok && 'ptr' in r) {
+        actor.send({ kind: 'free', cpu: 0, ptr: r.ptr }, () => {});
+        await drive(() => q.idle);
+      }
     }
   }
   if (!stop()) {

@@ -38,6 +38,22 @@ describe('behaviour held against 2.6.36', () => {
     expect(done && done.type === 'done' && done.reply).toMatchObject({ ok: true, off: 0, size: 65536 });
   });
 
+  it('asks at the end for a reserved area larger than the reserved chunk, which 2.6.36 fails there', async () => {
+    const r = await runStress(
+      { ...DEFAULT_STRESS, seed: 2, args: { ...DEFAULT_STRESS.args, ops: 300 } },
+      { keepLog: true },
+    );
+    expect(r.verdict).toBe('clean');
+    const big = r.log.find(
+      (e) => e.type === 'arrive' && e.req.kind === 'alloc' && e.req.reserved === true && e.req.size === 8196,
+    )!;
+    const done = r.log.find((e) => e.type === 'done' && e.task === big.task);
+    expect(done && done.type === 'done' && done.reply).toEqual({
+      ok: false,
+      error: 'alloc from reserved chunk failed',
+    });
+  });
+
   it.each([
     [
       'relocate-wrong-end',

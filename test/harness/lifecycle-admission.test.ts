@@ -11,15 +11,27 @@ import { DEFAULT_STRESS, runStress } from '../../src/stress/engine.ts';
 const short = { ...DEFAULT_STRESS, args: { ...DEFAULT_STRESS.args, ops: 60, earlyOps: 20 } };
 
 describe('the lifecycle checked through the actor', () => {
-  it('is silent on the correct lifecycle, which refuses init_late before slab and a second time', async () => {
+  it('is silent on the correct lifecycle, which refuses init_late before slab, while it runs, and after', async () => {
     const r = await runStress({ ...short, seed: 2 }, { keepLog: true });
     expect(r.violations).toEqual([]);
     expect(r.log.filter((e) => e.type === 'refuse').map((e) => (e.type === 'refuse' ? e.error : ''))).toEqual([
       'percpu: percpu_init_late before slab is online (mm_init)',
+      'percpu: percpu_init_late is already running',
       'percpu: percpu_init_late has already run',
     ]);
     const states = r.log.flatMap((e) => (e.type === 'lifecycle' ? [e.state] : []));
     expect(states).toEqual(['boot', 'early', 'slabOnline', 'lateInit', 'running']);
+  });
+
+  it('reports percpu_init_late admitted again while the first is still queued', async () => {
+    const queued: LifecycleRules = {
+      ...LIFECYCLE,
+      admission: (state, req) =>
+        state === 'lateInit' && req.kind === 'init_late' ? { admit: true } : admission(state, req),
+    };
+    const r = await runStress({ ...short, seed: 2 }, { rules: queued });
+    expect(r.violations[0]).toMatchObject({ checker: 'lifecycle', kind: 'admitted', cpu: 0 });
+    expect(r.violations[0]!.message).toBe('percpu_init_late() admitted a second time');
   });
 
   it('reports percpu_init_late admitted a second time', async () => {
