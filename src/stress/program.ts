@@ -253,7 +253,10 @@ class Board {
     for (let x = 0; x < cpu.nr_cpus; x++)
       cpu.writeBytes(cpu.per_cpu_ptr(ptr, x), pattern(cpu.cpu, x, this.gen, size), x === cpu.cpu ? false : x);
     cpu.atomic_write(cpu.this_cpu_ptr(this.acksVar), 0, 4);
-    cpu.atomic_write64(cpu.this_cpu_ptr(this.board), (BigInt(size) << 56n) | (BigInt(this.gen) << 48n) | BigInt(ptr));
+    // the area's pointer is 8-aligned: its low three bits carry the generation again, so that a
+    // reader whose 64-bit load tore (one half from this word, one from another) can tell
+    const word = (BigInt(size) << 56n) | (BigInt(this.gen) << 48n) | BigInt(ptr) | BigInt(this.gen & 7);
+    cpu.atomic_write64(cpu.this_cpu_ptr(this.board), word);
   }
 
   /** Checks and acknowledges the shared area of CPU `c` if it is new. Returns whether c's board is clear or seen. */
@@ -262,8 +265,13 @@ class Board {
     const word = cpu.atomic_read64(cpu.per_cpu_ptr(this.board, c), c);
     if (word === 0n) return true;
     const gen = Number((word >> 48n) & 0xffn);
+    const size = Number(word >> 56n);
+    if (size < 8 || size > 64 || Number(word & 7n) !== (gen & 7))
+      throw new CorruptionError(
+        `cpu ${cpu.cpu}: cpu ${c}'s stress board read torn: 0x${word.toString(16)} is no word cpu ${c} wrote (size ${size}, generation ${gen} in the high half, ${Number(word & 7n)} in the low): an atomic 64-bit store or load done in two halves`,
+      );
     if (gen === this.seen[c]) return true;
-    const a: Area = { ptr: Number(word & 0xffff_ffff_ffffn), size: Number(word >> 56n), stamp: gen, how: 'all' };
+    const a: Area = { ptr: Number(word & 0xffff_ffff_fff8n), size, stamp: gen, how: 'all' };
     checkBytes(cpu, a, c, cpu.cpu); // the owner of this copy
     const third = [...Array(cpu.nr_cpus).keys()].find((y) => y !== c && y !== cpu.cpu);
     if (third !== undefined) checkBytes(cpu, a, c, third); // and a third CPU's copy
