@@ -35,12 +35,29 @@ export function replayOnModel(text: string, write: (line: string) => void): void
   });
 }
 
+/** An alloc line without spaces, escapes, a reserved flag or a number JSON would refuse or round. */
+const PLAIN_ALLOC = /^\{"op":"alloc","id":"([^"\\\x00-\x1f]*)","size":(0|[1-9]\d{0,14}),"align":(0|[1-9]\d{0,14})\}$/;
+/** A free line spelled the same way. */
+const PLAIN_FREE = /^\{"op":"free","id":"([^"\\\x00-\x1f]*)"\}$/;
+
 export class ModelReplayer {
   model: PercpuModel | null = null;
   private readonly ids = new Map<string, Placed>();
 
   /** One input line: its output line, or null for a blank line. Throws ReplayError. */
   step(text: string, line: number): string | null {
+    // most lines are spelled one way: those are read by pattern, with the same checks and words
+    const plain = PLAIN_ALLOC.exec(text);
+    if (plain)
+      return this.allocLine(
+        line,
+        plain[1]!,
+        () => Number(plain[2]),
+        () => Number(plain[3]),
+        false,
+      );
+    const plainFree = PLAIN_FREE.exec(text);
+    if (plainFree) return this.freeLine(line, plainFree[1]!);
     if (text.trim() === '') return null;
     const bad = (what: string): ReplayError => new ReplayError(line, what);
     let o: unknown;
@@ -101,35 +118,23 @@ export class ModelReplayer {
         return `{"op":"boot","unit_size":${l.unitSize},"static_size":${staticSize},"reserved_size":${reservedSize},"dyn_size":${l.dynSize}}`;
       }
       case 'alloc': {
-        const model = booted('alloc');
-        const name = id();
-        const prev = this.ids.get(name);
-        if (prev !== undefined && prev !== null && prev !== 'freed')
-          throw bad(`id ${JSON.stringify(name)} is still live`);
-        const size = int('size', 0, Number.MAX_SAFE_INTEGER);
-        const align = int('align', 0, Number.MAX_SAFE_INTEGER);
-        const reserved = op.reserved ?? false;
-        if (typeof reserved !== 'boolean')
-          throw bad(`"reserved" must be true or false, got ${JSON.stringify(reserved)}`);
-        const r = model.alloc(size, align, reserved);
-        const jid = JSON.stringify(name);
-        if ('error' in r) {
-          this.ids.set(name, null);
-          return `{"op":"alloc","id":${jid},"chunk":null,"error":${JSON.stringify(r.error)}}`;
-        }
-        this.ids.set(name, r);
-        return `{"op":"alloc","id":${jid},"chunk":${r.chunk === RESERVED ? '"reserved"' : r.chunk},"offset":${r.off}}`;
+        booted('alloc');
+        const reserved = (): boolean => {
+          const r = op.reserved ?? false;
+          if (typeof r !== 'boolean') throw bad(`"reserved" must be true or false, got ${JSON.stringify(r)}`);
+          return r;
+        };
+        return this.allocLine(
+          line,
+          id(),
+          () => int('size', 0, Number.MAX_SAFE_INTEGER),
+          () => int('align', 0, Number.MAX_SAFE_INTEGER),
+          reserved,
+        );
       }
-      case 'free': {
-        const model = booted('free');
-        const name = id();
-        const placed = this.ids.get(name);
-        if (placed === undefined) throw bad(`id ${JSON.stringify(name)} was never allocated`);
-        if (placed === 'freed') throw bad(`id ${JSON.stringify(name)} is already freed`);
-        if (placed) model.free(placed.chunk, placed.off); // free_percpu(NULL) does nothing
-        this.ids.set(name, 'freed');
-        return `{"op":"free","id":${JSON.stringify(name)}}`;
-      }
+      case 'free':
+        booted('free');
+        return this.freeLine(line, id());
       case 'slab_online': {
         const model = booted('slab_online');
         if (model.slab) throw bad('"slab_online" may appear only once');
@@ -150,5 +155,48 @@ export class ModelReplayer {
             : `unknown op ${JSON.stringify(op.op)} (expected boot, alloc, free, slab_online or init_late)`,
         );
     }
+  }
+
+  /**
+   * An alloc line: its id, then size, align and the reserved flag read in that order (each
+   * throws the line's error when bad), the allocation on the model, and the output line.
+   */
+  private allocLine(
+    line: number,
+    name: string,
+    size: () => number,
+    align: () => number,
+    reserved: boolean | (() => boolean),
+  ): string {
+    const model = this.booted(line, 'alloc');
+    const prev = this.ids.get(name);
+    if (prev !== undefined && prev !== null && prev !== 'freed')
+      throw new ReplayError(line, `id ${JSON.stringify(name)} is still live`);
+    const s = size();
+    const a = align();
+    const r = model.alloc(s, a, typeof reserved === 'boolean' ? reserved : reserved());
+    const jid = JSON.stringify(name);
+    if ('error' in r) {
+      this.ids.set(name, null);
+      return `{"op":"alloc","id":${jid},"chunk":null,"error":${JSON.stringify(r.error)}}`;
+    }
+    this.ids.set(name, r);
+    return `{"op":"alloc","id":${jid},"chunk":${r.chunk === RESERVED ? '"reserved"' : r.chunk},"offset":${r.off}}`;
+  }
+
+  /** A free line: the area its id names goes back (an id whose allocation failed frees nothing). */
+  private freeLine(line: number, name: string): string {
+    const model = this.booted(line, 'free');
+    const placed = this.ids.get(name);
+    if (placed === undefined) throw new ReplayError(line, `id ${JSON.stringify(name)} was never allocated`);
+    if (placed === 'freed') throw new ReplayError(line, `id ${JSON.stringify(name)} is already freed`);
+    if (placed) model.free(placed.chunk, placed.off); // free_percpu(NULL) does nothing
+    this.ids.set(name, 'freed');
+    return `{"op":"free","id":${JSON.stringify(name)}}`;
+  }
+
+  private booted(line: number, what: string): PercpuModel {
+    if (!this.model) throw new ReplayError(line, `"${what}" before "boot" (boot must come first)`);
+    return this.model;
   }
 }
