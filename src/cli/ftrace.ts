@@ -1,6 +1,7 @@
 /** `percpu-sim ftrace`: replay a modern kernel's percpu tracepoint log through 2.6.36. */
 import { ftraceSmpCommand } from '../files/rerun.ts';
 import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { FtraceError, parseFtrace, printable, toReplayOps } from '../trace/ftrace.ts';
 import { PERCPU_DYNAMIC_RESERVE, PERCPU_MODULE_RESERVE } from '../kernel/constants.ts';
 import { DEFAULT_STATIC_SIZE } from '../kernel/setup.ts';
@@ -15,7 +16,7 @@ import {
   onInterrupt,
   parse,
   progressBar,
-  readStdin,
+  readStdinBytes,
 } from './common.ts';
 import { ftraceSmp } from '../smp/ftrace-smp.ts';
 import { formatRunReport } from '../report/run-report.ts';
@@ -33,7 +34,9 @@ Capture one with "trace_event=percpu:*" on the kernel command line, or with
 Every field generation is read (4.14; 5.19 on with call_site, bytes_alloc and gfp_flags;
 hashed or raw pointers; the fail event with or without do_warn). Frees are matched to their
 allocations by pointer; frees of pointers allocated before the trace began are counted.
-Other events and comment lines are skipped and counted.
+Other events, comment lines and lines that are not text are skipped and counted. A gzip file
+is decompressed; trace-cmd's binary trace.dat is not read: give the text of
+  trace-cmd report -i trace.dat > trace.txt
 
 By default it prints, side by side, what the traced kernel did and what 2.6.36 does with the
 same requests: chunks created and destroyed, allocations per chunk, the most live bytes,
@@ -82,13 +85,14 @@ Examples:
       reserved_size: int('--reserved', values.reserved, 0, 1 << 24, PERCPU_MODULE_RESERVE),
       dyn_size: int('--dyn', values.dyn, 0, 1 << 24, PERCPU_DYNAMIC_RESERVE),
     };
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = file === '-' ? await readStdin() : readFileSync(file, 'utf8');
+      bytes = file === '-' ? await readStdinBytes() : readFileSync(file);
     } catch (e) {
       throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
     }
     const name = file === '-' ? '<stdin>' : file;
+    const text = traceText(bytes, printable(name), file === '-' ? 'trace.dat' : printable(file));
     let parsed;
     try {
       parsed = parseFtrace(text, { lenient: values.lenient === true });
@@ -101,10 +105,14 @@ Examples:
     }
     for (const m of parsed.malformed)
       process.stderr.write(`percpu-sim ftrace: ${printable(name)}: skipped ${m.message}\n`);
-    if (!parsed.events.length)
+    if (!parsed.events.length) {
+      const counts = `${parsed.otherEvents} lines of other events, ${parsed.comments} comment lines, ${parsed.unreadable} unreadable or binary lines`;
       throw new UsageError(
-        `${name} holds no percpu events (${parsed.otherEvents} lines of other events, ${parsed.comments} comment lines); enable them with trace_event=percpu:*`,
+        parsed.unreadable > parsed.otherEvents + parsed.comments
+          ? `${name} is not a text trace (${counts}); give the text that tracefs or trace-cmd report prints`
+          : `${name} holds no percpu events (${counts}); enable them with trace_event=percpu:*`,
       );
+    }
     const cpus = int('--cpus', values.cpus, 1, 1024, Math.max(1, parsed.cpus));
     if (cpus < parsed.cpus) throw new UsageError(`--cpus ${cpus} is fewer than the trace's ${parsed.cpus} CPUs`);
     const ops = toReplayOps(parsed.events, { ...shape, cpus });
@@ -151,3 +159,34 @@ Examples:
     return 0;
   },
 };
+
+/** The magic numbers of files that hold a trace but are not its text. */
+const COMPRESSED: [string, number[], string][] = [
+  ['xz', [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], 'xz -dk'],
+  ['zstd', [0x28, 0xb5, 0x2f, 0xfd], 'zstd -d'],
+  ['bzip2', [0x42, 0x5a, 0x68], 'bunzip2 -k'],
+];
+/** trace-cmd's trace.dat starts with 0x17 0x08 0x44 and "tracing". */
+const TRACE_DAT = Buffer.from([0x17, 0x08, 0x44, ...Buffer.from('tracing')]);
+
+/**
+ * The trace's text: a gzip file decompressed; a trace-cmd binary file or another compression
+ * refused with the command that gives the text.
+ */
+function traceText(bytes: Buffer, name: string, path: string): string {
+  const starts = (magic: readonly number[]) => magic.every((b, i) => bytes[i] === b);
+  if (starts([0x1f, 0x8b])) {
+    try {
+      bytes = gunzipSync(bytes);
+    } catch (e) {
+      throw new UsageError(`${name} is gzip-compressed but does not decompress: ${(e as Error).message}`);
+    }
+  }
+  if (starts([...TRACE_DAT]))
+    throw new UsageError(
+      `${name} is a trace-cmd binary file (trace.dat); give its text: trace-cmd report -i ${path} > trace.txt`,
+    );
+  for (const [kind, magic, how] of COMPRESSED)
+    if (starts(magic)) throw new UsageError(`${name} is ${kind}-compressed; decompress it first (${how} ${path})`);
+  return bytes.toString('utf8');
+}

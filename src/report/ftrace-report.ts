@@ -28,7 +28,13 @@ export interface Side {
 export interface FtraceComparison {
   events: Record<FtraceEvent['kind'], number>;
   cpus: number;
-  skipped: { other_events: number; comments: number; malformed: number; unmatched_frees: number };
+  skipped: {
+    other_events: number;
+    comments: number;
+    unreadable: number;
+    malformed: number;
+    unmatched_frees: number;
+  };
   traced: Side;
   kernel_2_6_36: Side;
 }
@@ -172,6 +178,7 @@ export function compareFtrace(parsed: FtraceParse, ops: FtraceOps, memoryBytes?:
     skipped: {
       other_events: parsed.otherEvents,
       comments: parsed.comments,
+      unreadable: parsed.unreadable,
       malformed: parsed.malformed.length,
       unmatched_frees: ops.unmatchedFrees,
     },
@@ -187,7 +194,7 @@ export function formatFtraceComparison(c: FtraceComparison, file: string): strin
   const e = c.events;
   const out = [
     `percpu-sim ftrace ${file}: ${n(e.alloc, 'allocation')}, ${n(e.free, 'free')}, ${n(e.fail, 'failure')}, ${n(e.create_chunk, 'chunk')} created and ${e.destroy_chunk} destroyed, on ${n(c.cpus, 'CPU')}`,
-    `skipped: ${c.skipped.other_events} lines of other events, ${c.skipped.comments} comment or header lines${c.skipped.malformed ? `, ${c.skipped.malformed} malformed percpu lines (--lenient)` : ''}; ${c.skipped.unmatched_frees} frees of pointers allocated before the trace began`,
+    `skipped: ${c.skipped.other_events} lines of other events, ${c.skipped.comments} comment or header lines${c.skipped.unreadable ? `, ${c.skipped.unreadable} unreadable or binary lines` : ''}${c.skipped.malformed ? `, ${c.skipped.malformed} malformed percpu lines (--lenient)` : ''}; ${c.skipped.unmatched_frees} frees of pointers allocated before the trace began`,
     '',
   ];
   const t = c.traced;
