@@ -88,6 +88,8 @@ type EventName = keyof typeof EVENTS;
 const PREFIX =
   /^\s*(?<comm>.*?)-(?<pid>\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[(?<cpu>\d{1,4})\]\s+(?:(?<flags>[^\s:]{1,8})\s+)?(?<ts>\d+\.\d+):\s+(?<event>\w+):\s?(?<fields>.*)$/;
 const FIELD = /([a-z_]+)=(\S*)/g;
+/** A line that names a percpu event, with or without its prefix. */
+const NAMED = /\b(percpu_(?:alloc_percpu_fail|alloc_percpu|free_percpu|create_chunk|destroy_chunk)):/;
 /** What a text trace never holds: a byte that did not decode as UTF-8, or a control character other than tab. */
 // eslint-disable-next-line no-control-regex
 const BINARY = /[\ufffd\x00-\x08\x0b-\x1f\x7f]/;
@@ -113,7 +115,8 @@ export function parseFtrace(text: string, opts: { lenient?: boolean } = {}): Ftr
   for (let i = 0; i < lines.length; i++) {
     const lineNo = i + 1;
     const raw = lines[i]!.replace(/\r$/, '');
-    if (BINARY.test(raw)) {
+    // a line that names a percpu event is read as one, and reported if malformed
+    if (BINARY.test(raw) && !NAMED.test(raw)) {
       res.unreadable++;
       continue;
     }
@@ -150,7 +153,7 @@ export function parseFtrace(text: string, opts: { lenient?: boolean } = {}): Ftr
 function parseLine(raw: string, line: number): FtraceEvent | null {
   const m = PREFIX.exec(raw);
   if (!m) {
-    const named = /\b(percpu_(?:alloc_percpu_fail|alloc_percpu|free_percpu|create_chunk|destroy_chunk)):/.exec(raw);
+    const named = NAMED.exec(raw);
     if (named)
       throw new FtraceError(
         line,
