@@ -87,6 +87,7 @@ export async function exploreMain(
           scenario: sc?.name ?? null,
           reduction: reduction ? 'dpor' : 'none',
           preemptions: k,
+          verdict: violations.length ? 'violation' : res.complete ? 'clean' : 'incomplete',
           schedules: res.schedules,
           complete: res.complete,
           stoppedBy: res.stoppedBy,
@@ -108,7 +109,9 @@ export async function exploreMain(
     const out = [
       `explored ${what} ${how}: ${res.schedules} schedule(s), up to ${res.maxDepth} choice points, preemption bound ${k}; ${end}`,
     ];
-    if (!violations.length) out.push('verdict: CLEAN');
+    // only a complete exploration shows that no schedule within the bound goes wrong
+    if (!violations.length)
+      out.push(res.complete ? 'verdict: CLEAN' : `verdict: no violation in ${res.schedules} schedule(s), incomplete`);
     else {
       out.push(`verdict: VIOLATION (${violations.length} kind${violations.length > 1 ? 's' : ''})`);
       for (const v of violations)

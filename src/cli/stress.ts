@@ -120,7 +120,7 @@ Length:
   --shard K/N           run only the K-th of N disjoint slices of the --runs seeds (every N-th
                         seed), to the end; percpu-sim merge joins the shards' --json reports
 Checking:
-  --mutant NAME         bring back a historical bug (see percpu-sim mutants)
+  --mutant NAME         put a historical or invented bug back (see percpu-sim mutants)
   --strict              report schedule_work() under pcpu_lock as a violation, not as the
                         known 2.6.36 dependency
   --no-races            switch off the data-race detector (lockset and happens-before)
@@ -153,15 +153,17 @@ Other:
                         chrome://tracing (an exploration: trace one --schedule)
   --html FILE           the last run as a self-contained HTML report
   --json                print the report as JSON
+  --verbose             show where an internal error happened (its stack)
   -h, --help            this text
 
 Scenarios (--explore --scenario NAME):
 ${scenariosHelp()}
 
-Exit status: 0 when clean, 1 when a violation was found, 2 for bad usage, 130/143 on SIGINT
-or SIGTERM: a campaign then writes the report of the seeds that finished (the others are not
-run; merge lists them as missing) and the files of the last one, and an exploration what it
-found in the schedules so far.
+Exit status: 0 when clean, 1 when a violation was found, 2 for bad usage or bad input, 3 when
+a --workers run stopped making progress (timed out), 70 for an internal error (--verbose shows
+where), 130/143 on SIGINT or SIGTERM: a campaign then writes the report of the seeds that
+finished (the others are not run; merge lists them as missing) and the files of the last
+one, and an exploration what it found in the schedules so far.
 
 Examples:
   percpu-sim stress --seed 7 --duration 30
@@ -193,6 +195,11 @@ export function stressConfig(values: Record<string, unknown>): StressConfig {
     usage(
       '--workers runs on real threads, which cannot be explored or steered; --explore and --schedule use the deterministic engine',
     );
+  for (const flag of ['runs', 'duration'])
+    if (values[flag] !== undefined && (values.explore || values.schedule !== undefined))
+      usage(
+        `--${flag} is for a campaign of seeds; --explore and --schedule run one seed's program through its schedules (give --seed)`,
+      );
   for (const flag of ['jobs', 'shard', 'keep-going'])
     if (values[flag] !== undefined && (values.workers || values.explore || values.schedule !== undefined))
       usage(`--${flag} is for a campaign of seeds (--runs or --duration), not for --workers, --explore or --schedule`);
@@ -266,7 +273,7 @@ async function stressMain(values: Record<string, unknown>): Promise<number> {
         : `${r.verdict === 'pass' ? 'verdict: CLEAN' : 'verdict: VIOLATION'}\n${r.violations.map((v) => `  ${violationLine(v)}`).join('\n')}\nseed: ${cfg.seed}\nrerun: ${stressCommand(cfg, { workers: true })}${savePath !== undefined ? `\nreplay the allocator's side exactly: ${replayRunCommand(savePath)}` : ''}\n`,
     );
     outputs.write('--save', savePath, (p) => saveRunLog(p, r));
-    return outputs.finish(r.verdict === 'pass' ? 0 : 1);
+    return outputs.finish(r.verdict === 'pass' ? 0 : r.verdict === 'timeout' ? 3 : 1);
   }
   if (values.explore) return exploreMain(values, cfg, bar, json, outputs, savePath);
   if (typeof values.schedule === 'string') {

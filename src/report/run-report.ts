@@ -5,6 +5,10 @@ import { formatPercpuStats } from '../kernel/stats.ts';
 import type { RunReport } from '../smp/run.ts';
 import { cpuList } from '../smp/smp-machine.ts';
 
+/** 2.6.36 had no such file: the dump is in the format later kernels print, computed from the area maps. */
+export const STATS_HEADING =
+  '== percpu_stats (the debugfs format of 4.13 and later, CONFIG_PERCPU_STATS; 2.6.36 had none) ==';
+
 export function formatRunReport(r: RunReport, opts: { stats?: boolean } = {}): string {
   const out: string[] = [];
   out.push(
@@ -40,7 +44,7 @@ export function formatRunReport(r: RunReport, opts: { stats?: boolean } = {}): s
     const returned = resultLines(r);
     if (returned.length) out.push('', '== run() returned ==', ...returned);
   }
-  if (r.stats && opts.stats !== false) out.push('', '== percpu_stats ==', formatPercpuStats(r.stats));
+  if (r.stats && opts.stats !== false) out.push('', STATS_HEADING, formatPercpuStats(r.stats));
   if (r.shutdown) {
     const s = r.shutdown;
     out.push('', '== shutdown ==');
