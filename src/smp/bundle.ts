@@ -7,10 +7,11 @@
  * checkout, since a bundle in the cache is outside the package and could not name it.
  *
  * Bundles are named by a hash of their content and written by rename, so concurrent processes
- * (parallel test files) share them safely.
+ * (parallel test files) share them safely; one whose file no longer holds that content is
+ * written again.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type Plugin, build, buildSync } from 'esbuild';
@@ -57,13 +58,24 @@ export function bundle(file: string, opts: BundleOptions = {}): URL {
 function store(path: string, code: string): URL {
   const hash = createHash('sha256').update(code).digest('hex').slice(0, 16);
   const out = join(CACHE, `${basename(path).replace(/\.[cm]?[jt]s$/, '')}-${hash}.mjs`);
-  if (!existsSync(out)) {
+  // a file cut short or overwritten (a full disk, a killed copy, a hand edit) is written again,
+  // or a thread would load it and die of a syntax error that is not the code's
+  if (!intact(out, code)) {
     mkdirSync(CACHE, { recursive: true });
     const tmp = `${out}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
     writeFileSync(tmp, code);
     renameSync(tmp, out);
   }
   return pathToFileURL(out);
+}
+
+/** Whether the cache holds exactly this bundle under that name. */
+function intact(out: string, code: string): boolean {
+  try {
+    return readFileSync(out, 'utf8') === code;
+  } catch {
+    return false;
+  }
 }
 
 /**
