@@ -68,10 +68,11 @@ export async function exploreMain(
     reduction,
     onProgress: (n, depth) => {
       explored = n;
+      // how many schedules a bound holds is not known before the end: --max-schedules is only a cap
       bar(
-        `${n} schedules, ${depth} choice points deep, ${((Date.now() - t0) / 1000).toFixed(0)} s`,
-        Math.min(n, max),
-        max,
+        `explored ${n} schedule(s) (at most ${max}), ${depth} choice points deep, ${Math.floor((Date.now() - t0) / 1000)} s`,
+        n,
+        0,
       );
     },
   });

@@ -2,15 +2,17 @@
 import { ftraceSmpCommand } from '../files/rerun.ts';
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { FtraceError, parseFtrace, printable, toReplayOps } from '../trace/ftrace.ts';
+import { FtraceError, parseFtraceSteps, printable, toReplayOps } from '../trace/ftrace.ts';
+import { STEP } from '../util/steps.ts';
 import { PERCPU_DYNAMIC_RESERVE, PERCPU_MODULE_RESERVE } from '../kernel/constants.ts';
 import { DEFAULT_STATIC_SIZE } from '../kernel/setup.ts';
 import { BadInput } from '../trace/replay.ts';
-import { compareFtrace, formatFtraceComparison } from '../report/ftrace-report.ts';
+import { compareFtraceSteps, formatFtraceComparison } from '../report/ftrace-report.ts';
 import {
   type Command,
   LineWriter,
   UsageError,
+  drive,
   int,
   mib,
   onInterrupt,
@@ -93,9 +95,17 @@ Examples:
     }
     const name = file === '-' ? '<stdin>' : file;
     const text = traceText(bytes, printable(name), file === '-' ? 'trace.dat' : printable(file));
+    const bar = progressBar(false);
+    let doing = 'reading the trace';
+    onInterrupt('ftrace', () => `stopped while ${doing}; nothing was compared`);
+    const lines = lineCount(text);
     let parsed;
     try {
-      parsed = parseFtrace(text, { lenient: values.lenient === true });
+      parsed = await drive(parseFtraceSteps(text, { lenient: values.lenient === true }), (n) => {
+        doing = `reading line ${n} of ${lines}`;
+        bar('reading the trace', n, lines);
+      });
+      if (lines > STEP) bar('read the trace', lines, lines);
     } catch (e) {
       if (e instanceof FtraceError) {
         process.stderr.write(`percpu-sim ftrace: ${printable(name)}: ${e.message}\n`);
@@ -132,7 +142,7 @@ Examples:
       const memoryMiB = values.memory === undefined ? 256 : int('--memory', values.memory, 16, 4096, 256);
       const rerun = ftraceSmpCommand(file, { cpus, seed, memoryMiB });
       onInterrupt('ftrace', () => `seed ${seed}; rerun with: ${rerun}`);
-      const r = await ftraceSmp(parsed.events, ops, { cpus, seed, memoryMiB, onProgress: progressBar(false) });
+      const r = await ftraceSmp(parsed.events, ops, { cpus, seed, memoryMiB, onProgress: bar });
       if ('refused' in r) {
         process.stdout.write(r.refused + '\n');
         return 1;
@@ -144,11 +154,19 @@ Examples:
       return r.report.verdict === 'pass' ? 0 : 1;
     }
     try {
-      const c = compareFtrace(
-        parsed,
-        ops,
-        values.memory === undefined ? undefined : mib('--memory', values.memory, 16, 4096),
+      const total = ops.lines.length;
+      const c = await drive(
+        compareFtraceSteps(
+          parsed,
+          ops,
+          values.memory === undefined ? undefined : mib('--memory', values.memory, 16, 4096),
+        ),
+        (n) => {
+          doing = `replaying operation ${n} of ${total} through 2.6.36`;
+          bar('replaying through 2.6.36', n, total);
+        },
       );
+      if (total > STEP) bar('replayed through 2.6.36', total, total);
       process.stdout.write(
         (values.json ? JSON.stringify(c, null, 2) : formatFtraceComparison(c, printable(name))) + '\n',
       );
@@ -189,4 +207,11 @@ function traceText(bytes: Buffer, name: string, path: string): string {
   for (const [kind, magic, how] of COMPRESSED)
     if (starts(magic)) throw new UsageError(`${name} is ${kind}-compressed; decompress it first (${how} ${path})`);
   return bytes.toString('utf8');
+}
+
+/** The lines of a text, as parseFtrace counts them (a last newline ends a line, it opens none). */
+function lineCount(text: string): number {
+  let n = 0;
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
+  return text.length && !text.endsWith('\n') ? n + 1 : n;
 }

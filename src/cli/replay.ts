@@ -3,10 +3,20 @@ import { replayCommand } from '../files/rerun.ts';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { isAscii } from 'node:buffer';
 import { allocatorSvg } from '../report/svg.ts';
-import { BadInput, replayText } from '../trace/replay.ts';
+import { BadInput, replaySteps } from '../trace/replay.ts';
 import { compareWithReferenceOnThreads } from '../smp/model-thread.ts';
 import type { Percpu } from '../kernel/percpu.ts';
-import { type Command, LineWriter, UsageError, escapeControl, mib, parse, readStdinBytes } from './common.ts';
+import {
+  type Command,
+  LineWriter,
+  UsageError,
+  drive,
+  escapeControl,
+  mib,
+  onInterrupt,
+  parse,
+  readStdinBytes,
+} from './common.ts';
 import { Outputs } from './outputs.ts';
 import { HTML_OPTION, Visuals } from './visuals.ts';
 
@@ -89,11 +99,22 @@ Example:
             onStep: (n: number, input: string, output: string) => recorder.step(n, `line ${n}: ${input} -> ${output}`),
           }
         : {};
-      const summary = replayText(text, (l) => out.line(l), {
-        ...(memoryBytes === undefined ? {} : { memoryBytes }),
-        onResourceLimit,
-        ...watch,
-      });
+      let reached = 0;
+      onInterrupt(
+        'replay',
+        () => `stopped at line ${reached} of ${shown}; the results of the lines before it are written`,
+        {
+          flush: () => out.flush(),
+        },
+      );
+      const summary = await drive(
+        replaySteps(text, (l) => out.line(l), {
+          ...(memoryBytes === undefined ? {} : { memoryBytes }),
+          onResourceLimit,
+          ...watch,
+        }),
+        (n) => void (reached = n),
+      );
       if (summary.pc)
         outputs.write('--svg', svg, (p) => writeFileSync(p, allocatorSvg(summary.pc!, `percpu-sim replay ${file}`)));
       visuals.write(

@@ -146,9 +146,9 @@ Examples:
     const json = values.json === true;
     const progress = progressBar(json);
     let phase = 'starting';
-    const bar = (p: string, done: number, total: number): void => {
+    const bar = (p: string, done: number, total: number, detail?: string): void => {
       phase = p;
-      progress(p, done, total);
+      progress(p, done, total, detail);
     };
     const given = argv.filter((a) => a !== positionals[0]);
     const rerun = runFlagsCommand(workload, seed, given);

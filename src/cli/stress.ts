@@ -305,8 +305,9 @@ async function stressMain(values: Record<string, unknown>): Promise<number> {
   const t0 = Date.now();
   let done = 0;
   let bad = 0;
+  // a --duration campaign runs seeds until its time is up: its count of seeds is no goal
   const label = (): string =>
-    `${done}/${seeds.length} seed(s)${bad ? `, ${bad} with violations` : ''}${duration ? `, ${((Date.now() - t0) / 1000).toFixed(0)}/${duration} s` : ''}${jobs > 1 ? `, ${jobs} jobs` : ''}`;
+    `${duration ? done : `${done}/${seeds.length}`} seed(s)${bad ? `, ${bad} with violations` : ''}${duration ? `, ${Math.floor((Date.now() - t0) / 1000)}/${duration} s` : ''}${jobs > 1 ? `, ${jobs} jobs` : ''}`;
   const running = new Set<number>();
   const stop = new AbortController();
   onInterrupt(
@@ -330,11 +331,7 @@ async function stressMain(values: Record<string, unknown>): Promise<number> {
       done = n;
       if (r.verdict === 'violation') bad++;
       if (!single)
-        bar(
-          label(),
-          duration ? Math.min(Date.now() - t0, duration * 1000) : n,
-          duration ? duration * 1000 : seeds.length,
-        );
+        bar(label(), duration ? Math.min(Math.floor((Date.now() - t0) / 1000), duration) : n, duration || seeds.length);
     },
     ...(single ? { onProgress: (d: number, t: number) => bar(`seed ${seeds[0]}`, d, t) } : {}),
   });
@@ -366,10 +363,14 @@ async function stressMain(values: Record<string, unknown>): Promise<number> {
       JSON.stringify({ ...(r ? { ...r, log: undefined } : {}), runs: n, campaign: summary }, null, 2) + '\n',
     );
   else {
-    const out = r ? [formatStressReport(r, n, r.rerun)] : [`percpu-sim stress: no seed finished`];
-    if (!single || !r) out.push(campaignLine(summary));
+    const out = r ? [formatStressReport(r, n, r.rerun, cfg)] : [`percpu-sim stress: no seed finished`];
+    if (!single || !r) out.push(campaignLine({ ...summary, ...(duration ? { durationS: duration } : {}) }));
     if (signal && campaign.notRun.length)
-      out.push(`interrupted (${signal}); not run: seed(s) ${seedList(campaign.notRun)}`);
+      out.push(
+        duration
+          ? `interrupted (${signal}) before --duration ${duration} s ended`
+          : `interrupted (${signal}); not run: seed(s) ${seedList(campaign.notRun)}`,
+      );
     process.stdout.write(out.join('\n') + '\n');
   }
   if (r) outputs.write('--save', savePath, (p) => writeSavedStress(p, { ...r, scenario: null, schedule: null }));

@@ -151,6 +151,8 @@ export class SmpMachine {
     phase: 'early' | 'run' | 'teardown',
     args: Record<string, number | string | boolean>,
     early?: unknown,
+    /** told, as CPUs finish and every second, how many have finished and how many requests were served */
+    onTick?: (finished: number, served: number) => void,
   ): Promise<CpuTaskResult[]> {
     const h = new Int32Array(this.machine.sab, 0, 1024);
     Atomics.store(h, H_BARRIER_COUNT, 0);
@@ -172,6 +174,8 @@ export class SmpMachine {
       failure = e;
       failed();
     };
+    const tick = (): void => onTick?.(settled.filter(Boolean).length, this.served);
+    const ticker = onTick ? setInterval(tick, 1000).unref() : undefined;
     const runs = cpus.map((cpu, i) => {
       const pool = this.cpuUp(cpu);
       const ch = new MessageChannel();
@@ -202,6 +206,7 @@ export class SmpMachine {
           settled[i] = true;
           results[i] ??= r;
           if (!r.ok) Atomics.store(h, H_ABORT, 1);
+          tick();
         },
         (e: Error) => {
           settled[i] = true;
@@ -236,6 +241,7 @@ export class SmpMachine {
       throw f;
     } finally {
       clearInterval(watchdog);
+      clearInterval(ticker);
       for (const ch of ports) ch.port1.close();
     }
   }

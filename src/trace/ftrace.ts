@@ -11,6 +11,8 @@
  * field, unless the caller is lenient.
  */
 
+import { STEP, finish } from '../util/steps.ts';
+
 export type FtraceEvent =
   | {
       kind: 'alloc';
@@ -108,11 +110,17 @@ function fieldsOf(text: string): Map<string, string> {
 }
 
 export function parseFtrace(text: string, opts: { lenient?: boolean } = {}): FtraceParse {
+  return finish(parseFtraceSteps(text, opts));
+}
+
+/** parseFtrace, yielding the number of lines read so far every STEP lines. */
+export function* parseFtraceSteps(text: string, opts: { lenient?: boolean } = {}): Generator<number, FtraceParse> {
   const res: FtraceParse = { events: [], otherEvents: 0, comments: 0, unreadable: 0, malformed: [], cpus: 0 };
   const lines = text.split('\n');
   // a file's last line ends in a newline: what follows it is no line
   if (lines[lines.length - 1] === '') lines.pop();
   for (let i = 0; i < lines.length; i++) {
+    if (i % STEP === 0 && i) yield i;
     const lineNo = i + 1;
     const raw = lines[i]!.replace(/\r$/, '');
     // a line that names a percpu event is read as one, and reported if malformed

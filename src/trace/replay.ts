@@ -15,6 +15,7 @@ import { bootMachine } from '../sim/boot.ts';
 import type { KernelFault } from '../kernel/mutants.ts';
 import { runSync } from '../sim/drive-sync.ts';
 import { IdTable } from './id-table.ts';
+import { STEP, finish } from '../util/steps.ts';
 
 /** A line of the trace that is not a valid operation at that point. */
 export class BadInput extends Error {
@@ -308,6 +309,15 @@ function idField(o: Json, lineNo: number): string {
  * it is produced. Throws BadInput at the first bad line, after writing every earlier line.
  */
 export function replayText(text: string, write: (line: string) => void, opts: ReplayOptions = {}): ReplaySummary {
+  return finish(replaySteps(text, write, opts));
+}
+
+/** replayText, yielding the number of the line it has come to every STEP lines. */
+export function* replaySteps(
+  text: string,
+  write: (line: string) => void,
+  opts: ReplayOptions = {},
+): Generator<number, ReplaySummary> {
   if (!text.trim()) throw new BadInput(1, 'the trace is empty: it must start with a "boot" line');
   const r = new Replayer(opts);
   let lineNo = 0;
@@ -316,6 +326,7 @@ export function replayText(text: string, write: (line: string) => void, opts: Re
     let end = text.indexOf('\n', start);
     if (end < 0) end = text.length;
     lineNo++;
+    if (lineNo % STEP === 0) yield lineNo;
     let line = text.slice(start, end);
     if (line.endsWith('\r')) line = line.slice(0, -1);
     const out = r.step(line, lineNo);
