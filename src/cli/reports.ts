@@ -8,6 +8,7 @@ import type { TimelineRecorder } from '../report/timeline.ts';
 import type { SeedResult, Shard } from '../files/saved.ts';
 import type { StressConfig } from '../files/config.ts';
 import type { RunReport } from '../smp/run.ts';
+import { inOrder } from '../report/run-report.ts';
 import type { EngineHooks, StressReport } from '../stress/engine.ts';
 
 /**
@@ -41,7 +42,7 @@ export function formatStressReport(r: StressReport, runs: number, replay: string
     return out.join('\n');
   }
   out.push(`verdict: VIOLATION (${r.violations.length}${r.violations.length >= 50 ? '+' : ''})`);
-  for (const v of r.violations.slice(0, 10))
+  for (const v of inOrder(r.violations).slice(0, 10))
     out.push(`  [${v.checker}/${v.kind}] tick ${v.tick}${v.cpu >= 0 ? ` cpu ${v.cpu}` : ''}: ${v.message}`);
   if (r.history.length) {
     out.push('events before the first violation:');

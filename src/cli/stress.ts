@@ -3,6 +3,7 @@
  * the same program on worker threads), and exploration of a scenario's schedules (explore.ts).
  */
 import { violationLine } from '../check/violation.ts';
+import { inOrder } from '../report/run-report.ts';
 import { rangeOf } from '../files/bounds.ts';
 import {
   DEFAULT_STRESS,
@@ -270,7 +271,13 @@ async function stressMain(values: Record<string, unknown>): Promise<number> {
     process.stdout.write(
       json
         ? JSON.stringify(data, null, 2) + '\n'
-        : `${r.verdict === 'pass' ? 'verdict: CLEAN' : 'verdict: VIOLATION'}\n${r.violations.map((v) => `  ${violationLine(v)}`).join('\n')}\nseed: ${cfg.seed}\nrerun: ${stressCommand(cfg, { workers: true })}${savePath !== undefined ? `\nreplay the allocator's side exactly: ${replayRunCommand(savePath)}` : ''}\n`,
+        : `percpu-sim stress --workers: ${cfg.cpus} CPUs on ${r.threads.count} worker threads, ${cfg.nodes} node(s), ${cfg.backend}, seed ${cfg.seed}${cfg.mutant ? `, mutant ${cfg.mutant}` : ''}\n${r.verdict === 'pass' ? 'verdict: CLEAN' : `verdict: ${r.verdict === 'timeout' ? 'TIMEOUT' : 'VIOLATION'} (${r.violations.length})`}\n${inOrder(
+            r.violations,
+          )
+            .map((v) => `  ${violationLine(v)}`)
+            .join(
+              '\n',
+            )}${r.violations.length ? '\n' : ''}seed: ${cfg.seed}\nrerun: ${stressCommand(cfg, { workers: true })}${savePath !== undefined ? `\nreplay the allocator's side exactly: ${replayRunCommand(savePath)}` : ''}\n`,
     );
     outputs.write('--save', savePath, (p) => saveRunLog(p, r));
     return outputs.finish(r.verdict === 'pass' ? 0 : r.verdict === 'timeout' ? 3 : 1);

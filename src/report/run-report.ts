@@ -1,5 +1,5 @@
 import { leakLine } from '../actor/allocator-actor.ts';
-import { violationLine } from '../check/violation.ts';
+import { type Violation, violationLine } from '../check/violation.ts';
 /** The human-readable report of a run: boot lines, per-CPU summary, stats, verdict. */
 import { formatPercpuStats } from '../kernel/stats.ts';
 import type { RunReport } from '../smp/run.ts';
@@ -33,12 +33,20 @@ export function formatRunReport(r: RunReport, opts: { stats?: boolean } = {}): s
   if (r.cpus.length) {
     out.push('', '== CPUs ==');
     out.push('cpu node thread   allocs  failed    frees      reads     writes      ms  status');
+    // a CPU whose run() came back can still be the one a checker caught
+    const caught = new Map<number, number>();
+    for (const v of r.violations) if (v.cpu >= 0) caught.set(v.cpu, (caught.get(v.cpu) ?? 0) + 1);
+    const status = (c: RunReport['cpus'][number]): string => {
+      if (!c.ok) return c.error ?? 'failed';
+      const k = caught.get(c.cpu) ?? 0;
+      return k ? `${k} violation${k > 1 ? 's' : ''}` : 'ok';
+    };
     for (const c of r.cpus) {
       const s = c.stats;
       // a lost CPU's counts stayed on its thread
       const n = (v: number, w: number) => (c.lost ? '-' : String(v)).padStart(w);
       out.push(
-        `${String(c.cpu).padStart(3)} ${String(c.node).padStart(4)} ${String(c.threadId).padStart(6)} ${n(s.allocs, 8)} ${n(s.alloc_failures, 7)} ${n(s.frees, 8)} ${n(s.reads, 10)} ${n(s.writes, 10)} ${c.lost ? '      -' : c.ms.toFixed(0).padStart(7)}  ${c.ok ? 'ok' : c.error}`,
+        `${String(c.cpu).padStart(3)} ${String(c.node).padStart(4)} ${String(c.threadId).padStart(6)} ${n(s.allocs, 8)} ${n(s.alloc_failures, 7)} ${n(s.frees, 8)} ${n(s.reads, 10)} ${n(s.writes, 10)} ${c.lost ? '      -' : c.ms.toFixed(0).padStart(7)}  ${status(c)}`,
       );
     }
     const returned = resultLines(r);
@@ -56,10 +64,19 @@ export function formatRunReport(r: RunReport, opts: { stats?: boolean } = {}): s
       `free pages: ${s.finalFreePages} (after boot: ${s.postBootFreePages})  metadata: ${s.finalMetaBytes} bytes (after boot: ${s.postBootMetaBytes})`,
     );
   }
-  out.push('', `== verdict: ${r.verdict.toUpperCase()} ==`);
-  for (const v of r.violations) out.push(`  ${violationLine(v)}`);
+  const n = r.violations.length;
+  out.push('', `== verdict: ${r.verdict.toUpperCase()}${n ? ` (${n} violation${n > 1 ? 's' : ''})` : ''} ==`);
+  for (const v of inOrder(r.violations)) out.push(`  ${violationLine(v)}`);
   out.push(`${r.events} allocator events; replay with: ${r.rerun}`);
   return out.join('\n');
+}
+
+/**
+ * Violations in the order they happened: what a later check reports (a BUG downstream) comes
+ * after its cause even when its checker told it first. Ties keep the checkers' order.
+ */
+export function inOrder(vs: readonly Violation[]): Violation[] {
+  return [...vs].sort((a, b) => a.tick - b.tick);
 }
 
 /** One leak, the way kmemleak reports an unreferenced object: what, where, who, when. */

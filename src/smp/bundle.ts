@@ -26,6 +26,8 @@ const SELF = {
 export interface BundleOptions {
   /** refuse code that uses import.meta.url: in a bundle it names the cache, not the source */
   entry?: boolean;
+  /** carry a source map, so that a stack names the source's file and line (a workload's) */
+  sourceMap?: boolean;
 }
 
 /** How every module for a CPU thread is bundled: ESM for Node 20, packages left to Node, 'percpu-sim' this checkout. */
@@ -43,14 +45,17 @@ const buildOptions = {
 /** The bundled module of `file` (a path or file URL of a .ts, .mts, .js or .mjs module). */
 export function bundle(file: string, opts: BundleOptions = {}): URL {
   const path = file.startsWith('file:') ? fileURLToPath(file) : file;
-  const known = made.get(path);
+  const key = opts.sourceMap ? `${path}#map` : path;
+  const known = made.get(key);
   if (known) return known;
-  const r = buildSync({ ...buildOptions, entryPoints: [path] });
+  // the map's paths are relative to the cache, where the bundle is loaded from
+  const maps = opts.sourceMap ? ({ sourcemap: 'inline', sourcesContent: false, outdir: CACHE } as const) : {};
+  const r = buildSync({ ...buildOptions, ...maps, entryPoints: [path] });
   const code = r.outputFiles[0]!.text;
   if (opts.entry && /\bimport\.meta\.url\b/.test(code))
     throw new Error(`${path}: a worker entry may not use import.meta.url, which in a bundle names the cache`);
   const url = store(path, code);
-  made.set(path, url);
+  made.set(key, url);
   return url;
 }
 

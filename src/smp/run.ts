@@ -241,7 +241,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
         checker: 'workload',
         kind: 'error',
         cpu: r.cpu,
-        message: `${label}: ${r.error!.name}: ${r.error!.message}`,
+        message: `${label}: ${r.error!.name}: ${r.error!.message}${r.error!.at ? ` (at ${r.error!.at})` : ''}`,
       });
     if (checkers) for (const f of r.faults) checkers.fault(f, r.cpu, now());
   };

@@ -159,7 +159,7 @@ export class SmpMachine {
     Atomics.store(h, H_BARRIER_PARTIES, cpus.length);
     Atomics.store(h, H_ABORT, 0);
     // CPU threads run plain JavaScript: the workload too
-    const module = bundle(workload).href;
+    const module = bundle(workload, { sourceMap: true }).href;
     const ports: MessageChannel[] = [];
     const results: (CpuTaskResult | undefined)[] = cpus.map(() => undefined);
     /** whether the CPU's task has come back (a timed-out CPU has a result, but its task runs on) */
