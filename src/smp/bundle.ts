@@ -48,8 +48,11 @@ export function bundle(file: string, opts: BundleOptions = {}): URL {
   const key = opts.sourceMap ? `${path}#map` : path;
   const known = made.get(key);
   if (known) return known;
-  // the map's paths are relative to the cache, where the bundle is loaded from
-  const maps = opts.sourceMap ? ({ sourcemap: 'inline', sourcesContent: false, outdir: CACHE } as const) : {};
+  // the map's paths are absolute (relative to /, the root): the cache may be reached through a
+  // link, and be shared by other checkouts, so a path relative to it could name another's file
+  const maps = opts.sourceMap
+    ? ({ sourcemap: 'inline', sourcesContent: false, outdir: '/', sourceRoot: '/' } as const)
+    : {};
   const r = buildSync({ ...buildOptions, ...maps, entryPoints: [path] });
   const code = r.outputFiles[0]!.text;
   if (opts.entry && /\bimport\.meta\.url\b/.test(code))
