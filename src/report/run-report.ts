@@ -37,7 +37,12 @@ export function formatRunReport(r: RunReport, opts: { stats?: boolean } = {}): s
     const caught = new Map<number, number>();
     for (const v of r.violations) if (v.cpu >= 0) caught.set(v.cpu, (caught.get(v.cpu) ?? 0) + 1);
     const status = (c: RunReport['cpus'][number]): string => {
-      if (!c.ok) return c.error ?? 'failed';
+      const error = c.error ?? 'failed';
+      // an oops or an exception the verdict quotes whole is named here, not printed twice
+      if (!c.ok)
+        return r.violations.some((v) => v.cpu === c.cpu && v.message.includes(error))
+          ? `${error.split(':')[0]} (in the verdict)`
+          : error;
       const k = caught.get(c.cpu) ?? 0;
       return k ? `${k} violation${k > 1 ? 's' : ''}` : 'ok';
     };

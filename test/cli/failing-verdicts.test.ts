@@ -106,6 +106,29 @@ describe('a failing verdict', () => {
     expect(r.stdout).toContain(`\n  workload/error: cpu 1: Error: boom (at ${file}:7)\n`);
   });
 
+  it('prints an oops once, in the verdict; the CPU table names it', () => {
+    const file = join(dir, 'oops.ts');
+    writeFileSync(
+      file,
+      [
+        "import type { Workload } from 'percpu-sim';",
+        "const w: Workload = { name: 'oops', defaults: {}, async run(cpu) {",
+        '  if (cpu.cpu === 1) cpu.write(0x7000_0000_0000, 1);',
+        '  return 1;',
+        '} };',
+        'export default w;',
+        '',
+      ].join('\n'),
+    );
+    const r = cli('run', file, '--cpus', '2', '--seed', '1');
+    expect(r.status).toBe(1);
+    expect(r.stdout.match(/unable to handle kernel paging request/g)).toHaveLength(1);
+    expect(r.stdout.split('\n== CPUs ==\n')[1]!.split('\n')[2]).toMatch(/ CpuFault \(in the verdict\)$/);
+    expect(r.stdout).toContain(
+      `\n  workload/error: cpu 1: CpuFault: BUG: unable to handle kernel paging request at 0000700000000000 (cpu 1, write: address outside the direct map and the vmalloc range) (at ${file}:3)\n`,
+    );
+  });
+
   it('stress --workers says what it ran, and how many violations', () => {
     const r = cli('stress', '--workers', '--mutant', 'populate-no-zero', '--seed', '2', '--ops', '300');
     expect(r.status).toBe(1);
