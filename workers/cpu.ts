@@ -13,6 +13,22 @@ import type { CpuTask, CpuTaskResult } from '../src/smp/cpu-protocol.ts';
 
 export type { CpuTask, CpuTaskResult };
 
+// a workload's bundle carries its source map: a stack then names the workload's own file and line
+process.setSourceMapsEnabled(true);
+
+/** The first frame of a stack in the workload's code, as FILE:LINE: not this package's, not a dependency's. */
+function sourceOf(stack: string | undefined): string | undefined {
+  for (const line of (stack ?? '').split('\n').slice(1)) {
+    const m = /\(?((?:file:\/\/)?\/[^()]+?):(\d+):\d+\)?$/.exec(line.trim());
+    if (!m) continue;
+    const file = m[1]!.replace(/^file:\/\//, '');
+    // this package's own frames are in bundles in node_modules/.cache
+    if (/\/node_modules\//.test(file)) continue;
+    return `${file}:${m[2]}`;
+  }
+  return undefined;
+}
+
 export default async function cpuTask(task: CpuTask): Promise<CpuTaskResult> {
   const { threadId } = await import('node:worker_threads');
   const t0 = performance.now();
@@ -47,6 +63,8 @@ export default async function cpuTask(task: CpuTask): Promise<CpuTaskResult> {
   } catch (e) {
     const err = e as Error & { code?: string; addr?: number; fault?: AccessFault };
     const error: NonNullable<CpuTaskResult['error']> = { name: err.name ?? 'Error', message: err.message ?? String(e) };
+    const at = sourceOf(err.stack);
+    if (at) error.at = at;
     if (err.code !== undefined) error.code = String(err.code);
     if (typeof err.addr === 'number') error.addr = err.addr;
     if (err.fault && typeof err.fault === 'object') error.fault = err.fault;

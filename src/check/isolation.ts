@@ -168,20 +168,30 @@ export class AccessChecker {
                 : `cpu ${tagCpu(first)}'s copy, but the access named cpu ${target}`,
           };
       }
-      if (first === 0 || last === 0 || first !== tag0 || last !== tag0)
+      if (first === 0 || last === 0 || first !== tag0 || last !== tag0) {
+        // an access that starts in no area but right after one is that area's overrun: name it
+        const before = done === 0 && first === 0 ? this.tagBefore(a, phys) : 0;
+        const tag = tag0 || before;
         return {
           kind: 'out-of-bounds',
           cpu,
           access,
           addr: a,
           len,
-          tag: tag0,
-          unitCpu: tag0 ? tagCpu(tag0) : -1,
-          detail: `${verb} past its area`,
+          tag,
+          unitCpu: tag ? tagCpu(tag) : -1,
+          detail: before > 0 ? `${verb} just past the end of its area` : `${verb} past its area`,
         };
+      }
       done += n;
     }
     return null;
+  }
+
+  /** The tag of the byte before `va` (whose frame is `phys`), or 0 when none is mapped. */
+  private tagBefore(va: number, phys: number): number {
+    const prev = va % PAGE_SIZE ? phys - 1 : this.walk.walk(va - 1);
+    return prev >= 0 ? this.tags[prev]! : 0;
   }
 
   /** The data path used `phys` for `va`: it must be the frame the page table names. */

@@ -16,6 +16,9 @@ import { LockModel } from './lock-model.ts';
 import type { Percpu } from '../kernel/percpu.ts';
 import type { SleepPoint } from '../kernel/steps.ts';
 
+/** Who runs a task, as every report names it: a CPU, or the reclaim worker. */
+const who = (cpu: number): string => (cpu < 0 ? 'kworker' : `cpu ${cpu}`);
+
 export type LockViolationKind =
   | 'not-held' // a map or slot list touched without pcpu_lock
   | 'sleep-under-spinlock' // a sleeping step (or the mutex) while holding pcpu_lock
@@ -80,7 +83,7 @@ export class LockChecker {
           this.add(
             e,
             'sleep-under-spinlock',
-            `task ${e.task} (cpu ${e.cpu}) took pcpu_alloc_mutex, which may sleep, while holding pcpu_lock`,
+            `task ${e.task} (${who(e.cpu)}) took pcpu_alloc_mutex, which may sleep, while holding pcpu_lock`,
           );
         break;
       }
@@ -89,21 +92,21 @@ export class LockChecker {
           this.add(
             e,
             'sleep-under-spinlock',
-            `task ${e.task} (cpu ${e.cpu}) sleeps in ${e.at} while holding pcpu_lock`,
+            `task ${e.task} (${who(e.cpu)}) sleeps in ${e.at} while holding pcpu_lock`,
           );
         if (NEEDS_MUTEX.includes(e.at) && !h.includes('pcpu_alloc_mutex'))
-          this.add(e, 'sleep-without-mutex', `task ${e.task} (cpu ${e.cpu}) runs ${e.at} without pcpu_alloc_mutex`);
+          this.add(e, 'sleep-without-mutex', `task ${e.task} (${who(e.cpu)}) runs ${e.at} without pcpu_alloc_mutex`);
         break;
       }
       case 'lockdep':
-        this.add(e, 'not-held', `task ${e.task} (cpu ${e.cpu}) in ${e.where} without ${e.lock} (lockdep_assert_held)`);
+        this.add(e, 'not-held', `task ${e.task} (${who(e.cpu)}) in ${e.where} without ${e.lock} (lockdep_assert_held)`);
         break;
       case 'schedule_work':
         if (e.held.includes('pcpu_lock'))
           this.add(
             e,
             'wakeup-under-spinlock',
-            `task ${e.task} (cpu ${e.cpu}) schedules the reclaim work while holding pcpu_lock (pcpu_lock -> workqueue dependency)`,
+            `task ${e.task} (${who(e.cpu)}) schedules the reclaim work while holding pcpu_lock (pcpu_lock -> workqueue dependency)`,
           );
         break;
       default:

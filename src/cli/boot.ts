@@ -1,7 +1,7 @@
 /** `percpu-sim boot`: the first chunk as setup_per_cpu_areas() builds it, and its boot lines. */
 import { PERCPU_DYNAMIC_RESERVE, PERCPU_MODULE_RESERVE } from '../kernel/constants.ts';
 import { type BackendKind, DEFAULT_STATIC_SIZE, FIRST_CHUNK_KINDS } from '../kernel/setup.ts';
-import { bootMachine } from '../sim/boot.ts';
+import { bootMachine, groupsByNode } from '../sim/boot.ts';
 import { type Command, MAX_NODES, UsageError, cpuNodesFlag, distanceFlag, int, mib, oneOf, parse } from './common.ts';
 
 export const boot: Command = {
@@ -13,12 +13,14 @@ lines: "PERCPU: Embedded ..." (or the page first chunk's line) and the pcpu-allo
 
 Options:
   --cpus N          possible CPUs, 1 to 4096 (default 4, or as many as --cpu-nodes names)
-  --nodes N         NUMA nodes; CPUs are spread over them in blocks (default 1)
+  --nodes N         NUMA nodes; CPUs are spread over them in blocks (default 1). With more
+                    than one, percpu-vm groups units by node, as run and stress do
   --cpu-nodes LIST  the node of every CPU: "0,1,0,1" (CPU n on the n-th node) or ranges
-                    "0-15:0,16-31:1"; implies --numa when it names more than one node
+                    "0-15:0,16-31:1"
   --distance D      node distance: one remote distance ("21") or the table, rows split by
                     "/" ("10,21/21,10"); default 10 local, 20 remote
-  --numa            group CPUs by node distance (sparse groups); needs --nodes > 1
+  --numa            group CPUs by node distance also with --backend km (percpu-vm does by
+                    itself); needs --nodes > 1
   --backend vm|km   chunk backend (default vm)
   --fc auto|embed|page
                     first chunk allocator (default auto: embed, and when the groups lie
@@ -33,7 +35,7 @@ Options:
   -h, --help        this text
 
 Examples:
-  percpu-sim boot --cpus 8 --nodes 2 --numa --atom 2097152
+  percpu-sim boot --cpus 8 --nodes 2 --atom 2097152
   percpu-sim boot --cpu-nodes 0-17:0,18-35:1,36-53:0,54-71:1 --atom 2097152
   percpu-sim boot --cpus 8 --cpu-nodes 0,1,0,1,0,1,0,1 --memory 256 --vmalloc 128`,
   async run(argv) {
@@ -81,7 +83,8 @@ Examples:
       ...(values.vmalloc !== undefined ? { vmallocBytes: mib('--vmalloc', values.vmalloc, 1, 65536) } : {}),
       backend: backend as BackendKind,
       fc,
-      numaGroups: values.numa === true || (map !== undefined && nodes > 1 && backend === 'vm'),
+      // as run and stress boot it: percpu-vm groups units by node on a machine with nodes
+      numaGroups: values.numa === true || groupsByNode({ nodes, backend }),
       contents: false,
       sizes: {
         static_size: int('--static', values.static, 1, 1 << 24, DEFAULT_STATIC_SIZE),

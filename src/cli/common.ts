@@ -43,9 +43,8 @@ const exitStatusOf = (sig: Signal): number => (sig === 'SIGINT' ? 130 : 143);
 /**
  * What to do if the user interrupts a long run (Ctrl-C or SIGTERM, such as a CI job's time
  * limit): say the seed, what finished and the command that reruns it, write what finished
- * (see InterruptPlan), and exit 130 (SIGINT) or 143 (SIGTERM). Synchronous commands (replay)
- * do not use it: a handler could not run until they finish, and the default already stops
- * them at once.
+ * (see InterruptPlan), and exit 130 (SIGINT) or 143 (SIGTERM). A command whose work is one
+ * long loop runs it stepped (drive()), so that the handler gets its turn.
  */
 export function onInterrupt(command: string, status: () => string, plan: InterruptPlan = {}): void {
   if (!interruptStatus)
@@ -55,6 +54,12 @@ export function onInterrupt(command: string, status: () => string, plan: Interru
           process.stderr.write('', () => process.exit(exitStatusOf(sig)));
         };
         if (received) return exit();
+        // what was written to standard output may still wait in a pipe's queue: out first, unless
+        // its reader never takes it
+        const flushed = (): void => {
+          setTimeout(exit, DRAIN_MS).unref();
+          process.stdout.write('', exit);
+        };
         received = sig;
         const { drain, flush } = interruptPlan;
         const what = drain ? '; writing the report of what finished' : '';
@@ -70,7 +75,7 @@ export function onInterrupt(command: string, status: () => string, plan: Interru
         try {
           flush?.(sig);
         } finally {
-          exit();
+          flushed();
         }
       });
   interruptStatus = status;
@@ -250,23 +255,61 @@ export function parseMutant(v: unknown): MutantName | undefined {
   return v;
 }
 
-/** Phase progress on standard error: a bar on a terminal, plain lines otherwise. */
-export function progressBar(quiet: boolean): (phase: string, done: number, total: number) => void {
+/** How often progress is written: a terminal's bar is redrawn, a log (CI) gets a line now and then. */
+export const PROGRESS_TTY_MS = 100;
+export const PROGRESS_LOG_MS = 5000;
+
+/**
+ * Phase progress on standard error: a bar on a terminal, plain lines otherwise. A total of 0
+ * means the end is not known: the phase is shown without a bar. Lines to a file or pipe come
+ * at most every PROGRESS_LOG_MS, besides the first and the last, so that a CI log holds a few
+ * lines, not one per step.
+ */
+export function progressBar(
+  quiet: boolean,
+  clock: () => number = Date.now,
+): (phase: string, done: number, total: number, detail?: string) => void {
   const tty = process.stderr.isTTY === true;
-  return (phase, done, total) => {
+  let last = -Infinity;
+  return (phase, done, total, detail) => {
     if (quiet && !tty) return;
+    const end = total > 0 && done >= total;
+    const now = clock();
+    if (!end && now - last < (tty ? PROGRESS_TTY_MS : PROGRESS_LOG_MS)) return;
+    last = now;
     const width = 20;
-    const filled = Math.round((done / total) * width);
-    const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${phase}`;
-    if (tty) process.stderr.write(`\r\x1b[K${line}${done === total ? '\n' : ''}`);
+    const filled = Math.round((Math.min(done, total) / total) * width);
+    const what = detail ? `${phase}, ${detail}` : phase;
+    const line = total > 0 ? `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${what}` : what;
+    if (tty) process.stderr.write(`\r\x1b[K${line}${end ? '\n' : ''}`);
     else process.stderr.write(line + '\n');
   };
 }
 
+/**
+ * Runs a stepped computation (src/util/steps.ts), giving the event loop a turn at each of its
+ * yields: a signal's handler runs there (and the computation goes no further), and `onStep`
+ * hears how far it is.
+ */
+export async function drive<T>(g: Generator<number, T>, onStep: (n: number) => void = () => {}): Promise<T> {
+  for (;;) {
+    const r = g.next();
+    if (r.done) return r.value;
+    onStep(r.value);
+    await new Promise((resolve) => setImmediate(resolve));
+    // a signal's handler is writing what finished and ending the process: no more work
+    if (received) await new Promise(() => {});
+  }
+}
+
 export async function readStdin(): Promise<string> {
+  return (await readStdinBytes()).toString('utf8');
+}
+
+export async function readStdinBytes(): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
 /** Buffers output lines and writes them in large blocks. */

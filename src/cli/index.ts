@@ -3,6 +3,7 @@
  * global help. Exit status everywhere: 0 success, 1 the run found a failure, 2 bad usage or
  * bad input.
  */
+import { readFileSync } from 'node:fs';
 import { boot } from './boot.ts';
 import { dmesg } from './dmesg.ts';
 import { ftrace } from './ftrace.ts';
@@ -37,7 +38,7 @@ Examples:
   percpu-sim replay trace.jsonl
 
 Run "percpu-sim <command> --help" for a command's options and examples; --verbose shows the
-stack of an internal error.
+stack of an internal error; --version prints the version.
 Exit status: 0 success, 1 the run found a failure, 2 bad usage or bad input, 3 a run that
 stopped making progress (timed out), 70 an internal error, 130/143 interrupted.`;
 
@@ -68,6 +69,10 @@ async function dispatch(argv: string[]): Promise<number> {
     // no command is a usage error: the help goes where errors go
     process.stderr.write(globalHelp() + '\n');
     return 2;
+  }
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`percpu-sim ${version()}\n`);
+    return 0;
   }
   if (name === '-h' || name === '--help' || name === 'help') {
     const which = name === 'help' ? rest[0] : undefined;
@@ -123,6 +128,12 @@ function parseArgsMessage(m: string): string {
   const missing = /Option '(-[-\w]+)(?: <value>)?' argument missing/.exec(m);
   if (missing) return `${missing[1]} needs a value`;
   return m.split('\n')[0]!;
+}
+
+/** The package's version, from its package.json. */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
 }
 
 const HELP_ORDER = ['run', 'stress', 'merge', 'replay', 'ftrace', 'replay-run', 'mutants', 'boot', 'dmesg'];

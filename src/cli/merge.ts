@@ -17,6 +17,21 @@ import { campaignSeeds, workerRoundConfig } from '../stress/campaign.ts';
 import { type Command, UsageError, escapeControl, parse, readStdin } from './common.ts';
 import { campaignLine } from './reports.ts';
 
+/** The first field (a dotted path) where two values differ, with both values as JSON. */
+function firstDifference(a: unknown, b: unknown, path = ''): { path: string; ours: string; theirs: string } | null {
+  if (JSON.stringify(a) === JSON.stringify(b)) return null;
+  if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
+    const ra = a as Record<string, unknown>;
+    const rb = b as Record<string, unknown>;
+    for (const k of [...new Set([...Object.keys(ra), ...Object.keys(rb)])]) {
+      const d = firstDifference(ra[k], rb[k], path ? `${path}.${k}` : k);
+      if (d) return d;
+    }
+  }
+  const show = (v: unknown) => (v === undefined ? 'absent' : JSON.stringify(v));
+  return { path, ours: show(a), theirs: show(b) };
+}
+
 /** Joins campaign reports; throws UsageError when they are not parts of one campaign. */
 export function mergeCampaigns(parts: { file: string; campaign: Campaign }[]): MergedCampaign {
   const first = parts[0]!;
@@ -24,15 +39,29 @@ export function mergeCampaigns(parts: { file: string; campaign: Campaign }[]): M
   const seen = new Map<number, string>();
   const seeds: Campaign['seeds'] = [];
   for (const p of parts) {
-    if (key(p.campaign) !== key(first.campaign))
-      throw new UsageError(
-        `${escapeControl(p.file)} is a different campaign from ${escapeControl(first.file)}: its configuration or --runs differ (merge shards of one stress command)`,
+    if (key(p.campaign) !== key(first.campaign)) {
+      const d = firstDifference(
+        { runs: first.campaign.runs, config: first.campaign.config },
+        {
+          runs: p.campaign.runs,
+          config: p.campaign.config,
+        },
       );
+      throw new UsageError(
+        `${escapeControl(p.file)} is a different campaign from ${escapeControl(first.file)}: ${d ? `${d.path} is ${d.theirs} in ${escapeControl(p.file)} and ${d.ours} in ${escapeControl(first.file)}` : 'their configurations differ'} (merge shards of one stress command)`,
+      );
+    }
     if (p.campaign.shard && first.campaign.shard && p.campaign.shard.count !== first.campaign.shard.count)
       throw new UsageError(
         `${escapeControl(p.file)} is shard ${p.campaign.shard.index}/${p.campaign.shard.count}, ${escapeControl(first.file)} shard ${first.campaign.shard.index}/${first.campaign.shard.count}: shards of one campaign share N`,
       );
+    // a seed the campaign's own slice does not hold was not run by that command: credit it to nobody
+    const own = new Set(campaignSeeds(p.campaign.base, p.campaign.runs, p.campaign.shard));
     for (const s of p.campaign.seeds) {
+      if (!own.has(s.seed))
+        throw new UsageError(
+          `${escapeControl(p.file)} holds seed ${s.seed}, which is not one of the ${p.campaign.shard ? `seeds of shard ${p.campaign.shard.index}/${p.campaign.shard.count} of the ` : ''}--runs ${p.campaign.runs} seeds from ${p.campaign.base}: the report is not what stress wrote`,
+        );
       const other = seen.get(s.seed);
       if (other !== undefined)
         throw new UsageError(

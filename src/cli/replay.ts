@@ -3,10 +3,20 @@ import { replayCommand } from '../files/rerun.ts';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { isAscii } from 'node:buffer';
 import { allocatorSvg } from '../report/svg.ts';
-import { BadInput, replayText } from '../trace/replay.ts';
+import { BadInput, replaySteps } from '../trace/replay.ts';
 import { compareWithReferenceOnThreads } from '../smp/model-thread.ts';
 import type { Percpu } from '../kernel/percpu.ts';
-import { type Command, LineWriter, UsageError, escapeControl, mib, parse, readStdin } from './common.ts';
+import {
+  type Command,
+  LineWriter,
+  UsageError,
+  drive,
+  escapeControl,
+  mib,
+  onInterrupt,
+  parse,
+  readStdinBytes,
+} from './common.ts';
 import { Outputs } from './outputs.ts';
 import { HTML_OPTION, Visuals } from './visuals.ts';
 
@@ -25,7 +35,9 @@ standard output. FILE is a path, or - for standard input. Input lines:
   {"op":"slab_online"}
   {"op":"init_late"}
 
-"boot" may also carry cpus (default 4), nodes, atom_size and backend ("vm" or "km").
+"boot" may also carry cpus (default 4), nodes (at most cpus), atom_size and backend ("vm"
+or "km"). A key an operation does not take is bad input. The trace is UTF-8; a byte order
+mark at its start is skipped.
 Output lines name the chunk ("reserved", 0 for the first chunk, then 1, 2, ... in order of
 creation) and the offset inside the unit, or "chunk":null and the kernel's reason.
 
@@ -64,12 +76,13 @@ Example:
     const visuals = new Visuals(outputs, values);
     const recorder = visuals.fresh();
     const memoryBytes = values.memory === undefined ? undefined : mib('--memory', values.memory, 16, 4096);
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = file === '-' ? await readStdin() : readText(file);
+      bytes = file === '-' ? await readStdinBytes() : readFileSync(file);
     } catch (e) {
       throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
     }
+    const text = traceText(bytes);
     if (values.reference) return referenceMain(text, file, memoryBytes, values.json === true);
     if (values.json) throw new UsageError('--json goes with --reference (replay prints JSON lines already)');
     const out = new LineWriter();
@@ -107,11 +120,22 @@ Example:
             },
           }
         : {};
-      const summary = replayText(text, (l) => out.line(l), {
-        ...(memoryBytes === undefined ? {} : { memoryBytes }),
-        onResourceLimit,
-        ...watch,
-      });
+      let reached = 0;
+      onInterrupt(
+        'replay',
+        () => `stopped at line ${reached} of ${shown}; the results of the lines before it are written`,
+        {
+          flush: () => out.flush(),
+        },
+      );
+      const summary = await drive(
+        replaySteps(text, (l) => out.line(l), {
+          ...(memoryBytes === undefined ? {} : { memoryBytes }),
+          onResourceLimit,
+          ...watch,
+        }),
+        (n) => void (reached = n),
+      );
       if (summary.pc)
         outputs.write('--svg', svg, (p) => writeFileSync(p, allocatorSvg(summary.pc!, `percpu-sim replay ${file}`)));
       visuals.write({
@@ -149,10 +173,49 @@ Example:
   },
 };
 
-/** A file as text. Traces are ASCII as a rule: then the bytes are the characters, no decoding. */
-function readText(file: string): string {
-  const bytes = readFileSync(file);
-  return isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * A trace's bytes as text. Traces are ASCII as a rule: then the bytes are the characters, no
+ * decoding. A UTF-8 byte order mark at the start is skipped; UTF-16 is refused by name. A byte
+ * that is not UTF-8 becomes a lone surrogate (U+DC80 to U+DCFF, as Python's surrogateescape
+ * does), so that two ids that differ only there stay two ids, and an output line shows it as
+ * \udcXX rather than as one replacement character for both.
+ */
+export function traceText(bytes: Buffer): string {
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff))
+    throw new UsageError('the trace is UTF-16 (it starts with a UTF-16 byte order mark); write it as UTF-8');
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
+  if (isAscii(bytes)) return bytes.toString('latin1');
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    return escapeInvalidUtf8(bytes);
+  }
+}
+
+/** UTF-8 with every byte outside a well-formed sequence as U+DC00 plus that byte. */
+function escapeInvalidUtf8(b: Uint8Array): string {
+  const out: string[] = [];
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i]!;
+    const need =
+      c < 0x80 ? 0 : c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : -1;
+    let ok = need >= 0 && i + need < b.length;
+    for (let k = 1; ok && k <= need; k++) ok = (b[i + k]! & 0xc0) === 0x80;
+    // no overlong forms, no surrogates, nothing past U+10FFFF
+    if (ok && need === 2) ok = !(c === 0xe0 && b[i + 1]! < 0xa0) && !(c === 0xed && b[i + 1]! >= 0xa0);
+    if (ok && need === 3) ok = !(c === 0xf0 && b[i + 1]! < 0x90) && !(c === 0xf4 && b[i + 1]! >= 0x90);
+    if (ok) {
+      out.push(Buffer.from(b.subarray(i, i + need + 1)).toString('utf8'));
+      i += need + 1;
+    } else {
+      out.push(String.fromCharCode(0xdc00 + c));
+      i++;
+    }
+  }
+  return out.join('');
 }
 
 /** replay --reference: the allocator and the model side by side, the model on a thread of its own. */

@@ -6,17 +6,33 @@ import { formatPercpuStats } from '../kernel/stats.ts';
 import { cpuCounts } from '../report/html.ts';
 import type { TimelineRecorder } from '../report/timeline.ts';
 import type { SeedResult, Shard } from '../files/saved.ts';
+import type { StressConfig } from '../files/config.ts';
 import type { RunReport } from '../smp/run.ts';
+import { inOrder } from '../report/run-report.ts';
 import type { EngineHooks, StressReport } from '../stress/engine.ts';
 
-/** A stress run's report as text; `replay` is the command that reruns it. */
-export function formatStressReport(r: StressReport, runs: number, replay: string): string {
+/**
+ * A stress run's report as text; `replay` is the command that reruns it. For a campaign,
+ * `base` is the configuration it was given: the machine of each seed is said as that leaves
+ * it (the backend and nodes may change with the seed), and the reported run's as it ran.
+ */
+export function formatStressReport(r: StressReport, runs: number, replay: string, base?: StressConfig): string {
   const out: string[] = [];
   const c = r.config;
-  out.push(
-    `percpu-sim stress: ${c.cpus} CPUs, ${c.nodes} node(s), ${c.backend}, policy ${c.policy}, seed ${r.seed}${c.mutant ? `, mutant ${c.mutant}` : ''}`,
-  );
-  out.push(`${runs} run(s); last run: ${r.requests} requests, ${r.ticks} scheduler ticks, ${r.ms.toFixed(0)} ms`);
+  const mutant = c.mutant ? `, mutant ${c.mutant}` : '';
+  if (runs > 1 && base) {
+    const backend = base.backend === 'auto' ? 'vm on even seeds and km on odd ones' : base.backend;
+    const nodes = base.nodes === 0 ? `1 to ${Math.min(4, base.cpus)} node(s) by seed` : `${base.nodes} node(s)`;
+    out.push(`percpu-sim stress: ${c.cpus} CPUs, ${nodes}, ${backend}, policy ${c.policy}${mutant}`);
+    out.push(
+      `${runs} run(s); ${r.verdict === 'clean' ? 'last' : 'reported'} run: seed ${r.seed} (${c.nodes} node(s), ${c.backend}), ${r.requests} requests, ${r.ticks} scheduler ticks, ${r.ms.toFixed(0)} ms`,
+    );
+  } else {
+    out.push(
+      `percpu-sim stress: ${c.cpus} CPUs, ${c.nodes} node(s), ${c.backend}, policy ${c.policy}, seed ${r.seed}${mutant}`,
+    );
+    out.push(`${runs} run(s); last run: ${r.requests} requests, ${r.ticks} scheduler ticks, ${r.ms.toFixed(0)} ms`);
+  }
   if (r.knownLockIssues)
     out.push(
       `known 2.6.36 lock dependency (schedule_work under pcpu_lock): seen ${r.knownLockIssues} time(s); --strict makes it a violation`,
@@ -26,7 +42,7 @@ export function formatStressReport(r: StressReport, runs: number, replay: string
     return out.join('\n');
   }
   out.push(`verdict: VIOLATION (${r.violations.length}${r.violations.length >= 50 ? '+' : ''})`);
-  for (const v of r.violations.slice(0, 10))
+  for (const v of inOrder(r.violations).slice(0, 10))
     out.push(`  [${v.checker}/${v.kind}] tick ${v.tick}${v.cpu >= 0 ? ` cpu ${v.cpu}` : ''}: ${v.message}`);
   if (r.history.length) {
     out.push('events before the first violation:');
@@ -68,12 +84,14 @@ export function campaignLine(c: {
   shard: Shard | null;
   skipped: number;
   jobs?: number;
+  /** the campaign's --duration: the seeds past it were never meant to run */
+  durationS?: number;
 }): string {
   const bad = c.seeds.filter((x) => x.verdict === 'violation').map((x) => x.seed);
   const range = c.seeds.length
     ? ` (${c.seeds[0]!.seed}..${c.seeds.at(-1)!.seed}${c.shard ? `, shard ${c.shard.index}/${c.shard.count}` : ''})`
     : '';
-  return `campaign: ${c.seeds.length} seed(s)${range}${c.jobs && c.jobs > 1 ? ` on ${c.jobs} jobs` : ''}; ${bad.length ? `violations in seed(s) ${bad.join(', ')}` : 'all clean'}${c.skipped ? `; ${c.skipped} not run` : ''}`;
+  return `campaign: ${c.seeds.length} seed(s)${range}${c.jobs && c.jobs > 1 ? ` on ${c.jobs} jobs` : ''}; ${bad.length ? `violations in seed(s) ${bad.join(', ')}` : 'all clean'}${c.durationS ? `; --duration ${c.durationS} s` : c.skipped ? `; ${c.skipped} not run` : ''}`;
 }
 
 /** The HTML report's verdict and CPU table of a workload run. */

@@ -53,7 +53,8 @@ export const run: Command = {
 Boots a simulated SMP machine in the kernel's order (setup_per_cpu_areas, early allocations,
 slab online, percpu_init_late, secondary CPUs), runs the workload on one worker thread per
 CPU, then shuts down: leaks are freed and reported, and page accounting must return to its
-post-boot state. Prints the boot lines, a per-CPU summary, a percpu_stats dump and a verdict.
+post-boot state. Prints the boot lines, a per-CPU summary, a percpu_stats dump (in the debugfs
+format of 4.13 and later: 2.6.36 had no such file) and a verdict.
 
 Examples: ${exampleNames().join(', ') || '(none found)'}   (default: demo)
 
@@ -87,18 +88,21 @@ Options:
   --no-reference      do not hold every operation against the 2.6.36 reference model
   --count             count isolation violations and go on, instead of stopping
   --strict            report schedule_work() under pcpu_lock as a lock violation
-  --mutant NAME       bring back a historical bug (see percpu-sim mutants)
+  --mutant NAME       put a historical or invented bug back (see percpu-sim mutants)
   --fail-on-leak      areas the workload leaves allocated fail the run (they are always
                       reported, kmemleak style: which CPU allocated what, where, when)
   --save FILE         save the run's event log; percpu-sim replay-run FILE replays it
   --svg FILE          draw every chunk (areas, populated pages) as it was when the workload ended
 ${VISUALS_HELP}
   --json              print the report as JSON
+  --verbose           show where an error happened: the stack of an internal error, and the
+                      workload's file and line for an error its run() throws
   -h, --help          this text
 
 Exit status: 0 when the run passes, 1 when it fails (a failed check, a kernel BUG, a crashed
-CPU), 2 for bad usage, 3 when a CPU stopped making progress (timed out), 130/143 interrupted
-(the verdict INTERRUPTED, and --html and --trace of the run up to the signal, are written).
+CPU), 2 for bad usage, 3 when a CPU stopped making progress (timed out), 70 for an internal
+error, 130/143 interrupted (the verdict INTERRUPTED, and --html and --trace of the run up to
+the signal, are written).
 
 Examples:
   percpu-sim run counter --cpus 8 --arg adds=5000000
@@ -136,7 +140,9 @@ Examples:
       const m = /^([A-Za-z_][\w-]*)=(.*)$/.exec(a);
       if (!m) throw new UsageError(`--arg must look like KEY=VALUE, got "${a}"`);
       const v = m[2]!;
-      args[m[1]!] = v === 'true' ? true : v === 'false' ? false : /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
+      // a number as JSON writes one, exponent included (n=1e3)
+      const numeric = /^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(v) && Number.isFinite(Number(v));
+      args[m[1]!] = v === 'true' ? true : v === 'false' ? false : numeric ? Number(v) : v;
     }
     const seed = values.seed === undefined ? randomSeed() : intIn('--seed', values.seed, SeedSchema, 0);
     const map = cpuNodesFlag(
@@ -150,9 +156,9 @@ Examples:
     const json = values.json === true;
     const progress = progressBar(json);
     let phase = 'starting';
-    const bar = (p: string, done: number, total: number): void => {
+    const bar = (p: string, done: number, total: number, detail?: string): void => {
       phase = p;
-      progress(p, done, total);
+      progress(p, done, total, detail);
     };
     const given = argv.filter((a) => a !== positionals[0]);
     const rerun = runFlagsCommand(workload, seed, given);

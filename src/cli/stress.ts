@@ -3,6 +3,7 @@
  * the same program on worker threads), and exploration of a scenario's schedules (explore.ts).
  */
 import { violationLine } from '../check/violation.ts';
+import { inOrder } from '../report/run-report.ts';
 import { rangeOf } from '../files/bounds.ts';
 import {
   DEFAULT_STRESS,
@@ -132,7 +133,7 @@ Length:
   --shard K/N           run only the K-th of N disjoint slices of the --runs seeds (every N-th
                         seed), to the end; percpu-sim merge joins the shards' --json reports
 Checking:
-  --mutant NAME         bring back a historical bug (see percpu-sim mutants)
+  --mutant NAME         put a historical or invented bug back (see percpu-sim mutants)
   --strict              report schedule_work() under pcpu_lock as a violation, not as the
                         known 2.6.36 dependency
   --no-races            switch off the data-race detector (lockset and happens-before)
@@ -176,6 +177,7 @@ Other:
   --html FILE           the last run as a self-contained HTML report, with the coverage
                         (a campaign's, summed) as a heat map
   --json                print the report as JSON; campaign.coverage is the whole coverage table
+  --verbose             show where an internal error happened (its stack)
   -h, --help            this text
 
 Every run records its concurrency coverage: which kernel functions were in flight together,
@@ -186,10 +188,11 @@ were reached. The summary follows the verdict; a campaign's says what was never 
 Scenarios (--explore --scenario NAME):
 ${scenariosHelp()}
 
-Exit status: 0 when clean, 1 when a violation was found, 2 for bad usage, 130/143 on SIGINT
-or SIGTERM: a campaign then writes the report of the seeds that finished (the others are not
-run; merge lists them as missing) and the files of the last one, and an exploration what it
-found in the schedules so far.
+Exit status: 0 when clean, 1 when a violation was found, 2 for bad usage or bad input, 3 when
+a --workers run stopped making progress (timed out), 70 for an internal error (--verbose shows
+where), 130/143 on SIGINT or SIGTERM: a campaign then writes the report of the seeds that
+finished (the others are not run; merge lists them as missing) and the files of the last
+one, and an exploration what it found in the schedules so far.
 
 Examples:
   percpu-sim stress --seed 7 --duration 30
@@ -222,6 +225,11 @@ export function stressConfig(values: Record<string, unknown>): StressConfig {
     usage(
       '--workers runs on real threads, which cannot be explored or steered; --explore and --schedule use the deterministic engine',
     );
+  for (const flag of ['runs', 'duration'])
+    if (values[flag] !== undefined && (values.explore || values.schedule !== undefined))
+      usage(
+        `--${flag} is for a campaign of seeds; --explore and --schedule run one seed's program through its schedules (give --seed)`,
+      );
   for (const flag of ['jobs', 'shard', 'keep-going'])
     if (values[flag] !== undefined && (values.workers || values.explore || values.schedule !== undefined))
       usage(`--${flag} is for a campaign of seeds (--runs or --duration), not for --workers, --explore or --schedule`);
@@ -300,10 +308,16 @@ async function stressMain(values: Record<string, unknown>): Promise<number> {
     process.stdout.write(
       json
         ? JSON.stringify(data, null, 2) + '\n'
-        : `${r.verdict === 'pass' ? 'verdict: CLEAN' : 'verdict: VIOLATION'}\n${r.violations.map((v) => `  ${violationLine(v)}`).join('\n')}\nseed: ${cfg.seed}\nrerun: ${stressCommand(cfg, { workers: true, controlled })}${savePath !== undefined ? `\nreplay ${controlled ? 'the whole run' : "the allocator's side"} exactly: ${replayRunCommand(savePath)}` : ''}\n`,
+        : `percpu-sim stress --workers: ${cfg.cpus} CPUs on ${r.threads.count} worker threads, ${cfg.nodes} node(s), ${cfg.backend}, seed ${cfg.seed}${cfg.mutant ? `, mutant ${cfg.mutant}` : ''}\n${r.verdict === 'pass' ? 'verdict: CLEAN' : `verdict: ${r.verdict === 'timeout' ? 'TIMEOUT' : 'VIOLATION'} (${r.violations.length})`}\n${inOrder(
+            r.violations,
+          )
+            .map((v) => `  ${violationLine(v)}`)
+            .join(
+              '\n',
+            )}${r.violations.length ? '\n' : ''}seed: ${cfg.seed}\nrerun: ${stressCommand(cfg, { workers: true, controlled })}${savePath !== undefined ? `\nreplay ${controlled ? 'the whole run' : "the allocator's side"} exactly: ${replayRunCommand(savePath)}` : ''}\n`,
     );
     outputs.write('--save', savePath, (p) => saveRunLog(p, r));
-    return outputs.finish(r.verdict === 'pass' ? 0 : 1);
+    return outputs.finish(r.verdict === 'pass' ? 0 : r.verdict === 'timeout' ? 3 : 1);
   }
   if (values.explore) return exploreMain(values, cfg, bar, json, outputs, savePath);
   if (typeof values.schedule === 'string') {
@@ -335,8 +349,9 @@ async function stressMain(values: Record<string, unknown>): Promise<number> {
   const t0 = Date.now();
   let done = 0;
   let bad = 0;
+  // a --duration campaign runs seeds until its time is up: its count of seeds is no goal
   const label = (): string =>
-    `${done}/${seeds.length} seed(s)${bad ? `, ${bad} with violations` : ''}${duration ? `, ${((Date.now() - t0) / 1000).toFixed(0)}/${duration} s` : ''}${jobs > 1 ? `, ${jobs} jobs` : ''}`;
+    `${duration ? done : `${done}/${seeds.length}`} seed(s)${bad ? `, ${bad} with violations` : ''}${duration ? `, ${Math.floor((Date.now() - t0) / 1000)}/${duration} s` : ''}${jobs > 1 ? `, ${jobs} jobs` : ''}`;
   const running = new Set<number>();
   const stop = new AbortController();
   onInterrupt(
@@ -360,11 +375,7 @@ async function stressMain(values: Record<string, unknown>): Promise<number> {
       done = n;
       if (r.verdict === 'violation') bad++;
       if (!single)
-        bar(
-          label(),
-          duration ? Math.min(Date.now() - t0, duration * 1000) : n,
-          duration ? duration * 1000 : seeds.length,
-        );
+        bar(label(), duration ? Math.min(Math.floor((Date.now() - t0) / 1000), duration) : n, duration || seeds.length);
     },
     ...(single ? { onProgress: (d: number, t: number) => bar(`seed ${seeds[0]}`, d, t) } : {}),
   });
@@ -397,11 +408,15 @@ async function stressMain(values: Record<string, unknown>): Promise<number> {
       JSON.stringify({ ...(r ? { ...r, log: undefined } : {}), runs: n, campaign: summary }, null, 2) + '\n',
     );
   else {
-    const out = r ? [formatStressReport(r, n, r.rerun)] : [`percpu-sim stress: no seed finished`];
-    if (!single || !r) out.push(campaignLine(summary));
+    const out = r ? [formatStressReport(r, n, r.rerun, cfg)] : [`percpu-sim stress: no seed finished`];
+    if (!single || !r) out.push(campaignLine({ ...summary, ...(duration ? { durationS: duration } : {}) }));
     out.push(...coverageLines(campaign.coverage, { never: single ? 0 : 6 }));
     if (signal && campaign.notRun.length)
-      out.push(`interrupted (${signal}); not run: seed(s) ${seedList(campaign.notRun)}`);
+      out.push(
+        duration
+          ? `interrupted (${signal}) before --duration ${duration} s ended`
+          : `interrupted (${signal}); not run: seed(s) ${seedList(campaign.notRun)}`,
+      );
     process.stdout.write(out.join('\n') + '\n');
   }
   if (r) outputs.write('--save', savePath, (p) => writeSavedStress(p, { ...r, scenario: null, schedule: null }));

@@ -22,7 +22,7 @@ import type { KernelFault, MutantName } from '../kernel/mutants.ts';
 import type { Machine } from '../mem/machine.ts';
 import { bootMachine, firstChunkSpec, groupsByNode, type MachineSpec, staticVarMap } from '../sim/boot.ts';
 import type { ActorEvent } from '../sim/events.ts';
-import { formatEvent } from '../sim/format-event.ts';
+import { formatEventNamed } from '../sim/format-event.ts';
 import type { KernelAccess } from '../kernel/kcsan.ts';
 import type { PolicyName } from '../sim/policy.ts';
 import type { Granularity } from '../sim/run-queue.ts';
@@ -98,6 +98,9 @@ export class Simulation {
   /** the events just before the first violation, one line each */
   history: string[] = [];
   private readonly ring: ActorEvent[] = [];
+  /** task id -> its name in a schedule (see src/explore/execute.ts), for the history's lines */
+  private readonly taskNames = new Map<number, string>();
+  private readonly arrivals = new Map<number, number>();
   /** found outside the checkers (a failed workload, a crashed thread) when checking is off */
   private readonly unchecked: Violation[] = [];
 
@@ -132,6 +135,12 @@ export class Simulation {
     hooks.observer?.attach(pc);
     const observer = hooks.observer;
     const onEvent = (e: ActorEvent): void => {
+      if (e.type === 'arrive') {
+        // the name a schedule gives the task: its CPU (k for the reclaim worker), then its number there
+        const n = this.arrivals.get(e.cpu) ?? 0;
+        this.arrivals.set(e.cpu, n + 1);
+        this.taskNames.set(e.task, `${e.cpu === -1 ? 'k' : e.cpu}.${n}`);
+      }
       this.ring.push(e);
       if (this.ring.length > HISTORY) this.ring.shift();
       if (config.keepLog) this.log.push(e);
@@ -175,7 +184,7 @@ export class Simulation {
         limit: 50,
         reference: config.reference ? firstChunkSpec(config, machine.cpuToNodeMap) : null,
       });
-      checkers.onFirst = () => (this.history = this.ring.map(formatEvent));
+      checkers.onFirst = () => (this.history = this.ring.map((e) => formatEventNamed(e, this.taskNames)));
     }
     this.checkers = checkers;
     this.mm = null;

@@ -7,29 +7,38 @@
  */
 import type { KStep, KTask, LockName } from './steps.ts';
 
-/** The historical bugs. Each names the kernel change that fixed it. */
+/**
+ * The bugs --mutant brings back. A historical one was in a released kernel and names the
+ * change that fixed it; an invented one was never shipped and breaks one rule in one place.
+ */
 export const MUTANTS = {
   'reclaim-drops-mutex': {
+    origin: 'historical',
     bug: 'pcpu_reclaim() drops pcpu_alloc_mutex before depopulating, so reclaim and a populating allocation share the scratch page array (fixed by 971f3918a5a8 "percpu: fix pcpu_reclaim() locking", 2009)',
     caught_by: ['races', 'locks', 'allocator', 'pages'],
   },
   'extend-stale-walk': {
+    origin: 'historical',
     bug: 'after extending an area map with pcpu_lock dropped, pcpu_alloc() keeps walking the slot list it was on instead of restarting; a free in the window moves the chunk and the walk runs off its list (fixed by 833af8427be4 "percpu: restructure pcpu_extend_area_map() to fix bugs and improve readability", 2009)',
     caught_by: ['kernel-bug'],
   },
   'destroy-in-use': {
+    origin: 'historical',
     bug: 'pcpu_alloc() holds pcpu_alloc_mutex only partly and drops it around map extension, so reclaim can destroy the chunk being extended (CVE-2016-4794, fixed by 6710e594f71c "percpu: fix synchronization between synchronous map extension and chunk destruction", 2016)',
     caught_by: ['locks', 'races', 'kernel-bug'],
   },
   'populate-no-zero': {
+    origin: 'invented',
     bug: 'pcpu_populate_chunk() does not clear the new area, so an allocation sees what the previous user of that memory left',
     caught_by: ['isolation'],
   },
   'populate-fail-keeps-area': {
-    bug: 'when population fails, pcpu_alloc() does not give the carved area back: the map keeps an allocated area nobody owns, with pages missing (the 2010 percpu-vm error path, anchors §4 #20)',
+    origin: 'invented',
+    bug: 'when population fails, pcpu_alloc() does not give the carved area back: the map keeps an allocated area nobody owns, with pages missing (2.6.36 unwinds the pages and frees the area under pcpu_lock)',
     caught_by: ['areas', 'allocator'],
   },
   'free-without-lock': {
+    origin: 'invented',
     bug: 'free_percpu() changes the area map and slot lists without taking pcpu_lock',
     caught_by: ['locks', 'races'],
   },

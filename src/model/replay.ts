@@ -22,6 +22,14 @@ const MAX_CPUS = 1024;
 const MAX_NODES = 16;
 
 type Json = Record<string, unknown>;
+/** The keys each operation takes; any other is bad input. */
+const KEYS: Record<string, readonly string[]> = {
+  boot: ['static_size', 'reserved_size', 'dyn_size', 'cpus', 'nodes', 'atom_size', 'backend'],
+  alloc: ['id', 'size', 'align', 'reserved'],
+  free: ['id'],
+  slab_online: [],
+  init_late: [],
+};
 /** what an id stands for: an area, null for a failed allocation (a NULL pointer), or freed */
 type Placed = { chunk: number; off: number } | null | 'freed';
 
@@ -64,7 +72,9 @@ export class ModelReplayer {
     try {
       o = JSON.parse(text);
     } catch (e) {
-      throw bad(`not valid JSON (${(e as Error).message})`);
+      throw bad(
+        `not valid JSON (${(e as Error).message.replaceAll('\ufeff', '<U+FEFF>')})${text.includes('\ufeff') ? ' (the line holds a byte order mark, U+FEFF)' : ''}`,
+      );
     }
     if (typeof o !== 'object' || o === null || Array.isArray(o)) throw bad('expected a JSON object');
     const op = o as Json;
@@ -91,6 +101,14 @@ export class ModelReplayer {
       return op.id;
     };
 
+    if (typeof op.op === 'string' && Object.hasOwn(KEYS, op.op)) {
+      const takes = KEYS[op.op]!;
+      const extra = Object.keys(op).find((k) => k !== 'op' && !takes.includes(k));
+      if (extra !== undefined)
+        throw bad(
+          `"${op.op}" has no key ${JSON.stringify(extra)} (${takes.length ? `it takes ${takes.join(', ')}` : 'it takes none but "op"'})`,
+        );
+    }
     switch (op.op) {
       case 'boot': {
         if (this.model) throw bad('"boot" may appear only once');
@@ -99,6 +117,7 @@ export class ModelReplayer {
         const dynSize = int('dyn_size', 0, MAX_STATIC);
         const cpus = int('cpus', 1, MAX_CPUS, 4);
         const nodes = int('nodes', 1, MAX_NODES, 1);
+        if (nodes > cpus) throw bad(`"nodes" is ${nodes} but "cpus" is ${cpus}: every node needs a CPU`);
         const atomSize = int('atom_size', PAGE_SIZE, 1 << 30, PAGE_SIZE);
         if (atomSize & (atomSize - 1)) throw bad(`"atom_size" must be a power of two, got ${atomSize}`);
         const backend = op.backend ?? 'vm';

@@ -7,6 +7,7 @@
 import type { FtraceEvent, FtraceOps, FtraceParse } from '../trace/ftrace.ts';
 import { percpuStats } from '../kernel/stats.ts';
 import { Replayer } from '../trace/replay.ts';
+import { STEP, finish } from '../util/steps.ts';
 
 export interface Side {
   chunks_created: number | null;
@@ -28,7 +29,13 @@ export interface Side {
 export interface FtraceComparison {
   events: Record<FtraceEvent['kind'], number>;
   cpus: number;
-  skipped: { other_events: number; comments: number; malformed: number; unmatched_frees: number };
+  skipped: {
+    other_events: number;
+    comments: number;
+    unreadable: number;
+    malformed: number;
+    unmatched_frees: number;
+  };
   traced: Side;
   kernel_2_6_36: Side;
 }
@@ -103,7 +110,7 @@ function tracedSide(events: readonly FtraceEvent[]): Side {
 }
 
 /** Replays the operations through 2.6.36 and measures the same things. Throws BadInput as replay does. */
-function replaySide(ops: FtraceOps, memoryBytes?: number): Side {
+function* replaySide(ops: FtraceOps, memoryBytes?: number): Generator<number, Side> {
   const r = new Replayer(memoryBytes ? { memoryBytes } : {});
   const side: Side = {
     chunks_created: 0,
@@ -120,9 +127,10 @@ function replaySide(ops: FtraceOps, memoryBytes?: number): Side {
   const sizes = new Map<string, { size: number; chunk: string; off: number }>();
   const chunks = new Set<string>();
   let bytes = 0;
-  ops.lines.forEach((line, i) => {
-    const out = r.step(line, i + 1);
-    if (out === null) return;
+  for (let i = 0; i < ops.lines.length; i++) {
+    if (i % STEP === 0 && i) yield i;
+    const out = r.step(ops.lines[i]!, i + 1);
+    if (out === null) continue;
     const res = JSON.parse(out) as {
       op: string;
       id?: string;
@@ -130,12 +138,12 @@ function replaySide(ops: FtraceOps, memoryBytes?: number): Side {
       offset?: number;
       error?: string;
     };
-    const req = JSON.parse(line) as { op: string; id?: string; size?: number };
+    const req = JSON.parse(ops.lines[i]!) as { op: string; id?: string; size?: number };
     if (res.op === 'alloc') {
       if (res.chunk === null || res.chunk === undefined) {
         side.failed++;
         side.reasons![res.error ?? '?'] = (side.reasons![res.error ?? '?'] ?? 0) + 1;
-        return;
+        continue;
       }
       const chunk = res.chunk === 'reserved' ? 'reserved' : `chunk ${res.chunk}`;
       if (typeof res.chunk === 'number' && res.chunk > 0) chunks.add(chunk);
@@ -146,11 +154,11 @@ function replaySide(ops: FtraceOps, memoryBytes?: number): Side {
       side.max_live_bytes = Math.max(side.max_live_bytes, bytes);
     } else if (res.op === 'free') {
       const a = sizes.get(res.id!);
-      if (!a) return;
+      if (!a) continue;
       sizes.delete(res.id!);
       bytes -= a.size;
     }
-  });
+  }
   const pc = r.summary.pc!;
   side.chunks_created = chunks.size;
   side.chunks_destroyed = pc.stats.nr_reclaimed;
@@ -164,6 +172,15 @@ function replaySide(ops: FtraceOps, memoryBytes?: number): Side {
 }
 
 export function compareFtrace(parsed: FtraceParse, ops: FtraceOps, memoryBytes?: number): FtraceComparison {
+  return finish(compareFtraceSteps(parsed, ops, memoryBytes));
+}
+
+/** compareFtrace, yielding the operations replayed so far every STEP operations. */
+export function* compareFtraceSteps(
+  parsed: FtraceParse,
+  ops: FtraceOps,
+  memoryBytes?: number,
+): Generator<number, FtraceComparison> {
   const events = { alloc: 0, free: 0, fail: 0, create_chunk: 0, destroy_chunk: 0 };
   for (const e of parsed.events) events[e.kind]++;
   return {
@@ -172,11 +189,12 @@ export function compareFtrace(parsed: FtraceParse, ops: FtraceOps, memoryBytes?:
     skipped: {
       other_events: parsed.otherEvents,
       comments: parsed.comments,
+      unreadable: parsed.unreadable,
       malformed: parsed.malformed.length,
       unmatched_frees: ops.unmatchedFrees,
     },
     traced: tracedSide(parsed.events),
-    kernel_2_6_36: replaySide(ops, memoryBytes),
+    kernel_2_6_36: yield* replaySide(ops, memoryBytes),
   };
 }
 
@@ -187,7 +205,7 @@ export function formatFtraceComparison(c: FtraceComparison, file: string): strin
   const e = c.events;
   const out = [
     `percpu-sim ftrace ${file}: ${n(e.alloc, 'allocation')}, ${n(e.free, 'free')}, ${n(e.fail, 'failure')}, ${n(e.create_chunk, 'chunk')} created and ${e.destroy_chunk} destroyed, on ${n(c.cpus, 'CPU')}`,
-    `skipped: ${c.skipped.other_events} lines of other events, ${c.skipped.comments} comment or header lines${c.skipped.malformed ? `, ${c.skipped.malformed} malformed percpu lines (--lenient)` : ''}; ${c.skipped.unmatched_frees} frees of pointers allocated before the trace began`,
+    `skipped: ${c.skipped.other_events} lines of other events, ${c.skipped.comments} comment or header lines${c.skipped.unreadable ? `, ${c.skipped.unreadable} unreadable or binary lines` : ''}${c.skipped.malformed ? `, ${c.skipped.malformed} malformed percpu lines (--lenient)` : ''}; ${c.skipped.unmatched_frees} frees of pointers allocated before the trace began`,
     '',
   ];
   const t = c.traced;

@@ -4,8 +4,17 @@ import type { ActorEvent } from './events.ts';
 
 /** One line per event: sequence number, tick, who, task and what happened. */
 export function formatEvent(e: ActorEvent): string {
+  return formatEventNamed(e);
+}
+
+/**
+ * formatEvent, with tasks named as schedules name them (0.64: CPU 0's 65th request; k.0: the
+ * reclaim worker's first) where `names` has a name for them.
+ */
+export function formatEventNamed(e: ActorEvent, names?: ReadonlyMap<number, string>): string {
   const who = e.cpu === -1 ? 'kworker' : `cpu${e.cpu}`;
-  const head = `#${e.seq} t${e.tick} ${who} task ${e.task}`;
+  const task = (t: number): string => names?.get(t) ?? String(t);
+  const head = `#${e.seq} t${e.tick} ${who} task ${task(e.task)}`;
   switch (e.type) {
     case 'arrive':
     case 'refuse':
@@ -14,7 +23,7 @@ export function formatEvent(e: ActorEvent): string {
     case 'unlock':
       return `${head} ${e.type} ${e.lock}`;
     case 'block':
-      return `${head} waits for ${e.lock} (held by task ${e.owner})`;
+      return `${head} waits for ${e.lock} (held by task ${task(e.owner)})`;
     case 'sleep':
       return `${head} sleeps in ${e.at}${e.chunk >= 0 ? ` (chunk ${e.chunk})` : ''} until t${e.until}`;
     case 'done':

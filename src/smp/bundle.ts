@@ -7,10 +7,11 @@
  * checkout, since a bundle in the cache is outside the package and could not name it.
  *
  * Bundles are named by a hash of their content and written by rename, so concurrent processes
- * (parallel test files) share them safely.
+ * (parallel test files) share them safely; one whose file no longer holds that content is
+ * written again.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type Plugin, build, buildSync } from 'esbuild';
@@ -25,6 +26,8 @@ const SELF = {
 export interface BundleOptions {
   /** refuse code that uses import.meta.url: in a bundle it names the cache, not the source */
   entry?: boolean;
+  /** carry a source map, so that a stack names the source's file and line (a workload's) */
+  sourceMap?: boolean;
 }
 
 /** How every module for a CPU thread is bundled: ESM for Node 20, packages left to Node, 'percpu-sim' this checkout. */
@@ -42,14 +45,20 @@ const buildOptions = {
 /** The bundled module of `file` (a path or file URL of a .ts, .mts, .js or .mjs module). */
 export function bundle(file: string, opts: BundleOptions = {}): URL {
   const path = file.startsWith('file:') ? fileURLToPath(file) : file;
-  const known = made.get(path);
+  const key = opts.sourceMap ? `${path}#map` : path;
+  const known = made.get(key);
   if (known) return known;
-  const r = buildSync({ ...buildOptions, entryPoints: [path] });
+  // the map's paths are absolute (relative to /, the root): the cache may be reached through a
+  // link, and be shared by other checkouts, so a path relative to it could name another's file
+  const maps = opts.sourceMap
+    ? ({ sourcemap: 'inline', sourcesContent: false, outdir: '/', sourceRoot: '/' } as const)
+    : {};
+  const r = buildSync({ ...buildOptions, ...maps, entryPoints: [path] });
   const code = r.outputFiles[0]!.text;
   if (opts.entry && /\bimport\.meta\.url\b/.test(code))
     throw new Error(`${path}: a worker entry may not use import.meta.url, which in a bundle names the cache`);
   const url = store(path, code);
-  made.set(path, url);
+  made.set(key, url);
   return url;
 }
 
@@ -57,13 +66,24 @@ export function bundle(file: string, opts: BundleOptions = {}): URL {
 function store(path: string, code: string): URL {
   const hash = createHash('sha256').update(code).digest('hex').slice(0, 16);
   const out = join(CACHE, `${basename(path).replace(/\.[cm]?[jt]s$/, '')}-${hash}.mjs`);
-  if (!existsSync(out)) {
+  // a file cut short or overwritten (a full disk, a killed copy, a hand edit) is written again,
+  // or a thread would load it and die of a syntax error that is not the code's
+  if (!intact(out, code)) {
     mkdirSync(CACHE, { recursive: true });
     const tmp = `${out}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
     writeFileSync(tmp, code);
     renameSync(tmp, out);
   }
   return pathToFileURL(out);
+}
+
+/** Whether the cache holds exactly this bundle under that name. */
+function intact(out: string, code: string): boolean {
+  try {
+    return readFileSync(out, 'utf8') === code;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -30,7 +30,8 @@ export interface CpuTaskResult {
   /** the phase did not end on this CPU (set by the main thread; stats are then unknown) */
   lost?: 'timeout' | 'died' | 'stopped';
   result?: unknown;
-  error?: { name: string; message: string; code?: string; addr?: number; fault?: AccessFault };
+  /** `at`: the workload's file and line the error was thrown from, when its stack names them */
+  error?: { name: string; message: string; code?: string; addr?: number; fault?: AccessFault; at?: string };
   /** isolation faults recorded in counting mode */
   faults: AccessFault[];
   stats: CpuStats;

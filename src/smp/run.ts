@@ -75,7 +75,8 @@ export interface RunOptions {
   phaseTimeoutMs?: number;
   /** simulated CPUs per worker thread (default 1; more is M:N, see SmpConfig) */
   cpusPerThread?: number;
-  onProgress?: (phase: string, done: number, total: number) => void;
+  /** `detail` says how far the phase itself is (the run phase: CPUs finished, requests served) */
+  onProgress?: (phase: string, done: number, total: number, detail?: string) => void;
   /** watches the run for --trace and --html: events, phases, counters, maps, violations */
   recorder?: RunObserver;
   /** a controlled run: one thread runs at a time, as the policy picks (src/smp/controller.ts) */
@@ -266,7 +267,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
         checker: 'workload',
         kind: 'error',
         cpu: r.cpu,
-        message: `${label}: ${r.error!.name}: ${r.error!.message}`,
+        message: `${label}: ${r.error!.name}: ${r.error!.message}${r.error!.at ? ` (at ${r.error!.at})` : ''}`,
       });
     if (checkers) for (const f of r.faults) checkers.fault(f, r.cpu, now());
   };
@@ -342,6 +343,8 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
         'run',
         args,
         early,
+        (finished, served) =>
+          progress(`run: ${cpus} CPUs`, 3, total, `${finished} finished, ${served} requests served`),
       );
     } catch (e) {
       // a lost CPU ends the run, but what every CPU did stays in the report

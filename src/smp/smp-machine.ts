@@ -166,13 +166,15 @@ export class SmpMachine {
     phase: 'early' | 'run' | 'teardown',
     args: Record<string, number | string | boolean>,
     early?: unknown,
+    /** told, as CPUs finish and every second, how many have finished and how many requests were served */
+    onTick?: (finished: number, served: number) => void,
   ): Promise<CpuTaskResult[]> {
     const h = new Int32Array(this.machine.sab, 0, 1024);
     Atomics.store(h, H_BARRIER_COUNT, 0);
     Atomics.store(h, H_BARRIER_PARTIES, cpus.length);
     Atomics.store(h, H_ABORT, 0);
     // CPU threads run plain JavaScript: the workload too
-    const module = bundle(workload).href;
+    const module = bundle(workload, { sourceMap: true }).href;
     const ports: MessageChannel[] = [];
     const results: (CpuTaskResult | undefined)[] = cpus.map(() => undefined);
     /** whether the CPU's task has come back (a timed-out CPU has a result, but its task runs on) */
@@ -187,6 +189,8 @@ export class SmpMachine {
       failure = e;
       failed();
     };
+    const tick = (): void => onTick?.(settled.filter(Boolean).length, this.served);
+    const ticker = onTick ? setInterval(tick, 1000).unref() : undefined;
     const runs = cpus.map((cpu, i) => {
       const pool = this.cpuUp(cpu);
       const ch = new MessageChannel();
@@ -217,6 +221,7 @@ export class SmpMachine {
           settled[i] = true;
           results[i] ??= r;
           if (!r.ok) Atomics.store(h, H_ABORT, 1);
+          tick();
         },
         (e: Error) => {
           settled[i] = true;
@@ -258,6 +263,7 @@ export class SmpMachine {
       throw f;
     } finally {
       clearInterval(watchdog);
+      clearInterval(ticker);
       for (const ch of ports) ch.port1.close();
     }
   }

@@ -7,7 +7,10 @@ import { bundle } from './bundle.ts';
 /** verify()'s failures; `timedOut` when it did not return within the bound (then no failures). */
 export async function runVerify(job: VerifyJob, timeoutMs: number): Promise<{ failures: string[]; timedOut: boolean }> {
   const entry = workerEntry('src/smp/verify-worker', true);
-  const w = new Worker(entry.url, { argv: entry.argv, workerData: { ...job, workload: bundle(job.workload).href } });
+  const w = new Worker(entry.url, {
+    argv: entry.argv,
+    workerData: { ...job, workload: bundle(job.workload, { sourceMap: true }).href },
+  });
   try {
     const failed = (failures: string[]) => ({ failures, timedOut: false });
     return await new Promise((resolve) => {

@@ -11,6 +11,8 @@
  * field, unless the caller is lenient.
  */
 
+import { STEP, finish } from '../util/steps.ts';
+
 export type FtraceEvent =
   | {
       kind: 'alloc';
@@ -51,6 +53,8 @@ export interface FtraceParse {
   otherEvents: number;
   /** comments, headers and blank lines */
   comments: number;
+  /** lines that are not text: bytes that are not UTF-8, or control characters other than tab */
+  unreadable: number;
   /** malformed percpu lines skipped (only when lenient) */
   malformed: { line: number; message: string }[];
   /** the highest CPU number seen, plus one; or a `cpus=N` header's N, whichever is larger */
@@ -86,6 +90,11 @@ type EventName = keyof typeof EVENTS;
 const PREFIX =
   /^\s*(?<comm>.*?)-(?<pid>\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[(?<cpu>\d{1,4})\]\s+(?:(?<flags>[^\s:]{1,8})\s+)?(?<ts>\d+\.\d+):\s+(?<event>\w+):\s?(?<fields>.*)$/;
 const FIELD = /([a-z_]+)=(\S*)/g;
+/** A line that names a percpu event, with or without its prefix. */
+const NAMED = /\b(percpu_(?:alloc_percpu_fail|alloc_percpu|free_percpu|create_chunk|destroy_chunk)):/;
+/** What a text trace never holds: a byte that did not decode as UTF-8, or a control character other than tab. */
+// eslint-disable-next-line no-control-regex
+const BINARY = /[\ufffd\x00-\x08\x0b-\x1f\x7f]/;
 
 /** Control characters shown as escapes, so that a crafted line cannot drive a terminal. */
 export function printable(s: string, max = 120): string {
@@ -101,13 +110,24 @@ function fieldsOf(text: string): Map<string, string> {
 }
 
 export function parseFtrace(text: string, opts: { lenient?: boolean } = {}): FtraceParse {
-  const res: FtraceParse = { events: [], otherEvents: 0, comments: 0, malformed: [], cpus: 0 };
+  return finish(parseFtraceSteps(text, opts));
+}
+
+/** parseFtrace, yielding the number of lines read so far every STEP lines. */
+export function* parseFtraceSteps(text: string, opts: { lenient?: boolean } = {}): Generator<number, FtraceParse> {
+  const res: FtraceParse = { events: [], otherEvents: 0, comments: 0, unreadable: 0, malformed: [], cpus: 0 };
   const lines = text.split('\n');
   // a file's last line ends in a newline: what follows it is no line
   if (lines[lines.length - 1] === '') lines.pop();
   for (let i = 0; i < lines.length; i++) {
+    if (i % STEP === 0 && i) yield i;
     const lineNo = i + 1;
     const raw = lines[i]!.replace(/\r$/, '');
+    // a line that names a percpu event is read as one, and reported if malformed
+    if (BINARY.test(raw) && !NAMED.test(raw)) {
+      res.unreadable++;
+      continue;
+    }
     const trimmed = raw.trim();
     if (!trimmed || trimmed.startsWith('#')) {
       res.comments++;
@@ -141,7 +161,7 @@ export function parseFtrace(text: string, opts: { lenient?: boolean } = {}): Ftr
 function parseLine(raw: string, line: number): FtraceEvent | null {
   const m = PREFIX.exec(raw);
   if (!m) {
-    const named = /\b(percpu_(?:alloc_percpu_fail|alloc_percpu|free_percpu|create_chunk|destroy_chunk)):/.exec(raw);
+    const named = NAMED.exec(raw);
     if (named)
       throw new FtraceError(
         line,

@@ -15,6 +15,7 @@ import { bootMachine } from '../sim/boot.ts';
 import type { KernelFault } from '../kernel/mutants.ts';
 import { runSync } from '../sim/drive-sync.ts';
 import { IdTable } from './id-table.ts';
+import { STEP, finish } from '../util/steps.ts';
 
 /** A line of the trace that is not a valid operation at that point. */
 export class BadInput extends Error {
@@ -100,12 +101,16 @@ export class Replayer {
     try {
       op = JSON.parse(text);
     } catch (e) {
-      throw new BadInput(lineNo, `not valid JSON (${(e as Error).message})`);
+      throw new BadInput(
+        lineNo,
+        `not valid JSON (${(e as Error).message.replaceAll('\ufeff', '<U+FEFF>')})${bomNote(text)}`,
+      );
     }
     if (typeof op !== 'object' || op === null || Array.isArray(op))
       throw new BadInput(lineNo, 'expected a JSON object');
     const o = op as Json;
     this.summary.ops++;
+    checkKeys(o, lineNo);
     switch (o.op) {
       case 'boot':
         return this.boot(o, lineNo);
@@ -139,6 +144,7 @@ export class Replayer {
     const dyn_size = intField(o, 'dyn_size', lineNo, 0, MAX_STATIC);
     const cpus = intField(o, 'cpus', lineNo, 1, MAX_CPUS, 4);
     const nodes = intField(o, 'nodes', lineNo, 1, MAX_NUMNODES, 1);
+    if (nodes > cpus) throw new BadInput(lineNo, `"nodes" is ${nodes} but "cpus" is ${cpus}: every node needs a CPU`);
     const atom_size = intField(o, 'atom_size', lineNo, PAGE_SIZE, 1 << 30, PAGE_SIZE);
     if (atom_size & (atom_size - 1)) throw new BadInput(lineNo, `"atom_size" must be a power of two, got ${atom_size}`);
     const backend = o.backend ?? 'vm';
@@ -252,6 +258,31 @@ export class Replayer {
   }
 }
 
+/** The keys each operation takes: any other key (a misspelt "reserve") is bad input, not ignored. */
+const KEYS: Record<string, readonly string[]> = {
+  boot: ['static_size', 'reserved_size', 'dyn_size', 'cpus', 'nodes', 'atom_size', 'backend'],
+  alloc: ['id', 'size', 'align', 'reserved'],
+  free: ['id'],
+  slab_online: [],
+  init_late: [],
+};
+
+function checkKeys(o: Json, lineNo: number): void {
+  if (typeof o.op !== 'string' || !Object.hasOwn(KEYS, o.op)) return;
+  const takes = KEYS[o.op]!;
+  for (const k of Object.keys(o))
+    if (k !== 'op' && !takes.includes(k))
+      throw new BadInput(
+        lineNo,
+        `"${o.op}" has no key ${JSON.stringify(k)} (${takes.length ? `it takes ${takes.join(', ')}` : 'it takes none but "op"'})`,
+      );
+}
+
+/** A byte order mark inside a line is invisible in a message: name it. */
+function bomNote(text: string): string {
+  return text.includes('\ufeff') ? ' (the line holds a byte order mark, U+FEFF)' : '';
+}
+
 function intField(o: Json, name: string, lineNo: number, min: number, max: number, dflt?: number): number {
   const v = o[name];
   if (v === undefined) {
@@ -278,6 +309,15 @@ function idField(o: Json, lineNo: number): string {
  * it is produced. Throws BadInput at the first bad line, after writing every earlier line.
  */
 export function replayText(text: string, write: (line: string) => void, opts: ReplayOptions = {}): ReplaySummary {
+  return finish(replaySteps(text, write, opts));
+}
+
+/** replayText, yielding the number of the line it has come to every STEP lines. */
+export function* replaySteps(
+  text: string,
+  write: (line: string) => void,
+  opts: ReplayOptions = {},
+): Generator<number, ReplaySummary> {
   if (!text.trim()) throw new BadInput(1, 'the trace is empty: it must start with a "boot" line');
   const r = new Replayer(opts);
   let lineNo = 0;
@@ -286,6 +326,7 @@ export function replayText(text: string, write: (line: string) => void, opts: Re
     let end = text.indexOf('\n', start);
     if (end < 0) end = text.length;
     lineNo++;
+    if (lineNo % STEP === 0) yield lineNo;
     let line = text.slice(start, end);
     if (line.endsWith('\r')) line = line.slice(0, -1);
     const out = r.step(line, lineNo);

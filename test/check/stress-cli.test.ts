@@ -27,7 +27,7 @@ describe('stress command line', () => {
     expect(r.status).toBe(0);
     const list = JSON.parse(r.stdout) as { name: string; bug: string; caught_by: string[] }[];
     expect(list.map((m) => m.name)).toEqual(MUTANT_NAMES);
-    for (const m of list) expect(Object.keys(m)).toEqual(['name', 'bug', 'caught_by']);
+    for (const m of list) expect(Object.keys(m)).toEqual(['name', 'origin', 'bug', 'caught_by']);
   });
 
   it('runs on the largest machine: 4 GiB, with its byte-granular shadow (in a child process)', () => {

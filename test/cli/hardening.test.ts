@@ -90,7 +90,9 @@ describe('hardening', () => {
     const r = cli(['run', loop, '--cpus', '2', '--timeout', '2']);
     // a time-out, like any phase that stops making progress
     expect(r.status).toBe(3);
-    expect(r.stdout).toContain('== verdict: TIMEOUT ==\n  workload/timeout: verify() did not finish within 2 s\n');
+    expect(r.stdout).toContain(
+      '== verdict: TIMEOUT (1 violation) ==\n  workload/timeout: verify() did not finish within 2 s\n',
+    );
     expect(Date.now() - t).toBeLessThan(30_000);
   });
 
@@ -124,7 +126,7 @@ describe('hardening', () => {
     );
     const r = cli(['run', hang, '--cpus', '2', '--timeout', '2']);
     expect(r.status).toBe(3);
-    expect(r.stdout).toContain('== verdict: TIMEOUT ==');
+    expect(r.stdout).toContain('== verdict: TIMEOUT (1 violation) ==');
     expect(r.stdout).toContain('cpu 1: timed out: made no progress for 2 s');
     // two million this_cpu_inc take longer than a second, but they are progress
     expect(cli(['run', 'counter', '--cpus', '2', '--timeout', '1']).status).toBe(0);

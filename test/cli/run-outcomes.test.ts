@@ -35,7 +35,7 @@ describe('run: time-outs', () => {
     expect(Date.now() - t).toBeLessThan(20_000);
     expect(r.status).toBe(3);
     expect(r.stdout).toContain(
-      '== verdict: TIMEOUT ==\n  workers/timeout: cpu 1: timed out: made no progress for 2 s\n',
+      '== verdict: TIMEOUT (1 violation) ==\n  workers/timeout: cpu 1: timed out: made no progress for 2 s\n',
     );
     expect(r.stdout).toContain('\n== CPUs ==\n');
     expect(r.stdout).toMatch(
@@ -52,7 +52,7 @@ describe('run: time-outs', () => {
     const r = cli(['run', away, '--cpus', '3', '--timeout', '2', '--seed', '1']);
     expect(r.status).toBe(3);
     expect(r.stdout).toContain(
-      '== verdict: TIMEOUT ==\n  workers/timeout: cpus 0, 1 timed out at a barrier: no CPU made progress for 2 s; cpu 2 never reached it\n',
+      '== verdict: TIMEOUT (1 violation) ==\n  workers/timeout: cpus 0, 1 timed out at a barrier: no CPU made progress for 2 s; cpu 2 never reached it\n',
     );
   });
 });

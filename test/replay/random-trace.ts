@@ -8,7 +8,8 @@ import { Prng } from '../../src/util/prng.ts';
 export function randomTrace(seed: number, ops: number): string {
   const r = new Prng(seed);
   const cpus = r.pick([1, 2, 3, 4, 8]);
-  const nodes = cpus > 1 && r.chance(0.3) ? r.pick([2, 4]) : 1;
+  // never more nodes than CPUs, which the format refuses
+  const nodes = cpus > 1 && r.chance(0.3) ? Math.min(cpus, r.pick([2, 4])) : 1;
   const atom = r.chance(0.2) ? 1 << 21 : 4096;
   const reserved = r.chance(0.7) ? r.pick([4096, 8192, 12288]) : 0;
   const lines = [

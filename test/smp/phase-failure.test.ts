@@ -23,7 +23,7 @@ describe('a failed phase', () => {
     });
     expect(Date.now() - t).toBeLessThan(8000);
     expect(r.verdict).toBe('fail');
-    expect(r.violations.map((v) => v.message)).toEqual(['cpu 1: Error: boom from the workload']);
+    expect(r.violations.map((v) => v.message)).toEqual([`cpu 1: Error: boom from the workload (at ${crash}:14)`]);
     expect(r.cpus.map((c) => c.error ?? 'ok')).toEqual([
       stopped(0),
       'Error: boom from the workload',

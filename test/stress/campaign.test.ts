@@ -106,7 +106,9 @@ describe('stress --jobs, --shard and merge', () => {
     writeFileSync(fb, b.stdout);
     const diff = cli('merge', fa, fb);
     expect(diff.status).toBe(2);
-    expect(diff.stderr).toContain(`${fb} is a different campaign from ${fa}: its configuration or --runs differ`);
+    expect(diff.stderr).toContain(
+      `${fb} is a different campaign from ${fa}: config.args.ops is 60 in ${fb} and 50 in ${fa} (merge shards of one stress command)`,
+    );
     const junk = join(dir, 'junk.json');
     writeFileSync(junk, '{"campaign":{"format":"percpu-sim-campaign","version":1}}');
     const j = cli('merge', junk);
