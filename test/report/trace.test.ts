@@ -49,9 +49,11 @@ describe('chrome trace', () => {
     // every CPU request once, on its CPU's track, with its reply
     const arrivals = log.filter((e): e is Extract<ActorEvent, { type: 'arrive' }> => e.type === 'arrive' && e.cpu >= 0);
     const all = spans(trace, PID_CPUS, 'request');
-    // the lifecycle's refusals are requests too, with no task: init_late before slab and again after late init
+    // the lifecycle's refusals are requests too, with no task: init_late before slab, while it
+    // is queued, and again after late init
     expect(all.filter((e) => e.args!.refused).map((e) => [e.name, e.args!.refused])).toEqual([
       ['init_late (refused)', 'percpu: percpu_init_late before slab is online (mm_init)'],
+      ['init_late (refused)', 'percpu: percpu_init_late is already running'],
       ['init_late (refused)', 'percpu: percpu_init_late has already run'],
     ]);
     const reqs = all.filter((e) => !e.args!.refused);
