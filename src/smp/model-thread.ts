@@ -5,7 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { ReplayOptions } from '../trace/replay.ts';
-import { type ReferenceComparison, type Side, allocatorSide, compareSides } from '../trace/reference.ts';
+import { type ReferenceComparison, type Side, allocatorSide, compareSides, prepareSide } from '../trace/reference.ts';
 import { workerEntry } from './worker-url.ts';
 
 /** The model's side of `text`, replayed on a thread of its own. Rejects when the thread dies. */
@@ -39,5 +39,7 @@ export async function compareWithReferenceOnThreads(
   const model = modelSideOnThread(text);
   // the model's result waits in the thread's port while this thread replays
   const allocator = allocatorSide(text, opts);
-  return compareSides(text, allocator, await model);
+  // what needs only this side is done before waiting: the model is usually still running
+  const prepared = prepareSide(text, allocator);
+  return compareSides(text, allocator, await model, prepared);
 }

@@ -102,23 +102,62 @@ export function compareWithReference(text: string, opts: ReplayOptions = {}): Re
 }
 
 /** The operations where the two sides' output lines differ, and each side's totals. */
-export function compareSides(text: string, allocator: Side, model: Side): ReferenceComparison {
+export function compareSides(
+  text: string,
+  allocator: Side,
+  model: Side,
+  prepared: PreparedSide = prepareSide(text, allocator),
+): ReferenceComparison {
   const mine = allocator.lines;
   const ref = model.lines;
-  const stopped = { allocator: allocator.stopped, reference: model.stopped };
-  // the output lines follow the non-blank input lines one for one; their places are found once, by offset
-  let inputs: InputLines | null = null;
-  const input = (i: number): { line: number; text: string } => {
-    inputs ??= inputLines(text);
-    return i < inputs.line.length
-      ? { line: inputs.line[i]!, text: text.slice(inputs.start[i], inputs.end[i]) }
-      : { line: 0, text: '' };
+  const { inputs, totals: mineTotals } = prepared;
+  const differences: Difference[] = [];
+  for (let i = 0; i < Math.max(mine.length, ref.length); i++)
+    if (mine[i] !== ref[i]) {
+      const { line, text: l } = inputs.at(i);
+      differences.push({ line, input: l, allocator: mine[i] ?? '(nothing)', reference: ref[i] ?? '(nothing)' });
+    }
+  // totals are a function of the lines: the same lines, the same totals
+  const same = !differences.length && mine.length === ref.length;
+  return {
+    differences,
+    allocator: mineTotals,
+    reference: same ? { ...mineTotals } : totals(ref, (i) => inputs.sizeAt(i)),
+    stopped: { allocator: allocator.stopped, reference: model.stopped },
   };
-  const sizes = new Map<number, number>();
-  const sizeAt = (i: number): number => {
-    let size = sizes.get(i);
+}
+
+/** What the comparison needs of one side alone: worked out while the other side may still run. */
+export interface PreparedSide {
+  inputs: Inputs;
+  totals: Totals;
+}
+
+export function prepareSide(text: string, side: Side): PreparedSide {
+  const inputs = new Inputs(text);
+  return { inputs, totals: totals(side.lines, (i) => inputs.sizeAt(i)) };
+}
+
+/** The trace's input lines, which the output lines follow one for one (blank lines have none). */
+class Inputs {
+  private index: InputLines | null = null;
+  private readonly sizes = new Map<number, number>();
+
+  constructor(private readonly text: string) {}
+
+  /** The i-th non-blank input line and its number (from 1); found by offset, once. */
+  at(i: number): { line: number; text: string } {
+    const x = (this.index ??= inputLines(this.text));
+    return i < x.line.length
+      ? { line: x.line[i]!, text: this.text.slice(x.start[i], x.end[i]) }
+      : { line: 0, text: '' };
+  }
+
+  /** The size the i-th operation asked for (0 for a line that is not an allocation). */
+  sizeAt(i: number): number {
+    let size = this.sizes.get(i);
     if (size === undefined) {
-      const l = input(i).text;
+      const l = this.at(i).text;
       const canonical = CANONICAL_ALLOC.exec(l);
       if (canonical) size = Number(canonical[1]);
       else
@@ -128,20 +167,10 @@ export function compareSides(text: string, allocator: Side, model: Side): Refere
         } catch {
           size = 0; // a bad line: both sides stop there and say so
         }
-      sizes.set(i, size);
+      this.sizes.set(i, size);
     }
     return size;
-  };
-  const differences: Difference[] = [];
-  for (let i = 0; i < Math.max(mine.length, ref.length); i++)
-    if (mine[i] !== ref[i]) {
-      const { line, text: l } = input(i);
-      differences.push({ line, input: l, allocator: mine[i] ?? '(nothing)', reference: ref[i] ?? '(nothing)' });
-    }
-  const mineTotals = totals(mine, sizeAt);
-  // totals are a function of the lines: the same lines, the same totals
-  const same = !differences.length && mine.length === ref.length;
-  return { differences, allocator: mineTotals, reference: same ? { ...mineTotals } : totals(ref, sizeAt), stopped };
+  }
 }
 
 /** The alloc line as trace writers spell it; any other spelling is read as JSON. */
