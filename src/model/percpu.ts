@@ -183,6 +183,13 @@ export class PercpuModel {
   readonly nrSlots: number;
   /** pcpu_slot[]: chunks in list order; the last slot holds wholly free chunks */
   readonly slots: Chunk[][];
+  /**
+   * Per slot, a bound no chunk's contig_hint on that list exceeds: a walk for a larger size
+   * passes the whole list without looking at its chunks, as it would pass each of them. Raised
+   * when a chunk joins a list or its hint grows; made exact by a walk that passes a whole list.
+   * A cache of the walk's own test, not a rule: it changes no decision.
+   */
+  private readonly slotBound: number[];
   /** every live chunk by number, the reserved one included */
   readonly chunks = new Map<number, Chunk>();
   readonly reserved: Chunk | null;
@@ -202,6 +209,7 @@ export class PercpuModel {
     const { unitSize, staticSize, reservedSize, dynSize } = layout;
     this.nrSlots = this.sizeSlot(unitSize) + 2;
     this.slots = Array.from({ length: this.nrSlots }, () => []);
+    this.slotBound = new Array<number>(this.nrSlots).fill(0);
     // with a reserved area, static + reserved is one chunk and the dynamic area another;
     // both cover the same memory, each marking the other's part in use
     const first = (id: number, inUse: number, free: number): Chunk => ({
@@ -249,7 +257,10 @@ export class PercpuModel {
    */
   private relocate(c: Chunk, oslot: number): void {
     const nslot = this.chunkSlot(c);
-    if (c.id === RESERVED || oslot === nslot) return;
+    if (c.id === RESERVED) return;
+    // every change of a hint ends here, moved or not
+    if (c.contigHint > this.slotBound[nslot]!) this.slotBound[nslot] = c.contigHint;
+    if (oslot === nslot) return;
     this.unlink(c);
     if (oslot < nslot) this.slots[nslot]!.unshift(c);
     else this.slots[nslot]!.push(c);
@@ -420,9 +431,14 @@ export class PercpuModel {
       scans.length
         ? `; searched in vain: ${scans.map((s) => `${chunkName(s.chunk)} on slot ${s.slot} (contig_hint now ${s.hint})`).join(', ')}`
         : '';
-    for (let slot = start; slot < this.nrSlots; slot++)
+    for (let slot = start; slot < this.nrSlots; slot++) {
+      if (size > this.slotBound[slot]!) continue;
+      let bound = 0;
       for (const c of this.slots[slot]!) {
-        if (size > c.contigHint) continue;
+        if (size > c.contigHint) {
+          if (c.contigHint > bound) bound = c.contigHint;
+          continue;
+        }
         const to = this.needToExtend(c);
         if (to) {
           if (!this.slab)
@@ -451,7 +467,11 @@ export class PercpuModel {
           };
         // a vain search leaves the chunk on its slot, or moves it down to slot 0: never ahead of the walk
         scans.push({ chunk: c.id, slot, hint: fit.hint });
+        if (c.contigHint > bound) bound = c.contigHint; // its hint only falls when the search is applied
       }
+      // the whole list passed: no hint on it is above what was seen
+      this.slotBound[slot] = bound;
+    }
     const last = this.nrSlots - 1;
     const none = (): string => `no chunk on slots ${start}..${last} has a free area for ${req()}${passed()}`;
     if (!this.slab) return fail('failed to allocate new chunk', scans, () => noMem(none()));
