@@ -341,17 +341,22 @@ export class ReferenceChecker {
       const got = read(id);
       const want = this.model.chunks.get(id);
       if (!got || !want) continue; // a chunk one side lacks is the operation's own divergence
-      const wantMap = want.offs.map((_, i) => (want.free[i] ? want.sizes[i]! : -want.sizes[i]!));
-      const gotMap = Array.from({ length: got.used }, (_, i) => got.map[i]!);
-      const at = firstDifference(wantMap, gotMap);
+      // entry for entry in the allocator's encoding; the maps are spelled out only when they differ
+      const entry = (i: number): number => (want.free[i] ? want.sizes[i]! : -want.sizes[i]!);
+      let at = -1;
+      for (let i = 0; i < Math.max(want.offs.length, got.used) && at < 0; i++)
+        if (i >= want.offs.length || i >= got.used || entry(i) !== got.map[i]) at = i;
       const name = id === RESERVED ? 'the reserved chunk' : `chunk ${id}`;
-      if (at >= 0)
+      if (at >= 0) {
+        const wantMap = want.offs.map((_, i) => entry(i));
+        const gotMap = Array.from({ length: got.used }, (_, i) => got.map[i]!);
         return this.diverged(
           'map',
           e.cpu,
           e.tick,
           `${what}: 2.6.36 leaves ${name}'s area map as ${mapText(wantMap, at)}; this allocator's is ${mapText(gotMap, at)} (entry ${at} differs; a positive entry is free, a negative one in use)`,
         );
+      }
       if (got.contigHint !== want.contigHint || got.freeSize !== want.freeSize)
         return this.diverged(
           'map',
@@ -413,11 +418,6 @@ function touched(d: AllocDecision): number[] {
   const ids = d.scans.map((s) => s.chunk);
   if (d.kind === 'area') ids.push(d.chunk);
   return ids;
-}
-
-function firstDifference(a: readonly number[], b: readonly number[]): number {
-  for (let i = 0; i < Math.max(a.length, b.length); i++) if (a[i] !== b[i]) return i;
-  return -1;
 }
 
 /** A map in brackets, whole when short, else the entries around `at`. */

@@ -12,6 +12,7 @@
 import { sharedObjectKey } from '../kernel/kcsan.ts';
 import type { ActorEvent } from '../sim/events.ts';
 import { KWORKER } from '../sim/events.ts';
+import { conflicts } from '../sim/policy.ts';
 import {
   type EngineHooks,
   type ScenarioPrograms,
@@ -48,13 +49,7 @@ export interface Execution {
 
 /** Whether two steps depend on each other: the same lock, or the same object with a write. */
 export function dependent(a: Step, b: Step): boolean {
-  for (const l of a.locks) if (b.locks.has(l)) return true;
-  const [small, big] = a.objects.size <= b.objects.size ? [a, b] : [b, a];
-  for (const [o, w] of small.objects) {
-    const v = big.objects.get(o);
-    if (v !== undefined && (v || w)) return true;
-  }
-  return false;
+  return conflicts(a, b);
 }
 
 export const threadOf = (key: string): string => (key.startsWith('k.') ? key : key.slice(0, key.indexOf('.')));

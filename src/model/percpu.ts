@@ -370,8 +370,8 @@ export class PercpuModel {
   // ------------------------------------------------------------------ decisions
 
   /**
-   * What pcpu_alloc() does next from the current state, for one walk under pcpu_lock. Pure:
-   * nothing changes until the decision is applied.
+   * What pcpu_alloc() does next from the current state, for one walk under pcpu_lock. Nothing
+   * changes until the decision is applied (but for the walk's own cache, slotBound).
    *
    * A reserved request goes to the reserved chunk when there is one, and nowhere else. Any
    * other request walks the slot lists from the request's slot upward, each list in order,

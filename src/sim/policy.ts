@@ -21,8 +21,11 @@ export interface Footprint {
   readonly objects: Map<string, boolean>;
 }
 
-/** Whether two footprints conflict (see Footprint). */
-export function conflicts(a: Footprint, b: Footprint): boolean {
+/** Whether two footprints conflict (see Footprint); an explorer's step is one too. */
+export function conflicts(
+  a: { readonly locks: ReadonlySet<string>; readonly objects: ReadonlyMap<string, boolean> },
+  b: { readonly locks: ReadonlySet<string>; readonly objects: ReadonlyMap<string, boolean> },
+): boolean {
   for (const l of a.locks) if (b.locks.has(l)) return true;
   const [small, big] = a.objects.size <= b.objects.size ? [a, b] : [b, a];
   for (const [o, w] of small.objects) {
