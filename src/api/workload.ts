@@ -47,8 +47,8 @@ export interface VerifyContext<R> {
 export interface Workload<R = unknown> {
   name: string;
   description: string;
-  /** default arguments; the command line may override any of them */
-  defaults: Args;
+  /** default arguments; the command line may override any of them (none when left out) */
+  defaults?: Args;
   /** the machine this workload is meant for */
   config?: WorkloadConfig;
   /** runs on the boot CPU before slab is online (early percpu allocations) */

@@ -152,15 +152,16 @@ export class ConfigError extends Error {
 
 /** Every --arg must be one of the workload's arguments, of the type of its default. */
 function checkArgs(wl: Workload, given: Args): void {
-  const known = Object.entries(wl.defaults);
+  const defaults = wl.defaults ?? {};
+  const known = Object.entries(defaults);
   const list = known.map(([k, v]) => `${k} (default ${JSON.stringify(v)})`).join(', ') || 'none';
   for (const [k, v] of Object.entries(given)) {
-    if (!Object.hasOwn(wl.defaults, k))
+    if (!Object.hasOwn(defaults, k))
       throw new ConfigError(`--arg ${k}: the workload "${wl.name}" has no such argument; its arguments are ${list}`);
-    const want = typeof wl.defaults[k];
+    const want = typeof defaults[k];
     if (typeof v !== want)
       throw new ConfigError(
-        `--arg ${k} must be a ${want} like its default ${JSON.stringify(wl.defaults[k])}, got ${JSON.stringify(v)}`,
+        `--arg ${k} must be a ${want} like its default ${JSON.stringify(defaults[k])}, got ${JSON.stringify(v)}`,
       );
   }
 }

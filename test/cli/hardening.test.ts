@@ -65,10 +65,24 @@ describe('hardening', () => {
       "import type { Workload } from 'percpu-sim';\nconst w: Workload<number> = { name: 'mine', description: 'd', defaults: {}, async run(cpu) { const p = await cpu.alloc_percpu(4, 4); cpu.this_cpu_inc(p); await cpu.free_percpu(p); return 1; } };\nexport default w;\n",
     );
     expect(cli(['run', good, '--cpus', '2']).status).toBe(0);
+    // arguments are optional: a workload without defaults takes none
+    const bare = file('bare.mjs', "export default { name: 'bare', async run() { return 1; } };\n");
+    expect(cli(['run', bare, '--cpus', '2']).status).toBe(0);
+    const unknown = cli(['run', bare, '--cpus', '2', '--arg', 'n=1']);
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toContain('--arg n: the workload "bare" has no such argument; its arguments are none');
     const cases: [string, string][] = [
       [file('nodefault.mjs', 'export const x = 1;\n'), 'has no default export of a workload'],
       [file('syntax.ts', 'export default {\n  run() { return 1 +; }\n};\n'), '(line 2): SyntaxError: Unexpected ";"'],
       [file('throws.js', 'throw new Error("boom at load");\n'), 'Error: boom at load'],
+      [
+        file('noname.mjs', 'export default { async run() { return 1; } };\n'),
+        "noname.mjs: the workload's name must be a non-empty string (see docs/workloads.md)",
+      ],
+      [
+        file('baddefault.mjs', "export default { name: 'b', defaults: { n: null }, async run() { return 1; } };\n"),
+        "baddefault.mjs: the workload's default n must be a number, a string or a boolean, not null",
+      ],
     ];
     for (const [f, msg] of cases) {
       const r = cli(['run', f, '--cpus', '2']);
