@@ -24,6 +24,7 @@ import {
   runSeed,
   stressOnWorkers,
 } from '../stress/campaign.ts';
+import type { StressReport } from '../stress/engine.ts';
 import {
   CHECK_OPTIONS,
   type Command,
@@ -129,7 +130,8 @@ Length:
   --jobs N              seeds at once, each on a thread of its own (default: one per core,
                         here ${defaultJobs()}; at most the seeds to run, and more than the cores
                         only shares them); every seed is still a pure function of its number
-  --keep-going          run every seed, not stopping at the first violation
+  --keep-going          run every seed, not stopping at the first violation; each violating
+                        seed's first finding and rerun line go to stderr as it is found
   --shard K/N           run only the K-th of N disjoint slices of the --runs seeds (every N-th
                         seed), to the end; percpu-sim merge joins the shards' --json reports
 Checking:
@@ -363,6 +365,14 @@ async function stressMain(values: Record<string, unknown>): Promise<number> {
     { drain: stop },
   );
   const single = seeds.length === 1;
+  const foundLine = (r: StressReport): void => {
+    const v = r.violations[0];
+    const what = v ? violationLine(v).split('\n')[0] : 'violation';
+    const tty = process.stderr.isTTY === true;
+    process.stderr.write(
+      `${tty ? '\r\x1b[K' : ''}seed ${r.seed} after ${((Date.now() - t0) / 1000).toFixed(1)} s: ${what}\n  rerun: ${r.rerun}\n`,
+    );
+  };
   const campaign = await runCampaign(cfg, {
     seeds,
     jobs,
@@ -373,7 +383,11 @@ async function stressMain(values: Record<string, unknown>): Promise<number> {
     onSeed: (r, n) => {
       running.delete(r.seed);
       done = n;
-      if (r.verdict === 'violation') bad++;
+      if (r.verdict === 'violation') {
+        bad++;
+        // a campaign that goes on says what it found at once, not only when it ends
+        if (keepGoing && !json) foundLine(r);
+      }
       if (!single)
         bar(label(), duration ? Math.min(Math.floor((Date.now() - t0) / 1000), duration) : n, duration || seeds.length);
     },

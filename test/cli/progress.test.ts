@@ -1,6 +1,6 @@
 /**
  * Progress as a user sees it: a log (not a terminal) gets a line now and then, not one per
- * step; --explore shows no denominator it does not know; a --duration campaign counts seeds
+ * step; a --keep-going campaign names each violating seed when it is found; --explore shows no denominator it does not know; a --duration campaign counts seeds
  * and seconds, not a million seeds, and its header names the machine of each seed; run's
  * workload phase says how far it is.
  */
@@ -38,6 +38,31 @@ describe('progress', () => {
     } finally {
       Object.defineProperty(process.stderr, 'isTTY', { value: isTTY, configurable: true });
     }
+  });
+
+  it('a --keep-going campaign says what each violating seed found as it finds it', () => {
+    const r = cli(
+      'stress',
+      '--runs',
+      '3',
+      '--ops',
+      '100',
+      '--keep-going',
+      '--jobs',
+      '1',
+      '--mutant',
+      'populate-no-zero',
+    );
+    expect(r.status).toBe(1);
+    const found = r.stderr.split('\n').filter((l) => l.startsWith('seed '));
+    expect(found.map((l) => l.replace(/after [\d.]+ s/, 'after T s').replace(/: nonzero-new-area: .*$/, ''))).toEqual([
+      'seed 1 after T s: isolation/nonzero-new-area',
+      'seed 2 after T s: isolation/nonzero-new-area',
+      'seed 3 after T s: isolation/nonzero-new-area',
+    ]);
+    // each with the command that reruns it, before the campaign's own report on stdout
+    expect(r.stderr).toContain('  rerun: percpu-sim stress --seed 2 ');
+    expect(cli('stress', '--runs', '2', '--ops', '100', '--mutant', 'populate-no-zero').stderr).not.toMatch(/^seed /m);
   });
 
   it('--explore shows no bar over --max-schedules', () => {
