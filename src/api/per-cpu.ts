@@ -364,9 +364,10 @@ export class PerCpu {
   this_cpu_add(ptr: number, delta: number, width: 1 | 2 | 4 = 4): number {
     if (width === 4 && ptr === this.tlbPtr && (this.cmem ? this.cmem.ptGen() : this.header[H_PT_GEN]) === this.tlbGen) {
       if (this.checker) {
-        // the fast path is checked like any access: the copy, then the frame it caches
-        const va = this.this_cpu_ptr(ptr);
-        this.checkWrite(va, 4, false);
+        // the fast path is checked like any access: the copy, then the frame it caches (on a
+        // hit of the checker's own caches, a few typed-array loads)
+        const va = ptr + this.offset;
+        this.raise(this.checker.checkWrite(this.cpu, va, 4, this.cpu), va, 'write');
         this.raise(this.checker.checkPhys(this.cpu, va, this.tlbIdx * 4, 4), va, 'this_cpu_add');
       }
       // the cached translation is still good: one load and one store, like %gs-relative addl
@@ -626,7 +627,11 @@ export class PerCpu {
     if (this.checker) this.checkWrite(va, len, remote);
     const p = this.mem.fill(va, byte, len);
     if (p < 0) throw new CpuFault(this.cpu, va, p, 'memset');
-    if (this.checker) this.checkBytes(va, new Uint8Array(len).fill(byte), this.target(remote));
+    if (this.checker) {
+      const owner = this.target(remote);
+      if (owner === this.cpu) this.raise(this.checker.checkFill(this.cpu, va, byte, len), va, 'access');
+      else this.checkPhys(va, this.mem.translate(va), len);
+    }
     this.counts.writes++;
   }
 
