@@ -10,7 +10,7 @@ import { ControlledAccess, type DataPathBug } from '../mem/controlled-access.ts'
 import { F_WRITE, Gate, P_RELAX, P_REQUEST, P_SEQ_BEGIN, P_SEQ_END, P_START } from '../mem/gate.ts';
 import { H_ABORT, H_BARRIER_COUNT, H_BARRIER_GEN, H_BARRIER_PARTIES, H_PT_GEN, PAGE_SIZE } from '../mem/layout.ts';
 import { Prng } from '../util/prng.ts';
-import { ANY_CPU, type AccessFault, AccessChecker } from '../check/isolation.ts';
+import { ANY_CPU, type AccessFault, AccessChecker, tagCpu } from '../check/isolation.ts';
 
 /** What the machine tells a CPU about itself when it comes up. */
 export interface CpuContext {
@@ -99,6 +99,31 @@ export interface CpuStats {
   barriers: number;
 }
 
+/** How this_cpu_words() checks a view when the machine checks isolation. */
+export interface WordsOptions {
+  /**
+   * Every read and write through the view goes through the checker, as this_cpu_read() and
+   * this_cpu_write() do (a Proxy: hundreds of times the cost of a typed-array access). Without
+   * it the view is a plain Int32Array, checked when made and watched afterwards (writes only).
+   */
+  everyAccess?: boolean;
+}
+
+/**
+ * A checked view handed out as a plain Int32Array: the copy it shows, the tag the copy had
+ * when the view was made, and once the area is found freed, the words as they were then.
+ */
+interface WatchedView {
+  va: number;
+  phys: number;
+  words: number;
+  tag: number;
+  snap: Int32Array | null;
+}
+
+/** The most checked views a CPU watches at once; past it the oldest is no longer watched. */
+const MAX_VIEWS = 1024;
+
 export class PerCpu {
   readonly cpu: number;
   readonly nr_cpus: number;
@@ -122,6 +147,8 @@ export class PerCpu {
   private tlbPtr = NaN;
   private tlbIdx = 0;
   private tlbGen = -1;
+  /** the checker's pinned check is this entry's (see AccessChecker.pin) */
+  private tlbPinned = false;
   private readonly i32: Int32Array;
   /** this_cpu ops served from the cached translation (counted into stats on demand) */
   private fastOps = 0;
@@ -132,6 +159,11 @@ export class PerCpu {
   private readonly cmem: ControlledAccess | null;
   /** isolation faults recorded in counting mode */
   readonly faults: AccessFault[] = [];
+  /** this CPU's checked views (this_cpu_words), watched at its API calls, barriers and the phase's end */
+  private views: WatchedView[] = [];
+  /** the shadow epoch and page-table generation the live views were last seen at */
+  private viewEpoch = -1;
+  private viewGen = -1;
 
   constructor(
     readonly ctx: CpuContext,
@@ -283,6 +315,7 @@ export class PerCpu {
 
   private async call(req: Record<string, unknown>): Promise<Reply> {
     this.alive();
+    this.watchViews();
     let r: Reply;
     if (this.gate) {
       this.gate.point(P_REQUEST);
@@ -292,6 +325,8 @@ export class PerCpu {
       this.gate.replied();
     } else r = await this.port.request(req);
     this.alive();
+    // a free of this CPU's own viewed area is seen here, before the workload can write again
+    this.watchViews();
     if (!r.ok && (r.bug || r.refused)) throw new PercpuError(r.error, r.bug ? r.bug.code : 'REFUSED');
     return r;
   }
@@ -363,13 +398,10 @@ export class PerCpu {
   /** this_cpu_add(): a read-modify-write of this CPU's copy; returns the new value. */
   this_cpu_add(ptr: number, delta: number, width: 1 | 2 | 4 = 4): number {
     if (width === 4 && ptr === this.tlbPtr && (this.cmem ? this.cmem.ptGen() : this.header[H_PT_GEN]) === this.tlbGen) {
-      if (this.checker) {
-        // the fast path is checked like any access: the copy, then the frame it caches (on a
-        // hit of the checker's own caches, a few typed-array loads)
-        const va = ptr + this.offset;
-        this.raise(this.checker.checkWrite(this.cpu, va, 4, this.cpu), va, 'write');
-        this.raise(this.checker.checkPhys(this.cpu, va, this.tlbIdx * 4, 4), va, 'this_cpu_add');
-      }
+      // the fast path is checked like any access (the copy, then the frame it caches); the
+      // checker pins a check that passed for this entry, and while the shadow and the page
+      // table word under it stand, the check is those two loads
+      if (this.checker && !(this.tlbPinned && this.checker.pinned())) this.checkAdd(ptr);
       // the cached translation is still good: one load and one store, like %gs-relative addl
       const v = (this.i32[this.tlbIdx]! + delta) | 0;
       this.i32[this.tlbIdx] = v;
@@ -391,12 +423,23 @@ export class PerCpu {
    *
    * The view is of the frames the page table maps now: it stays right while the area is live
    * (a live area's pages are never unmapped); get a new one after freeing it. The copy must be
-   * 4-byte aligned and its frames contiguous (always so within one page). With checking on,
-   * the view is a checked one: every index read and write goes through the isolation checks
-   * of this_cpu_read() and this_cpu_write(), including a fresh translation when the page
-   * table has changed since the view was made, so a stale view is caught, not trusted.
+   * 4-byte aligned and its frames contiguous (always so within one page).
+   *
+   * With checking on, the view is still a plain Int32Array over the copy (its bounds are the
+   * copy's), checked when it is made: the words must be one live area's copy of this CPU. No
+   * JavaScript can see `v[i]` on a typed array without a Proxy, which costs hundreds of times
+   * the access, so afterwards the view is watched instead: once its area is freed (by any CPU)
+   * or its frames unmapped, this CPU takes a snapshot of the words at its next allocator call,
+   * barrier, cpu_relax() or the end of the phase, and at each of those after, a word that
+   * changed while the bytes are still the freed area's is reported as a use after free by this
+   * CPU at that word's address. What it cannot see: a read through a stale view, a write that
+   * races with another CPU's free (made before this CPU's next such call), and a write into
+   * bytes already handed out again. `{ everyAccess: true }` gives the fully checked view,
+   * where every index read and write goes through the checks of this_cpu_read() and
+   * this_cpu_write(); a controlled run always gives that one, since each access is a
+   * scheduling point there.
    */
-  this_cpu_words(ptr: number, words: number): Int32Array {
+  this_cpu_words(ptr: number, words: number, opts: WordsOptions = {}): Int32Array {
     const va = this.this_cpu_ptr(ptr);
     if (!Number.isInteger(words) || words < 1)
       throw new PercpuError(`this_cpu_words: ${words} words: give a whole number above zero`, 'EINVAL');
@@ -411,7 +454,25 @@ export class PerCpu {
         );
     const raw = this.i32.subarray(phys / 4, phys / 4 + words);
     if (!this.checker) return raw;
-    // checked: each index access is an access of the data path, seen by the checker
+    if (opts.everyAccess || this.cmem) return this.everyAccessView(raw, va, phys, words);
+    // checked when made: every word one live copy of this CPU's, where the page table says
+    const ck = this.checker;
+    this.watchViews();
+    const f = ck.checkWrite(this.cpu, va, words * 4, this.cpu) ?? ck.checkPhys(this.cpu, va, phys, words * 4);
+    if (f) {
+      this.raise(f, va, 'this_cpu_words');
+      return raw; // counting: the fault is recorded, the view is not watched
+    }
+    // one record per copy viewed (a loop may ask for its view again and again), and a bounded list
+    if (!this.views.some((v) => v.va === va && v.words === words && v.snap === null)) {
+      if (this.views.length >= MAX_VIEWS) this.views.shift();
+      this.views.push({ va, phys, words, tag: ck.tagAt(phys), snap: null });
+    }
+    return raw;
+  }
+
+  /** The fully checked view: every index access is an access of the data path, seen by the checker. */
+  private everyAccessView(raw: Int32Array, va: number, phys: number, words: number): Int32Array {
     const gen = this.header[H_PT_GEN];
     const index = (k: string | symbol): number => {
       const i = typeof k === 'string' ? Number(k) : NaN;
@@ -447,8 +508,93 @@ export class PerCpu {
     });
   }
 
+  /**
+   * Looks at this CPU's watched views. A live one whose area was freed (its copy's tags turned
+   * to the freed tag) gets a snapshot of its words; one whose bytes have a new owner, or whose
+   * frames the page table no longer maps at its address, can be compared with nothing and is
+   * dropped. A freed one whose words changed since the snapshot was written through: a use
+   * after free by this CPU. While an allocation is in flight the kernel may be zeroing the
+   * bytes for their next owner, so a word that became zero then is looked at again later.
+   */
+  private watchViews(): void {
+    if (this.views.length === 0) return;
+    const ck = this.checker!;
+    const epoch = ck.epoch();
+    const gen = Atomics.load(this.header, H_PT_GEN);
+    if (epoch === this.viewEpoch && gen === this.viewGen && this.views.every((v) => v.snap === null)) return;
+    const kept: WatchedView[] = [];
+    let fault: AccessFault | null = null;
+    for (const v of this.views) {
+      const len = v.words * 4;
+      const mapped = ck.phys(v.va) === v.phys && ck.phys(v.va + len - 1) === v.phys + len - 1;
+      const first = ck.tagAt(v.phys);
+      const whole = ck.tagAt(v.phys + len - 1) === first;
+      if (v.snap === null) {
+        if (mapped && whole && first === v.tag) kept.push(v);
+        else if (mapped && whole && first === -v.tag) {
+          v.snap = this.i32.slice(v.phys / 4, v.phys / 4 + v.words);
+          kept.push(v);
+        }
+        continue;
+      }
+      if (!mapped || !whole || first !== -v.tag) continue;
+      kept.push(v);
+      const busy = ck.busy();
+      for (let i = 0; i < v.words && !fault; i++) {
+        const now = this.i32[v.phys / 4 + i]!;
+        if (now === v.snap[i] || (now === 0 && busy)) continue;
+        fault = {
+          kind: 'use-after-free',
+          cpu: this.cpu,
+          access: 'write',
+          addr: v.va + i * 4,
+          len: 4,
+          tag: -v.tag,
+          unitCpu: tagCpu(v.tag),
+          detail: 'wrote an area that was freed',
+        };
+        if (this.ctx.count_violations) {
+          // counted once: the snapshot takes the new words
+          this.faults.push(fault);
+          fault = null;
+          v.snap.set(this.i32.subarray(v.phys / 4, v.phys / 4 + v.words));
+          break;
+        }
+      }
+    }
+    this.views = kept;
+    this.viewEpoch = epoch;
+    this.viewGen = gen;
+    if (fault) throw new IsolationError(fault);
+  }
+
+  /**
+   * The end of a phase on this CPU: the last look at its watched views (a write through a
+   * view of a freed area is reported here at the latest).
+   */
+  finish(): void {
+    if (this.checker) this.watchViews();
+    this.views = [];
+  }
+
+  /** The whole check of this_cpu_add's cached word, pinned in the checker when it passes. */
+  private checkAdd(ptr: number): void {
+    const ck = this.checker!;
+    const va = ptr + this.offset;
+    const epoch = ck.epoch();
+    this.tlbPinned = false;
+    const f = ck.checkWrite(this.cpu, va, 4, this.cpu);
+    const g = ck.checkPhys(this.cpu, va, this.tlbIdx * 4, 4);
+    this.raise(f, va, 'write');
+    this.raise(g, va, 'this_cpu_add');
+    if (f || g) return;
+    ck.pin(va, epoch);
+    this.tlbPinned = true;
+  }
+
   /** Caches the translation of an aligned 4-byte this_cpu location for the fast path. */
   private fillTlb(ptr: number, va: number): void {
+    this.tlbPinned = false;
     // the generation before the walk: an unmap during the walk makes the entry stale at once
     const gen = this.cmem ? this.cmem.ptGen() : this.header[H_PT_GEN]!;
     const phys = this.mem.translate(va);
@@ -653,6 +799,11 @@ export class PerCpu {
    */
   relax(): Promise<void> {
     this.alive();
+    try {
+      this.watchViews();
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
     if (this.gate) {
       // the controller picks who runs next: the event loop has no say
       this.gate.point(P_RELAX);
@@ -696,6 +847,7 @@ export class PerCpu {
    * never arrives makes the others fail instead of hanging.
    */
   async barrier(): Promise<void> {
+    this.watchViews();
     const h = this.header;
     const gen = Atomics.load(h, H_BARRIER_GEN);
     const parties = Atomics.load(h, H_BARRIER_PARTIES);
@@ -721,6 +873,8 @@ export class PerCpu {
     } finally {
       this.atBarrier(0);
     }
+    // another CPU may have freed a viewed area before it arrived: snapshot it now
+    this.watchViews();
   }
 
   /** Marks this CPU as waiting at a barrier, for the machine's watchdog. */

@@ -137,6 +137,15 @@ export class AccessChecker {
   private rCpu = -2;
   private rEpoch = -1;
 
+  /**
+   * The pinned check: one access (this_cpu_add's cached word) whose whole check passed, and
+   * what that depended on: the shadow epoch and the page-table word mapping its page (-1: the
+   * direct map). While both stand, the same check would pass again.
+   */
+  private pEpoch = -1;
+  private pPte = -1;
+  private pEntry = 0;
+
   constructor(sab: SharedArrayBuffer) {
     const l = readHeader(sab);
     if (l.shadowShift !== 0 && l.shadowEntries > 0)
@@ -161,6 +170,11 @@ export class AccessChecker {
   /** Whether the kernel may be zeroing memory now (an allocation is in flight). */
   busy(): boolean {
     return Atomics.load(this.header, H_SHADOW_BUSY) !== 0;
+  }
+
+  /** The shadow tag of the byte at physical address `phys`. */
+  tagAt(phys: number): number {
+    return this.tags[phys]!;
   }
 
   /** The physical address behind `va` by the checker's own walk, or -1 when nothing maps it. */
@@ -193,6 +207,23 @@ export class AccessChecker {
       return d;
     }
     return -1;
+  }
+
+  /**
+   * Pins a check of an access at `va` that passed: it holds while the shadow epoch stays
+   * `epoch` (read before the check) and the page-table word that maps va's page stays as it is.
+   */
+  pin(va: number, epoch: number): void {
+    this.pEpoch = -1;
+    if (this.phys(va) < 0) return;
+    this.pEpoch = epoch;
+    this.pPte = this.tPte;
+    this.pEntry = this.tEntry;
+  }
+
+  /** Whether the pinned check still holds: the shadow and the page-table word unchanged (two loads). */
+  pinned(): boolean {
+    return this.header[H_SHADOW_EPOCH] === this.pEpoch && (this.pPte < 0 || this.pt[this.pPte] === this.pEntry);
   }
 
   /** Checks a write of `len` bytes at `va` by `cpu` into `target`'s copy. Null when allowed. */
