@@ -187,9 +187,16 @@ export class PerCpu {
     this.checker = checker?.enabled ? checker : null;
   }
 
-  /** Raises (or records, when counting) what a check found. */
+  /**
+   * Raises (or records, when counting) what a check found. Every checked access calls it, so
+   * it is kept small enough to inline; the report itself is out of line (as are the other
+   * error paths of the data path: the JIT inlines a hot access whole only within a budget).
+   */
   private raise(f: AccessFault | null, va: number, op: string): void {
-    if (!f) return;
+    if (f) this.report(f, va, op);
+  }
+
+  private report(f: AccessFault, va: number, op: string): void {
     if (this.ctx.count_violations && f.kind !== 'unmapped') this.faults.push(f);
     else if (f.kind === 'unmapped') throw new CpuFault(this.cpu, va, this.mem.translate(va), op);
     else throw new IsolationError(f);
@@ -206,6 +213,10 @@ export class PerCpu {
    */
   private possible(cpu: number, op: string): number {
     if (Number.isInteger(cpu) && cpu >= 0 && cpu < this.nr_cpus) return cpu;
+    return this.impossible(cpu, op);
+  }
+
+  private impossible(cpu: number, op: string): never {
     throw new PercpuError(
       `${op}: cpu ${String(cpu)} is not a possible CPU (this machine has cpus 0-${this.nr_cpus - 1})`,
       'EINVAL',
@@ -214,7 +225,10 @@ export class PerCpu {
 
   /** Refuses a width other than 1, 2 or 4 bytes (a number holds no 8-byte value). */
   private width(width: number, op: string): void {
-    if (width === 4 || width === 1 || width === 2) return;
+    if (width !== 4 && width !== 1 && width !== 2) this.badWidth(width, op);
+  }
+
+  private badWidth(width: number, op: string): never {
     throw new PercpuError(
       `${op}: width ${String(width)} is not 1, 2 or 4 bytes (8-byte values go through this_cpu_read64, this_cpu_write64, atomic_read64 and atomic_write64)`,
       'EINVAL',
@@ -370,13 +384,7 @@ export class PerCpu {
     if (this.checker) this.checkRead(va, 8, this.cpu);
     const v = this.mem.read64(va);
     if (v === null) throw new CpuFault(this.cpu, va, this.mem.translate(va), 'this_cpu_read');
-    if (this.checker)
-      this.raise(
-        this.checker.checkValue(this.cpu, va, 4, Number(BigInt.asIntN(32, v))) ??
-          this.checker.checkValue(this.cpu, va + 4, 4, Number(BigInt.asIntN(32, v >> 32n))),
-        va,
-        'read',
-      );
+    if (this.checker) this.raise(this.checker.checkValue64(this.cpu, va, v), va, 'read');
     this.counts.reads++;
     return v;
   }
@@ -667,10 +675,11 @@ export class PerCpu {
   read(va: number, width: 1 | 2 | 4 = 4, cpu = ANY_CPU): number {
     this.width(width, 'read');
     if (cpu !== ANY_CPU) this.possible(cpu, 'read');
-    if (this.checker) this.checkRead(va, width, cpu);
-    const v = width === 1 ? this.mem.read8(va) : width === 2 ? this.mem.read16(va) : this.mem.read32(va);
-    if (Number.isNaN(v)) throw new CpuFault(this.cpu, va, this.mem.translate(va), 'read');
-    if (this.checker) this.checkRead32(va, width, v, cpu);
+    const ck = this.checker;
+    if (ck) this.raise(ck.checkRead(this.cpu, va, width, cpu), va, 'read');
+    const v = width === 4 ? this.mem.read32(va) : width === 1 ? this.mem.read8(va) : this.mem.read16(va);
+    if (v !== v) this.fault(va, NaN, 'read'); // NaN: no translation
+    if (ck) this.checkRead32(va, width, v, cpu);
     this.counts.reads++;
     return v;
   }
@@ -681,17 +690,23 @@ export class PerCpu {
    */
   write(va: number, value: number, width: 1 | 2 | 4 = 4, remote: boolean | number = false): void {
     this.width(width, 'write');
-    this.target(remote);
-    if (this.checker) this.checkWrite(va, width, remote);
+    const owner = this.target(remote);
+    const ck = this.checker;
+    if (ck) this.raise(ck.checkWrite(this.cpu, va, width, owner), va, 'write');
     const p =
-      width === 1
-        ? this.mem.write8(va, value)
-        : width === 2
-          ? this.mem.write16(va, value)
-          : this.mem.write32(va, value);
-    if (p < 0) throw new CpuFault(this.cpu, va, p === FAULT_UNALIGNED ? p : this.mem.translate(va), 'write');
-    if (this.checker) this.checkPhys(va, p, width);
+      width === 4
+        ? this.mem.write32(va, value)
+        : width === 1
+          ? this.mem.write8(va, value)
+          : this.mem.write16(va, value);
+    if (p < 0) this.fault(va, p, 'write');
+    if (ck) this.raise(ck.checkPhys(this.cpu, va, p, width), va, 'write');
     this.counts.writes++;
+  }
+
+  /** The oops of a read or write that did not translate (`code`: the write's fault code, NaN for a read). */
+  private fault(va: number, code: number, op: string): never {
+    throw new CpuFault(this.cpu, va, code === FAULT_UNALIGNED ? code : this.mem.translate(va), op);
   }
 
   /** A declared remote write: CPU `cpu`'s copy of the area at `ptr` (per_cpu(x, cpu) = v). */

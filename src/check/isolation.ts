@@ -126,6 +126,7 @@ export class AccessChecker {
   private readonly u8: Uint8Array;
   private readonly u16: Uint16Array;
   private readonly i32: Int32Array;
+  private readonly i64: BigInt64Array;
   /** the cached translation: the page's address (NaN: none), its frame, its page-table word (-1: direct map) and that word's value */
   private tPage = NaN;
   private tPhys = 0;
@@ -160,6 +161,7 @@ export class AccessChecker {
     this.u8 = new Uint8Array(sab, l.physOffset, l.memoryBytes);
     this.u16 = new Uint16Array(sab, l.physOffset, l.memoryBytes >>> 1);
     this.i32 = new Int32Array(sab, l.physOffset, l.memoryBytes >>> 2);
+    this.i64 = new BigInt64Array(sab, l.physOffset, l.memoryBytes >>> 3);
   }
 
   /** The shadow epoch now: it moves after every change of the tags. */
@@ -394,46 +396,89 @@ export class AccessChecker {
    * `data`. (By the API's discipline nobody else writes an area while its user does.)
    */
   checkContents(cpu: number, va: number, data: Uint8Array): AccessFault | null {
-    return this.compare(cpu, va, data.length, (i) => data[i]!);
-  }
-
-  /** checkContents() of a memset: every byte of [va, va + len) must be `byte`. */
-  checkFill(cpu: number, va: number, byte: number, len: number): AccessFault | null {
-    const b = byte & 0xff;
-    return this.compare(cpu, va, len, () => b);
-  }
-
-  /** Compares [va, va + len) through the checker's own walk, a page at a time, with byte(i). */
-  private compare(cpu: number, va: number, len: number, byte: (i: number) => number): AccessFault | null {
+    const len = data.length;
     for (let i = 0; i < len;) {
       const a = va + i;
-      const n = Math.min(len - i, PAGE_SIZE - (a - this.pageOf(a)));
       const p = this.phys(a);
-      for (let k = 0; k < n; k++)
-        if (p < 0 || this.u8[p + k] !== byte(i + k)) {
-          const q = p < 0 ? -1 : p + k;
-          return {
-            kind: 'stale-translation',
-            cpu,
-            access: 'write',
-            addr: a + (p < 0 ? 0 : k),
-            len,
-            tag: q < 0 ? 0 : this.tags[q]!,
-            unitCpu: q < 0 ? -1 : tagCpu(this.tags[q]!),
-            detail: `byte ${i + (p < 0 ? 0 : k)} did not reach the frame the page table maps`,
-          };
-        }
+      if (p < 0) return this.contentsFault(cpu, a, -1, i, len);
+      const n = Math.min(len - i, PAGE_SIZE - (a - this.tPage)); // phys() left a's page cached
+      const k = this.differs(p, n, data, i, 0);
+      if (k >= 0) return this.contentsFault(cpu, a + k, p + k, i + k, len);
       i += n;
     }
     return null;
   }
 
+  /** checkContents() of a memset: every byte of [va, va + len) must be `byte`. */
+  checkFill(cpu: number, va: number, byte: number, len: number): AccessFault | null {
+    for (let i = 0; i < len;) {
+      const a = va + i;
+      const p = this.phys(a);
+      if (p < 0) return this.contentsFault(cpu, a, -1, i, len);
+      const n = Math.min(len - i, PAGE_SIZE - (a - this.tPage));
+      const k = this.differs(p, n, null, 0, byte & 0xff);
+      if (k >= 0) return this.contentsFault(cpu, a + k, p + k, i + k, len);
+      i += n;
+    }
+    return null;
+  }
+
+  /** The first of `n` frame bytes from `p` that is not data[from + k] (or `byte`, without data); -1 when none. */
+  private differs(p: number, n: number, data: Uint8Array | null, from: number, byte: number): number {
+    const u8 = this.u8;
+    const base = p >>> 0; // memory stays below 4 GiB: an unsigned index, not a double
+    let k = 0;
+    // four bytes at a time where both sides are aligned (the first differing byte is then found below)
+    if ((base & 3) === 0 && n >= 16) {
+      const i32 = this.i32;
+      const w0 = base >>> 2;
+      const words = n >>> 2;
+      if (!data) {
+        const pattern = Math.imul(byte, 0x01010101);
+        while (k < words && i32[w0 + k] === pattern) k++;
+        k *= 4;
+      } else if (((data.byteOffset + from) & 3) === 0) {
+        const d = new Int32Array(data.buffer, data.byteOffset + from, words);
+        while (k < words && i32[w0 + k] === d[k]) k++;
+        k *= 4;
+      }
+    }
+    if (data) {
+      for (; k < n; k++) if (u8[base + k] !== data[from + k]) return k;
+    } else for (; k < n; k++) if (u8[base + k] !== byte) return k;
+    return -1;
+  }
+
+  /** Byte `i` of a byte-range access (at `va`, frame `p`, -1 unmapped) is not in the frame the page table maps. */
+  private contentsFault(cpu: number, va: number, p: number, i: number, len: number): AccessFault {
+    return {
+      kind: 'stale-translation',
+      cpu,
+      access: 'write',
+      addr: va,
+      len,
+      tag: p < 0 ? 0 : this.tags[p]!,
+      unitCpu: p < 0 ? -1 : tagCpu(this.tags[p]!),
+      detail: `byte ${i} did not reach the frame the page table maps`,
+    };
+  }
+
   /** What the page table says is at `va` (little endian; 1 and 2 bytes unsigned, 4 signed), or NaN. */
   readOwn(va: number, width: 1 | 2 | 4): number {
-    const p = this.phys(va);
-    // inside one page and naturally aligned: one typed load from the frame
-    if (p >= 0 && va - this.tPage + width <= PAGE_SIZE && p % width === 0)
-      return width === 4 ? this.i32[p / 4]! : width === 2 ? this.u16[p / 2]! : this.u8[p]!;
+    const off = va - this.tPage;
+    // inside the cached page and naturally aligned: one typed load from the frame
+    if (off >= 0 && off + width <= PAGE_SIZE && (this.tPte < 0 || this.pt[this.tPte] === this.tEntry)) {
+      const p = this.tPhys + off;
+      if (width === 4) {
+        if ((off & 3) === 0) return this.i32[p / 4]!;
+      } else if (width === 1) return this.u8[p]!;
+      else if ((off & 1) === 0) return this.u16[p / 2]!;
+    }
+    return this.readOwnWalk(va, width);
+  }
+
+  /** readOwn() byte by byte, each through the walk. */
+  private readOwnWalk(va: number, width: 1 | 2 | 4): number {
     let v = 0;
     for (let i = width - 1; i >= 0; i--) {
       const q = this.phys(va + i);
@@ -446,7 +491,22 @@ export class AccessChecker {
   /** A read returned `got` for `va`: it must be what the page table's frame holds. */
   checkValue(cpu: number, va: number, width: 1 | 2 | 4, got: number): AccessFault | null {
     const want = this.readOwn(va, width);
-    if (want === got || Object.is(want, got)) return null;
+    return want === got ? null : this.valueFault(cpu, va, width, got, want);
+  }
+
+  /** A 64-bit read returned `got` for `va`: the frame's eight bytes must hold it. */
+  checkValue64(cpu: number, va: number, got: bigint): AccessFault | null {
+    const off = va - this.tPage;
+    if (off >= 0 && off + 8 <= PAGE_SIZE && (off & 7) === 0 && (this.tPte < 0 || this.pt[this.tPte] === this.tEntry))
+      if (this.i64[(this.tPhys + off) / 8] === got) return null;
+    return (
+      this.checkValue(cpu, va, 4, Number(BigInt.asIntN(32, got))) ??
+      this.checkValue(cpu, va + 4, 4, Number(BigInt.asIntN(32, got >> 32n)))
+    );
+  }
+
+  private valueFault(cpu: number, va: number, width: 1 | 2 | 4, got: number, want: number): AccessFault | null {
+    if (Object.is(want, got)) return null;
     const p = this.phys(va);
     return {
       kind: 'stale-translation',
