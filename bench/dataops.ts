@@ -6,6 +6,8 @@
  * row are measured alternating, after a warm-up, best of three. Prints; asserts nothing.
  */
 import { Worker } from 'node:worker_threads';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { workerEntry } from '../src/smp/worker-url.ts';
 
 interface Timing {
@@ -61,4 +63,39 @@ export async function benchDataOps(): Promise<void> {
   if (faults) console.log(`  (${faults} unexpected faults)`);
   await off.w.terminate();
   await on.w.terminate();
+}
+
+/**
+ * Whole commands: `run counter` (this_cpu_inc in a loop) and `run bench/workloads/view.ts`
+ * (`v[i & 15] += 1` on a this_cpu_words view), 2 CPUs, PCPU_BENCH_DATA_N iterations on each
+ * (default 2*10^7), with checking and with --no-check, alternating, best of three wall times.
+ */
+export function benchDataRuns(): void {
+  const n = Number(process.env.PCPU_BENCH_DATA_N ?? 2e7);
+  console.log(
+    `dataops: whole runs on 2 CPUs, ${n} operations each, checked against --no-check (best of 3 alternating)`,
+  );
+  const bin = fileURLToPath(new URL('../../bin/percpu-sim.mjs', import.meta.url));
+  const view = fileURLToPath(new URL('../../bench/workloads/view.ts', import.meta.url));
+  const runs: [string, string[]][] = [
+    [`run counter --arg adds=${n}`, ['run', 'counter', '--cpus', '2', '--arg', `adds=${n}`]],
+    [`run view.ts --arg n=${n}`, ['run', view, '--cpus', '2', '--arg', `n=${n}`]],
+  ];
+  for (const [name, args] of runs) {
+    const wall = (extra: string[]): number => {
+      const t = performance.now();
+      const r = spawnSync(process.execPath, [bin, ...args, ...extra], { stdio: 'ignore' });
+      if (r.status !== 0) throw new Error(`percpu-sim ${[...args, ...extra].join(' ')} exited ${r.status}`);
+      return (performance.now() - t) / 1000;
+    };
+    let off = Infinity;
+    let on = Infinity;
+    for (let i = 0; i < 3; i++) {
+      off = Math.min(off, wall(['--no-check']));
+      on = Math.min(on, wall([]));
+    }
+    console.log(
+      `  ${name.padEnd(36)} checked ${on.toFixed(2)} s   --no-check ${off.toFixed(2)} s   ratio ${(on / off).toFixed(2)}`,
+    );
+  }
 }
