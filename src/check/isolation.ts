@@ -346,7 +346,8 @@ export class AccessChecker {
     while (lo > floor && this.tags[lo - 1] === tag) lo--;
     let hi = phys + len;
     while (hi < ceil && this.tags[hi] === tag) hi++;
-    this.phys(va); // the translation cache holds va's page: the run is valid only with it
+    // the translation cache must hold va's page, as the tags were read: the run is valid only with it
+    if (this.phys(va) !== phys) return;
     this.rLo = va - (phys - lo);
     this.rHi = va + (hi - phys);
     this.rCpu = tag % TAG_CPUS;
