@@ -3,7 +3,7 @@
  * isolation check off and on, against the same access made straight on the SharedArrayBuffer's
  * typed arrays (the frame of this CPU's copy). Each column runs in a thread of its own
  * (bench/dataops-worker.ts), so neither pollutes the other's JIT feedback; the columns of a
- * row are measured alternating, after a warm-up, best of three. Prints; asserts nothing.
+ * row are measured alternating, after a warm-up, best of five. Prints; asserts nothing.
  */
 import { Worker } from 'node:worker_threads';
 import { spawnSync } from 'node:child_process';
@@ -50,7 +50,7 @@ export async function benchDataOps(): Promise<void> {
     let b = Infinity;
     await time(off, k); // warm both
     await time(on, k);
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 5; i++) {
       const x = await time(off, k);
       const y = await time(on, k);
       raw = Math.min(raw, x.raw, y.raw);
