@@ -518,11 +518,13 @@ export class PerCpu {
 
   /**
    * Looks at this CPU's watched views. A live one whose area was freed (its copy's tags turned
-   * to the freed tag) gets a snapshot of its words; one whose bytes have a new owner, or whose
-   * frames the page table no longer maps at its address, can be compared with nothing and is
-   * dropped. A freed one whose words changed since the snapshot was written through: a use
-   * after free by this CPU. While an allocation is in flight the kernel may be zeroing the
-   * bytes for their next owner, so a word that became zero then is looked at again later.
+   * to the freed tag) or whose frames the page table no longer maps at its address gets a
+   * snapshot of its words; one whose bytes have a new owner can be compared with nothing and is
+   * dropped. A watched one whose words changed since the snapshot was written through: a use
+   * after free by this CPU, or, where the page table maps the address elsewhere now, a write
+   * through a stale translation (as checkPhys() says it). While an allocation is in flight the
+   * kernel may be zeroing the bytes for their next owner, so a word that became zero then is
+   * looked at again later.
    */
   private watchViews(): void {
     if (this.views.length === 0) return;
@@ -536,32 +538,36 @@ export class PerCpu {
       const len = v.words * 4;
       const mapped = ck.phys(v.va) === v.phys && ck.phys(v.va + len - 1) === v.phys + len - 1;
       const first = ck.tagAt(v.phys);
-      const whole = ck.tagAt(v.phys + len - 1) === first;
-      if (v.snap === null) {
-        if (mapped && whole && first === v.tag) kept.push(v);
-        else if (mapped && whole && first === -v.tag) {
-          v.snap = this.i32.slice(v.phys / 4, v.phys / 4 + v.words);
-          kept.push(v);
-        }
+      // the bytes are still the view's area's, live or freed: nobody else may write them
+      const ours = (first === v.tag || first === -v.tag) && ck.tagAt(v.phys + len - 1) === first;
+      if (!ours) continue;
+      kept.push(v);
+      if (mapped && first === v.tag) {
+        v.snap = null; // live, where it was made: the view is good
         continue;
       }
-      if (!mapped || !whole || first !== -v.tag) continue;
-      kept.push(v);
+      if (v.snap === null) {
+        v.snap = this.i32.slice(v.phys / 4, v.phys / 4 + v.words);
+        continue;
+      }
       const busy = ck.busy();
       for (let i = 0; i < v.words && !fault; i++) {
         const now = this.i32[v.phys / 4 + i]!;
         if (now === v.snap[i] || (now === 0 && busy)) continue;
-        fault = {
-          kind: 'use-after-free',
-          cpu: this.cpu,
-          access: 'write',
-          addr: v.va + i * 4,
-          len: 4,
-          tag: -v.tag,
-          unitCpu: tagCpu(v.tag),
-          detail: 'wrote an area that was freed',
-        };
-        if (this.ctx.count_violations) {
+        const addr = v.va + i * 4;
+        fault = mapped
+          ? {
+              kind: 'use-after-free',
+              cpu: this.cpu,
+              access: 'write',
+              addr,
+              len: 4,
+              tag: -v.tag,
+              unitCpu: tagCpu(v.tag),
+              detail: 'wrote an area that was freed',
+            }
+          : ck.checkPhys(this.cpu, addr, v.phys + i * 4, 4);
+        if (fault && this.ctx.count_violations && fault.kind !== 'unmapped') {
           // counted once: the snapshot takes the new words
           this.faults.push(fault);
           fault = null;
@@ -573,7 +579,7 @@ export class PerCpu {
     this.views = kept;
     this.viewEpoch = epoch;
     this.viewGen = gen;
-    if (fault) throw new IsolationError(fault);
+    if (fault) this.raise(fault, fault.addr, 'write');
   }
 
   /**

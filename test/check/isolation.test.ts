@@ -205,4 +205,65 @@ describe('isolation checker', () => {
       },
     );
   });
+
+  describe('a watched this_cpu_words view', () => {
+    it('is checked when made: a view past the copy is refused as out of bounds', async () => {
+      const s = sim();
+      const c0 = s.cpu(0);
+      const p = await c0.alloc_percpu(16, 8);
+      const v = s.tracker.describe(isolationError(() => c0.this_cpu_words(p, 5)).fault);
+      expect(v.message).toBe(
+        `out-of-bounds: cpu 0 wrote 20 bytes at ${hex(c0.this_cpu_ptr(p))} in cpu 0's copy, allocation #2 (16 bytes at chunk 0 offset 28192, made by cpu 0): wrote past its area (seed 77)`,
+      );
+    });
+
+    it('a write after another CPU frees the area is reported at the viewing CPU next call, once when counting', async () => {
+      const s = sim({ count: true });
+      const [c0, c1] = [s.cpu(0), s.cpu(1)];
+      const p = await c0.alloc_percpu(16, 8);
+      const v = c0.this_cpu_words(p, 4);
+      v[1] = 3;
+      await c1.free_percpu(p);
+      await c0.relax(); // c0 learns of the free: the words are kept as they are now
+      v[2] = 4;
+      c0.finish();
+      c0.finish();
+      expect(c0.faults.map((f) => s.tracker.describe(f).message)).toEqual([
+        `use-after-free: cpu 0 wrote 4 bytes at ${hex(c0.this_cpu_ptr(p) + 8)} in cpu 0's copy, allocation #2 (16 bytes at chunk 0 offset 28192, made by cpu 0, freed): wrote an area that was freed (seed 77)`,
+      ]);
+    });
+
+    it('a write after its page is mapped to another frame is a write through a stale translation', async () => {
+      const s = sim();
+      const c1 = s.cpu(1);
+      const p = await c1.alloc_percpu(40000, 8);
+      const va = c1.this_cpu_ptr(p) + 8;
+      const v = c1.this_cpu_words(p + 8, 4);
+      const old =
+        (s.machine.vm.pt[Math.floor((va - s.machine.vm.start) / PAGE_SIZE)]! - 1) * PAGE_SIZE + (va % PAGE_SIZE);
+      const page = va - (va % PAGE_SIZE);
+      s.machine.vm.unmapRange(page, PAGE_SIZE);
+      const pfn = s.machine.buddy.allocPages(0);
+      s.machine.vm.mapPages(page, [pfn]);
+      await c1.relax();
+      v[0] = 9; // the old frame
+      expect(s.tracker.describe(isolationError(() => c1.finish()).fault).message).toBe(
+        `stale-translation: cpu 1 wrote 4 bytes through a stale translation at ${hex(va)} in cpu 0's copy, no allocation: the access went to physical ${old.toString(16)}, the page table maps it to ${(pfn * PAGE_SIZE + (va % PAGE_SIZE)).toString(16)} (seed 77)`,
+      );
+    });
+
+    it('bytes that got a new owner are not compared: the new owner writes them as it likes', async () => {
+      const s = sim();
+      const [c0, c1] = [s.cpu(0), s.cpu(1)];
+      const p = await c0.alloc_percpu(16, 8);
+      c0.this_cpu_words(p, 4);
+      await c1.free_percpu(p);
+      await c0.relax();
+      const q = await c1.alloc_percpu(16, 8);
+      expect(q).toBe(p); // the same bytes, a new allocation
+      c0.this_cpu_write(q, 5);
+      c0.finish();
+      expect(s.tracker.violations).toEqual([]);
+    });
+  });
 });
