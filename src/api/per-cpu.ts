@@ -439,8 +439,9 @@ export class PerCpu {
    * the access, so afterwards the view is watched instead: once its area is freed (by any CPU)
    * or its frames unmapped, this CPU takes a snapshot of the words at its next allocator call,
    * barrier, cpu_relax() or the end of the phase, and at each of those after, a word that
-   * changed while the bytes are still the freed area's is reported as a use after free by this
-   * CPU at that word's address. What it cannot see: a read through a stale view, a write that
+   * changed while the bytes are still the area's is reported by this CPU at that word's
+   * address: as a use after free, or, when the page table maps the address to another frame
+   * now, as a write through a stale translation. What it cannot see: a read through a stale view, a write that
    * races with another CPU's free (made before this CPU's next such call), and a write into
    * bytes already handed out again. `{ everyAccess: true }` gives the fully checked view,
    * where every index read and write goes through the checks of this_cpu_read() and
