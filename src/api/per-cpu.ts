@@ -258,7 +258,11 @@ export class PerCpu {
 
   private checkRead32(va: number, width: Width, v: number, owner: number): void {
     if (owner === this.cpu) this.raise(this.checker!.checkValue(this.cpu, va, width as 1 | 2 | 4, v), va, 'read');
-    else this.checkPhys(va, this.mem.translate(va), width);
+    else this.checkRemoteRead(va, width);
+  }
+
+  private checkRemoteRead(va: number, width: Width): void {
+    this.checkPhys(va, this.mem.translate(va), width);
   }
 
   /** After a write: it went to the frame the page table names (a negative `phys` is a fault). */
