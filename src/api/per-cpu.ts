@@ -8,7 +8,15 @@ import type { AllocItem, AllocReply, Reply } from '../sim/events.ts';
 import { FAULT_UNALIGNED, MemAccess, faultName } from '../mem/access.ts';
 import { ControlledAccess, type DataPathBug } from '../mem/controlled-access.ts';
 import { F_WRITE, Gate, P_RELAX, P_REQUEST, P_SEQ_BEGIN, P_SEQ_END, P_START } from '../mem/gate.ts';
-import { H_ABORT, H_BARRIER_COUNT, H_BARRIER_GEN, H_BARRIER_PARTIES, H_PT_GEN, PAGE_SIZE } from '../mem/layout.ts';
+import {
+  H_ABORT,
+  H_BARRIER_COUNT,
+  H_BARRIER_GEN,
+  H_BARRIER_PARTIES,
+  H_PT_GEN,
+  H_SHADOW_EPOCH,
+  PAGE_SIZE,
+} from '../mem/layout.ts';
 import { Prng } from '../util/prng.ts';
 import { ANY_CPU, type AccessFault, AccessChecker, tagCpu } from '../check/isolation.ts';
 
@@ -147,8 +155,14 @@ export class PerCpu {
   private tlbPtr = NaN;
   private tlbIdx = 0;
   private tlbGen = -1;
-  /** the checker's pinned check is this entry's (see AccessChecker.pin) */
-  private tlbPinned = false;
+  /**
+   * The checker's pin of this entry's check (AccessChecker.pin): the shadow epoch it passed at
+   * (-1: none) and the page-table word and value it depended on (-1: the direct map)
+   */
+  private pinEpoch = -1;
+  private pinPte = -1;
+  private pinEntry = 0;
+  private readonly pt: Int32Array;
   private readonly i32: Int32Array;
   /** this_cpu ops served from the cached translation (counted into stats on demand) */
   private fastOps = 0;
@@ -182,6 +196,7 @@ export class PerCpu {
     this.offset = ctx.per_cpu_offset[ctx.cpu]!;
     this.header = new Int32Array(sab, 0, 1024);
     this.i32 = this.mem.i32;
+    this.pt = this.mem.pt;
     this.beat = ctx.heartbeat ? new Int32Array(ctx.heartbeat) : null;
     const checker = ctx.check_isolation ? new AccessChecker(sab) : null;
     this.checker = checker?.enabled ? checker : null;
@@ -413,7 +428,11 @@ export class PerCpu {
       // the fast path is checked like any access (the copy, then the frame it caches); the
       // checker pins a check that passed for this entry, and while the shadow and the page
       // table word under it stand, the check is those two loads
-      if (this.checker && !(this.tlbPinned && this.checker.pinned())) this.checkAdd(ptr);
+      if (
+        this.checker &&
+        (this.header[H_SHADOW_EPOCH] !== this.pinEpoch || (this.pinPte >= 0 && this.pt[this.pinPte] !== this.pinEntry))
+      )
+        this.checkAdd(ptr);
       // the cached translation is still good: one load and one store, like %gs-relative addl
       const v = (this.i32[this.tlbIdx]! + delta) | 0;
       this.i32[this.tlbIdx] = v;
@@ -601,19 +620,18 @@ export class PerCpu {
     const ck = this.checker!;
     const va = ptr + this.offset;
     const epoch = ck.epoch();
-    this.tlbPinned = false;
+    this.pinEpoch = -1;
     const f = ck.checkWrite(this.cpu, va, 4, this.cpu);
     const g = ck.checkPhys(this.cpu, va, this.tlbIdx * 4, 4);
     this.raise(f, va, 'write');
     this.raise(g, va, 'this_cpu_add');
-    if (f || g) return;
-    ck.pin(va, epoch);
-    this.tlbPinned = true;
+    const pin = f || g ? null : ck.pin(va, epoch);
+    if (pin) [this.pinEpoch, this.pinPte, this.pinEntry] = pin;
   }
 
   /** Caches the translation of an aligned 4-byte this_cpu location for the fast path. */
   private fillTlb(ptr: number, va: number): void {
-    this.tlbPinned = false;
+    this.pinEpoch = -1;
     // the generation before the walk: an unmap during the walk makes the entry stale at once
     const gen = this.cmem ? this.cmem.ptGen() : this.header[H_PT_GEN]!;
     const phys = this.mem.translate(va);

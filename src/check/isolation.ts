@@ -138,15 +138,6 @@ export class AccessChecker {
   private rCpu = -2;
   private rEpoch = -1;
 
-  /**
-   * The pinned check: one access (this_cpu_add's cached word) whose whole check passed, and
-   * what that depended on: the shadow epoch and the page-table word mapping its page (-1: the
-   * direct map). While both stand, the same check would pass again.
-   */
-  private pEpoch = -1;
-  private pPte = -1;
-  private pEntry = 0;
-
   constructor(sab: SharedArrayBuffer) {
     const l = readHeader(sab);
     if (l.shadowShift !== 0 && l.shadowEntries > 0)
@@ -212,20 +203,15 @@ export class AccessChecker {
   }
 
   /**
-   * Pins a check of an access at `va` that passed: it holds while the shadow epoch stays
-   * `epoch` (read before the check) and the page-table word that maps va's page stays as it is.
+   * Pins a check of an access at `va` that passed: what it depended on, as [epoch, pte,
+   * entry]. It holds while the shadow epoch (H_SHADOW_EPOCH) is still `epoch` (read before the
+   * check) and, unless `pte` is -1 (the direct map, whose translation is fixed), page-table
+   * word `pte` still holds `entry`: a caller may keep the three and test them itself, a few
+   * loads on its hot path. Null when va is not mapped.
    */
-  pin(va: number, epoch: number): void {
-    this.pEpoch = -1;
-    if (this.phys(va) < 0) return;
-    this.pEpoch = epoch;
-    this.pPte = this.tPte;
-    this.pEntry = this.tEntry;
-  }
-
-  /** Whether the pinned check still holds: the shadow and the page-table word unchanged (two loads). */
-  pinned(): boolean {
-    return this.header[H_SHADOW_EPOCH] === this.pEpoch && (this.pPte < 0 || this.pt[this.pPte] === this.pEntry);
+  pin(va: number, epoch: number): [number, number, number] | null {
+    if (this.phys(va) < 0) return null;
+    return [epoch, this.tPte, this.tEntry];
   }
 
   /** Checks a write of `len` bytes at `va` by `cpu` into `target`'s copy. Null when allowed. */
