@@ -271,11 +271,7 @@ export class PerCpu {
     else this.checkPhys(va, this.mem.translate(va), data.length);
   }
 
-  private checkRead32(va: number, width: Width, v: number, owner: number): void {
-    if (owner === this.cpu) this.raise(this.checker!.checkValue(this.cpu, va, width as 1 | 2 | 4, v), va, 'read');
-    else this.checkRemoteRead(va, width);
-  }
-
+  /** After a read of another CPU's copy (or any): the translation alone, since its owner may write it meanwhile. */
   private checkRemoteRead(va: number, width: Width): void {
     this.checkPhys(va, this.mem.translate(va), width);
   }
@@ -708,7 +704,10 @@ export class PerCpu {
     if (ck) this.raise(ck.checkRead(this.cpu, va, width, cpu), va, 'read');
     const v = width === 4 ? this.mem.read32(va) : width === 1 ? this.mem.read8(va) : this.mem.read16(va);
     if (v !== v) this.fault(va, NaN, 'read'); // NaN: no translation
-    if (ck) this.checkRead32(va, width, v, cpu);
+    if (ck) {
+      if (cpu === this.cpu) this.raise(ck.checkValue(this.cpu, va, width, v), va, 'read');
+      else this.checkRemoteRead(va, width);
+    }
     this.counts.reads++;
     return v;
   }

@@ -482,6 +482,10 @@ export class AccessChecker {
 
   /** A read returned `got` for `va`: it must be what the page table's frame holds. */
   checkValue(cpu: number, va: number, width: 1 | 2 | 4, got: number): AccessFault | null {
+    // the common case inline: the cached page's frame holds it (frameLoad is NaN if its word moved)
+    const off = va - this.tPage;
+    if (off >= 0 && off + width <= PAGE_SIZE && (off & (width - 1)) === 0 && this.frameLoad(off, width) === got)
+      return null;
     const want = this.readOwn(va, width);
     return want === got ? null : this.valueFault(cpu, va, width, got, want);
   }
