@@ -17,6 +17,7 @@ import { randomTrace } from './trace.ts';
 import { SHAPES } from './shapes.ts';
 import { benchSmp } from './smp.ts';
 import { benchCheck } from './check.ts';
+import { benchDataOps, benchDataRuns } from './dataops.ts';
 import { benchScale } from './scale.ts';
 import { benchControlled } from './controlled.ts';
 import { benchCoverage, benchPolicies } from './policies.ts';
@@ -309,6 +310,10 @@ if (want('replay-2m')) {
 if (want('shapes')) replayShapes();
 if (want('reference')) replayReference();
 if (want('check')) await benchCheck(row);
+if (want('dataops')) {
+  await benchDataOps();
+  benchDataRuns();
+}
 if (want('smp')) await benchSmp(row);
 if (want('controlled')) await benchControlled(row);
 if (want('scale') || which.includes('scale-1024')) await benchScale(which.includes('scale-1024'));

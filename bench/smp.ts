@@ -103,7 +103,7 @@ export async function benchSmp(row: Row): Promise<void> {
     const [early] = await smp.runPhase([0], wlUrl('adds'), 'early', {});
     smp.actor.slabOnline();
     await smp.actor.initLate();
-    const [r] = await smp.runPhase([0], wlUrl('adds'), 'run', { n: checked ? 300_000 : 5_000_000 }, early!.result);
+    const [r] = await smp.runPhase([0], wlUrl('adds'), 'run', { n: 5_000_000 }, early!.result);
     if (!r!.ok) throw new Error(`adds: ${r!.error?.message}`);
     const x = r!.result as {
       raw: number;

@@ -8,7 +8,7 @@
  * a workload: keep it to modules without heavy imports.
  */
 export type { Args, VerifyContext, Workload, WorkloadConfig } from './api/workload.ts';
-export type { CpuContext, CpuStats, PerCpu, Width } from './api/per-cpu.ts';
+export type { CpuContext, CpuStats, PerCpu, Width, WordsOptions } from './api/per-cpu.ts';
 export {
   type Area,
   DEFAULT_STRESS_ARGS,

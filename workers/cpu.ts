@@ -42,6 +42,8 @@ export default async function cpuTask(task: CpuTask): Promise<CpuTaskResult> {
     // a controlled run: the workload starts when the controller lets this CPU go
     api.start();
     const result = fn ? await fn.call(wl, api, task.args, task.early) : undefined;
+    // the last look at the phase's checked views: a write through one of a freed area fails the phase
+    api.finish();
     api.end();
     try {
       structuredClone(result);

@@ -8,9 +8,17 @@ import type { AllocItem, AllocReply, Reply } from '../sim/events.ts';
 import { FAULT_UNALIGNED, MemAccess, faultName } from '../mem/access.ts';
 import { ControlledAccess, type DataPathBug } from '../mem/controlled-access.ts';
 import { F_WRITE, Gate, P_RELAX, P_REQUEST, P_SEQ_BEGIN, P_SEQ_END, P_START } from '../mem/gate.ts';
-import { H_ABORT, H_BARRIER_COUNT, H_BARRIER_GEN, H_BARRIER_PARTIES, H_PT_GEN, PAGE_SIZE } from '../mem/layout.ts';
+import {
+  H_ABORT,
+  H_BARRIER_COUNT,
+  H_BARRIER_GEN,
+  H_BARRIER_PARTIES,
+  H_PT_GEN,
+  H_SHADOW_EPOCH,
+  PAGE_SIZE,
+} from '../mem/layout.ts';
 import { Prng } from '../util/prng.ts';
-import { ANY_CPU, type AccessFault, AccessChecker } from '../check/isolation.ts';
+import { ANY_CPU, type AccessFault, AccessChecker, tagCpu } from '../check/isolation.ts';
 
 /** What the machine tells a CPU about itself when it comes up. */
 export interface CpuContext {
@@ -99,6 +107,31 @@ export interface CpuStats {
   barriers: number;
 }
 
+/** How this_cpu_words() checks a view when the machine checks isolation. */
+export interface WordsOptions {
+  /**
+   * Every read and write through the view goes through the checker, as this_cpu_read() and
+   * this_cpu_write() do (a Proxy: hundreds of times the cost of a typed-array access). Without
+   * it the view is a plain Int32Array, checked when made and watched afterwards (writes only).
+   */
+  everyAccess?: boolean;
+}
+
+/**
+ * A checked view handed out as a plain Int32Array: the copy it shows, the tag the copy had
+ * when the view was made, and once the area is found freed, the words as they were then.
+ */
+interface WatchedView {
+  va: number;
+  phys: number;
+  words: number;
+  tag: number;
+  snap: Int32Array | null;
+}
+
+/** The most checked views a CPU watches at once; past it the oldest is no longer watched. */
+const MAX_VIEWS = 1024;
+
 export class PerCpu {
   readonly cpu: number;
   readonly nr_cpus: number;
@@ -122,6 +155,14 @@ export class PerCpu {
   private tlbPtr = NaN;
   private tlbIdx = 0;
   private tlbGen = -1;
+  /**
+   * The checker's pin of this entry's check (AccessChecker.pin): the shadow epoch it passed at
+   * (-1: none) and the page-table word and value it depended on (-1: the direct map)
+   */
+  private pinEpoch = -1;
+  private pinPte = -1;
+  private pinEntry = 0;
+  private readonly pt: Int32Array;
   private readonly i32: Int32Array;
   /** this_cpu ops served from the cached translation (counted into stats on demand) */
   private fastOps = 0;
@@ -132,6 +173,11 @@ export class PerCpu {
   private readonly cmem: ControlledAccess | null;
   /** isolation faults recorded in counting mode */
   readonly faults: AccessFault[] = [];
+  /** this CPU's checked views (this_cpu_words), watched at its API calls, barriers and the phase's end */
+  private views: WatchedView[] = [];
+  /** the shadow epoch and page-table generation the live views were last seen at */
+  private viewEpoch = -1;
+  private viewGen = -1;
 
   constructor(
     readonly ctx: CpuContext,
@@ -150,14 +196,22 @@ export class PerCpu {
     this.offset = ctx.per_cpu_offset[ctx.cpu]!;
     this.header = new Int32Array(sab, 0, 1024);
     this.i32 = this.mem.i32;
+    this.pt = this.mem.pt;
     this.beat = ctx.heartbeat ? new Int32Array(ctx.heartbeat) : null;
     const checker = ctx.check_isolation ? new AccessChecker(sab) : null;
     this.checker = checker?.enabled ? checker : null;
   }
 
-  /** Raises (or records, when counting) what a check found. */
+  /**
+   * Raises (or records, when counting) what a check found. Every checked access calls it, so
+   * it is kept small enough to inline; the report itself is out of line (as are the other
+   * error paths of the data path: the JIT inlines a hot access whole only within a budget).
+   */
   private raise(f: AccessFault | null, va: number, op: string): void {
-    if (!f) return;
+    if (f) this.report(f, va, op);
+  }
+
+  private report(f: AccessFault, va: number, op: string): void {
     if (this.ctx.count_violations && f.kind !== 'unmapped') this.faults.push(f);
     else if (f.kind === 'unmapped') throw new CpuFault(this.cpu, va, this.mem.translate(va), op);
     else throw new IsolationError(f);
@@ -174,6 +228,10 @@ export class PerCpu {
    */
   private possible(cpu: number, op: string): number {
     if (Number.isInteger(cpu) && cpu >= 0 && cpu < this.nr_cpus) return cpu;
+    return this.impossible(cpu, op);
+  }
+
+  private impossible(cpu: number, op: string): never {
     throw new PercpuError(
       `${op}: cpu ${String(cpu)} is not a possible CPU (this machine has cpus 0-${this.nr_cpus - 1})`,
       'EINVAL',
@@ -182,7 +240,10 @@ export class PerCpu {
 
   /** Refuses a width other than 1, 2 or 4 bytes (a number holds no 8-byte value). */
   private width(width: number, op: string): void {
-    if (width === 4 || width === 1 || width === 2) return;
+    if (width !== 4 && width !== 1 && width !== 2) this.badWidth(width, op);
+  }
+
+  private badWidth(width: number, op: string): never {
     throw new PercpuError(
       `${op}: width ${String(width)} is not 1, 2 or 4 bytes (8-byte values go through this_cpu_read64, this_cpu_write64, atomic_read64 and atomic_write64)`,
       'EINVAL',
@@ -210,9 +271,9 @@ export class PerCpu {
     else this.checkPhys(va, this.mem.translate(va), data.length);
   }
 
-  private checkRead32(va: number, width: Width, v: number, owner: number): void {
-    if (owner === this.cpu) this.raise(this.checker!.checkValue(this.cpu, va, width as 1 | 2 | 4, v), va, 'read');
-    else this.checkPhys(va, this.mem.translate(va), width);
+  /** After a read of another CPU's copy (or any): the translation alone, since its owner may write it meanwhile. */
+  private checkRemoteRead(va: number, width: Width): void {
+    this.checkPhys(va, this.mem.translate(va), width);
   }
 
   /** After a write: it went to the frame the page table names (a negative `phys` is a fault). */
@@ -283,6 +344,7 @@ export class PerCpu {
 
   private async call(req: Record<string, unknown>): Promise<Reply> {
     this.alive();
+    this.watchViews();
     let r: Reply;
     if (this.gate) {
       this.gate.point(P_REQUEST);
@@ -292,6 +354,8 @@ export class PerCpu {
       this.gate.replied();
     } else r = await this.port.request(req);
     this.alive();
+    // a free of this CPU's own viewed area is seen here, before the workload can write again
+    this.watchViews();
     if (!r.ok && (r.bug || r.refused)) throw new PercpuError(r.error, r.bug ? r.bug.code : 'REFUSED');
     return r;
   }
@@ -335,13 +399,7 @@ export class PerCpu {
     if (this.checker) this.checkRead(va, 8, this.cpu);
     const v = this.mem.read64(va);
     if (v === null) throw new CpuFault(this.cpu, va, this.mem.translate(va), 'this_cpu_read');
-    if (this.checker)
-      this.raise(
-        this.checker.checkValue(this.cpu, va, 4, Number(BigInt.asIntN(32, v))) ??
-          this.checker.checkValue(this.cpu, va + 4, 4, Number(BigInt.asIntN(32, v >> 32n))),
-        va,
-        'read',
-      );
+    if (this.checker) this.raise(this.checker.checkValue64(this.cpu, va, v), va, 'read');
     this.counts.reads++;
     return v;
   }
@@ -363,12 +421,14 @@ export class PerCpu {
   /** this_cpu_add(): a read-modify-write of this CPU's copy; returns the new value. */
   this_cpu_add(ptr: number, delta: number, width: 1 | 2 | 4 = 4): number {
     if (width === 4 && ptr === this.tlbPtr && (this.cmem ? this.cmem.ptGen() : this.header[H_PT_GEN]) === this.tlbGen) {
-      if (this.checker) {
-        // the fast path is checked like any access: the copy, then the frame it caches
-        const va = this.this_cpu_ptr(ptr);
-        this.checkWrite(va, 4, false);
-        this.raise(this.checker.checkPhys(this.cpu, va, this.tlbIdx * 4, 4), va, 'this_cpu_add');
-      }
+      // the fast path is checked like any access (the copy, then the frame it caches); the
+      // checker pins a check that passed for this entry, and while the shadow and the page
+      // table word under it stand, the check is those two loads
+      if (
+        this.checker &&
+        (this.header[H_SHADOW_EPOCH] !== this.pinEpoch || (this.pinPte >= 0 && this.pt[this.pinPte] !== this.pinEntry))
+      )
+        this.checkAdd(ptr);
       // the cached translation is still good: one load and one store, like %gs-relative addl
       const v = (this.i32[this.tlbIdx]! + delta) | 0;
       this.i32[this.tlbIdx] = v;
@@ -390,12 +450,24 @@ export class PerCpu {
    *
    * The view is of the frames the page table maps now: it stays right while the area is live
    * (a live area's pages are never unmapped); get a new one after freeing it. The copy must be
-   * 4-byte aligned and its frames contiguous (always so within one page). With checking on,
-   * the view is a checked one: every index read and write goes through the isolation checks
-   * of this_cpu_read() and this_cpu_write(), including a fresh translation when the page
-   * table has changed since the view was made, so a stale view is caught, not trusted.
+   * 4-byte aligned and its frames contiguous (always so within one page).
+   *
+   * With checking on, the view is still a plain Int32Array over the copy (its bounds are the
+   * copy's), checked when it is made: the words must be one live area's copy of this CPU. No
+   * JavaScript can see `v[i]` on a typed array without a Proxy, which costs hundreds of times
+   * the access, so afterwards the view is watched instead: once its area is freed (by any CPU)
+   * or its frames unmapped, this CPU takes a snapshot of the words at its next allocator call,
+   * barrier, cpu_relax() or the end of the phase, and at each of those after, a word that
+   * changed while the bytes are still the area's is reported by this CPU at that word's
+   * address: as a use after free, or, when the page table maps the address to another frame
+   * now, as a write through a stale translation. What it cannot see: a read through a stale view, a write that
+   * races with another CPU's free (made before this CPU's next such call), and a write into
+   * bytes already handed out again. `{ everyAccess: true }` gives the fully checked view,
+   * where every index read and write goes through the checks of this_cpu_read() and
+   * this_cpu_write(); a controlled run always gives that one, since each access is a
+   * scheduling point there.
    */
-  this_cpu_words(ptr: number, words: number): Int32Array {
+  this_cpu_words(ptr: number, words: number, opts: WordsOptions = {}): Int32Array {
     const va = this.this_cpu_ptr(ptr);
     if (!Number.isInteger(words) || words < 1)
       throw new PercpuError(`this_cpu_words: ${words} words: give a whole number above zero`, 'EINVAL');
@@ -410,7 +482,25 @@ export class PerCpu {
         );
     const raw = this.i32.subarray(phys / 4, phys / 4 + words);
     if (!this.checker) return raw;
-    // checked: each index access is an access of the data path, seen by the checker
+    if (opts.everyAccess || this.cmem) return this.everyAccessView(raw, va, phys, words);
+    // checked when made: every word one live copy of this CPU's, where the page table says
+    const ck = this.checker;
+    this.watchViews();
+    const f = ck.checkWrite(this.cpu, va, words * 4, this.cpu) ?? ck.checkPhys(this.cpu, va, phys, words * 4);
+    if (f) {
+      this.raise(f, va, 'this_cpu_words');
+      return raw; // counting: the fault is recorded, the view is not watched
+    }
+    // one record per copy viewed (a loop may ask for its view again and again), and a bounded list
+    if (!this.views.some((v) => v.va === va && v.words === words && v.snap === null)) {
+      if (this.views.length >= MAX_VIEWS) this.views.shift();
+      this.views.push({ va, phys, words, tag: ck.tagAt(phys), snap: null });
+    }
+    return raw;
+  }
+
+  /** The fully checked view: every index access is an access of the data path, seen by the checker. */
+  private everyAccessView(raw: Int32Array, va: number, phys: number, words: number): Int32Array {
     const gen = this.header[H_PT_GEN];
     const index = (k: string | symbol): number => {
       const i = typeof k === 'string' ? Number(k) : NaN;
@@ -446,8 +536,98 @@ export class PerCpu {
     });
   }
 
+  /**
+   * Looks at this CPU's watched views. A live one whose area was freed (its copy's tags turned
+   * to the freed tag) or whose frames the page table no longer maps at its address gets a
+   * snapshot of its words; one whose bytes have a new owner can be compared with nothing and is
+   * dropped. A watched one whose words changed since the snapshot was written through: a use
+   * after free by this CPU, or, where the page table maps the address elsewhere now, a write
+   * through a stale translation (as checkPhys() says it). While an allocation is in flight the
+   * kernel may be zeroing the bytes for their next owner, so a word that became zero then is
+   * looked at again later.
+   */
+  private watchViews(): void {
+    if (this.views.length === 0) return;
+    const ck = this.checker!;
+    const epoch = ck.epoch();
+    const gen = Atomics.load(this.header, H_PT_GEN);
+    if (epoch === this.viewEpoch && gen === this.viewGen && this.views.every((v) => v.snap === null)) return;
+    const kept: WatchedView[] = [];
+    let fault: AccessFault | null = null;
+    for (const v of this.views) {
+      const len = v.words * 4;
+      const mapped = ck.phys(v.va) === v.phys && ck.phys(v.va + len - 1) === v.phys + len - 1;
+      const first = ck.tagAt(v.phys);
+      // the bytes are still the view's area's, live or freed: nobody else may write them
+      const ours = (first === v.tag || first === -v.tag) && ck.tagAt(v.phys + len - 1) === first;
+      if (!ours) continue;
+      kept.push(v);
+      if (mapped && first === v.tag) {
+        v.snap = null; // live, where it was made: the view is good
+        continue;
+      }
+      if (v.snap === null) {
+        v.snap = this.i32.slice(v.phys / 4, v.phys / 4 + v.words);
+        continue;
+      }
+      const busy = ck.busy();
+      for (let i = 0; i < v.words && !fault; i++) {
+        const now = this.i32[v.phys / 4 + i]!;
+        if (now === v.snap[i] || (now === 0 && busy)) continue;
+        const addr = v.va + i * 4;
+        fault = mapped
+          ? {
+              kind: 'use-after-free',
+              cpu: this.cpu,
+              access: 'write',
+              addr,
+              len: 4,
+              tag: -v.tag,
+              unitCpu: tagCpu(v.tag),
+              detail: 'wrote an area that was freed',
+            }
+          : ck.checkPhys(this.cpu, addr, v.phys + i * 4, 4);
+        if (fault && this.ctx.count_violations && fault.kind !== 'unmapped') {
+          // counted once: the snapshot takes the new words
+          this.faults.push(fault);
+          fault = null;
+          v.snap.set(this.i32.subarray(v.phys / 4, v.phys / 4 + v.words));
+          break;
+        }
+      }
+    }
+    this.views = kept;
+    this.viewEpoch = epoch;
+    this.viewGen = gen;
+    if (fault) this.raise(fault, fault.addr, 'write');
+  }
+
+  /**
+   * The end of a phase on this CPU: the last look at its watched views (a write through a
+   * view of a freed area is reported here at the latest).
+   */
+  finish(): void {
+    if (this.checker) this.watchViews();
+    this.views = [];
+  }
+
+  /** The whole check of this_cpu_add's cached word, pinned in the checker when it passes. */
+  private checkAdd(ptr: number): void {
+    const ck = this.checker!;
+    const va = ptr + this.offset;
+    const epoch = ck.epoch();
+    this.pinEpoch = -1;
+    const f = ck.checkWrite(this.cpu, va, 4, this.cpu);
+    const g = ck.checkPhys(this.cpu, va, this.tlbIdx * 4, 4);
+    this.raise(f, va, 'write');
+    this.raise(g, va, 'this_cpu_add');
+    const pin = f || g ? null : ck.pin(va, epoch);
+    if (pin) [this.pinEpoch, this.pinPte, this.pinEntry] = pin;
+  }
+
   /** Caches the translation of an aligned 4-byte this_cpu location for the fast path. */
   private fillTlb(ptr: number, va: number): void {
+    this.pinEpoch = -1;
     // the generation before the walk: an unmap during the walk makes the entry stale at once
     const gen = this.cmem ? this.cmem.ptGen() : this.header[H_PT_GEN]!;
     const phys = this.mem.translate(va);
@@ -520,10 +700,14 @@ export class PerCpu {
   read(va: number, width: 1 | 2 | 4 = 4, cpu = ANY_CPU): number {
     this.width(width, 'read');
     if (cpu !== ANY_CPU) this.possible(cpu, 'read');
-    if (this.checker) this.checkRead(va, width, cpu);
-    const v = width === 1 ? this.mem.read8(va) : width === 2 ? this.mem.read16(va) : this.mem.read32(va);
-    if (Number.isNaN(v)) throw new CpuFault(this.cpu, va, this.mem.translate(va), 'read');
-    if (this.checker) this.checkRead32(va, width, v, cpu);
+    const ck = this.checker;
+    if (ck) this.raise(ck.checkRead(this.cpu, va, width, cpu), va, 'read');
+    const v = width === 4 ? this.mem.read32(va) : width === 1 ? this.mem.read8(va) : this.mem.read16(va);
+    if (v !== v) this.fault(va, NaN, 'read'); // NaN: no translation
+    if (ck) {
+      if (cpu === this.cpu) this.raise(ck.checkValue(this.cpu, va, width, v), va, 'read');
+      else this.checkRemoteRead(va, width);
+    }
     this.counts.reads++;
     return v;
   }
@@ -534,17 +718,23 @@ export class PerCpu {
    */
   write(va: number, value: number, width: 1 | 2 | 4 = 4, remote: boolean | number = false): void {
     this.width(width, 'write');
-    this.target(remote);
-    if (this.checker) this.checkWrite(va, width, remote);
+    const owner = this.target(remote);
+    const ck = this.checker;
+    if (ck) this.raise(ck.checkWrite(this.cpu, va, width, owner), va, 'write');
     const p =
-      width === 1
-        ? this.mem.write8(va, value)
-        : width === 2
-          ? this.mem.write16(va, value)
-          : this.mem.write32(va, value);
-    if (p < 0) throw new CpuFault(this.cpu, va, p === FAULT_UNALIGNED ? p : this.mem.translate(va), 'write');
-    if (this.checker) this.checkPhys(va, p, width);
+      width === 4
+        ? this.mem.write32(va, value)
+        : width === 1
+          ? this.mem.write8(va, value)
+          : this.mem.write16(va, value);
+    if (p < 0) this.fault(va, p, 'write');
+    if (ck) this.raise(ck.checkPhys(this.cpu, va, p, width), va, 'write');
     this.counts.writes++;
+  }
+
+  /** The oops of a read or write that did not translate (`code`: the write's fault code, NaN for a read). */
+  private fault(va: number, code: number, op: string): never {
+    throw new CpuFault(this.cpu, va, code === FAULT_UNALIGNED ? code : this.mem.translate(va), op);
   }
 
   /** A declared remote write: CPU `cpu`'s copy of the area at `ptr` (per_cpu(x, cpu) = v). */
@@ -626,7 +816,11 @@ export class PerCpu {
     if (this.checker) this.checkWrite(va, len, remote);
     const p = this.mem.fill(va, byte, len);
     if (p < 0) throw new CpuFault(this.cpu, va, p, 'memset');
-    if (this.checker) this.checkBytes(va, new Uint8Array(len).fill(byte), this.target(remote));
+    if (this.checker) {
+      const owner = this.target(remote);
+      if (owner === this.cpu) this.raise(this.checker.checkFill(this.cpu, va, byte, len), va, 'access');
+      else this.checkPhys(va, this.mem.translate(va), len);
+    }
     this.counts.writes++;
   }
 
@@ -648,6 +842,11 @@ export class PerCpu {
    */
   relax(): Promise<void> {
     this.alive();
+    try {
+      this.watchViews();
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
     if (this.gate) {
       // the controller picks who runs next: the event loop has no say
       this.gate.point(P_RELAX);
@@ -691,6 +890,7 @@ export class PerCpu {
    * never arrives makes the others fail instead of hanging.
    */
   async barrier(): Promise<void> {
+    this.watchViews();
     const h = this.header;
     const gen = Atomics.load(h, H_BARRIER_GEN);
     const parties = Atomics.load(h, H_BARRIER_PARTIES);
@@ -716,6 +916,8 @@ export class PerCpu {
     } finally {
       this.atBarrier(0);
     }
+    // another CPU may have freed a viewed area before it arrived: snapshot it now
+    this.watchViews();
   }
 
   /** Marks this CPU as waiting at a barrier, for the machine's watchdog. */

@@ -17,7 +17,7 @@
 import type { ActorEvent } from '../sim/events.ts';
 import { ReplyFollower } from './replies.ts';
 import type { Percpu } from '../kernel/percpu.ts';
-import { PAGE_SIZE, readHeader } from '../mem/layout.ts';
+import { H_SHADOW_BUSY, H_SHADOW_EPOCH, PAGE_OFFSET, PAGE_SIZE, VMALLOC_START, readHeader } from '../mem/layout.ts';
 import { PageWalk } from './walk.ts';
 
 /** How many CPUs a tag can name: tag = allocation * TAG_CPUS + cpu. */
@@ -94,11 +94,49 @@ export interface IsolationViolation {
 
 const hex = (a: number): string => a.toString(16).padStart(16, '0');
 
-/** The per-access check. Pure over the shared buffer; usable in any thread. */
+/**
+ * How far either side of an access the tag cache extends its validated run of one copy's
+ * bytes: far enough that a loop over a page-sized area revalidates a few times per pass, short
+ * enough that a miss (after any tag change anywhere) costs a few hundred loads at most.
+ */
+const RUN_SCAN = 512;
+
+/**
+ * The per-access check. Pure over the shared buffer; usable in any thread.
+ *
+ * Every access is checked against the current shadow and page table, but a check need not
+ * redo what nothing has changed since the last one: the checker keeps, as sanitizers keep
+ * shadow lookups cheap,
+ *  - a translation cache: the page last walked and the page-table word that mapped it; a hit
+ *    re-reads that word (its own walk, one load), so an unmap or a remap of the same address
+ *    to another frame is seen at once, whatever the page-table generation says;
+ *  - a tag cache: a run of bytes of that page that all carry one live copy's tag, and the
+ *    shadow epoch (H_SHADOW_EPOCH, bumped after every tag change) it was validated at; a hit
+ *    needs the epoch unchanged, the translation still good and the access inside the run.
+ * Anything else takes the full check, which refills both. A stale entry can only cause a miss.
+ */
 export class AccessChecker {
   private readonly tags: Int32Array;
   readonly walk: PageWalk;
   readonly enabled: boolean;
+  private readonly header: Int32Array;
+  private readonly pt: Int32Array;
+  private readonly vmallocEnd: number;
+  private readonly physBytes: number;
+  private readonly u8: Uint8Array;
+  private readonly u16: Uint16Array;
+  private readonly i32: Int32Array;
+  private readonly i64: BigInt64Array;
+  /** the cached translation: the page's address (NaN: none), its frame, its page-table word (-1: direct map) and that word's value */
+  private tPage = NaN;
+  private tPhys = 0;
+  private tPte = -1;
+  private tEntry = 0;
+  /** the cached tags: [rLo, rHi) is cpu rCpu's live copy, inside page tPage, as of shadow epoch rEpoch */
+  private rLo = 1;
+  private rHi = 0;
+  private rCpu = -2;
+  private rEpoch = -1;
 
   constructor(sab: SharedArrayBuffer) {
     const l = readHeader(sab);
@@ -107,35 +145,122 @@ export class AccessChecker {
     this.tags = new Int32Array(sab, l.shadowOffset, l.shadowEntries);
     this.walk = new PageWalk(sab);
     this.enabled = l.shadowEntries > 0;
+    this.header = new Int32Array(sab, 0, PAGE_SIZE / 4);
+    this.pt = new Int32Array(sab, l.ptOffset, l.vmallocPages);
+    this.vmallocEnd = VMALLOC_START + l.vmallocBytes;
+    this.physBytes = l.memoryBytes;
+    this.u8 = new Uint8Array(sab, l.physOffset, l.memoryBytes);
+    this.u16 = new Uint16Array(sab, l.physOffset, l.memoryBytes >>> 1);
+    this.i32 = new Int32Array(sab, l.physOffset, l.memoryBytes >>> 2);
+    this.i64 = new BigInt64Array(sab, l.physOffset, l.memoryBytes >>> 3);
+  }
+
+  /** The shadow epoch now: it moves after every change of the tags. */
+  epoch(): number {
+    return Atomics.load(this.header, H_SHADOW_EPOCH);
+  }
+
+  /** Whether the kernel may be zeroing memory now (an allocation is in flight). */
+  busy(): boolean {
+    return Atomics.load(this.header, H_SHADOW_BUSY) !== 0;
+  }
+
+  /** The shadow tag of the byte at physical address `phys`. */
+  tagAt(phys: number): number {
+    return this.tags[phys]!;
+  }
+
+  /** The physical address behind `va` by the checker's own walk, or -1 when nothing maps it. */
+  phys(va: number): number {
+    const off = va - this.tPage;
+    if (off >= 0 && off < PAGE_SIZE && (this.tPte < 0 || this.pt[this.tPte] === this.tEntry)) return this.tPhys + off;
+    return this.translate(va);
+  }
+
+  /** The walk of a translation-cache miss; caches the page when it is mapped. */
+  private translate(va: number): number {
+    this.rLo = 1; // the tag cache lives inside the cached page
+    this.rHi = 0;
+    if (va >= VMALLOC_START && va < this.vmallocEnd) {
+      const idx = Math.floor((va - VMALLOC_START) / PAGE_SIZE);
+      const entry = this.pt[idx]!; // pfn + 1, 0 when not present
+      if (entry === 0) return -1;
+      this.tPage = VMALLOC_START + idx * PAGE_SIZE;
+      this.tPhys = (entry - 1) * PAGE_SIZE;
+      this.tPte = idx;
+      this.tEntry = entry;
+      return this.tPhys + (va - this.tPage);
+    }
+    const d = va - PAGE_OFFSET;
+    if (d >= 0 && d < this.physBytes) {
+      const off = d % PAGE_SIZE;
+      this.tPage = va - off;
+      this.tPhys = d - off;
+      this.tPte = -1;
+      return d;
+    }
+    return -1;
+  }
+
+  /**
+   * Pins a check of an access at `va` that passed: what it depended on, as [epoch, pte,
+   * entry]. It holds while the shadow epoch (H_SHADOW_EPOCH) is still `epoch` (read before the
+   * check) and, unless `pte` is -1 (the direct map, whose translation is fixed), page-table
+   * word `pte` still holds `entry`: a caller may keep the three and test them itself, a few
+   * loads on its hot path. Null when va is not mapped.
+   */
+  pin(va: number, epoch: number): [number, number, number] | null {
+    if (this.phys(va) < 0) return null;
+    return [epoch, this.tPte, this.tEntry];
   }
 
   /** Checks a write of `len` bytes at `va` by `cpu` into `target`'s copy. Null when allowed. */
   checkWrite(cpu: number, va: number, len: number, target: number): AccessFault | null {
+    if (
+      va >= this.rLo &&
+      va + len <= this.rHi &&
+      (target === this.rCpu || target === ANY_CPU) &&
+      this.header[H_SHADOW_EPOCH] === this.rEpoch &&
+      (this.tPte < 0 || this.pt[this.tPte] === this.tEntry)
+    )
+      return null;
     return this.check(cpu, va, len, target, 'wrote');
   }
 
   /** Checks a read; the static section is readable like any live area. */
   checkRead(cpu: number, va: number, len: number, target: number): AccessFault | null {
+    if (
+      va >= this.rLo &&
+      va + len <= this.rHi &&
+      (target === this.rCpu || target === ANY_CPU) &&
+      this.header[H_SHADOW_EPOCH] === this.rEpoch &&
+      (this.tPte < 0 || this.pt[this.tPte] === this.tEntry)
+    )
+      return null;
     return this.check(cpu, va, len, target, 'read');
   }
 
   private check(cpu: number, va: number, len: number, target: number, verb: string): AccessFault | null {
     const access = verb === 'read' ? 'read' : 'write';
+    // the epoch before the tags are read: a change meanwhile leaves the cache stale, never wrong
+    const epoch = Atomics.load(this.header, H_SHADOW_EPOCH);
     // the common case first: inside one page, one live copy of the named CPU
-    if ((va % PAGE_SIZE) + len <= PAGE_SIZE) {
-      const phys = this.walk.walk(va);
+    if (va - this.pageOf(va) + len <= PAGE_SIZE) {
+      const phys = this.phys(va);
       if (phys >= 0) {
         const first = this.tags[phys]!;
-        if (first > 0 && this.tags[phys + len - 1] === first && (target === ANY_CPU || first % TAG_CPUS === target))
+        if (first > 0 && this.tags[phys + len - 1] === first && (target === ANY_CPU || first % TAG_CPUS === target)) {
+          this.cacheRun(va, phys, len, first, epoch);
           return null;
+        }
       }
     }
     let done = 0;
     let tag0 = 0;
     while (done < len) {
       const a = va + done;
-      const n = Math.min(len - done, PAGE_SIZE - (a % PAGE_SIZE));
-      const phys = this.walk.walk(a);
+      const n = Math.min(len - done, PAGE_SIZE - (a - this.pageOf(a)));
+      const phys = this.phys(a);
       if (phys < 0)
         return { kind: 'unmapped', cpu, access, addr: a, len, tag: 0, unitCpu: -1, detail: 'no page maps it' };
       const first = this.tags[phys]!;
@@ -188,15 +313,55 @@ export class AccessChecker {
     return null;
   }
 
+  /** The start of the page holding `va` (addresses are above 2^32: no bit operations). */
+  private pageOf(va: number): number {
+    return va - (va % PAGE_SIZE);
+  }
+
+  /**
+   * Remembers the run of bytes around a checked access [va, va + len) (frame `phys`) that all
+   * carry `tag`, within its page and RUN_SCAN bytes either side, as validated at `epoch`.
+   */
+  private cacheRun(va: number, phys: number, len: number, tag: number, epoch: number): void {
+    // the whole access must carry the tag: the fast test above saw only its two ends
+    for (let p = phys + 1; p < phys + len - 1; p++) if (this.tags[p] !== tag) return;
+    const page = phys - (phys % PAGE_SIZE);
+    const floor = Math.max(page, phys - RUN_SCAN);
+    const ceil = Math.min(page + PAGE_SIZE, phys + len + RUN_SCAN);
+    let lo = phys;
+    while (lo > floor && this.tags[lo - 1] === tag) lo--;
+    let hi = phys + len;
+    while (hi < ceil && this.tags[hi] === tag) hi++;
+    // the translation cache must hold va's page, as the tags were read: the run is valid only with it
+    if (this.phys(va) !== phys) return;
+    this.rLo = va - (phys - lo);
+    this.rHi = va + (hi - phys);
+    this.rCpu = tag % TAG_CPUS;
+    this.rEpoch = epoch;
+  }
+
   /** The tag of the byte before `va` (whose frame is `phys`), or 0 when none is mapped. */
   private tagBefore(va: number, phys: number): number {
-    const prev = va % PAGE_SIZE ? phys - 1 : this.walk.walk(va - 1);
+    const prev = va % PAGE_SIZE ? phys - 1 : this.phys(va - 1);
     return prev >= 0 ? this.tags[prev]! : 0;
   }
 
   /** The data path used `phys` for `va`: it must be the frame the page table names. */
   checkPhys(cpu: number, va: number, phys: number, len: number): AccessFault | null {
-    const want = this.walk.walk(va);
+    const off = va - this.tPage;
+    if (
+      off >= 0 &&
+      off < PAGE_SIZE &&
+      (this.tPte < 0 || this.pt[this.tPte] === this.tEntry) &&
+      phys === this.tPhys + off
+    )
+      return null;
+    return this.checkPhysWalk(cpu, va, phys, len);
+  }
+
+  /** checkPhys() past the cached translation: a walk, and the finding if it disagrees. */
+  private checkPhysWalk(cpu: number, va: number, phys: number, len: number): AccessFault | null {
+    const want = this.phys(va);
     if (want === phys) return null;
     return {
       kind: want < 0 ? 'unmapped' : 'stale-translation',
@@ -218,39 +383,127 @@ export class AccessChecker {
    * `data`. (By the API's discipline nobody else writes an area while its user does.)
    */
   checkContents(cpu: number, va: number, data: Uint8Array): AccessFault | null {
-    for (let i = 0; i < data.length; i++) {
-      const p = this.walk.walk(va + i);
-      if (p < 0 || this.walk.phys[p] !== data[i])
-        return {
-          kind: 'stale-translation',
-          cpu,
-          access: 'write',
-          addr: va + i,
-          len: data.length,
-          tag: p < 0 ? 0 : this.tags[p]!,
-          unitCpu: p < 0 ? -1 : tagCpu(this.tags[p]!),
-          detail: `byte ${i} did not reach the frame the page table maps`,
-        };
+    const len = data.length;
+    for (let i = 0; i < len;) {
+      const a = va + i;
+      const p = this.phys(a);
+      if (p < 0) return this.contentsFault(cpu, a, -1, i, len);
+      const n = Math.min(len - i, PAGE_SIZE - (a - this.tPage)); // phys() left a's page cached
+      const k = this.differs(p, n, data, i, 0);
+      if (k >= 0) return this.contentsFault(cpu, a + k, p + k, i + k, len);
+      i += n;
     }
     return null;
   }
 
+  /** checkContents() of a memset: every byte of [va, va + len) must be `byte`. */
+  checkFill(cpu: number, va: number, byte: number, len: number): AccessFault | null {
+    for (let i = 0; i < len;) {
+      const a = va + i;
+      const p = this.phys(a);
+      if (p < 0) return this.contentsFault(cpu, a, -1, i, len);
+      const n = Math.min(len - i, PAGE_SIZE - (a - this.tPage));
+      const k = this.differs(p, n, null, 0, byte & 0xff);
+      if (k >= 0) return this.contentsFault(cpu, a + k, p + k, i + k, len);
+      i += n;
+    }
+    return null;
+  }
+
+  /** The first of `n` frame bytes from `p` that is not data[from + k] (or `byte`, without data); -1 when none. */
+  private differs(p: number, n: number, data: Uint8Array | null, from: number, byte: number): number {
+    const u8 = this.u8;
+    const base = p >>> 0; // memory stays below 4 GiB: an unsigned index, not a double
+    let k = 0;
+    // four bytes at a time where both sides are aligned (the first differing byte is then found below)
+    if ((base & 3) === 0 && n >= 16) {
+      const i32 = this.i32;
+      const w0 = base >>> 2;
+      const words = n >>> 2;
+      if (!data) {
+        const pattern = Math.imul(byte, 0x01010101);
+        while (k < words && i32[w0 + k] === pattern) k++;
+        k *= 4;
+      } else if (((data.byteOffset + from) & 3) === 0) {
+        const d = new Int32Array(data.buffer, data.byteOffset + from, words);
+        while (k < words && i32[w0 + k] === d[k]) k++;
+        k *= 4;
+      }
+    }
+    if (data) {
+      for (; k < n; k++) if (u8[base + k] !== data[from + k]) return k;
+    } else for (; k < n; k++) if (u8[base + k] !== byte) return k;
+    return -1;
+  }
+
+  /** Byte `i` of a byte-range access (at `va`, frame `p`, -1 unmapped) is not in the frame the page table maps. */
+  private contentsFault(cpu: number, va: number, p: number, i: number, len: number): AccessFault {
+    return {
+      kind: 'stale-translation',
+      cpu,
+      access: 'write',
+      addr: va,
+      len,
+      tag: p < 0 ? 0 : this.tags[p]!,
+      unitCpu: p < 0 ? -1 : tagCpu(this.tags[p]!),
+      detail: `byte ${i} did not reach the frame the page table maps`,
+    };
+  }
+
   /** What the page table says is at `va` (little endian; 1 and 2 bytes unsigned, 4 signed), or NaN. */
   readOwn(va: number, width: 1 | 2 | 4): number {
+    const off = va - this.tPage;
+    // inside the cached page and naturally aligned: one typed load from the frame (a call with
+    // small-integer arguments, cheap even where the JIT does not inline it)
+    if (off >= 0 && off + width <= PAGE_SIZE && (off & (width - 1)) === 0) {
+      const v = this.frameLoad(off, width);
+      if (v === v) return v;
+    }
+    return this.readOwnWalk(va, width);
+  }
+
+  /** The value at offset `off` of the cached page, `width` bytes; NaN when its page-table word changed. */
+  private frameLoad(off: number, width: 1 | 2 | 4): number {
+    if (this.tPte >= 0 && this.pt[this.tPte] !== this.tEntry) return NaN;
+    const p = this.tPhys + off;
+    return width === 4 ? this.i32[p / 4]! : width === 2 ? this.u16[p / 2]! : this.u8[p]!;
+  }
+
+  /** readOwn() byte by byte, each through the walk. */
+  private readOwnWalk(va: number, width: 1 | 2 | 4): number {
     let v = 0;
     for (let i = width - 1; i >= 0; i--) {
-      const p = this.walk.walk(va + i);
-      if (p < 0) return NaN;
-      v = v * 256 + this.walk.phys[p]!;
+      const q = this.phys(va + i);
+      if (q < 0) return NaN;
+      v = v * 256 + this.u8[q]!;
     }
     return width === 4 ? v | 0 : v;
   }
 
   /** A read returned `got` for `va`: it must be what the page table's frame holds. */
   checkValue(cpu: number, va: number, width: 1 | 2 | 4, got: number): AccessFault | null {
+    // the common case inline: the cached page's frame holds it (frameLoad is NaN if its word moved)
+    const off = va - this.tPage;
+    if (off >= 0 && off + width <= PAGE_SIZE && (off & (width - 1)) === 0 && this.frameLoad(off, width) === got)
+      return null;
     const want = this.readOwn(va, width);
-    if (Object.is(want, got) || want === got) return null;
-    const p = this.walk.walk(va);
+    return want === got ? null : this.valueFault(cpu, va, width, got, want);
+  }
+
+  /** A 64-bit read returned `got` for `va`: the frame's eight bytes must hold it. */
+  checkValue64(cpu: number, va: number, got: bigint): AccessFault | null {
+    const off = va - this.tPage;
+    if (off >= 0 && off + 8 <= PAGE_SIZE && (off & 7) === 0 && (this.tPte < 0 || this.pt[this.tPte] === this.tEntry))
+      if (this.i64[(this.tPhys + off) / 8] === got) return null;
+    return (
+      this.checkValue(cpu, va, 4, Number(BigInt.asIntN(32, got))) ??
+      this.checkValue(cpu, va + 4, 4, Number(BigInt.asIntN(32, got >> 32n)))
+    );
+  }
+
+  private valueFault(cpu: number, va: number, width: 1 | 2 | 4, got: number, want: number): AccessFault | null {
+    if (Object.is(want, got)) return null;
+    const p = this.phys(va);
     return {
       kind: 'stale-translation',
       cpu,
@@ -323,7 +576,10 @@ export class IsolationTracker {
   readonly walk: PageWalk;
   readonly nr_cpus: number;
   private readonly tags: Int32Array;
+  private readonly header: Int32Array;
   private readonly enabled: boolean;
+  /** allocation requests taken and not yet answered (their count is H_SHADOW_BUSY) */
+  private readonly allocating = new Set<number>();
   private readonly byId = new Map<number, AllocationInfo>();
   private readonly byPtr = new Map<number, number>();
   private readonly replies = new ReplyFollower({
@@ -343,6 +599,7 @@ export class IsolationTracker {
     const l = readHeader(m.sab);
     this.walk = new PageWalk(m.sab);
     this.tags = new Int32Array(m.sab, l.shadowOffset, l.shadowEntries);
+    this.header = new Int32Array(m.sab, 0, PAGE_SIZE / 4);
     this.enabled = l.shadowEntries > 0;
     this.nr_cpus = m.cpus;
     this.offsets = [...pc.__per_cpu_offset];
@@ -379,6 +636,8 @@ export class IsolationTracker {
       this.tags.fill(tag, p, p + n);
       i += n;
     }
+    // after the tags, so that an access check that validated against the old ones misses
+    Atomics.add(this.header, H_SHADOW_EPOCH, 1);
     return true;
   }
 
@@ -389,7 +648,14 @@ export class IsolationTracker {
 
   /** Follows one actor event. */
   observe(e: ActorEvent): void {
+    if (this.enabled && e.type === 'arrive' && (e.req.kind === 'alloc' || e.req.kind === 'alloc_batch')) {
+      // from here until its reply the kernel may zero memory a freed area's tags still name
+      this.allocating.add(e.task);
+      Atomics.add(this.header, H_SHADOW_BUSY, 1);
+    }
     this.replies.observe(e);
+    if ((e.type === 'done' || e.type === 'bug' || e.type === 'refuse') && this.allocating.delete(e.task))
+      Atomics.sub(this.header, H_SHADOW_BUSY, 1);
   }
 
   private allocated(cpu: number, ptr: number, size: number, chunk: number, off: number): void {

@@ -159,17 +159,29 @@ export class MemAccess {
     return p;
   }
 
-  /** 32-bit read, as a signed integer. */
+  /**
+   * 32-bit read, as a signed integer. The TLB hit is all that is inline: the JIT inlines a
+   * checked access whole only within a budget, so the rest is out of line.
+   */
   read32(va: number): number {
     const off = va & (PAGE_SIZE - 1);
-    if (off <= PAGE_SIZE - 4 && (off & 3) === 0) {
+    if ((off & 3) === 0) {
       const gen = this.ptGen();
       if (va - off === this.tlbPage && gen === this.tlbGen) return this.i32[this.tlbWord + (off >> 2)]!;
-      const p = this.translate(va);
-      if (p < 0) return NaN;
-      this.fillTlb(va, off, p, gen);
-      return this.i32[p / 4]!;
+      return this.read32Fill(va, off, gen);
     }
+    return this.read32Unaligned(va, off);
+  }
+
+  /** An aligned 32-bit read that missed the TLB: one table lookup, which fills it. */
+  private read32Fill(va: number, off: number, gen: number): number {
+    const p = this.translate(va);
+    if (p < 0) return NaN;
+    this.fillTlb(va, off, p, gen);
+    return this.i32[p / 4]!;
+  }
+
+  private read32Unaligned(va: number, off: number): number {
     if (off > PAGE_SIZE - 4) return this.readSlow(va, 4) | 0;
     const p = this.translate(va);
     return p < 0 ? NaN : this.dv.getInt32(p, true);
@@ -178,7 +190,7 @@ export class MemAccess {
   /** 32-bit write; returns the physical address written, or a fault code. */
   write32(va: number, value: number): number {
     const off = va & (PAGE_SIZE - 1);
-    if (off <= PAGE_SIZE - 4 && (off & 3) === 0) {
+    if ((off & 3) === 0) {
       // aligned and inside one page: the TLB, or one table lookup to fill it
       const gen = this.ptGen();
       if (va - off === this.tlbPage && gen === this.tlbGen) {
@@ -186,12 +198,20 @@ export class MemAccess {
         this.i32[w] = value;
         return w * 4;
       }
-      const p = this.translate(va);
-      if (p < 0) return p;
-      this.fillTlb(va, off, p, gen);
-      this.i32[p / 4] = value;
-      return p;
+      return this.write32Fill(va, off, value, gen);
     }
+    return this.write32Unaligned(va, off, value);
+  }
+
+  private write32Fill(va: number, off: number, value: number, gen: number): number {
+    const p = this.translate(va);
+    if (p < 0) return p;
+    this.fillTlb(va, off, p, gen);
+    this.i32[p / 4] = value;
+    return p;
+  }
+
+  private write32Unaligned(va: number, off: number, value: number): number {
     if (off > PAGE_SIZE - 4) return this.writeSlow(va, 4, value);
     const p = this.translate(va);
     if (p >= 0) this.dv.setInt32(p, value, true);

@@ -58,6 +58,16 @@ export const H_BARRIER_PARTIES = 66;
 export const H_ABORT = 67;
 /** Page-table generation: bumped on every unmap, so cached translations know to go stale. */
 export const H_PT_GEN = 68;
+/**
+ * Shadow epoch: bumped after every change of the shadow's tags, so that a CPU's access check
+ * may keep what it validated while the epoch stands (src/check/isolation.ts).
+ */
+export const H_SHADOW_EPOCH = 69;
+/**
+ * Allocations the actor has taken and not yet answered: while nonzero the kernel may be
+ * zeroing memory that a freed area's shadow still names (pcpu_alloc's memset).
+ */
+export const H_SHADOW_BUSY = 70;
 
 /** Float64 indices in the header (byte offset = index * 8), after the Int32 words. */
 export const F_BASE_BYTE = 2048;

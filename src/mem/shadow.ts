@@ -8,17 +8,19 @@
  * a granule as owned by any live allocation that overlaps it.
  */
 import { MemError, checkInt } from './errors.ts';
-import { readHeader } from './layout.ts';
+import { H_SHADOW_EPOCH, PAGE_SIZE, readHeader } from './layout.ts';
 import type { MemAccess } from './access.ts';
 
 export class Shadow {
   readonly shift: number;
   readonly tags: Int32Array;
+  private readonly header: Int32Array;
 
   constructor(sab: SharedArrayBuffer) {
     const l = readHeader(sab);
     this.shift = l.shadowShift;
     this.tags = new Int32Array(sab, l.shadowOffset, l.shadowEntries);
+    this.header = new Int32Array(sab, 0, PAGE_SIZE / 4);
   }
 
   get enabled(): boolean {
@@ -68,6 +70,8 @@ export class Shadow {
     const g0 = Math.floor(phys / this.granule);
     const g1 = Math.floor((phys + len - 1) / this.granule);
     for (let g = g0; g <= g1; g++) Atomics.store(this.tags, g, tag);
+    // after the tags: an access check that cached the old ones sees the epoch move
+    Atomics.add(this.header, H_SHADOW_EPOCH, 1);
   }
 
   private check(fn: string, phys: number, len: number): void {

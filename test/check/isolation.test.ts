@@ -5,7 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CpuFault } from '../../src/api/per-cpu.ts';
+import { PAGE_SIZE, readHeader } from '../../src/mem/layout.ts';
 import { isolationError, sim } from './sim.ts';
+
+const hex = (a: number): string => a.toString(16).padStart(16, '0');
 
 describe('isolation checker', () => {
   it('allows a CPU its own copy, a declared remote write, and the static section', async () => {
@@ -124,5 +127,143 @@ describe('isolation checker', () => {
     const q = await off.alloc_percpu(8, 8);
     off.write(off.per_cpu_ptr(q, 1), 1);
     expect(off.faults).toEqual([]);
+  });
+
+  describe('through the cached fast path', () => {
+    it('a hit is no longer trusted once another CPU frees the area', async () => {
+      const s = sim();
+      const [c0, c1] = [s.cpu(0), s.cpu(1)];
+      const p = await c0.alloc_percpu(16, 8);
+      for (let i = 0; i < 3; i++) c0.this_cpu_add(p, 1); // the TLB fast path, and the checker's cached run
+      c0.this_cpu_write(p + 4, 5);
+      expect(c0.this_cpu_read(p)).toBe(3);
+      await c1.free_percpu(p);
+      const where = `at ${hex(c0.this_cpu_ptr(p))} in cpu 0's copy, allocation #2 (16 bytes at chunk 0 offset 28192, made by cpu 0, freed)`;
+      expect(s.tracker.describe(isolationError(() => c0.this_cpu_add(p, 1)).fault).message).toBe(
+        `use-after-free: cpu 0 wrote 4 bytes ${where}: wrote an area that was freed (seed 77)`,
+      );
+      expect(s.tracker.describe(isolationError(() => c0.this_cpu_read(p)).fault).message).toBe(
+        `use-after-free: cpu 0 read 4 bytes ${where}: read an area that was freed (seed 77)`,
+      );
+    });
+
+    it('a hit on the own copy does not pass a write that names another CPU, nor one past the area', async () => {
+      const s = sim();
+      const c0 = s.cpu(0);
+      const p = await c0.alloc_percpu(16, 8);
+      await c0.alloc_percpu(16, 8); // a neighbour right after it
+      const va = c0.this_cpu_ptr(p);
+      c0.write(va + 12, 1); // the cached run: the whole copy
+      const named = s.tracker.describe(isolationError(() => c0.write(va + 4, 1, 4, 1)).fault);
+      expect(named.message).toBe(
+        `foreign-unit: cpu 0 wrote 4 bytes at ${hex(va + 4)} in cpu 0's copy, allocation #2 (16 bytes at chunk 0 offset 28192, made by cpu 0): cpu 0's copy, but the access named cpu 1 (seed 77)`,
+      );
+      c0.write(va + 12, 2);
+      expect(s.tracker.describe(isolationError(() => c0.write(va + 14, 0x01020304)).fault).message).toBe(
+        `out-of-bounds: cpu 0 wrote 4 bytes at ${hex(va + 14)} in cpu 0's copy, allocation #2 (16 bytes at chunk 0 offset 28192, made by cpu 0): wrote past its area (seed 77)`,
+      );
+    });
+
+    it('a cached translation is not trusted after the page is unmapped and another frame mapped at the same address', async () => {
+      const s = sim();
+      const c1 = s.cpu(1);
+      const p = await c1.alloc_percpu(40000, 8); // a new chunk in the vmalloc range
+      const va = c1.this_cpu_ptr(p) + 8;
+      c1.write(va, 1);
+      c1.write(va, 2); // both the data path's TLB and the checker's caches hold the page
+      const page = va - (va % PAGE_SIZE);
+      s.machine.vm.unmapRange(page, PAGE_SIZE);
+      s.machine.vm.mapPages(page, [s.machine.buddy.allocPages(0)]); // a fresh frame nobody tagged
+      expect(s.tracker.describe(isolationError(() => c1.write(va, 3)).fault).message).toBe(
+        `out-of-bounds: cpu 1 wrote 4 bytes at ${hex(va)} in no copy, no allocation: wrote past its area (seed 77)`,
+      );
+    });
+
+    it.each([
+      ['write', (c: ReturnType<ReturnType<typeof sim>['cpu']>, p: number) => c.this_cpu_write(p, 3)],
+      ['this_cpu_add', (c: ReturnType<ReturnType<typeof sim>['cpu']>, p: number) => void c.this_cpu_add(p, 1)],
+    ])(
+      'a %s through a translation the page table changed without a generation bump is a stale translation',
+      async (_name, op) => {
+        const s = sim();
+        const c1 = s.cpu(1);
+        const p = await c1.alloc_percpu(40000, 8);
+        const va = c1.this_cpu_ptr(p);
+        op(c1, p);
+        op(c1, p); // cached everywhere
+        // the entry rewritten behind the data path's back, to a frame tagged as the same copy
+        const l = readHeader(s.machine.sab);
+        const tags = new Int32Array(s.machine.sab, l.shadowOffset, l.shadowEntries);
+        const idx = (va - s.machine.vm.start) / PAGE_SIZE;
+        const old = (s.machine.vm.pt[idx]! - 1) * PAGE_SIZE;
+        const pfn = s.machine.buddy.allocPages(0);
+        tags.copyWithin(pfn * PAGE_SIZE, old, old + PAGE_SIZE);
+        s.machine.vm.pt[idx] = pfn + 1;
+        expect(s.tracker.describe(isolationError(() => op(c1, p)).fault).message).toBe(
+          `stale-translation: cpu 1 wrote 4 bytes through a stale translation at ${hex(va)} in cpu 1's copy, allocation #2 (40000 bytes at chunk 1 offset 0, made by cpu 1): the access went to physical ${old.toString(16)}, the page table maps it to ${(pfn * PAGE_SIZE).toString(16)} (seed 77)`,
+        );
+      },
+    );
+  });
+
+  describe('a watched this_cpu_words view', () => {
+    it('is checked when made: a view past the copy is refused as out of bounds', async () => {
+      const s = sim();
+      const c0 = s.cpu(0);
+      const p = await c0.alloc_percpu(16, 8);
+      const v = s.tracker.describe(isolationError(() => c0.this_cpu_words(p, 5)).fault);
+      expect(v.message).toBe(
+        `out-of-bounds: cpu 0 wrote 20 bytes at ${hex(c0.this_cpu_ptr(p))} in cpu 0's copy, allocation #2 (16 bytes at chunk 0 offset 28192, made by cpu 0): wrote past its area (seed 77)`,
+      );
+    });
+
+    it('a write after another CPU frees the area is reported at the viewing CPU next call, once when counting', async () => {
+      const s = sim({ count: true });
+      const [c0, c1] = [s.cpu(0), s.cpu(1)];
+      const p = await c0.alloc_percpu(16, 8);
+      const v = c0.this_cpu_words(p, 4);
+      v[1] = 3;
+      await c1.free_percpu(p);
+      await c0.relax(); // c0 learns of the free: the words are kept as they are now
+      v[2] = 4;
+      c0.finish();
+      c0.finish();
+      expect(c0.faults.map((f) => s.tracker.describe(f).message)).toEqual([
+        `use-after-free: cpu 0 wrote 4 bytes at ${hex(c0.this_cpu_ptr(p) + 8)} in cpu 0's copy, allocation #2 (16 bytes at chunk 0 offset 28192, made by cpu 0, freed): wrote an area that was freed (seed 77)`,
+      ]);
+    });
+
+    it('a write after its page is mapped to another frame is a write through a stale translation', async () => {
+      const s = sim();
+      const c1 = s.cpu(1);
+      const p = await c1.alloc_percpu(40000, 8);
+      const va = c1.this_cpu_ptr(p) + 8;
+      const v = c1.this_cpu_words(p + 8, 4);
+      const old =
+        (s.machine.vm.pt[Math.floor((va - s.machine.vm.start) / PAGE_SIZE)]! - 1) * PAGE_SIZE + (va % PAGE_SIZE);
+      const page = va - (va % PAGE_SIZE);
+      s.machine.vm.unmapRange(page, PAGE_SIZE);
+      const pfn = s.machine.buddy.allocPages(0);
+      s.machine.vm.mapPages(page, [pfn]);
+      await c1.relax();
+      v[0] = 9; // the old frame
+      expect(s.tracker.describe(isolationError(() => c1.finish()).fault).message).toBe(
+        `stale-translation: cpu 1 wrote 4 bytes through a stale translation at ${hex(va)} in cpu 0's copy, no allocation: the access went to physical ${old.toString(16)}, the page table maps it to ${(pfn * PAGE_SIZE + (va % PAGE_SIZE)).toString(16)} (seed 77)`,
+      );
+    });
+
+    it('bytes that got a new owner are not compared: the new owner writes them as it likes', async () => {
+      const s = sim();
+      const [c0, c1] = [s.cpu(0), s.cpu(1)];
+      const p = await c0.alloc_percpu(16, 8);
+      c0.this_cpu_words(p, 4);
+      await c1.free_percpu(p);
+      await c0.relax();
+      const q = await c1.alloc_percpu(16, 8);
+      expect(q).toBe(p); // the same bytes, a new allocation
+      c0.this_cpu_write(q, 5);
+      c0.finish();
+      expect(s.tracker.violations).toEqual([]);
+    });
   });
 });
