@@ -15,7 +15,7 @@
  */
 import type { Machine } from '../mem/machine.ts';
 import { BUG_ON, KernelBug } from './bug.ts';
-import { PcpuChunk, RESERVED_CHUNK_ID } from './chunk.ts';
+import { PCPU_ALIGN_CLASSES, PCPU_NO_FAIL, PcpuChunk, RESERVED_CHUNK_ID } from './chunk.ts';
 import {
   NR_CPUS,
   PAGE_SIZE,
@@ -388,6 +388,12 @@ export class Percpu {
     const oslot = this.pcpu_chunk_slot(chunk);
     const map = chunk.map;
     const mask = (this.mutant('area-ignores-align') ? 1 : align) - 1;
+    // a power-of-two alignment has a class in the failed-search memo (see PcpuChunk.fail_size)
+    const align_class = (mask & (mask + 1)) === 0 ? 32 - Math.clz32(mask) : -1;
+    if (align_class >= 0 && size >= chunk.fail_size[align_class]!) {
+      this.pcpu_chunk_relocate(chunk, oslot);
+      return -1;
+    }
     let max_contig = 0;
     let i = 0;
     let off = 0;
@@ -442,12 +448,18 @@ export class Percpu {
 
       chunk.free_size -= map[i]!;
       map[i] = -map[i]!;
+      pcpu_forget_failures(chunk);
 
       this.pcpu_chunk_relocate(chunk, oslot);
       return off;
     }
 
     chunk.contig_hint = max_contig; // the whole map was scanned
+    if (align_class >= 0) {
+      const fail = chunk.fail_size;
+      for (let k = align_class; k < PCPU_ALIGN_CLASSES; k++) if (size < fail[k]!) fail[k] = size;
+      chunk.fail_known = true;
+    }
     this.pcpu_chunk_relocate(chunk, oslot);
     return -1;
   }
@@ -494,6 +506,7 @@ export class Percpu {
 
     map[i] = -map[i]!;
     chunk.free_size += map[i]!;
+    pcpu_forget_failures(chunk);
 
     if (i > 0 && map[i - 1]! >= 0) {
       map[i - 1]! += map[i]!;
@@ -1099,6 +1112,13 @@ export class Percpu {
   slotLists(): PcpuChunk[][] {
     return this.pcpu_slot.map((h) => list_entries<PcpuChunk>(h));
   }
+}
+
+/** The map changed: no failed search is known to fail again. */
+function pcpu_forget_failures(chunk: PcpuChunk): void {
+  if (!chunk.fail_known) return;
+  chunk.fail_size.fill(PCPU_NO_FAIL);
+  chunk.fail_known = false;
 }
 
 /** How reports name a chunk: "reserved", or its number. */
