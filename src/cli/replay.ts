@@ -1,9 +1,10 @@
 /** `percpu-sim replay`: a JSON Lines trace through the allocator, one result line per operation. */
 import { replayCommand } from '../files/rerun.ts';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { isAscii } from 'node:buffer';
 import { allocatorSvg } from '../report/svg.ts';
 import { BadInput, replaySteps } from '../trace/replay.ts';
+import { ByteLines, type ReadBytes, replayBytes } from '../trace/replay-bytes.ts';
 import { compareWithReferenceOnThreads } from '../smp/model-thread.ts';
 import type { Percpu } from '../kernel/percpu.ts';
 import {
@@ -76,6 +77,7 @@ Example:
     const visuals = new Visuals(outputs, values);
     const recorder = visuals.fresh();
     const memoryBytes = values.memory === undefined ? undefined : mib('--memory', values.memory, 16, 4096);
+    if (!values.reference && !values.json && !recorder) return plainMain(file, memoryBytes, svg, outputs);
     let bytes: Buffer;
     try {
       bytes = file === '-' ? await readStdinBytes() : readFileSync(file);
@@ -172,6 +174,105 @@ Example:
     return outputs.finish(0);
   },
 };
+
+/**
+ * replay with no report but the lines (and --svg): the trace is read in blocks as it is
+ * replayed, so memory does not grow with its length (replay-bytes.ts).
+ */
+async function plainMain(
+  file: string,
+  memoryBytes: number | undefined,
+  svg: string | undefined,
+  outputs: Outputs,
+): Promise<number> {
+  let read: ReadBytes;
+  let fd = -1;
+  try {
+    if (file === '-') {
+      const all = await readStdinBytes();
+      let at = 0;
+      read = (into, pos) => {
+        const n = all.copy(into, pos, at);
+        at += n;
+        return n;
+      };
+    } else {
+      fd = openSync(file, 'r');
+      read = (into, pos) => readSync(fd, into, pos, into.length - pos, null);
+    }
+  } catch (e) {
+    throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  const shown = file === '-' ? '<stdin>' : file;
+  const out = new ByteLines((b) => void process.stdout.write(b));
+  let reached = 0;
+  onInterrupt(
+    'replay',
+    () => `stopped at line ${reached} of ${shown}; the results of the lines before it are written`,
+    {
+      flush: () => out.flush(),
+    },
+  );
+  try {
+    const onResourceLimit = (m: string): void => void process.stderr.write(`percpu-sim replay: warning: ${m}\n`);
+    const summary = await drive(
+      replayBytes(withoutBom(read), out, lineText, {
+        ...(memoryBytes === undefined ? {} : { memoryBytes }),
+        onResourceLimit,
+      }),
+      (n) => void (reached = n),
+    );
+    if (summary.pc)
+      outputs.write('--svg', svg, (p) => writeFileSync(p, allocatorSvg(summary.pc!, `percpu-sim replay ${file}`)));
+  } catch (e) {
+    if (e instanceof BadInput) {
+      outputs.finish(2);
+      process.stderr.write(
+        `percpu-sim replay: ${file === '-' ? '<stdin>' : escapeControl(file)}: ${escapeControl(e.message)}\n`,
+      );
+      return 2;
+    }
+    throw e;
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
+  return outputs.finish(0);
+}
+
+/** The trace's first bytes: UTF-16 is refused by name, a UTF-8 byte order mark is dropped (as traceText()). */
+function withoutBom(read: ReadBytes): ReadBytes {
+  let first = true;
+  return (into, at) => {
+    let n = read(into, at);
+    if (!first) return n;
+    first = false;
+    // a regular file or a whole buffer gives its first bytes at once; a shorter start is read on
+    while (n > 0 && n < 3) {
+      const more = read(into, at + n);
+      if (more <= 0) break;
+      n += more;
+    }
+    const b0 = into[at];
+    const b1 = into[at + 1];
+    if (n >= 2 && ((b0 === 0xff && b1 === 0xfe) || (b0 === 0xfe && b1 === 0xff)))
+      throw new UsageError('the trace is UTF-16 (it starts with a UTF-16 byte order mark); write it as UTF-8');
+    if (n >= 3 && b0 === 0xef && b1 === 0xbb && into[at + 2] === 0xbf) {
+      into.copy(into, at, at + 3, at + n);
+      n -= 3;
+    }
+    return n;
+  };
+}
+
+/** One line's bytes as text, by traceText()'s rules. */
+function lineText(bytes: Buffer): string {
+  if (isAscii(bytes)) return bytes.toString('latin1');
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    return escapeInvalidUtf8(bytes);
+  }
+}
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
