@@ -1,11 +1,8 @@
 /** `percpu-sim replay`: a JSON Lines trace through the allocator, one result line per operation. */
-import { replayCommand } from '../files/rerun.ts';
 import { closeSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { isAscii } from 'node:buffer';
-import { allocatorSvg } from '../report/svg.ts';
 import { BadInput, replaySteps } from '../trace/replay.ts';
 import { ByteLines, type ReadBytes, replayBytes } from '../trace/replay-bytes.ts';
-import { compareWithReferenceOnThreads } from '../smp/model-thread.ts';
 import type { Percpu } from '../kernel/percpu.ts';
 import {
   type Command,
@@ -19,7 +16,7 @@ import {
   readStdinBytes,
 } from './common.ts';
 import { Outputs } from './outputs.ts';
-import { HTML_OPTION, Visuals } from './visuals.ts';
+import { HTML_OPTION } from './visual-flags.ts';
 
 export const replay: Command = {
   summary: 'replay a JSON Lines trace of allocator operations, one JSON result line per operation',
@@ -74,10 +71,14 @@ Example:
     const file = positionals[0]!;
     const outputs = new Outputs('replay');
     const svg = outputs.claim('--svg', values.svg);
+    const memoryBytes = values.memory === undefined ? undefined : mib('--memory', values.memory, 16, 4096);
+    if (!values.reference && !values.json && values.html === undefined)
+      return plainMain(file, memoryBytes, svg, outputs);
+    // the reports and the model are loaded only by the runs that use them
+    const { Visuals } = await import('./visuals.ts');
+    const { replayCommand } = await import('../files/rerun.ts');
     const visuals = new Visuals(outputs, values);
     const recorder = visuals.fresh();
-    const memoryBytes = values.memory === undefined ? undefined : mib('--memory', values.memory, 16, 4096);
-    if (!values.reference && !values.json && !recorder) return plainMain(file, memoryBytes, svg, outputs);
     let bytes: Buffer;
     try {
       bytes = file === '-' ? await readStdinBytes() : readFileSync(file);
@@ -138,8 +139,7 @@ Example:
         }),
         (n) => void (reached = n),
       );
-      if (summary.pc)
-        outputs.write('--svg', svg, (p) => writeFileSync(p, allocatorSvg(summary.pc!, `percpu-sim replay ${file}`)));
+      if (summary.pc) await writeSvg(outputs, svg, summary.pc, file);
       visuals.write({
         ...page(true, [
           `${summary.ops} operations: ${summary.allocs} allocations (${summary.failed} failed), ${summary.frees} frees`,
@@ -222,8 +222,7 @@ async function plainMain(
       }),
       (n) => void (reached = n),
     );
-    if (summary.pc)
-      outputs.write('--svg', svg, (p) => writeFileSync(p, allocatorSvg(summary.pc!, `percpu-sim replay ${file}`)));
+    if (summary.pc) await writeSvg(outputs, svg, summary.pc, file);
   } catch (e) {
     if (e instanceof BadInput) {
       outputs.finish(2);
@@ -237,6 +236,13 @@ async function plainMain(
     if (fd >= 0) closeSync(fd);
   }
   return outputs.finish(0);
+}
+
+/** --svg: the final state of every chunk. */
+async function writeSvg(outputs: Outputs, svg: string | undefined, pc: Percpu, file: string): Promise<void> {
+  if (svg === undefined) return;
+  const { allocatorSvg } = await import('../report/svg.ts');
+  outputs.write('--svg', svg, (p) => writeFileSync(p, allocatorSvg(pc, `percpu-sim replay ${file}`)));
 }
 
 /** The trace's first bytes: UTF-16 is refused by name, a UTF-8 byte order mark is dropped (as traceText()). */
@@ -326,6 +332,7 @@ async function referenceMain(
   memoryBytes: number | undefined,
   json: boolean,
 ): Promise<number> {
+  const { compareWithReferenceOnThreads } = await import('../smp/model-thread.ts');
   const c = await compareWithReferenceOnThreads(text, memoryBytes === undefined ? {} : { memoryBytes });
   if (json) process.stdout.write(JSON.stringify(c, null, 2) + '\n');
   else {
