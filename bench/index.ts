@@ -302,8 +302,7 @@ function replayShapes(): void {
         const b = measure(ref, [file], join(dir, 'c.out'));
         js = { secs: Math.min(js.secs, a.secs), peak: Math.min(js.peak, a.peak) };
         c = { secs: Math.min(c.secs, b.secs), peak: Math.min(c.peak, b.peak) };
-        if (i === 0)
-          same = execFileSync('cmp', ['-s', join(dir, 'js.out'), join(dir, 'c.out')], { stdio: 'ignore' }) !== null;
+        if (i === 0) same = spawnSync('cmp', ['-s', join(dir, 'js.out'), join(dir, 'c.out')]).status === 0;
       }
       const mib = (b: number): string => (Number.isFinite(b) ? `${(b / 2 ** 20).toFixed(0)}` : '-');
       rows.push(
