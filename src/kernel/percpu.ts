@@ -98,6 +98,8 @@ export class Percpu {
   readonly warnings: string[] = [];
   private readonly log: KernelLog | undefined;
   private readonly mutants: Readonly<Record<BugName, boolean>>;
+  /** any bug is built in: the paths ask on every page, and an allocator without bugs answers at once */
+  private readonly any_mutant: boolean;
   /** the lock bugs by the path they break; null when there are none */
   private readonly lock_bugs: ReadonlyMap<KernelPath, readonly LockBug[]> | null;
   /** what the allocator calls out to, as it was built with */
@@ -175,6 +177,7 @@ export class Percpu {
     const faults = opts.mutants ?? [];
     const on = new Set(faults.filter((f) => typeof f === 'string'));
     this.mutants = Object.fromEntries(BUG_NAMES.map((n) => [n, on.has(n)])) as Record<BugName, boolean>;
+    this.any_mutant = on.size > 0;
     const lock_bugs = new Map<KernelPath, LockBug[]>();
     for (const f of faults) if (typeof f !== 'string') lock_bugs.set(f.path, [...(lock_bugs.get(f.path) ?? []), f]);
     this.lock_bugs = lock_bugs.size ? lock_bugs : null;
@@ -189,7 +192,7 @@ export class Percpu {
 
   /** Is this bug built in (see mutants.ts)? */
   mutant(name: BugName): boolean {
-    return this.mutants[name];
+    return this.any_mutant && this.mutants[name];
   }
 
   /** A kernel path's steps, with its locks taken as the lock bugs built in for it say. */
