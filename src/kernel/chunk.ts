@@ -39,11 +39,13 @@ export class PcpuChunk extends ListHead {
   /** pcpu_destroy_chunk() has run: any later use is a use after free */
   destroyed = false;
   /**
-   * Not the kernel's: by alignment class, the smallest size whose first-fit search of this map
-   * failed since the map last changed. Fit needs map[i] >= head + size, and a larger
-   * power-of-two alignment never makes a head smaller, so such a search fails again for any
-   * request at least as large and as aligned, and changes nothing (its contig_hint is exact
-   * already). Kept as a running minimum over the classes, so one entry answers.
+   * Not the kernel's: by alignment class, the smallest size a first-fit search of this map is
+   * known to fail for since the map last changed: one more than the most room (size beyond
+   * the head) any free area had in a search that failed. Fit needs map[i] >= head + size, and
+   * a larger power-of-two alignment never makes a head smaller, so such a search fails again
+   * for any request that large at that alignment or above, and changes nothing (its
+   * contig_hint is exact already). Kept as a running minimum over the classes, so one entry
+   * answers.
    */
   readonly fail_size = new Int32Array(PCPU_ALIGN_CLASSES).fill(PCPU_NO_FAIL);
   /** fail_size holds a failure */

@@ -398,6 +398,7 @@ export class Percpu {
       return -1;
     }
     let max_contig = 0;
+    let max_room = -1; // the most any free area had beyond its head: a size above it fits nowhere
     let i = 0;
     let off = 0;
 
@@ -415,6 +416,7 @@ export class Percpu {
 
       if (m < head + size) {
         if (m > max_contig) max_contig = m;
+        if (m - head > max_room) max_room = m - head;
         off += m;
         continue;
       }
@@ -460,7 +462,7 @@ export class Percpu {
     chunk.contig_hint = max_contig; // the whole map was scanned
     if (align_class >= 0) {
       const fail = chunk.fail_size;
-      for (let k = align_class; k < PCPU_ALIGN_CLASSES; k++) if (size < fail[k]!) fail[k] = size;
+      for (let k = align_class; k < PCPU_ALIGN_CLASSES; k++) if (max_room + 1 < fail[k]!) fail[k] = max_room + 1;
       chunk.fail_known = true;
     }
     this.pcpu_chunk_relocate(chunk, oslot);

@@ -32,11 +32,14 @@ describe('the failed-search memo', () => {
     // a 1024-aligned head is 924: 2500 bytes do not fit
     expect(pc.pcpu_alloc_area(c, 2500, 1024)).toBe(-1);
     expect(c.contig_hint).toBe(3000);
-    expect(Array.from(c.fail_size)).toEqual([...Array(10).fill(PCPU_NO_FAIL), 2500, 2500, 2500]);
+    // the area had 3000 - 924 bytes of room at that alignment: 2077 fits nowhere
+    expect(Array.from(c.fail_size)).toEqual([...Array(10).fill(PCPU_NO_FAIL), 2077, 2077, 2077]);
     expect(pc.pcpu_alloc_area(c, 2600, 4096)).toBe(-1);
-    expect(pc.pcpu_alloc_area(c, 2500, 2048)).toBe(-1);
+    expect(pc.pcpu_alloc_area(c, 2077, 2048)).toBe(-1);
+    expect(pc.pcpu_alloc_area(c, 2077, 1024)).toBe(-1);
     expect(c.mapEntries()).toEqual([-100, 3000, -(U - 3100)]);
     expect(c.contig_hint).toBe(3000);
+    expect(c.fail_known).toBe(true);
     // less aligned: searched, and it fits (head 156 to offset 256)
     expect(pc.pcpu_alloc_area(c, 2500, 256)).toBe(256);
     expect(c.mapEntries()).toEqual([-100, 156, -2500, 344, -(U - 3100)]);
