@@ -45,28 +45,41 @@ export class ByteLines {
     this.buf[this.at++] = 10;
   }
 
+  // the pieces of a line are a few bytes each: byte loops, where set(), copy() and write()
+  // cost more in their calls than in their copying
+
   /** ASCII bytes (room made). */
   ascii(lit: Uint8Array): void {
-    this.buf.set(lit, this.at);
-    this.at += lit.length;
+    const buf = this.buf;
+    let at = this.at;
+    for (let k = 0; k < lit.length; k++) buf[at++] = lit[k]!;
+    this.at = at;
   }
 
   /** Bytes of the input (room made). */
   copy(from: Buffer, start: number, end: number): void {
-    this.at += from.copy(this.buf, this.at, start, end);
+    const buf = this.buf;
+    let at = this.at;
+    for (let k = start; k < end; k++) buf[at++] = from[k]!;
+    this.at = at;
   }
 
   /** A whole number in decimal (room made). */
   int(v: number): void {
+    const buf = this.buf;
     if (v < 0) {
-      this.buf[this.at++] = 45;
+      buf[this.at++] = 45;
       v = -v;
     }
-    if (v < 10) {
-      this.buf[this.at++] = 48 + v;
-      return;
-    }
-    this.at += this.buf.write(String(v), this.at, 'latin1');
+    let digits = 1;
+    for (let p = 10; p <= v; p *= 10) digits++;
+    let at = this.at + digits;
+    this.at = at;
+    do {
+      const q = Math.floor(v / 10);
+      buf[--at] = 48 + (v - q * 10);
+      v = q;
+    } while (v > 0);
   }
 
   byte(b: number): void {
