@@ -198,7 +198,14 @@ async function plainMain(
       };
     } else {
       fd = openSync(file, 'r');
-      read = (into, pos) => readSync(fd, into, pos, into.length - pos, null);
+      read = (into, pos) => {
+        try {
+          return readSync(fd, into, pos, into.length - pos, null);
+        } catch (e) {
+          // a directory opens, and fails at its first read
+          throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
+        }
+      };
     }
   } catch (e) {
     throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
