@@ -258,7 +258,8 @@ function replayReference(): void {
  * operations of align-heavy), so the size is PCPU_BENCH_SHAPE_OPS operations (default
  * 2*10^5). PCPU_BENCH_BIN names another percpu-sim to measure (another checkout's
  * bin/percpu-sim.mjs), for a before and after under the same conditions; PCPU_BENCH_MEMORY
- * is its --memory in MiB (default none: the replay machine's own size).
+ * is its --memory in MiB (default none: the replay machine's own size); PCPU_BENCH_SHAPES
+ * a comma-separated list of the shapes to run (default all).
  */
 function replayShapes(): void {
   const ops = Number(process.env.PCPU_BENCH_SHAPE_OPS ?? 2e5);
@@ -291,7 +292,8 @@ function replayShapes(): void {
       return { secs, peak: m ? Number(m[1]) * 1024 : NaN };
     };
     const rows: string[] = [];
-    for (const shape of [...SHAPES, UNSEEN]) {
+    const only = process.env.PCPU_BENCH_SHAPES?.split(',');
+    for (const shape of [...SHAPES, UNSEEN].filter((s) => !only || only.includes(s.name))) {
       const file = join(dir, `${shape.name}.jsonl`);
       writeFileSync(file, shape.make(ops, 1));
       let js = { secs: Infinity, peak: Infinity };
