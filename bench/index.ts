@@ -4,7 +4,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +14,7 @@ import { Replayer, replayText } from '../src/trace/replay.ts';
 import { workerEntry } from '../src/smp/worker-url.ts';
 import { Prng } from '../src/util/prng.ts';
 import { randomTrace } from './trace.ts';
-import { SHAPES } from './shapes.ts';
+import { SHAPES, UNSEEN } from './shapes.ts';
 import { benchSmp } from './smp.ts';
 import { benchCheck } from './check.ts';
 import { benchDataOps, benchDataRuns } from './dataops.ts';
@@ -252,14 +252,22 @@ function replayReference(): void {
 }
 
 /**
- * `percpu-sim replay` against the C build on a trace of every shape in bench/shapes.ts: whole
- * commands, the same file, alternating, best of two; wall time and peak memory. The shapes
- * are heavy for the kernel's O(n) walk (the C build takes minutes on 10^6 operations of
- * some), so the size is PCPU_BENCH_SHAPE_OPS operations (default 2*10^5).
+ * `percpu-sim replay` against the C build on a trace of every shape in bench/shapes.ts, and of
+ * one more (UNSEEN) that nothing was tuned against: whole commands on the same file, the two
+ * alternating, best of three; wall time and peak memory, and their ratios in one table. The
+ * shapes are heavy for the kernel's O(n) walk (the C build takes about a minute on 10^6
+ * operations of align-heavy), so the size is PCPU_BENCH_SHAPE_OPS operations (default
+ * 2*10^5). PCPU_BENCH_BIN names another percpu-sim to measure (another checkout's
+ * bin/percpu-sim.mjs), for a before and after under the same conditions; PCPU_BENCH_MEMORY
+ * is its --memory in MiB (default none: the replay machine's own size); PCPU_BENCH_SHAPES
+ * a comma-separated list of the shapes to run (default all).
  */
 function replayShapes(): void {
   const ops = Number(process.env.PCPU_BENCH_SHAPE_OPS ?? 2e5);
+  const bin = process.env.PCPU_BENCH_BIN ?? fileURLToPath(new URL('../../bin/percpu-sim.mjs', import.meta.url));
+  const memory = process.env.PCPU_BENCH_MEMORY ? ['--memory', process.env.PCPU_BENCH_MEMORY] : [];
   console.log(`kernel: replay of ${fmt(ops)} operations of each trace shape, against the C build (bench/ref)`);
+  console.log(`  ${bin}${memory.length ? ` ${memory.join(' ')}` : ''}; best of three, alternating`);
   const dir = mkdtempSync(join(tmpdir(), 'pcpu-bench-'));
   try {
     const ref = join(dir, 'percpu-ref');
@@ -269,31 +277,47 @@ function replayShapes(): void {
       console.log(`  (no C compiler for the baseline: ${(e as Error).message.split('\n')[0]})`);
       return;
     }
-    const bin = fileURLToPath(new URL('../../bin/percpu-sim.mjs', import.meta.url));
-    const measure = (cmd: string, args: string[]): { secs: number; peak: number } => {
+    const gnuTime = existsSync('/usr/bin/time');
+    const measure = (cmd: string, args: string[], out: string): { secs: number; peak: number } => {
+      const fd = openSync(out, 'w');
       const t = performance.now();
-      const r = spawnSync('/usr/bin/time', ['-f', 'PEAK %M', cmd, ...args], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-        encoding: 'utf8',
-      });
+      const r = gnuTime
+        ? spawnSync('/usr/bin/time', ['-f', 'PEAK %M', cmd, ...args], {
+            stdio: ['ignore', fd, 'pipe'],
+            encoding: 'utf8',
+          })
+        : spawnSync(cmd, args, { stdio: ['ignore', fd, 'pipe'], encoding: 'utf8' });
+      const secs = (performance.now() - t) / 1000;
+      closeSync(fd);
       const m = /PEAK (\d+)/.exec(r.stderr ?? '');
-      return { secs: (performance.now() - t) / 1000, peak: m ? Number(m[1]) * 1024 : NaN };
+      return { secs, peak: m ? Number(m[1]) * 1024 : NaN };
     };
-    for (const shape of SHAPES) {
+    const rows: string[] = [];
+    const only = process.env.PCPU_BENCH_SHAPES?.split(',');
+    for (const shape of [...SHAPES, UNSEEN].filter((s) => !only || only.includes(s.name))) {
       const file = join(dir, `${shape.name}.jsonl`);
       writeFileSync(file, shape.make(ops, 1));
       let js = { secs: Infinity, peak: Infinity };
       let c = { secs: Infinity, peak: Infinity };
-      for (let i = 0; i < 2; i++) {
-        const a = measure(process.execPath, [bin, 'replay', '--memory', '4096', file]);
-        const b = measure(ref, [file]);
+      let same = true;
+      for (let i = 0; i < 3; i++) {
+        const a = measure(process.execPath, [bin, 'replay', ...memory, file], join(dir, 'js.out'));
+        const b = measure(ref, [file], join(dir, 'c.out'));
         js = { secs: Math.min(js.secs, a.secs), peak: Math.min(js.peak, a.peak) };
         c = { secs: Math.min(c.secs, b.secs), peak: Math.min(c.peak, b.peak) };
+        if (i === 0) same = spawnSync('cmp', ['-s', join(dir, 'js.out'), join(dir, 'c.out')]).status === 0;
       }
-      row(`${shape.name}: wall time`, js.secs, ' s', { name: 'C', value: c.secs });
-      if (Number.isFinite(js.peak) && Number.isFinite(c.peak))
-        row(`${shape.name}: peak memory`, js.peak / 2 ** 20, ' MiB', { name: 'C', value: c.peak / 2 ** 20 });
+      const mib = (b: number): string => (Number.isFinite(b) ? `${(b / 2 ** 20).toFixed(0)}` : '-');
+      rows.push(
+        `  ${shape.name.padEnd(15)} ${js.secs.toFixed(2).padStart(8)} ${c.secs.toFixed(2).padStart(8)} ${(js.secs / c.secs).toFixed(2).padStart(6)}x` +
+          `   ${mib(js.peak).padStart(6)} ${mib(c.peak).padStart(6)} ${Number.isFinite(js.peak) ? (js.peak / c.peak).toFixed(2).padStart(6) + 'x' : '      -'}` +
+          `   ${same ? 'same' : 'DIFFERENT'}`,
+      );
     }
+    console.log(
+      `  ${'shape'.padEnd(15)} ${'wall s'.padStart(8)} ${'C s'.padStart(8)} ${'ratio'.padStart(7)}   ${'MiB'.padStart(6)} ${'C MiB'.padStart(6)} ${'ratio'.padStart(7)}   output`,
+    );
+    for (const r of rows) console.log(r);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -4,9 +4,6 @@
  * bad input.
  */
 import { readFileSync } from 'node:fs';
-import { boot } from './boot.ts';
-import { dmesg } from './dmesg.ts';
-import { ftrace } from './ftrace.ts';
 import {
   type Command,
   UsageError,
@@ -16,12 +13,6 @@ import {
   stdoutWritten,
 } from './common.ts';
 export { watchStdout } from './common.ts';
-import { merge } from './merge.ts';
-import { mutants } from './mutants.ts';
-import { replayRun } from './replay-run.ts';
-import { replay } from './replay.ts';
-import { run } from './run.ts';
-import { stress } from './stress.ts';
 
 const GLOBAL_HELP = `percpu-sim: a concurrent SMP simulator of the Linux per-CPU allocator (mm/percpu.c, 2.6.36)
 
@@ -42,24 +33,29 @@ stack of an internal error; --version prints the version.
 Exit status: 0 success, 1 the run found a failure, 2 bad usage or bad input, 3 a run that
 stopped making progress (timed out), 70 an internal error, 130/143 interrupted.`;
 
-const commands: Record<string, Command> = {
-  run,
-  stress,
-  merge,
-  replay,
-  ftrace,
-  'replay-run': replayRun,
-  mutants,
-  boot,
-  dmesg,
+/**
+ * Each command's module, loaded when it runs: a command pays at start-up only for what it
+ * imports itself (replay's reader does not load the SMP machine, the checkers or the reports).
+ */
+const commands: Record<string, () => Promise<Command>> = {
+  run: async () => (await import('./run.ts')).run,
+  stress: async () => (await import('./stress.ts')).stress,
+  merge: async () => (await import('./merge.ts')).merge,
+  replay: async () => (await import('./replay.ts')).replay,
+  ftrace: async () => (await import('./ftrace.ts')).ftrace,
+  'replay-run': async () => (await import('./replay-run.ts')).replayRun,
+  mutants: async () => (await import('./mutants.ts')).mutants,
+  boot: async () => (await import('./boot.ts')).boot,
+  dmesg: async () => (await import('./dmesg.ts')).dmesg,
 };
+const isCommand = (name: string): boolean => Object.hasOwn(commands, name);
 
 /** Runs the command line; returns the exit status, once standard output is written (see stdoutWritten). */
 export async function main(argv: string[]): Promise<number> {
   const name = argv.find((a) => a !== '--verbose');
   const status = await dispatch(argv);
   // an interrupted command has written what finished: it ends as the signal says
-  return stdoutWritten(name !== undefined && commands[name] ? name : '', interruptedExit() ?? status);
+  return stdoutWritten(name !== undefined && isCommand(name) ? name : '', interruptedExit() ?? status);
 }
 
 async function dispatch(argv: string[]): Promise<number> {
@@ -67,7 +63,7 @@ async function dispatch(argv: string[]): Promise<number> {
   const [name, ...rest] = argv.filter((a) => a !== '--verbose');
   if (name === undefined) {
     // no command is a usage error: the help goes where errors go
-    process.stderr.write(globalHelp() + '\n');
+    process.stderr.write((await globalHelp()) + '\n');
     return 2;
   }
   if (name === '--version' || name === '-V') {
@@ -76,8 +72,8 @@ async function dispatch(argv: string[]): Promise<number> {
   }
   if (name === '-h' || name === '--help' || name === 'help') {
     const which = name === 'help' ? rest[0] : undefined;
-    if (which === undefined) process.stdout.write(globalHelp() + '\n');
-    else if (commands[which]) process.stdout.write(commands[which].help + '\n');
+    if (which === undefined) process.stdout.write((await globalHelp()) + '\n');
+    else if (isCommand(which)) process.stdout.write((await commands[which]!()).help + '\n');
     else {
       process.stderr.write(
         `percpu-sim help: no command "${escapeControl(which)}"; the commands are ${Object.keys(commands).join(', ')}\n`,
@@ -86,11 +82,11 @@ async function dispatch(argv: string[]): Promise<number> {
     }
     return 0;
   }
-  const cmd = commands[name];
-  if (!cmd) {
-    process.stderr.write(`percpu-sim: unknown command "${escapeControl(name)}"\n\n${globalHelp()}\n`);
+  if (!isCommand(name)) {
+    process.stderr.write(`percpu-sim: unknown command "${escapeControl(name)}"\n\n${await globalHelp()}\n`);
     return 2;
   }
+  const cmd = await commands[name]!();
   if (rest.includes('-h') || rest.includes('--help')) {
     process.stdout.write(cmd.help + '\n');
     return 0;
@@ -138,10 +134,9 @@ function version(): string {
 
 const HELP_ORDER = ['run', 'stress', 'merge', 'replay', 'ftrace', 'replay-run', 'mutants', 'boot', 'dmesg'];
 
-function globalHelp(): string {
-  const list = Object.entries(commands)
-    .sort(([a], [b]) => HELP_ORDER.indexOf(a) - HELP_ORDER.indexOf(b))
-    .map(([n, c]) => `  ${n.padEnd(12)} ${c.summary}`)
-    .join('\n');
+async function globalHelp(): Promise<string> {
+  const names = Object.keys(commands).sort((a, b) => HELP_ORDER.indexOf(a) - HELP_ORDER.indexOf(b));
+  const loaded = await Promise.all(names.map((n) => commands[n]!()));
+  const list = names.map((n, i) => `  ${n.padEnd(12)} ${loaded[i]!.summary}`).join('\n');
   return GLOBAL_HELP.replace('{commands}', list);
 }

@@ -1,10 +1,8 @@
 /** `percpu-sim replay`: a JSON Lines trace through the allocator, one result line per operation. */
-import { replayCommand } from '../files/rerun.ts';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { isAscii } from 'node:buffer';
-import { allocatorSvg } from '../report/svg.ts';
 import { BadInput, replaySteps } from '../trace/replay.ts';
-import { compareWithReferenceOnThreads } from '../smp/model-thread.ts';
+import { ByteLines, type ReadBytes, replayBytes } from '../trace/replay-bytes.ts';
 import type { Percpu } from '../kernel/percpu.ts';
 import {
   type Command,
@@ -18,7 +16,7 @@ import {
   readStdinBytes,
 } from './common.ts';
 import { Outputs } from './outputs.ts';
-import { HTML_OPTION, Visuals } from './visuals.ts';
+import { HTML_OPTION } from './visual-flags.ts';
 
 export const replay: Command = {
   summary: 'replay a JSON Lines trace of allocator operations, one JSON result line per operation',
@@ -73,9 +71,14 @@ Example:
     const file = positionals[0]!;
     const outputs = new Outputs('replay');
     const svg = outputs.claim('--svg', values.svg);
+    const memoryBytes = values.memory === undefined ? undefined : mib('--memory', values.memory, 16, 4096);
+    if (!values.reference && !values.json && values.html === undefined)
+      return plainMain(file, memoryBytes, svg, outputs);
+    // the reports and the model are loaded only by the runs that use them
+    const { Visuals } = await import('./visuals.ts');
+    const { replayCommand } = await import('../files/rerun.ts');
     const visuals = new Visuals(outputs, values);
     const recorder = visuals.fresh();
-    const memoryBytes = values.memory === undefined ? undefined : mib('--memory', values.memory, 16, 4096);
     let bytes: Buffer;
     try {
       bytes = file === '-' ? await readStdinBytes() : readFileSync(file);
@@ -136,8 +139,7 @@ Example:
         }),
         (n) => void (reached = n),
       );
-      if (summary.pc)
-        outputs.write('--svg', svg, (p) => writeFileSync(p, allocatorSvg(summary.pc!, `percpu-sim replay ${file}`)));
+      if (summary.pc) await writeSvg(outputs, svg, summary.pc, file);
       visuals.write({
         ...page(true, [
           `${summary.ops} operations: ${summary.allocs} allocations (${summary.failed} failed), ${summary.frees} frees`,
@@ -172,6 +174,118 @@ Example:
     return outputs.finish(0);
   },
 };
+
+/**
+ * replay with no report but the lines (and --svg): the trace is read in blocks as it is
+ * replayed, so memory does not grow with its length (replay-bytes.ts).
+ */
+async function plainMain(
+  file: string,
+  memoryBytes: number | undefined,
+  svg: string | undefined,
+  outputs: Outputs,
+): Promise<number> {
+  let read: ReadBytes;
+  let fd = -1;
+  try {
+    if (file === '-') {
+      const all = await readStdinBytes();
+      let at = 0;
+      read = (into, pos) => {
+        const n = all.copy(into, pos, at);
+        at += n;
+        return n;
+      };
+    } else {
+      fd = openSync(file, 'r');
+      read = (into, pos) => {
+        try {
+          return readSync(fd, into, pos, into.length - pos, null);
+        } catch (e) {
+          // a directory opens, and fails at its first read
+          throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
+        }
+      };
+    }
+  } catch (e) {
+    throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  const shown = file === '-' ? '<stdin>' : file;
+  const out = new ByteLines((b) => void process.stdout.write(b));
+  let reached = 0;
+  onInterrupt(
+    'replay',
+    () => `stopped at line ${reached} of ${shown}; the results of the lines before it are written`,
+    {
+      flush: () => out.flush(),
+    },
+  );
+  try {
+    const onResourceLimit = (m: string): void => void process.stderr.write(`percpu-sim replay: warning: ${m}\n`);
+    const summary = await drive(
+      replayBytes(withoutBom(read), out, lineText, {
+        ...(memoryBytes === undefined ? {} : { memoryBytes }),
+        onResourceLimit,
+      }),
+      (n) => void (reached = n),
+    );
+    if (summary.pc) await writeSvg(outputs, svg, summary.pc, file);
+  } catch (e) {
+    if (e instanceof BadInput) {
+      outputs.finish(2);
+      process.stderr.write(
+        `percpu-sim replay: ${file === '-' ? '<stdin>' : escapeControl(file)}: ${escapeControl(e.message)}\n`,
+      );
+      return 2;
+    }
+    throw e;
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
+  return outputs.finish(0);
+}
+
+/** --svg: the final state of every chunk. */
+async function writeSvg(outputs: Outputs, svg: string | undefined, pc: Percpu, file: string): Promise<void> {
+  if (svg === undefined) return;
+  const { allocatorSvg } = await import('../report/svg.ts');
+  outputs.write('--svg', svg, (p) => writeFileSync(p, allocatorSvg(pc, `percpu-sim replay ${file}`)));
+}
+
+/** The trace's first bytes: UTF-16 is refused by name, a UTF-8 byte order mark is dropped (as traceText()). */
+function withoutBom(read: ReadBytes): ReadBytes {
+  let first = true;
+  return (into, at) => {
+    let n = read(into, at);
+    if (!first) return n;
+    first = false;
+    // a regular file or a whole buffer gives its first bytes at once; a shorter start is read on
+    while (n > 0 && n < 3) {
+      const more = read(into, at + n);
+      if (more <= 0) break;
+      n += more;
+    }
+    const b0 = into[at];
+    const b1 = into[at + 1];
+    if (n >= 2 && ((b0 === 0xff && b1 === 0xfe) || (b0 === 0xfe && b1 === 0xff)))
+      throw new UsageError('the trace is UTF-16 (it starts with a UTF-16 byte order mark); write it as UTF-8');
+    if (n >= 3 && b0 === 0xef && b1 === 0xbb && into[at + 2] === 0xbf) {
+      into.copy(into, at, at + 3, at + n);
+      n -= 3;
+    }
+    return n;
+  };
+}
+
+/** One line's bytes as text, by traceText()'s rules. */
+function lineText(bytes: Buffer): string {
+  if (isAscii(bytes)) return bytes.toString('latin1');
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    return escapeInvalidUtf8(bytes);
+  }
+}
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -225,6 +339,7 @@ async function referenceMain(
   memoryBytes: number | undefined,
   json: boolean,
 ): Promise<number> {
+  const { compareWithReferenceOnThreads } = await import('../smp/model-thread.ts');
   const c = await compareWithReferenceOnThreads(text, memoryBytes === undefined ? {} : { memoryBytes });
   if (json) process.stdout.write(JSON.stringify(c, null, 2) + '\n');
   else {

@@ -6,6 +6,11 @@ export const RESERVED_CHUNK_ID = -1;
 
 let nextUid = 1;
 
+/** Alignment classes of the failed-search memo: log2 of a power-of-two alignment, 1 to PAGE_SIZE. */
+export const PCPU_ALIGN_CLASSES = 13;
+/** A fail_size entry that records no failure. */
+export const PCPU_NO_FAIL = 0x7fffffff;
+
 export class PcpuChunk extends ListHead {
   /** a number no other chunk struct of this process ever has (ids are given late and restart per machine) */
   readonly uid = nextUid++;
@@ -33,6 +38,18 @@ export class PcpuChunk extends ListHead {
   linked = false;
   /** pcpu_destroy_chunk() has run: any later use is a use after free */
   destroyed = false;
+  /**
+   * Not the kernel's: by alignment class, the smallest size a first-fit search of this map is
+   * known to fail for since the map last changed: one more than the most room (size beyond
+   * the head) any free area had in a search that failed. Fit needs map[i] >= head + size, and
+   * a larger power-of-two alignment never makes a head smaller, so such a search fails again
+   * for any request that large at that alignment or above, and changes nothing (its
+   * contig_hint is exact already). Kept as a running minimum over the classes, so one entry
+   * answers.
+   */
+  readonly fail_size = new Int32Array(PCPU_ALIGN_CLASSES).fill(PCPU_NO_FAIL);
+  /** fail_size holds a failure */
+  fail_known = false;
   /** offsets of areas carved in the map whose population has not finished: for checkers */
   readonly populating = new Set<number>();
 

@@ -15,7 +15,7 @@
  */
 import type { Machine } from '../mem/machine.ts';
 import { BUG_ON, KernelBug } from './bug.ts';
-import { PcpuChunk, RESERVED_CHUNK_ID } from './chunk.ts';
+import { PCPU_ALIGN_CLASSES, PCPU_NO_FAIL, PcpuChunk, RESERVED_CHUNK_ID } from './chunk.ts';
 import {
   NR_CPUS,
   PAGE_SIZE,
@@ -98,6 +98,8 @@ export class Percpu {
   readonly warnings: string[] = [];
   private readonly log: KernelLog | undefined;
   private readonly mutants: Readonly<Record<BugName, boolean>>;
+  /** any bug is built in: the paths ask on every page, and an allocator without bugs answers at once */
+  private readonly any_mutant: boolean;
   /** the lock bugs by the path they break; null when there are none */
   private readonly lock_bugs: ReadonlyMap<KernelPath, readonly LockBug[]> | null;
   /** what the allocator calls out to, as it was built with */
@@ -175,6 +177,7 @@ export class Percpu {
     const faults = opts.mutants ?? [];
     const on = new Set(faults.filter((f) => typeof f === 'string'));
     this.mutants = Object.fromEntries(BUG_NAMES.map((n) => [n, on.has(n)])) as Record<BugName, boolean>;
+    this.any_mutant = on.size > 0;
     const lock_bugs = new Map<KernelPath, LockBug[]>();
     for (const f of faults) if (typeof f !== 'string') lock_bugs.set(f.path, [...(lock_bugs.get(f.path) ?? []), f]);
     this.lock_bugs = lock_bugs.size ? lock_bugs : null;
@@ -189,7 +192,7 @@ export class Percpu {
 
   /** Is this bug built in (see mutants.ts)? */
   mutant(name: BugName): boolean {
-    return this.mutants[name];
+    return this.any_mutant && this.mutants[name];
   }
 
   /** A kernel path's steps, with its locks taken as the lock bugs built in for it say. */
@@ -388,7 +391,14 @@ export class Percpu {
     const oslot = this.pcpu_chunk_slot(chunk);
     const map = chunk.map;
     const mask = (this.mutant('area-ignores-align') ? 1 : align) - 1;
+    // a power-of-two alignment has a class in the failed-search memo (see PcpuChunk.fail_size)
+    const align_class = (mask & (mask + 1)) === 0 ? 32 - Math.clz32(mask) : -1;
+    if (align_class >= 0 && size >= chunk.fail_size[align_class]!) {
+      this.pcpu_chunk_relocate(chunk, oslot);
+      return -1;
+    }
     let max_contig = 0;
+    let max_room = -1; // the most any free area had beyond its head: a size above it fits nowhere
     let i = 0;
     let off = 0;
 
@@ -406,6 +416,7 @@ export class Percpu {
 
       if (m < head + size) {
         if (m > max_contig) max_contig = m;
+        if (m - head > max_room) max_room = m - head;
         off += m;
         continue;
       }
@@ -442,12 +453,18 @@ export class Percpu {
 
       chunk.free_size -= map[i]!;
       map[i] = -map[i]!;
+      pcpu_forget_failures(chunk);
 
       this.pcpu_chunk_relocate(chunk, oslot);
       return off;
     }
 
     chunk.contig_hint = max_contig; // the whole map was scanned
+    if (align_class >= 0) {
+      const fail = chunk.fail_size;
+      for (let k = align_class; k < PCPU_ALIGN_CLASSES; k++) if (max_room + 1 < fail[k]!) fail[k] = max_room + 1;
+      chunk.fail_known = true;
+    }
     this.pcpu_chunk_relocate(chunk, oslot);
     return -1;
   }
@@ -494,6 +511,7 @@ export class Percpu {
 
     map[i] = -map[i]!;
     chunk.free_size += map[i]!;
+    pcpu_forget_failures(chunk);
 
     if (i > 0 && map[i - 1]! >= 0) {
       map[i - 1]! += map[i]!;
@@ -1099,6 +1117,13 @@ export class Percpu {
   slotLists(): PcpuChunk[][] {
     return this.pcpu_slot.map((h) => list_entries<PcpuChunk>(h));
   }
+}
+
+/** The map changed: no failed search is known to fail again. */
+function pcpu_forget_failures(chunk: PcpuChunk): void {
+  if (!chunk.fail_known) return;
+  chunk.fail_size.fill(PCPU_NO_FAIL);
+  chunk.fail_known = false;
 }
 
 /** How reports name a chunk: "reserved", or its number. */

@@ -144,8 +144,9 @@ export class VmSpace {
 
   /** free_vm_area(): unmaps what is still mapped and releases the range. */
   freeVmArea(area: VmArea): void {
-    const i = this.areas.indexOf(area);
-    if (i < 0)
+    // areas are sorted by address and never overlap: the one that starts at area.addr, if any
+    const i = this.firstAreaFrom(area.addr);
+    if (this.areas[i] !== area)
       throw new MemError(
         'EBUSY',
         'free_vm_area',
@@ -257,8 +258,14 @@ export class VmSpace {
     }
   }
 
-  /** The live area with the highest address below `addr`, or null (binary search). */
+  /** The live area with the highest address below `addr`, or null. */
   private lastAreaBefore(addr: number): VmArea | null {
+    const i = this.firstAreaFrom(addr);
+    return i > 0 ? this.areas[i - 1]! : null;
+  }
+
+  /** The index of the first live area whose address is `addr` or above (binary search). */
+  private firstAreaFrom(addr: number): number {
     let lo = 0;
     let hi = this.areas.length;
     while (lo < hi) {
@@ -266,13 +273,11 @@ export class VmSpace {
       if (this.areas[mid]!.addr < addr) lo = mid + 1;
       else hi = mid;
     }
-    return lo > 0 ? this.areas[lo - 1]! : null;
+    return lo;
   }
 
   private insert(a: VmArea): VmArea {
-    let i = 0;
-    while (i < this.areas.length && this.areas[i]!.addr < a.addr) i++;
-    this.areas.splice(i, 0, a);
+    this.areas.splice(this.firstAreaFrom(a.addr), 0, a);
     return a;
   }
 }

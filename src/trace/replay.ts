@@ -8,7 +8,7 @@ import { MAX_NUMNODES } from '../mem/layout.ts';
 import { KernelBug } from '../kernel/bug.ts';
 import { RESERVED_CHUNK_ID } from '../kernel/chunk.ts';
 import { PAGE_SIZE } from '../kernel/constants.ts';
-import type { Percpu } from '../kernel/percpu.ts';
+import type { AllocResult, Percpu } from '../kernel/percpu.ts';
 import type { PercpuEnv } from '../kernel/percpu-internal.ts';
 import { mm_init } from '../kernel/setup.ts';
 import { bootMachine } from '../sim/boot.ts';
@@ -90,11 +90,14 @@ export class Replayer {
     // (other key orders, spaces, escapes, "reserved") goes through JSON.parse below
     const fast = FAST_ALLOC.exec(text) ?? FAST_FREE.exec(text);
     if (fast) {
-      this.summary.ops++;
-      if (fast[2] === undefined) return this.freeId(this.booted(lineNo, 'free'), fast[1]!, lineNo);
-      const pc = this.booted(lineNo, 'alloc');
-      this.checkFreeId(fast[1]!, lineNo);
-      return this.place(pc, fast[1]!, Number(fast[2]), Number(fast[3]), false, lineNo);
+      if (fast[2] === undefined) {
+        this.freeLine(fast[1]!, lineNo);
+        return freeOutput(JSON.stringify(fast[1]!));
+      }
+      return allocOutput(
+        JSON.stringify(fast[1]!),
+        this.allocLine(fast[1]!, Number(fast[2]), Number(fast[3]), false, lineNo),
+      );
     }
     if (text.trim() === '') return null;
     let op: unknown;
@@ -130,6 +133,26 @@ export class Replayer {
             : `unknown op ${JSON.stringify(o.op)} (expected boot, alloc, free, slab_online or init_late)`,
         );
     }
+  }
+
+  /**
+   * An alloc line already read into its fields (checked as step() checks them: an integer
+   * size and align of at most 15 digits): places it and returns the allocator's result, from
+   * which allocOutput() writes the output line. Throws BadInput as step() would.
+   */
+  allocLine(id: string, size: number, align: number, reserved: boolean, lineNo: number): AllocResult {
+    this.summary.lines = lineNo;
+    this.summary.ops++;
+    const pc = this.booted(lineNo, 'alloc');
+    this.checkFreeId(id, lineNo);
+    return this.place(pc, id, size, align, reserved, lineNo);
+  }
+
+  /** A free line already read into its id: frees it (freeOutput() is its output line). Throws BadInput as step() would. */
+  freeLine(id: string, lineNo: number): void {
+    this.summary.lines = lineNo;
+    this.summary.ops++;
+    this.freeId(this.booted(lineNo, 'free'), id, lineNo);
   }
 
   private booted(lineNo: number, what: string): Percpu {
@@ -189,7 +212,7 @@ export class Replayer {
     const reserved = o.reserved ?? false;
     if (typeof reserved !== 'boolean')
       throw new BadInput(lineNo, `"reserved" must be true or false, got ${JSON.stringify(reserved)}`);
-    return this.place(pc, id, size, align, reserved, lineNo);
+    return allocOutput(JSON.stringify(id), this.place(pc, id, size, align, reserved, lineNo));
   }
 
   /** An id may be allocated when it is new, freed, or its allocation failed. */
@@ -199,12 +222,11 @@ export class Replayer {
       throw new BadInput(lineNo, `id ${JSON.stringify(id)} is still live`);
   }
 
-  /** An allocation whose line has been checked: the allocator places it; returns the output line. */
-  private place(pc: Percpu, id: string, size: number, align: number, reserved: boolean, lineNo: number): string {
+  /** An allocation whose line has been checked: the allocator places it; returns its result. */
+  private place(pc: Percpu, id: string, size: number, align: number, reserved: boolean, lineNo: number): AllocResult {
     const r = runSync(pc, reserved ? pc.__alloc_reserved_percpu(size, align) : pc.__alloc_percpu(size, align));
     this.ids.set(id, r.ptr);
     this.summary.allocs++;
-    const jid = JSON.stringify(id);
     if (!r.ptr) {
       this.summary.failed++;
       // with slab online and no fault injection, these can only come from the size of the
@@ -219,25 +241,24 @@ export class Replayer {
           `line ${lineNo}: the replay machine ran out of ${r.error === 'failed to populate' ? 'physical memory' : 'vmalloc space'} ("${r.error}"); from here on placement reflects that limit (try --memory)`,
         );
       }
-      return `{"op":"alloc","id":${jid},"chunk":null,"error":${JSON.stringify(r.error)}}`;
     }
-    const chunk = r.chunk!.id === RESERVED_CHUNK_ID ? '"reserved"' : String(r.chunk!.id);
-    return `{"op":"alloc","id":${jid},"chunk":${chunk},"offset":${r.off}}`;
+    return r;
   }
 
   private free(o: Json, lineNo: number): string {
     const pc = this.booted(lineNo, 'free');
-    return this.freeId(pc, idField(o, lineNo), lineNo);
+    const id = idField(o, lineNo);
+    this.freeId(pc, id, lineNo);
+    return freeOutput(JSON.stringify(id));
   }
 
-  private freeId(pc: Percpu, id: string, lineNo: number): string {
+  private freeId(pc: Percpu, id: string, lineNo: number): void {
     const ptr = this.ids.get(id);
     if (ptr === undefined) throw new BadInput(lineNo, `id ${JSON.stringify(id)} was never allocated`);
     if (ptr === FREED) throw new BadInput(lineNo, `id ${JSON.stringify(id)} is already freed`);
     runSync(pc, pc.free_percpu(ptr));
     this.ids.set(id, FREED);
     this.summary.frees++;
-    return `{"op":"free","id":${JSON.stringify(id)}}`;
   }
 
   private slabOnline(lineNo: number): string {
@@ -256,6 +277,18 @@ export class Replayer {
     this.late = true;
     return '{"op":"init_late"}';
   }
+}
+
+/** The output line of an allocation, `jid` its id as JSON. */
+export function allocOutput(jid: string, r: AllocResult): string {
+  if (!r.ptr) return `{"op":"alloc","id":${jid},"chunk":null,"error":${JSON.stringify(r.error)}}`;
+  const chunk = r.chunk!.id === RESERVED_CHUNK_ID ? '"reserved"' : String(r.chunk!.id);
+  return `{"op":"alloc","id":${jid},"chunk":${chunk},"offset":${r.off}}`;
+}
+
+/** The output line of a free, `jid` its id as JSON. */
+export function freeOutput(jid: string): string {
+  return `{"op":"free","id":${jid}}`;
 }
 
 /** The keys each operation takes: any other key (a misspelt "reserve") is bad input, not ignored. */

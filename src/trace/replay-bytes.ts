@@ -1,0 +1,262 @@
+/**
+ * Trace replay straight from bytes, for the `replay` command: the trace is read in blocks,
+ * never whole, and the lines traces are made of (alloc and free as writers print them, the
+ * ones step()'s expressions take, and alloc with "reserved" last) are read without building
+ * a string of the line or an object, their output written as bytes. Every other line goes
+ * through Replayer.step() as text, so the output is replayText()'s, byte for byte.
+ */
+import { Buffer } from 'node:buffer';
+import { RESERVED_CHUNK_ID } from '../kernel/chunk.ts';
+import type { AllocResult } from '../kernel/percpu.ts';
+import { STEP } from '../util/steps.ts';
+import { BadInput, Replayer, type ReplayOptions, type ReplaySummary } from './replay.ts';
+
+/** Fills `into` from `at` on; returns how many bytes it read, 0 at the end of the trace. */
+export type ReadBytes = (into: Buffer, at: number) => number;
+
+const OUT_BLOCK = 1 << 18;
+
+/** Output lines gathered into blocks; each block goes to `write` whole, and is not touched again. */
+export class ByteLines {
+  private buf = Buffer.allocUnsafe(OUT_BLOCK);
+  private at = 0;
+
+  constructor(private readonly write: (block: Buffer) => void) {}
+
+  /** Room for `n` more bytes. */
+  room(n: number): void {
+    if (this.at + n <= this.buf.length) return;
+    this.flush();
+    if (n > this.buf.length) this.buf = Buffer.allocUnsafe(n);
+  }
+
+  /** Writes the blocks gathered so far. */
+  flush(): void {
+    if (!this.at) return;
+    this.write(this.buf.subarray(0, this.at));
+    this.buf = Buffer.allocUnsafe(Math.max(OUT_BLOCK, this.buf.length));
+    this.at = 0;
+  }
+
+  /** A line given as text, and its newline. */
+  text(s: string): void {
+    this.room(Buffer.byteLength(s) + 1);
+    this.at += this.buf.write(s, this.at);
+    this.buf[this.at++] = 10;
+  }
+
+  // the pieces of a line are a few bytes each: byte loops, where set(), copy() and write()
+  // cost more in their calls than in their copying
+
+  /** ASCII bytes (room made). */
+  ascii(lit: Uint8Array): void {
+    const buf = this.buf;
+    let at = this.at;
+    for (let k = 0; k < lit.length; k++) buf[at++] = lit[k]!;
+    this.at = at;
+  }
+
+  /** Bytes of the input (room made). */
+  copy(from: Buffer, start: number, end: number): void {
+    const buf = this.buf;
+    let at = this.at;
+    for (let k = start; k < end; k++) buf[at++] = from[k]!;
+    this.at = at;
+  }
+
+  /** A whole number in decimal (room made). */
+  int(v: number): void {
+    const buf = this.buf;
+    if (v < 0) {
+      buf[this.at++] = 45;
+      v = -v;
+    }
+    let digits = 1;
+    for (let p = 10; p <= v; p *= 10) digits++;
+    let at = this.at + digits;
+    this.at = at;
+    do {
+      const q = Math.floor(v / 10);
+      buf[--at] = 48 + (v - q * 10);
+      v = q;
+    } while (v > 0);
+  }
+
+  byte(b: number): void {
+    this.buf[this.at++] = b;
+  }
+}
+
+const bytes = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
+const ALLOC_HEAD = bytes('{"op":"alloc","id":"');
+const FREE_HEAD = bytes('{"op":"free","id":"');
+const SIZE_KEY = bytes(',"size":');
+const ALIGN_KEY = bytes(',"align":');
+const RESERVED_TRUE = bytes(',"reserved":true}');
+const RESERVED_FALSE = bytes(',"reserved":false}');
+const OUT_CHUNK = bytes('","chunk":');
+const OUT_RESERVED = bytes('"reserved"');
+const OUT_OFFSET = bytes(',"offset":');
+const OUT_FREE_TAIL = bytes('"}\n');
+
+/** The bytes an id may hold on the fast path: [A-Za-z0-9_.:/+-], the characters JSON writes as they are. */
+const ID_BYTE = new Uint8Array(256);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:/+-') ID_BYTE[c.charCodeAt(0)] = 1;
+
+function startsWith(buf: Buffer, at: number, end: number, lit: Uint8Array): boolean {
+  if (end - at < lit.length) return false;
+  for (let k = 0; k < lit.length; k++) if (buf[at + k] !== lit[k]) return false;
+  return true;
+}
+
+/**
+ * Replays the trace `read` gives, writing each output line into `out` (flushed at the end,
+ * and before a BadInput or any other error leaves). `decode` turns the bytes of a line that
+ * is not read here into its text (the trace's UTF-8 rules); a byte order mark is the caller's
+ * to drop. Yields the number of the line it has come to every STEP lines, as replaySteps().
+ * Throws BadInput at the first bad line, after writing every earlier line. Options are
+ * replayText()'s but for onStep, which needs every line as text: use replaySteps() for it.
+ */
+export function* replayBytes(
+  read: ReadBytes,
+  out: ByteLines,
+  decode: (line: Buffer) => string,
+  opts: Omit<ReplayOptions, 'onStep'> = {},
+): Generator<number, ReplaySummary> {
+  const r = new Replayer(opts);
+  let buf = Buffer.allocUnsafe(1 << 20);
+  let have = 0; // bytes in buf
+  let start = 0; // where the next line starts
+  let eof = false;
+  let lineNo = 0;
+  let blank = true; // only blank lines so far
+  try {
+    for (;;) {
+      let nl = start < have ? buf.indexOf(10, start) : -1;
+      if (nl < 0 || nl >= have) {
+        if (!eof) {
+          // keep the unfinished line, read more behind it
+          if (start > 0) {
+            buf.copy(buf, 0, start, have);
+            have -= start;
+            start = 0;
+          }
+          if (have === buf.length) {
+            const grown = Buffer.allocUnsafe(buf.length * 2);
+            buf.copy(grown, 0, 0, have);
+            buf = grown;
+          }
+          const n = read(buf, have);
+          if (n > 0) have += n;
+          else eof = true;
+          continue;
+        }
+        if (start >= have) break;
+        nl = have; // the last line has no newline
+      }
+      lineNo++;
+      if (lineNo % STEP === 0) yield lineNo;
+      let end = nl;
+      if (end > start && buf[end - 1] === 13) end--;
+      if (!fastLine(r, buf, start, end, lineNo, out)) {
+        const o = r.step(decode(buf.subarray(start, end)), lineNo);
+        if (o !== null) {
+          blank = false;
+          out.text(o);
+        }
+      } else blank = false;
+      start = nl + 1;
+    }
+    if (blank) throw new BadInput(1, 'the trace is empty: it must start with a "boot" line');
+  } finally {
+    out.flush();
+  }
+  return r.summary;
+}
+
+/**
+ * Reads and applies the line buf[start, end) when it is one of the fast shapes; returns
+ * false, having read nothing and changed nothing, when it is not.
+ */
+function fastLine(r: Replayer, buf: Buffer, start: number, end: number, lineNo: number, out: ByteLines): boolean {
+  if (buf[start] !== 123 || buf[end - 1] !== 125) return false;
+  let alloc: boolean;
+  let p: number;
+  if (startsWith(buf, start, end, ALLOC_HEAD)) {
+    alloc = true;
+    p = start + ALLOC_HEAD.length;
+  } else if (startsWith(buf, start, end, FREE_HEAD)) {
+    alloc = false;
+    p = start + FREE_HEAD.length;
+  } else return false;
+  const idStart = p;
+  while (p < end && ID_BYTE[buf[p]!]) p++;
+  if (p >= end || buf[p] !== 34) return false;
+  const idEnd = p++;
+  if (!alloc) {
+    if (p !== end - 1) return false;
+    r.freeLine(buf.toString('latin1', idStart, idEnd), lineNo);
+    out.room(FREE_HEAD.length + (idEnd - idStart) + 3);
+    out.ascii(FREE_HEAD);
+    out.copy(buf, idStart, idEnd);
+    out.ascii(OUT_FREE_TAIL);
+    return true;
+  }
+  if (!startsWith(buf, p, end, SIZE_KEY)) return false;
+  p += SIZE_KEY.length;
+  const size = intAt(buf, p, end);
+  if (size < 0) return false;
+  p = intEnd;
+  if (!startsWith(buf, p, end, ALIGN_KEY)) return false;
+  p += ALIGN_KEY.length;
+  const align = intAt(buf, p, end);
+  if (align < 0) return false;
+  p = intEnd;
+  let reserved = false;
+  if (p === end - 1) reserved = false;
+  else if (p + RESERVED_TRUE.length === end && startsWith(buf, p, end, RESERVED_TRUE)) reserved = true;
+  else if (p + RESERVED_FALSE.length === end && startsWith(buf, p, end, RESERVED_FALSE)) reserved = false;
+  else return false;
+  const res = r.allocLine(buf.toString('latin1', idStart, idEnd), size, align, reserved, lineNo);
+  writeAlloc(out, buf, idStart, idEnd, res);
+  return true;
+}
+
+/** Where the number intAt() read ends. */
+let intEnd = 0;
+
+/** A JSON integer as writers print them (no sign, no leading zero, at most 15 digits) at buf[p]; -1 when there is none. */
+function intAt(buf: Buffer, p: number, end: number): number {
+  const first = p;
+  let v = 0;
+  while (p < end) {
+    const c = buf[p]!;
+    if (c < 48 || c > 57) break;
+    v = v * 10 + (c - 48);
+    p++;
+  }
+  const n = p - first;
+  if (n === 0 || n > 15 || (n > 1 && buf[first] === 48)) return -1;
+  intEnd = p;
+  return v;
+}
+
+/** allocOutput()'s line, as bytes. */
+function writeAlloc(out: ByteLines, buf: Buffer, idStart: number, idEnd: number, r: AllocResult): void {
+  if (!r.ptr) {
+    out.text(
+      `{"op":"alloc","id":"${buf.toString('latin1', idStart, idEnd)}","chunk":null,"error":${JSON.stringify(r.error)}}`,
+    );
+    return;
+  }
+  out.room(ALLOC_HEAD.length + (idEnd - idStart) + 64);
+  out.ascii(ALLOC_HEAD);
+  out.copy(buf, idStart, idEnd);
+  out.ascii(OUT_CHUNK);
+  if (r.chunk!.id === RESERVED_CHUNK_ID) out.ascii(OUT_RESERVED);
+  else out.int(r.chunk!.id);
+  out.ascii(OUT_OFFSET);
+  out.int(r.off);
+  out.byte(125);
+  out.byte(10);
+}

@@ -1,0 +1,115 @@
+/**
+ * replayBytes() (the replay command's reader) against replayText() on the same traces: the
+ * same output bytes and the same error, whatever blocks the trace comes in, for the lines it
+ * reads itself (alloc, reserved alloc, free) and for those it hands to step().
+ */
+import { Buffer } from 'node:buffer';
+import { describe, expect, it } from 'vitest';
+import { ByteLines, replayBytes } from '../../src/trace/replay-bytes.ts';
+import { BadInput, replayText } from '../../src/trace/replay.ts';
+import { finish } from '../../src/util/steps.ts';
+import { Prng } from '../../src/util/prng.ts';
+import { randomTrace } from './random-trace.ts';
+
+function viaText(text: string): { out: string; error: string | null } {
+  const lines: string[] = [];
+  try {
+    replayText(text, (l) => lines.push(l), { memoryBytes: 256 << 20 });
+    return { out: lines.map((l) => l + '\n').join(''), error: null };
+  } catch (e) {
+    if (!(e instanceof BadInput)) throw e;
+    return { out: lines.map((l) => l + '\n').join(''), error: e.message };
+  }
+}
+
+/** The trace given in blocks of at most `block` bytes. */
+function viaBytes(text: string, block: number): { out: string; error: string | null } {
+  const input = Buffer.from(text, 'utf8');
+  const chunks: Buffer[] = [];
+  const out = new ByteLines((b) => chunks.push(Buffer.from(b)));
+  let at = 0;
+  const read = (into: Buffer, pos: number): number => {
+    const n = input.copy(into, pos, at, Math.min(input.length, at + block));
+    at += n;
+    return n;
+  };
+  let error: string | null = null;
+  try {
+    finish(replayBytes(read, out, (b) => b.toString('utf8'), { memoryBytes: 256 << 20 }));
+  } catch (e) {
+    if (!(e instanceof BadInput)) throw e;
+    error = e.message;
+  }
+  return { out: Buffer.concat(chunks).toString('utf8'), error };
+}
+
+/** Lines of every kind the reader must tell apart, among a random trace's. */
+function mixedTrace(seed: number): string {
+  const r = new Prng(seed);
+  const lines = randomTrace(seed, 1500).trimEnd().split('\n');
+  const odd = [
+    '',
+    '   ',
+    '{"op":"alloc","id":"r1","size":16,"align":8,"reserved":true}',
+    '{"op":"alloc","id":"r2","size":16,"align":8,"reserved":false}',
+    '{"op":"alloc","id":"s1", "size":16,"align":8}',
+    '{"op":"alloc","id":"s2","size":016,"align":8}',
+    '{"op":"alloc","id":"s3","size":16.0,"align":8}',
+    '{"op":"alloc","id":"s4","size":1e2,"align":8}',
+    '{"op":"alloc","id":"\\u00e9t\\u00e9","size":16,"align":8}',
+    '{"op":"alloc","id":"été","size":24,"align":8}',
+    '{"op":"alloc","id":"s5","size":0,"align":8}',
+    '{"op":"alloc","id":"s6","size":123456789012345,"align":8}',
+    '{"op":"alloc","id":"s7","align":8,"size":32}',
+    '{"op":"alloc","id":"","size":40,"align":16}',
+  ];
+  for (let k = 0; k < 30; k++) {
+    const at = r.int(2, lines.length - 1);
+    const line = r.pick(odd);
+    // an id used twice would stop the trace: number the odd ones apart
+    lines.splice(at, 0, line.replace(/"id":"([^"]*)"/, `"id":"$1_${k}"`));
+  }
+  return lines.map((l) => (r.chance(0.05) ? l + '\r' : l)).join('\n') + (r.chance(0.5) ? '\n' : '');
+}
+
+describe('replayBytes writes what replayText writes', () => {
+  it.each([1, 2, 3, 4, 5, 6])('random trace %i, in blocks of 1 byte to 1 MiB', (seed) => {
+    const text = mixedTrace(seed);
+    const want = viaText(text);
+    for (const block of [7, 64, 1000, 1 << 20]) {
+      const got = viaBytes(text, block);
+      expect(got.error).toBe(want.error);
+      expect(got.out).toBe(want.out);
+    }
+    expect(viaBytes(text, 1).out).toBe(want.out);
+  });
+
+  it('stops at the same bad line with the same message, the lines before it written', () => {
+    const text = [
+      '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}',
+      '{"op":"alloc","id":"a","size":16,"align":8}',
+      '{"op":"free","id":"b"}',
+      '{"op":"alloc","id":"c","size":16,"align":8}',
+    ].join('\n');
+    const got = viaBytes(text, 5);
+    expect(got.error).toBe('line 3: id "b" was never allocated');
+    expect(got.out).toBe(
+      '{"op":"boot","unit_size":65536,"static_size":20000,"reserved_size":8192,"dyn_size":20960}\n{"op":"alloc","id":"a","chunk":0,"offset":28192}\n',
+    );
+    expect(viaBytes(text, 5)).toEqual(viaText(text));
+  });
+
+  it('calls a trace of blank lines empty, as replayText does', () => {
+    expect(viaBytes('\n  \n\r\n', 3)).toEqual({
+      out: '',
+      error: 'line 1: the trace is empty: it must start with a "boot" line',
+    });
+    expect(viaText('\n  \n\r\n').error).toBe('line 1: the trace is empty: it must start with a "boot" line');
+  });
+
+  it('reads a line longer than its block', () => {
+    const id = 'x'.repeat(3 << 20);
+    const text = `{"op":"boot","static_size":20000,"reserved_size":0,"dyn_size":20480}\n{"op":"alloc","id":"${id}","size":8,"align":8}\n`;
+    expect(viaBytes(text, 1 << 20)).toEqual(viaText(text));
+  });
+});
