@@ -102,6 +102,15 @@ export class MmProtocolChecker {
     this.uncovered.clear();
   }
 
+  /**
+   * The generation bumped by a flush that is not our page table's (another vmalloc user's,
+   * aimed by a controlled run): current from now on, but it covers none of our changes, so
+   * an entry of ours cleared and not yet bumped for stays uncovered.
+   */
+  foreignFlush(value: number): void {
+    this.generation = value;
+  }
+
   /** A block went back to the page allocator (Buddy.onFree). */
   framesFreed(pfn: number, order: number): void {
     for (let p = pfn; p < pfn + (1 << order); p++) {

@@ -128,7 +128,7 @@ export const SavedRunLogSchema = z.object({
       failOnLeak: z.boolean(),
       countViolations: z.boolean(),
       strictLocks: z.boolean(),
-      schedule: z.array(z.number().int().min(-1)),
+      schedule: z.array(z.number().int().min(-2)),
       memoryHash: z.string(),
       violations: z.array(z.string()),
     })
