@@ -601,6 +601,18 @@ export class PerCpu {
     this.counts.writes++;
   }
 
+  /** atomic64_add(): an atomic add of 8 bytes; returns the old value; `remote` as for write(). */
+  atomic_add64(va: number, delta: bigint, remote: boolean | number = false): bigint {
+    if (this.checker) this.checkWrite(va, 8, remote);
+    const old = this.mem.atomicAdd64(va, delta);
+    if (old === null)
+      throw new CpuFault(this.cpu, va, va % 8 ? FAULT_UNALIGNED : this.mem.translate(va), 'atomic_add64');
+    if (this.checker) this.checkPhys(va, this.mem.translate(va), 8);
+    this.counts.reads++;
+    this.counts.writes++;
+    return old;
+  }
+
   /** Atomic load of 8 bytes; `cpu` as for read(). */
   atomic_read64(va: number, cpu = ANY_CPU): bigint {
     if (this.checker) this.checkRead(va, 8, cpu);
@@ -668,6 +680,11 @@ export class PerCpu {
         }
       }),
     );
+  }
+
+  /** Whether another CPU has failed the phase (the machine's abort flag): for loops that spin without relax(). */
+  get aborted(): boolean {
+    return Atomics.load(this.header, H_ABORT) !== 0;
   }
 
   /** Throws when another CPU has failed the phase (the machine's abort flag). */
