@@ -6,7 +6,7 @@
  */
 import type { AllocItem, AllocReply, Reply } from '../sim/events.ts';
 import { FAULT_UNALIGNED, MemAccess, faultName } from '../mem/access.ts';
-import { ControlledAccess, type DataPathBug } from '../mem/controlled-access.ts';
+import { BuggedAccess, ControlledAccess, type DataPathBug, type FreeDataPathBug } from '../mem/controlled-access.ts';
 import { F_WRITE, Gate, P_RELAX, P_REQUEST, P_SEQ_BEGIN, P_SEQ_END, P_START } from '../mem/gate.ts';
 import { H_ABORT, H_BARRIER_COUNT, H_BARRIER_GEN, H_BARRIER_PARTIES, H_PT_GEN, PAGE_SIZE } from '../mem/layout.ts';
 import { Prng } from '../util/prng.ts';
@@ -35,6 +35,8 @@ export interface CpuContext {
   heartbeat?: SharedArrayBuffer;
   /** a controlled run: the controller's buffer, and the machine the data path is */
   control?: CpuControl;
+  /** data-path bugs built into a free-running CPU (tests of the torn-access probe) */
+  bugs?: FreeDataPathBug[];
 }
 
 /** What a CPU of a controlled run needs: its gate, the longest it waits there, the machine's word. */
@@ -146,7 +148,7 @@ export class PerCpu {
     this.cmem = this.gate
       ? new ControlledAccess(sab, this.gate, { word: c!.word, ...(c!.bugs ? { bugs: c!.bugs } : {}) })
       : null;
-    this.mem = this.cmem ?? new MemAccess(sab);
+    this.mem = this.cmem ?? (ctx.bugs?.length ? new BuggedAccess(sab, ctx.bugs) : new MemAccess(sab));
     this.offset = ctx.per_cpu_offset[ctx.cpu]!;
     this.header = new Int32Array(sab, 0, 1024);
     this.i32 = this.mem.i32;
