@@ -460,7 +460,8 @@ export class PerCpu {
     this.tlbPtr = ptr;
     this.tlbIdx = phys / 4;
     this.tlbGen = gen;
-    this.cmem?.noteFill(va, phys, gen);
+    // what the entry holds now, whatever the code above meant to store
+    this.cmem?.noteFill(va, this.tlbIdx * 4, this.tlbGen);
   }
 
   /** per_cpu(x, cpu) of a 64-bit variable: a plain read, two 32-bit halves on a 32-bit machine. */

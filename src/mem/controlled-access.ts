@@ -74,15 +74,19 @@ export class ControlledAccess extends MemAccess {
 
   /**
    * The machine's own fill (MemAccess.fillTlb, whose generation reads are points here), then a
-   * point that says what it cached, if anything: a controlled run checks the protocol the
-   * uncontrolled path runs, not a copy of it.
+   * point that says what it cached, if anything, read from the entry itself: a controlled run
+   * checks the protocol the uncontrolled path runs, not a copy of it, and not what the fill
+   * was asked to store.
    */
   protected override fillTlb(va: number, off: number, phys: number, gen: number): void {
     // the old order, as a bug to build in: the generation read after the walk, not before
     if (this.genAfterWalk || this.tagAfterWalk) gen = this.ptGen();
+    const page = this.tlbPage;
+    const word = this.tlbWord;
+    const tag = this.tlbGen;
     super.fillTlb(va, off, phys, gen);
-    if (this.tlbPage === va - off && this.tlbGen === gen)
-      this.gate.point(P_FILL, va - off, Math.floor((phys - off) / PAGE_SIZE), gen);
+    if (this.tlbPage !== page || this.tlbWord !== word || this.tlbGen !== tag)
+      this.gate.point(P_FILL, this.tlbPage, this.tlbFrame(), this.tlbGen);
   }
 
   /** Runs one operation and reports it: where, how long, how, and through which frame. */

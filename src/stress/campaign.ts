@@ -57,15 +57,15 @@ export function stressOnWorkers(
 export const WORKER_ROUND = 5;
 
 /**
- * Of those, which run under the controller: two in every four (so one seed in ten), the second
- * and third, whose seeds differ in parity. A seed's parity picks its backend (resolveMachine),
- * so controlled and uncontrolled rounds each run on both backends, and the first controlled
- * round on the vm backend, where the page-table and TLB protocol lives, is the campaign's second
- * worker round whatever its base.
+ * Of those, which run under the controller: two in every four (so one seed in ten), the first
+ * and the fourth, whose seeds differ in parity, as do the second and third, which run free. A
+ * seed's parity picks its backend (resolveMachine), so controlled and free rounds each run on
+ * both backends; the first round is controlled and, from the default base, on the vm backend,
+ * where the page-table and TLB protocol lives, and the second runs free.
  */
 export function controlledSeed(base: number, seed: number): boolean {
   const i = ((seed - base) >>> 0) % (4 * WORKER_ROUND);
-  return i === 2 * WORKER_ROUND - 1 || i === 3 * WORKER_ROUND - 1;
+  return i === WORKER_ROUND - 2 || i === 4 * WORKER_ROUND - 2;
 }
 
 /** The options of a controlled worker run of a configuration: its policy picks the threads too. */
@@ -125,9 +125,13 @@ export function campaignSeeds(base: number, runs: number, shard: Shard | null): 
   return seeds;
 }
 
-/** Whether the seed at this place of the campaign runs on worker threads. */
+/**
+ * Whether the seed at this place of the campaign runs on worker threads: the fourth of every
+ * five, so that the first is a seed of the same parity as the base (a vm seed from the default
+ * base), and the first controlled round, early in a campaign, walks page tables.
+ */
 export function onWorkers(base: number, seed: number): boolean {
-  return ((seed - base) >>> 0) % WORKER_ROUND === WORKER_ROUND - 1;
+  return ((seed - base) >>> 0) % WORKER_ROUND === WORKER_ROUND - 2;
 }
 
 /** Runs one seed of a campaign in this thread: the deterministic engine, or a worker round. */
