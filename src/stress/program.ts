@@ -459,7 +459,7 @@ const PROBE_SIZE = 80;
  * its writer stops: on a busy machine two threads share a core for long stretches, and only
  * loads made while both run can meet a store in its middle. A phase lasts PROBE_CAP_MS at most.
  */
-const PROBE_SEEN = 1024;
+const PROBE_SEEN = 4096;
 const PROBE_CAP_MS = 150;
 
 /** One location of the probe: how its owner stores generation g there, and how another CPU loads it. */
@@ -533,6 +533,50 @@ const PROBE_KINDS: ProbeKind[] = [
   },
 ];
 
+/**
+ * The same stores and loads straight through the machine's data path (MemAccess), with no
+ * per-CPU API around them: a store there takes tens of nanoseconds, not a microsecond, so a
+ * load meets a store split nanoseconds wide as often as one split by a whole API call.
+ */
+const RAW_KINDS: ProbeKind[] = [
+  {
+    what: 'a 64-bit load of its 64-bit stores (MemAccess.read64, write64)',
+    bytes: 8,
+    store: (cpu, ptr, g) => void cpu.mem.write64(cpu.this_cpu_ptr(ptr) + P_PLAIN64, REP64[g]!),
+    load: (cpu, ptr, o) => cpu.mem.read64(cpu.per_cpu_ptr(ptr, o) + P_PLAIN64) ?? 0n,
+  },
+  {
+    what: 'an atomic 64-bit load of its atomic 64-bit stores (MemAccess.atomicLoad64, atomicStore64)',
+    bytes: 8,
+    store: (cpu, ptr, g) => void cpu.mem.atomicStore64(cpu.this_cpu_ptr(ptr) + P_ATOMIC64, REP64[g]!),
+    load: (cpu, ptr, o) => cpu.mem.atomicLoad64(cpu.per_cpu_ptr(ptr, o) + P_ATOMIC64) ?? 0n,
+  },
+  {
+    what: 'a 32-bit load of its 32-bit stores (MemAccess.read32, write32)',
+    bytes: 4,
+    store: (cpu, ptr, g) => void cpu.mem.write32(cpu.this_cpu_ptr(ptr) + P_PLAIN32, rep(g, 4)),
+    load: (cpu, ptr, o) => cpu.mem.read32(cpu.per_cpu_ptr(ptr, o) + P_PLAIN32),
+  },
+  {
+    what: 'an atomic 32-bit load of its atomic 32-bit stores (MemAccess.atomicLoad, atomicStore)',
+    bytes: 4,
+    store: (cpu, ptr, g) => void cpu.mem.atomicStore(cpu.this_cpu_ptr(ptr) + P_ATOMIC32, rep(g, 4), 4),
+    load: (cpu, ptr, o) => cpu.mem.atomicLoad(cpu.per_cpu_ptr(ptr, o) + P_ATOMIC32, 4),
+  },
+  {
+    what: 'a 16-bit load of its 16-bit stores (MemAccess.read16, write16)',
+    bytes: 2,
+    store: (cpu, ptr, g) => void cpu.mem.write16(cpu.this_cpu_ptr(ptr) + P_PLAIN16, rep(g, 2)),
+    load: (cpu, ptr, o) => cpu.mem.read16(cpu.per_cpu_ptr(ptr, o) + P_PLAIN16),
+  },
+  {
+    what: 'an atomic 16-bit load of its atomic 16-bit stores (MemAccess.atomicLoad, atomicStore)',
+    bytes: 2,
+    store: (cpu, ptr, g) => void cpu.mem.atomicStore(cpu.this_cpu_ptr(ptr) + P_ATOMIC16, rep(g, 2), 2),
+    load: (cpu, ptr, o) => cpu.mem.atomicLoad(cpu.per_cpu_ptr(ptr, o) + P_ATOMIC16, 2),
+  },
+];
+
 /** Whether `v` is one store's value: every byte the same. */
 function whole(v: number | bigint, bytes: 2 | 4 | 8): boolean {
   if (typeof v === 'bigint') return v === REP64[Number(v & 0xffn)];
@@ -565,7 +609,10 @@ export async function tornProbe(cpu: PerCpu, ptr: number, iters: number, word: 3
   // CPU 2k stores to its copy and 2k + 1 reads it; with an odd count the last CPU reads CPU 0's too
   const writes = me % 2 === 0 && me + 1 < n;
   const reads = me % 2 === 1 ? me - 1 : me === n - 1 ? 0 : -1;
-  const kinds = word === 32 ? PROBE_KINDS.slice(1) : PROBE_KINDS;
+  // a 32-bit machine's plain 64-bit access is two: it may tear, and only the others are probed
+  const kinds = [...PROBE_KINDS, ...RAW_KINDS].filter(
+    (k) => word === 64 || k.bytes < 8 || /atomic|u64_stats/.test(k.what),
+  );
   const readers = writes ? [me + 1, ...(me === 0 && n % 2 === 1 && n > 2 ? [n - 1] : [])] : [];
   const deadline = Date.now() + 10_000;
   /** a partner failed or is stuck: its own CPU says why */
@@ -623,28 +670,40 @@ export async function tornProbe(cpu: PerCpu, ptr: number, iters: number, word: 3
       }
     }
   }
-  // then every CPU of a pair adds to the writer's counters at once, until each has seen the
-  // other's count move under it often enough (or the phase's time is up)
-  rendezvous(kinds.length + 1);
+  // then every CPU of a pair adds to the writer's counters at once, through the API and then
+  // straight through MemAccess, until each has seen the other's count move under it often
+  // enough (or the phase's time is up)
   const owner = writes ? me : reads;
-  if (owner >= 0) {
+  const mine = cpu.this_cpu_ptr(ptr) + P_ADDS;
+  let added = 0;
+  for (const raw of [false, true]) {
+    rendezvous(kinds.length + (raw ? 2 : 1));
+    if (owner < 0) continue;
     const va = cpu.per_cpu_ptr(ptr, owner);
     const remote = owner === me ? false : owner;
     const partners = writes ? readers : [reads];
     const end = Math.min(deadline, Date.now() + PROBE_CAP_MS);
-    const mine = cpu.this_cpu_ptr(ptr) + P_ADDS;
     let moved = 0;
     let before = partners.map((c) => word4(c, P_ADDS));
     for (let i = 1; ; i++) {
-      cpu.atomic_add64(va + P_SUM64, 1n, remote);
-      cpu.atomic_add(va + P_SUM32, 1, 4, remote);
-      cpu.atomic_add(va + P_SUM16, 1, 2, remote);
+      if (raw) {
+        cpu.mem.atomicAdd64(va + P_SUM64, 1n);
+        cpu.mem.atomicAdd(va + P_SUM32, 1, 4);
+        cpu.mem.atomicAdd(va + P_SUM16, 1, 2);
+      } else {
+        cpu.atomic_add64(va + P_SUM64, 1n, remote);
+        cpu.atomic_add(va + P_SUM32, 1, 4, remote);
+        cpu.atomic_add(va + P_SUM16, 1, 2, remote);
+      }
       if ((i & 15) === 0) {
-        cpu.atomic_write(mine, i, 4);
+        cpu.atomic_write(mine, added + i, 4);
         const now = partners.map((c) => word4(c, P_ADDS));
         if (now.some((x, j) => x !== before[j])) moved++;
         before = now;
-        if (i >= iters && (moved >= PROBE_SEEN / 16 || Date.now() > end || cpu.aborted)) break;
+        if (i >= iters && (moved >= PROBE_SEEN / 16 || Date.now() > end || cpu.aborted)) {
+          added += i;
+          break;
+        }
       }
     }
   }
