@@ -161,8 +161,6 @@ export class Controller {
   private readonly changeAt: Set<number>;
   /** the aimed flushes' own stream, so the policy's choices stay those of its seed */
   private readonly flushPrng: Prng;
-  /** unrelated flushes made */
-  flushes = 0;
 
   constructor(
     readonly cpus: number,
@@ -295,7 +293,6 @@ export class Controller {
   private flush(): void {
     if (!this.header) throw new ControlError('controlled run: a recorded flush, but no machine is attached');
     const g = Atomics.add(this.header, H_PT_GEN, 1) + 1;
-    this.flushes++;
     this.checker?.foreignFlush(g);
   }
 
