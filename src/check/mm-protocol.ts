@@ -76,6 +76,11 @@ export class MmProtocolChecker {
 
   // ------------------------------------------------------------ the page table (main thread)
 
+  /** Whether any vmalloc page is mapped now. */
+  get mapsAny(): boolean {
+    return this.pte.size > 0;
+  }
+
   /** An entry changed (PtObserver.pte). */
   pteChanged(vpn: number, oldPfn: number, newPfn: number): void {
     if (oldPfn >= 0) {

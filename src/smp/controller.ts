@@ -76,7 +76,7 @@ export interface ControlOptions {
  * time; here the controller aims such flushes into the one window a fill protocol can get
  * wrong, so that a fill tagged with a generation other than its walk's shows on every run.
  */
-export const AIM_FLUSH = 0.25;
+export const AIM_FLUSH = 0.1;
 
 /** The entity that runs the allocator actor in a schedule. */
 export const ACTOR = -1;
@@ -276,11 +276,12 @@ export class Controller {
   /**
    * Whether CPU `cpu`, about to be let go, first sees an unrelated flush: only when it is
    * parked inside a fill's window (it read the generation or walked the table, and may fill
-   * next), the page table is watched, and the flushes' own odds say so. Never on a replay,
-   * whose flushes are in its schedule.
+   * next), the page table is watched and maps something, and the flushes' own odds say so.
+   * Never on a replay, whose flushes are in its schedule.
    */
   private aimed(cpu: number): boolean {
-    if (this.o.schedule || !this.checker || !this.header) return false;
+    // nothing of ours in the page table (the km backend): no fill there to get wrong
+    if (this.o.schedule || !this.checker?.mapsAny || !this.header) return false;
     const kind = this.view.get(cpu, S_KIND);
     if (this.state(cpu) !== ST_PARKED || (kind !== P_GEN && kind !== P_PTE)) return false;
     return this.flushPrng.float() < (this.o.aimFlush ?? AIM_FLUSH);

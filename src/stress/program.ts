@@ -460,7 +460,7 @@ const PROBE_SIZE = 80;
  * loads made while both run can meet a store in its middle. A phase lasts PROBE_CAP_MS at most.
  */
 const PROBE_SEEN = 4096;
-const PROBE_CAP_MS = 150;
+const PROBE_CAP_MS = 60;
 
 /** One location of the probe: how its owner stores generation g there, and how another CPU loads it. */
 interface ProbeKind {
