@@ -91,7 +91,7 @@ export interface ControlledRun {
   policy: ControlOptions['policy'];
   seed: number;
   word: 32 | 64;
-  /** every choice, a CPU or -1 for the allocator actor */
+  /** every choice, a CPU, -1 for the allocator actor or -2 for an unrelated TLB flush */
   schedule: number[];
   /** scheduling points the CPUs reported */
   points: number;
