@@ -460,11 +460,19 @@ const PROBE_SIZE = 80;
  * loads made while both run can meet a store in its middle. A phase lasts PROBE_CAP_MS at most.
  */
 const PROBE_SEEN = 4096;
+/**
+ * Straight through MemAccess a store takes tens of nanoseconds, and one split with nothing
+ * between its halves is met by a load only when the cache line changes hands between them:
+ * those phases run until their reader has seen this many changes (some milliseconds).
+ */
+const PROBE_SEEN_RAW = 1 << 18;
 const PROBE_CAP_MS = 60;
 
 /** One location of the probe: how its owner stores generation g there, and how another CPU loads it. */
 interface ProbeKind {
   what: string;
+  /** straight through MemAccess: the phase runs to PROBE_SEEN_RAW */
+  raw?: boolean;
   bytes: 2 | 4 | 8;
   store(cpu: PerCpu, ptr: number, g: number, prev: number): void;
   load(cpu: PerCpu, ptr: number, owner: number): number | bigint;
@@ -541,36 +549,42 @@ const PROBE_KINDS: ProbeKind[] = [
 const RAW_KINDS: ProbeKind[] = [
   {
     what: 'a 64-bit load of its 64-bit stores (MemAccess.read64, write64)',
+    raw: true,
     bytes: 8,
     store: (cpu, ptr, g) => void cpu.mem.write64(cpu.this_cpu_ptr(ptr) + P_PLAIN64, REP64[g]!),
     load: (cpu, ptr, o) => cpu.mem.read64(cpu.per_cpu_ptr(ptr, o) + P_PLAIN64) ?? 0n,
   },
   {
     what: 'an atomic 64-bit load of its atomic 64-bit stores (MemAccess.atomicLoad64, atomicStore64)',
+    raw: true,
     bytes: 8,
     store: (cpu, ptr, g) => void cpu.mem.atomicStore64(cpu.this_cpu_ptr(ptr) + P_ATOMIC64, REP64[g]!),
     load: (cpu, ptr, o) => cpu.mem.atomicLoad64(cpu.per_cpu_ptr(ptr, o) + P_ATOMIC64) ?? 0n,
   },
   {
     what: 'a 32-bit load of its 32-bit stores (MemAccess.read32, write32)',
+    raw: true,
     bytes: 4,
     store: (cpu, ptr, g) => void cpu.mem.write32(cpu.this_cpu_ptr(ptr) + P_PLAIN32, rep(g, 4)),
     load: (cpu, ptr, o) => cpu.mem.read32(cpu.per_cpu_ptr(ptr, o) + P_PLAIN32),
   },
   {
     what: 'an atomic 32-bit load of its atomic 32-bit stores (MemAccess.atomicLoad, atomicStore)',
+    raw: true,
     bytes: 4,
     store: (cpu, ptr, g) => void cpu.mem.atomicStore(cpu.this_cpu_ptr(ptr) + P_ATOMIC32, rep(g, 4), 4),
     load: (cpu, ptr, o) => cpu.mem.atomicLoad(cpu.per_cpu_ptr(ptr, o) + P_ATOMIC32, 4),
   },
   {
     what: 'a 16-bit load of its 16-bit stores (MemAccess.read16, write16)',
+    raw: true,
     bytes: 2,
     store: (cpu, ptr, g) => void cpu.mem.write16(cpu.this_cpu_ptr(ptr) + P_PLAIN16, rep(g, 2)),
     load: (cpu, ptr, o) => cpu.mem.read16(cpu.per_cpu_ptr(ptr, o) + P_PLAIN16),
   },
   {
     what: 'an atomic 16-bit load of its atomic 16-bit stores (MemAccess.atomicLoad, atomicStore)',
+    raw: true,
     bytes: 2,
     store: (cpu, ptr, g) => void cpu.mem.atomicStore(cpu.this_cpu_ptr(ptr) + P_ATOMIC16, rep(g, 2), 2),
     load: (cpu, ptr, o) => cpu.mem.atomicLoad(cpu.per_cpu_ptr(ptr, o) + P_ATOMIC16, 2),
@@ -593,12 +607,12 @@ function torn(cpu: PerCpu, writer: number, k: ProbeKind, got: number | bigint): 
 }
 
 /**
- * The torn-access probe, on free threads only (nothing tears one thread at a time): CPUs in
- * pairs, started together at a barrier, one storing values whose every byte carries the same
- * generation through each width and each kind of store (plain, atomic, this_cpu, a u64_stats
- * counter), the other loading them remotely, each load checked to be one store's; one kind
- * at a time, so that every load can meet a store in its middle. Then both add to the same
- * counters atomically, and the sums must come out whole. Aligned accesses of up to 64 bits
+ * The torn-access probe, on free threads only (nothing tears one thread at a time): two CPUs,
+ * started together, one storing values whose every byte carries the same generation through
+ * each width and each kind of store (plain, atomic, this_cpu, a u64_stats counter, and
+ * straight through MemAccess), the other loading them remotely, each load checked to be one
+ * store's; one kind at a time, so that every load can meet a store in its middle. Then both
+ * add to the same counters atomically, and the sums must come out whole. Aligned accesses of up to 64 bits
  * are single-copy atomic here (typed arrays and Atomics), so a correct data path never shows
  * a torn value. On a 32-bit machine a plain 64-bit value may tear: it is not probed there.
  */
@@ -606,14 +620,15 @@ export async function tornProbe(cpu: PerCpu, ptr: number, iters: number, word: 3
   const n = cpu.nr_cpus;
   const me = cpu.cpu;
   if (!ptr || n < 2 || iters <= 0) return;
-  // CPU 2k stores to its copy and 2k + 1 reads it; with an odd count the last CPU reads CPU 0's too
-  const writes = me % 2 === 0 && me + 1 < n;
-  const reads = me % 2 === 1 ? me - 1 : me === n - 1 ? 0 : -1;
+  // CPU 0 stores to its copy and CPU 1 reads it; the others wait at the barrier, asleep, so
+  // that on a busy machine the two spinning threads find cores at once as often as they can
+  const writes = me === 0;
+  const reads = me === 1 ? 0 : -1;
   // a 32-bit machine's plain 64-bit access is two: it may tear, and only the others are probed
   const kinds = [...PROBE_KINDS, ...RAW_KINDS].filter(
     (k) => word === 64 || k.bytes < 8 || /atomic|u64_stats/.test(k.what),
   );
-  const readers = writes ? [me + 1, ...(me === 0 && n % 2 === 1 && n > 2 ? [n - 1] : [])] : [];
+  const readers = writes ? [1] : [];
   const deadline = Date.now() + 10_000;
   /** a partner failed or is stuck: its own CPU says why */
   const gone = (): boolean => cpu.aborted || Date.now() > deadline;
@@ -647,7 +662,9 @@ export async function tornProbe(cpu: PerCpu, ptr: number, iters: number, word: 3
         if (
           (i & 63) === 63 &&
           i >= iters &&
-          (readers.every((r) => word4(r, P_SEEN) >= PROBE_SEEN) || Date.now() > end || cpu.aborted)
+          (readers.every((r) => word4(r, P_SEEN) >= (k.raw ? PROBE_SEEN_RAW : PROBE_SEEN)) ||
+            Date.now() > end ||
+            cpu.aborted)
         )
           break;
       }
@@ -655,6 +672,8 @@ export async function tornProbe(cpu: PerCpu, ptr: number, iters: number, word: 3
     } else if (reads >= 0) {
       let last: number | bigint = -1;
       let seen = 0;
+      // its own bookkeeping goes through the API: rarer between loads that cost less
+      const every = k.raw ? 255 : 15;
       for (let i = 0; ; i++) {
         const v = k.load(cpu, ptr, reads);
         if (!whole(v, k.bytes)) torn(cpu, reads, k, v);
@@ -662,7 +681,7 @@ export async function tornProbe(cpu: PerCpu, ptr: number, iters: number, word: 3
           last = v;
           seen++;
         }
-        if ((i & 15) === 0) {
+        if ((i & every) === 0) {
           cpu.atomic_write(cpu.this_cpu_ptr(ptr) + P_SEEN, seen, 4);
           if (word4(reads, P_DONE) >= phase) break;
         }
