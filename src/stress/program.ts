@@ -465,8 +465,8 @@ const PROBE_SEEN = 4096;
  * between its halves is met by a load only when the cache line changes hands between them:
  * those phases run until their reader has seen this many changes (some milliseconds).
  */
-const PROBE_SEEN_RAW = 1 << 18;
-const PROBE_CAP_MS = 60;
+const PROBE_SEEN_RAW = 1 << 16;
+const PROBE_CAP_MS = 40;
 
 /** One location of the probe: how its owner stores generation g there, and how another CPU loads it. */
 interface ProbeKind {
