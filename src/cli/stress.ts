@@ -161,8 +161,8 @@ Exploration:
 Other:
   --workers             run the same program on real worker threads instead (true
                         parallelism; a failure there replays through its saved event log).
-                        It starts with a torn-access probe: pairs of CPUs store and load
-                        each width and kind of access at once, and a load that is not one
+                        It starts with a torn-access probe: two CPUs store and load each
+                        width and kind of access at once, and a load that is not one
                         store's, or a counter sum that lost an atomic add, is reported
   --controlled          on worker threads, one CPU per thread, but each thread parks at every
                         shared-memory operation of the data path (generation and page-table
