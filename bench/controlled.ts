@@ -21,7 +21,8 @@ export async function benchControlled(row: Row): Promise<void> {
     await runStress(cfg);
     engine += performance.now() - t;
     t = performance.now();
-    await stressOnWorkers(cfg, { failOnLeak: true });
+    // the same program on both: without the torn-access probe, which only free threads run
+    await stressOnWorkers(cfg, { failOnLeak: true }, 0);
     free += performance.now() - t;
     t = performance.now();
     const r = await stressOnWorkers(cfg, { failOnLeak: true, control: { policy: 'random' } });

@@ -7,9 +7,10 @@
 import {
   type Area,
   DEFAULT_STRESS_ARGS,
-  type StressArgs,
   type StressCpuResult,
+  type WorkerStressArgs,
   type Workload,
+  probeArea,
   stressCpu,
   stressEarly,
 } from 'percpu-sim';
@@ -17,17 +18,23 @@ import {
 const stress: Workload<StressCpuResult> = {
   name: 'stress',
   description: 'random allocation, stamping, checking and freeing on every CPU, with every write checked',
-  defaults: { ...DEFAULT_STRESS_ARGS },
+  // tornProbe: iterations of the torn-access probe on free threads (0: none); word: the machine's
+  defaults: { ...DEFAULT_STRESS_ARGS, tornProbe: 0, word: 64 },
   async early(cpu, args) {
-    return (await stressEarly(cpu, { ...DEFAULT_STRESS_ARGS, ...args } as StressArgs)).live;
+    const a = { ...DEFAULT_STRESS_ARGS, ...args } as WorkerStressArgs;
+    // the torn-access probe's area first: every CPU gets it with the early result
+    const probe = await probeArea(cpu, a);
+    return { live: (await stressEarly(cpu, a)).live, probe };
   },
   run(cpu, args, early) {
+    const e = (early as { live: Area[]; probe: number } | undefined) ?? { live: [], probe: 0 };
     // the boot CPU carries the early areas on and frees them with its own
     return stressCpu(
       cpu,
-      { ...DEFAULT_STRESS_ARGS, ...args } as StressArgs,
+      { ...DEFAULT_STRESS_ARGS, ...args } as WorkerStressArgs,
       () => false,
-      cpu.cpu === 0 ? ((early as Area[] | undefined) ?? []) : [],
+      cpu.cpu === 0 ? e.live : [],
+      e.probe,
     );
   },
   verify({ results }) {

@@ -15,6 +15,8 @@ export {
   type SizeMix,
   type StressArgs,
   type StressCpuResult,
+  type WorkerStressArgs,
+  probeArea,
   stressCpu,
   stressEarly,
 } from './stress/program.ts';

@@ -6,7 +6,7 @@
  */
 import type { AllocItem, AllocReply, Reply } from '../sim/events.ts';
 import { FAULT_UNALIGNED, MemAccess, faultName } from '../mem/access.ts';
-import { ControlledAccess, type DataPathBug } from '../mem/controlled-access.ts';
+import { BuggedAccess, ControlledAccess, type DataPathBug, type FreeDataPathBug } from '../mem/controlled-access.ts';
 import { F_WRITE, Gate, P_RELAX, P_REQUEST, P_SEQ_BEGIN, P_SEQ_END, P_START } from '../mem/gate.ts';
 import {
   H_ABORT,
@@ -43,6 +43,8 @@ export interface CpuContext {
   heartbeat?: SharedArrayBuffer;
   /** a controlled run: the controller's buffer, and the machine the data path is */
   control?: CpuControl;
+  /** data-path bugs built into a free-running CPU (tests of the torn-access probe) */
+  bugs?: FreeDataPathBug[];
 }
 
 /** What a CPU of a controlled run needs: its gate, the longest it waits there, the machine's word. */
@@ -192,7 +194,7 @@ export class PerCpu {
     this.cmem = this.gate
       ? new ControlledAccess(sab, this.gate, { word: c!.word, ...(c!.bugs ? { bugs: c!.bugs } : {}) })
       : null;
-    this.mem = this.cmem ?? new MemAccess(sab);
+    this.mem = this.cmem ?? (ctx.bugs?.length ? new BuggedAccess(sab, ctx.bugs) : new MemAccess(sab));
     this.offset = ctx.per_cpu_offset[ctx.cpu]!;
     this.header = new Int32Array(sab, 0, 1024);
     this.i32 = this.mem.i32;
@@ -638,7 +640,8 @@ export class PerCpu {
     this.tlbPtr = ptr;
     this.tlbIdx = phys / 4;
     this.tlbGen = gen;
-    this.cmem?.noteFill(va, phys, gen);
+    // what the entry holds now, whatever the code above meant to store
+    this.cmem?.noteFill(va, this.tlbIdx * 4, this.tlbGen);
   }
 
   /** per_cpu(x, cpu) of a 64-bit variable: a plain read, two 32-bit halves on a 32-bit machine. */
@@ -791,6 +794,18 @@ export class PerCpu {
     this.counts.writes++;
   }
 
+  /** atomic64_add(): an atomic add of 8 bytes; returns the old value; `remote` as for write(). */
+  atomic_add64(va: number, delta: bigint, remote: boolean | number = false): bigint {
+    if (this.checker) this.checkWrite(va, 8, remote);
+    const old = this.mem.atomicAdd64(va, delta);
+    if (old === null)
+      throw new CpuFault(this.cpu, va, va % 8 ? FAULT_UNALIGNED : this.mem.translate(va), 'atomic_add64');
+    if (this.checker) this.checkPhys(va, this.mem.translate(va), 8);
+    this.counts.reads++;
+    this.counts.writes++;
+    return old;
+  }
+
   /** Atomic load of 8 bytes; `cpu` as for read(). */
   atomic_read64(va: number, cpu = ANY_CPU): bigint {
     if (this.checker) this.checkRead(va, 8, cpu);
@@ -867,6 +882,11 @@ export class PerCpu {
         }
       }),
     );
+  }
+
+  /** Whether another CPU has failed the phase (the machine's abort flag): for loops that spin without relax(). */
+  get aborted(): boolean {
+    return Atomics.load(this.header, H_ABORT) !== 0;
   }
 
   /** Throws when another CPU has failed the phase (the machine's abort flag). */

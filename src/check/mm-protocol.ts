@@ -76,6 +76,11 @@ export class MmProtocolChecker {
 
   // ------------------------------------------------------------ the page table (main thread)
 
+  /** Whether any vmalloc page is mapped now. */
+  get mapsAny(): boolean {
+    return this.pte.size > 0;
+  }
+
   /** An entry changed (PtObserver.pte). */
   pteChanged(vpn: number, oldPfn: number, newPfn: number): void {
     if (oldPfn >= 0) {
@@ -100,6 +105,15 @@ export class MmProtocolChecker {
         message: `page-table generation bumped to ${value} before the entries it covers changed: no entry had been cleared since the last bump, so a TLB filled now caches a frame about to go, tagged as current`,
       });
     this.uncovered.clear();
+  }
+
+  /**
+   * The generation bumped by a flush that is not our page table's (another vmalloc user's,
+   * aimed by a controlled run): current from now on, but it covers none of our changes, so
+   * an entry of ours cleared and not yet bumped for stays uncovered.
+   */
+  foreignFlush(value: number): void {
+    this.generation = value;
   }
 
   /** A block went back to the page allocator (Buddy.onFree). */

@@ -162,17 +162,24 @@ Exploration:
                         a name that is not ready at its choice point is an error
 Other:
   --workers             run the same program on real worker threads instead (true
-                        parallelism; a failure there replays through its saved event log)
+                        parallelism; a failure there replays through its saved event log).
+                        It starts with a torn-access probe: two CPUs store and load each
+                        width and kind of access at once, and a load that is not one
+                        store's, or a counter sum that lost an atomic add, is reported
   --controlled          on worker threads, one CPU per thread, but each thread parks at every
                         shared-memory operation of the data path (generation and page-table
                         reads, TLB fills, each half of a split access, atomics), every request
                         and every reply, and the scheduler (--policy random or pct) picks who
                         goes on: the run is a function of its seed, and --save / replay-run
-                        reproduce it whole (the same violations, the same final memory). The
-                        default campaign runs every tenth seed this way.
+                        reproduce it whole (the same violations, the same final memory). As
+                        another vmalloc user's vunmap would, the scheduler flushes the TLB
+                        (bumps the page-table generation) now and then as it lets a CPU go
+                        from inside a TLB fill. The default campaign runs every tenth seed
+                        this way, every other fifth on free threads.
   --word 32|64          the machine's word (default 64): on 32, plain 64-bit per-CPU accesses
                         of controlled runs are two 32-bit ones with a scheduling point between,
-                        and the race detector reports a torn read or write
+                        and the race detector reports a torn read or write; the probe of
+                        --workers leaves plain 64-bit values out (they may tear there)
   --save FILE           save the run for percpu-sim replay-run
   --trace FILE          the last run as a Chrome trace, for https://ui.perfetto.dev or
                         chrome://tracing (an exploration: trace one --schedule)

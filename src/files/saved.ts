@@ -128,7 +128,8 @@ export const SavedRunLogSchema = z.object({
       failOnLeak: z.boolean(),
       countViolations: z.boolean(),
       strictLocks: z.boolean(),
-      schedule: z.array(z.number().int().min(-1)),
+      /** a CPU, -1 the allocator actor, -2 an unrelated TLB flush (controller.ts) */
+      schedule: z.array(z.number().int().min(-2)),
       memoryHash: z.string(),
       violations: z.array(z.string()),
     })

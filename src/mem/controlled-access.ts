@@ -15,6 +15,8 @@ import { H_PT_GEN, PAGE_SIZE, VMALLOC_START } from './layout.ts';
 export const DATA_PATH_BUGS = {
   'tlb-gen-after-walk':
     'the TLB fill reads the page-table generation after the table walk instead of before it, and tags the entry with it',
+  'tlb-tag-after-walk':
+    'the TLB fill reads the generation before the walk, but tags the entry with one it reads again after it',
   'store64-split': 'a 64-bit store (plain or atomic) is done as two 32-bit stores, on a 64-bit machine too',
 } as const;
 
@@ -29,6 +31,7 @@ export interface ControlledAccessOptions {
 export class ControlledAccess extends MemAccess {
   readonly word: 32 | 64;
   private readonly genAfterWalk: boolean;
+  private readonly tagAfterWalk: boolean;
   private readonly splitStores: boolean;
   /** the frame the current operation's last walk found (-1 none), or -2 when it walked nothing */
   private walked = -2;
@@ -47,6 +50,7 @@ export class ControlledAccess extends MemAccess {
     super(sab);
     this.word = o.word ?? 64;
     this.genAfterWalk = o.bugs?.includes('tlb-gen-after-walk') ?? false;
+    this.tagAfterWalk = o.bugs?.includes('tlb-tag-after-walk') ?? false;
     this.splitStores = o.bugs?.includes('store64-split') ?? false;
   }
 
@@ -70,15 +74,19 @@ export class ControlledAccess extends MemAccess {
 
   /**
    * The machine's own fill (MemAccess.fillTlb, whose generation reads are points here), then a
-   * point that says what it cached, if anything: a controlled run checks the protocol the
-   * uncontrolled path runs, not a copy of it.
+   * point that says what it cached, if anything, read from the entry itself: a controlled run
+   * checks the protocol the uncontrolled path runs, not a copy of it, and not what the fill
+   * was asked to store.
    */
   protected override fillTlb(va: number, off: number, phys: number, gen: number): void {
     // the old order, as a bug to build in: the generation read after the walk, not before
-    if (this.genAfterWalk) gen = this.ptGen();
+    if (this.genAfterWalk || this.tagAfterWalk) gen = this.ptGen();
+    const page = this.tlbPage;
+    const word = this.tlbWord;
+    const tag = this.tlbGen;
     super.fillTlb(va, off, phys, gen);
-    if (this.tlbPage === va - off && this.tlbGen === gen)
-      this.gate.point(P_FILL, va - off, Math.floor((phys - off) / PAGE_SIZE), gen);
+    if (this.tlbPage !== page || this.tlbWord !== word || this.tlbGen !== tag)
+      this.gate.point(P_FILL, this.tlbPage, this.tlbFrame(), this.tlbGen);
   }
 
   /** Runs one operation and reports it: where, how long, how, and through which frame. */
@@ -191,5 +199,40 @@ export class ControlledAccess extends MemAccess {
   /** A TLB fill the caller made itself (PerCpu's this_cpu fast path). */
   noteFill(va: number, phys: number, gen: number): void {
     this.gate.point(P_FILL, va - (va & (PAGE_SIZE - 1)), Math.floor(phys / PAGE_SIZE), gen);
+  }
+}
+
+/** The data-path bugs a free-running CPU can be built with (nothing parks it between two steps). */
+export const FREE_DATA_PATH_BUGS = ['store64-split'] as const;
+export type FreeDataPathBug = (typeof FREE_DATA_PATH_BUGS)[number];
+
+/**
+ * MemAccess with a bug built in, for free-running threads: what the torn-access probe of a
+ * stress run on free threads must catch by real parallelism alone.
+ */
+export class BuggedAccess extends MemAccess {
+  private readonly splitStores: boolean;
+
+  constructor(sab: SharedArrayBuffer, bugs: readonly FreeDataPathBug[]) {
+    super(sab);
+    this.splitStores = bugs.includes('store64-split');
+  }
+
+  override write64(va: number, v: bigint): number {
+    if (!this.splitStores || va % 8) return super.write64(va, v);
+    const p = this.translate(va);
+    if (p < 0) return p;
+    this.i32[p >>> 2] = Number(BigInt.asIntN(32, v));
+    this.i32[(p >>> 2) + 1] = Number(BigInt.asIntN(32, v >> 32n));
+    return p;
+  }
+
+  override atomicStore64(va: number, value: bigint): number {
+    if (!this.splitStores || va % 8) return super.atomicStore64(va, value);
+    const p = this.translate(va);
+    if (p < 0) return p;
+    Atomics.store(this.i32, p >>> 2, Number(BigInt.asIntN(32, value)));
+    Atomics.store(this.i32, (p >>> 2) + 1, Number(BigInt.asIntN(32, value >> 32n)));
+    return p;
   }
 }

@@ -45,7 +45,7 @@ import {
   controlBuffer,
   S_GO,
 } from '../mem/gate.ts';
-import { H_BARRIER_GEN } from '../mem/layout.ts';
+import { H_BARRIER_GEN, H_PT_GEN } from '../mem/layout.ts';
 import { Prng } from '../util/prng.ts';
 
 export type ControlPolicy = 'random' | 'pct';
@@ -64,10 +64,24 @@ export interface ControlOptions {
   timeoutMs?: number;
   /** PCT's priority change points */
   depth?: number;
+  /**
+   * How often a CPU let go from inside a TLB fill (after a generation read or a table walk)
+   * first sees an unrelated flush (0 never; default AIM_FLUSH)
+   */
+  aimFlush?: number;
 }
+
+/**
+ * The odds of an aimed flush. In a kernel other vmalloc users unmap and flush the TLB at any
+ * time; here the controller aims such flushes into the one window a fill protocol can get
+ * wrong, so that a fill tagged with a generation other than its walk's shows on every run.
+ */
+export const AIM_FLUSH = 0.1;
 
 /** The entity that runs the allocator actor in a schedule. */
 export const ACTOR = -1;
+/** A schedule entry that is no thread: an unrelated TLB flush (the page-table generation bumped) */
+export const FLUSH = -2;
 
 /**
  * The actor's clock in a controlled run: while a phase is controlled, a deferred turn waits
@@ -145,6 +159,8 @@ export class Controller {
   /** PCT: priorities, higher runs first; the actor's is at index cpus */
   private readonly priority: number[];
   private readonly changeAt: Set<number>;
+  /** the aimed flushes' own stream, so the policy's choices stay those of its seed */
+  private readonly flushPrng: Prng;
 
   constructor(
     readonly cpus: number,
@@ -165,6 +181,7 @@ export class Controller {
     }
     this.priority = order.map((p) => p + 1000);
     this.changeAt = new Set(Array.from({ length: Math.max(0, (o.depth ?? 3) - 1) }, () => this.prng.int(0, 20_000)));
+    this.flushPrng = new Prng((o.seed ^ 0xf1_05_4e) >>> 0);
   }
 
   /** Watches the data path with the memory-management checker, and barriers through the machine's header. */
@@ -230,6 +247,16 @@ export class Controller {
           );
         }
         const choice = this.choose(enabled);
+        if (choice === FLUSH) {
+          // a recorded flush: made, then the next choice as recorded
+          this.schedule.push(FLUSH);
+          this.flush();
+          continue;
+        }
+        if (choice !== ACTOR && this.aimed(choice)) {
+          this.schedule.push(FLUSH);
+          this.flush();
+        }
         this.schedule.push(choice);
         if (this.beat && (this.schedule.length & 1023) === 0) for (const c of cpus) Atomics.add(this.beat, c, 1);
         if (choice === ACTOR) {
@@ -244,6 +271,30 @@ export class Controller {
     } finally {
       this.clock.release();
     }
+  }
+
+  /**
+   * Whether CPU `cpu`, about to be let go, first sees an unrelated flush: only when it is
+   * parked inside a fill's window (it read the generation or walked the table, and may fill
+   * next), the page table is watched and maps something, and the flushes' own odds say so.
+   * Never on a replay, whose flushes are in its schedule.
+   */
+  private aimed(cpu: number): boolean {
+    // nothing of ours in the page table (the km backend): no fill there to get wrong
+    if (this.o.schedule || !this.checker?.mapsAny || !this.header) return false;
+    const kind = this.view.get(cpu, S_KIND);
+    if (this.state(cpu) !== ST_PARKED || (kind !== P_GEN && kind !== P_PTE)) return false;
+    return this.flushPrng.float() < (this.o.aimFlush ?? AIM_FLUSH);
+  }
+
+  /**
+   * Another vmalloc user's vunmap flushing the TLB: the generation bumped with no entry of
+   * ours changed, told to the checker as such (it is no bump of our page table's).
+   */
+  private flush(): void {
+    if (!this.header) throw new ControlError('controlled run: a recorded flush, but no machine is attached');
+    const g = Atomics.add(this.header, H_PT_GEN, 1) + 1;
+    this.checker?.foreignFlush(g);
   }
 
   /** Stops every thread of the run (after a failure elsewhere). */
@@ -266,6 +317,7 @@ export class Controller {
     const step = this.schedule.length;
     if (this.o.schedule) {
       const want = this.o.schedule[step];
+      if (want === FLUSH) return FLUSH;
       if (want === undefined || !enabled.includes(want))
         throw new ControlError(
           `replay parted from the recorded schedule at choice ${step}: recorded ${want === undefined ? 'the end' : want === ACTOR ? 'the allocator' : `cpu ${want}`}, but only ${enabled.map((e) => (e === ACTOR ? 'the allocator' : `cpu ${e}`)).join(', ')} could run`,

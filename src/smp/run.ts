@@ -34,6 +34,7 @@ import { runCommand } from '../files/rerun.ts';
 import type { CpuTaskResult } from './cpu-protocol.ts';
 import { CpuFailure, SmpMachine } from './smp-machine.ts';
 import { type ControlOptions, ControlError, Controller } from './controller.ts';
+import type { FreeDataPathBug } from '../mem/controlled-access.ts';
 import { memoryHash } from '../mem/layout.ts';
 
 export interface RunOptions {
@@ -81,6 +82,8 @@ export interface RunOptions {
   recorder?: RunObserver;
   /** a controlled run: one thread runs at a time, as the policy picks (src/smp/controller.ts) */
   control?: ControlOptions;
+  /** data-path bugs to build into free-running CPU threads (tests of the torn-access probe) */
+  bugs?: readonly FreeDataPathBug[];
 }
 
 /** What a controlled run adds to its report: how it was run, the choices it made, where memory ended. */
@@ -88,7 +91,7 @@ export interface ControlledRun {
   policy: ControlOptions['policy'];
   seed: number;
   word: 32 | 64;
-  /** every choice, a CPU or -1 for the allocator actor */
+  /** every choice, a CPU, -1 for the allocator actor or -2 for an unrelated TLB flush */
   schedule: number[];
   /** scheduling points the CPUs reported */
   points: number;
@@ -317,6 +320,7 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
       ...(o.phaseTimeoutMs ? { phaseTimeoutMs: o.phaseTimeoutMs } : {}),
       ...(o.cpusPerThread ? { cpusPerThread: o.cpusPerThread } : {}),
       ...(controller ? { control: controller } : {}),
+      ...(o.bugs?.length && !controller ? { bugs: o.bugs } : {}),
     });
     const pc = sim.pc;
 

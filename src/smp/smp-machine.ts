@@ -18,6 +18,7 @@ import type { Reply, Request } from '../sim/events.ts';
 import { H_ABORT, H_BARRIER_COUNT, H_BARRIER_PARTIES } from '../mem/layout.ts';
 import type { Machine } from '../mem/machine.ts';
 import type { CpuContext } from '../api/per-cpu.ts';
+import type { FreeDataPathBug } from '../mem/controlled-access.ts';
 import type { CpuTask, CpuTaskResult } from './cpu-protocol.ts';
 import { workerEntry } from './worker-url.ts';
 import { bundle } from './bundle.ts';
@@ -38,6 +39,8 @@ export interface SmpConfig {
   cpusPerThread?: number;
   /** a controlled run: who lets the CPU threads go (src/smp/controller.ts); one CPU per thread */
   control?: PhaseControl;
+  /** data-path bugs to build into the CPU threads when they run free */
+  bugs?: readonly FreeDataPathBug[];
 }
 
 /** What runs a phase's threads one at a time: it sees each task's context and requests, and drives the phase. */
@@ -88,6 +91,7 @@ export class SmpMachine {
   private readonly inFlight = new Map<number, number>();
   private served = 0;
   private readonly control: PhaseControl | null;
+  private readonly bugs: readonly FreeDataPathBug[];
 
   constructor(
     readonly sim: Simulation,
@@ -104,6 +108,7 @@ export class SmpMachine {
     // per CPU a heartbeat, then per CPU an at-a-barrier flag (see CpuContext)
     this.heartbeat = new Int32Array(new SharedArrayBuffer(8 * Math.max(1, this.machine.cpus)));
     this.control = cfg.control ?? null;
+    this.bugs = cfg.bugs ?? [];
     if (this.control && this.cpusPerThread !== 1)
       throw new Error('a controlled run takes one CPU per worker thread (--cpus-per-thread 1)');
   }
@@ -143,6 +148,7 @@ export class SmpMachine {
     return this.sim.cpuContext(cpu, {
       barrier_timeout_ms: this.barrierTimeoutMs,
       heartbeat: this.heartbeat.buffer as SharedArrayBuffer,
+      ...(this.bugs.length ? { bugs: [...this.bugs] } : {}),
     });
   }
 

@@ -21,8 +21,20 @@ import { type StressConfig, resolveMachine } from '../files/config.ts';
 import type { SeedResult, Shard } from '../files/saved.ts';
 import { type CoverageTable, addCoverage, emptyCoverage } from '../check/coverage.ts';
 
+/**
+ * Iterations of the torn-access probe that a run on free threads starts with (program.ts): on
+ * two busy cores, enough that a 64-bit store done as two 32-bit ones is read torn.
+ */
+export const TORN_PROBE = 2000;
+
 /** The stress program of a configuration (its machine resolved) on real worker threads. */
-export function stressOnWorkers(cfg: StressConfig, extra: Partial<RunOptions>): Promise<RunReport> {
+export function stressOnWorkers(
+  cfg: StressConfig,
+  extra: Partial<RunOptions>,
+  tornProbe = TORN_PROBE,
+): Promise<RunReport> {
+  // one thread at a time tears nothing: the probe runs on free threads only
+  const probe: Record<string, number> = extra.control || !tornProbe ? {} : { tornProbe, word: cfg.word };
   return runWorkload({
     workload: 'stress',
     seed: cfg.seed,
@@ -32,7 +44,7 @@ export function stressOnWorkers(cfg: StressConfig, extra: Partial<RunOptions>): 
     ...(cfg.distance ? { distance: cfg.distance } : {}),
     backend: cfg.backend as BackendKind,
     memoryMiB: cfg.memoryMiB,
-    args: { ...cfg.args },
+    args: { ...cfg.args, ...probe },
     countViolations: cfg.count,
     strictLocks: cfg.strict,
     failRate: cfg.failRate,
@@ -44,9 +56,16 @@ export function stressOnWorkers(cfg: StressConfig, extra: Partial<RunOptions>): 
 /** Which seeds of a campaign run on worker threads (one in this many). */
 export const WORKER_ROUND = 5;
 
-/** Of those, which run under the controller: every other one (so one seed in ten). */
+/**
+ * Of those, which run under the controller: two in every four (so one seed in ten), the first
+ * and the fourth, whose seeds differ in parity, as do the second and third, which run free. A
+ * seed's parity picks its backend (resolveMachine), so controlled and free rounds each run on
+ * both backends; the first round is controlled and, from the default base, on the vm backend,
+ * where the page-table and TLB protocol lives, and the second runs free.
+ */
 export function controlledSeed(base: number, seed: number): boolean {
-  return ((seed - base) >>> 0) % (2 * WORKER_ROUND) === WORKER_ROUND - 1;
+  const i = ((seed - base) >>> 0) % (4 * WORKER_ROUND);
+  return i === WORKER_ROUND - 2 || i === 4 * WORKER_ROUND - 2;
 }
 
 /** The options of a controlled worker run of a configuration: its policy picks the threads too. */
@@ -106,9 +125,13 @@ export function campaignSeeds(base: number, runs: number, shard: Shard | null): 
   return seeds;
 }
 
-/** Whether the seed at this place of the campaign runs on worker threads. */
+/**
+ * Whether the seed at this place of the campaign runs on worker threads: the fourth of every
+ * five, so that the first is a seed of the same parity as the base (a vm seed from the default
+ * base), and the first controlled round, early in a campaign, walks page tables.
+ */
 export function onWorkers(base: number, seed: number): boolean {
-  return ((seed - base) >>> 0) % WORKER_ROUND === WORKER_ROUND - 1;
+  return ((seed - base) >>> 0) % WORKER_ROUND === WORKER_ROUND - 2;
 }
 
 /** Runs one seed of a campaign in this thread: the deterministic engine, or a worker round. */

@@ -350,6 +350,8 @@ export async function stressCpu(
   args: StressArgs,
   stopped: () => boolean = () => false,
   early: Area[] = [],
+  /** the torn-access probe's area (probeArea), on free threads */
+  probe = 0,
 ): Promise<StressCpuResult> {
   const out: StressCpuResult = {
     cpu: cpu.cpu,
@@ -362,6 +364,8 @@ export async function stressCpu(
   };
   const live: Area[] = [...early];
   const rng = cpu.prng;
+  const w = args as WorkerStressArgs;
+  if (probe && w.tornProbe) await tornProbe(cpu, probe, w.tornProbe, w.word ?? 64);
   const board = Board.open(cpu);
   for (let op = 0; op < args.ops; op++) {
     if (stopped()) throw new StopError('stopped');
@@ -410,4 +414,338 @@ export async function stressCpu(
     out.acks = board.acks;
   }
   return out;
+}
+
+/**
+ * What a stress run on free worker threads adds (examples/stress.ts passes them through): the
+ * torn-access probe's length, and the machine's word, which says what may tear.
+ */
+export interface WorkerStressArgs extends StressArgs {
+  /** iterations of the torn-access probe (0 or absent: none) */
+  tornProbe?: number;
+  word?: 32 | 64;
+}
+
+/** The value of width `bytes` whose every byte is `g`. */
+const rep = (g: number, bytes: 2 | 4): number => (bytes === 2 ? g * 0x0101 : Math.imul(g, 0x0101_0101));
+const REP64 = Array.from({ length: 256 }, (_, g) => BigInt.asIntN(64, BigInt(g) * 0x0101_0101_0101_0101n));
+
+// the probe's area: each location written by one kind of store and read by one kind of load
+const P_PLAIN64 = 0;
+const P_ATOMIC64 = 8;
+const P_STATS64 = 16;
+const P_SEQ = 24;
+const P_PLAIN32 = 28;
+const P_ATOMIC32 = 32;
+const P_ADD32 = 36;
+const P_PLAIN16 = 40;
+const P_ATOMIC16 = 42;
+const P_SUM16 = 46;
+const P_SUM64 = 48;
+const P_SUM32 = 56;
+/** the phase the writer has finished, for its reader */
+const P_DONE = 60;
+/** the phase the writer has begun */
+const P_GO = 64;
+/** the phase a reader is ready for (in the reader's own copy) */
+const P_READY = 68;
+/** how many times a reader saw the value change in this phase (its own copy) */
+const P_SEEN = 72;
+/** how many adds a CPU made to the counters (its own copy) */
+const P_ADDS = 76;
+const PROBE_SIZE = 80;
+/**
+ * Changes a reader must see in one phase (each a load that met the stores in progress) before
+ * its writer stops: on a busy machine two threads share a core for long stretches, and only
+ * loads made while both run can meet a store in its middle. A phase lasts PROBE_CAP_MS at most.
+ */
+const PROBE_SEEN = 4096;
+/**
+ * Straight through MemAccess a store takes tens of nanoseconds, and one split with nothing
+ * between its halves is met by a load only when the cache line changes hands between them:
+ * those phases run until their reader has seen this many changes (some milliseconds).
+ */
+const PROBE_SEEN_RAW = 1 << 16;
+const PROBE_CAP_MS = 40;
+
+/** One location of the probe: how its owner stores generation g there, and how another CPU loads it. */
+interface ProbeKind {
+  what: string;
+  /** straight through MemAccess: the phase runs to PROBE_SEEN_RAW */
+  raw?: boolean;
+  bytes: 2 | 4 | 8;
+  store(cpu: PerCpu, ptr: number, g: number, prev: number): void;
+  load(cpu: PerCpu, ptr: number, owner: number): number | bigint;
+}
+
+const PROBE_KINDS: ProbeKind[] = [
+  {
+    what: 'per_cpu_read64 of its this_cpu_write64',
+    bytes: 8,
+    store: (cpu, ptr, g) => cpu.this_cpu_write64(ptr + P_PLAIN64, REP64[g]!),
+    load: (cpu, ptr, o) => cpu.per_cpu_read64(ptr + P_PLAIN64, o),
+  },
+  {
+    what: 'atomic_read64 of its atomic_write64',
+    bytes: 8,
+    store: (cpu, ptr, g) => cpu.atomic_write64(cpu.this_cpu_ptr(ptr) + P_ATOMIC64, REP64[g]!),
+    load: (cpu, ptr, o) => cpu.atomic_read64(cpu.per_cpu_ptr(ptr, o) + P_ATOMIC64, o),
+  },
+  {
+    what: 'a u64_stats reader (per_cpu_read64 under the sequence count) of its this_cpu_add64',
+    bytes: 8,
+    store: (cpu, ptr, g, prev) => {
+      cpu.u64_stats_update_begin(ptr + P_SEQ);
+      cpu.this_cpu_add64(ptr + P_STATS64, REP64[g]! - REP64[prev]!);
+      cpu.u64_stats_update_end(ptr + P_SEQ);
+    },
+    load: (cpu, ptr, o) => {
+      let v: bigint;
+      let start: number;
+      do {
+        start = cpu.u64_stats_fetch_begin(ptr + P_SEQ, o);
+        v = cpu.per_cpu_read64(ptr + P_STATS64, o);
+      } while (cpu.u64_stats_fetch_retry(ptr + P_SEQ, o, start));
+      return v;
+    },
+  },
+  {
+    what: 'per_cpu_read of its 32-bit this_cpu_write',
+    bytes: 4,
+    store: (cpu, ptr, g) => cpu.this_cpu_write(ptr + P_PLAIN32, rep(g, 4), 4),
+    load: (cpu, ptr, o) => cpu.per_cpu_read(ptr + P_PLAIN32, o, 4),
+  },
+  {
+    what: 'atomic_read of its 32-bit atomic_write',
+    bytes: 4,
+    store: (cpu, ptr, g) => cpu.atomic_write(cpu.this_cpu_ptr(ptr) + P_ATOMIC32, rep(g, 4), 4),
+    load: (cpu, ptr, o) => cpu.atomic_read(cpu.per_cpu_ptr(ptr, o) + P_ATOMIC32, 4, o),
+  },
+  {
+    what: 'per_cpu_read of its 32-bit this_cpu_add',
+    bytes: 4,
+    store: (cpu, ptr, g, prev) => void cpu.this_cpu_add(ptr + P_ADD32, (rep(g, 4) - rep(prev, 4)) | 0),
+    load: (cpu, ptr, o) => cpu.per_cpu_read(ptr + P_ADD32, o, 4),
+  },
+  {
+    what: 'per_cpu_read of its 16-bit this_cpu_write',
+    bytes: 2,
+    store: (cpu, ptr, g) => cpu.this_cpu_write(ptr + P_PLAIN16, rep(g, 2), 2),
+    load: (cpu, ptr, o) => cpu.per_cpu_read(ptr + P_PLAIN16, o, 2),
+  },
+  {
+    what: 'atomic_read of its 16-bit atomic_write',
+    bytes: 2,
+    store: (cpu, ptr, g) => cpu.atomic_write(cpu.this_cpu_ptr(ptr) + P_ATOMIC16, rep(g, 2), 2),
+    load: (cpu, ptr, o) => cpu.atomic_read(cpu.per_cpu_ptr(ptr, o) + P_ATOMIC16, 2, o),
+  },
+];
+
+/**
+ * The same stores and loads straight through the machine's data path (MemAccess), with no
+ * per-CPU API around them: a store there takes tens of nanoseconds, not a microsecond, so a
+ * load meets a store split nanoseconds wide as often as one split by a whole API call.
+ */
+const RAW_KINDS: ProbeKind[] = [
+  {
+    what: 'a 64-bit load of its 64-bit stores (MemAccess.read64, write64)',
+    raw: true,
+    bytes: 8,
+    store: (cpu, ptr, g) => void cpu.mem.write64(cpu.this_cpu_ptr(ptr) + P_PLAIN64, REP64[g]!),
+    load: (cpu, ptr, o) => cpu.mem.read64(cpu.per_cpu_ptr(ptr, o) + P_PLAIN64) ?? 0n,
+  },
+  {
+    what: 'an atomic 64-bit load of its atomic 64-bit stores (MemAccess.atomicLoad64, atomicStore64)',
+    raw: true,
+    bytes: 8,
+    store: (cpu, ptr, g) => void cpu.mem.atomicStore64(cpu.this_cpu_ptr(ptr) + P_ATOMIC64, REP64[g]!),
+    load: (cpu, ptr, o) => cpu.mem.atomicLoad64(cpu.per_cpu_ptr(ptr, o) + P_ATOMIC64) ?? 0n,
+  },
+  {
+    what: 'a 32-bit load of its 32-bit stores (MemAccess.read32, write32)',
+    raw: true,
+    bytes: 4,
+    store: (cpu, ptr, g) => void cpu.mem.write32(cpu.this_cpu_ptr(ptr) + P_PLAIN32, rep(g, 4)),
+    load: (cpu, ptr, o) => cpu.mem.read32(cpu.per_cpu_ptr(ptr, o) + P_PLAIN32),
+  },
+  {
+    what: 'an atomic 32-bit load of its atomic 32-bit stores (MemAccess.atomicLoad, atomicStore)',
+    raw: true,
+    bytes: 4,
+    store: (cpu, ptr, g) => void cpu.mem.atomicStore(cpu.this_cpu_ptr(ptr) + P_ATOMIC32, rep(g, 4), 4),
+    load: (cpu, ptr, o) => cpu.mem.atomicLoad(cpu.per_cpu_ptr(ptr, o) + P_ATOMIC32, 4),
+  },
+  {
+    what: 'a 16-bit load of its 16-bit stores (MemAccess.read16, write16)',
+    raw: true,
+    bytes: 2,
+    store: (cpu, ptr, g) => void cpu.mem.write16(cpu.this_cpu_ptr(ptr) + P_PLAIN16, rep(g, 2)),
+    load: (cpu, ptr, o) => cpu.mem.read16(cpu.per_cpu_ptr(ptr, o) + P_PLAIN16),
+  },
+  {
+    what: 'an atomic 16-bit load of its atomic 16-bit stores (MemAccess.atomicLoad, atomicStore)',
+    raw: true,
+    bytes: 2,
+    store: (cpu, ptr, g) => void cpu.mem.atomicStore(cpu.this_cpu_ptr(ptr) + P_ATOMIC16, rep(g, 2), 2),
+    load: (cpu, ptr, o) => cpu.mem.atomicLoad(cpu.per_cpu_ptr(ptr, o) + P_ATOMIC16, 2),
+  },
+];
+
+/** Whether `v` is one store's value: every byte the same. */
+function whole(v: number | bigint, bytes: 2 | 4 | 8): boolean {
+  if (typeof v === 'bigint') return v === REP64[Number(v & 0xffn)];
+  return v === rep(v & 0xff, bytes as 2 | 4);
+}
+
+function torn(cpu: PerCpu, writer: number, k: ProbeKind, got: number | bigint): never {
+  const hexv = BigInt.asUintN(k.bytes * 8, BigInt(got))
+    .toString(16)
+    .padStart(k.bytes * 2, '0');
+  throw new CorruptionError(
+    `cpu ${cpu.cpu}: torn access: cpu ${writer} stores ${k.bytes * 8}-bit values whose bytes are all equal, and ${k.what} read 0x${hexv}, bytes of two different stores: a ${k.bytes * 8}-bit store or load done in parts`,
+  );
+}
+
+/**
+ * The torn-access probe, on free threads only (nothing tears one thread at a time): two CPUs,
+ * started together, one storing values whose every byte carries the same generation through
+ * each width and each kind of store (plain, atomic, this_cpu, a u64_stats counter, and
+ * straight through MemAccess), the other loading them remotely, each load checked to be one
+ * store's; one kind at a time, so that every load can meet a store in its middle. Then both
+ * add to the same counters atomically, and the sums must come out whole. Aligned accesses of up to 64 bits
+ * are single-copy atomic here (typed arrays and Atomics), so a correct data path never shows
+ * a torn value. On a 32-bit machine a plain 64-bit value may tear: it is not probed there.
+ */
+export async function tornProbe(cpu: PerCpu, ptr: number, iters: number, word: 32 | 64): Promise<void> {
+  const n = cpu.nr_cpus;
+  const me = cpu.cpu;
+  if (!ptr || n < 2 || iters <= 0) return;
+  // CPU 0 stores to its copy and CPU 1 reads it; the others wait at the barrier, asleep, so
+  // that on a busy machine the two spinning threads find cores at once as often as they can
+  const writes = me === 0;
+  const reads = me === 1 ? 0 : -1;
+  // a 32-bit machine's plain 64-bit access is two: it may tear, and only the others are probed
+  const kinds = [...PROBE_KINDS, ...RAW_KINDS].filter(
+    (k) => word === 64 || k.bytes < 8 || /atomic|u64_stats/.test(k.what),
+  );
+  const readers = writes ? [1] : [];
+  const deadline = Date.now() + 10_000;
+  /** a partner failed or is stuck: its own CPU says why */
+  const gone = (): boolean => cpu.aborted || Date.now() > deadline;
+  const word4 = (c: number, off: number): number => cpu.atomic_read(cpu.per_cpu_ptr(ptr, c) + off, 4, c);
+  /**
+   * A spinning rendezvous of a writer and its readers, not a sleeping barrier: a thread woken
+   * late on a busy machine would find its partner's phase over; here both are on a core when
+   * the phase begins.
+   */
+  const rendezvous = (phase: number): void => {
+    if (writes) {
+      for (const r of readers) while (word4(r, P_READY) < phase && !gone());
+      cpu.atomic_write(cpu.this_cpu_ptr(ptr) + P_GO, phase, 4);
+    } else if (reads >= 0) {
+      cpu.atomic_write(cpu.this_cpu_ptr(ptr) + P_READY, phase, 4);
+      while (word4(reads, P_GO) < phase && !gone());
+    }
+  };
+  await cpu.barrier();
+  for (let phase = 1; phase <= kinds.length; phase++) {
+    const k = kinds[phase - 1]!;
+    if (reads >= 0) cpu.atomic_write(cpu.this_cpu_ptr(ptr) + P_SEEN, 0, 4);
+    rendezvous(phase);
+    if (writes) {
+      const end = Math.min(deadline, Date.now() + PROBE_CAP_MS);
+      let prev = 0;
+      for (let i = 0; ; i++) {
+        const g = (i % 255) + 1;
+        k.store(cpu, ptr, g, prev);
+        prev = g;
+        if (
+          (i & 63) === 63 &&
+          i >= iters &&
+          (readers.every((r) => word4(r, P_SEEN) >= (k.raw ? PROBE_SEEN_RAW : PROBE_SEEN)) ||
+            Date.now() > end ||
+            cpu.aborted)
+        )
+          break;
+      }
+      cpu.atomic_write(cpu.this_cpu_ptr(ptr) + P_DONE, phase, 4);
+    } else if (reads >= 0) {
+      let last: number | bigint = -1;
+      let seen = 0;
+      // its own bookkeeping goes through the API: rarer between loads that cost less
+      const every = k.raw ? 255 : 15;
+      for (let i = 0; ; i++) {
+        const v = k.load(cpu, ptr, reads);
+        if (!whole(v, k.bytes)) torn(cpu, reads, k, v);
+        if (v !== last) {
+          last = v;
+          seen++;
+        }
+        if ((i & every) === 0) {
+          cpu.atomic_write(cpu.this_cpu_ptr(ptr) + P_SEEN, seen, 4);
+          if (word4(reads, P_DONE) >= phase) break;
+        }
+        if ((i & 1023) === 0 && gone()) break;
+      }
+    }
+  }
+  // then every CPU of a pair adds to the writer's counters at once, through the API and then
+  // straight through MemAccess, until each has seen the other's count move under it often
+  // enough (or the phase's time is up)
+  const owner = writes ? me : reads;
+  const mine = cpu.this_cpu_ptr(ptr) + P_ADDS;
+  let added = 0;
+  for (const raw of [false, true]) {
+    rendezvous(kinds.length + (raw ? 2 : 1));
+    if (owner < 0) continue;
+    const va = cpu.per_cpu_ptr(ptr, owner);
+    const remote = owner === me ? false : owner;
+    const partners = writes ? readers : [reads];
+    const end = Math.min(deadline, Date.now() + PROBE_CAP_MS);
+    let moved = 0;
+    let before = partners.map((c) => word4(c, P_ADDS));
+    for (let i = 1; ; i++) {
+      if (raw) {
+        cpu.mem.atomicAdd64(va + P_SUM64, 1n);
+        cpu.mem.atomicAdd(va + P_SUM32, 1, 4);
+        cpu.mem.atomicAdd(va + P_SUM16, 1, 2);
+      } else {
+        cpu.atomic_add64(va + P_SUM64, 1n, remote);
+        cpu.atomic_add(va + P_SUM32, 1, 4, remote);
+        cpu.atomic_add(va + P_SUM16, 1, 2, remote);
+      }
+      if ((i & 15) === 0) {
+        cpu.atomic_write(mine, added + i, 4);
+        const now = partners.map((c) => word4(c, P_ADDS));
+        if (now.some((x, j) => x !== before[j])) moved++;
+        before = now;
+        if (i >= iters && (moved >= PROBE_SEEN / 16 || Date.now() > end || cpu.aborted)) {
+          added += i;
+          break;
+        }
+      }
+    }
+  }
+  await cpu.barrier();
+  if (writes) {
+    const want = [me, ...readers].reduce((sum, c) => sum + word4(c, P_ADDS), 0);
+    const va = cpu.this_cpu_ptr(ptr);
+    const sums: [string, number | bigint, number | bigint][] = [
+      ['64-bit atomic_add64', cpu.atomic_read64(va + P_SUM64, me), BigInt(want)],
+      ['32-bit atomic_add', cpu.atomic_read(va + P_SUM32, 4, me), want],
+      ['16-bit atomic_add', cpu.atomic_read(va + P_SUM16, 2, me), want & 0xffff],
+    ];
+    for (const [what, got, exp] of sums)
+      if (got !== exp)
+        throw new CorruptionError(
+          `cpu ${me}: lost update: ${1 + readers.length} CPUs made ${want} ${what}s of 1 to one counter at once and it holds ${got}, not ${exp}: an atomic add done as a load and a store`,
+        );
+  }
+  await cpu.barrier();
+  if (me === 0) await cpu.free_percpu(ptr);
+}
+
+/** The probe's area, allocated by the boot CPU before the others start (0: no probe). */
+export async function probeArea(cpu: PerCpu, args: WorkerStressArgs): Promise<number> {
+  return args.tornProbe && !cpu.gate && cpu.nr_cpus >= 2 ? cpu.alloc_percpu(PROBE_SIZE, 8) : 0;
 }

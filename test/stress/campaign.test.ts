@@ -39,7 +39,7 @@ describe('campaign seeds', () => {
     expect(campaignSeeds(10, 7, { index: 3, count: 3 })).toEqual([12, 15]);
     expect(campaignSeeds(2 ** 32 - 2, 3, null)).toEqual([4294967294, 4294967295, 0]);
     // which seeds run on worker threads depends on the seed's place in the campaign only
-    expect([10, 11, 12, 13, 14, 15, 16, 17, 18, 19].filter((s) => onWorkers(10, s))).toEqual([14, 19]);
+    expect([10, 11, 12, 13, 14, 15, 16, 17, 18, 19].filter((s) => onWorkers(10, s))).toEqual([13, 18]);
   });
 });
 
