@@ -406,10 +406,22 @@ export async function runWorkload(o: RunOptions): Promise<RunReport> {
         cpu: -1,
         message: `page accounting: ${shutdown.finalFreePages} free pages after shutdown, ${shutdown.postBootFreePages} after boot`,
       });
-    // leaks last: a CPU that stopped early leaves its areas, and its reason above says why
-    if (shutdown && o.failOnLeak)
-      for (const l of shutdown.leaks)
-        add({ checker: 'areas', kind: 'leak', cpu: l.cpu, message: `leak: ${leakLine(l)}` });
+    // leaks last: a CPU that stopped early leaves its areas, and its reason above says why, so
+    // then they are one line that points at it, not a list that buries it
+    if (shutdown && o.failOnLeak && shutdown.leaks.length) {
+      const stopped = (sim?.violations ?? []).some((v) => v.checker === 'workload' || v.checker === 'workers');
+      const first = shutdown.leaks[0]!;
+      if (stopped)
+        add({
+          checker: 'areas',
+          kind: 'leak',
+          cpu: first.cpu,
+          message: `leak: ${shutdown.leaks.length} area(s) left by a run that stopped early (see the failure above); the first: ${leakLine(first)}`,
+        });
+      else
+        for (const l of shutdown.leaks)
+          add({ checker: 'areas', kind: 'leak', cpu: l.cpu, message: `leak: ${leakLine(l)}` });
+    }
     progress('done', 5, total);
   } catch (e) {
     if ((e instanceof CpuFailure || e instanceof ControlError) && e.timedOut) timedOut = true;

@@ -199,6 +199,18 @@ describe('hardening', () => {
     const strict = cli(['run', leaky, '--cpus', '2', '--fail-on-leak']);
     expect(strict.status).toBe(1);
     expect(strict.stdout).toContain('leak: unreferenced percpu area');
+    // a CPU that stopped early leaves its areas: one line that points at its failure, not a list
+    const stops = file(
+      'stops.mjs',
+      "export default { name: 'stops', async run(cpu) { for (let i = 0; i < 5; i++) await cpu.alloc_percpu(48, 8); if (cpu.cpu === 1) throw new Error('gave up'); return 1; } };\n",
+    );
+    const stopped = cli(['run', stops, '--cpus', '2', '--fail-on-leak']);
+    expect(stopped.status).toBe(1);
+    const leaks = stopped.stdout.split('\n').filter((l) => l.includes('areas/leak'));
+    expect(leaks).toHaveLength(1);
+    expect(leaks[0]).toMatch(
+      /areas\/leak: leak: 10 area\(s\) left by a run that stopped early \(see the failure above\); the first: unreferenced percpu area 0x[0-9a-f]+ \(48 bytes at chunk 0 offset \d+\), allocated by cpu \d at tick \d+$/,
+    );
   });
 
   it('11. Ctrl-C prints the seed, what finished and the rerun command, then exits 130', async () => {
