@@ -135,7 +135,7 @@ describe('a signal writes what finished', () => {
     const html = join(dir, 'run.html');
     const trace = join(dir, 'run.trace.json');
     const save = join(dir, 'run.json');
-    const args = ['run', 'counter', '--cpus', '2', '--arg', 'adds=500000000', '--seed', '3'];
+    const args = ['run', 'counter', '--cpus', '2', '--arg', 'adds=100000000000', '--seed', '3'];
     const r = await interrupt([...args, '--html', html, '--trace', trace, '--save', save, '--json'], 'SIGINT', 4000);
     expect(r.code).toBe(130);
     const out = JSON.parse(r.stdout) as Record<string, unknown>;
@@ -145,7 +145,7 @@ describe('a signal writes what finished', () => {
       verdict: 'interrupted',
       signal: 'SIGINT',
       phase: 'run: 2 CPUs',
-      rerun: expect.stringMatching(/^percpu-sim run counter --seed 3 --cpus 2 --arg adds=500000000 /) as string,
+      rerun: expect.stringMatching(/^percpu-sim run counter --seed 3 --cpus 2 --arg adds=100000000000 /) as string,
     });
     expect(readFileSync(html, 'utf8')).toContain('INTERRUPTED');
     expect((JSON.parse(readFileSync(trace, 'utf8')) as { traceEvents: unknown[] }).traceEvents.length).toBeGreaterThan(
