@@ -370,7 +370,8 @@ export class AccessChecker {
       addr: va,
       len,
       tag: want < 0 ? 0 : this.tags[want]!,
-      unitCpu: want < 0 ? -1 : tagCpu(this.tags[want]!),
+      // an untagged frame is nobody's copy (tag 0 would read as cpu 0's)
+      unitCpu: want < 0 || this.tags[want] === 0 ? -1 : tagCpu(this.tags[want]!),
       detail:
         want < 0
           ? `the access went to physical ${phys.toString(16)}, but no page maps it any more`
@@ -445,7 +446,7 @@ export class AccessChecker {
       addr: va,
       len,
       tag: p < 0 ? 0 : this.tags[p]!,
-      unitCpu: p < 0 ? -1 : tagCpu(this.tags[p]!),
+      unitCpu: p < 0 || this.tags[p] === 0 ? -1 : tagCpu(this.tags[p]!),
       detail: `byte ${i} did not reach the frame the page table maps`,
     };
   }
