@@ -214,29 +214,29 @@ export class AccessChecker {
     return [epoch, this.tPte, this.tEntry];
   }
 
-  /** Checks a write of `len` bytes at `va` by `cpu` into `target`'s copy. Null when allowed. */
-  checkWrite(cpu: number, va: number, len: number, target: number): AccessFault | null {
-    if (
+  /**
+   * Whether [va, va + len) of `target`'s copy lies in the run of bytes the last full check
+   * validated, and neither the shadow nor the page-table word under it has moved since.
+   */
+  private cached(va: number, len: number, target: number): boolean {
+    return (
       va >= this.rLo &&
       va + len <= this.rHi &&
       (target === this.rCpu || target === ANY_CPU) &&
       this.header[H_SHADOW_EPOCH] === this.rEpoch &&
       (this.tPte < 0 || this.pt[this.tPte] === this.tEntry)
-    )
-      return null;
+    );
+  }
+
+  /** Checks a write of `len` bytes at `va` by `cpu` into `target`'s copy. Null when allowed. */
+  checkWrite(cpu: number, va: number, len: number, target: number): AccessFault | null {
+    if (this.cached(va, len, target)) return null;
     return this.check(cpu, va, len, target, 'wrote');
   }
 
   /** Checks a read; the static section is readable like any live area. */
   checkRead(cpu: number, va: number, len: number, target: number): AccessFault | null {
-    if (
-      va >= this.rLo &&
-      va + len <= this.rHi &&
-      (target === this.rCpu || target === ANY_CPU) &&
-      this.header[H_SHADOW_EPOCH] === this.rEpoch &&
-      (this.tPte < 0 || this.pt[this.tPte] === this.tEntry)
-    )
-      return null;
+    if (this.cached(va, len, target)) return null;
     return this.check(cpu, va, len, target, 'read');
   }
 

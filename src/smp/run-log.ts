@@ -54,21 +54,12 @@ export interface ControlledReplay {
  * violations, in the same order, and the same final memory hash, or the differences.
  */
 export async function replayControlled(s: SavedRunLog): Promise<ControlledReplay> {
-  const c = s.config;
   const k = s.controlled!;
+  const { mutant, ...machine } = recordedMachine(s);
   const report = await runWorkload({
     workload: s.workload,
-    seed: s.seed,
-    cpus: c.cpus,
-    nodes: c.nodes,
-    ...(c.cpuToNode ? { cpuToNode: c.cpuToNode } : {}),
-    ...(c.distance ? { distance: c.distance } : {}),
-    backend: c.backend,
-    memoryMiB: c.memoryMiB,
-    policy: c.policy,
-    maxDelay: c.maxDelay,
-    ...(c.mutant ? { mutant: c.mutant } : {}),
-    failRate: c.failRate,
+    ...machine,
+    ...(mutant ? { mutant } : {}),
     args: k.args,
     failOnLeak: k.failOnLeak,
     countViolations: k.countViolations,
@@ -85,6 +76,25 @@ export async function replayControlled(s: SavedRunLog): Promise<ControlledReplay
   return { reproduced: differences.length === 0, report, differences };
 }
 
+/** The recorded run's machine and scheduling, as both kinds of replay take them. */
+function recordedMachine(s: SavedRunLog) {
+  const c = s.config;
+  return {
+    seed: s.seed,
+    cpus: c.cpus,
+    nodes: c.nodes,
+    ...(c.cpuToNode ? { cpuToNode: c.cpuToNode } : {}),
+    ...(c.distance ? { distance: c.distance } : {}),
+    backend: c.backend,
+    fc: c.fc,
+    memoryMiB: c.memoryMiB,
+    mutant: c.mutant,
+    failRate: c.failRate,
+    policy: c.policy,
+    maxDelay: c.maxDelay,
+  };
+}
+
 export interface RunLogReplay {
   requests: number;
   /** replies that differ from the recording, as "task N: recorded X, replayed Y" */
@@ -96,26 +106,7 @@ export interface RunLogReplay {
 
 /** Replays a saved worker run's event log and compares replies and the final state. */
 export function replayRunLog(s: SavedRunLog, observer?: RunObserver, reference = true): RunLogReplay {
-  const c = s.config;
-  const replay = replayEventLog(
-    {
-      seed: s.seed,
-      cpus: c.cpus,
-      nodes: c.nodes,
-      ...(c.cpuToNode ? { cpuToNode: c.cpuToNode } : {}),
-      ...(c.distance ? { distance: c.distance } : {}),
-      backend: c.backend,
-      fc: c.fc,
-      memoryMiB: c.memoryMiB,
-      mutant: c.mutant,
-      failRate: c.failRate,
-      policy: c.policy,
-      maxDelay: c.maxDelay,
-    },
-    s.log,
-    observer,
-    reference,
-  );
+  const replay = replayEventLog(recordedMachine(s), s.log, observer, reference);
   const done = (log: readonly ActorEvent[]) =>
     new Map(log.flatMap((e) => (e.type === 'done' ? [[e.task, JSON.stringify(e.reply)] as const] : [])));
   const want = done(s.log);
