@@ -124,7 +124,7 @@ function checkPopulated(
   let off = 0;
   for (let i = 0; i < chunk.map_used; off += Math.abs(map[i++]!)) {
     // free, or carved and still being populated by an allocation that has not returned
-    if (map[i]! > 0 || chunk.populating.has(off)) continue;
+    if (map[i]! > 0 || chunk.populating.includes(off)) continue;
     const size = -map[i]!;
     for (let p = PFN_DOWN(off); p < PFN_UP(off + size); p++) {
       if (!chunk.populated[p]) {

@@ -50,8 +50,12 @@ export class PcpuChunk extends ListHead {
   readonly fail_size = new Int32Array(PCPU_ALIGN_CLASSES).fill(PCPU_NO_FAIL);
   /** fail_size holds a failure */
   fail_known = false;
-  /** offsets of areas carved in the map whose population has not finished: for checkers */
-  readonly populating = new Set<number>();
+  /**
+   * offsets of areas carved in the map whose population has not finished: for checkers. A
+   * list, not a Set: it holds one offset at a time unless the mutex is broken, and every
+   * allocation adds and removes one.
+   */
+  readonly populating: number[] = [];
 
   constructor(
     /** the chunk number: 0 for the first chunk, 1, 2, ... for created ones, never reused */

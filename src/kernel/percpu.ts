@@ -476,11 +476,17 @@ export class Percpu {
    */
   pcpu_find_area(chunk: PcpuChunk, freeme: number): number {
     const map = chunk.map;
+    const used = chunk.map_used;
     let i = 0;
     let off = 0;
-    for (; i < chunk.map_used; off += Math.abs(map[i++]!)) if (off >= freeme) break;
+    // "for (i = 0, off = 0; i < map_used; off += abs(map[i++]))", with abs() as a branch
+    for (; i < used && off < freeme; i++) {
+      const m = map[i]!;
+      off += m < 0 ? -m : m;
+    }
+    if (off === freeme && i > 0 && i < used && map[i]! < 0) return i; // the common case, before any message is made
     const where = `chunk ${chunkName(chunk)} offset ${freeme}`;
-    if (off !== freeme || i === chunk.map_used)
+    if (off !== freeme || i === used)
       throw new KernelBug(
         'BAD_FREE',
         `free_percpu: ${where} is not the start of an area (BUG_ON(off != freeme))`,
@@ -778,11 +784,13 @@ export class Percpu {
     }
 
     // area_found: populate, map and clear the area with only the mutex held
-    chunk!.populating.add(off);
+    chunk!.populating.push(off);
     yield SPIN_UNLOCK;
     const before = this.tracepoint ? chunk!.populated.slice() : null;
     const populated = yield* this.backend.pcpu_populate_chunk(chunk!, off, size);
-    chunk!.populating.delete(off);
+    const busy = chunk!.populating;
+    busy[busy.lastIndexOf(off)] = busy[busy.length - 1]!;
+    busy.pop();
     if (populated < 0) {
       yield SPIN_LOCK;
       if (!this.mutant('populate-fail-keeps-area')) this.pcpu_free_area(chunk!, off);

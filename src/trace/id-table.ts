@@ -19,17 +19,44 @@ export class IdTable {
 
   get(id: string): number | undefined {
     const i = this.slot(id);
-    if (i < 0) return this.others.get(id);
-    const v = i < this.dense.length ? this.dense[i]! : 0;
-    return v === 0 ? undefined : v - 2;
+    return i < 0 ? this.others.get(id) : this.getAt(i);
   }
 
   set(id: string, value: number): void {
     const i = this.slot(id);
-    if (i < 0) {
-      this.others.set(id, value);
-      return;
-    }
+    if (i < 0) this.others.set(id, value);
+    else this.setAt(i, value);
+  }
+
+  /** What the id of dense index i stands for (see slotOf). */
+  getAt(i: number): number | undefined {
+    const v = i < this.dense.length ? this.dense[i]! : 0;
+    return v === 0 ? undefined : v - 2;
+  }
+
+  /** The id whose dense index is i: the prefix, then i in decimal (the one spelling slot() takes). */
+  idAt(i: number): string {
+    return `${this.prefix}${i}`;
+  }
+
+  /**
+   * The dense index of the id written as the bytes buf[start, end) (ASCII, as the byte reader
+   * takes ids), or -1 when it belongs in the Map: slot() without making the string.
+   */
+  slotOf(buf: Uint8Array, start: number, end: number): number {
+    const prefix = this.prefix;
+    let i = end;
+    while (i > start && buf[i - 1]! >= 48 && buf[i - 1]! <= 57) i--;
+    const digits = end - i;
+    if (prefix === null || digits === 0 || digits > 7 || (buf[i] === 48 && digits > 1)) return -1;
+    if (i - start !== prefix.length) return -1;
+    for (let k = 0; k < prefix.length; k++) if (buf[start + k] !== prefix.charCodeAt(k)) return -1;
+    let v = 0;
+    for (let k = i; k < end; k++) v = v * 10 + buf[k]! - 48;
+    return v < DENSE_LIMIT ? v : -1;
+  }
+
+  setAt(i: number, value: number): void {
     if (i >= this.dense.length) {
       let n = this.dense.length;
       while (n <= i) n *= 2;

@@ -195,7 +195,9 @@ function fastLine(r: Replayer, buf: Buffer, start: number, end: number, lineNo: 
   const idEnd = p++;
   if (!alloc) {
     if (p !== end - 1) return false;
-    r.freeLine(buf.toString('latin1', idStart, idEnd), lineNo);
+    const slot = r.slotOf(buf, idStart, idEnd);
+    if (slot >= 0) r.freeAt(slot, lineNo);
+    else r.freeLine(buf.toString('latin1', idStart, idEnd), lineNo);
     out.room(FREE_HEAD.length + (idEnd - idStart) + 3);
     out.ascii(FREE_HEAD);
     out.copy(buf, idStart, idEnd);
@@ -217,7 +219,11 @@ function fastLine(r: Replayer, buf: Buffer, start: number, end: number, lineNo: 
   else if (p + RESERVED_TRUE.length === end && startsWith(buf, p, end, RESERVED_TRUE)) reserved = true;
   else if (p + RESERVED_FALSE.length === end && startsWith(buf, p, end, RESERVED_FALSE)) reserved = false;
   else return false;
-  const res = r.allocLine(buf.toString('latin1', idStart, idEnd), size, align, reserved, lineNo);
+  const slot = r.slotOf(buf, idStart, idEnd);
+  const res =
+    slot >= 0
+      ? r.allocAt(slot, size, align, reserved, lineNo)
+      : r.allocLine(buf.toString('latin1', idStart, idEnd), size, align, reserved, lineNo);
   writeAlloc(out, buf, idStart, idEnd, res);
   return true;
 }
@@ -241,12 +247,18 @@ function intAt(buf: Buffer, p: number, end: number): number {
   return v;
 }
 
+/** The end of a failed allocation's line, per error: the allocator has a handful of reasons. */
+const FAIL_TAILS = new Map<string, Uint8Array>();
+
 /** allocOutput()'s line, as bytes. */
 function writeAlloc(out: ByteLines, buf: Buffer, idStart: number, idEnd: number, r: AllocResult): void {
   if (!r.ptr) {
-    out.text(
-      `{"op":"alloc","id":"${buf.toString('latin1', idStart, idEnd)}","chunk":null,"error":${JSON.stringify(r.error)}}`,
-    );
+    let tail = FAIL_TAILS.get(r.error!);
+    if (!tail) FAIL_TAILS.set(r.error!, (tail = Buffer.from(`","chunk":null,"error":${JSON.stringify(r.error)}}\n`)));
+    out.room(ALLOC_HEAD.length + (idEnd - idStart) + tail.length);
+    out.ascii(ALLOC_HEAD);
+    out.copy(buf, idStart, idEnd);
+    out.ascii(tail);
     return;
   }
   out.room(ALLOC_HEAD.length + (idEnd - idStart) + 64);

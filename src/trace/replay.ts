@@ -155,6 +155,38 @@ export class Replayer {
     this.freeId(this.booted(lineNo, 'free'), id, lineNo);
   }
 
+  /**
+   * The id table's dense index for the id written as bytes, or -1 (see IdTable.slotOf): an
+   * id with an index can be answered by allocAt() and freeAt() without becoming a string.
+   */
+  slotOf(buf: Uint8Array, start: number, end: number): number {
+    return this.ids.slotOf(buf, start, end);
+  }
+
+  /** allocLine() for the id at dense index `slot`. */
+  allocAt(slot: number, size: number, align: number, reserved: boolean, lineNo: number): AllocResult {
+    this.summary.lines = lineNo;
+    this.summary.ops++;
+    const pc = this.booted(lineNo, 'alloc');
+    const prev = this.ids.getAt(slot);
+    if (prev !== undefined && prev !== FREED && prev !== 0)
+      throw new BadInput(lineNo, `id ${JSON.stringify(this.ids.idAt(slot))} is still live`);
+    const r = this.allocate(pc, size, align, reserved, lineNo);
+    this.ids.setAt(slot, r.ptr);
+    return r;
+  }
+
+  /** freeLine() for the id at dense index `slot`. */
+  freeAt(slot: number, lineNo: number): void {
+    this.summary.lines = lineNo;
+    this.summary.ops++;
+    const pc = this.booted(lineNo, 'free');
+    const ptr = this.ids.getAt(slot);
+    if (ptr === undefined || ptr === FREED) this.freeId(pc, this.ids.idAt(slot), lineNo); // throws, saying which
+    this.freePtr(pc, ptr!);
+    this.ids.setAt(slot, FREED);
+  }
+
   private booted(lineNo: number, what: string): Percpu {
     if (!this.pc) throw new BadInput(lineNo, `"${what}" before "boot" (boot must come first)`);
     return this.pc;
@@ -224,8 +256,14 @@ export class Replayer {
 
   /** An allocation whose line has been checked: the allocator places it; returns its result. */
   private place(pc: Percpu, id: string, size: number, align: number, reserved: boolean, lineNo: number): AllocResult {
-    const r = runSync(pc, reserved ? pc.__alloc_reserved_percpu(size, align) : pc.__alloc_percpu(size, align));
+    const r = this.allocate(pc, size, align, reserved, lineNo);
     this.ids.set(id, r.ptr);
+    return r;
+  }
+
+  /** Runs an allocation and counts it; says once when the replay machine's size made it fail. */
+  private allocate(pc: Percpu, size: number, align: number, reserved: boolean, lineNo: number): AllocResult {
+    const r = runSync(pc, reserved ? pc.__alloc_reserved_percpu(size, align) : pc.__alloc_percpu(size, align));
     this.summary.allocs++;
     if (!r.ptr) {
       this.summary.failed++;
@@ -256,8 +294,12 @@ export class Replayer {
     const ptr = this.ids.get(id);
     if (ptr === undefined) throw new BadInput(lineNo, `id ${JSON.stringify(id)} was never allocated`);
     if (ptr === FREED) throw new BadInput(lineNo, `id ${JSON.stringify(id)} is already freed`);
-    runSync(pc, pc.free_percpu(ptr));
+    this.freePtr(pc, ptr);
     this.ids.set(id, FREED);
+  }
+
+  private freePtr(pc: Percpu, ptr: number): void {
+    runSync(pc, pc.free_percpu(ptr));
     this.summary.frees++;
   }
 

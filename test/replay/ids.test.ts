@@ -32,6 +32,32 @@ describe('IdTable', () => {
     expect([t.get('a5'), t.get('a6'), t.get('a7')]).toEqual([0, -1, 2 ** 44 + 16]);
   });
 
+  it("finds from an id's bytes the dense index its string has, and spells it back", () => {
+    const id = fc.oneof(
+      fc.nat({ max: 9_999_999 }).map((n) => `a${n}`),
+      fc.nat({ max: 99 }).map((n) => `a0${n}`),
+      fc.nat({ max: 99 }).map((n) => `ab${n}`),
+      fc.nat({ max: 99 }).map((n) => `${n}`),
+      fc.stringMatching(/^[a-z0-9]{0,4}$/),
+    );
+    fc.assert(
+      fc.property(fc.array(id, { minLength: 1, maxLength: 200 }), (ids) => {
+        const t = new IdTable();
+        ids.forEach((k, n) => {
+          const b = Buffer.from(` ${k} `, 'latin1');
+          const i = t.slotOf(b, 1, b.length - 1);
+          if (i >= 0) {
+            expect(t.idAt(i)).toBe(k);
+            t.setAt(i, n + 1); // where set() would have put it, or get() would not find it
+          } else t.set(k, n + 1);
+          expect(t.get(k)).toBe(n + 1);
+          if (i >= 0) expect(t.getAt(i)).toBe(n + 1);
+        });
+      }),
+      { seed: 20261201, numRuns: 300 },
+    );
+  });
+
   it('matches a Map over random ids and values', () => {
     const id = fc.oneof(
       fc.nat({ max: 5000 }).map((n) => `a${n}`),

@@ -99,6 +99,23 @@ describe('replayBytes writes what replayText writes', () => {
     expect(viaBytes(text, 5)).toEqual(viaText(text));
   });
 
+  it('says what replayText says of numbered ids used wrongly', () => {
+    const BOOT = '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}';
+    const a1 = '{"op":"alloc","id":"a1","size":16,"align":8}';
+    const free = (id: string) => `{"op":"free","id":"${id}"}`;
+    const cases: [string[], string][] = [
+      [[BOOT, a1, a1], 'line 3: id "a1" is still live'],
+      [[BOOT, a1, free('a2')], 'line 3: id "a2" was never allocated'],
+      [[BOOT, a1, free('a1'), free('a1')], 'line 4: id "a1" is already freed'],
+      [[BOOT, a1, free('a01')], 'line 3: id "a01" was never allocated'],
+    ];
+    for (const [lines, error] of cases) {
+      const text = lines.join('\n');
+      expect(viaBytes(text, 1 << 20).error).toBe(error);
+      expect(viaBytes(text, 1 << 20)).toEqual(viaText(text));
+    }
+  });
+
   it('calls a trace of blank lines empty, as replayText does', () => {
     expect(viaBytes('\n  \n\r\n', 3)).toEqual({
       out: '',
