@@ -51,6 +51,15 @@ export class PcpuChunk extends ListHead {
   /** fail_size holds a failure */
   fail_known = false;
   /**
+   * Not the kernel's: where a first-fit walk of the map may start. Every entry before map
+   * index scan_i is in use, and entry scan_i starts at offset scan_off; a walk from 0 would
+   * only add up those entries' sizes to get there (in-use areas are never candidates, nor
+   * part of contig_hint), so starting here finds the same area and the same hints. Kept by
+   * pcpu_alloc_area() and pcpu_free_area(), the only writers of a live map.
+   */
+  scan_i = 0;
+  scan_off = 0;
+  /**
    * offsets of areas carved in the map whose population has not finished: for checkers. A
    * list, not a Set: it holds one offset at a time unless the mutex is broken, and every
    * allocation adds and removes one.

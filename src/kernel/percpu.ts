@@ -399,16 +399,23 @@ export class Percpu {
     }
     let max_contig = 0;
     let max_room = -1; // the most any free area had beyond its head: a size above it fits nowhere
-    let i = 0;
-    let off = 0;
-
     // the kernel's loop is "for (i = 0, off = 0; i < map_used; off += abs(map[i++]))"; it is
-    // written out so that runs of allocated entries cost one load and one add each
+    // written out so that runs of allocated entries cost one load and one add each, and starts
+    // past the leading entries in use (PcpuChunk.scan_i)
+    let i = chunk.scan_i;
+    let off = chunk.scan_off;
+    let free_i = -1; // the first free entry met, and its offset: where the next walk may start
+    let free_off = 0;
+
     for (const used = chunk.map_used; i < used; i++) {
       const m = map[i]!;
       if (m < 0) {
         off -= m;
         continue;
+      }
+      if (free_i < 0) {
+        free_i = i;
+        free_off = off;
       }
       const is_last = i + 1 === used;
       let head = ((off + mask) & ~mask) - off; // padding for the alignment
@@ -419,6 +426,16 @@ export class Percpu {
         if (m - head > max_room) max_room = m - head;
         off += m;
         continue;
+      }
+
+      // entries before the first free one stay in use, and keep their offsets: entry i - 1 may
+      // grow by a tiny head below, but it starts where it did
+      if (free_i < i) {
+        chunk.scan_i = free_i;
+        chunk.scan_off = free_off;
+      } else if (i > 0) {
+        chunk.scan_i = i - 1;
+        chunk.scan_off = off + map[i - 1]!; // in use: off minus its size
       }
 
       // a tiny head, or one after a free area, goes to the previous area
@@ -460,6 +477,13 @@ export class Percpu {
     }
 
     chunk.contig_hint = max_contig; // the whole map was scanned
+    if (free_i >= 0) {
+      chunk.scan_i = free_i;
+      chunk.scan_off = free_off;
+    } else {
+      chunk.scan_i = i; // every entry is in use
+      chunk.scan_off = off;
+    }
     if (align_class >= 0) {
       const fail = chunk.fail_size;
       for (let k = align_class; k < PCPU_ALIGN_CLASSES; k++) if (max_room + 1 < fail[k]!) fail[k] = max_room + 1;
@@ -477,8 +501,10 @@ export class Percpu {
   pcpu_find_area(chunk: PcpuChunk, freeme: number): number {
     const map = chunk.map;
     const used = chunk.map_used;
-    let i = 0;
-    let off = 0;
+    // from 0, the walk would reach entry scan_i (all before it start below scan_off) as it is
+    const skip = freeme >= chunk.scan_off;
+    let i = skip ? chunk.scan_i : 0;
+    let off = skip ? chunk.scan_off : 0;
     // "for (i = 0, off = 0; i < map_used; off += abs(map[i++]))", with abs() as a branch
     for (; i < used && off < freeme; i++) {
       const m = map[i]!;
@@ -514,6 +540,11 @@ export class Percpu {
     const oslot = this.pcpu_chunk_slot(chunk);
     const map = chunk.map;
     let i = this.pcpu_find_area(chunk, freeme);
+    if (i < chunk.scan_i) {
+      // the first entry free from now on; entry i - 1 is in use, so nothing merges before it
+      chunk.scan_i = i;
+      chunk.scan_off = freeme;
+    }
 
     map[i] = -map[i]!;
     chunk.free_size += map[i]!;

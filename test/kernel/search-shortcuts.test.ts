@@ -1,8 +1,9 @@
 /**
- * The failed-search memo of pcpu_alloc_area() (PcpuChunk.fail_size): a search known to fail
- * returns -1 without scanning, and must leave exactly what a full scan leaves. Checked by
- * hand on one map, then on random traces against the same replay with every search made in
- * full.
+ * The two shortcuts of pcpu_alloc_area() that are not the kernel's, which must leave exactly
+ * what the kernel's full walk leaves: the failed-search memo (PcpuChunk.fail_size: a search
+ * known to fail returns -1 without scanning) and the walk's start past the leading entries in
+ * use (PcpuChunk.scan_i, also used by pcpu_find_area()). Checked by hand on one map, then on
+ * random traces against the same replay with every walk made in full from entry 0.
  */
 import { describe, expect, it } from 'vitest';
 import { PCPU_NO_FAIL, type PcpuChunk } from '../../src/kernel/chunk.ts';
@@ -92,29 +93,60 @@ function alignTrace(seed: number, ops: number): string[] {
   return lines;
 }
 
+/** What PcpuChunk.scan_i promises: every entry before it is in use, and it starts at scan_off. */
+function scanStartHolds(c: PcpuChunk): string | null {
+  let off = 0;
+  for (let i = 0; i < c.scan_i; i++) {
+    if (c.map[i]! > 0) return `chunk ${c.id}: entry ${i} is free, before scan_i ${c.scan_i}`;
+    off -= c.map[i]!;
+  }
+  if (c.scan_i > c.map_used) return `chunk ${c.id}: scan_i ${c.scan_i} is past map_used ${c.map_used}`;
+  return off === c.scan_off ? null : `chunk ${c.id}: entry ${c.scan_i} starts at ${off}, scan_off says ${c.scan_off}`;
+}
+
 function replay(lines: string[], fullSearch: boolean): { out: string[]; maps: string } {
   let booted: Percpu | null = null;
+  const chunksOf = (pc: Percpu) => [...pc.chunks.values(), ...(pc.pcpu_reserved_chunk ? [pc.pcpu_reserved_chunk] : [])];
   const r = new Replayer({
     memoryBytes: 256 << 20,
     onBoot: (pc) => {
       booted = pc;
       if (!fullSearch) return;
       const search = pc.pcpu_alloc_area.bind(pc);
+      const find = pc.pcpu_find_area.bind(pc);
+      const fromZero = (c: PcpuChunk) => {
+        c.scan_i = 0;
+        c.scan_off = 0;
+      };
       pc.pcpu_alloc_area = (c, size, align) => {
         c.fail_size.fill(PCPU_NO_FAIL);
         c.fail_known = false;
+        fromZero(c);
         return search(c, size, align);
+      };
+      pc.pcpu_find_area = (c, freeme) => {
+        fromZero(c);
+        return find(c, freeme);
       };
     },
   });
-  const out = lines.map((l, n) => r.step(l, n + 1)!);
+  const out = lines.map((l, n) => {
+    const o = r.step(l, n + 1)!;
+    if (!fullSearch && booted)
+      for (const c of chunksOf(booted)) {
+        const broken = scanStartHolds(c);
+        if (broken) expect.fail(`after line ${n + 1}: ${broken}`);
+      }
+    return o;
+  });
   const pc = booted! as Percpu;
-  const chunks = [...pc.chunks.values(), ...(pc.pcpu_reserved_chunk ? [pc.pcpu_reserved_chunk] : [])];
-  const maps = chunks.map((c) => `${c.id}: ${c.contig_hint} ${c.free_size} ${c.mapEntries().join(',')}`).join('\n');
+  const maps = chunksOf(pc)
+    .map((c) => `${c.id}: ${c.contig_hint} ${c.free_size} ${c.mapEntries().join(',')}`)
+    .join('\n');
   return { out, maps };
 }
 
-describe('replay with the memo against replay with every search in full', () => {
+describe('replay with the shortcuts against replay with every walk in full', () => {
   it.each([1, 2, 3, 4])('random trace %i', (seed) => {
     const lines = alignTrace(seed, 6000);
     const fast = replay(lines, false);
