@@ -46,7 +46,8 @@ Options:
                  allocations, failures, chunks used, bytes live at the end); exit 1 when
                  they differ. For a change made on purpose, this is its list of behaviour
                  changes. --json prints the same as data
-  --memory MIB   physical memory of the replay machine (default 4096)
+  --memory MIB   physical memory of the replay machine, 16 to 65536 (default 65536: only
+                 the pages in use cost anything, since the machine keeps no bytes)
   --svg OUT      also draw the final state of every chunk (areas and populated pages) as SVG
   --html OUT     also write a self-contained HTML report: the boot layout, every chunk's map
                  over the trace under a slider, counters, percpu_stats; a bad line is shown
@@ -71,7 +72,7 @@ Example:
     const file = positionals[0]!;
     const outputs = new Outputs('replay');
     const svg = outputs.claim('--svg', values.svg);
-    const memoryBytes = values.memory === undefined ? undefined : mib('--memory', values.memory, 16, 4096);
+    const memoryBytes = values.memory === undefined ? undefined : mib('--memory', values.memory, 16, 65536);
     if (!values.reference && !values.json && values.html === undefined)
       return plainMain(file, memoryBytes, svg, outputs);
     // the reports and the model are loaded only by the runs that use them

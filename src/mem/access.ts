@@ -68,23 +68,27 @@ export class MemAccess {
   protected tlbPage = -1;
   protected tlbWord = 0;
   protected tlbGen = -1;
-  /** false: fill() checks the mapping and stores nothing (see MachineConfig.contents) */
+  /**
+   * false: fill() and writeBytes() check the mapping and store nothing (see
+   * MachineConfig.contents); a machine whose buffer holds no bytes (layout.ts) is always so
+   */
   private readonly contents: boolean;
 
   constructor(
     readonly sab: SharedArrayBuffer,
     opts: { contents?: boolean } = {},
   ) {
-    this.contents = opts.contents ?? true;
     const l = readHeader(sab);
+    this.contents = (opts.contents ?? true) && l.contents !== false;
     this.physBytes = l.memoryBytes;
     this.vmallocEnd = VMALLOC_START + l.vmallocBytes;
     this.pt = new Int32Array(sab, l.ptOffset, l.vmallocPages);
-    this.u8 = new Uint8Array(sab, l.physOffset, l.memoryBytes);
-    this.u16 = new Uint16Array(sab, l.physOffset, l.memoryBytes / 2);
-    this.i32 = new Int32Array(sab, l.physOffset, l.memoryBytes / 4);
-    this.i64 = new BigInt64Array(sab, l.physOffset, l.memoryBytes / 8);
-    this.dv = new DataView(sab, l.physOffset, l.memoryBytes);
+    const bytes = l.contents === false ? 0 : l.memoryBytes;
+    this.u8 = new Uint8Array(sab, l.physOffset, bytes);
+    this.u16 = new Uint16Array(sab, l.physOffset, bytes / 2);
+    this.i32 = new Int32Array(sab, l.physOffset, bytes / 4);
+    this.i64 = new BigInt64Array(sab, l.physOffset, bytes / 8);
+    this.dv = new DataView(sab, l.physOffset, bytes);
     this.header = new Int32Array(sab, 0, PAGE_SIZE / 4);
   }
 
@@ -330,7 +334,7 @@ export class MemAccess {
   /** Copies bytes into virtual memory; all pages are checked first, so a fault writes nothing. */
   writeBytes(va: number, data: Uint8Array): number {
     const c = this.checkRange(va, data.length);
-    if (c < 0) return c;
+    if (c < 0 || !this.contents) return c;
     let i = 0;
     while (i < data.length) {
       const p = this.translate(va + i);

@@ -4,13 +4,16 @@
  * Free blocks sit on per-node, per-order lists (head insertion, head removal, as the
  * kernel's free_area lists do), linked through two Int32 arrays indexed by pfn. Only the
  * allocator actor's thread calls into it, so its bookkeeping lives outside the shared buffer.
+ * Every per-page array holds its value plus one, so that zero, what a new array holds, is
+ * "none": the host backs only the parts of them that pages in use touch.
  */
 import { MemError, checkInt } from './errors.ts';
 import { MAX_ORDER } from './layout.ts';
 import type { PhysMem } from './phys.ts';
 import type { Prng } from '../util/prng.ts';
 
-const NONE = -1;
+const NONE = 0;
+const TOP = MAX_ORDER - 1;
 
 export interface FaultInjection {
   /** fail the Nth call from now (1 = the next call) */
@@ -21,20 +24,31 @@ export interface FaultInjection {
 }
 
 export class BuddyAllocator {
+  /** pfn + 1 of the next and previous free block on the list, or NONE */
   private readonly next: Int32Array;
   private readonly prev: Int32Array;
-  /** order of the free block that starts at pfn, or NONE */
+  /** order + 1 of the free block that starts at pfn, or NONE */
   private readonly freeOrder: Int8Array;
-  /** order of the allocated block that starts at pfn, or NONE */
+  /** order + 1 of the allocated block that starts at pfn, or NONE */
   private readonly allocOrder: Int8Array;
-  /** list heads, index node * MAX_ORDER + order */
+  /** pfn + 1 of each list's first block, or NONE; index node * MAX_ORDER + order */
   private readonly heads: Int32Array;
+  /**
+   * The lists of the top order, per node, as runs of consecutive blocks: [lo, hi, lo, hi, ...],
+   * the last run first on the list, each run from its highest block down. A top-order block
+   * is only ever put at the head (a free, or mm init's blocks in rising order) and taken from
+   * the head (merges stop below the top order), so runs say what links would say, and the
+   * many blocks mm init hands over never touch the per-page arrays until they are split.
+   */
+  private readonly topRuns: number[][];
   /** number of free blocks, index node * MAX_ORDER + order */
   readonly nrFreeBlocks: Int32Array;
   /** free pages per node */
   readonly nrFree: Int32Array;
   /** pages ever handed to the allocator, per node (managed pages) */
   readonly managed: Int32Array;
+  /** the pfn ranges [start, end) handed to the allocator (addRange) */
+  private readonly ranges: [number, number][] = [];
 
   private injection: FaultInjection = {};
   /** whether any fault injection is set: the common case skips injectFault() altogether */
@@ -45,11 +59,12 @@ export class BuddyAllocator {
 
   constructor(readonly mem: PhysMem) {
     const n = mem.nrPages;
-    this.next = new Int32Array(n).fill(NONE);
-    this.prev = new Int32Array(n).fill(NONE);
-    this.freeOrder = new Int8Array(n).fill(NONE);
-    this.allocOrder = new Int8Array(n).fill(NONE);
-    this.heads = new Int32Array(mem.nodes * MAX_ORDER).fill(NONE);
+    this.next = new Int32Array(n);
+    this.prev = new Int32Array(n);
+    this.freeOrder = new Int8Array(n);
+    this.allocOrder = new Int8Array(n);
+    this.heads = new Int32Array(mem.nodes * MAX_ORDER);
+    this.topRuns = Array.from({ length: mem.nodes }, () => []);
     this.nrFreeBlocks = new Int32Array(mem.nodes * MAX_ORDER);
     this.nrFree = new Int32Array(mem.nodes);
     this.managed = new Int32Array(mem.nodes);
@@ -84,9 +99,11 @@ export class BuddyAllocator {
     const fn = 'BuddyAllocator.addRange';
     checkInt(fn, 'startPfn', startPfn, 0, this.mem.nrPages);
     checkInt(fn, 'endPfn', endPfn, startPfn, this.mem.nrPages);
-    for (let p = startPfn; p < endPfn; p++)
-      if (this.freeOrder[p] !== NONE || this.allocOrder[p] !== NONE || this.isInsideFreeBlock(p))
-        throw new MemError('EBUSY', fn, 'range', `page ${p} is already managed`);
+    // the ranges handed over so far say which pages are managed, without a visit to each page
+    for (const [s, e] of this.ranges)
+      if (s < endPfn && startPfn < e)
+        throw new MemError('EBUSY', fn, 'range', `page ${Math.max(s, startPfn)} is already managed`);
+    if (endPfn > startPfn) this.ranges.push([startPfn, endPfn]);
     let pfn = startPfn;
     while (pfn < endPfn) {
       const node = this.mem.pfnToNid(pfn);
@@ -97,14 +114,6 @@ export class BuddyAllocator {
       this.freeBlock(pfn, order, node);
       pfn += 1 << order;
     }
-  }
-
-  private isInsideFreeBlock(pfn: number): boolean {
-    for (let o = 1; o < MAX_ORDER; o++) {
-      const head = pfn & ~((1 << o) - 1);
-      if (head !== pfn && this.freeOrder[head] === o) return true;
-    }
-    return false;
   }
 
   /**
@@ -132,12 +141,23 @@ export class BuddyAllocator {
 
   private allocFromNode(node: number, order: number): number {
     for (let o = order; o < MAX_ORDER; o++) {
-      const pfn = this.heads[node * MAX_ORDER + o]!;
-      if (pfn === NONE) continue;
-      this.unlink(pfn, o, node);
+      let pfn: number;
+      if (o === TOP) {
+        const runs = this.topRuns[node]!;
+        if (!runs.length) continue;
+        pfn = runs[runs.length - 1]! - (1 << TOP);
+        if (pfn === runs[runs.length - 2]) runs.length -= 2;
+        else runs[runs.length - 1] = pfn;
+        this.nrFreeBlocks[node * MAX_ORDER + TOP]!--;
+      } else {
+        const head = this.heads[node * MAX_ORDER + o]!;
+        if (head === NONE) continue;
+        pfn = head - 1;
+        this.unlink(pfn, o, node);
+      }
       // expand(): give the upper halves back, largest first
       for (let h = o - 1; h >= order; h--) this.link(pfn + (1 << h), h, node);
-      this.allocOrder[pfn] = order;
+      this.allocOrder[pfn] = order + 1;
       this.nrFree[node]! -= 1 << order;
       return pfn;
     }
@@ -149,8 +169,8 @@ export class BuddyAllocator {
     const fn = '__free_pages';
     checkInt(fn, 'pfn', pfn, 0, this.mem.nrPages - 1);
     checkInt(fn, 'order', order, 0, MAX_ORDER - 1);
-    const have = this.allocOrder[pfn]!;
-    if (have === NONE)
+    const have = this.allocOrder[pfn]! - 1;
+    if (have < 0)
       throw new MemError('EBUSY', fn, 'pfn', `${pfn} is not the start of an allocated block (double free?)`);
     if (have !== order)
       throw new MemError('EINVAL', fn, 'order', `${order} does not match the allocated order ${have} of pfn ${pfn}`);
@@ -166,7 +186,7 @@ export class BuddyAllocator {
     const end = this.mem.nodeEndPfn(node);
     while (order < MAX_ORDER - 1) {
       const buddy = pfn ^ (1 << order);
-      if (buddy < start || buddy + (1 << order) > end || this.freeOrder[buddy] !== order) break;
+      if (buddy < start || buddy + (1 << order) > end || this.freeOrder[buddy] !== order + 1) break;
       this.unlink(buddy, order, node);
       pfn = Math.min(pfn, buddy);
       order++;
@@ -176,22 +196,30 @@ export class BuddyAllocator {
 
   private link(pfn: number, order: number, node: number): void {
     const h = node * MAX_ORDER + order;
+    if (order === TOP) {
+      const runs = this.topRuns[node]!;
+      if (runs.length && runs[runs.length - 1] === pfn) runs[runs.length - 1] = pfn + (1 << TOP);
+      else runs.push(pfn, pfn + (1 << TOP));
+      this.nrFreeBlocks[h]!++;
+      return;
+    }
     const head = this.heads[h]!;
     this.next[pfn] = head;
     this.prev[pfn] = NONE;
-    if (head !== NONE) this.prev[head] = pfn;
-    this.heads[h] = pfn;
-    this.freeOrder[pfn] = order;
+    if (head !== NONE) this.prev[head - 1] = pfn + 1;
+    this.heads[h] = pfn + 1;
+    this.freeOrder[pfn] = order + 1;
     this.nrFreeBlocks[h]!++;
   }
 
+  /** Takes a free block of an order below the top off its list. */
   private unlink(pfn: number, order: number, node: number): void {
     const h = node * MAX_ORDER + order;
     const n = this.next[pfn]!;
     const p = this.prev[pfn]!;
     if (p === NONE) this.heads[h] = n;
-    else this.next[p] = n;
-    if (n !== NONE) this.prev[n] = p;
+    else this.next[p - 1] = n;
+    if (n !== NONE) this.prev[n - 1] = p;
     this.next[pfn] = NONE;
     this.prev[pfn] = NONE;
     this.freeOrder[pfn] = NONE;
@@ -200,7 +228,7 @@ export class BuddyAllocator {
 
   /** The allocated order of the block starting at pfn, or -1. */
   allocatedOrder(pfn: number): number {
-    return this.allocOrder[pfn]!;
+    return this.allocOrder[pfn]! - 1;
   }
 
   totalFree(): number {
@@ -220,14 +248,21 @@ export class BuddyAllocator {
     return Array.from(this.nrFreeBlocks.subarray(node * MAX_ORDER, (node + 1) * MAX_ORDER));
   }
 
+  /** The blocks on list h (node * MAX_ORDER + order), head first. */
+  private list(h: number): number[] {
+    const l: number[] = [];
+    if (h % MAX_ORDER === TOP) {
+      const runs = this.topRuns[(h - TOP) / MAX_ORDER]!;
+      for (let r = runs.length - 2; r >= 0; r -= 2)
+        for (let p = runs[r + 1]! - (1 << TOP); p >= runs[r]!; p -= 1 << TOP) l.push(p);
+    } else for (let p = this.heads[h]! - 1; p >= 0; p = this.next[p]! - 1) l.push(p);
+    return l;
+  }
+
   /** A copy of the full free-list state, for comparing before and after. */
   snapshot(): { nrFree: number[]; blocks: number[]; lists: number[][] } {
     const lists: number[][] = [];
-    for (let h = 0; h < this.heads.length; h++) {
-      const l: number[] = [];
-      for (let p = this.heads[h]!; p !== NONE; p = this.next[p]!) l.push(p);
-      lists.push(l.sort((a, b) => a - b));
-    }
+    for (let h = 0; h < this.heads.length; h++) lists.push(this.list(h).sort((a, b) => a - b));
     return { nrFree: Array.from(this.nrFree), blocks: Array.from(this.nrFreeBlocks), lists };
   }
 
@@ -242,10 +277,11 @@ export class BuddyAllocator {
       let pages = 0;
       for (let o = 0; o < MAX_ORDER; o++) {
         let count = 0;
-        for (let p = this.heads[node * MAX_ORDER + o]!; p !== NONE; p = this.next[p]!) {
+        for (const p of this.list(node * MAX_ORDER + o)) {
           count++;
           pages += 1 << o;
-          if (this.freeOrder[p] !== o) problems.push(`pfn ${p} on order-${o} list has order ${this.freeOrder[p]}`);
+          if (o < TOP && this.freeOrder[p] !== o + 1)
+            problems.push(`pfn ${p} on order-${o} list has order ${this.freeOrder[p]! - 1}`);
           if (p % (1 << o)) problems.push(`pfn ${p} is not aligned to order ${o}`);
           if (this.mem.pfnToNid(p) !== node) problems.push(`pfn ${p} on node ${node}'s list`);
           for (let q = p; q < p + (1 << o); q++) {
@@ -262,8 +298,8 @@ export class BuddyAllocator {
         problems.push(`node ${node}: ${pages} free pages listed, ${this.nrFree[node]} counted`);
     }
     for (let p = 0; p < this.mem.nrPages; p++) {
-      const o = this.allocOrder[p]!;
-      if (o === NONE) continue;
+      const o = this.allocOrder[p]! - 1;
+      if (o < 0) continue;
       for (let q = p; q < p + (1 << o); q++) if (seen[q]) problems.push(`pfn ${q} is both free and allocated`);
     }
     return problems;

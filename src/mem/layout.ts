@@ -10,11 +10,11 @@
  *   +--------------------+  ptOffset
  *   | vmalloc page table |  Int32 per vmalloc page: pfn + 1, or 0 when not present
  *   +--------------------+  pageInfoOffset
- *   | page info          |  Int32 per pfn: PI_CHUNK (pcpu_set_page_chunk), PI_CPU (owner cpu + 1)
+ *   | page info          |  Int32 per pfn: PI_CHUNK (chunk + 1), PI_CPU (owner cpu + 1); 0 is none
  *   +--------------------+  shadowOffset
  *   | shadow             |  Int32 per 2^shadowShift bytes of physical memory: owning allocation tag
  *   +--------------------+  physOffset (page aligned)
- *   | physical memory    |  pfn * PAGE_SIZE from here
+ *   | physical memory    |  pfn * PAGE_SIZE from here; absent when contents is false
  *   +--------------------+  total
  *
  * Virtual addresses: the direct map is PAGE_OFFSET + phys; the vmalloc range starts at
@@ -49,6 +49,8 @@ export const H_PAGEINFO_OFFSET = 7;
 export const H_SHADOW_OFFSET = 8;
 export const H_PHYS_OFFSET_PAGES = 9; // in pages: the buffer may exceed 2^31 bytes
 export const H_SHADOW_ENTRIES = 10;
+/** 1 when the machine keeps no bytes of physical memory (LayoutConfig.contents false) */
+export const H_NO_CONTENTS = 11;
 export const H_NODE_START_PFN = 16; // MAX_NUMNODES + 1 entries: node n spans [start[n], start[n+1])
 /** CPU barrier (src/smp): arrivals in this generation, the generation, the number of parties. */
 export const H_BARRIER_COUNT = 64;
@@ -90,6 +92,12 @@ export interface LayoutConfig {
   shadow: boolean;
   /** log2 of the shadow granule in bytes (0: one tag per byte) */
   shadowShift: number;
+  /**
+   * Whether the buffer holds the bytes of physical memory (default true). Without them the
+   * machine has its pages, their page info and their mappings, but nothing to read or write:
+   * what a trace replay needs, at any memory size.
+   */
+  contents?: boolean;
 }
 
 export interface Layout extends LayoutConfig {
@@ -128,7 +136,7 @@ export function computeLayout(cfg: LayoutConfig): Layout {
     shadowOffset,
     shadowEntries,
     physOffset,
-    totalBytes: physOffset + cfg.memoryBytes,
+    totalBytes: physOffset + (cfg.contents === false ? 0 : cfg.memoryBytes),
     nodeStartPfn,
   };
 }
@@ -147,6 +155,7 @@ export function writeHeader(sab: SharedArrayBuffer, l: Layout): void {
   h[H_SHADOW_OFFSET] = l.shadowOffset;
   h[H_PHYS_OFFSET_PAGES] = l.physOffset / PAGE_SIZE;
   h[H_SHADOW_ENTRIES] = l.shadowEntries;
+  h[H_NO_CONTENTS] = l.contents === false ? 1 : 0;
   for (let n = 0; n <= l.nodes; n++) h[H_NODE_START_PFN + n] = l.nodeStartPfn[n]!;
 }
 
@@ -161,6 +170,7 @@ export function readHeader(sab: SharedArrayBuffer): Layout {
   for (let n = 0; n <= nodes; n++) nodeStartPfn.push(h[H_NODE_START_PFN + n]!);
   const nrPages = h[H_NR_PAGES]!;
   const physOffset = h[H_PHYS_OFFSET_PAGES]! * PAGE_SIZE;
+  const contents = h[H_NO_CONTENTS] !== 1;
   return {
     memoryBytes: nrPages * PAGE_SIZE,
     nodes,
@@ -174,8 +184,9 @@ export function readHeader(sab: SharedArrayBuffer): Layout {
     shadowOffset: h[H_SHADOW_OFFSET]!,
     shadowEntries: h[H_SHADOW_ENTRIES]!,
     physOffset,
-    totalBytes: physOffset + nrPages * PAGE_SIZE,
+    totalBytes: physOffset + (contents ? nrPages * PAGE_SIZE : 0),
     nodeStartPfn,
+    contents,
   };
 }
 
@@ -185,7 +196,7 @@ export function readHeader(sab: SharedArrayBuffer): Layout {
  */
 export function memoryHash(sab: SharedArrayBuffer): string {
   const l = readHeader(sab);
-  const w = new Int32Array(sab, l.physOffset, l.memoryBytes / 4);
+  const w = new Int32Array(sab, l.physOffset, l.contents ? l.memoryBytes / 4 : 0);
   let h = 0x811c9dc5;
   for (let i = 0; i < w.length; i++) {
     const x = w[i]!;

@@ -17,12 +17,6 @@ export interface MachineConfig extends PhysConfig {
   cpus?: number;
   /** cpu -> node; defaults to contiguous blocks of CPUs per node */
   cpuToNode?: number[];
-  /**
-   * Keep what the allocator writes into areas (default true). A trace replay reads no byte of
-   * an area, so it switches this off: memset() of a new area checks the mapping and stores
-   * nothing, and the host never has to back the pages of the simulated memory.
-   */
-  contents?: boolean;
 }
 
 export class Machine {

@@ -25,11 +25,22 @@ export interface PhysConfig {
   shadowShift?: number;
   /** node distance table, nodes x nodes; defaults to 10 local, 20 remote */
   distance?: number[][];
+  /**
+   * Keep the bytes of physical memory (default true). A trace replay reads no byte of an
+   * area, so it has none: memset() of a new area and the first chunk's copy of the static
+   * section check the mapping and store nothing, and memory may be up to
+   * MAX_MEMORY_NO_CONTENTS, since only the pages in use cost the host anything (layout.ts).
+   */
+  contents?: boolean;
 }
 
 export const DEFAULT_MEMORY = 64 << 20;
 export const DEFAULT_VMALLOC = 8 * 1024 ** 3;
+/** the page table is 4 bytes per vmalloc page, and regions are addressed below 2^31 bytes */
+export const MAX_VMALLOC = 256 * 1024 ** 3;
 export const MAX_MEMORY = 4 * 1024 ** 3;
+/** a typed array stops at 2^32 elements, so bytes stop at 4 GiB; pages alone go further */
+export const MAX_MEMORY_NO_CONTENTS = 64 * 1024 ** 3;
 export const LOCAL_DISTANCE = 10;
 export const REMOTE_DISTANCE = 20;
 
@@ -48,9 +59,10 @@ export class PhysMem {
   private constructor(sab: SharedArrayBuffer, layout: Layout, distance: number[][]) {
     this.sab = sab;
     this.layout = layout;
-    this.u8 = new Uint8Array(sab, layout.physOffset, layout.memoryBytes);
-    this.i32 = new Int32Array(sab, layout.physOffset, layout.memoryBytes / 4);
-    this.dv = new DataView(sab, layout.physOffset, layout.memoryBytes);
+    const bytes = layout.contents === false ? 0 : layout.memoryBytes;
+    this.u8 = new Uint8Array(sab, layout.physOffset, bytes);
+    this.i32 = new Int32Array(sab, layout.physOffset, bytes / 4);
+    this.dv = new DataView(sab, layout.physOffset, bytes);
     this.pageInfo = new Int32Array(sab, layout.pageInfoOffset, layout.nrPages * PI_WORDS);
     this.distance = distance;
     this.zonelists = distance.map((row) => Object.freeze([...row.keys()].sort((a, b) => row[a]! - row[b]! || a - b)));
@@ -62,12 +74,19 @@ export class PhysMem {
   /** Builds a new machine's memory. Refuses sizes it cannot lay out, changing nothing. */
   static create(cfg: PhysConfig = {}): PhysMem {
     const fn = 'PhysMem.create';
-    const memoryBytes = checkInt(fn, 'memoryBytes', cfg.memoryBytes ?? DEFAULT_MEMORY, 1 << 20, MAX_MEMORY);
+    const contents = cfg.contents ?? true;
+    const memoryBytes = checkInt(
+      fn,
+      'memoryBytes',
+      cfg.memoryBytes ?? DEFAULT_MEMORY,
+      1 << 20,
+      contents ? MAX_MEMORY : MAX_MEMORY_NO_CONTENTS,
+    );
     if (memoryBytes % PAGE_SIZE) throw new MemError('EINVAL', fn, 'memoryBytes', `must be a multiple of ${PAGE_SIZE}`);
     const nodes = checkInt(fn, 'nodes', cfg.nodes ?? 1, 1, MAX_NUMNODES);
     if (memoryBytes / PAGE_SIZE / nodes < 256)
       throw new MemError('EINVAL', fn, 'memoryBytes', `gives under 256 pages per node with ${nodes} nodes`);
-    const vmallocBytes = checkInt(fn, 'vmallocBytes', cfg.vmallocBytes ?? DEFAULT_VMALLOC, 1 << 20, 64 * 1024 ** 3);
+    const vmallocBytes = checkInt(fn, 'vmallocBytes', cfg.vmallocBytes ?? DEFAULT_VMALLOC, 1 << 20, MAX_VMALLOC);
     if (vmallocBytes % PAGE_SIZE)
       throw new MemError('EINVAL', fn, 'vmallocBytes', `must be a multiple of ${PAGE_SIZE}`);
     const shadowShift = checkInt(fn, 'shadowShift', cfg.shadowShift ?? 0, 0, 12);
@@ -82,12 +101,12 @@ export class PhysMem {
           throw new MemError('EINVAL', fn, `distance[${a}][${b}]`, `must be ${LOCAL_DISTANCE} (local)`);
       }),
     );
-    const layout = computeLayout({ memoryBytes, nodes, vmallocBytes, shadow, shadowShift });
+    const layout = computeLayout({ memoryBytes, nodes, vmallocBytes, shadow, shadowShift, contents });
     const sab = new SharedArrayBuffer(layout.totalBytes);
     writeHeader(sab, layout);
-    const mem = new PhysMem(sab, layout, distance);
-    mem.pageInfo.fill(-1);
-    return mem;
+    // page info is kept plus one, so that the zeroed buffer says "none" for every page: the
+    // host backs only the pages of it that are used
+    return new PhysMem(sab, layout, distance);
   }
 
   /** Attaches to a buffer made by create() (in a worker). Distances are not needed there. */
@@ -139,22 +158,23 @@ export class PhysMem {
     return phys;
   }
 
+  /** The chunk a page belongs to, or -1. */
   pageChunk(pfn: number): number {
-    return this.pageInfo[pfn * PI_WORDS + PI_CHUNK]!;
+    return this.pageInfo[pfn * PI_WORDS + PI_CHUNK]! - 1;
   }
 
   /** pcpu_set_page_chunk(): records which chunk a page belongs to (-1 for none). */
   setPageChunk(pfn: number, chunk: number): void {
-    this.pageInfo[pfn * PI_WORDS + PI_CHUNK] = chunk;
+    this.pageInfo[pfn * PI_WORDS + PI_CHUNK] = chunk + 1;
   }
 
   /** The CPU whose unit this page backs, or -1. */
   pageCpu(pfn: number): number {
-    return this.pageInfo[pfn * PI_WORDS + PI_CPU]!;
+    return this.pageInfo[pfn * PI_WORDS + PI_CPU]! - 1;
   }
 
   setPageCpu(pfn: number, cpu: number): void {
-    this.pageInfo[pfn * PI_WORDS + PI_CPU] = cpu;
+    this.pageInfo[pfn * PI_WORDS + PI_CPU] = cpu + 1;
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import { Machine } from '../mem/machine.ts';
 import { MAX_NUMNODES } from '../mem/layout.ts';
+import { MAX_MEMORY_NO_CONTENTS, MAX_VMALLOC } from '../mem/phys.ts';
 import { KernelBug } from '../kernel/bug.ts';
 import { RESERVED_CHUNK_ID } from '../kernel/chunk.ts';
 import { PAGE_SIZE } from '../kernel/constants.ts';
@@ -56,8 +57,11 @@ export interface ReplaySummary {
 const FREED = -1;
 const MAX_STATIC = 1 << 24;
 const MAX_CPUS = 1024;
-const DEFAULT_REPLAY_MEMORY = 4 * 1024 ** 3;
-const DEFAULT_REPLAY_VMALLOC = 64 * 1024 ** 3;
+// the machine keeps no bytes (contents: false), so its size costs only the pages in use: as
+// large as a machine without bytes may be, so that only a trace that keeps more than 64 GiB
+// populated meets its limit
+const DEFAULT_REPLAY_MEMORY = MAX_MEMORY_NO_CONTENTS;
+const DEFAULT_REPLAY_VMALLOC = MAX_VMALLOC;
 
 type Json = Record<string, unknown>;
 

@@ -231,7 +231,7 @@ describe('replay command line', () => {
     expect(r.stderr).toMatch(/^percpu-sim replay: cannot read \/nonexistent\/trace.jsonl: ENOENT/);
     const f = cli(['replay', '-', '--memory', 'lots'], '');
     expect(f.status).toBe(2);
-    expect(f.stderr).toContain('--memory must be a whole number from 16 to 4096, got "lots"');
+    expect(f.stderr).toContain('--memory must be a whole number from 16 to 65536, got "lots"');
     expect(cli(['frobnicate']).status).toBe(2);
     const h = cli(['replay', '--help']);
     expect(h.status).toBe(0);
