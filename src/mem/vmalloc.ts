@@ -180,8 +180,11 @@ export class VmSpace {
     const fn = 'map_kernel_range_noflush';
     this.checkRange(fn, addr, pfns.length * PAGE_SIZE);
     const vpn0 = (addr - this.start) / PAGE_SIZE;
+    const nrPages = this.mem.nrPages;
     for (let i = 0; i < pfns.length; i++) {
-      checkInt(fn, `pfns[${i}]`, pfns[i], 0, this.mem.nrPages - 1);
+      const pfn = pfns[i]!;
+      // the message (a string per page) only when it is needed
+      if (!(Number.isInteger(pfn) && pfn >= 0 && pfn < nrPages)) checkInt(fn, `pfns[${i}]`, pfn, 0, nrPages - 1);
       if (this.pt[vpn0 + i] !== 0)
         throw new MemError('EBUSY', fn, 'addr', `0x${(addr + i * PAGE_SIZE).toString(16)} is already mapped`);
     }
