@@ -38,13 +38,15 @@ export class VmSpace {
   /** live areas sorted by address */
   private areas: VmArea[] = [];
   /**
-   * Where the last one-group pcpu_get_vm_areas() search ended. For one group the downward
-   * search finds the highest aligned base that collides with nothing (each jump skips only
-   * bases that collide with the area it hit). Areas added since cannot make room above that
-   * base; only a free at or above it can. Until then a search for the same size and alignment
-   * may start there: the same answer, without walking past every chunk created before.
+   * Where the last pcpu_get_vm_areas() search ended. The downward search finds the highest
+   * aligned base at which no group collides with anything (each jump moves the group that
+   * collided just below the area it hit, so it skips only bases where that group collides).
+   * Areas added since cannot make room above that base; only freeing an area that reaches
+   * above it (its guard page included) can, since every group lies at or above the base.
+   * Until then a search for the same groups and alignment may start there: the same answer,
+   * without walking past every chunk created before.
    */
-  private resume: { offset: number; size: number; align: number; base: number } | null = null;
+  private resume: { offsets: readonly number[]; sizes: readonly number[]; align: number; base: number } | null = null;
   /** sees every entry change and generation bump (null: nobody watches) */
   observer: PtObserver | null = null;
   /** a bug to build in: unmapRange() bumps the generation before it clears the entries */
@@ -117,8 +119,13 @@ export class VmSpace {
     for (let g = 0; g < offsets.length; g++) last = Math.max(last, offsets[g]! + sizes[g]!);
     let base = alignDown(this.end - last - GUARD, align);
     const r = this.resume;
-    const one = offsets.length === 1;
-    if (one && r && r.offset === offsets[0] && r.size === sizes[0] && r.align === align) base = r.base;
+    if (
+      r &&
+      r.align === align &&
+      r.offsets.length === offsets.length &&
+      r.offsets.every((o, g) => o === offsets[g] && r.sizes[g] === sizes[g])
+    )
+      base = r.base;
     while (base >= this.start) {
       let conflict: VmArea | null = null;
       let g = 0;
@@ -132,7 +139,7 @@ export class VmSpace {
         const found = offsets.map((o, i) =>
           this.insert({ addr: base + o, size: sizes[i]!, caller: 'pcpu_get_vm_areas' }),
         );
-        this.resume = one ? { offset: offsets[0]!, size: sizes[0]!, align, base } : null;
+        this.resume = { offsets: [...offsets], sizes: [...sizes], align, base };
         return found;
       }
       // move the group that collided to just below the area it hit
@@ -155,7 +162,7 @@ export class VmSpace {
       );
     this.unmapRange(area.addr, area.size);
     this.areas.splice(i, 1);
-    if (this.resume && area.addr >= this.resume.base) this.resume = null;
+    if (this.resume && area.addr + area.size + GUARD > this.resume.base) this.resume = null;
   }
 
   /** The live area containing addr (find_vm_area), or null. */
