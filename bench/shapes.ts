@@ -26,13 +26,15 @@ interface Mix {
   pick: 'any' | 'old' | 'young';
   /** allocations made before slab comes online */
   early: number;
+  /** the boot line (default BOOT: 4 CPUs, one node) */
+  boot?: string;
 }
 
 const BOOT = '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}';
 
 function generate(ops: number, seed: number, mix: Mix): string {
   const rng = new Prng(seed);
-  const out: string[] = [BOOT];
+  const out: string[] = [mix.boot ?? BOOT];
   const live: number[] = [];
   let next = 0;
   let slab = mix.early === 0;
@@ -137,6 +139,20 @@ export const SHAPES: Shape[] = [
         freeRatio: drift(0.4, 0.5),
         pick: 'any',
         early: 20,
+      }),
+  },
+  {
+    name: 'numa',
+    what: '8 CPUs on 2 nodes (sparse NUMA groups, a vm area per group): sizes 1 B..16 KiB, alignments up to 1024',
+    make: (ops, seed) =>
+      generate(ops, seed, {
+        size: (r) => logUniform(r, 16384),
+        align: (r) => 1 << r.int(0, 10),
+        reserved: 0.03,
+        freeRatio: drift(0.35, 0.5),
+        pick: 'any',
+        early: 10,
+        boot: '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480,"cpus":8,"nodes":2}',
       }),
   },
   {
