@@ -699,18 +699,40 @@ export class PerCpu {
   /**
    * A read at an address from this_cpu_ptr() or per_cpu_ptr(). `cpu` names whose copy it
    * must be; without it any live copy may be read.
+   *
+   * A free-running CPU's read of its own copy is checked after it is made, in one test of the
+   * checker's caches: a read changes nothing, so the check finds what it would have found
+   * before, and a miss reports as the check before would (the copy, then the fault, then the
+   * value). Other reads, and every read of a controlled run (where the read is a scheduling
+   * point of its own), are checked before and after.
    */
   read(va: number, width: 1 | 2 | 4 = 4, cpu = ANY_CPU): number {
     this.width(width, 'read');
     if (cpu !== ANY_CPU) this.possible(cpu, 'read');
     const ck = this.checker;
-    if (ck) this.raise(ck.checkRead(this.cpu, va, width, cpu), va, 'read');
+    if (ck !== null && (cpu !== this.cpu || this.cmem !== null)) return this.readChecked(ck, va, width, cpu);
     const v = width === 4 ? this.mem.read32(va) : width === 1 ? this.mem.read8(va) : this.mem.read16(va);
-    if (v !== v) this.fault(va, NaN, 'read'); // NaN: no translation
-    if (ck) {
-      if (cpu === this.cpu) this.raise(ck.checkValue(this.cpu, va, width, v), va, 'read');
-      else this.checkRemoteRead(va, width);
-    }
+    if (ck !== null) {
+      if (!ck.readHit(va, width, cpu, v)) this.readMissed(ck, va, width, cpu, v);
+    } else if (v !== v) this.fault(va, NaN, 'read'); // NaN: no translation
+    this.counts.reads++;
+    return v;
+  }
+
+  /** An own-copy read that read() found no cached check for: the checks in their order. */
+  private readMissed(ck: AccessChecker, va: number, width: 1 | 2 | 4, cpu: number, v: number): void {
+    this.raise(ck.checkRead(this.cpu, va, width, cpu), va, 'read');
+    if (v !== v) this.fault(va, NaN, 'read');
+    this.raise(ck.checkValue(this.cpu, va, width, v), va, 'read');
+  }
+
+  /** read() with the check before the read and the one after. */
+  private readChecked(ck: AccessChecker, va: number, width: 1 | 2 | 4, cpu: number): number {
+    this.raise(ck.checkRead(this.cpu, va, width, cpu), va, 'read');
+    const v = width === 4 ? this.mem.read32(va) : width === 1 ? this.mem.read8(va) : this.mem.read16(va);
+    if (v !== v) this.fault(va, NaN, 'read');
+    if (cpu === this.cpu) this.raise(ck.checkValue(this.cpu, va, width, v), va, 'read');
+    else this.checkRemoteRead(va, width);
     this.counts.reads++;
     return v;
   }

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { CpuFault } from '../../src/api/per-cpu.ts';
 import { PAGE_SIZE, readHeader } from '../../src/mem/layout.ts';
+import { AccessChecker } from '../../src/check/isolation.ts';
 import { isolationError, sim } from './sim.ts';
 
 const hex = (a: number): string => a.toString(16).padStart(16, '0');
@@ -179,6 +180,53 @@ describe('isolation checker', () => {
       );
     });
 
+    it('a hit on the own copy does not pass a read that runs past the area, aligned or not', async () => {
+      const s = sim();
+      const c0 = s.cpu(0);
+      const p = await c0.alloc_percpu(14, 8);
+      await c0.alloc_percpu(16, 8); // a neighbour two bytes after its end
+      const va = c0.this_cpu_ptr(p);
+      c0.write(va + 8, 0x01020304);
+      expect(c0.read(va + 8, 4, 0)).toBe(0x01020304); // checked after the read, from the cached run
+      expect(c0.read(va + 10, 2, 0)).toBe(0x0102);
+      const area = `in cpu 0's copy, allocation #2 (14 bytes at chunk 0 offset 28192, made by cpu 0)`;
+      for (const [at, width] of [
+        [12, 4],
+        [11, 4],
+        [13, 2],
+      ] as const)
+        expect(s.tracker.describe(isolationError(() => c0.read(va + at, width, 0)).fault).message).toBe(
+          `out-of-bounds: cpu 0 read ${width} bytes at ${hex(va + at)} ${area}: read past its area (seed 77)`,
+        );
+      expect(s.tracker.describe(isolationError(() => c0.read(va + 14, 2, 0)).fault).message).toBe(
+        `out-of-bounds: cpu 0 read 2 bytes at ${hex(va + 14)} ${area}: read just past the end of its area (seed 77)`,
+      );
+    });
+
+    it.each([4] as const)(
+      'a %i-byte read through a stale translation is reported at every read, the cached ones too',
+      async (width) => {
+        const s = sim({ count: true });
+        const c1 = s.cpu(1);
+        const p = await c1.alloc_percpu(40000, 8);
+        const va = c1.this_cpu_ptr(p);
+        c1.write(va, 0x7f, width);
+        expect(c1.read(va, width, 1)).toBe(0x7f); // the data path and the checker both hold the page
+        // the entry rewritten behind the data path's back, to a frame tagged as the same copy, whose bytes are zero
+        const l = readHeader(s.machine.sab);
+        const tags = new Int32Array(s.machine.sab, l.shadowOffset, l.shadowEntries);
+        const idx = (va - s.machine.vm.start) / PAGE_SIZE;
+        const old = (s.machine.vm.pt[idx]! - 1) * PAGE_SIZE;
+        const pfn = s.machine.buddy.allocPages(0);
+        tags.copyWithin(pfn * PAGE_SIZE, old, old + PAGE_SIZE);
+        s.machine.vm.pt[idx] = pfn + 1;
+        // the checker walks once and caches the new frame; the second read finds its caches good and its frame not what was read
+        expect([c1.read(va, width, 1), c1.read(va, width, 1)]).toEqual([0x7f, 0x7f]);
+        const msg = `stale-translation: cpu 1 read ${width} bytes through a stale translation at ${hex(va)} in no copy, allocation #2 (40000 bytes at chunk 1 offset 0, made by cpu 1): a ${width * 8}-bit read returned 127, the frame the page table maps holds 0 (seed 77)`;
+        expect(c1.faults.map((f) => s.tracker.describe(f).message)).toEqual([msg, msg]);
+      },
+    );
+
     it.each([
       ['write', (c: ReturnType<ReturnType<typeof sim>['cpu']>, p: number) => c.this_cpu_write(p, 3)],
       ['this_cpu_add', (c: ReturnType<ReturnType<typeof sim>['cpu']>, p: number) => void c.this_cpu_add(p, 1)],
@@ -204,6 +252,36 @@ describe('isolation checker', () => {
         );
       },
     );
+  });
+
+  describe('the contents check of a byte range', () => {
+    // what a data path that lost bytes on the way would leave: memory that is not what was written
+    it.each([
+      ['64 aligned bytes', 0, 64, 37],
+      ['64 bytes at an odd address', 3, 64, 60],
+      ['a range longer than the scratch copy, across a page', 1000, 6000, 5003],
+      ['the same range at its last byte', 1000, 6000, 5999],
+    ])('finds the first byte that differs: %s', async (_name, at, len, bad) => {
+      const s = sim();
+      const c1 = s.cpu(1);
+      const p = await c1.alloc_percpu(8192, 8);
+      const va = c1.this_cpu_ptr(p) + at;
+      const data = Uint8Array.from({ length: len }, (_, i) => (i * 7 + 1) & 0xff);
+      c1.writeBytes(va, data);
+      const ck = new AccessChecker(s.machine.sab);
+      expect(ck.checkContents(1, va, data)).toBeNull();
+      const wrong = data.slice();
+      wrong[bad] ^= 0x10;
+      expect(ck.checkContents(1, va, wrong)).toMatchObject({
+        kind: 'stale-translation',
+        addr: va + bad,
+        len,
+        unitCpu: 1,
+        detail: `byte ${bad} did not reach the frame the page table maps`,
+      });
+      expect(ck.checkContents(1, va, data)).toBeNull(); // the scratch copy is the caller's bytes each time
+      expect(ck.checkContents(1, va + 1, data.subarray(1))).toBeNull();
+    });
   });
 
   describe('a watched this_cpu_words view', () => {
