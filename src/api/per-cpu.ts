@@ -711,7 +711,7 @@ export class PerCpu {
     if (cpu !== ANY_CPU) this.possible(cpu, 'read');
     const ck = this.checker;
     if (ck !== null && (cpu !== this.cpu || this.cmem !== null)) return this.readChecked(ck, va, width, cpu);
-    const v = width === 4 ? this.mem.read32(va) : width === 1 ? this.mem.read8(va) : this.mem.read16(va);
+    const v = width === 4 ? this.mem.read32(va) : this.mem.readSmall(va, width);
     if (ck !== null) {
       if (!ck.readHit(va, width, cpu, v)) this.readMissed(ck, va, width, cpu, v);
     } else if (v !== v) this.fault(va, NaN, 'read'); // NaN: no translation
@@ -729,7 +729,7 @@ export class PerCpu {
   /** read() with the check before the read and the one after. */
   private readChecked(ck: AccessChecker, va: number, width: 1 | 2 | 4, cpu: number): number {
     this.raise(ck.checkRead(this.cpu, va, width, cpu), va, 'read');
-    const v = width === 4 ? this.mem.read32(va) : width === 1 ? this.mem.read8(va) : this.mem.read16(va);
+    const v = width === 4 ? this.mem.read32(va) : this.mem.readSmall(va, width);
     if (v !== v) this.fault(va, NaN, 'read');
     if (cpu === this.cpu) this.raise(ck.checkValue(this.cpu, va, width, v), va, 'read');
     else this.checkRemoteRead(va, width);
@@ -745,15 +745,12 @@ export class PerCpu {
     this.width(width, 'write');
     const owner = this.target(remote);
     const ck = this.checker;
-    if (ck) this.raise(ck.checkWrite(this.cpu, va, width, owner), va, 'write');
-    const p =
-      width === 4
-        ? this.mem.write32(va, value)
-        : width === 1
-          ? this.mem.write8(va, value)
-          : this.mem.write16(va, value);
+    // the frame the checker's caches say the write must reach (-1: they decide nothing, check it whole)
+    const want = ck === null ? -1 : ck.hitPhys(va, width, owner);
+    if (ck !== null && want < 0) this.checkWrite(va, width, remote);
+    const p = width === 4 ? this.mem.write32(va, value) : this.mem.writeSmall(va, value, width);
     if (p < 0) this.fault(va, p, 'write');
-    if (ck) this.raise(ck.checkPhys(this.cpu, va, p, width), va, 'write');
+    if (ck !== null && (p !== want || !ck.mapped())) this.checkPhys(va, p, width);
     this.counts.writes++;
   }
 

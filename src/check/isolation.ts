@@ -255,6 +255,29 @@ export class AccessChecker {
     return (width === 4 ? this.i32[p >>> 2] : width === 2 ? this.u16[p >>> 1] : this.u8[p]) === got;
   }
 
+  /**
+   * The frame address an access of `len` bytes at `va` to `target`'s copy must use, when the
+   * caches decide that the access is allowed (as cached() does); -1 decides nothing, and the
+   * access takes checkWrite() or checkRead(). After the access, its frame address equal to this
+   * one and mapped() still true are checkPhys() passing.
+   */
+  hitPhys(va: number, len: number, target: number): number {
+    if (
+      va < this.rLo ||
+      va + len > this.rHi ||
+      (target !== this.rCpu && target !== ANY_CPU) ||
+      this.header[H_SHADOW_EPOCH] !== this.rEpoch ||
+      (this.tPte >= 0 && this.pt[this.tPte] !== this.tEntry)
+    )
+      return -1;
+    return this.tPhys + (va - this.tPage);
+  }
+
+  /** Whether the page-table word under the cached translation still holds what it held when cached. */
+  mapped(): boolean {
+    return this.tPte < 0 || this.pt[this.tPte] === this.tEntry;
+  }
+
   /** Checks a write of `len` bytes at `va` by `cpu` into `target`'s copy. Null when allowed. */
   checkWrite(cpu: number, va: number, len: number, target: number): AccessFault | null {
     if (this.cached(va, len, target)) return null;

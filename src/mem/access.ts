@@ -160,6 +160,28 @@ export class MemAccess {
   }
 
   /**
+   * read8() or read16() in one body: a caller that serves both widths inlines one table walk
+   * instead of two (the JIT's inlining budget is counted in code size).
+   */
+  readSmall(va: number, width: 1 | 2): number {
+    if (width === 2 && (va & (PAGE_SIZE - 1)) > PAGE_SIZE - 2) return this.readSlow(va, 2);
+    const p = this.translate(va);
+    if (p < 0) return NaN;
+    return width === 1 ? this.u8[p]! : (p & 1) === 0 ? this.u16[p >>> 1]! : this.dv.getUint16(p, true);
+  }
+
+  /** write8() or write16() in one body, as readSmall(). */
+  writeSmall(va: number, v: number, width: 1 | 2): number {
+    if (width === 2 && (va & (PAGE_SIZE - 1)) > PAGE_SIZE - 2) return this.writeSlow(va, 2, v);
+    const p = this.translate(va);
+    if (p < 0) return p;
+    if (width === 1) this.u8[p] = v;
+    else if ((p & 1) === 0) this.u16[p >>> 1] = v;
+    else this.dv.setUint16(p, v, true);
+    return p;
+  }
+
+  /**
    * 32-bit read, as a signed integer. The TLB hit is all that is inline: the JIT inlines a
    * checked access whole only within a budget, so the rest is out of line.
    */

@@ -146,6 +146,12 @@ describe('isolation checker', () => {
       expect(s.tracker.describe(isolationError(() => c0.this_cpu_read(p)).fault).message).toBe(
         `use-after-free: cpu 0 read 4 bytes ${where}: read an area that was freed (seed 77)`,
       );
+      expect(s.tracker.describe(isolationError(() => c0.this_cpu_write(p, 1)).fault).message).toBe(
+        `use-after-free: cpu 0 wrote 4 bytes ${where}: wrote an area that was freed (seed 77)`,
+      );
+      expect(s.tracker.describe(isolationError(() => c0.this_cpu_write(p, 1, 2)).fault).message).toBe(
+        `use-after-free: cpu 0 wrote 2 bytes ${where}: wrote an area that was freed (seed 77)`,
+      );
     });
 
     it('a hit on the own copy does not pass a write that names another CPU, nor one past the area', async () => {
@@ -226,6 +232,51 @@ describe('isolation checker', () => {
         expect(c1.faults.map((f) => s.tracker.describe(f).message)).toEqual([msg, msg]);
       },
     );
+
+    it('a write through a stale translation is reported at every write, the ones the caches pass before it too', async () => {
+      const s = sim({ count: true });
+      const c1 = s.cpu(1);
+      const p = await c1.alloc_percpu(40000, 8);
+      const va = c1.this_cpu_ptr(p);
+      c1.write(va, 1);
+      c1.write(va, 2); // the data path and the checker both hold the page
+      const l = readHeader(s.machine.sab);
+      const tags = new Int32Array(s.machine.sab, l.shadowOffset, l.shadowEntries);
+      const idx = (va - s.machine.vm.start) / PAGE_SIZE;
+      const old = (s.machine.vm.pt[idx]! - 1) * PAGE_SIZE;
+      const pfn = s.machine.buddy.allocPages(0);
+      tags.copyWithin(pfn * PAGE_SIZE, old, old + PAGE_SIZE);
+      s.machine.vm.pt[idx] = pfn + 1; // no generation bump: the data path keeps the old frame
+      c1.write(va, 3); // the checker walks and caches the new frame
+      c1.write(va, 4); // its caches pass the write before it is made; the frame it reached is not theirs
+      const msg = `stale-translation: cpu 1 wrote 4 bytes through a stale translation at ${hex(va)} in cpu 1's copy, allocation #2 (40000 bytes at chunk 1 offset 0, made by cpu 1): the access went to physical ${old.toString(16)}, the page table maps it to ${(pfn * PAGE_SIZE).toString(16)} (seed 77)`;
+      expect(c1.faults.map((f) => s.tracker.describe(f).message)).toEqual([msg, msg]);
+    });
+
+    it('a write whose page is remapped between the check and the store is a write through a stale translation', async () => {
+      const s = sim();
+      const c1 = s.cpu(1);
+      const p = await c1.alloc_percpu(40000, 8);
+      const va = c1.this_cpu_ptr(p);
+      c1.write(va, 1);
+      c1.write(va, 2); // cached everywhere: the next check passes from the caches alone
+      const l = readHeader(s.machine.sab);
+      const tags = new Int32Array(s.machine.sab, l.shadowOffset, l.shadowEntries);
+      const idx = (va - s.machine.vm.start) / PAGE_SIZE;
+      const old = (s.machine.vm.pt[idx]! - 1) * PAGE_SIZE;
+      const pfn = s.machine.buddy.allocPages(0);
+      tags.copyWithin(pfn * PAGE_SIZE, old, old + PAGE_SIZE);
+      // the entry rewritten after the check, before the store goes through the data path's TLB
+      const mem = c1.mem;
+      const store = mem.write32.bind(mem);
+      mem.write32 = (a: number, v: number): number => {
+        s.machine.vm.pt[idx] = pfn + 1;
+        return store(a, v);
+      };
+      expect(s.tracker.describe(isolationError(() => c1.write(va, 3)).fault).message).toBe(
+        `stale-translation: cpu 1 wrote 4 bytes through a stale translation at ${hex(va)} in cpu 1's copy, allocation #2 (40000 bytes at chunk 1 offset 0, made by cpu 1): the access went to physical ${old.toString(16)}, the page table maps it to ${(pfn * PAGE_SIZE).toString(16)} (seed 77)`,
+      );
+    });
 
     it.each([
       ['write', (c: ReturnType<ReturnType<typeof sim>['cpu']>, p: number) => c.this_cpu_write(p, 3)],
