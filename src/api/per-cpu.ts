@@ -385,8 +385,25 @@ export class PerCpu {
 
   /** this_cpu_read(): 1, 2 and 4 byte values as numbers (unsigned for 1 and 2). */
   this_cpu_read(ptr: number, width: 1 | 2 | 4 = 4): number {
+    if (width === 4) return this.ownRead32(ptr + this.offset);
     this.width(width, 'this_cpu_read');
     return this.read(this.this_cpu_ptr(ptr), width, this.cpu);
+  }
+
+  /**
+   * read(va, 4, this.cpu) on a path of its own: the JIT inlines by code size within a budget,
+   * and this_cpu_read() of a word, the common case, should not carry the code of every width
+   * and every owner that read() serves.
+   */
+  private ownRead32(va: number): number {
+    const ck = this.checker;
+    if (ck !== null && this.cmem !== null) return this.readChecked(ck, va, 4, this.cpu);
+    const v = this.mem.read32(va);
+    if (ck !== null) {
+      if (!ck.readHit(va, 4, this.cpu, v)) this.readMissed(ck, va, 4, this.cpu, v);
+    } else if (v !== v) this.fault(va, NaN, 'read');
+    this.counts.reads++;
+    return v;
   }
 
   /** per_cpu(x, cpu) as a value: CPU `cpu`'s copy of the area at `ptr`. */
@@ -407,8 +424,20 @@ export class PerCpu {
   }
 
   this_cpu_write(ptr: number, value: number, width: 1 | 2 | 4 = 4): void {
+    if (width === 4) return this.ownWrite32(ptr + this.offset, value);
     this.width(width, 'this_cpu_write');
     this.write(this.this_cpu_ptr(ptr), value, width);
+  }
+
+  /** write(va, value, 4) on a path of its own, as ownRead32(). */
+  private ownWrite32(va: number, value: number): void {
+    const ck = this.checker;
+    const want = ck === null ? -1 : ck.hitPhys(va, 4, this.cpu);
+    if (ck !== null && want < 0) this.checkWrite(va, 4, false);
+    const p = this.mem.write32(va, value);
+    if (p < 0) this.fault(va, p, 'write');
+    if (ck !== null && (p !== want || !ck.mapped())) this.checkPhys(va, p, 4);
+    this.counts.writes++;
   }
 
   this_cpu_write64(ptr: number, value: bigint): void {
@@ -708,7 +737,7 @@ export class PerCpu {
    */
   read(va: number, width: 1 | 2 | 4 = 4, cpu = ANY_CPU): number {
     this.width(width, 'read');
-    if (cpu !== ANY_CPU) this.possible(cpu, 'read');
+    if (cpu !== ANY_CPU && cpu !== this.cpu) this.possible(cpu, 'read'); // this CPU is a possible one
     const ck = this.checker;
     if (ck !== null && (cpu !== this.cpu || this.cmem !== null)) return this.readChecked(ck, va, width, cpu);
     const v = width === 4 ? this.mem.read32(va) : this.mem.readSmall(va, width);

@@ -186,6 +186,23 @@ describe('isolation checker', () => {
       );
     });
 
+    it('a hit on another CPU copy does not pass a this_cpu access that lands in it', async () => {
+      const s = sim();
+      const c0 = s.cpu(0);
+      const p = await c0.alloc_percpu(16, 8);
+      const other = c0.per_cpu_ptr(p, 1);
+      c0.write(other, 1, 4, 1); // declared remote: the cached run is cpu 1's copy
+      const stray = other - c0.this_cpu_ptr(0); // a pointer whose this_cpu_ptr() is cpu 1's copy
+      const where = `at ${hex(other)} in cpu 1's copy, allocation #2 (16 bytes at chunk 0 offset 28192, made by cpu 0): cpu 1's copy, not declared remote (seed 77)`;
+      expect(s.tracker.describe(isolationError(() => c0.this_cpu_write(stray, 2)).fault).message).toBe(
+        `foreign-unit: cpu 0 wrote 4 bytes ${where}`,
+      );
+      expect(c0.read(other, 4, 1)).toBe(1);
+      expect(s.tracker.describe(isolationError(() => c0.this_cpu_read(stray)).fault).message).toBe(
+        `foreign-unit: cpu 0 read 4 bytes ${where}`,
+      );
+    });
+
     it('a hit on the own copy does not pass a read that runs past the area, aligned or not', async () => {
       const s = sim();
       const c0 = s.cpu(0);
@@ -209,15 +226,20 @@ describe('isolation checker', () => {
       );
     });
 
-    it.each([4] as const)(
-      'a %i-byte read through a stale translation is reported at every read, the cached ones too',
-      async (width) => {
+    type Cpu = ReturnType<ReturnType<typeof sim>['cpu']>;
+    it.each([
+      ['read', (c: Cpu, p: number) => c.read(c.this_cpu_ptr(p), 4, 1)],
+      ['this_cpu_read', (c: Cpu, p: number) => c.this_cpu_read(p)],
+    ])(
+      'a 4-byte %s through a stale translation is reported at every read, the cached ones too',
+      async (_name, read) => {
+        const width = 4;
         const s = sim({ count: true });
         const c1 = s.cpu(1);
         const p = await c1.alloc_percpu(40000, 8);
         const va = c1.this_cpu_ptr(p);
         c1.write(va, 0x7f, width);
-        expect(c1.read(va, width, 1)).toBe(0x7f); // the data path and the checker both hold the page
+        expect(read(c1, p)).toBe(0x7f); // the data path and the checker both hold the page
         // the entry rewritten behind the data path's back, to a frame tagged as the same copy, whose bytes are zero
         const l = readHeader(s.machine.sab);
         const tags = new Int32Array(s.machine.sab, l.shadowOffset, l.shadowEntries);
@@ -227,31 +249,37 @@ describe('isolation checker', () => {
         tags.copyWithin(pfn * PAGE_SIZE, old, old + PAGE_SIZE);
         s.machine.vm.pt[idx] = pfn + 1;
         // the checker walks once and caches the new frame; the second read finds its caches good and its frame not what was read
-        expect([c1.read(va, width, 1), c1.read(va, width, 1)]).toEqual([0x7f, 0x7f]);
+        expect([read(c1, p), read(c1, p)]).toEqual([0x7f, 0x7f]);
         const msg = `stale-translation: cpu 1 read ${width} bytes through a stale translation at ${hex(va)} in no copy, allocation #2 (40000 bytes at chunk 1 offset 0, made by cpu 1): a ${width * 8}-bit read returned 127, the frame the page table maps holds 0 (seed 77)`;
         expect(c1.faults.map((f) => s.tracker.describe(f).message)).toEqual([msg, msg]);
       },
     );
 
-    it('a write through a stale translation is reported at every write, the ones the caches pass before it too', async () => {
-      const s = sim({ count: true });
-      const c1 = s.cpu(1);
-      const p = await c1.alloc_percpu(40000, 8);
-      const va = c1.this_cpu_ptr(p);
-      c1.write(va, 1);
-      c1.write(va, 2); // the data path and the checker both hold the page
-      const l = readHeader(s.machine.sab);
-      const tags = new Int32Array(s.machine.sab, l.shadowOffset, l.shadowEntries);
-      const idx = (va - s.machine.vm.start) / PAGE_SIZE;
-      const old = (s.machine.vm.pt[idx]! - 1) * PAGE_SIZE;
-      const pfn = s.machine.buddy.allocPages(0);
-      tags.copyWithin(pfn * PAGE_SIZE, old, old + PAGE_SIZE);
-      s.machine.vm.pt[idx] = pfn + 1; // no generation bump: the data path keeps the old frame
-      c1.write(va, 3); // the checker walks and caches the new frame
-      c1.write(va, 4); // its caches pass the write before it is made; the frame it reached is not theirs
-      const msg = `stale-translation: cpu 1 wrote 4 bytes through a stale translation at ${hex(va)} in cpu 1's copy, allocation #2 (40000 bytes at chunk 1 offset 0, made by cpu 1): the access went to physical ${old.toString(16)}, the page table maps it to ${(pfn * PAGE_SIZE).toString(16)} (seed 77)`;
-      expect(c1.faults.map((f) => s.tracker.describe(f).message)).toEqual([msg, msg]);
-    });
+    it.each([
+      ['write', (c: Cpu, p: number, v: number) => c.write(c.this_cpu_ptr(p), v)],
+      ['this_cpu_write', (c: Cpu, p: number, v: number) => c.this_cpu_write(p, v)],
+    ])(
+      'a %s through a stale translation is reported at every write, the ones the caches pass before it too',
+      async (_name, write) => {
+        const s = sim({ count: true });
+        const c1 = s.cpu(1);
+        const p = await c1.alloc_percpu(40000, 8);
+        const va = c1.this_cpu_ptr(p);
+        write(c1, p, 1);
+        write(c1, p, 2); // the data path and the checker both hold the page
+        const l = readHeader(s.machine.sab);
+        const tags = new Int32Array(s.machine.sab, l.shadowOffset, l.shadowEntries);
+        const idx = (va - s.machine.vm.start) / PAGE_SIZE;
+        const old = (s.machine.vm.pt[idx]! - 1) * PAGE_SIZE;
+        const pfn = s.machine.buddy.allocPages(0);
+        tags.copyWithin(pfn * PAGE_SIZE, old, old + PAGE_SIZE);
+        s.machine.vm.pt[idx] = pfn + 1; // no generation bump: the data path keeps the old frame
+        write(c1, p, 3); // the checker walks and caches the new frame
+        write(c1, p, 4); // its caches pass the write before it is made; the frame it reached is not theirs
+        const msg = `stale-translation: cpu 1 wrote 4 bytes through a stale translation at ${hex(va)} in cpu 1's copy, allocation #2 (40000 bytes at chunk 1 offset 0, made by cpu 1): the access went to physical ${old.toString(16)}, the page table maps it to ${(pfn * PAGE_SIZE).toString(16)} (seed 77)`;
+        expect(c1.faults.map((f) => s.tracker.describe(f).message)).toEqual([msg, msg]);
+      },
+    );
 
     it('a write whose page is remapped between the check and the store is a write through a stale translation', async () => {
       const s = sim();
