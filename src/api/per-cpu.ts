@@ -399,9 +399,7 @@ export class PerCpu {
     const ck = this.checker;
     if (ck !== null && this.cmem !== null) return this.readChecked(ck, va, 4, this.cpu);
     const v = this.mem.read32(va);
-    if (ck !== null) {
-      if (!ck.readHit(va, 4, this.cpu, v)) this.readMissed(ck, va, 4, this.cpu, v);
-    } else if (v !== v) this.fault(va, NaN, 'read');
+    if (ck !== null ? !ck.readHit(va, 4, this.cpu, v) : v !== v) this.readMissed(va, 4, this.cpu, v);
     this.counts.reads++;
     return v;
   }
@@ -442,10 +440,12 @@ export class PerCpu {
 
   this_cpu_write64(ptr: number, value: bigint): void {
     const va = this.this_cpu_ptr(ptr);
-    if (this.checker) this.checkWrite(va, 8, false);
+    const ck = this.checker;
+    const want = ck === null ? -1 : ck.hitPhys(va, 8, this.cpu); // as in write()
+    if (ck !== null && want < 0) this.checkWrite(va, 8, false);
     const p = this.mem.write64(va, value);
     if (p < 0) throw new CpuFault(this.cpu, va, p, 'this_cpu_write');
-    if (this.checker) this.checkPhys(va, p, 8);
+    if (ck !== null && (p !== want || !ck.mapped())) this.checkPhys(va, p, 8);
     this.counts.writes++;
   }
 
@@ -736,23 +736,22 @@ export class PerCpu {
    * point of its own), are checked before and after.
    */
   read(va: number, width: 1 | 2 | 4 = 4, cpu = ANY_CPU): number {
-    this.width(width, 'read');
+    if (width !== 4 && width !== 1 && width !== 2) this.badWidth(width, 'read');
     if (cpu !== ANY_CPU && cpu !== this.cpu) this.possible(cpu, 'read'); // this CPU is a possible one
     const ck = this.checker;
     if (ck !== null && (cpu !== this.cpu || this.cmem !== null)) return this.readChecked(ck, va, width, cpu);
     const v = width === 4 ? this.mem.read32(va) : this.mem.readSmall(va, width);
-    if (ck !== null) {
-      if (!ck.readHit(va, width, cpu, v)) this.readMissed(ck, va, width, cpu, v);
-    } else if (v !== v) this.fault(va, NaN, 'read'); // NaN: no translation
+    if (ck !== null ? !ck.readHit(va, width, cpu, v) : v !== v) this.readMissed(va, width, cpu, v);
     this.counts.reads++;
     return v;
   }
 
-  /** An own-copy read that read() found no cached check for: the checks in their order. */
-  private readMissed(ck: AccessChecker, va: number, width: 1 | 2 | 4, cpu: number, v: number): void {
-    this.raise(ck.checkRead(this.cpu, va, width, cpu), va, 'read');
-    if (v !== v) this.fault(va, NaN, 'read');
-    this.raise(ck.checkValue(this.cpu, va, width, v), va, 'read');
+  /** An own-copy read that read() found no cached check for (or, unchecked, that faulted): the checks in their order. */
+  private readMissed(va: number, width: 1 | 2 | 4, cpu: number, v: number): void {
+    const ck = this.checker;
+    if (ck !== null) this.raise(ck.checkRead(this.cpu, va, width, cpu), va, 'read');
+    if (v !== v) this.fault(va, NaN, 'read'); // NaN: no translation
+    if (ck !== null) this.raise(ck.checkValue(this.cpu, va, width, v), va, 'read');
   }
 
   /** read() with the check before the read and the one after. */
@@ -771,8 +770,8 @@ export class PerCpu {
    * (per_cpu_ptr(p, remote)); `true` declares a remote write without naming the CPU.
    */
   write(va: number, value: number, width: 1 | 2 | 4 = 4, remote: boolean | number = false): void {
-    this.width(width, 'write');
-    const owner = this.target(remote);
+    if (width !== 4 && width !== 1 && width !== 2) this.badWidth(width, 'write');
+    const owner = remote === false ? this.cpu : this.target(remote);
     const ck = this.checker;
     // the frame the checker's caches say the write must reach (-1: they decide nothing, check it whole)
     const want = ck === null ? -1 : ck.hitPhys(va, width, owner);

@@ -281,6 +281,26 @@ describe('isolation checker', () => {
       },
     );
 
+    it('a this_cpu_write64 that reaches another frame than the page table names is reported, cached or not', async () => {
+      const s = sim({ count: true });
+      const c1 = s.cpu(1);
+      const p = await c1.alloc_percpu(40000, 8);
+      const va = c1.this_cpu_ptr(p);
+      const frame = (s.machine.vm.pt[(va - s.machine.vm.start) / PAGE_SIZE]! - 1) * PAGE_SIZE;
+      c1.this_cpu_write64(p, 1n); // the checker's caches hold the page
+      // a data path that stores into a frame of its own choosing
+      const wrong = s.machine.buddy.allocPages(0) * PAGE_SIZE;
+      c1.mem.write64 = (a: number, v: bigint): number => {
+        const q = wrong + (a % PAGE_SIZE);
+        c1.mem.i64[q / 8] = v;
+        return q;
+      };
+      c1.this_cpu_write64(p, 2n);
+      c1.this_cpu_write64(p, 3n);
+      const msg = `stale-translation: cpu 1 wrote 8 bytes through a stale translation at ${hex(va)} in cpu 1's copy, allocation #2 (40000 bytes at chunk 1 offset 0, made by cpu 1): the access went to physical ${wrong.toString(16)}, the page table maps it to ${frame.toString(16)} (seed 77)`;
+      expect(c1.faults.map((f) => s.tracker.describe(f).message)).toEqual([msg, msg]);
+    });
+
     it('a write whose page is remapped between the check and the store is a write through a stale translation', async () => {
       const s = sim();
       const c1 = s.cpu(1);
