@@ -228,12 +228,13 @@ describe('isolation checker', () => {
 
     type Cpu = ReturnType<ReturnType<typeof sim>['cpu']>;
     it.each([
-      ['read', (c: Cpu, p: number) => c.read(c.this_cpu_ptr(p), 4, 1)],
-      ['this_cpu_read', (c: Cpu, p: number) => c.this_cpu_read(p)],
-    ])(
-      'a 4-byte %s through a stale translation is reported at every read, the cached ones too',
-      async (_name, read) => {
-        const width = 4;
+      ['4-byte read', 4, (c: Cpu, p: number) => c.read(c.this_cpu_ptr(p), 4, 1)],
+      ['2-byte read', 2, (c: Cpu, p: number) => c.read(c.this_cpu_ptr(p), 2, 1)],
+      ['1-byte read', 1, (c: Cpu, p: number) => c.read(c.this_cpu_ptr(p), 1, 1)],
+      ['this_cpu_read', 4, (c: Cpu, p: number) => c.this_cpu_read(p)],
+    ] as const)(
+      'a %s through a stale translation is reported at every read, the cached ones too',
+      async (_name, width, read) => {
         const s = sim({ count: true });
         const c1 = s.cpu(1);
         const p = await c1.alloc_percpu(40000, 8);

@@ -87,6 +87,27 @@ describe('machine configuration', () => {
     expect(a.readSmall(gone - 1, 2)).toBeNaN(); // across into it
   });
 
+  it('reads and writes 1 and 2 bytes through the TLB of 32-bit access, which an unmap empties', () => {
+    const m = new Machine({ memoryBytes: 16 << 20, shadow: false });
+    const a = m.access;
+    const va = m.vm.getVmArea(PAGE_SIZE)!.addr;
+    const idx = (va - m.vm.start) / PAGE_SIZE;
+    const [f1, f2] = [7, 9];
+    m.vm.mapPages(va, [f1]);
+    expect(a.writeSmall(va + 6, 0x1234, 2)).toBe(f1 * PAGE_SIZE + 6); // a miss: the walk fills the TLB
+    a.write16(PAGE_OFFSET + f2 * PAGE_SIZE + 6, 0x5678);
+    m.vm.pt[idx] = f2 + 1; // behind the data path's back: no generation bump
+    expect([a.readSmall(va + 6, 2), a.readSmall(va + 7, 1), a.read16(va + 6)]).toEqual([0x1234, 0x12, 0x5678]);
+    expect(a.writeSmall(va + 8, 0xab, 1)).toBe(f1 * PAGE_SIZE + 8); // the TLB's frame, as read32 and write32 would
+    m.vm.pt[idx] = f1 + 1;
+    m.vm.unmapRange(va, PAGE_SIZE);
+    expect(a.readSmall(va + 6, 2)).toBeNaN();
+    m.vm.mapPages(va, [f2]);
+    expect(a.writeSmall(va + 6, 0x9a, 1)).toBe(f2 * PAGE_SIZE + 6);
+    expect([a.readSmall(va + 6, 2), a.readSmall(va + 6, 1)]).toEqual([0x569a, 0x9a]);
+    expect(a.readSmall(va + 7, 2)).toBe(0x56); // unaligned: walked
+  });
+
   it('can be as large as 1 GiB', () => {
     const m = new Machine({ memoryBytes: 1 << 30, shadow: false });
     expect(m.mem.nrPages).toBe(262144);
