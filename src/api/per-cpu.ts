@@ -734,6 +734,11 @@ export class PerCpu {
    * before, and a miss reports as the check before would (the copy, then the fault, then the
    * value). Other reads, and every read of a controlled run (where the read is a scheduling
    * point of its own), are checked before and after.
+   *
+   * Keep read() and write() and what they call on a hit small: V8 inlines a call only while
+   * its code and what that code inlined, times 1.2, fit 920 bytes of bytecode, and these are
+   * near it (about 860 and 880); past it a loop calls them with the address boxed, at twice
+   * the cost (bench dataops).
    */
   read(va: number, width: 1 | 2 | 4 = 4, cpu = ANY_CPU): number {
     if (width !== 4 && width !== 1 && width !== 2) this.badWidth(width, 'read');
