@@ -101,6 +101,9 @@ const hex = (a: number): string => a.toString(16).padStart(16, '0');
  */
 const RUN_SCAN = 512;
 
+/** The longest byte range whose contents check copies it into words first (longer ones take a view of their own). */
+const SCRATCH_MAX = 1 << 16;
+
 /**
  * The per-access check. Pure over the shared buffer; usable in any thread.
  *
@@ -137,6 +140,9 @@ export class AccessChecker {
   private rHi = 0;
   private rCpu = -2;
   private rEpoch = -1;
+  /** checkContents()'s copy of the bytes it compares, and the same as words */
+  private scratch = new Uint8Array(256);
+  private scratch32 = new Int32Array(this.scratch.buffer);
 
   constructor(sab: SharedArrayBuffer) {
     const l = readHeader(sab);
@@ -226,6 +232,50 @@ export class AccessChecker {
       this.header[H_SHADOW_EPOCH] === this.rEpoch &&
       (this.tPte < 0 || this.pt[this.tPte] === this.tEntry)
     );
+  }
+
+  /**
+   * The whole check of a read of `width` bytes of `target`'s own copy at `va` that returned
+   * `got`, when the caches decide it: the bytes lie in the validated run of that copy, neither
+   * the shadow nor the page-table word under it has moved, and the frame holds `got` at an
+   * aligned offset. False decides nothing: checkRead() and checkValue() then do.
+   */
+  readHit(va: number, width: 1 | 2 | 4, target: number, got: number): boolean {
+    const off = va - this.tPage;
+    if (
+      va < this.rLo ||
+      va + width > this.rHi ||
+      target !== this.rCpu ||
+      (off & (width - 1)) !== 0 ||
+      this.header[H_SHADOW_EPOCH] !== this.rEpoch ||
+      (this.tPte >= 0 && this.pt[this.tPte] !== this.tEntry)
+    )
+      return false;
+    const p = this.tPhys + off; // the run lies inside the cached page: off is a page offset
+    return (width === 4 ? this.i32[p >>> 2] : width === 2 ? this.u16[p >>> 1] : this.u8[p]) === got;
+  }
+
+  /**
+   * The frame address an access of `len` bytes at `va` to `target`'s copy must use, when the
+   * caches decide that the access is allowed (as cached() does); -1 decides nothing, and the
+   * access takes checkWrite() or checkRead(). After the access, its frame address equal to this
+   * one and mapped() still true are checkPhys() passing.
+   */
+  hitPhys(va: number, len: number, target: number): number {
+    if (
+      va < this.rLo ||
+      va + len > this.rHi ||
+      (target !== this.rCpu && target !== ANY_CPU) ||
+      this.header[H_SHADOW_EPOCH] !== this.rEpoch ||
+      (this.tPte >= 0 && this.pt[this.tPte] !== this.tEntry)
+    )
+      return -1;
+    return this.tPhys + (va - this.tPage);
+  }
+
+  /** Whether the page-table word under the cached translation still holds what it held when cached. */
+  mapped(): boolean {
+    return this.tPte < 0 || this.pt[this.tPte] === this.tEntry;
   }
 
   /** Checks a write of `len` bytes at `va` by `cpu` into `target`'s copy. Null when allowed. */
@@ -385,12 +435,13 @@ export class AccessChecker {
    */
   checkContents(cpu: number, va: number, data: Uint8Array): AccessFault | null {
     const len = data.length;
+    const words = this.wordsOf(data);
     for (let i = 0; i < len;) {
       const a = va + i;
       const p = this.phys(a);
       if (p < 0) return this.contentsFault(cpu, a, -1, i, len);
       const n = Math.min(len - i, PAGE_SIZE - (a - this.tPage)); // phys() left a's page cached
-      const k = this.differs(p, n, data, i, 0);
+      const k = this.differs(p, n, data, words, i, 0);
       if (k >= 0) return this.contentsFault(cpu, a + k, p + k, i + k, len);
       i += n;
     }
@@ -404,15 +455,42 @@ export class AccessChecker {
       const p = this.phys(a);
       if (p < 0) return this.contentsFault(cpu, a, -1, i, len);
       const n = Math.min(len - i, PAGE_SIZE - (a - this.tPage));
-      const k = this.differs(p, n, null, 0, byte & 0xff);
+      const k = this.differs(p, n, null, null, 0, byte & 0xff);
       if (k >= 0) return this.contentsFault(cpu, a + k, p + k, i + k, len);
       i += n;
     }
     return null;
   }
 
-  /** The first of `n` frame bytes from `p` that is not data[from + k] (or `byte`, without data); -1 when none. */
-  private differs(p: number, n: number, data: Uint8Array | null, from: number, byte: number): number {
+  /**
+   * `data` as 32-bit words from its byte 0: a copy in the checker's scratch buffer, which grows
+   * to the longest range checked (a view of the caller's bytes would cost an allocation per
+   * access, several times the copy); null past SCRATCH_MAX bytes.
+   */
+  private wordsOf(data: Uint8Array): Int32Array | null {
+    if (data.length > this.scratch.length) {
+      if (data.length > SCRATCH_MAX) return null;
+      let size = this.scratch.length;
+      while (size < data.length) size *= 2;
+      this.scratch = new Uint8Array(size);
+      this.scratch32 = new Int32Array(this.scratch.buffer);
+    }
+    this.scratch.set(data);
+    return this.scratch32;
+  }
+
+  /**
+   * The first of `n` frame bytes from `p` that is not data[from + k] (or `byte`, without data);
+   * -1 when none. `words` is data as words (wordsOf()), when there is such a copy.
+   */
+  private differs(
+    p: number,
+    n: number,
+    data: Uint8Array | null,
+    words: Int32Array | null,
+    from: number,
+    byte: number,
+  ): number {
     const u8 = this.u8;
     const base = p >>> 0; // memory stays below 4 GiB: an unsigned index, not a double
     let k = 0;
@@ -420,14 +498,18 @@ export class AccessChecker {
     if ((base & 3) === 0 && n >= 16) {
       const i32 = this.i32;
       const w0 = base >>> 2;
-      const words = n >>> 2;
+      const count = n >>> 2;
       if (!data) {
         const pattern = Math.imul(byte, 0x01010101);
-        while (k < words && i32[w0 + k] === pattern) k++;
+        while (k < count && i32[w0 + k] === pattern) k++;
+        k *= 4;
+      } else if ((from & 3) === 0 && words) {
+        const d0 = from >>> 2;
+        while (k < count && i32[w0 + k] === words[d0 + k]) k++;
         k *= 4;
       } else if (((data.byteOffset + from) & 3) === 0) {
-        const d = new Int32Array(data.buffer, data.byteOffset + from, words);
-        while (k < words && i32[w0 + k] === d[k]) k++;
+        const d = new Int32Array(data.buffer, data.byteOffset + from, count);
+        while (k < count && i32[w0 + k] === d[k]) k++;
         k *= 4;
       }
     }

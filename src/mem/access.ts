@@ -164,6 +164,60 @@ export class MemAccess {
   }
 
   /**
+   * read8() or read16() through the TLB of 32-bit access (a hit is a few loads, and a caller
+   * that serves every width inlines no table walk: the JIT's inlining budget is counted in code
+   * size). ControlledAccess reports it as read8() or read16().
+   */
+  readSmall(va: number, width: 1 | 2): number {
+    const off = va & (PAGE_SIZE - 1);
+    if ((off & (width - 1)) === 0) {
+      const gen = this.ptGen();
+      if (va - off === this.tlbPage && gen === this.tlbGen)
+        return width === 1 ? this.u8[this.tlbWord * 4 + off]! : this.u16[this.tlbWord * 2 + (off >> 1)]!;
+    }
+    return this.readSmallMiss(va, width);
+  }
+
+  /** readSmall() past the TLB (or unaligned): one table lookup, which fills it; across a page, byte by byte. */
+  private readSmallMiss(va: number, width: 1 | 2): number {
+    const off = va & (PAGE_SIZE - 1);
+    if (off > PAGE_SIZE - width) return this.readSlow(va, width);
+    const gen = this.ptGen();
+    const p = this.translate(va);
+    if (p < 0) return NaN;
+    this.fillTlb(va, off, p, gen);
+    return width === 1 ? this.u8[p]! : (p & 1) === 0 ? this.u16[p >>> 1]! : this.dv.getUint16(p, true);
+  }
+
+  /** write8() or write16() as readSmall(); returns the physical address written, or a fault code. */
+  writeSmall(va: number, v: number, width: 1 | 2): number {
+    const off = va & (PAGE_SIZE - 1);
+    if ((off & (width - 1)) === 0) {
+      const gen = this.ptGen();
+      if (va - off === this.tlbPage && gen === this.tlbGen) {
+        const p = this.tlbWord * 4 + off;
+        if (width === 1) this.u8[p] = v;
+        else this.u16[p >>> 1] = v;
+        return p;
+      }
+    }
+    return this.writeSmallMiss(va, v, width);
+  }
+
+  private writeSmallMiss(va: number, v: number, width: 1 | 2): number {
+    const off = va & (PAGE_SIZE - 1);
+    if (off > PAGE_SIZE - width) return this.writeSlow(va, width, v);
+    const gen = this.ptGen();
+    const p = this.translate(va);
+    if (p < 0) return p;
+    this.fillTlb(va, off, p, gen);
+    if (width === 1) this.u8[p] = v;
+    else if ((p & 1) === 0) this.u16[p >>> 1] = v;
+    else this.dv.setUint16(p, v, true);
+    return p;
+  }
+
+  /**
    * 32-bit read, as a signed integer. The TLB hit is all that is inline: the JIT inlines a
    * checked access whole only within a budget, so the rest is out of line.
    */

@@ -130,6 +130,12 @@ export class ControlledAccess extends MemAccess {
   override write16(va: number, v: number): number {
     return this.op(va, 2, F_WRITE, () => super.write16(va, v));
   }
+  override readSmall(va: number, width: 1 | 2): number {
+    return width === 1 ? this.read8(va) : this.read16(va);
+  }
+  override writeSmall(va: number, v: number, width: 1 | 2): number {
+    return width === 1 ? this.write8(va, v) : this.write16(va, v);
+  }
   override read32(va: number): number {
     return this.op(va, 4, 0, () => super.read32(va));
   }

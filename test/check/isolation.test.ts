@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { CpuFault } from '../../src/api/per-cpu.ts';
 import { PAGE_SIZE, readHeader } from '../../src/mem/layout.ts';
+import { AccessChecker } from '../../src/check/isolation.ts';
 import { isolationError, sim } from './sim.ts';
 
 const hex = (a: number): string => a.toString(16).padStart(16, '0');
@@ -145,6 +146,12 @@ describe('isolation checker', () => {
       expect(s.tracker.describe(isolationError(() => c0.this_cpu_read(p)).fault).message).toBe(
         `use-after-free: cpu 0 read 4 bytes ${where}: read an area that was freed (seed 77)`,
       );
+      expect(s.tracker.describe(isolationError(() => c0.this_cpu_write(p, 1)).fault).message).toBe(
+        `use-after-free: cpu 0 wrote 4 bytes ${where}: wrote an area that was freed (seed 77)`,
+      );
+      expect(s.tracker.describe(isolationError(() => c0.this_cpu_write(p, 1, 2)).fault).message).toBe(
+        `use-after-free: cpu 0 wrote 2 bytes ${where}: wrote an area that was freed (seed 77)`,
+      );
     });
 
     it('a hit on the own copy does not pass a write that names another CPU, nor one past the area', async () => {
@@ -179,6 +186,147 @@ describe('isolation checker', () => {
       );
     });
 
+    it('a hit on another CPU copy does not pass a this_cpu access that lands in it', async () => {
+      const s = sim();
+      const c0 = s.cpu(0);
+      const p = await c0.alloc_percpu(16, 8);
+      const other = c0.per_cpu_ptr(p, 1);
+      c0.write(other, 1, 4, 1); // declared remote: the cached run is cpu 1's copy
+      const stray = other - c0.this_cpu_ptr(0); // a pointer whose this_cpu_ptr() is cpu 1's copy
+      const where = `at ${hex(other)} in cpu 1's copy, allocation #2 (16 bytes at chunk 0 offset 28192, made by cpu 0): cpu 1's copy, not declared remote (seed 77)`;
+      expect(s.tracker.describe(isolationError(() => c0.this_cpu_write(stray, 2)).fault).message).toBe(
+        `foreign-unit: cpu 0 wrote 4 bytes ${where}`,
+      );
+      expect(c0.read(other, 4, 1)).toBe(1);
+      expect(s.tracker.describe(isolationError(() => c0.this_cpu_read(stray)).fault).message).toBe(
+        `foreign-unit: cpu 0 read 4 bytes ${where}`,
+      );
+    });
+
+    it('a hit on the own copy does not pass a read that runs past the area, aligned or not', async () => {
+      const s = sim();
+      const c0 = s.cpu(0);
+      const p = await c0.alloc_percpu(14, 8);
+      await c0.alloc_percpu(16, 8); // a neighbour two bytes after its end
+      const va = c0.this_cpu_ptr(p);
+      c0.write(va + 8, 0x01020304);
+      expect(c0.read(va + 8, 4, 0)).toBe(0x01020304); // checked after the read, from the cached run
+      expect(c0.read(va + 10, 2, 0)).toBe(0x0102);
+      const area = `in cpu 0's copy, allocation #2 (14 bytes at chunk 0 offset 28192, made by cpu 0)`;
+      for (const [at, width] of [
+        [12, 4],
+        [11, 4],
+        [13, 2],
+      ] as const)
+        expect(s.tracker.describe(isolationError(() => c0.read(va + at, width, 0)).fault).message).toBe(
+          `out-of-bounds: cpu 0 read ${width} bytes at ${hex(va + at)} ${area}: read past its area (seed 77)`,
+        );
+      expect(s.tracker.describe(isolationError(() => c0.read(va + 14, 2, 0)).fault).message).toBe(
+        `out-of-bounds: cpu 0 read 2 bytes at ${hex(va + 14)} ${area}: read just past the end of its area (seed 77)`,
+      );
+    });
+
+    type Cpu = ReturnType<ReturnType<typeof sim>['cpu']>;
+    it.each([
+      ['4-byte read', 4, (c: Cpu, p: number) => c.read(c.this_cpu_ptr(p), 4, 1)],
+      ['2-byte read', 2, (c: Cpu, p: number) => c.read(c.this_cpu_ptr(p), 2, 1)],
+      ['1-byte read', 1, (c: Cpu, p: number) => c.read(c.this_cpu_ptr(p), 1, 1)],
+      ['this_cpu_read', 4, (c: Cpu, p: number) => c.this_cpu_read(p)],
+    ] as const)(
+      'a %s through a stale translation is reported at every read, the cached ones too',
+      async (_name, width, read) => {
+        const s = sim({ count: true });
+        const c1 = s.cpu(1);
+        const p = await c1.alloc_percpu(40000, 8);
+        const va = c1.this_cpu_ptr(p);
+        c1.write(va, 0x7f, width);
+        expect(read(c1, p)).toBe(0x7f); // the data path and the checker both hold the page
+        // the entry rewritten behind the data path's back, to a frame tagged as the same copy, whose bytes are zero
+        const l = readHeader(s.machine.sab);
+        const tags = new Int32Array(s.machine.sab, l.shadowOffset, l.shadowEntries);
+        const idx = (va - s.machine.vm.start) / PAGE_SIZE;
+        const old = (s.machine.vm.pt[idx]! - 1) * PAGE_SIZE;
+        const pfn = s.machine.buddy.allocPages(0);
+        tags.copyWithin(pfn * PAGE_SIZE, old, old + PAGE_SIZE);
+        s.machine.vm.pt[idx] = pfn + 1;
+        // the checker walks once and caches the new frame; the second read finds its caches good and its frame not what was read
+        expect([read(c1, p), read(c1, p)]).toEqual([0x7f, 0x7f]);
+        const msg = `stale-translation: cpu 1 read ${width} bytes through a stale translation at ${hex(va)} in no copy, allocation #2 (40000 bytes at chunk 1 offset 0, made by cpu 1): a ${width * 8}-bit read returned 127, the frame the page table maps holds 0 (seed 77)`;
+        expect(c1.faults.map((f) => s.tracker.describe(f).message)).toEqual([msg, msg]);
+      },
+    );
+
+    it.each([
+      ['write', (c: Cpu, p: number, v: number) => c.write(c.this_cpu_ptr(p), v)],
+      ['this_cpu_write', (c: Cpu, p: number, v: number) => c.this_cpu_write(p, v)],
+    ])(
+      'a %s through a stale translation is reported at every write, the ones the caches pass before it too',
+      async (_name, write) => {
+        const s = sim({ count: true });
+        const c1 = s.cpu(1);
+        const p = await c1.alloc_percpu(40000, 8);
+        const va = c1.this_cpu_ptr(p);
+        write(c1, p, 1);
+        write(c1, p, 2); // the data path and the checker both hold the page
+        const l = readHeader(s.machine.sab);
+        const tags = new Int32Array(s.machine.sab, l.shadowOffset, l.shadowEntries);
+        const idx = (va - s.machine.vm.start) / PAGE_SIZE;
+        const old = (s.machine.vm.pt[idx]! - 1) * PAGE_SIZE;
+        const pfn = s.machine.buddy.allocPages(0);
+        tags.copyWithin(pfn * PAGE_SIZE, old, old + PAGE_SIZE);
+        s.machine.vm.pt[idx] = pfn + 1; // no generation bump: the data path keeps the old frame
+        write(c1, p, 3); // the checker walks and caches the new frame
+        write(c1, p, 4); // its caches pass the write before it is made; the frame it reached is not theirs
+        const msg = `stale-translation: cpu 1 wrote 4 bytes through a stale translation at ${hex(va)} in cpu 1's copy, allocation #2 (40000 bytes at chunk 1 offset 0, made by cpu 1): the access went to physical ${old.toString(16)}, the page table maps it to ${(pfn * PAGE_SIZE).toString(16)} (seed 77)`;
+        expect(c1.faults.map((f) => s.tracker.describe(f).message)).toEqual([msg, msg]);
+      },
+    );
+
+    it('a this_cpu_write64 that reaches another frame than the page table names is reported, cached or not', async () => {
+      const s = sim({ count: true });
+      const c1 = s.cpu(1);
+      const p = await c1.alloc_percpu(40000, 8);
+      const va = c1.this_cpu_ptr(p);
+      const frame = (s.machine.vm.pt[(va - s.machine.vm.start) / PAGE_SIZE]! - 1) * PAGE_SIZE;
+      c1.this_cpu_write64(p, 1n); // the checker's caches hold the page
+      // a data path that stores into a frame of its own choosing
+      const wrong = s.machine.buddy.allocPages(0) * PAGE_SIZE;
+      c1.mem.write64 = (a: number, v: bigint): number => {
+        const q = wrong + (a % PAGE_SIZE);
+        c1.mem.i64[q / 8] = v;
+        return q;
+      };
+      c1.this_cpu_write64(p, 2n);
+      c1.this_cpu_write64(p, 3n);
+      const msg = `stale-translation: cpu 1 wrote 8 bytes through a stale translation at ${hex(va)} in cpu 1's copy, allocation #2 (40000 bytes at chunk 1 offset 0, made by cpu 1): the access went to physical ${wrong.toString(16)}, the page table maps it to ${frame.toString(16)} (seed 77)`;
+      expect(c1.faults.map((f) => s.tracker.describe(f).message)).toEqual([msg, msg]);
+    });
+
+    it('a write whose page is remapped between the check and the store is a write through a stale translation', async () => {
+      const s = sim();
+      const c1 = s.cpu(1);
+      const p = await c1.alloc_percpu(40000, 8);
+      const va = c1.this_cpu_ptr(p);
+      c1.write(va, 1);
+      c1.write(va, 2); // cached everywhere: the next check passes from the caches alone
+      const l = readHeader(s.machine.sab);
+      const tags = new Int32Array(s.machine.sab, l.shadowOffset, l.shadowEntries);
+      const idx = (va - s.machine.vm.start) / PAGE_SIZE;
+      const old = (s.machine.vm.pt[idx]! - 1) * PAGE_SIZE;
+      const pfn = s.machine.buddy.allocPages(0);
+      tags.copyWithin(pfn * PAGE_SIZE, old, old + PAGE_SIZE);
+      // the entry rewritten after the check, before the store goes through the data path's TLB
+      const mem = c1.mem;
+      const store = mem.write32.bind(mem);
+      mem.write32 = (a: number, v: number): number => {
+        s.machine.vm.pt[idx] = pfn + 1;
+        return store(a, v);
+      };
+      expect(s.tracker.describe(isolationError(() => c1.write(va, 3)).fault).message).toBe(
+        `stale-translation: cpu 1 wrote 4 bytes through a stale translation at ${hex(va)} in cpu 1's copy, allocation #2 (40000 bytes at chunk 1 offset 0, made by cpu 1): the access went to physical ${old.toString(16)}, the page table maps it to ${(pfn * PAGE_SIZE).toString(16)} (seed 77)`,
+      );
+    });
+
     it.each([
       ['write', (c: ReturnType<ReturnType<typeof sim>['cpu']>, p: number) => c.this_cpu_write(p, 3)],
       ['this_cpu_add', (c: ReturnType<ReturnType<typeof sim>['cpu']>, p: number) => void c.this_cpu_add(p, 1)],
@@ -204,6 +352,36 @@ describe('isolation checker', () => {
         );
       },
     );
+  });
+
+  describe('the contents check of a byte range', () => {
+    // what a data path that lost bytes on the way would leave: memory that is not what was written
+    it.each([
+      ['64 aligned bytes', 0, 64, 37],
+      ['64 bytes at an odd address', 3, 64, 60],
+      ['a range longer than the scratch copy, across a page', 1000, 6000, 5003],
+      ['the same range at its last byte', 1000, 6000, 5999],
+    ])('finds the first byte that differs: %s', async (_name, at, len, bad) => {
+      const s = sim();
+      const c1 = s.cpu(1);
+      const p = await c1.alloc_percpu(8192, 8);
+      const va = c1.this_cpu_ptr(p) + at;
+      const data = Uint8Array.from({ length: len }, (_, i) => (i * 7 + 1) & 0xff);
+      c1.writeBytes(va, data);
+      const ck = new AccessChecker(s.machine.sab);
+      expect(ck.checkContents(1, va, data)).toBeNull();
+      const wrong = data.slice();
+      wrong[bad] ^= 0x10;
+      expect(ck.checkContents(1, va, wrong)).toMatchObject({
+        kind: 'stale-translation',
+        addr: va + bad,
+        len,
+        unitCpu: 1,
+        detail: `byte ${bad} did not reach the frame the page table maps`,
+      });
+      expect(ck.checkContents(1, va, data)).toBeNull(); // the scratch copy is the caller's bytes each time
+      expect(ck.checkContents(1, va + 1, data.subarray(1))).toBeNull();
+    });
   });
 
   describe('a watched this_cpu_words view', () => {

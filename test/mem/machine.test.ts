@@ -4,8 +4,8 @@
  * region records ownership per granule.
  */
 import { describe, expect, it } from 'vitest';
-import { MemAccess } from '../../src/mem/access.ts';
-import { PAGE_OFFSET, readHeader } from '../../src/mem/layout.ts';
+import { FAULT_NOT_PRESENT, MemAccess } from '../../src/mem/access.ts';
+import { PAGE_OFFSET, PAGE_SIZE, readHeader } from '../../src/mem/layout.ts';
 import { Machine } from '../../src/mem/machine.ts';
 import { PhysMem } from '../../src/mem/phys.ts';
 import { Shadow } from '../../src/mem/shadow.ts';
@@ -62,6 +62,50 @@ describe('machine configuration', () => {
     expect(m.access.atomicLoad(va + 16, 4)).toBe(8);
     expect(m.access.atomicAdd64(va + 24, 5n)).toBe(0n);
     expect(m.mem.i32[(3 * 1024 ** 3 + 80) / 4]).toBe(8);
+  });
+
+  it('reads and writes 1 and 2 bytes through readSmall and writeSmall as through read8, read16, write8 and write16', () => {
+    const m = new Machine({ memoryBytes: 16 << 20, shadow: false });
+    const a = m.access;
+    const page = PAGE_OFFSET + 5 * PAGE_SIZE;
+    for (const off of [0, 1, 2, PAGE_SIZE - 2, PAGE_SIZE - 1]) {
+      const va = page + off;
+      expect(a.writeSmall(va, 0x1a1b2, 2)).toBe(va - PAGE_OFFSET);
+      expect([a.read16(va), a.readSmall(va, 2), a.readSmall(va, 1), a.readSmall(va + 1, 1)]).toEqual([
+        0xa1b2, 0xa1b2, 0xb2, 0xa1,
+      ]);
+      expect(a.writeSmall(va + 1, 0x1c3, 1)).toBe(va + 1 - PAGE_OFFSET);
+      expect([a.read8(va + 1), a.readSmall(va, 2)]).toEqual([0xc3, 0xc3b2]);
+    }
+    const gone = m.vm.start + 7 * PAGE_SIZE; // a vmalloc page nothing maps
+    expect([a.readSmall(gone, 1), a.readSmall(gone, 2), a.writeSmall(gone, 1, 1), a.writeSmall(gone, 1, 2)]).toEqual([
+      NaN,
+      NaN,
+      FAULT_NOT_PRESENT,
+      FAULT_NOT_PRESENT,
+    ]);
+    expect(a.readSmall(gone - 1, 2)).toBeNaN(); // across into it
+  });
+
+  it('reads and writes 1 and 2 bytes through the TLB of 32-bit access, which an unmap empties', () => {
+    const m = new Machine({ memoryBytes: 16 << 20, shadow: false });
+    const a = m.access;
+    const va = m.vm.getVmArea(PAGE_SIZE)!.addr;
+    const idx = (va - m.vm.start) / PAGE_SIZE;
+    const [f1, f2] = [7, 9];
+    m.vm.mapPages(va, [f1]);
+    expect(a.writeSmall(va + 6, 0x1234, 2)).toBe(f1 * PAGE_SIZE + 6); // a miss: the walk fills the TLB
+    a.write16(PAGE_OFFSET + f2 * PAGE_SIZE + 6, 0x5678);
+    m.vm.pt[idx] = f2 + 1; // behind the data path's back: no generation bump
+    expect([a.readSmall(va + 6, 2), a.readSmall(va + 7, 1), a.read16(va + 6)]).toEqual([0x1234, 0x12, 0x5678]);
+    expect(a.writeSmall(va + 8, 0xab, 1)).toBe(f1 * PAGE_SIZE + 8); // the TLB's frame, as read32 and write32 would
+    m.vm.pt[idx] = f1 + 1;
+    m.vm.unmapRange(va, PAGE_SIZE);
+    expect(a.readSmall(va + 6, 2)).toBeNaN();
+    m.vm.mapPages(va, [f2]);
+    expect(a.writeSmall(va + 6, 0x9a, 1)).toBe(f2 * PAGE_SIZE + 6);
+    expect([a.readSmall(va + 6, 2), a.readSmall(va + 6, 1)]).toEqual([0x569a, 0x9a]);
+    expect(a.readSmall(va + 7, 2)).toBe(0x56); // unaligned: walked
   });
 
   it('can be as large as 1 GiB', () => {
