@@ -60,6 +60,12 @@ export class PcpuChunk extends ListHead {
   scan_i = 0;
   scan_off = 0;
   /**
+   * Not the kernel's: the sum of the map's entries, or -1 before it is first needed. Splits
+   * and merges keep it (they move bytes between neighbouring entries), so it is where the
+   * last entry ends for the chunk's life, and pcpu_find_area() may walk back from there.
+   */
+  map_end = -1;
+  /**
    * offsets of areas carved in the map whose population has not finished: for checkers. A
    * list, not a Set: it holds one offset at a time unless the mutex is broken, and every
    * allocation adds and removes one.

@@ -501,6 +501,25 @@ export class Percpu {
   pcpu_find_area(chunk: PcpuChunk, freeme: number): number {
     const map = chunk.map;
     const used = chunk.map_used;
+    // offsets rise with the index, so the entry that starts at freeme is the same one whichever
+    // way it is looked for: from the end when that is nearer (the kernel's walk, from 0, comes
+    // below when it is not there, for the kernel's messages)
+    let end = chunk.map_end;
+    if (end < 0) {
+      end = 0;
+      for (let k = 0; k < used; k++) end += Math.abs(map[k]!);
+      chunk.map_end = end;
+    }
+    if (used > 0 && end - freeme < freeme - chunk.scan_off) {
+      let k = used - 1;
+      let m = map[k]!;
+      let at = end - (m < 0 ? -m : m);
+      while (at > freeme && k > 0) {
+        m = map[--k]!;
+        at -= m < 0 ? -m : m;
+      }
+      if (at === freeme && k > 0 && map[k]! < 0) return k;
+    }
     // from 0, the walk would reach entry scan_i (all before it start below scan_off) as it is
     const skip = freeme >= chunk.scan_off;
     let i = skip ? chunk.scan_i : 0;

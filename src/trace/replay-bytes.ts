@@ -254,7 +254,12 @@ const FAIL_TAILS = new Map<string, Uint8Array>();
 function writeAlloc(out: ByteLines, buf: Buffer, idStart: number, idEnd: number, r: AllocResult): void {
   if (!r.ptr) {
     let tail = FAIL_TAILS.get(r.error!);
-    if (!tail) FAIL_TAILS.set(r.error!, (tail = Buffer.from(`","chunk":null,"error":${JSON.stringify(r.error)}}\n`)));
+    // a plain Uint8Array, as every literal ascii() copies is: one kind keeps its loop monomorphic
+    if (!tail)
+      FAIL_TAILS.set(
+        r.error!,
+        (tail = new Uint8Array(Buffer.from(`","chunk":null,"error":${JSON.stringify(r.error)}}\n`))),
+      );
     out.room(ALLOC_HEAD.length + (idEnd - idStart) + tail.length);
     out.ascii(ALLOC_HEAD);
     out.copy(buf, idStart, idEnd);
