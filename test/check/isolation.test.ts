@@ -11,6 +11,28 @@ import { isolationError, sim } from './sim.ts';
 
 const hex = (a: number): string => a.toString(16).padStart(16, '0');
 
+/**
+ * Rewrites the page-table entry of `va` behind the data path's back, to a new frame whose
+ * shadow tags are the old frame's (so the bytes belong to the same copy, but are not the
+ * bytes that were written). Returns the old frame's physical address and the new pfn.
+ */
+function remapBehindBack(s: ReturnType<typeof sim>, va: number): { old: number; pfn: number } {
+  const r = frameLike(s, va);
+  s.machine.vm.pt[r.idx] = r.pfn + 1; // no generation bump: the data path keeps the old frame
+  return r;
+}
+
+/** The new frame of remapBehindBack(), tagged, and the page-table index to point at it. */
+function frameLike(s: ReturnType<typeof sim>, va: number): { idx: number; old: number; pfn: number } {
+  const l = readHeader(s.machine.sab);
+  const tags = new Int32Array(s.machine.sab, l.shadowOffset, l.shadowEntries);
+  const idx = (va - s.machine.vm.start) / PAGE_SIZE;
+  const old = (s.machine.vm.pt[idx]! - 1) * PAGE_SIZE;
+  const pfn = s.machine.buddy.allocPages(0);
+  tags.copyWithin(pfn * PAGE_SIZE, old, old + PAGE_SIZE);
+  return { idx, old, pfn };
+}
+
 describe('isolation checker', () => {
   it('allows a CPU its own copy, a declared remote write, and the static section', async () => {
     const s = sim();
@@ -242,13 +264,7 @@ describe('isolation checker', () => {
         c1.write(va, 0x7f, width);
         expect(read(c1, p)).toBe(0x7f); // the data path and the checker both hold the page
         // the entry rewritten behind the data path's back, to a frame tagged as the same copy, whose bytes are zero
-        const l = readHeader(s.machine.sab);
-        const tags = new Int32Array(s.machine.sab, l.shadowOffset, l.shadowEntries);
-        const idx = (va - s.machine.vm.start) / PAGE_SIZE;
-        const old = (s.machine.vm.pt[idx]! - 1) * PAGE_SIZE;
-        const pfn = s.machine.buddy.allocPages(0);
-        tags.copyWithin(pfn * PAGE_SIZE, old, old + PAGE_SIZE);
-        s.machine.vm.pt[idx] = pfn + 1;
+        remapBehindBack(s, va);
         // the checker walks once and caches the new frame; the second read finds its caches good and its frame not what was read
         expect([read(c1, p), read(c1, p)]).toEqual([0x7f, 0x7f]);
         const msg = `stale-translation: cpu 1 read ${width} bytes through a stale translation at ${hex(va)} in no copy, allocation #2 (40000 bytes at chunk 1 offset 0, made by cpu 1): a ${width * 8}-bit read returned 127, the frame the page table maps holds 0 (seed 77)`;
@@ -268,13 +284,7 @@ describe('isolation checker', () => {
         const va = c1.this_cpu_ptr(p);
         write(c1, p, 1);
         write(c1, p, 2); // the data path and the checker both hold the page
-        const l = readHeader(s.machine.sab);
-        const tags = new Int32Array(s.machine.sab, l.shadowOffset, l.shadowEntries);
-        const idx = (va - s.machine.vm.start) / PAGE_SIZE;
-        const old = (s.machine.vm.pt[idx]! - 1) * PAGE_SIZE;
-        const pfn = s.machine.buddy.allocPages(0);
-        tags.copyWithin(pfn * PAGE_SIZE, old, old + PAGE_SIZE);
-        s.machine.vm.pt[idx] = pfn + 1; // no generation bump: the data path keeps the old frame
+        const { old, pfn } = remapBehindBack(s, va);
         write(c1, p, 3); // the checker walks and caches the new frame
         write(c1, p, 4); // its caches pass the write before it is made; the frame it reached is not theirs
         const msg = `stale-translation: cpu 1 wrote 4 bytes through a stale translation at ${hex(va)} in cpu 1's copy, allocation #2 (40000 bytes at chunk 1 offset 0, made by cpu 1): the access went to physical ${old.toString(16)}, the page table maps it to ${(pfn * PAGE_SIZE).toString(16)} (seed 77)`;
@@ -309,12 +319,7 @@ describe('isolation checker', () => {
       const va = c1.this_cpu_ptr(p);
       c1.write(va, 1);
       c1.write(va, 2); // cached everywhere: the next check passes from the caches alone
-      const l = readHeader(s.machine.sab);
-      const tags = new Int32Array(s.machine.sab, l.shadowOffset, l.shadowEntries);
-      const idx = (va - s.machine.vm.start) / PAGE_SIZE;
-      const old = (s.machine.vm.pt[idx]! - 1) * PAGE_SIZE;
-      const pfn = s.machine.buddy.allocPages(0);
-      tags.copyWithin(pfn * PAGE_SIZE, old, old + PAGE_SIZE);
+      const { idx, old, pfn } = frameLike(s, va);
       // the entry rewritten after the check, before the store goes through the data path's TLB
       const mem = c1.mem;
       const store = mem.write32.bind(mem);
@@ -340,13 +345,7 @@ describe('isolation checker', () => {
         op(c1, p);
         op(c1, p); // cached everywhere
         // the entry rewritten behind the data path's back, to a frame tagged as the same copy
-        const l = readHeader(s.machine.sab);
-        const tags = new Int32Array(s.machine.sab, l.shadowOffset, l.shadowEntries);
-        const idx = (va - s.machine.vm.start) / PAGE_SIZE;
-        const old = (s.machine.vm.pt[idx]! - 1) * PAGE_SIZE;
-        const pfn = s.machine.buddy.allocPages(0);
-        tags.copyWithin(pfn * PAGE_SIZE, old, old + PAGE_SIZE);
-        s.machine.vm.pt[idx] = pfn + 1;
+        const { old, pfn } = remapBehindBack(s, va);
         expect(s.tracker.describe(isolationError(() => op(c1, p)).fault).message).toBe(
           `stale-translation: cpu 1 wrote 4 bytes through a stale translation at ${hex(va)} in cpu 1's copy, allocation #2 (40000 bytes at chunk 1 offset 0, made by cpu 1): the access went to physical ${old.toString(16)}, the page table maps it to ${(pfn * PAGE_SIZE).toString(16)} (seed 77)`,
         );
