@@ -22,8 +22,8 @@ interface Mix {
   reserved: number;
   /** the chance an operation frees, by progress through the trace (0..1) */
   freeRatio(progress: number): number;
-  /** which live area a free takes: any, or the oldest first */
-  pick: 'any' | 'old' | 'young';
+  /** which live area a free takes: any, one of the 16 oldest, one of the 16 youngest, or the youngest */
+  pick: 'any' | 'old' | 'young' | 'last';
   /** allocations made before slab comes online */
   early: number;
   /** the boot line (default BOOT: 4 CPUs, one node) */
@@ -50,7 +50,9 @@ function generate(ops: number, seed: number, mix: Mix): string {
           ? rng.int(0, live.length - 1)
           : mix.pick === 'old'
             ? rng.int(0, Math.min(live.length - 1, 15))
-            : rng.int(Math.max(0, live.length - 16), live.length - 1);
+            : mix.pick === 'last'
+              ? live.length - 1
+              : rng.int(Math.max(0, live.length - 16), live.length - 1);
       const id = live[k]!;
       if (mix.pick === 'any') {
         live[k] = live[live.length - 1]!;
@@ -153,6 +155,60 @@ export const SHAPES: Shape[] = [
         pick: 'any',
         early: 10,
         boot: '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480,"cpus":8,"nodes":2}',
+      }),
+  },
+  {
+    name: 'phases',
+    what: 'bursts of allocations, then bursts that free nine in ten: the chunks fill, empty and are reclaimed',
+    make: (ops, seed) =>
+      generate(ops, seed, {
+        size: (r) => r.int(8, 2048),
+        align: (r) => 1 << r.int(2, 6),
+        reserved: 0,
+        freeRatio: (p) => (Math.floor(p * 25) % 2 ? 0.9 : 0),
+        pick: 'any',
+        early: 0,
+      }),
+  },
+  {
+    name: 'lifo',
+    what: 'frees in stack order: little placement work per operation, so the cost of each operation shows',
+    make: (ops, seed) =>
+      generate(ops, seed, {
+        size: (r) => r.int(1, 1024),
+        align: () => 8,
+        reserved: 0,
+        freeRatio: () => 0.48,
+        pick: 'last',
+        early: 0,
+      }),
+  },
+  {
+    name: 'cpus64',
+    what: '64 CPUs on 4 nodes: every populated page is 64 pages of the machine',
+    make: (ops, seed) =>
+      generate(ops, seed, {
+        size: (r) => logUniform(r, 4096),
+        align: (r) => 1 << r.int(0, 6),
+        reserved: 0.02,
+        freeRatio: drift(0.4, 0.5),
+        pick: 'any',
+        early: 0,
+        boot: '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480,"cpus":64,"nodes":4}',
+      }),
+  },
+  {
+    name: 'km',
+    what: 'the kernel-memory backend: contiguous chunks, populated whole when made',
+    make: (ops, seed) =>
+      generate(ops, seed, {
+        size: (r) => logUniform(r, 8192),
+        align: (r) => 1 << r.int(0, 8),
+        reserved: 0.03,
+        freeRatio: drift(0.4, 0.5),
+        pick: 'any',
+        early: 0,
+        boot: '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480,"backend":"km"}',
       }),
   },
   {
