@@ -69,6 +69,13 @@ function generate(ops: number, seed: number, mix: Mix): string {
   return out.join('\n') + '\n';
 }
 
+/** A shape whose trace generate() writes from one mix. */
+const mixShape = (name: string, what: string, mix: Mix): Shape => ({
+  name,
+  what,
+  make: (ops, seed) => generate(ops, seed, mix),
+});
+
 /** 1..max, log-uniform: as many 1-2 byte requests as 16-32 KiB ones. */
 const logUniform = (rng: Prng, max: number): number =>
   Math.min(max, Math.max(1, Math.floor(2 ** (rng.float() * Math.log2(max + 1)))));
@@ -78,152 +85,105 @@ const drift =
     lo + (hi - lo) * (p < 0.5 ? 2 * p : 2 - 2 * p);
 
 export const SHAPES: Shape[] = [
-  {
-    name: 'mixed',
-    what: 'sizes 1 B..32 KiB log-uniform, alignments up to 4096, 5% reserved, 30-55% frees, slab early',
-    make: (ops, seed) =>
-      generate(ops, seed, {
-        size: (r) => logUniform(r, 32768),
-        align: (r) => 1 << r.int(0, 12),
-        reserved: 0.05,
-        freeRatio: drift(0.3, 0.55),
-        pick: 'any',
-        early: 40,
-      }),
-  },
-  {
-    name: 'many-chunks',
-    what: 'mid-size areas that fill hundreds of chunks: the walk crosses long slot lists',
-    make: (ops, seed) =>
-      generate(ops, seed, {
-        size: (r) => r.int(2048, 12288),
-        align: (r) => 1 << r.int(2, 6),
-        reserved: 0,
-        freeRatio: drift(0.3, 0.45),
-        pick: 'any',
-        early: 0,
-      }),
-  },
-  {
-    name: 'large',
-    what: 'areas of 8-64 KiB: a chunk holds a few, populate and reclaim often',
-    make: (ops, seed) =>
-      generate(ops, seed, {
-        size: (r) => r.int(8192, 65536),
-        align: (r) => 1 << r.int(3, 12),
-        reserved: 0,
-        freeRatio: () => 0.5,
-        pick: 'any',
-        early: 0,
-      }),
-  },
-  {
-    name: 'align-heavy',
-    what: 'small areas at alignments of 256..4096: padding heads split off and given away',
-    make: (ops, seed) =>
-      generate(ops, seed, {
-        size: (r) => r.int(1, 200),
-        align: (r) => 1 << r.int(8, 12),
-        reserved: 0,
-        freeRatio: drift(0.35, 0.5),
-        pick: 'any',
-        early: 0,
-      }),
-  },
-  {
-    name: 'reserved-heavy',
-    what: 'a third of the allocations from the reserved chunk, which fills and fails',
-    make: (ops, seed) =>
-      generate(ops, seed, {
-        size: (r) => r.int(4, 512),
-        align: (r) => 1 << r.int(2, 5),
-        reserved: 0.33,
-        freeRatio: drift(0.4, 0.5),
-        pick: 'any',
-        early: 20,
-      }),
-  },
-  {
-    name: 'numa',
-    what: '8 CPUs on 2 nodes (sparse NUMA groups, a vm area per group): sizes 1 B..16 KiB, alignments up to 1024',
-    make: (ops, seed) =>
-      generate(ops, seed, {
-        size: (r) => logUniform(r, 16384),
-        align: (r) => 1 << r.int(0, 10),
-        reserved: 0.03,
-        freeRatio: drift(0.35, 0.5),
-        pick: 'any',
-        early: 10,
-        boot: '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480,"cpus":8,"nodes":2}',
-      }),
-  },
-  {
-    name: 'phases',
-    what: 'bursts of allocations, then bursts that free nine in ten: the chunks fill, empty and are reclaimed',
-    make: (ops, seed) =>
-      generate(ops, seed, {
-        size: (r) => r.int(8, 2048),
-        align: (r) => 1 << r.int(2, 6),
-        reserved: 0,
-        freeRatio: (p) => (Math.floor(p * 25) % 2 ? 0.9 : 0),
-        pick: 'any',
-        early: 0,
-      }),
-  },
-  {
-    name: 'lifo',
-    what: 'frees in stack order: little placement work per operation, so the cost of each operation shows',
-    make: (ops, seed) =>
-      generate(ops, seed, {
-        size: (r) => r.int(1, 1024),
-        align: () => 8,
-        reserved: 0,
-        freeRatio: () => 0.48,
-        pick: 'last',
-        early: 0,
-      }),
-  },
-  {
-    name: 'cpus64',
-    what: '64 CPUs on 4 nodes: every populated page is 64 pages of the machine',
-    make: (ops, seed) =>
-      generate(ops, seed, {
-        size: (r) => logUniform(r, 4096),
-        align: (r) => 1 << r.int(0, 6),
-        reserved: 0.02,
-        freeRatio: drift(0.4, 0.5),
-        pick: 'any',
-        early: 0,
-        boot: '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480,"cpus":64,"nodes":4}',
-      }),
-  },
-  {
-    name: 'km',
-    what: 'the kernel-memory backend: contiguous chunks, populated whole when made',
-    make: (ops, seed) =>
-      generate(ops, seed, {
-        size: (r) => logUniform(r, 8192),
-        align: (r) => 1 << r.int(0, 8),
-        reserved: 0.03,
-        freeRatio: drift(0.4, 0.5),
-        pick: 'any',
-        early: 0,
-        boot: '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480,"backend":"km"}',
-      }),
-  },
-  {
-    name: 'fragmented',
-    what: 'long-lived small areas that stay while young ones come and go: long maps, holes everywhere',
-    make: (ops, seed) =>
-      generate(ops, seed, {
-        size: (r) => (r.chance(0.9) ? r.int(4, 64) : r.int(65, 1024)),
-        align: (r) => 1 << r.int(0, 4),
-        reserved: 0,
-        freeRatio: drift(0.35, 0.49),
-        pick: 'young',
-        early: 0,
-      }),
-  },
+  mixShape('mixed', 'sizes 1 B..32 KiB log-uniform, alignments up to 4096, 5% reserved, 30-55% frees, slab early', {
+    size: (r) => logUniform(r, 32768),
+    align: (r) => 1 << r.int(0, 12),
+    reserved: 0.05,
+    freeRatio: drift(0.3, 0.55),
+    pick: 'any',
+    early: 40,
+  }),
+  mixShape('many-chunks', 'mid-size areas that fill hundreds of chunks: the walk crosses long slot lists', {
+    size: (r) => r.int(2048, 12288),
+    align: (r) => 1 << r.int(2, 6),
+    reserved: 0,
+    freeRatio: drift(0.3, 0.45),
+    pick: 'any',
+    early: 0,
+  }),
+  mixShape('large', 'areas of 8-64 KiB: a chunk holds a few, populate and reclaim often', {
+    size: (r) => r.int(8192, 65536),
+    align: (r) => 1 << r.int(3, 12),
+    reserved: 0,
+    freeRatio: () => 0.5,
+    pick: 'any',
+    early: 0,
+  }),
+  mixShape('align-heavy', 'small areas at alignments of 256..4096: padding heads split off and given away', {
+    size: (r) => r.int(1, 200),
+    align: (r) => 1 << r.int(8, 12),
+    reserved: 0,
+    freeRatio: drift(0.35, 0.5),
+    pick: 'any',
+    early: 0,
+  }),
+  mixShape('reserved-heavy', 'a third of the allocations from the reserved chunk, which fills and fails', {
+    size: (r) => r.int(4, 512),
+    align: (r) => 1 << r.int(2, 5),
+    reserved: 0.33,
+    freeRatio: drift(0.4, 0.5),
+    pick: 'any',
+    early: 20,
+  }),
+  mixShape(
+    'numa',
+    '8 CPUs on 2 nodes (sparse NUMA groups, a vm area per group): sizes 1 B..16 KiB, alignments up to 1024',
+    {
+      size: (r) => logUniform(r, 16384),
+      align: (r) => 1 << r.int(0, 10),
+      reserved: 0.03,
+      freeRatio: drift(0.35, 0.5),
+      pick: 'any',
+      early: 10,
+      boot: '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480,"cpus":8,"nodes":2}',
+    },
+  ),
+  mixShape(
+    'phases',
+    'bursts of allocations, then bursts that free nine in ten: the chunks fill, empty and are reclaimed',
+    {
+      size: (r) => r.int(8, 2048),
+      align: (r) => 1 << r.int(2, 6),
+      reserved: 0,
+      freeRatio: (p) => (Math.floor(p * 25) % 2 ? 0.9 : 0),
+      pick: 'any',
+      early: 0,
+    },
+  ),
+  mixShape('lifo', 'frees in stack order: little placement work per operation, so the cost of each operation shows', {
+    size: (r) => r.int(1, 1024),
+    align: () => 8,
+    reserved: 0,
+    freeRatio: () => 0.48,
+    pick: 'last',
+    early: 0,
+  }),
+  mixShape('cpus64', '64 CPUs on 4 nodes: every populated page is 64 pages of the machine', {
+    size: (r) => logUniform(r, 4096),
+    align: (r) => 1 << r.int(0, 6),
+    reserved: 0.02,
+    freeRatio: drift(0.4, 0.5),
+    pick: 'any',
+    early: 0,
+    boot: '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480,"cpus":64,"nodes":4}',
+  }),
+  mixShape('km', 'the kernel-memory backend: contiguous chunks, populated whole when made', {
+    size: (r) => logUniform(r, 8192),
+    align: (r) => 1 << r.int(0, 8),
+    reserved: 0.03,
+    freeRatio: drift(0.4, 0.5),
+    pick: 'any',
+    early: 0,
+    boot: '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480,"backend":"km"}',
+  }),
+  mixShape('fragmented', 'long-lived small areas that stay while young ones come and go: long maps, holes everywhere', {
+    size: (r) => (r.chance(0.9) ? r.int(4, 64) : r.int(65, 1024)),
+    align: (r) => 1 << r.int(0, 4),
+    reserved: 0,
+    freeRatio: drift(0.35, 0.49),
+    pick: 'young',
+    early: 0,
+  }),
 ];
 
 /**
