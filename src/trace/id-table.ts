@@ -4,39 +4,58 @@
  * number written without leading zeros) live in a dense table indexed by the number, which
  * costs an array access where a Map of strings costs a hash, a probe and a string compare.
  * Any other id goes to a Map. The same id always lands in the same place, and two different
- * ids never share one, so the table answers exactly as a Map of every id would.
+ * ids never share one, so the table answers exactly as a Map of every id would. Either kind
+ * has a key (key(); slotOf() finds a dense one from the id's bytes), so the replay handles
+ * both the same way.
  */
 
 /** The largest number an id may carry to live in the dense table (its size is 8 bytes each). */
 const DENSE_LIMIT = 1 << 23;
 
 export class IdTable {
+  /** the place of each id the dense table does not take in otherValues and otherNames */
   private readonly others = new Map<string, number>();
+  private readonly otherValues: number[] = [];
+  private readonly otherNames: string[] = [];
   /** the prefix of the dense ids, fixed by the first id that has a number */
   private prefix: string | null = null;
   /** value + 2 per number: 0 is "never seen", so the values -1 (freed) and 0 (failed) fit */
   private dense = new Float64Array(1024);
 
   get(id: string): number | undefined {
-    const i = this.slot(id);
-    return i < 0 ? this.others.get(id) : this.getAt(i);
+    return this.getAt(this.key(id));
   }
 
   set(id: string, value: number): void {
-    const i = this.slot(id);
-    if (i < 0) this.others.set(id, value);
-    else this.setAt(i, value);
+    this.setAt(this.key(id), value);
   }
 
-  /** What the id of dense index i stands for (see slotOf). */
-  getAt(i: number): number | undefined {
-    const v = i < this.dense.length ? this.dense[i]! : 0;
+  /**
+   * Where id lives, for getAt(), setAt() and idAt(): its dense index, or, for an id the Map
+   * keeps, -1 minus its place there (given on first sight).
+   */
+  key(id: string): number {
+    const i = this.slot(id);
+    if (i >= 0) return i;
+    let k = this.others.get(id);
+    if (k === undefined) {
+      k = this.otherNames.length;
+      this.others.set(id, k);
+      this.otherNames.push(id);
+      this.otherValues.push(0);
+    }
+    return -1 - k;
+  }
+
+  /** What the id at `key` stands for, or undefined when it was never set. */
+  getAt(key: number): number | undefined {
+    const v = key < 0 ? this.otherValues[-1 - key]! : key < this.dense.length ? this.dense[key]! : 0;
     return v === 0 ? undefined : v - 2;
   }
 
-  /** The id whose dense index is i: the prefix, then i in decimal (the one spelling slot() takes). */
-  idAt(i: number): string {
-    return `${this.prefix}${i}`;
+  /** The id at `key`: for a dense index the prefix, then the index in decimal (the one spelling slot() takes). */
+  idAt(key: number): string {
+    return key < 0 ? this.otherNames[-1 - key]! : `${this.prefix}${key}`;
   }
 
   /**
@@ -56,7 +75,12 @@ export class IdTable {
     return v < DENSE_LIMIT ? v : -1;
   }
 
-  setAt(i: number, value: number): void {
+  setAt(key: number, value: number): void {
+    if (key < 0) {
+      this.otherValues[-1 - key] = value + 2;
+      return;
+    }
+    const i = key;
     if (i >= this.dense.length) {
       let n = this.dense.length;
       while (n <= i) n *= 2;

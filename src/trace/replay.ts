@@ -145,18 +145,12 @@ export class Replayer {
    * which allocOutput() writes the output line. Throws BadInput as step() would.
    */
   allocLine(id: string, size: number, align: number, reserved: boolean, lineNo: number): AllocResult {
-    this.summary.lines = lineNo;
-    this.summary.ops++;
-    const pc = this.booted(lineNo, 'alloc');
-    this.checkFreeId(id, lineNo);
-    return this.place(pc, id, size, align, reserved, lineNo);
+    return this.allocAt(this.ids.key(id), size, align, reserved, lineNo);
   }
 
   /** A free line already read into its id: frees it (freeOutput() is its output line). Throws BadInput as step() would. */
   freeLine(id: string, lineNo: number): void {
-    this.summary.lines = lineNo;
-    this.summary.ops++;
-    this.freeId(this.booted(lineNo, 'free'), id, lineNo);
+    this.freeAt(this.ids.key(id), lineNo);
   }
 
   /**
@@ -167,28 +161,20 @@ export class Replayer {
     return this.ids.slotOf(buf, start, end);
   }
 
-  /** allocLine() for the id at dense index `slot`. */
-  allocAt(slot: number, size: number, align: number, reserved: boolean, lineNo: number): AllocResult {
+  /** allocLine() for the id at `key` in the id table. */
+  allocAt(key: number, size: number, align: number, reserved: boolean, lineNo: number): AllocResult {
     this.summary.lines = lineNo;
     this.summary.ops++;
     const pc = this.booted(lineNo, 'alloc');
-    const prev = this.ids.getAt(slot);
-    if (prev !== undefined && prev !== FREED && prev !== 0)
-      throw new BadInput(lineNo, `id ${JSON.stringify(this.ids.idAt(slot))} is still live`);
-    const r = this.allocate(pc, size, align, reserved, lineNo);
-    this.ids.setAt(slot, r.ptr);
-    return r;
+    this.refuseLive(key, lineNo);
+    return this.place(pc, key, size, align, reserved, lineNo);
   }
 
-  /** freeLine() for the id at dense index `slot`. */
-  freeAt(slot: number, lineNo: number): void {
+  /** freeLine() for the id at `key` in the id table. */
+  freeAt(key: number, lineNo: number): void {
     this.summary.lines = lineNo;
     this.summary.ops++;
-    const pc = this.booted(lineNo, 'free');
-    const ptr = this.ids.getAt(slot);
-    if (ptr === undefined || ptr === FREED) this.freeId(pc, this.ids.idAt(slot), lineNo); // throws, saying which
-    this.freePtr(pc, ptr!);
-    this.ids.setAt(slot, FREED);
+    this.freeKey(this.booted(lineNo, 'free'), key, lineNo);
   }
 
   private booted(lineNo: number, what: string): Percpu {
@@ -242,32 +228,30 @@ export class Replayer {
   private alloc(o: Json, lineNo: number): string {
     const pc = this.booted(lineNo, 'alloc');
     const id = idField(o, lineNo);
-    this.checkFreeId(id, lineNo);
+    const key = this.ids.key(id);
+    this.refuseLive(key, lineNo);
     const size = intField(o, 'size', lineNo, 0, Number.MAX_SAFE_INTEGER);
     const align = intField(o, 'align', lineNo, 0, Number.MAX_SAFE_INTEGER);
     const reserved = o.reserved ?? false;
     if (typeof reserved !== 'boolean')
       throw new BadInput(lineNo, `"reserved" must be true or false, got ${JSON.stringify(reserved)}`);
-    return allocOutput(JSON.stringify(id), this.place(pc, id, size, align, reserved, lineNo));
+    return allocOutput(JSON.stringify(id), this.place(pc, key, size, align, reserved, lineNo));
   }
 
   /** An id may be allocated when it is new, freed, or its allocation failed. */
-  private checkFreeId(id: string, lineNo: number): void {
-    const prev = this.ids.get(id);
+  private refuseLive(key: number, lineNo: number): void {
+    const prev = this.ids.getAt(key);
     if (prev !== undefined && prev !== FREED && prev !== 0)
-      throw new BadInput(lineNo, `id ${JSON.stringify(id)} is still live`);
+      throw new BadInput(lineNo, `id ${JSON.stringify(this.ids.idAt(key))} is still live`);
   }
 
-  /** An allocation whose line has been checked: the allocator places it; returns its result. */
-  private place(pc: Percpu, id: string, size: number, align: number, reserved: boolean, lineNo: number): AllocResult {
-    const r = this.allocate(pc, size, align, reserved, lineNo);
-    this.ids.set(id, r.ptr);
-    return r;
-  }
-
-  /** Runs an allocation and counts it; says once when the replay machine's size made it fail. */
-  private allocate(pc: Percpu, size: number, align: number, reserved: boolean, lineNo: number): AllocResult {
+  /**
+   * An allocation whose line has been checked: the allocator places it and the id at `key`
+   * stands for it; returns its result. Says once when the replay machine's size made it fail.
+   */
+  private place(pc: Percpu, key: number, size: number, align: number, reserved: boolean, lineNo: number): AllocResult {
     const r = runSync(pc, reserved ? pc.__alloc_reserved_percpu(size, align) : pc.__alloc_percpu(size, align));
+    this.ids.setAt(key, r.ptr);
     this.summary.allocs++;
     if (!r.ptr) {
       this.summary.failed++;
@@ -290,20 +274,17 @@ export class Replayer {
   private free(o: Json, lineNo: number): string {
     const pc = this.booted(lineNo, 'free');
     const id = idField(o, lineNo);
-    this.freeId(pc, id, lineNo);
+    this.freeKey(pc, this.ids.key(id), lineNo);
     return freeOutput(JSON.stringify(id));
   }
 
-  private freeId(pc: Percpu, id: string, lineNo: number): void {
-    const ptr = this.ids.get(id);
-    if (ptr === undefined) throw new BadInput(lineNo, `id ${JSON.stringify(id)} was never allocated`);
-    if (ptr === FREED) throw new BadInput(lineNo, `id ${JSON.stringify(id)} is already freed`);
-    this.freePtr(pc, ptr);
-    this.ids.set(id, FREED);
-  }
-
-  private freePtr(pc: Percpu, ptr: number): void {
+  /** Frees what the id at `key` stands for; BadInput, changing nothing, when it stands for no live area. */
+  private freeKey(pc: Percpu, key: number, lineNo: number): void {
+    const ptr = this.ids.getAt(key);
+    if (ptr === undefined) throw new BadInput(lineNo, `id ${JSON.stringify(this.ids.idAt(key))} was never allocated`);
+    if (ptr === FREED) throw new BadInput(lineNo, `id ${JSON.stringify(this.ids.idAt(key))} is already freed`);
     runSync(pc, pc.free_percpu(ptr));
+    this.ids.setAt(key, FREED);
     this.summary.frees++;
   }
 
