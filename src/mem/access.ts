@@ -83,7 +83,7 @@ export class MemAccess {
     this.physBytes = l.memoryBytes;
     this.vmallocEnd = VMALLOC_START + l.vmallocBytes;
     this.pt = new Int32Array(sab, l.ptOffset, l.vmallocPages);
-    const bytes = l.contents === false ? 0 : l.memoryBytes;
+    const bytes = l.physBytes;
     this.u8 = new Uint8Array(sab, l.physOffset, bytes);
     this.u16 = new Uint16Array(sab, l.physOffset, bytes / 2);
     this.i32 = new Int32Array(sab, l.physOffset, bytes / 4);

@@ -108,6 +108,8 @@ export interface Layout extends LayoutConfig {
   shadowOffset: number;
   shadowEntries: number;
   physOffset: number;
+  /** the bytes of physical memory the buffer holds: memoryBytes, or 0 without contents */
+  physBytes: number;
   totalBytes: number;
   nodeStartPfn: number[];
 }
@@ -123,6 +125,7 @@ export function computeLayout(cfg: LayoutConfig): Layout {
   const shadowOffset = roundUpPage(pageInfoOffset + nrPages * PI_WORDS * 4);
   const shadowEntries = cfg.shadow ? Math.floor(cfg.memoryBytes / 2 ** cfg.shadowShift) : 0;
   const physOffset = roundUpPage(shadowOffset + shadowEntries * 4);
+  const physBytes = cfg.contents === false ? 0 : cfg.memoryBytes;
   const nodeStartPfn: number[] = [];
   const per = Math.floor(nrPages / cfg.nodes);
   for (let n = 0; n < cfg.nodes; n++) nodeStartPfn.push(n * per);
@@ -136,7 +139,8 @@ export function computeLayout(cfg: LayoutConfig): Layout {
     shadowOffset,
     shadowEntries,
     physOffset,
-    totalBytes: physOffset + (cfg.contents === false ? 0 : cfg.memoryBytes),
+    physBytes,
+    totalBytes: physOffset + physBytes,
     nodeStartPfn,
   };
 }
@@ -171,6 +175,7 @@ export function readHeader(sab: SharedArrayBuffer): Layout {
   const nrPages = h[H_NR_PAGES]!;
   const physOffset = h[H_PHYS_OFFSET_PAGES]! * PAGE_SIZE;
   const contents = h[H_NO_CONTENTS] !== 1;
+  const physBytes = contents ? nrPages * PAGE_SIZE : 0;
   return {
     memoryBytes: nrPages * PAGE_SIZE,
     nodes,
@@ -184,7 +189,8 @@ export function readHeader(sab: SharedArrayBuffer): Layout {
     shadowOffset: h[H_SHADOW_OFFSET]!,
     shadowEntries: h[H_SHADOW_ENTRIES]!,
     physOffset,
-    totalBytes: physOffset + (contents ? nrPages * PAGE_SIZE : 0),
+    physBytes,
+    totalBytes: physOffset + physBytes,
     nodeStartPfn,
     contents,
   };
@@ -196,7 +202,7 @@ export function readHeader(sab: SharedArrayBuffer): Layout {
  */
 export function memoryHash(sab: SharedArrayBuffer): string {
   const l = readHeader(sab);
-  const w = new Int32Array(sab, l.physOffset, l.contents ? l.memoryBytes / 4 : 0);
+  const w = new Int32Array(sab, l.physOffset, l.physBytes / 4);
   let h = 0x811c9dc5;
   for (let i = 0; i < w.length; i++) {
     const x = w[i]!;

@@ -59,10 +59,9 @@ export class PhysMem {
   private constructor(sab: SharedArrayBuffer, layout: Layout, distance: number[][]) {
     this.sab = sab;
     this.layout = layout;
-    const bytes = layout.contents === false ? 0 : layout.memoryBytes;
-    this.u8 = new Uint8Array(sab, layout.physOffset, bytes);
-    this.i32 = new Int32Array(sab, layout.physOffset, bytes / 4);
-    this.dv = new DataView(sab, layout.physOffset, bytes);
+    this.u8 = new Uint8Array(sab, layout.physOffset, layout.physBytes);
+    this.i32 = new Int32Array(sab, layout.physOffset, layout.physBytes / 4);
+    this.dv = new DataView(sab, layout.physOffset, layout.physBytes);
     this.pageInfo = new Int32Array(sab, layout.pageInfoOffset, layout.nrPages * PI_WORDS);
     this.distance = distance;
     this.zonelists = distance.map((row) => Object.freeze([...row.keys()].sort((a, b) => row[a]! - row[b]! || a - b)));
