@@ -179,7 +179,7 @@ export class AccessChecker {
   /** The physical address behind `va` by the checker's own walk, or -1 when nothing maps it. */
   phys(va: number): number {
     const off = va - this.tPage;
-    if (off >= 0 && off < PAGE_SIZE && (this.tPte < 0 || this.pt[this.tPte] === this.tEntry)) return this.tPhys + off;
+    if (off >= 0 && off < PAGE_SIZE && this.mapped()) return this.tPhys + off;
     return this.translate(va);
   }
 
@@ -230,7 +230,7 @@ export class AccessChecker {
       va + len <= this.rHi &&
       (target === this.rCpu || target === ANY_CPU) &&
       this.header[H_SHADOW_EPOCH] === this.rEpoch &&
-      (this.tPte < 0 || this.pt[this.tPte] === this.tEntry)
+      this.mapped()
     );
   }
 
@@ -242,15 +242,7 @@ export class AccessChecker {
    */
   readHit(va: number, width: 1 | 2 | 4, target: number, got: number): boolean {
     const off = va - this.tPage;
-    if (
-      va < this.rLo ||
-      va + width > this.rHi ||
-      target !== this.rCpu ||
-      (off & (width - 1)) !== 0 ||
-      this.header[H_SHADOW_EPOCH] !== this.rEpoch ||
-      (this.tPte >= 0 && this.pt[this.tPte] !== this.tEntry)
-    )
-      return false;
+    if ((off & (width - 1)) !== 0 || !this.cached(va, width, target)) return false;
     const p = this.tPhys + off; // the run lies inside the cached page: off is a page offset
     return (width === 4 ? this.i32[p >>> 2] : width === 2 ? this.u16[p >>> 1] : this.u8[p]) === got;
   }
@@ -262,15 +254,7 @@ export class AccessChecker {
    * one and mapped() still true are checkPhys() passing.
    */
   hitPhys(va: number, len: number, target: number): number {
-    if (
-      va < this.rLo ||
-      va + len > this.rHi ||
-      (target !== this.rCpu && target !== ANY_CPU) ||
-      this.header[H_SHADOW_EPOCH] !== this.rEpoch ||
-      (this.tPte >= 0 && this.pt[this.tPte] !== this.tEntry)
-    )
-      return -1;
-    return this.tPhys + (va - this.tPage);
+    return this.cached(va, len, target) ? this.tPhys + (va - this.tPage) : -1;
   }
 
   /** Whether the page-table word under the cached translation still holds what it held when cached. */
@@ -399,13 +383,7 @@ export class AccessChecker {
   /** The data path used `phys` for `va`: it must be the frame the page table names. */
   checkPhys(cpu: number, va: number, phys: number, len: number): AccessFault | null {
     const off = va - this.tPage;
-    if (
-      off >= 0 &&
-      off < PAGE_SIZE &&
-      (this.tPte < 0 || this.pt[this.tPte] === this.tEntry) &&
-      phys === this.tPhys + off
-    )
-      return null;
+    if (off >= 0 && off < PAGE_SIZE && this.mapped() && phys === this.tPhys + off) return null;
     return this.checkPhysWalk(cpu, va, phys, len);
   }
 
@@ -547,7 +525,7 @@ export class AccessChecker {
 
   /** The value at offset `off` of the cached page, `width` bytes; NaN when its page-table word changed. */
   private frameLoad(off: number, width: 1 | 2 | 4): number {
-    if (this.tPte >= 0 && this.pt[this.tPte] !== this.tEntry) return NaN;
+    if (!this.mapped()) return NaN;
     const p = this.tPhys + off;
     return width === 4 ? this.i32[p / 4]! : width === 2 ? this.u16[p / 2]! : this.u8[p]!;
   }
@@ -576,7 +554,7 @@ export class AccessChecker {
   /** A 64-bit read returned `got` for `va`: the frame's eight bytes must hold it. */
   checkValue64(cpu: number, va: number, got: bigint): AccessFault | null {
     const off = va - this.tPage;
-    if (off >= 0 && off + 8 <= PAGE_SIZE && (off & 7) === 0 && (this.tPte < 0 || this.pt[this.tPte] === this.tEntry))
+    if (off >= 0 && off + 8 <= PAGE_SIZE && (off & 7) === 0 && this.mapped())
       if (this.i64[(this.tPhys + off) / 8] === got) return null;
     return (
       this.checkValue(cpu, va, 4, Number(BigInt.asIntN(32, got))) ??
