@@ -400,33 +400,40 @@ export class Percpu {
     let max_contig = 0;
     let max_room = -1; // the most any free area had beyond its head: a size above it fits nowhere
     // the kernel's loop is "for (i = 0, off = 0; i < map_used; off += abs(map[i++]))"; it is
-    // written out so that runs of allocated entries cost one load and one add each, and starts
-    // past the leading entries in use (PcpuChunk.scan_i)
+    // written out so that runs of allocated entries cost one load and one add each, a free
+    // area that does not fit costs no more than its hints, and it starts past the leading
+    // entries in use (PcpuChunk.scan_i). What only the area found needs comes after the loop.
     let i = chunk.scan_i;
     let off = chunk.scan_off;
     let free_i = -1; // the first free entry met, and its offset: where the next walk may start
     let free_off = 0;
+    let head = 0; // padding for the alignment
+    const used = chunk.map_used;
 
-    for (const used = chunk.map_used; i < used; i++) {
+    for (; i < used; i++) {
       const m = map[i]!;
       if (m < 0) {
         off -= m;
         continue;
       }
+      head = ((off + mask) & ~mask) - off;
+      if (m >= head + size) break;
+      if (free_i < 0) {
+        free_i = i;
+        free_off = off;
+      }
+      if (m > max_contig) max_contig = m;
+      if (m - head > max_room) max_room = m - head;
+      off += m;
+    }
+
+    if (i < used) {
       if (free_i < 0) {
         free_i = i;
         free_off = off;
       }
       const is_last = i + 1 === used;
-      let head = ((off + mask) & ~mask) - off; // padding for the alignment
       if (i === 0 && head !== 0) BUG_ON(true, 'i == 0 && head != 0');
-
-      if (m < head + size) {
-        if (m > max_contig) max_contig = m;
-        if (m - head > max_room) max_room = m - head;
-        off += m;
-        continue;
-      }
 
       // entries before the first free one stay in use, and keep their offsets: entry i - 1 may
       // grow by a tiny head below, but it starts where it did
