@@ -1,26 +1,41 @@
 /**
  * The ids of a replayed trace and what each stands for: a percpu pointer, 0 for an allocation
- * that failed, or FREED. Traces name their areas "a0", "a1", ...: such ids (one prefix, then a
- * number written without leading zeros) live in a dense table indexed by the number, which
- * costs an array access where a Map of strings costs a hash, a probe and a string compare.
- * Any other id goes to a Map. The same id always lands in the same place, and two different
- * ids never share one, so the table answers exactly as a Map of every id would. Either kind
- * has a key (key(); slotOf() finds a dense one from the id's bytes), so the replay handles
- * both the same way.
+ * that failed, or FREED. Traces often name their areas "a0", "a1", ...: such ids (one prefix,
+ * then a number written without leading zeros) live in a dense table indexed by the number,
+ * which costs an array access. Any other id lives in an open-addressing hash table whose
+ * slot holds where the id's bytes are and its value, so a lookup costs the slot and one
+ * compare; the replay's byte reader probes it with the id's bytes, and no id becomes a string
+ * on the way. The same id always lands in the same place, and two different ids never share
+ * one, so the table answers exactly as a Map of every id would. Either kind has a key (key()
+ * from a string, keyOf() from bytes), so the replay handles both the same way.
  */
 
 /** The largest number an id may carry to live in the dense table (its size is 8 bytes each). */
 const DENSE_LIMIT = 1 << 23;
 
+const FNV_OFFSET = 0x811c9dc5 | 0; // as Math.imul() gives it, and an Int32Array keeps it
+const FNV_PRIME = 0x01000193;
+/** words per slot of the hash table */
+const SLOT = 4;
+
 export class IdTable {
-  /** the place of each id the dense table does not take in otherValues and otherNames */
-  private readonly others = new Map<string, number>();
-  private readonly otherValues: number[] = [];
-  private readonly otherNames: string[] = [];
   /** the prefix of the dense ids, fixed by the first id that has a number */
   private prefix: string | null = null;
   /** value + 2 per number: 0 is "never seen", so the values -1 (freed) and 0 (failed) fit */
   private dense = new Float64Array(1024);
+
+  // the other ids: SLOT words per slot, [start + 1 (0 for an empty slot), hash, value + 2
+  // split into its high and low 32 bits]; at bytes[start] is the id's length (LEB128), then
+  // its bytes. The hash in the slot spares a probe most compares, and a rehash every byte.
+  // A key holds until the next id is added (adding may move every id to a larger table).
+  private table = new Int32Array(512 * SLOT);
+  /** ids in the table */
+  private others = 0;
+  /** the ids' bytes, one after another (idBytes() spells them) */
+  private bytes = new Uint8Array(4096);
+  private bytesUsed = 0;
+  /** key()'s copy of a string id's bytes */
+  private scratch = new Uint8Array(64);
 
   get(id: string): number | undefined {
     return this.getAt(this.key(id));
@@ -31,53 +46,51 @@ export class IdTable {
   }
 
   /**
-   * Where id lives, for getAt(), setAt() and idAt(): its dense index, or, for an id the Map
-   * keeps, -1 minus its place there (given on first sight).
+   * Where id lives, for getAt(), setAt() and idAt(): its dense index, or, for any other id,
+   * -1 minus its slot in the hash table (taken on first sight).
    */
   key(id: string): number {
     const i = this.slot(id);
     if (i >= 0) return i;
-    let k = this.others.get(id);
-    if (k === undefined) {
-      k = this.otherNames.length;
-      this.others.set(id, k);
-      this.otherNames.push(id);
-      this.otherValues.push(0);
-    }
-    return -1 - k;
+    if (3 * id.length > this.scratch.length) this.scratch = new Uint8Array(6 * id.length);
+    return this.other(this.scratch, 0, idBytes(id, this.scratch));
+  }
+
+  /**
+   * key() of the id written as the bytes buf[start, end), ASCII as the byte reader takes ids,
+   * without making the string.
+   */
+  keyOf(buf: Uint8Array, start: number, end: number): number {
+    const i = this.slotOf(buf, start, end);
+    return i >= 0 ? i : this.other(buf, start, end);
   }
 
   /** What the id at `key` stands for, or undefined when it was never set. */
   getAt(key: number): number | undefined {
-    const v = key < 0 ? this.otherValues[-1 - key]! : key < this.dense.length ? this.dense[key]! : 0;
+    let v: number;
+    if (key < 0) {
+      const w = (-1 - key) * SLOT;
+      v = this.table[w + 2]! * 2 ** 32 + (this.table[w + 3]! >>> 0);
+    } else v = key < this.dense.length ? this.dense[key]! : 0;
     return v === 0 ? undefined : v - 2;
   }
 
   /** The id at `key`: for a dense index the prefix, then the index in decimal (the one spelling slot() takes). */
   idAt(key: number): string {
-    return key < 0 ? this.otherNames[-1 - key]! : `${this.prefix}${key}`;
-  }
-
-  /**
-   * The dense index of the id written as the bytes buf[start, end) (ASCII, as the byte reader
-   * takes ids), or -1 when it belongs in the Map: slot() without making the string.
-   */
-  slotOf(buf: Uint8Array, start: number, end: number): number {
-    const prefix = this.prefix;
-    let i = end;
-    while (i > start && buf[i - 1]! >= 48 && buf[i - 1]! <= 57) i--;
-    const digits = end - i;
-    if (prefix === null || digits === 0 || digits > 7 || (buf[i] === 48 && digits > 1)) return -1;
-    if (i - start !== prefix.length) return -1;
-    for (let k = 0; k < prefix.length; k++) if (buf[start + k] !== prefix.charCodeAt(k)) return -1;
-    let v = 0;
-    for (let k = i; k < end; k++) v = v * 10 + buf[k]! - 48;
-    return v < DENSE_LIMIT ? v : -1;
+    if (key >= 0) return `${this.prefix}${key}`;
+    const w = (-1 - key) * SLOT;
+    let at = this.table[w]! - 1;
+    const len = this.lengthAt(at);
+    at = this.after;
+    return idString(this.bytes, at, at + len);
   }
 
   setAt(key: number, value: number): void {
     if (key < 0) {
-      this.otherValues[-1 - key] = value + 2;
+      const w = (-1 - key) * SLOT;
+      const hi = Math.floor((value + 2) / 2 ** 32);
+      this.table[w + 2] = hi;
+      this.table[w + 3] = value + 2 - hi * 2 ** 32;
       return;
     }
     const i = key;
@@ -91,7 +104,84 @@ export class IdTable {
     this.dense[i] = value + 2;
   }
 
-  /** The dense index of an id, or -1 when it belongs in the Map. */
+  /**
+   * The key of the id that is not a dense one and is written as the bytes id[start, end) (see
+   * idBytes()): found in the hash table, or added, with no value yet, on first sight.
+   */
+  private other(id: Uint8Array, start: number, end: number): number {
+    let h = FNV_OFFSET;
+    for (let k = start; k < end; k++) h = Math.imul(h ^ id[k]!, FNV_PRIME);
+    const s = this.find(h, id, start, end);
+    if (this.table[s * SLOT] !== 0) return -1 - s;
+    // at most half full, so that a probe for an id not there ends soon
+    if (2 * (this.others + 1) > this.table.length / SLOT) {
+      this.rehash();
+      return this.other(id, start, end);
+    }
+    const len = end - start;
+    if (this.bytesUsed + len + 5 > this.bytes.length) {
+      const grown = new Uint8Array(Math.max(2 * this.bytes.length, this.bytesUsed + len + 5));
+      grown.set(this.bytes);
+      this.bytes = grown;
+    }
+    const w = s * SLOT;
+    this.table[w] = this.bytesUsed + 1;
+    this.table[w + 1] = h;
+    let at = this.bytesUsed;
+    let n = len;
+    for (; n >= 0x80; n >>>= 7) this.bytes[at++] = 0x80 | (n & 0x7f);
+    this.bytes[at++] = n;
+    for (let k = start; k < end; k++) this.bytes[at++] = id[k]!;
+    this.bytesUsed = at;
+    this.others++;
+    return -1 - s;
+  }
+
+  /** The slot that holds the id of hash h written as id[start, end), or the empty slot where it would go. */
+  private find(h: number, id: Uint8Array, start: number, end: number): number {
+    const table = this.table;
+    const mask = table.length / SLOT - 1;
+    for (let s = h & mask; ; s = (s + 1) & mask) {
+      const w = s * SLOT;
+      if (table[w] === 0) return s;
+      if (table[w + 1] !== h || this.lengthAt(table[w]! - 1) !== end - start) continue;
+      const bytes = this.bytes;
+      let at = this.after;
+      let k = start;
+      while (k < end && bytes[at++] === id[k]) k++;
+      if (k === end) return s;
+    }
+  }
+
+  /** where the last lengthAt() found the id's bytes to start */
+  private after = 0;
+
+  /** The length written at bytes[at]; sets `after`. */
+  private lengthAt(at: number): number {
+    let len = 0;
+    for (let shift = 0; ; shift += 7) {
+      const b = this.bytes[at++]!;
+      len |= (b & 0x7f) << shift;
+      if (b < 0x80) break;
+    }
+    this.after = at;
+    return len;
+  }
+
+  private rehash(): void {
+    const old = this.table;
+    const table = new Int32Array(old.length * 2);
+    const mask = table.length / SLOT - 1;
+    for (let w = 0; w < old.length; w += SLOT) {
+      if (old[w] === 0) continue;
+      let s = old[w + 1]! & mask;
+      while (table[s * SLOT] !== 0) s = (s + 1) & mask;
+      table.set(old.subarray(w, w + SLOT), s * SLOT);
+    }
+    this.table = table;
+  }
+
+  /** The dense index of an id, or -1 when it is not a dense one. */
   private slot(id: string): number {
     const n = id.length;
     let i = n;
@@ -108,4 +198,57 @@ export class IdTable {
     for (let k = i; k < n; k++) v = v * 10 + id.charCodeAt(k) - 48;
     return v < DENSE_LIMIT ? v : -1;
   }
+
+  /** slot() of the id written as the bytes buf[start, end), without making the string. */
+  private slotOf(buf: Uint8Array, start: number, end: number): number {
+    let i = end;
+    while (i > start && buf[i - 1]! >= 48 && buf[i - 1]! <= 57) i--;
+    const digits = end - i;
+    if (digits === 0 || digits > 7 || (buf[i] === 48 && digits > 1)) return -1;
+    let prefix = this.prefix;
+    if (prefix === null) {
+      prefix = '';
+      for (let k = start; k < i; k++) prefix += String.fromCharCode(buf[k]!);
+      this.prefix = prefix;
+    } else {
+      if (i - start !== prefix.length) return -1;
+      for (let k = 0; k < prefix.length; k++) if (buf[start + k] !== prefix.charCodeAt(k)) return -1;
+    }
+    let v = 0;
+    for (let k = i; k < end; k++) v = v * 10 + buf[k]! - 48;
+    return v < DENSE_LIMIT ? v : -1;
+  }
+}
+
+/**
+ * Writes a string id as bytes into `into` (room for three per code unit) and returns how many:
+ * a code unit below 0x80 as itself, so an ASCII id is its own bytes, and any other as three
+ * bytes of 0x80 and up, so no two ids share a spelling, lone surrogates included.
+ */
+function idBytes(id: string, into: Uint8Array): number {
+  let n = 0;
+  for (let k = 0; k < id.length; k++) {
+    const c = id.charCodeAt(k);
+    if (c < 0x80) into[n++] = c;
+    else {
+      into[n++] = 0x80 | (c >> 14);
+      into[n++] = 0x80 | ((c >> 7) & 0x7f);
+      into[n++] = 0x80 | (c & 0x7f);
+    }
+  }
+  return n;
+}
+
+/** The string idBytes() wrote as bytes[start, end). */
+function idString(bytes: Uint8Array, start: number, end: number): string {
+  let s = '';
+  for (let k = start; k < end; k++) {
+    const b = bytes[k]!;
+    if (b < 0x80) s += String.fromCharCode(b);
+    else {
+      s += String.fromCharCode(((b & 0x7f) << 14) | ((bytes[k + 1]! & 0x7f) << 7) | (bytes[k + 2]! & 0x7f));
+      k += 2;
+    }
+  }
+  return s;
 }

@@ -195,9 +195,7 @@ function fastLine(r: Replayer, buf: Buffer, start: number, end: number, lineNo: 
   const idEnd = p++;
   if (!alloc) {
     if (p !== end - 1) return false;
-    const slot = r.slotOf(buf, idStart, idEnd);
-    if (slot >= 0) r.freeAt(slot, lineNo);
-    else r.freeLine(buf.toString('latin1', idStart, idEnd), lineNo);
+    r.freeAt(r.keyOf(buf, idStart, idEnd), lineNo);
     out.room(FREE_HEAD.length + (idEnd - idStart) + 3);
     out.ascii(FREE_HEAD);
     out.copy(buf, idStart, idEnd);
@@ -219,11 +217,7 @@ function fastLine(r: Replayer, buf: Buffer, start: number, end: number, lineNo: 
   else if (p + RESERVED_TRUE.length === end && startsWith(buf, p, end, RESERVED_TRUE)) reserved = true;
   else if (p + RESERVED_FALSE.length === end && startsWith(buf, p, end, RESERVED_FALSE)) reserved = false;
   else return false;
-  const slot = r.slotOf(buf, idStart, idEnd);
-  const res =
-    slot >= 0
-      ? r.allocAt(slot, size, align, reserved, lineNo)
-      : r.allocLine(buf.toString('latin1', idStart, idEnd), size, align, reserved, lineNo);
+  const res = r.allocAt(r.keyOf(buf, idStart, idEnd), size, align, reserved, lineNo);
   writeAlloc(out, buf, idStart, idEnd, res);
   return true;
 }

@@ -154,11 +154,11 @@ export class Replayer {
   }
 
   /**
-   * The id table's dense index for the id written as bytes, or -1 (see IdTable.slotOf): an
-   * id with an index can be answered by allocAt() and freeAt() without becoming a string.
+   * The id table's key for the id written as bytes (see IdTable.keyOf): allocAt() and freeAt()
+   * answer a line from it without making the id a string.
    */
-  slotOf(buf: Uint8Array, start: number, end: number): number {
-    return this.ids.slotOf(buf, start, end);
+  keyOf(buf: Uint8Array, start: number, end: number): number {
+    return this.ids.keyOf(buf, start, end);
   }
 
   /** allocLine() for the id at `key` in the id table. */

@@ -20,9 +20,15 @@ describe('IdTable', () => {
       'a8388607',
       'é1',
       'a1 ',
+      '\ud800x',
+      '\ufffdx',
+      '\u0080',
+      '\u00c0\u0000',
     ];
     ids.forEach((id, i) => t.set(id, i * 1000));
     ids.forEach((id, i) => expect(t.get(id)).toBe(i * 1000));
+    // a key spells its id back, whatever code units the id has
+    ids.forEach((id) => expect(t.idAt(t.key(id))).toBe(id));
     expect(t.get('a2')).toBeUndefined();
     expect(t.get('b2')).toBeUndefined();
     // the values the replay stores: a pointer, 0 for a failed allocation, -1 for freed
@@ -32,30 +38,49 @@ describe('IdTable', () => {
     expect([t.get('a5'), t.get('a6'), t.get('a7')]).toEqual([0, -1, 2 ** 44 + 16]);
   });
 
-  it("finds from an id's bytes the dense index its string has, and spells it back", () => {
+  it("finds from an id's bytes the key its string has, and spells it back", () => {
     const id = fc.oneof(
       fc.nat({ max: 9_999_999 }).map((n) => `a${n}`),
       fc.nat({ max: 99 }).map((n) => `a0${n}`),
       fc.nat({ max: 99 }).map((n) => `ab${n}`),
       fc.nat({ max: 99 }).map((n) => `${n}`),
       fc.stringMatching(/^[a-z0-9]{0,4}$/),
+      fc.stringMatching(/^[A-Za-z0-9_.:/+-]{1,24}$/),
     );
     fc.assert(
-      fc.property(fc.array(id, { minLength: 1, maxLength: 200 }), (ids) => {
+      fc.property(fc.array(fc.tuple(fc.boolean(), id), { minLength: 1, maxLength: 400 }), (ids) => {
         const t = new IdTable();
-        ids.forEach((k, n) => {
+        const m = new Map<string, number>();
+        ids.forEach(([bytes, k], n) => {
+          // either reader may meet an id first: the other must find the same key
           const b = Buffer.from(` ${k} `, 'latin1');
-          const i = t.slotOf(b, 1, b.length - 1);
-          if (i >= 0) {
-            expect(t.idAt(i)).toBe(k);
-            t.setAt(i, n + 1); // where set() would have put it, or get() would not find it
-          } else t.set(k, n + 1);
+          const key = bytes ? t.keyOf(b, 1, b.length - 1) : t.key(k);
+          expect(bytes ? t.key(k) : t.keyOf(b, 1, b.length - 1)).toBe(key);
+          expect(t.idAt(key)).toBe(k);
+          expect(t.getAt(key)).toBe(m.get(k));
+          t.setAt(key, n + 1);
+          m.set(k, n + 1);
           expect(t.get(k)).toBe(n + 1);
-          if (i >= 0) expect(t.getAt(i)).toBe(n + 1);
         });
+        for (const [k, v] of m) expect(t.get(k)).toBe(v);
       }),
       { seed: 20261201, numRuns: 300 },
     );
+  });
+
+  it('keeps ids whose hashes collide apart, through every growth of the table', () => {
+    const t = new IdTable();
+    // enough ids of the Map's kind to grow the hash table and the unit store several times
+    const ids = Array.from({ length: 5000 }, (_, n) => `id-${n.toString(36)}-x`);
+    ids.forEach((k, n) => {
+      const b = Buffer.from(k, 'latin1');
+      t.setAt(n % 2 ? t.keyOf(b, 0, b.length) : t.key(k), n);
+    });
+    ids.forEach((k, n) => expect(t.get(k)).toBe(n));
+    const key = t.keyOf(Buffer.from('id-0-x'), 0, 6);
+    expect(key).toBeLessThan(0);
+    expect([t.idAt(key), t.getAt(key)]).toEqual(['id-0-x', 0]);
+    expect(t.get('id-zz-y')).toBeUndefined();
   });
 
   it('matches a Map over random ids and values', () => {
