@@ -1,9 +1,9 @@
 /**
  * Trace replay straight from bytes, for the `replay` command: the trace is read in blocks,
- * never whole, and the lines traces are made of (alloc and free as writers print them, the
- * ones step()'s expressions take, and alloc with "reserved" last) are read without building
- * a string of the line or an object, their output written as bytes. Every other line goes
- * through Replayer.step() as text, so the output is replayText()'s, byte for byte.
+ * never whole, and the lines traces are made of (alloc and free, as any JSON writer prints
+ * them: spaces or none, keys in any order) are read without building a string of the line or
+ * an object, their output written as bytes. Every other line goes through Replayer.step() as
+ * text, so the output is replayText()'s, byte for byte.
  */
 import { Buffer } from 'node:buffer';
 import { RESERVED_CHUNK_ID } from '../kernel/chunk.ts';
@@ -90,10 +90,6 @@ export class ByteLines {
 const bytes = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const ALLOC_HEAD = bytes('{"op":"alloc","id":"');
 const FREE_HEAD = bytes('{"op":"free","id":"');
-const SIZE_KEY = bytes(',"size":');
-const ALIGN_KEY = bytes(',"align":');
-const RESERVED_TRUE = bytes(',"reserved":true}');
-const RESERVED_FALSE = bytes(',"reserved":false}');
 const OUT_CHUNK = bytes('","chunk":');
 const OUT_RESERVED = bytes('"reserved"');
 const OUT_OFFSET = bytes(',"offset":');
@@ -175,26 +171,18 @@ export function* replayBytes(
 }
 
 /**
- * Reads and applies the line buf[start, end) when it is one of the fast shapes; returns
- * false, having read nothing and changed nothing, when it is not.
+ * Reads and applies the line buf[start, end) when it is an alloc or free line that needs
+ * nothing of JSON.parse's: a flat object of the keys its op takes, each once, in any order,
+ * with JSON's whitespace anywhere between tokens; an id of the bytes JSON writes as they are
+ * (ID_BYTE); integers as writers print them (intAt()). Returns false, having changed
+ * nothing, for any other line: step() reads it, and says what is wrong with it.
  */
 function fastLine(r: Replayer, buf: Buffer, start: number, end: number, lineNo: number, out: ByteLines): boolean {
-  if (buf[start] !== 123 || buf[end - 1] !== 125) return false;
-  let alloc: boolean;
-  let p: number;
-  if (startsWith(buf, start, end, ALLOC_HEAD)) {
-    alloc = true;
-    p = start + ALLOC_HEAD.length;
-  } else if (startsWith(buf, start, end, FREE_HEAD)) {
-    alloc = false;
-    p = start + FREE_HEAD.length;
-  } else return false;
-  const idStart = p;
-  while (p < end && ID_BYTE[buf[p]!]) p++;
-  if (p >= end || buf[p] !== 34) return false;
-  const idEnd = p++;
-  if (!alloc) {
-    if (p !== end - 1) return false;
+  if (!readFlat(buf, start, end)) return false;
+  const idStart = flat.idStart;
+  const idEnd = flat.idEnd;
+  if (flat.op === OP_FREE) {
+    if (flat.seen !== (K_OP | K_ID)) return false;
     r.freeAt(r.keyOf(buf, idStart, idEnd), lineNo);
     out.room(FREE_HEAD.length + (idEnd - idStart) + 3);
     out.ascii(FREE_HEAD);
@@ -202,24 +190,139 @@ function fastLine(r: Replayer, buf: Buffer, start: number, end: number, lineNo: 
     out.ascii(OUT_FREE_TAIL);
     return true;
   }
-  if (!startsWith(buf, p, end, SIZE_KEY)) return false;
-  p += SIZE_KEY.length;
-  const size = intAt(buf, p, end);
-  if (size < 0) return false;
-  p = intEnd;
-  if (!startsWith(buf, p, end, ALIGN_KEY)) return false;
-  p += ALIGN_KEY.length;
-  const align = intAt(buf, p, end);
-  if (align < 0) return false;
-  p = intEnd;
-  let reserved = false;
-  if (p === end - 1) reserved = false;
-  else if (p + RESERVED_TRUE.length === end && startsWith(buf, p, end, RESERVED_TRUE)) reserved = true;
-  else if (p + RESERVED_FALSE.length === end && startsWith(buf, p, end, RESERVED_FALSE)) reserved = false;
-  else return false;
-  const res = r.allocAt(r.keyOf(buf, idStart, idEnd), size, align, reserved, lineNo);
+  if ((flat.seen & ~K_RESERVED) !== (K_OP | K_ID | K_SIZE | K_ALIGN)) return false;
+  const res = r.allocAt(r.keyOf(buf, idStart, idEnd), flat.size, flat.align, flat.reserved, lineNo);
   writeAlloc(out, buf, idStart, idEnd, res);
   return true;
+}
+
+const OP_ALLOC = 1;
+const OP_FREE = 2;
+// the keys, as bits of `flat.seen`
+const K_OP = 1;
+const K_ID = 2;
+const K_SIZE = 4;
+const K_ALIGN = 8;
+const K_RESERVED = 16;
+const KEY_OP = bytes('op');
+const KEY_ID = bytes('id');
+const KEY_SIZE = bytes('size');
+const KEY_ALIGN = bytes('align');
+const KEY_RESERVED = bytes('reserved');
+const ALLOC_START = bytes('{"op":"alloc",');
+const FREE_START = bytes('{"op":"free",');
+const VAL_ALLOC = bytes('alloc');
+const VAL_FREE = bytes('free');
+const VAL_TRUE = bytes('true');
+const VAL_FALSE = bytes('false');
+
+/** What readFlat() read of a line: which keys, and their values. */
+const flat = { op: 0, seen: 0, idStart: 0, idEnd: 0, size: 0, align: 0, reserved: false };
+
+/** Past JSON's whitespace (space, tab, carriage return, line feed) from p. */
+function skipWs(buf: Buffer, p: number, end: number): number {
+  while (p < end) {
+    const c = buf[p]!;
+    if (c !== 32 && c !== 9 && c !== 13 && c !== 10) break;
+    p++;
+  }
+  return p;
+}
+
+/** Past the quoted literal `lit` ("lit") at p, or -1 when it is not there. */
+function quoted(buf: Buffer, p: number, end: number, lit: Uint8Array): number {
+  const n = lit.length;
+  if (p + n + 2 > end || buf[p] !== 34 || buf[p + n + 1] !== 34) return -1;
+  for (let k = 0; k < n; k++) if (buf[p + 1 + k] !== lit[k]) return -1;
+  return p + n + 2;
+}
+
+/**
+ * Reads buf[start, end) into `flat` when it is an object of the keys op, id, size, align and
+ * reserved, none twice, with values of the fast shapes ("op" alloc or free); false otherwise.
+ * Every read is of an index under `end`: the buffer goes on past the line.
+ */
+function readFlat(buf: Buffer, start: number, end: number): boolean {
+  let p = skipWs(buf, start, end);
+  if (p >= end || buf[p] !== 123) return false;
+  flat.seen = 0;
+  flat.reserved = false;
+  // the start writers print, read at once; p is left on its comma
+  if (startsWith(buf, p, end, ALLOC_START)) {
+    flat.op = OP_ALLOC;
+    flat.seen = K_OP;
+    p += ALLOC_START.length - 1;
+  } else if (startsWith(buf, p, end, FREE_START)) {
+    flat.op = OP_FREE;
+    flat.seen = K_OP;
+    p += FREE_START.length - 1;
+  }
+  for (;;) {
+    p = skipWs(buf, p + 1, end);
+    // the key, told by its first letter
+    let key: number;
+    if (p + 1 >= end) return false;
+    switch (buf[p + 1]) {
+      case 111: // o
+        key = K_OP;
+        p = quoted(buf, p, end, KEY_OP);
+        break;
+      case 105: // i
+        key = K_ID;
+        p = quoted(buf, p, end, KEY_ID);
+        break;
+      case 115: // s
+        key = K_SIZE;
+        p = quoted(buf, p, end, KEY_SIZE);
+        break;
+      case 97: // a
+        key = K_ALIGN;
+        p = quoted(buf, p, end, KEY_ALIGN);
+        break;
+      case 114: // r
+        key = K_RESERVED;
+        p = quoted(buf, p, end, KEY_RESERVED);
+        break;
+      default:
+        return false;
+    }
+    if (p < 0 || flat.seen & key) return false; // a key twice: JSON.parse keeps the last, and step() will
+    flat.seen |= key;
+    p = skipWs(buf, p, end);
+    if (p >= end || buf[p] !== 58) return false;
+    p = skipWs(buf, p + 1, end);
+    if (key === K_ID) {
+      if (p >= end || buf[p] !== 34) return false;
+      flat.idStart = ++p;
+      while (p < end && ID_BYTE[buf[p]!]) p++;
+      if (p >= end || buf[p] !== 34) return false;
+      flat.idEnd = p++;
+    } else if (key === K_SIZE || key === K_ALIGN) {
+      const v = intAt(buf, p, end);
+      if (v < 0) return false;
+      if (key === K_SIZE) flat.size = v;
+      else flat.align = v;
+      p = intEnd;
+    } else if (key === K_OP) {
+      let q = quoted(buf, p, end, VAL_ALLOC);
+      flat.op = OP_ALLOC;
+      if (q < 0) {
+        q = quoted(buf, p, end, VAL_FREE);
+        flat.op = OP_FREE;
+      }
+      if (q < 0) return false;
+      p = q;
+    } else if (startsWith(buf, p, end, VAL_TRUE)) {
+      flat.reserved = true;
+      p += VAL_TRUE.length;
+    } else if (startsWith(buf, p, end, VAL_FALSE)) p += VAL_FALSE.length;
+    else return false;
+    p = skipWs(buf, p, end);
+    if (p >= end) return false;
+    if (buf[p] === 44) continue;
+    if (buf[p] !== 125) return false;
+    return skipWs(buf, p + 1, end) === end && (flat.seen & K_OP) !== 0;
+  }
 }
 
 /** Where the number intAt() read ends. */

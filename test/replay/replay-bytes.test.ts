@@ -84,6 +84,62 @@ describe('replayBytes writes what replayText writes', () => {
     expect(viaBytes(text, 1).out).toBe(want.out);
   });
 
+  it('reads lines written by other JSON writers: spaces, tabs, any key order, keys twice', () => {
+    // each line of a random trace written again as another writer might: JSON's whitespace
+    // between any two tokens, the keys in any order, "reserved":false spelled out, and now
+    // and then a key given twice (JSON.parse keeps the last)
+    for (const seed of [11, 12, 13, 14]) {
+      const r = new Prng(seed);
+      const ws = (): string => (r.chance(0.5) ? '' : r.pick([' ', '  ', '\t', ' \t ', '\r ']));
+      const lines = randomTrace(seed, 800)
+        .trimEnd()
+        .split('\n')
+        .map((line) => {
+          const o = JSON.parse(line) as Record<string, unknown>;
+          const entries = Object.entries(o);
+          if (o.op === 'alloc' && o.reserved === undefined && r.chance(0.2)) entries.push(['reserved', false]);
+          for (let k = entries.length - 1; k > 0; k--) {
+            const j = r.int(0, k);
+            [entries[k], entries[j]] = [entries[j]!, entries[k]!];
+          }
+          if (o.op !== 'boot' && r.chance(0.03)) entries.unshift([r.pick(Object.keys(o)), r.pick([8, 'zz'])]);
+          if (o.op === 'alloc' && r.chance(0.05)) entries.unshift(['reserved', !o.reserved]);
+          const body = entries.map(([k, v]) => `${ws()}${JSON.stringify(k)}${ws()}:${ws()}${JSON.stringify(v)}${ws()}`);
+          return `${ws()}{${body.join(',')}}${ws()}`;
+        });
+      const text = lines.join('\n') + '\n';
+      const want = viaText(text);
+      expect(want.error).toBeNull();
+      for (const block of [13, 1 << 20]) expect(viaBytes(text, block)).toEqual(want);
+    }
+  });
+
+  it('leaves to step() what JSON does not allow, and says what it says', () => {
+    const BOOT = '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}';
+    const bad = [
+      '{"op":"alloc",\u000b"id":"v","size":16,"align":8}',
+      '{"op":"alloc","id":"v","size":16,"align":8}\u000c',
+      '{"op":"alloc","id":"v","size":16,"align":8,}',
+      '{"op":"alloc" "id":"v","size":16,"align":8}',
+      '{"op":"alloc","id":"v","size":16,"align":8}}',
+      '{"op":"alloc","id":"v","size":-16,"align":8}',
+      '{"op":"alloc","id":"v","size":16,"align":8,"reserved":1}',
+      '{"op":"alloc","id":"v","size":16}',
+      '{"op":"free","id":"v","size":16}',
+      '{"op":"free"}',
+      '{"id":"v","size":16,"align":8}',
+      '{"op":"Alloc","id":"v","size":16,"align":8}',
+      '{"op" : "free" , "id" : "never"}',
+      '{"op":"alloc","id":"v","size":16,"align":8,"colour":"red"}',
+    ];
+    for (const line of bad) {
+      const text = `${BOOT}\n${line}\n`;
+      const want = viaText(text);
+      expect(want.error, line).toMatch(/^line 2: /);
+      expect(viaBytes(text, 1 << 20), line).toEqual(want);
+    }
+  });
+
   it('stops at the same bad line with the same message, the lines before it written', () => {
     const text = [
       '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}',
