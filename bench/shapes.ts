@@ -28,6 +28,34 @@ interface Mix {
   early: number;
   /** the boot line (default BOOT: 4 CPUs, one node) */
   boot?: string;
+  /** how the lines are written (default: compact, ids a0, a1, ...) */
+  style?: Style;
+}
+
+/** How another writer might print a trace: the format allows both, and the replay must not care. */
+interface Style {
+  /** separators as Python's json.dumps prints them (", " and ": "), "reserved" always given */
+  spaced?: boolean;
+  /** the id of the nth allocation */
+  id?: (n: number) => string;
+}
+
+/** An operation's line, written in `style`. */
+function line(
+  style: Style | undefined,
+  o: { op: string; id: string; size?: number; align?: number; reserved?: boolean },
+): string {
+  const id = style?.id ? style.id(Number(o.id)) : `a${o.id}`;
+  if (!style?.spaced) {
+    if (o.op === 'free') return `{"op":"free","id":"${id}"}`;
+    return `{"op":"alloc","id":"${id}","size":${o.size},"align":${o.align}${o.reserved ? ',"reserved":true' : ''}}`;
+  }
+  const fields: [string, unknown][] = [
+    ['op', o.op],
+    ['id', id],
+  ];
+  if (o.op === 'alloc') fields.push(['size', o.size], ['align', o.align], ['reserved', o.reserved === true]);
+  return `{${fields.map(([k, v]) => `"${k}": ${JSON.stringify(v)}`).join(', ')}}`;
 }
 
 const BOOT = '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}';
@@ -58,12 +86,15 @@ function generate(ops: number, seed: number, mix: Mix): string {
         live[k] = live[live.length - 1]!;
         live.pop();
       } else live.splice(k, 1);
-      out.push(`{"op":"free","id":"a${id}"}`);
+      out.push(line(mix.style, { op: 'free', id: String(id) }));
     } else {
       const id = next++;
       live.push(id);
-      const reserved = rng.chance(mix.reserved) ? ',"reserved":true' : '';
-      out.push(`{"op":"alloc","id":"a${id}","size":${mix.size(rng)},"align":${mix.align(rng)}${reserved}}`);
+      const reserved = rng.chance(mix.reserved);
+      // drawn in this order whatever the style: the same seed makes the same trace
+      const size = mix.size(rng);
+      const align = mix.align(rng);
+      out.push(line(mix.style, { op: 'alloc', id: String(id), size, align, reserved }));
     }
   }
   return out.join('\n') + '\n';
@@ -93,6 +124,19 @@ export const SHAPES: Shape[] = [
     pick: 'any',
     early: 40,
   }),
+  mixShape(
+    'spaced',
+    "mixed's trace as Python's json.dumps prints it, ids named, not numbered: the replay reads every writer's JSON",
+    {
+      size: (r) => logUniform(r, 32768),
+      align: (r) => 1 << r.int(0, 12),
+      reserved: 0.05,
+      freeRatio: drift(0.3, 0.55),
+      pick: 'any',
+      early: 40,
+      style: { spaced: true, id: (n) => `obj-${((n * 2654435761) >>> 0).toString(16)}-${n.toString(36)}` },
+    },
+  ),
   mixShape('many-chunks', 'mid-size areas that fill hundreds of chunks: the walk crosses long slot lists', {
     size: (r) => r.int(2048, 12288),
     align: (r) => 1 << r.int(2, 6),
