@@ -115,25 +115,27 @@ const drift =
   (p: number): number =>
     lo + (hi - lo) * (p < 0.5 ? 2 * p : 2 - 2 * p);
 
+/** The independent generator's mix: what any trace is measured against first. */
+const MIXED: Mix = {
+  size: (r) => logUniform(r, 32768),
+  align: (r) => 1 << r.int(0, 12),
+  reserved: 0.05,
+  freeRatio: drift(0.3, 0.55),
+  pick: 'any',
+  early: 40,
+};
+
 export const SHAPES: Shape[] = [
-  mixShape('mixed', 'sizes 1 B..32 KiB log-uniform, alignments up to 4096, 5% reserved, 30-55% frees, slab early', {
-    size: (r) => logUniform(r, 32768),
-    align: (r) => 1 << r.int(0, 12),
-    reserved: 0.05,
-    freeRatio: drift(0.3, 0.55),
-    pick: 'any',
-    early: 40,
-  }),
+  mixShape(
+    'mixed',
+    'sizes 1 B..32 KiB log-uniform, alignments up to 4096, 5% reserved, 30-55% frees, slab early',
+    MIXED,
+  ),
   mixShape(
     'spaced',
     "mixed's trace as Python's json.dumps prints it, ids named, not numbered: the replay reads every writer's JSON",
     {
-      size: (r) => logUniform(r, 32768),
-      align: (r) => 1 << r.int(0, 12),
-      reserved: 0.05,
-      freeRatio: drift(0.3, 0.55),
-      pick: 'any',
-      early: 40,
+      ...MIXED,
       style: { spaced: true, id: (n) => `obj-${((n * 2654435761) >>> 0).toString(16)}-${n.toString(36)}` },
     },
   ),

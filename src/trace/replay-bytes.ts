@@ -204,11 +204,16 @@ const K_ID = 2;
 const K_SIZE = 4;
 const K_ALIGN = 8;
 const K_RESERVED = 16;
-const KEY_OP = bytes('op');
-const KEY_ID = bytes('id');
-const KEY_SIZE = bytes('size');
-const KEY_ALIGN = bytes('align');
-const KEY_RESERVED = bytes('reserved');
+/** The keys readFlat() reads, by first letter (no two share one): their bit, and their name. */
+const KEY_BY_LETTER: ([number, Uint8Array] | undefined)[] = [];
+for (const [bit, name] of [
+  [K_OP, 'op'],
+  [K_ID, 'id'],
+  [K_SIZE, 'size'],
+  [K_ALIGN, 'align'],
+  [K_RESERVED, 'reserved'],
+] as const)
+  KEY_BY_LETTER[name.charCodeAt(0)] = [bit, bytes(name)];
 const ALLOC_START = bytes('{"op":"alloc",');
 const FREE_START = bytes('{"op":"free",');
 const VAL_ALLOC = bytes('alloc');
@@ -260,32 +265,10 @@ function readFlat(buf: Buffer, start: number, end: number): boolean {
   for (;;) {
     p = skipWs(buf, p + 1, end);
     // the key, told by its first letter
-    let key: number;
-    if (p + 1 >= end) return false;
-    switch (buf[p + 1]) {
-      case 111: // o
-        key = K_OP;
-        p = quoted(buf, p, end, KEY_OP);
-        break;
-      case 105: // i
-        key = K_ID;
-        p = quoted(buf, p, end, KEY_ID);
-        break;
-      case 115: // s
-        key = K_SIZE;
-        p = quoted(buf, p, end, KEY_SIZE);
-        break;
-      case 97: // a
-        key = K_ALIGN;
-        p = quoted(buf, p, end, KEY_ALIGN);
-        break;
-      case 114: // r
-        key = K_RESERVED;
-        p = quoted(buf, p, end, KEY_RESERVED);
-        break;
-      default:
-        return false;
-    }
+    const known = p + 1 < end ? KEY_BY_LETTER[buf[p + 1]!] : undefined;
+    if (!known) return false;
+    const key = known[0];
+    p = quoted(buf, p, end, known[1]);
     if (p < 0 || flat.seen & key) return false; // a key twice: JSON.parse keeps the last, and step() will
     flat.seen |= key;
     p = skipWs(buf, p, end);
