@@ -83,6 +83,26 @@ describe('IdTable', () => {
     expect(t.get('id-zz-y')).toBeUndefined();
   });
 
+  it('tells apart ids of the same hash and length, and long ids whose length takes two bytes or more', () => {
+    const t = new IdTable();
+    // FNV-1a (32 bits) gives these two the same hash: only their bytes tell them apart
+    const same = ['kmtzx', 'k31cd'];
+    const long = [127, 128, 129, 300, 16384].map((n) => 'k'.repeat(n));
+    const wide = ['é'.repeat(30) + 'a', '\u4e2d'.repeat(200)];
+    // the wide ones first, while key()'s scratch is still its first size
+    const ids = [...wide, ...same, ...long, ...long.map((k) => k + 'x')];
+    ids.forEach((k, n) => {
+      const b = Buffer.from(k, 'latin1');
+      t.setAt(n % 2 && /^[\x00-\x7f]*$/.test(k) ? t.keyOf(b, 0, b.length) : t.key(k), n);
+    });
+    ids.forEach((k, n) => {
+      expect(t.get(k), k.slice(0, 8)).toBe(n);
+      expect(t.idAt(t.key(k))).toBe(k);
+      if (/^[\x00-\x7f]*$/.test(k)) expect(t.keyOf(Buffer.from(k), 0, k.length)).toBe(t.key(k));
+    });
+    expect(new Set(ids.map((k) => t.key(k))).size).toBe(ids.length);
+  });
+
   it('matches a Map over random ids and values', () => {
     const id = fc.oneof(
       fc.nat({ max: 5000 }).map((n) => `a${n}`),

@@ -131,12 +131,39 @@ describe('replayBytes writes what replayText writes', () => {
       '{"op":"Alloc","id":"v","size":16,"align":8}',
       '{"op" : "free" , "id" : "never"}',
       '{"op":"alloc","id":"v","size":16,"align":8,"colour":"red"}',
+      '{"op":"alloc","id":"v","size":9999999999999999,"align":8}',
+      '{"op":"alloc","id":"a\tb","size":16,"align":8}',
+      '{"op":"alloc","id":"v","size":16,"align":8}}\r',
+      'x\r',
     ];
     for (const line of bad) {
       const text = `${BOOT}\n${line}\n`;
       const want = viaText(text);
       expect(want.error, line).toMatch(/^line 2: /);
       expect(viaBytes(text, 1 << 20), line).toEqual(want);
+    }
+  });
+
+  it('names an id the same way in its errors, whatever it is made of', () => {
+    const BOOT = '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}';
+    const alloc = (id: string): string => `{"op":"alloc","id":"${id}","size":16,"align":8}`;
+    const cases: [string[], string][] = [
+      [[alloc('été'), alloc('été')], 'line 3: id "été" is still live'],
+      [[alloc('k'.repeat(200)), alloc('k'.repeat(200))], `line 3: id "${'k'.repeat(200)}" is still live`],
+      [
+        [alloc('kmtzx'), alloc('k31cd'), '{"op":"free","id":"k31cd"}', '{"op":"free","id":"k31cd"}'],
+        'line 5: id "k31cd" is already freed',
+      ],
+      [
+        [alloc('a1'), alloc('a8388608'), '{"op":"free","id":"a8388608"}', alloc('a8388608'), alloc('a8388608')],
+        'line 6: id "a8388608" is still live',
+      ],
+      [[alloc('a1'), '{"op":"free","id":"a1"}\r', '{"op":"free","id":"a1"}\r'], 'line 4: id "a1" is already freed'],
+    ];
+    for (const [lines, error] of cases) {
+      const text = [BOOT, ...lines].join('\n');
+      expect(viaText(text).error).toBe(error);
+      expect(viaBytes(text, 1 << 20)).toEqual(viaText(text));
     }
   });
 
