@@ -34,8 +34,11 @@ standard output. FILE is a path, or - for standard input. Input lines:
   {"op":"init_late"}
 
 "boot" may also carry cpus (default 4), nodes (at most cpus), atom_size and backend ("vm"
-or "km"). A key an operation does not take is bad input. The trace is UTF-8; a byte order
-mark at its start is skipped.
+or "km"). A key an operation does not take is bad input; keys may come in any order, with
+any JSON whitespace. An id is any string; it may be allocated again once freed, or once its
+allocation failed, and freeing a failed allocation is allowed. The trace is UTF-8; a byte
+order mark at its start is skipped. A plain replay reads the trace as it goes, in constant
+memory; --reference and --html hold all of it.
 Output lines name the chunk ("reserved", 0 for the first chunk, then 1, 2, ... in order of
 creation) and the offset inside the unit, or "chunk":null and the kernel's reason.
 
