@@ -40,12 +40,12 @@ interface Style {
   id?: (n: number) => string;
 }
 
-/** An operation's line, written in `style`. */
+/** An operation's line, written in `style`; `n` numbers the allocation it names. */
 function line(
   style: Style | undefined,
-  o: { op: string; id: string; size?: number; align?: number; reserved?: boolean },
+  o: { op: string; n: number; size?: number; align?: number; reserved?: boolean },
 ): string {
-  const id = style?.id ? style.id(Number(o.id)) : `a${o.id}`;
+  const id = style?.id ? style.id(o.n) : `a${o.n}`;
   if (!style?.spaced) {
     if (o.op === 'free') return `{"op":"free","id":"${id}"}`;
     return `{"op":"alloc","id":"${id}","size":${o.size},"align":${o.align}${o.reserved ? ',"reserved":true' : ''}}`;
@@ -86,7 +86,7 @@ function generate(ops: number, seed: number, mix: Mix): string {
         live[k] = live[live.length - 1]!;
         live.pop();
       } else live.splice(k, 1);
-      out.push(line(mix.style, { op: 'free', id: String(id) }));
+      out.push(line(mix.style, { op: 'free', n: id }));
     } else {
       const id = next++;
       live.push(id);
@@ -94,7 +94,7 @@ function generate(ops: number, seed: number, mix: Mix): string {
       // drawn in this order whatever the style: the same seed makes the same trace
       const size = mix.size(rng);
       const align = mix.align(rng);
-      out.push(line(mix.style, { op: 'alloc', id: String(id), size, align, reserved }));
+      out.push(line(mix.style, { op: 'alloc', n: id, size, align, reserved }));
     }
   }
   return out.join('\n') + '\n';
