@@ -1,8 +1,8 @@
 /** `percpu-sim replay`: a JSON Lines trace through the allocator, one result line per operation. */
 import { closeSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
-import { isAscii } from 'node:buffer';
 import { BadInput, replaySteps } from '../trace/replay.ts';
-import { ByteLines, type ReadBytes, replayBytes } from '../trace/replay-bytes.ts';
+import { ByteLines, replayBytes } from '../trace/replay-bytes.ts';
+import { type ReadBytes, UnreadableTrace, lineText, traceText, withoutBom } from '../trace/trace-text.ts';
 import type { Percpu } from '../kernel/percpu.ts';
 import {
   type Command,
@@ -64,120 +64,128 @@ Example:
   printf '%s\\n' '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}' \\
                  '{"op":"alloc","id":"a","size":16,"align":8}' | percpu-sim replay -`,
   async run(argv) {
-    const { values, positionals } = parse(argv, {
-      memory: { type: 'string' },
-      svg: { type: 'string' },
-      reference: { type: 'boolean' },
-      json: { type: 'boolean' },
-      ...HTML_OPTION,
-    });
-    if (positionals.length !== 1) throw new UsageError('replay needs exactly one FILE (or - for standard input)');
-    const file = positionals[0]!;
-    const outputs = new Outputs('replay');
-    const svg = outputs.claim('--svg', values.svg);
-    const memoryBytes = values.memory === undefined ? undefined : mib('--memory', values.memory, 16, 65536);
-    if (!values.reference && !values.json && values.html === undefined)
-      return plainMain(file, memoryBytes, svg, outputs);
-    // the reports and the model are loaded only by the runs that use them
-    const { Visuals } = await import('./visuals.ts');
-    const { replayCommand } = await import('../files/rerun.ts');
-    const visuals = new Visuals(outputs, values);
-    const recorder = visuals.fresh();
-    let bytes: Buffer;
     try {
-      bytes = file === '-' ? await readStdinBytes() : readFileSync(file);
+      return await replayMain(argv);
     } catch (e) {
-      throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
-    }
-    const text = traceText(bytes);
-    if (values.reference) return referenceMain(text, file, memoryBytes, values.json === true);
-    if (values.json) throw new UsageError('--json goes with --reference (replay prints JSON lines already)');
-    const out = new LineWriter();
-    const shown = file === '-' ? '<stdin>' : file;
-    // a trace read from standard input is gone once read: say so rather than print a command that waits for input
-    const rerun =
-      file === '-'
-        ? { replay: null, note: ['the trace came on standard input: save it to a file to replay it again'] }
-        : { replay: replayCommand(file), note: [] };
-    // a trace has no CPUs: its operations reach the allocator one after another
-    const operations = (ops: number, allocs: number, failed: number, frees: number) => ({
-      title: 'Operations',
-      columns: ['operations', 'allocations', 'failed', 'frees'],
-      rows: [[ops, allocs, failed, frees]],
-    });
-    const page = (ok: boolean, notes: string[]) => ({
-      title: `percpu-sim replay ${shown}`,
-      verdict: {
-        label: ok ? 'REPLAYED' : 'STOPPED',
-        ok,
-        seed: null,
-        replay: rerun.replay,
-        notes: [...notes, ...rerun.note],
-      },
-    });
-    let replayed = 0;
-    try {
-      const onResourceLimit = (m: string): void => void process.stderr.write(`percpu-sim replay: warning: ${m}\n`);
-      const watch = recorder
-        ? {
-            onBoot: (pc: Percpu) => recorder.attach(pc),
-            onStep: (n: number, input: string, output: string) => {
-              replayed++;
-              recorder.step(n, `line ${n}: ${input} -> ${output}`);
-            },
-          }
-        : {};
-      let reached = 0;
-      onInterrupt(
-        'replay',
-        () => `stopped at line ${reached} of ${shown}; the results of the lines before it are written`,
-        {
-          flush: () => out.flush(),
-        },
-      );
-      const summary = await drive(
-        replaySteps(text, (l) => out.line(l), {
-          ...(memoryBytes === undefined ? {} : { memoryBytes }),
-          onResourceLimit,
-          ...watch,
-        }),
-        (n) => void (reached = n),
-      );
-      if (summary.pc) await writeSvg(outputs, svg, summary.pc, file);
-      visuals.write({
-        ...page(true, [
-          `${summary.ops} operations: ${summary.allocs} allocations (${summary.failed} failed), ${summary.frees} frees`,
-        ]),
-        cpuTable: operations(summary.ops, summary.allocs, summary.failed, summary.frees),
-      });
-    } catch (e) {
-      out.flush();
-      if (e instanceof BadInput) {
-        recorder?.violation(e.line, e.message);
-        const lines = text.split('\n');
-        visuals.write({
-          ...page(false, ['the replay stopped at a bad line; the lines before it were replayed']),
-          position: 'line',
-          cpuTable: {
-            title: 'Operations',
-            columns: ['operations replayed before the bad line'],
-            rows: [[replayed]],
-          },
-          around: () =>
-            lines.slice(Math.max(0, e.line - 12), e.line).map((l, i) => `${Math.max(0, e.line - 12) + i + 1}: ${l}`),
-        });
-        outputs.finish(2);
-        process.stderr.write(
-          `percpu-sim replay: ${file === '-' ? '<stdin>' : escapeControl(file)}: ${escapeControl(e.message)}\n`,
-        );
-        return 2;
-      }
+      if (e instanceof UnreadableTrace) throw new UsageError(e.message);
       throw e;
     }
-    out.flush();
-    return outputs.finish(0);
   },
 };
+
+async function replayMain(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    memory: { type: 'string' },
+    svg: { type: 'string' },
+    reference: { type: 'boolean' },
+    json: { type: 'boolean' },
+    ...HTML_OPTION,
+  });
+  if (positionals.length !== 1) throw new UsageError('replay needs exactly one FILE (or - for standard input)');
+  const file = positionals[0]!;
+  const outputs = new Outputs('replay');
+  const svg = outputs.claim('--svg', values.svg);
+  const memoryBytes = values.memory === undefined ? undefined : mib('--memory', values.memory, 16, 65536);
+  if (!values.reference && !values.json && values.html === undefined) return plainMain(file, memoryBytes, svg, outputs);
+  // the reports and the model are loaded only by the runs that use them
+  const { Visuals } = await import('./visuals.ts');
+  const { replayCommand } = await import('../files/rerun.ts');
+  const visuals = new Visuals(outputs, values);
+  const recorder = visuals.fresh();
+  let bytes: Buffer;
+  try {
+    bytes = file === '-' ? await readStdinBytes() : readFileSync(file);
+  } catch (e) {
+    throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  const text = traceText(bytes);
+  if (values.reference) return referenceMain(text, file, memoryBytes, values.json === true);
+  if (values.json) throw new UsageError('--json goes with --reference (replay prints JSON lines already)');
+  const out = new LineWriter();
+  const shown = file === '-' ? '<stdin>' : file;
+  // a trace read from standard input is gone once read: say so rather than print a command that waits for input
+  const rerun =
+    file === '-'
+      ? { replay: null, note: ['the trace came on standard input: save it to a file to replay it again'] }
+      : { replay: replayCommand(file), note: [] };
+  // a trace has no CPUs: its operations reach the allocator one after another
+  const operations = (ops: number, allocs: number, failed: number, frees: number) => ({
+    title: 'Operations',
+    columns: ['operations', 'allocations', 'failed', 'frees'],
+    rows: [[ops, allocs, failed, frees]],
+  });
+  const page = (ok: boolean, notes: string[]) => ({
+    title: `percpu-sim replay ${shown}`,
+    verdict: {
+      label: ok ? 'REPLAYED' : 'STOPPED',
+      ok,
+      seed: null,
+      replay: rerun.replay,
+      notes: [...notes, ...rerun.note],
+    },
+  });
+  let replayed = 0;
+  try {
+    const onResourceLimit = (m: string): void => void process.stderr.write(`percpu-sim replay: warning: ${m}\n`);
+    const watch = recorder
+      ? {
+          onBoot: (pc: Percpu) => recorder.attach(pc),
+          onStep: (n: number, input: string, output: string) => {
+            replayed++;
+            recorder.step(n, `line ${n}: ${input} -> ${output}`);
+          },
+        }
+      : {};
+    let reached = 0;
+    onInterrupt(
+      'replay',
+      () => `stopped at line ${reached} of ${shown}; the results of the lines before it are written`,
+      {
+        flush: () => out.flush(),
+      },
+    );
+    const summary = await drive(
+      replaySteps(text, (l) => out.line(l), {
+        ...(memoryBytes === undefined ? {} : { memoryBytes }),
+        onResourceLimit,
+        ...watch,
+      }),
+      (n) => void (reached = n),
+    );
+    if (summary.pc) await writeSvg(outputs, svg, summary.pc, file);
+    visuals.write({
+      ...page(true, [
+        `${summary.ops} operations: ${summary.allocs} allocations (${summary.failed} failed), ${summary.frees} frees`,
+      ]),
+      cpuTable: operations(summary.ops, summary.allocs, summary.failed, summary.frees),
+    });
+  } catch (e) {
+    out.flush();
+    if (e instanceof BadInput) {
+      recorder?.violation(e.line, e.message);
+      const lines = text.split('\n');
+      visuals.write({
+        ...page(false, ['the replay stopped at a bad line; the lines before it were replayed']),
+        position: 'line',
+        cpuTable: {
+          title: 'Operations',
+          columns: ['operations replayed before the bad line'],
+          rows: [[replayed]],
+        },
+        around: () =>
+          lines.slice(Math.max(0, e.line - 12), e.line).map((l, i) => `${Math.max(0, e.line - 12) + i + 1}: ${l}`),
+      });
+      outputs.finish(2);
+      process.stderr.write(
+        `percpu-sim replay: ${file === '-' ? '<stdin>' : escapeControl(file)}: ${escapeControl(e.message)}\n`,
+      );
+      return 2;
+    }
+    throw e;
+  }
+  out.flush();
+  return outputs.finish(0);
+}
 
 /**
  * replay with no report but the lines (and --svg): the trace is read in blocks as it is
@@ -254,86 +262,6 @@ async function writeSvg(outputs: Outputs, svg: string | undefined, pc: Percpu, f
   if (svg === undefined) return;
   const { allocatorSvg } = await import('../report/svg.ts');
   outputs.write('--svg', svg, (p) => writeFileSync(p, allocatorSvg(pc, `percpu-sim replay ${file}`)));
-}
-
-/** The trace's first bytes: UTF-16 is refused by name, a UTF-8 byte order mark is dropped (as traceText()). */
-function withoutBom(read: ReadBytes): ReadBytes {
-  let first = true;
-  return (into, at) => {
-    let n = read(into, at);
-    if (!first) return n;
-    first = false;
-    // a regular file or a whole buffer gives its first bytes at once; a shorter start is read on
-    while (n > 0 && n < 3) {
-      const more = read(into, at + n);
-      if (more <= 0) break;
-      n += more;
-    }
-    const b0 = into[at];
-    const b1 = into[at + 1];
-    if (n >= 2 && ((b0 === 0xff && b1 === 0xfe) || (b0 === 0xfe && b1 === 0xff)))
-      throw new UsageError('the trace is UTF-16 (it starts with a UTF-16 byte order mark); write it as UTF-8');
-    if (n >= 3 && b0 === 0xef && b1 === 0xbb && into[at + 2] === 0xbf) {
-      into.copy(into, at, at + 3, at + n);
-      n -= 3;
-    }
-    return n;
-  };
-}
-
-/** One line's bytes as text, by traceText()'s rules. */
-function lineText(bytes: Buffer): string {
-  if (isAscii(bytes)) return bytes.toString('latin1');
-  try {
-    return UTF8.decode(bytes);
-  } catch {
-    return escapeInvalidUtf8(bytes);
-  }
-}
-
-const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-/**
- * A trace's bytes as text. Traces are ASCII as a rule: then the bytes are the characters, no
- * decoding. A UTF-8 byte order mark at the start is skipped; UTF-16 is refused by name. A byte
- * that is not UTF-8 becomes a lone surrogate (U+DC80 to U+DCFF, as Python's surrogateescape
- * does), so that two ids that differ only there stay two ids, and an output line shows it as
- * \udcXX rather than as one replacement character for both.
- */
-export function traceText(bytes: Buffer): string {
-  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff))
-    throw new UsageError('the trace is UTF-16 (it starts with a UTF-16 byte order mark); write it as UTF-8');
-  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
-  if (isAscii(bytes)) return bytes.toString('latin1');
-  try {
-    return UTF8.decode(bytes);
-  } catch {
-    return escapeInvalidUtf8(bytes);
-  }
-}
-
-/** UTF-8 with every byte outside a well-formed sequence as U+DC00 plus that byte. */
-function escapeInvalidUtf8(b: Uint8Array): string {
-  const out: string[] = [];
-  let i = 0;
-  while (i < b.length) {
-    const c = b[i]!;
-    const need =
-      c < 0x80 ? 0 : c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : -1;
-    let ok = need >= 0 && i + need < b.length;
-    for (let k = 1; ok && k <= need; k++) ok = (b[i + k]! & 0xc0) === 0x80;
-    // no overlong forms, no surrogates, nothing past U+10FFFF
-    if (ok && need === 2) ok = !(c === 0xe0 && b[i + 1]! < 0xa0) && !(c === 0xed && b[i + 1]! >= 0xa0);
-    if (ok && need === 3) ok = !(c === 0xf0 && b[i + 1]! < 0x90) && !(c === 0xf4 && b[i + 1]! >= 0x90);
-    if (ok) {
-      out.push(Buffer.from(b.subarray(i, i + need + 1)).toString('utf8'));
-      i += need + 1;
-    } else {
-      out.push(String.fromCharCode(0xdc00 + c));
-      i++;
-    }
-  }
-  return out.join('');
 }
 
 /** replay --reference: the allocator and the model side by side, the model on a thread of its own. */

@@ -1,53 +1,46 @@
 /**
- * The ids of a replayed trace and what each stands for: a percpu pointer, 0 for an allocation
- * that failed, or FREED. Traces often name their areas "a0", "a1", ...: such ids (one prefix,
- * then a number written without leading zeros) live in a dense table indexed by the number,
- * which costs an array access. Any other id lives in an open-addressing hash table whose
- * slot holds where the id's bytes are and its value, so a lookup costs the slot and one
- * compare; the replay's byte reader probes it with the id's bytes, and no id becomes a string
- * on the way. The same id always lands in the same place, and two different ids never share
- * one, so the table answers exactly as a Map of every id would. Either kind has a key (key()
- * from a string, keyOf() from bytes), so the replay handles both the same way.
+ * The ids of a replayed trace. An IdTable gives each id a key, the same one every time the
+ * id comes back, and two different ids never the same one; IdValues keeps what each key
+ * stands for (a percpu pointer, 0 for an allocation that failed, or FREED), in arrays indexed
+ * by key. A key never moves, however many ids come after it.
+ *
+ * Traces often name their areas "a0", "a1", ...: such ids (one prefix, then a number written
+ * without leading zeros) are keyed by the number, which costs no lookup. Any other id gets the
+ * next ordinal on first sight, found again through an open-addressing hash table whose slot
+ * holds where the id's bytes are and their hash, so a lookup costs the slot and one compare;
+ * the replay's byte reader probes it with the id's bytes, and no id becomes a string on the
+ * way. Either kind of id has a key (key() from a string, keyOf() from bytes), so the replay
+ * handles both the same way.
  */
 
-/** The largest number an id may carry to live in the dense table (its size is 8 bytes each). */
+/** The largest number an id may carry to be keyed by it (the values of such keys cost 8 bytes each up to there). */
 const DENSE_LIMIT = 1 << 23;
 
 const FNV_OFFSET = 0x811c9dc5 | 0; // as Math.imul() gives it, and an Int32Array keeps it
 const FNV_PRIME = 0x01000193;
-/** words per slot of the hash table */
-const SLOT = 4;
+/** words per slot of the hash table: [where the id's entry starts + 1 (0: empty), its hash] */
+const SLOT = 2;
 
 export class IdTable {
   /** the prefix of the dense ids, fixed by the first id that has a number */
   private prefix: string | null = null;
-  /** value + 2 per number: 0 is "never seen", so the values -1 (freed) and 0 (failed) fit */
-  private dense = new Float64Array(1024);
 
-  // the other ids: SLOT words per slot, [start + 1 (0 for an empty slot), hash, value + 2
-  // split into its high and low 32 bits]; at bytes[start] is the id's length (LEB128), then
-  // its bytes. The hash in the slot spares a probe most compares, and a rehash every byte.
-  // A key holds until the next id is added (adding may move every id to a larger table).
+  // The other ids: each has an entry in `bytes`, in the order they came: its length (LEB128),
+  // its bytes, then its ordinal (4 bytes, little-endian). The hash in the slot spares a probe
+  // most compares, and a rehash every byte.
   private table = new Int32Array(512 * SLOT);
-  /** ids in the table */
+  /** ids in the table: the next one's ordinal */
   private others = 0;
-  /** the ids' bytes, one after another (idBytes() spells them) */
   private bytes = new Uint8Array(4096);
   private bytesUsed = 0;
   /** key()'s copy of a string id's bytes */
   private scratch = new Uint8Array(64);
-
-  get(id: string): number | undefined {
-    return this.getAt(this.key(id));
-  }
-
-  set(id: string, value: number): void {
-    this.setAt(this.key(id), value);
-  }
+  /** get() and set()'s values, made on first use: a replay keeps its own IdValues */
+  private values: IdValues | null = null;
 
   /**
-   * Where id lives, for getAt(), setAt() and idAt(): its dense index, or, for any other id,
-   * -1 minus its slot in the hash table (taken on first sight).
+   * The key of `id`: its number for a dense id (0 and up), or -1 minus its ordinal for any
+   * other (given on first sight). It is the same for as long as the table lives.
    */
   key(id: string): number {
     const i = this.slot(id);
@@ -65,79 +58,77 @@ export class IdTable {
     return i >= 0 ? i : this.other(buf, start, end);
   }
 
-  /** What the id at `key` stands for, or undefined when it was never set. */
-  getAt(key: number): number | undefined {
-    let v: number;
-    if (key < 0) {
-      const w = (-1 - key) * SLOT;
-      v = this.table[w + 2]! * 2 ** 32 + (this.table[w + 3]! >>> 0);
-    } else v = key < this.dense.length ? this.dense[key]! : 0;
-    return v === 0 ? undefined : v - 2;
-  }
-
-  /** The id at `key`: for a dense index the prefix, then the index in decimal (the one spelling slot() takes). */
+  /** The id at `key`: for a dense key the prefix, then the number in decimal (the one spelling slot() takes). */
   idAt(key: number): string {
     if (key >= 0) return `${this.prefix}${key}`;
-    const w = (-1 - key) * SLOT;
-    let at = this.table[w]! - 1;
-    const len = this.lengthAt(at);
-    at = this.after;
-    return idString(this.bytes, at, at + len);
+    // entries are in ordinal order: walk to this one (a message's cost, not a lookup's)
+    let at = 0;
+    for (let ordinal = 0; ; ordinal++) {
+      const len = this.lengthAt(at);
+      if (ordinal === -1 - key) return idString(this.bytes, this.after, this.after + len);
+      at = this.after + len + 4;
+    }
+  }
+
+  /** What `id` stands for in this table's own values (for uses without a replay), or undefined. */
+  get(id: string): number | undefined {
+    return this.getAt(this.key(id));
+  }
+
+  set(id: string, value: number): void {
+    this.setAt(this.key(id), value);
+  }
+
+  getAt(key: number): number | undefined {
+    return this.values?.getAt(key);
   }
 
   setAt(key: number, value: number): void {
-    if (key < 0) {
-      const w = (-1 - key) * SLOT;
-      const hi = Math.floor((value + 2) / 2 ** 32);
-      this.table[w + 2] = hi;
-      this.table[w + 3] = value + 2 - hi * 2 ** 32;
-      return;
-    }
-    const i = key;
-    if (i >= this.dense.length) {
-      let n = this.dense.length;
-      while (n <= i) n *= 2;
-      const grown = new Float64Array(Math.min(n, DENSE_LIMIT));
-      grown.set(this.dense);
-      this.dense = grown;
-    }
-    this.dense[i] = value + 2;
+    (this.values ??= new IdValues()).setAt(key, value);
   }
 
   /**
    * The key of the id that is not a dense one and is written as the bytes id[start, end) (see
-   * idBytes()): found in the hash table, or added, with no value yet, on first sight.
+   * idBytes()): found in the hash table, or given the next ordinal on first sight.
    */
   private other(id: Uint8Array, start: number, end: number): number {
     let h = FNV_OFFSET;
     for (let k = start; k < end; k++) h = Math.imul(h ^ id[k]!, FNV_PRIME);
     const s = this.find(h, id, start, end);
-    if (this.table[s * SLOT] !== 0) return -1 - s;
+    if (s < 0) return s; // found: find() gave its key
     // at most half full, so that a probe for an id not there ends soon
     if (2 * (this.others + 1) > this.table.length / SLOT) {
       this.rehash();
       return this.other(id, start, end);
     }
     const len = end - start;
-    if (this.bytesUsed + len + 5 > this.bytes.length) {
-      const grown = new Uint8Array(Math.max(2 * this.bytes.length, this.bytesUsed + len + 5));
+    if (this.bytesUsed + len + 9 > this.bytes.length) {
+      const grown = new Uint8Array(Math.max(2 * this.bytes.length, this.bytesUsed + len + 9));
       grown.set(this.bytes);
       this.bytes = grown;
     }
+    const bytes = this.bytes;
     const w = s * SLOT;
     this.table[w] = this.bytesUsed + 1;
     this.table[w + 1] = h;
     let at = this.bytesUsed;
     let n = len;
-    for (; n >= 0x80; n >>>= 7) this.bytes[at++] = 0x80 | (n & 0x7f);
-    this.bytes[at++] = n;
-    for (let k = start; k < end; k++) this.bytes[at++] = id[k]!;
-    this.bytesUsed = at;
-    this.others++;
-    return -1 - s;
+    for (; n >= 0x80; n >>>= 7) bytes[at++] = 0x80 | (n & 0x7f);
+    bytes[at++] = n;
+    for (let k = start; k < end; k++) bytes[at++] = id[k]!;
+    const ordinal = this.others++;
+    bytes[at] = ordinal;
+    bytes[at + 1] = ordinal >>> 8;
+    bytes[at + 2] = ordinal >>> 16;
+    bytes[at + 3] = ordinal >>> 24;
+    this.bytesUsed = at + 4;
+    return -1 - ordinal;
   }
 
-  /** The slot that holds the id of hash h written as id[start, end), or the empty slot where it would go. */
+  /**
+   * For the id of hash h written as id[start, end): its key when the table holds it (a
+   * negative number), or the empty slot where it would go (0 and up).
+   */
   private find(h: number, id: Uint8Array, start: number, end: number): number {
     const table = this.table;
     const mask = table.length / SLOT - 1;
@@ -148,8 +139,11 @@ export class IdTable {
       const bytes = this.bytes;
       let at = this.after;
       let k = start;
-      while (k < end && bytes[at++] === id[k]) k++;
-      if (k === end) return s;
+      while (k < end && bytes[at] === id[k]) {
+        at++;
+        k++;
+      }
+      if (k === end) return -1 - (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24));
     }
   }
 
@@ -176,7 +170,8 @@ export class IdTable {
       if (old[w] === 0) continue;
       let s = old[w + 1]! & mask;
       while (table[s * SLOT] !== 0) s = (s + 1) & mask;
-      table.set(old.subarray(w, w + SLOT), s * SLOT);
+      table[s * SLOT] = old[w]!;
+      table[s * SLOT + 1] = old[w + 1]!;
     }
     this.table = table;
   }
@@ -218,6 +213,46 @@ export class IdTable {
     for (let k = i; k < end; k++) v = v * 10 + buf[k]! - 48;
     return v < DENSE_LIMIT ? v : -1;
   }
+}
+
+/**
+ * What each key of an IdTable stands for: a number (a percpu pointer, 0, or -1 for freed), or
+ * undefined for a key never set.
+ */
+export class IdValues {
+  /** value + 2 per dense key, then per ordinal: 0 is "never set", so the values -1 and 0 fit */
+  private dense = new Float64Array(1024);
+  private other = new Float64Array(1024);
+
+  getAt(key: number): number | undefined {
+    let v: number;
+    if (key >= 0) v = key < this.dense.length ? this.dense[key]! : 0;
+    else {
+      const i = -1 - key;
+      v = i < this.other.length ? this.other[i]! : 0;
+    }
+    return v === 0 ? undefined : v - 2;
+  }
+
+  setAt(key: number, value: number): void {
+    if (key >= 0) {
+      if (key >= this.dense.length) this.dense = grown(this.dense, key);
+      this.dense[key] = value + 2;
+    } else {
+      const i = -1 - key;
+      if (i >= this.other.length) this.other = grown(this.other, i);
+      this.other[i] = value + 2;
+    }
+  }
+}
+
+/** `a` copied into an array twice as long, or longer, that has room at index i. */
+function grown(a: Float64Array<ArrayBuffer>, i: number): Float64Array<ArrayBuffer> {
+  let n = a.length;
+  while (n <= i) n *= 2;
+  const b = new Float64Array(n);
+  b.set(a);
+  return b;
 }
 
 /**

@@ -15,7 +15,7 @@ import { mm_init } from '../kernel/setup.ts';
 import { bootMachine } from '../sim/boot.ts';
 import type { KernelFault } from '../kernel/mutants.ts';
 import { runSync } from '../sim/drive-sync.ts';
-import { IdTable } from './id-table.ts';
+import { IdTable, IdValues } from './id-table.ts';
 import { STEP, finish } from '../util/steps.ts';
 
 /** A line of the trace that is not a valid operation at that point. */
@@ -78,11 +78,15 @@ export class Replayer {
   private slab = false;
   private late = false;
   private warnedLimit = false;
-  /** id -> percpu pointer (0 when the allocation failed), or FREED */
-  private readonly ids = new IdTable();
+  /** key -> percpu pointer (0 when the allocation failed), or FREED */
+  private readonly values = new IdValues();
   readonly summary: ReplaySummary = { lines: 0, ops: 0, allocs: 0, failed: 0, frees: 0, pc: null };
 
-  constructor(private readonly opts: ReplayOptions = {}) {}
+  /** `ids` gives each line's id its key: a reader of bytes passes the table it keys ids with. */
+  constructor(
+    private readonly opts: ReplayOptions = {},
+    private readonly ids: IdTable = new IdTable(),
+  ) {}
 
   /**
    * Applies one input line and returns its output line, or null for a blank line.
@@ -153,15 +157,7 @@ export class Replayer {
     this.freeAt(this.ids.key(id), lineNo);
   }
 
-  /**
-   * The id table's key for the id written as bytes (see IdTable.keyOf): allocAt() and freeAt()
-   * answer a line from it without making the id a string.
-   */
-  keyOf(buf: Uint8Array, start: number, end: number): number {
-    return this.ids.keyOf(buf, start, end);
-  }
-
-  /** allocLine() for the id at `key` in the id table. */
+  /** allocLine() for the id of key `key` (see IdTable). */
   allocAt(key: number, size: number, align: number, reserved: boolean, lineNo: number): AllocResult {
     this.summary.lines = lineNo;
     this.summary.ops++;
@@ -170,7 +166,7 @@ export class Replayer {
     return this.place(pc, key, size, align, reserved, lineNo);
   }
 
-  /** freeLine() for the id at `key` in the id table. */
+  /** freeLine() for the id of key `key`. */
   freeAt(key: number, lineNo: number): void {
     this.summary.lines = lineNo;
     this.summary.ops++;
@@ -240,7 +236,7 @@ export class Replayer {
 
   /** An id may be allocated when it is new, freed, or its allocation failed. */
   private refuseLive(key: number, lineNo: number): void {
-    const prev = this.ids.getAt(key);
+    const prev = this.values.getAt(key);
     if (prev !== undefined && prev !== FREED && prev !== 0)
       throw new BadInput(lineNo, `id ${JSON.stringify(this.ids.idAt(key))} is still live`);
   }
@@ -251,7 +247,7 @@ export class Replayer {
    */
   private place(pc: Percpu, key: number, size: number, align: number, reserved: boolean, lineNo: number): AllocResult {
     const r = runSync(pc, reserved ? pc.__alloc_reserved_percpu(size, align) : pc.__alloc_percpu(size, align));
-    this.ids.setAt(key, r.ptr);
+    this.values.setAt(key, r.ptr);
     this.summary.allocs++;
     if (!r.ptr) {
       this.summary.failed++;
@@ -280,11 +276,11 @@ export class Replayer {
 
   /** Frees what the id at `key` stands for; BadInput, changing nothing, when it stands for no live area. */
   private freeKey(pc: Percpu, key: number, lineNo: number): void {
-    const ptr = this.ids.getAt(key);
+    const ptr = this.values.getAt(key);
     if (ptr === undefined) throw new BadInput(lineNo, `id ${JSON.stringify(this.ids.idAt(key))} was never allocated`);
     if (ptr === FREED) throw new BadInput(lineNo, `id ${JSON.stringify(this.ids.idAt(key))} is already freed`);
     runSync(pc, pc.free_percpu(ptr));
-    this.ids.setAt(key, FREED);
+    this.values.setAt(key, FREED);
     this.summary.frees++;
   }
 

@@ -1,7 +1,7 @@
 /** The replay's id table answers exactly as a Map of every id would, whatever the ids look like. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { IdTable } from '../../src/trace/id-table.ts';
+import { IdTable, IdValues } from '../../src/trace/id-table.ts';
 
 describe('IdTable', () => {
   it('keeps spellings apart: a leading zero, another prefix, no number, a long number', () => {
@@ -83,6 +83,19 @@ describe('IdTable', () => {
     expect(t.get('id-zz-y')).toBeUndefined();
   });
 
+  it('gives an id the key it had, however many ids came after it', () => {
+    const t = new IdTable();
+    const first = ['a7', 'f-x', 'zz', '\u00e9'].map((k) => t.key(k));
+    // enough ids to grow the hash table and the store of their bytes many times over
+    for (let n = 0; n < 20000; n++) t.key(`g-${n}`);
+    expect(['a7', 'f-x', 'zz', '\u00e9'].map((k) => t.key(k))).toEqual(first);
+    // a numbered id's key is its number; the others' are ordinals in the order they came: -1, -2, ...
+    expect(first).toEqual([7, -1, -2, -3]);
+    expect(t.key('g-0')).toBe(-4);
+    expect(t.idAt(-4)).toBe('g-0');
+    expect(t.idAt(-20003)).toBe('g-19999');
+  });
+
   it('tells apart ids of the same hash and length, and long ids whose length takes two bytes or more', () => {
     const t = new IdTable();
     // FNV-1a (32 bits) gives these two the same hash: only their bytes tell them apart
@@ -101,6 +114,22 @@ describe('IdTable', () => {
       if (/^[\x00-\x7f]*$/.test(k)) expect(t.keyOf(Buffer.from(k), 0, k.length)).toBe(t.key(k));
     });
     expect(new Set(ids.map((k) => t.key(k))).size).toBe(ids.length);
+  });
+
+  it('keeps values by key apart from the table: dense keys and ordinals, each grown as needed', () => {
+    const v = new IdValues();
+    expect(v.getAt(0)).toBeUndefined();
+    expect(v.getAt(-1)).toBeUndefined();
+    v.setAt(5_000_000, 2 ** 44 + 8);
+    v.setAt(-1 - 70_000, 0);
+    v.setAt(3, -1);
+    expect([v.getAt(5_000_000), v.getAt(-1 - 70_000), v.getAt(3), v.getAt(4), v.getAt(-2)]).toEqual([
+      2 ** 44 + 8,
+      0,
+      -1,
+      undefined,
+      undefined,
+    ]);
   });
 
   it('matches a Map over random ids and values', () => {
