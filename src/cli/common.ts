@@ -289,14 +289,19 @@ export function progressBar(
 /**
  * Runs a stepped computation (src/util/steps.ts), giving the event loop a turn at each of its
  * yields: a signal's handler runs there (and the computation goes no further), and `onStep`
- * hears how far it is.
+ * hears how far it is. `ready` may hold it there longer: until the promise it gives settles
+ * (output waiting for a slow reader, say).
  */
-export async function drive<T>(g: Generator<number, T>, onStep: (n: number) => void = () => {}): Promise<T> {
+export async function drive<T>(
+  g: Generator<number, T>,
+  onStep: (n: number) => void = () => {},
+  ready: () => Promise<unknown> | null = () => null,
+): Promise<T> {
   for (;;) {
     const r = g.next();
     if (r.done) return r.value;
     onStep(r.value);
-    await new Promise((resolve) => setImmediate(resolve));
+    await (ready() ?? new Promise((resolve) => setImmediate(resolve)));
     // a signal's handler is writing what finished and ending the process: no more work
     if (received) await new Promise(() => {});
   }

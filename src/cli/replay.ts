@@ -1,4 +1,5 @@
 /** `percpu-sim replay`: a JSON Lines trace through the allocator, one result line per operation. */
+import { once } from 'node:events';
 import { closeSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { BadInput, replaySteps } from '../trace/replay.ts';
 import { ByteLines, replayBytes } from '../trace/replay-bytes.ts';
@@ -223,7 +224,11 @@ async function plainMain(
     throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
   }
   const shown = file === '-' ? '<stdin>' : file;
-  const out = new ByteLines((b) => void process.stdout.write(b));
+  // a file takes each block at once (fs.writeSync); a pipe may queue it, and then keeps it
+  const out = new ByteLines((b) => {
+    process.stdout.write(b);
+    return process.stdout.writableLength === 0;
+  });
   let reached = 0;
   onInterrupt(
     'replay',
@@ -240,6 +245,8 @@ async function plainMain(
         onResourceLimit,
       }),
       (n) => void (reached = n),
+      // a pipe's reader slower than the replay: wait for it rather than queue the whole output
+      () => (process.stdout.writableNeedDrain ? once(process.stdout, 'drain') : null),
     );
     if (summary.pc) await writeSvg(outputs, svg, summary.pc, file);
   } catch (e) {

@@ -17,12 +17,18 @@ import type { ReadBytes } from './trace-text.ts';
 
 const OUT_BLOCK = 1 << 18;
 
-/** Output lines gathered into blocks; each block goes to `write` whole, and is not touched again. */
+/**
+ * Output lines gathered into blocks, each given to `write` whole. `write` says whether the
+ * block is out (a file's write is done when it returns): then the next block is gathered in
+ * the same memory; otherwise (a pipe's write may wait in a queue) the block is not touched
+ * again, and the next one gets memory of its own. Reusing it keeps a replay's memory flat:
+ * a new block per write would leave tens of megabytes to the garbage collector.
+ */
 export class ByteLines {
   private buf = Buffer.allocUnsafe(OUT_BLOCK);
   private at = 0;
 
-  constructor(private readonly write: (block: Buffer) => void) {}
+  constructor(private readonly write: (block: Buffer) => boolean) {}
 
   /** Room for `n` more bytes. */
   room(n: number): void {
@@ -34,8 +40,7 @@ export class ByteLines {
   /** Writes the blocks gathered so far. */
   flush(): void {
     if (!this.at) return;
-    this.write(this.buf.subarray(0, this.at));
-    this.buf = Buffer.allocUnsafe(Math.max(OUT_BLOCK, this.buf.length));
+    if (!this.write(this.buf.subarray(0, this.at))) this.buf = Buffer.allocUnsafe(Math.max(OUT_BLOCK, this.buf.length));
     this.at = 0;
   }
 
