@@ -133,13 +133,33 @@ export function watchStdout(): void {
 export async function stdoutWritten(command: string, status: number): Promise<number> {
   // inside a program that owns its standard output (the tests), there is nothing to wait for
   if (!stdoutWatched) return status;
-  const late = await new Promise<Error | null | undefined>((r) => process.stdout.write('', r));
-  const e = (stdoutFailure ?? late) as NodeJS.ErrnoException | null | undefined;
+  // a stream that has failed keeps what it holds and calls no write back: nothing to wait for
+  const failed = stdoutFailure ?? (process.stdout.errored as NodeJS.ErrnoException | null);
+  const late = failed ? null : await new Promise<Error | null | undefined>((r) => process.stdout.write('', r));
+  const e = (failed ?? late) as NodeJS.ErrnoException | null | undefined;
   if (!e) return status;
   process.stderr.write(
     `percpu-sim${command ? ` ${command}` : ''}: could not write to standard output (${e.code ?? e.message}); the report is lost or cut short\n`,
   );
   return status === 0 ? 2 : status;
+}
+
+/**
+ * A wait for standard output to take what it holds, when a pipe's reader is behind; null when
+ * nothing waits. It ends on 'drain', and on 'error' or 'close' too: a failed output is
+ * stdoutWritten()'s to report, not a reason to wait for ever, or to fail here.
+ */
+export function stdoutBacklog(): Promise<void> | null {
+  const out = process.stdout;
+  // with nothing held, or after a failure, no 'drain' may ever come
+  if (!out.writableNeedDrain || !out.writableLength || out.destroyed || out.errored || stdoutFailure) return null;
+  return new Promise((resolve) => {
+    const done = (): void => {
+      out.off('drain', done).off('error', done).off('close', done);
+      resolve();
+    };
+    out.once('drain', done).once('error', done).once('close', done);
+  });
 }
 
 /** Control characters as escapes (tab and newline kept), so input cannot drive the terminal. */

@@ -1,5 +1,4 @@
 /** `percpu-sim replay`: a JSON Lines trace through the allocator, one result line per operation. */
-import { once } from 'node:events';
 import { closeSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { BadInput, replaySteps } from '../trace/replay.ts';
 import { ByteLines, replayBytes } from '../trace/replay-bytes.ts';
@@ -15,6 +14,7 @@ import {
   onInterrupt,
   parse,
   readStdinBytes,
+  stdoutBacklog,
 } from './common.ts';
 import { Outputs } from './outputs.ts';
 import { HTML_OPTION } from './visual-flags.ts';
@@ -246,7 +246,7 @@ async function plainMain(
       }),
       (n) => void (reached = n),
       // a pipe's reader slower than the replay: wait for it rather than queue the whole output
-      () => (process.stdout.writableNeedDrain ? once(process.stdout, 'drain') : null),
+      stdoutBacklog,
     );
     if (summary.pc) await writeSvg(outputs, svg, summary.pc, file);
   } catch (e) {

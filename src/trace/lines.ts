@@ -39,12 +39,6 @@ export class Lines {
     }
   }
 
-  /** Steps back over the line next() gave, so that next() gives it again. */
-  again(): void {
-    this.next_ = this.start;
-    this.lineNo--;
-  }
-
   /** Reads more behind the unfinished line that starts at `at`; returns where it starts now. */
   private more(at: number): number {
     if (at > 0) {

@@ -28,6 +28,9 @@ export class ByteLines {
   private buf = Buffer.allocUnsafe(OUT_BLOCK);
   private at = 0;
 
+  /** the last block written is still held by the writer (a pipe's queue): see replayBytes() */
+  held = false;
+
   constructor(private readonly write: (block: Buffer) => boolean) {}
 
   /** Room for `n` more bytes. */
@@ -40,7 +43,8 @@ export class ByteLines {
   /** Writes the blocks gathered so far. */
   flush(): void {
     if (!this.at) return;
-    if (!this.write(this.buf.subarray(0, this.at))) this.buf = Buffer.allocUnsafe(Math.max(OUT_BLOCK, this.buf.length));
+    this.held = !this.write(this.buf.subarray(0, this.at));
+    if (this.held) this.buf = Buffer.allocUnsafe(Math.max(OUT_BLOCK, this.buf.length));
     this.at = 0;
   }
 
@@ -104,7 +108,8 @@ const OUT_FREE_TAIL = asciiBytes('"}\n');
  * Replays the trace `read` gives, writing each output line into `out` (flushed at the end,
  * and before a BadInput or any other error leaves). `decode` turns the bytes of a line that
  * is not read here into its text (the trace's UTF-8 rules); a byte order mark is the caller's
- * to drop. Yields the number of the line it has come to every STEP lines, as replaySteps().
+ * to drop. Yields the number of the line it has come to every STEP lines, as replaySteps(),
+ * and after each output block the writer could not take at once (so that it may wait for it).
  * Throws BadInput at the first bad line, after writing every earlier line. Options are
  * replayText()'s but for onStep, which needs every line as text: use replaySteps() for it.
  */
@@ -121,7 +126,11 @@ export function* replayBytes(
   try {
     while (lines.next()) {
       const { buf, start, end, lineNo } = lines;
-      if (lineNo % STEP === 0) yield lineNo;
+      // a block the writer still holds is a turn for the caller, whose writer may be behind
+      if (lineNo % STEP === 0 || out.held) {
+        out.held = false;
+        yield lineNo;
+      }
       // the alloc and free lines a trace is mostly made of are read here (flat-line.ts);
       // step() reads any other line, and says what is wrong with it
       const op = fastOp(buf, start, end);

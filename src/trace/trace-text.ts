@@ -33,6 +33,8 @@ export function withoutBom(read: ReadBytes): ReadBytes {
     if (n >= 3 && b0 === 0xef && b1 === 0xbb && into[at + 2] === 0xbf) {
       into.copy(into, at, at + 3, at + n);
       n -= 3;
+      // the mark came alone (a pipe, a byte at a time): 0 here would read as the trace's end
+      if (n === 0) n = read(into, at);
     }
     return n;
   };

@@ -74,8 +74,10 @@ describe('a long input', () => {
         r.stderr,
       );
     expect(m?.[2]).toBe(file);
+    // the replay stops where it gives the event loop a turn: every 65536 lines, and after an
+    // output block the pipe has not taken at once
     const at = Number(m![1]);
-    expect(at % 65536).toBe(0);
+    expect(at).toBeGreaterThan(2);
     const out = r.stdout.trimEnd().split('\n');
     expect(out).toHaveLength(at - 1);
     // the last result is line at - 1, operation at - 4 after the boot and slab lines

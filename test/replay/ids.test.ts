@@ -96,6 +96,26 @@ describe('IdTable', () => {
     expect(t.idAt(-20003)).toBe('g-19999');
   });
 
+  it('keeps ordinals whole past 2^16 ids, and a numbered id past the dense limit the same from bytes or string', () => {
+    const t = new IdTable();
+    const n = 70_000; // an ordinal of three bytes and more
+    for (let k = 0; k < n; k++) expect(t.key(`h${k}x`)).toBe(-1 - k);
+    for (const k of [0, 255, 256, 65_535, 65_536, 69_999]) {
+      const b = Buffer.from(`h${k}x`);
+      expect(t.keyOf(b, 0, b.length)).toBe(-1 - k);
+      expect(t.idAt(-1 - k)).toBe(`h${k}x`);
+    }
+    // the first numbered id fixes the prefix; 2^23 and up are spelt as any other id
+    const u = new IdTable();
+    for (const id of ['a1', 'a8388607', 'a8388608', 'a99999999']) {
+      const b = Buffer.from(id);
+      expect(u.keyOf(b, 0, b.length), id).toBe(u.key(id));
+      expect(u.idAt(u.key(id))).toBe(id);
+    }
+    expect(u.key('a8388607')).toBe(8388607);
+    expect(u.key('a8388608')).toBeLessThan(0);
+  });
+
   it('tells apart ids of the same hash and length, and long ids whose length takes two bytes or more', () => {
     const t = new IdTable();
     // FNV-1a (32 bits) gives these two the same hash: only their bytes tell them apart

@@ -209,6 +209,22 @@ describe('replayBytes writes what replayText writes', () => {
     expect(viaText('\n  \n\r\n').error).toBe('line 1: the trace is empty: it must start with a "boot" line');
   });
 
+  it('drops the carriage return of a last line that has no newline, in its output and its errors', () => {
+    const boot = '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}';
+    for (const last of [
+      'x\r',
+      '{"op":"free","id":"x"}\r',
+      '{"op":"free","id":"x y"}\r',
+      '{"op":"alloc","id":"x","size":8,"align":8}\r',
+    ]) {
+      const text = `${boot}\n${last}`;
+      const want = viaText(text);
+      expect(viaBytes(text, 1 << 20)).toEqual(want);
+      expect(viaBytes(text, 5)).toEqual(want);
+    }
+    expect(viaBytes(`${boot}\n{"op":"free","id":"x"}\r`, 9).error).toBe('line 2: id "x" was never allocated');
+  });
+
   it('writes an output of many blocks whole, whether a write leaves its block or keeps it', () => {
     // about 1 MB of output: four blocks and more, every other one kept by the writer
     const text = randomTrace(7, 24000);
