@@ -35,8 +35,6 @@ export class IdTable {
   private bytesUsed = 0;
   /** key()'s copy of a string id's bytes */
   private scratch = new Uint8Array(64);
-  /** get() and set()'s values, made on first use: a replay keeps its own IdValues */
-  private values: IdValues | null = null;
 
   /**
    * The key of `id`: its number for a dense id (0 and up), or -1 minus its ordinal for any
@@ -68,23 +66,6 @@ export class IdTable {
       if (ordinal === -1 - key) return idString(this.bytes, this.after, this.after + len);
       at = this.after + len + 4;
     }
-  }
-
-  /** What `id` stands for in this table's own values (for uses without a replay), or undefined. */
-  get(id: string): number | undefined {
-    return this.getAt(this.key(id));
-  }
-
-  set(id: string, value: number): void {
-    this.setAt(this.key(id), value);
-  }
-
-  getAt(key: number): number | undefined {
-    return this.values?.getAt(key);
-  }
-
-  setAt(key: number, value: number): void {
-    (this.values ??= new IdValues()).setAt(key, value);
   }
 
   /**

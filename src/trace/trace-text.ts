@@ -26,11 +26,7 @@ export function withoutBom(read: ReadBytes): ReadBytes {
       if (more <= 0) break;
       n += more;
     }
-    const b0 = into[at];
-    const b1 = into[at + 1];
-    if (n >= 2 && ((b0 === 0xff && b1 === 0xfe) || (b0 === 0xfe && b1 === 0xff)))
-      throw new UnreadableTrace('the trace is UTF-16 (it starts with a UTF-16 byte order mark); write it as UTF-8');
-    if (n >= 3 && b0 === 0xef && b1 === 0xbb && into[at + 2] === 0xbf) {
+    if (markLength(into, at, n)) {
       into.copy(into, at, at + 3, at + n);
       n -= 3;
       // the mark came alone (a pipe, a byte at a time): 0 here would read as the trace's end
@@ -54,15 +50,19 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** A whole trace's bytes as text (see above). */
 export function traceText(bytes: Buffer): string {
-  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff))
+  return lineText(bytes.subarray(markLength(bytes, 0, bytes.length)));
+}
+
+/**
+ * The length of the UTF-8 byte order mark that the n bytes at bytes[at] start with: 3, or 0
+ * when there is none. A UTF-16 mark is refused by name.
+ */
+function markLength(bytes: Uint8Array, at: number, n: number): number {
+  const b0 = bytes[at];
+  const b1 = bytes[at + 1];
+  if (n >= 2 && ((b0 === 0xff && b1 === 0xfe) || (b0 === 0xfe && b1 === 0xff)))
     throw new UnreadableTrace('the trace is UTF-16 (it starts with a UTF-16 byte order mark); write it as UTF-8');
-  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
-  if (isAscii(bytes)) return bytes.toString('latin1');
-  try {
-    return UTF8.decode(bytes);
-  } catch {
-    return escapeInvalidUtf8(bytes);
-  }
+  return n >= 3 && b0 === 0xef && b1 === 0xbb && bytes[at + 2] === 0xbf ? 3 : 0;
 }
 
 /** UTF-8 with every byte outside a well-formed sequence as U+DC00 plus that byte. */

@@ -3,9 +3,22 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IdTable, IdValues } from '../../src/trace/id-table.ts';
 
+/** An IdTable with the values of its keys beside it, as the replay keeps them. */
+class Table {
+  private readonly ids = new IdTable();
+  private readonly values = new IdValues();
+  key = (id: string): number => this.ids.key(id);
+  keyOf = (buf: Uint8Array, start: number, end: number): number => this.ids.keyOf(buf, start, end);
+  idAt = (key: number): string => this.ids.idAt(key);
+  getAt = (key: number): number | undefined => this.values.getAt(key);
+  setAt = (key: number, value: number): void => this.values.setAt(key, value);
+  get = (id: string): number | undefined => this.getAt(this.key(id));
+  set = (id: string, value: number): void => this.setAt(this.key(id), value);
+}
+
 describe('IdTable', () => {
   it('keeps spellings apart: a leading zero, another prefix, no number, a long number', () => {
-    const t = new IdTable();
+    const t = new Table();
     const ids = [
       'a1',
       'a01',
@@ -49,7 +62,7 @@ describe('IdTable', () => {
     );
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.boolean(), id), { minLength: 1, maxLength: 400 }), (ids) => {
-        const t = new IdTable();
+        const t = new Table();
         const m = new Map<string, number>();
         ids.forEach(([bytes, k], n) => {
           // either reader may meet an id first: the other must find the same key
@@ -69,7 +82,7 @@ describe('IdTable', () => {
   });
 
   it('keeps ids whose hashes collide apart, through every growth of the table', () => {
-    const t = new IdTable();
+    const t = new Table();
     // enough ids of the Map's kind to grow the hash table and the unit store several times
     const ids = Array.from({ length: 5000 }, (_, n) => `id-${n.toString(36)}-x`);
     ids.forEach((k, n) => {
@@ -84,7 +97,7 @@ describe('IdTable', () => {
   });
 
   it('gives an id the key it had, however many ids came after it', () => {
-    const t = new IdTable();
+    const t = new Table();
     const first = ['a7', 'f-x', 'zz', '\u00e9'].map((k) => t.key(k));
     // enough ids to grow the hash table and the store of their bytes many times over
     for (let n = 0; n < 20000; n++) t.key(`g-${n}`);
@@ -97,7 +110,7 @@ describe('IdTable', () => {
   });
 
   it('keeps ordinals whole past 2^16 ids, and a numbered id past the dense limit the same from bytes or string', () => {
-    const t = new IdTable();
+    const t = new Table();
     const n = 70_000; // an ordinal of three bytes and more
     for (let k = 0; k < n; k++) expect(t.key(`h${k}x`)).toBe(-1 - k);
     for (const k of [0, 255, 256, 65_535, 65_536, 69_999]) {
@@ -106,7 +119,7 @@ describe('IdTable', () => {
       expect(t.idAt(-1 - k)).toBe(`h${k}x`);
     }
     // the first numbered id fixes the prefix; 2^23 and up are spelt as any other id
-    const u = new IdTable();
+    const u = new Table();
     for (const id of ['a1', 'a8388607', 'a8388608', 'a99999999']) {
       const b = Buffer.from(id);
       expect(u.keyOf(b, 0, b.length), id).toBe(u.key(id));
@@ -117,7 +130,7 @@ describe('IdTable', () => {
   });
 
   it('tells apart ids of the same hash and length, and long ids whose length takes two bytes or more', () => {
-    const t = new IdTable();
+    const t = new Table();
     // FNV-1a (32 bits) gives these two the same hash: only their bytes tell them apart
     const same = ['kmtzx', 'k31cd'];
     const long = [127, 128, 129, 300, 16384].map((n) => 'k'.repeat(n));
@@ -162,7 +175,7 @@ describe('IdTable', () => {
     const value = fc.oneof(fc.constant(0), fc.constant(-1), fc.integer({ min: 1, max: 2 ** 50 }));
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.boolean(), id, value), { maxLength: 300 }), (ops) => {
-        const t = new IdTable();
+        const t = new Table();
         const m = new Map<string, number>();
         for (const [write, k, v] of ops) {
           if (write) {
