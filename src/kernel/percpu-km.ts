@@ -21,12 +21,13 @@ export class PercpuKm implements PcpuBackend {
     this.pc.pcpu_chunk_check_alive(chunk, 'pcpu_populate_chunk');
     if (this.pc.mutant('populate-no-zero')) return 0;
     const nr_zeroed = this.pc.nr_cpu_ids - (this.pc.mutant('populate-zeroes-short') ? 1 : 0);
-    for (let cpu = 0; cpu < nr_zeroed; cpu++)
-      if (this.pc.machine.access.fill(this.pc.pcpu_chunk_addr(chunk, cpu, 0) + off, 0, size) < 0)
-        throw new KernelBug(
-          'BUG_ON',
-          `pcpu_populate_chunk: chunk ${chunk.id} offset ${off} is not backed for cpu ${cpu}`,
-        );
+    // memset() of the area in each possible CPU's unit
+    const cpu = this.pc.machine.access.fillUnits(chunk.base_addr + off, this.pc.pcpu_unit_offsets, nr_zeroed, 0, size);
+    if (cpu >= 0)
+      throw new KernelBug(
+        'BUG_ON',
+        `pcpu_populate_chunk: chunk ${chunk.id} offset ${off} is not backed for cpu ${cpu}`,
+      );
     return 0;
   }
 

@@ -399,6 +399,31 @@ export class MemAccess {
     return 0;
   }
 
+  /**
+   * fill() of `len` bytes at base + offsets[u] for each unit u below n: a chunk's units, one
+   * call for all. Returns the first unit that faults (the units before it are filled), or -1.
+   * Without contents it only checks the mapping, with one page-table load per page.
+   */
+  fillUnits(base: number, offsets: readonly number[], n: number, value: number, len: number): number {
+    if (this.contents) {
+      for (let u = 0; u < n; u++) if (this.fill(base + offsets[u]!, value, len) < 0) return u;
+      return -1;
+    }
+    if (len <= 0) return -1;
+    const pt = this.pt;
+    for (let u = 0; u < n; u++) {
+      const va = base + offsets[u]!;
+      const v = va - VMALLOC_START;
+      if (v < 0 || va + len > this.vmallocEnd) {
+        if (this.checkRange(va, len) < 0) return u; // the direct map, or outside both
+        continue;
+      }
+      const last = ((v + len - 1) / PAGE_SIZE) | 0;
+      for (let p = (v / PAGE_SIZE) | 0; p <= last; p++) if (pt[p] === 0) return u;
+    }
+    return -1;
+  }
+
   /** memset over virtual memory, page by page; a fault writes nothing. */
   fill(va: number, value: number, len: number): number {
     if (len <= 0) return 0;

@@ -53,6 +53,36 @@ describe('a machine without contents', () => {
     expect(m.access.translate(PAGE_OFFSET + 6 * GiB)).toBe(6 * GiB);
   });
 
+  it('checks every unit of a chunk at once, and names the first unit not mapped, as a machine with bytes does', () => {
+    for (const contents of [false, true]) {
+      const m = new Machine({ memoryBytes: contents ? 64 << 20 : 8 * GiB, contents, vmallocBytes: 1 << 30 });
+      m.mmInit();
+      // three units of two pages, 16 pages apart; unit 1's second page is never mapped
+      const area = m.vm.getVmAreas([0], [48 * 4096], 4096)![0]!;
+      const units = [0, 16 * 4096, 32 * 4096];
+      for (const [u, pages] of [
+        [0, 2],
+        [1, 1],
+        [2, 2],
+      ] as const)
+        for (let i = 0; i < pages; i++) m.vm.mapPages(area.addr + units[u]! + i * 4096, [m.buddy.allocPagesNode(0, 0)]);
+      const at = (off: number, len: number, n = 3) => m.access.fillUnits(area.addr + off, units, n, 0x5a, len);
+      expect([at(0, 4096), at(100, 200), at(4000, 96)]).toEqual([-1, -1, -1]);
+      // an area that crosses into the second page, or lies in it, faults in unit 1 only
+      expect([at(4000, 97), at(4096, 1), at(8191, 1)]).toEqual([1, 1, 1]);
+      expect(at(4096, 1, 1)).toBe(-1); // unit 0 alone is whole
+      expect([at(8192, 1), at(0, 0)]).toEqual([0, -1]);
+      // the units before the one that faults are filled, as fill() would fill each
+      if (contents) {
+        const back = (u: number, off: number) => m.access.readBytes(area.addr + units[u]! + off, 1)![0];
+        expect([back(0, 4000), back(1, 4000), back(0, 4096)]).toEqual([0x5a, 0x5a, 0x5a]);
+      }
+      // the direct map goes through the same check as fill()
+      expect(m.access.fillUnits(PAGE_OFFSET, [0, 4096], 2, 0, 16)).toBe(-1);
+      expect(m.access.fillUnits(PAGE_OFFSET + m.mem.nrPages * 4096, [0], 1, 0, 16)).toBe(0);
+    }
+  });
+
   it('hands out the pages of 64 GiB in the same order as linked lists would', () => {
     const mem = PhysMem.create({ memoryBytes: MAX_MEMORY_NO_CONTENTS, contents: false, nodes: 2 });
     const b = new BuddyAllocator(mem);
