@@ -12,19 +12,24 @@
  *
  * PERCPU_SIM_TSX=1 skips all of this and runs the sources through tsx.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CACHE = join(ROOT, 'node_modules', '.cache', 'percpu-sim', 'cli');
 // one manifest per checkout: worktrees may share node_modules, and so this cache
-const MANIFEST = join(CACHE, `manifest-${createHash('sha256').update(ROOT).digest('hex').slice(0, 12)}.json`);
+const MANIFEST = join(CACHE, manifestName(ROOT));
 const SELF = relative(ROOT, fileURLToPath(import.meta.url));
 /** builds other than the newest are removed once this old: a running command may still load from one */
 const KEEP_MS = 24 * 3600 * 1000;
+
+/** The manifest's file name for the checkout at `root`, from its FNV-1a hash: a start need not load node:crypto. */
+export function manifestName(root) {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < root.length; i++) h = Math.imul(h ^ root.charCodeAt(i), 0x01000193);
+  return `manifest-${(h >>> 0).toString(16).padStart(8, '0')}.json`;
+}
 
 /** The URL of a fresh compiled build's entry, building it if needed; null to run the sources instead. */
 export async function compiledCli() {
@@ -59,7 +64,11 @@ function fresh() {
 }
 
 async function rebuild() {
-  const { build } = await import('esbuild');
+  const [{ build }, { createHash }, { readFile }] = await Promise.all([
+    import('esbuild'),
+    import('node:crypto'),
+    import('node:fs/promises'),
+  ]);
   const started = Date.now();
   // never written: output paths relative to it name the build's files; with sourceRoot '/' the
   // source map names each source by its absolute path, right from whichever folder holds the build

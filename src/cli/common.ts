@@ -1,14 +1,12 @@
 /**
  * What every command shares: usage errors, flag parsing and checking (the flags of the
- * machine and of the checks, and flags checked against the schema of the file field they
- * fill), the progress bar, and reading and writing streams. A command parses its own flags,
+ * machine and of the checks; schema-flags.ts has the flags checked against a file's schema),
+ * the progress bar, and reading and writing streams. A command parses its own flags,
  * prints its own --help, and returns an exit status: 0 success, 1 a failure the run found,
  * 2 bad usage or bad input.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { z } from 'zod';
 import { MUTANT_NAMES, type MutantName, isMutant } from '../kernel/mutants.ts';
-import { choicesOf, rangeOf } from '../files/bounds.ts';
 
 export class UsageError extends Error {}
 
@@ -243,28 +241,6 @@ export function oneOf<T extends string>(flag: string, v: unknown, allowed: reado
   if (!allowed.includes(v as T))
     throw new UsageError(`${flag} must be one of ${allowed.join(', ')}, got "${String(v)}"`);
   return v as T;
-}
-
-/** A whole-number flag within the bounds of the schema field it fills. */
-export function intIn(flag: string, v: unknown, field: z.ZodTypeAny, dflt: number): number {
-  const { min, max } = rangeOf(field);
-  return int(flag, v, min, max, dflt);
-}
-
-/** A number flag within the bounds of the schema field it fills. */
-export function numIn(flag: string, v: unknown, field: z.ZodTypeAny, dflt: number): number {
-  const { min, max } = rangeOf(field);
-  return num(flag, v, min, max, dflt);
-}
-
-/** A flag that names one of the values of the schema field it fills. */
-export function oneOfIn<T extends string>(
-  flag: string,
-  v: unknown,
-  field: z.ZodType<T | null, z.ZodTypeDef, unknown>,
-  dflt: T,
-): T {
-  return oneOf(flag, v, choicesOf(field), dflt);
 }
 
 /** The --mutant value, checked against the list. */

@@ -19,13 +19,12 @@ import {
   usage,
   distanceFlag,
   int,
-  intIn,
   onInterrupt,
-  oneOfIn,
   parse,
   parseMutant,
   progressBar,
 } from './common.ts';
+import { intIn, oneOfIn } from './schema-flags.ts';
 import { Outputs } from './outputs.ts';
 import { runPage } from './reports.ts';
 import { HTML_OPTION, TRACE_OPTION, VISUALS_HELP, Visuals } from './visuals.ts';

@@ -33,18 +33,16 @@ import {
   cpuNodesFlag,
   distanceFlag,
   int,
-  intIn,
   num,
-  numIn,
   interrupted,
   onInterrupt,
-  oneOfIn,
   parse,
   parseMutant,
   progressBar,
   seedList,
   usage,
 } from './common.ts';
+import { intIn, numIn, oneOfIn } from './schema-flags.ts';
 import { exploreMain, scenariosHelp, scheduleMain } from './explore.ts';
 import { Outputs } from './outputs.ts';
 import { campaignLine, formatStressReport, recordHooks, runPage, stressPage } from './reports.ts';

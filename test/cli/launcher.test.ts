@@ -4,7 +4,6 @@
  * source that does not compile. Run on a copy of the checkout, so edits touch nobody else.
  */
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import {
   cpSync,
   mkdtempSync,
@@ -20,6 +19,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+// @ts-expect-error: the launcher is plain JavaScript, without types
+import { manifestName } from '../../bin/compiled.mjs';
 
 const root = mkdtempSync(join(tmpdir(), 'pcpu-launch-'));
 for (const part of ['bin', 'src', 'package.json'])
@@ -30,7 +31,7 @@ const past = new Date(Date.now() - 120_000);
 for (const f of readdirSync(root, { recursive: true, encoding: 'utf8' }))
   if (!f.startsWith('node_modules')) utimesSync(join(root, f), past, past);
 const cache = join(root, 'node_modules', '.cache', 'percpu-sim', 'cli');
-const manifest = join(cache, `manifest-${createHash('sha256').update(`${root}/`).digest('hex').slice(0, 12)}.json`);
+const manifest = join(cache, manifestName(`${root}/`));
 const builds = new Set<string>();
 
 const cli = (env: Record<string, string> = {}) => {
