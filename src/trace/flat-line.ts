@@ -11,12 +11,6 @@ export const asciiBytes = (s: string): Uint8Array => Uint8Array.from(s, (c) => c
 const ID_BYTE = new Uint8Array(256);
 for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:/+-') ID_BYTE[c.charCodeAt(0)] = 1;
 
-function startsWith(buf: Uint8Array, at: number, end: number, lit: Uint8Array): boolean {
-  if (end - at < lit.length) return false;
-  for (let k = 0; k < lit.length; k++) if (buf[at + k] !== lit[k]) return false;
-  return true;
-}
-
 export const OP_ALLOC = 1;
 export const OP_FREE = 2;
 // the keys, as bits of `flat.seen`
@@ -25,22 +19,48 @@ const K_ID = 2;
 const K_SIZE = 4;
 const K_ALIGN = 8;
 const K_RESERVED = 16;
-/** The keys readFlat() reads, by first letter (no two share one): their bit, and their name. */
-const KEY_BY_LETTER: ([number, Uint8Array] | undefined)[] = [];
+
+/**
+ * A literal of 4 to 16 bytes, compared as little-endian words: at 0, 4 and 8 as far as they
+ * fit, and at its last four bytes (the words may overlap).
+ */
+class Lit {
+  readonly n: number;
+  readonly w0: number;
+  readonly w4: number;
+  readonly w8: number;
+  readonly last: number;
+  constructor(s: string) {
+    const b = asciiBytes(s);
+    if (b.length < 4 || b.length > 16) throw new Error(`Lit: ${s} is not 4 to 16 bytes`);
+    const word = (k: number): number => b[k]! | (b[k + 1]! << 8) | (b[k + 2]! << 16) | (b[k + 3]! << 24);
+    this.n = b.length;
+    this.w0 = word(0);
+    this.w4 = word(Math.min(4, b.length - 4));
+    this.w8 = word(Math.min(8, b.length - 4));
+    this.last = word(b.length - 4);
+  }
+}
+
+/** The keys readFlat() reads, quoted, by first letter (no two share one), and their bits. */
+const KEY_BIT = new Uint8Array(128);
+const KEY_LIT: Lit[] = [];
 for (const [bit, name] of [
   [K_OP, 'op'],
   [K_ID, 'id'],
   [K_SIZE, 'size'],
   [K_ALIGN, 'align'],
   [K_RESERVED, 'reserved'],
-] as const)
-  KEY_BY_LETTER[name.charCodeAt(0)] = [bit, asciiBytes(name)];
-const ALLOC_START = asciiBytes('{"op":"alloc",');
-const FREE_START = asciiBytes('{"op":"free",');
-const VAL_ALLOC = asciiBytes('alloc');
-const VAL_FREE = asciiBytes('free');
-const VAL_TRUE = asciiBytes('true');
-const VAL_FALSE = asciiBytes('false');
+] as const) {
+  KEY_BIT[name.charCodeAt(0)] = bit;
+  KEY_LIT[bit] = new Lit(`"${name}"`);
+}
+const ALLOC_START = new Lit('{"op":"alloc",');
+const FREE_START = new Lit('{"op":"free",');
+const VAL_ALLOC = new Lit('"alloc"');
+const VAL_FREE = new Lit('"free"');
+const VAL_TRUE = new Lit('true');
+const VAL_FALSE = new Lit('false');
 
 /** What readFlat() read of a line: which keys, and their values. */
 export const flat = { op: 0, seen: 0, idStart: 0, idEnd: 0, size: 0, align: 0, reserved: false };
@@ -55,12 +75,19 @@ function skipWs(buf: Uint8Array, p: number, end: number): number {
   return p;
 }
 
-/** Past the quoted literal `lit` ("lit") at p, or -1 when it is not there. */
-function quoted(buf: Uint8Array, p: number, end: number, lit: Uint8Array): number {
-  const n = lit.length;
-  if (p + n + 2 > end || buf[p] !== 34 || buf[p + n + 1] !== 34) return -1;
-  for (let k = 0; k < n; k++) if (buf[p + 1 + k] !== lit[k]) return -1;
-  return p + n + 2;
+/** The line's buffer as a DataView, for reading words; made again when the buffer changes. */
+let viewed: Uint8Array | null = null;
+let view: DataView = new DataView(new ArrayBuffer(0));
+
+/** Past `l` at p, or -1 when it is not there (or would end past `end`). */
+function past(p: number, end: number, l: Lit): number {
+  const n = l.n;
+  if (p + n > end) return -1;
+  const v = view;
+  if (v.getInt32(p, true) !== l.w0 || v.getInt32(p + n - 4, true) !== l.last) return -1;
+  if (n > 8 && v.getInt32(p + 4, true) !== l.w4) return -1;
+  if (n > 12 && v.getInt32(p + 8, true) !== l.w8) return -1;
+  return p + n;
 }
 
 /**
@@ -69,27 +96,31 @@ function quoted(buf: Uint8Array, p: number, end: number, lit: Uint8Array): numbe
  * Every read is of an index under `end`: the buffer goes on past the line.
  */
 function readFlat(buf: Uint8Array, start: number, end: number): boolean {
+  if (buf !== viewed) {
+    viewed = buf;
+    view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
   let p = skipWs(buf, start, end);
   if (p >= end || buf[p] !== 123) return false;
   flat.seen = 0;
   flat.reserved = false;
-  // the start writers print, read at once; p is left on its comma
-  if (startsWith(buf, p, end, ALLOC_START)) {
+  // the starts writers print, read at once; p is left on the comma
+  let q = past(p, end, ALLOC_START);
+  if (q >= 0) {
     flat.op = OP_ALLOC;
     flat.seen = K_OP;
-    p += ALLOC_START.length - 1;
-  } else if (startsWith(buf, p, end, FREE_START)) {
+    p = q - 1;
+  } else if ((q = past(p, end, FREE_START)) >= 0) {
     flat.op = OP_FREE;
     flat.seen = K_OP;
-    p += FREE_START.length - 1;
+    p = q - 1;
   }
   for (;;) {
     p = skipWs(buf, p + 1, end);
     // the key, told by its first letter
-    const known = p + 1 < end ? KEY_BY_LETTER[buf[p + 1]!] : undefined;
-    if (!known) return false;
-    const key = known[0];
-    p = quoted(buf, p, end, known[1]);
+    const key = p + 1 < end && buf[p + 1]! < 128 ? KEY_BIT[buf[p + 1]!]! : 0;
+    if (key === 0) return false;
+    p = past(p, end, KEY_LIT[key]!);
     if (p < 0 || flat.seen & key) return false; // a key twice: JSON.parse keeps the last, and step() will
     flat.seen |= key;
     p = skipWs(buf, p, end);
@@ -108,18 +139,14 @@ function readFlat(buf: Uint8Array, start: number, end: number): boolean {
       else flat.align = v;
       p = intEnd;
     } else if (key === K_OP) {
-      let q = quoted(buf, p, end, VAL_ALLOC);
-      flat.op = OP_ALLOC;
-      if (q < 0) {
-        q = quoted(buf, p, end, VAL_FREE);
-        flat.op = OP_FREE;
-      }
-      if (q < 0) return false;
+      if ((q = past(p, end, VAL_ALLOC)) >= 0) flat.op = OP_ALLOC;
+      else if ((q = past(p, end, VAL_FREE)) >= 0) flat.op = OP_FREE;
+      else return false;
       p = q;
-    } else if (startsWith(buf, p, end, VAL_TRUE)) {
+    } else if ((q = past(p, end, VAL_TRUE)) >= 0) {
       flat.reserved = true;
-      p += VAL_TRUE.length;
-    } else if (startsWith(buf, p, end, VAL_FALSE)) p += VAL_FALSE.length;
+      p = q;
+    } else if ((q = past(p, end, VAL_FALSE)) >= 0) p = q;
     else return false;
     p = skipWs(buf, p, end);
     if (p >= end) return false;
