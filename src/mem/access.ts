@@ -402,7 +402,8 @@ export class MemAccess {
   /**
    * fill() of `len` bytes at base + offsets[u] for each unit u below n: a chunk's units, one
    * call for all. Returns the first unit that faults (the units before it are filled), or -1.
-   * Without contents it only checks the mapping, with one page-table load per page.
+   * With contents each unit is a fill() of its own (a subclass's fill() sees each); without,
+   * it only checks the mapping, with one page-table load per page.
    */
   fillUnits(base: number, offsets: readonly number[], n: number, value: number, len: number): number {
     if (this.contents) {

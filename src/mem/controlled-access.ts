@@ -196,10 +196,6 @@ export class ControlledAccess extends MemAccess {
   override fill(va: number, value: number, len: number): number {
     return this.op(va, len, F_WRITE, () => super.fill(va, value, len));
   }
-  override fillUnits(base: number, offsets: readonly number[], n: number, value: number, len: number): number {
-    for (let u = 0; u < n; u++) if (this.fill(base + offsets[u]!, value, len) < 0) return u;
-    return -1; // each unit's fill is an access of its own
-  }
 
   /** An access the caller made itself through a cached frame (PerCpu's this_cpu fast path). */
   noteAccess(va: number, len: number, flags: number, phys: number): void {
