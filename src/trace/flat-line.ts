@@ -7,6 +7,10 @@
 /** A string of ASCII characters as its bytes. */
 export const asciiBytes = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
 
+/** The four bytes b[k, k + 4) as a little-endian word, as DataView.getInt32(k, true) reads them. */
+export const wordAt = (b: Uint8Array, k: number): number =>
+  b[k]! | (b[k + 1]! << 8) | (b[k + 2]! << 16) | (b[k + 3]! << 24);
+
 /** The bytes an id may hold on the fast path: [A-Za-z0-9_.:/+-], the characters JSON writes as they are. */
 const ID_BYTE = new Uint8Array(256);
 for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:/+-') ID_BYTE[c.charCodeAt(0)] = 1;
@@ -33,12 +37,11 @@ class Lit {
   constructor(s: string) {
     const b = asciiBytes(s);
     if (b.length < 4 || b.length > 16) throw new Error(`Lit: ${s} is not 4 to 16 bytes`);
-    const word = (k: number): number => b[k]! | (b[k + 1]! << 8) | (b[k + 2]! << 16) | (b[k + 3]! << 24);
     this.n = b.length;
-    this.w0 = word(0);
-    this.w4 = word(Math.min(4, b.length - 4));
-    this.w8 = word(Math.min(8, b.length - 4));
-    this.last = word(b.length - 4);
+    this.w0 = wordAt(b, 0);
+    this.w4 = wordAt(b, Math.min(4, b.length - 4));
+    this.w8 = wordAt(b, Math.min(8, b.length - 4));
+    this.last = wordAt(b, b.length - 4);
   }
 }
 

@@ -10,7 +10,7 @@ import { RESERVED_CHUNK_ID } from '../kernel/chunk.ts';
 import type { AllocResult } from '../kernel/percpu.ts';
 import { STEP } from '../util/steps.ts';
 import { IdTable } from './id-table.ts';
-import { OP_ALLOC, OP_FREE, asciiBytes, fastOp, flat } from './flat-line.ts';
+import { OP_ALLOC, OP_FREE, asciiBytes, fastOp, flat, wordAt } from './flat-line.ts';
 import { Lines } from './lines.ts';
 import { BadInput, Replayer, type ReplayOptions, type ReplaySummary } from './replay.ts';
 import type { ReadBytes } from './trace-text.ts';
@@ -25,7 +25,9 @@ const OUT_BLOCK = 1 << 18;
  * a new block per write would leave tens of megabytes to the garbage collector.
  */
 export class ByteLines {
-  private buf = Buffer.allocUnsafe(OUT_BLOCK);
+  private buf: Buffer = Buffer.allocUnsafe(OUT_BLOCK);
+  /** buf, for writing a literal's words */
+  private view = viewOf(this.buf);
   private at = 0;
 
   /** the last block written is still held by the writer (a pipe's queue): see replayBytes() */
@@ -37,14 +39,19 @@ export class ByteLines {
   room(n: number): void {
     if (this.at + n <= this.buf.length) return;
     this.flush();
-    if (n > this.buf.length) this.buf = Buffer.allocUnsafe(n);
+    if (n > this.buf.length) this.setBuf(Buffer.allocUnsafe(n));
+  }
+
+  private setBuf(buf: Buffer): void {
+    this.buf = buf;
+    this.view = viewOf(buf);
   }
 
   /** Writes the blocks gathered so far. */
   flush(): void {
     if (!this.at) return;
     this.held = !this.write(this.buf.subarray(0, this.at));
-    if (this.held) this.buf = Buffer.allocUnsafe(Math.max(OUT_BLOCK, this.buf.length));
+    if (this.held) this.setBuf(Buffer.allocUnsafe(Math.max(OUT_BLOCK, this.buf.length)));
     this.at = 0;
   }
 
@@ -55,15 +62,21 @@ export class ByteLines {
     this.buf[this.at++] = 10;
   }
 
-  // the pieces of a line are a few bytes each: byte loops, where set(), copy() and write()
-  // cost more in their calls than in their copying
+  // the pieces of a line are a few bytes each: loops, where set(), copy() and write() cost
+  // more in their calls than in their copying
 
-  /** ASCII bytes (room made). */
-  ascii(lit: Uint8Array): void {
-    const buf = this.buf;
-    let at = this.at;
-    for (let k = 0; k < lit.length; k++) buf[at++] = lit[k]!;
-    this.at = at;
+  /** A literal (room made), four bytes a store. */
+  ascii(lit: Literal): void {
+    const { n, words } = lit;
+    const at = this.at;
+    if (n < 4) for (let k = 0; k < n; k++) this.buf[at + k] = lit.bytes[k]!;
+    else {
+      const view = this.view;
+      const last = words.length - 1;
+      for (let k = 0; k < last; k++) view.setInt32(at + 4 * k, words[k]!, true);
+      view.setInt32(at + n - 4, words[last]!, true); // may overlap the word before it
+    }
+    this.at = at + n;
   }
 
   /** Bytes of the input (room made). */
@@ -97,12 +110,30 @@ export class ByteLines {
   }
 }
 
-const ALLOC_HEAD = asciiBytes('{"op":"alloc","id":"');
-const FREE_HEAD = asciiBytes('{"op":"free","id":"');
-const OUT_CHUNK = asciiBytes('","chunk":');
-const OUT_RESERVED = asciiBytes('"reserved"');
-const OUT_OFFSET = asciiBytes(',"offset":');
-const OUT_FREE_TAIL = asciiBytes('"}\n');
+const viewOf = (b: Buffer): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
+
+/** An ASCII literal of the output, with its little-endian words: at 0, 4, ..., and its last four bytes. */
+class Literal {
+  readonly bytes: Uint8Array;
+  readonly n: number;
+  readonly words: Int32Array;
+  constructor(s: string) {
+    const b = asciiBytes(s);
+    const at: number[] = [];
+    for (let k = 0; k + 4 < b.length; k += 4) at.push(k);
+    if (b.length >= 4) at.push(b.length - 4);
+    this.bytes = b;
+    this.n = b.length;
+    this.words = Int32Array.from(at, (k) => wordAt(b, k));
+  }
+}
+
+const ALLOC_HEAD = new Literal('{"op":"alloc","id":"');
+const FREE_HEAD = new Literal('{"op":"free","id":"');
+const OUT_CHUNK = new Literal('","chunk":');
+const OUT_RESERVED = new Literal('"reserved"');
+const OUT_OFFSET = new Literal(',"offset":');
+const OUT_FREE_TAIL = new Literal('"}\n');
 
 /**
  * Replays the trace `read` gives, writing each output line into `out` (flushed at the end,
@@ -158,32 +189,27 @@ const EMPTY = 'the trace is empty: it must start with a "boot" line';
 
 /** freeOutput()'s line, as bytes. */
 function writeFree(out: ByteLines, buf: Uint8Array, idStart: number, idEnd: number): void {
-  out.room(FREE_HEAD.length + (idEnd - idStart) + 3);
+  out.room(FREE_HEAD.n + (idEnd - idStart) + OUT_FREE_TAIL.n);
   out.ascii(FREE_HEAD);
   out.copy(buf, idStart, idEnd);
   out.ascii(OUT_FREE_TAIL);
 }
 
 /** The end of a failed allocation's line, per error: the allocator has a handful of reasons. */
-const FAIL_TAILS = new Map<string, Uint8Array>();
+const FAIL_TAILS = new Map<string, Literal>();
 
 /** allocOutput()'s line, as bytes. */
 function writeAlloc(out: ByteLines, buf: Uint8Array, idStart: number, idEnd: number, r: AllocResult): void {
   if (!r.ptr) {
     let tail = FAIL_TAILS.get(r.error!);
-    // a plain Uint8Array, as every literal ascii() copies is: one kind keeps its loop monomorphic
-    if (!tail)
-      FAIL_TAILS.set(
-        r.error!,
-        (tail = new Uint8Array(Buffer.from(`","chunk":null,"error":${JSON.stringify(r.error)}}\n`))),
-      );
-    out.room(ALLOC_HEAD.length + (idEnd - idStart) + tail.length);
+    if (!tail) FAIL_TAILS.set(r.error!, (tail = new Literal(`","chunk":null,"error":${JSON.stringify(r.error)}}\n`)));
+    out.room(ALLOC_HEAD.n + (idEnd - idStart) + tail.n);
     out.ascii(ALLOC_HEAD);
     out.copy(buf, idStart, idEnd);
     out.ascii(tail);
     return;
   }
-  out.room(ALLOC_HEAD.length + (idEnd - idStart) + 64);
+  out.room(ALLOC_HEAD.n + (idEnd - idStart) + 64);
   out.ascii(ALLOC_HEAD);
   out.copy(buf, idStart, idEnd);
   out.ascii(OUT_CHUNK);
