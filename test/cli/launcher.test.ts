@@ -34,8 +34,17 @@ const cache = join(root, 'node_modules', '.cache', 'percpu-sim', 'cli');
 const manifest = join(cache, manifestName(`${root}/`));
 const builds = new Set<string>();
 
-const cli = (env: Record<string, string> = {}) => {
-  const r = spawnSync(process.execPath, [join(root, 'bin', 'percpu-sim.mjs'), '--version'], {
+// a loader hook that names every module resolved, on stderr
+const hook = join(root, 'hook.mjs');
+const resolveHook =
+  "export async function resolve(s, c, next) { const r = await next(s, c); process.stderr.write('LOADED ' + r.url + '\\n'); return r; }";
+writeFileSync(
+  hook,
+  `import { register } from 'node:module';\nregister('data:text/javascript,' + encodeURIComponent(${JSON.stringify(resolveHook)}));\n`,
+);
+
+const cli = (env: Record<string, string> = {}, args = ['--version'], node: string[] = []) => {
+  const r = spawnSync(process.execPath, [...node, join(root, 'bin', 'percpu-sim.mjs'), ...args], {
     encoding: 'utf8',
     timeout: 60_000,
     env: { ...process.env, ...env },
@@ -95,5 +104,35 @@ describe('the compiled command line', () => {
 
     edit("  return 'through tsx';");
     expect(cli({ PERCPU_SIM_TSX: '1' }).stdout).toBe('percpu-sim through tsx\n');
+  });
+
+  it('starts a replay without loading zod or, from a recorded build, node:crypto', () => {
+    const trace = join(root, 't.jsonl');
+    writeFileSync(
+      trace,
+      '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}\n{"op":"alloc","id":"a","size":8,"align":8}\n',
+    );
+    const loaded = (args: string[]): string[] => {
+      const r = cli({}, args, ['--import', hook]);
+      expect(r.status, r.stderr).toBe(0);
+      return r.stderr
+        .split('\n')
+        .filter((l) => l.startsWith('LOADED '))
+        .map((l) => l.slice(7));
+    };
+    expect(cli().stdout).toBe('percpu-sim through tsx\n'); // compiled now, and recorded
+    const mods = loaded(['replay', trace]);
+    expect(mods.some((u) => u.includes('/percpu-sim/cli/'))).toBe(true); // the compiled build ran
+    expect(mods.filter((u) => /[\\/]zod[\\/]/.test(u) || /^(node:)?crypto$/.test(u))).toEqual([]);
+    // run reads its flags from a schema: there the hook does see zod
+    expect(loaded(['run', '--help']).some((u) => /[\\/]zod[\\/]/.test(u))).toBe(true);
+  });
+
+  it('names one manifest per checkout, the same each time', () => {
+    const roots = [`${root}/`, `${realpathSync('.')}/`, '/a/', '/b/', '/srv/x/', '/srv/y/'];
+    for (let k = 0; k < 200; k++) roots.push(`/tmp/w${k}/percpu-sim/`);
+    expect(new Set(roots.map((r) => manifestName(r) as string)).size).toBe(roots.length);
+    expect(manifestName('/srv/x/')).toBe(manifestName('/srv/x/'));
+    expect(manifestName('/srv/x/')).toMatch(/^manifest-[0-9a-f]+\.json$/);
   });
 });

@@ -266,4 +266,71 @@ describe('replayBytes writes what replayText writes', () => {
     const text = `{"op":"boot","static_size":20000,"reserved_size":0,"dyn_size":20480}\n{"op":"alloc","id":"${id}","size":8,"align":8}\n`;
     expect(viaBytes(text, 1 << 20)).toEqual(viaText(text));
   });
+
+  it('answers as step() does when any one character of a fast line is not ASCII', () => {
+    // a key's first byte indexes a table of 128: a byte of 0x80 or more must fall to step()
+    const BOOT = '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}';
+    const lines = [
+      '{"op":"alloc","id":"v","size":16,"align":8,"reserved":false}',
+      '{"reserved":true,"align":8,"size":16,"id":"v","op":"alloc"}',
+      '{"op": "free", "id": "v"}',
+      '{"id":"v","op":"free"}',
+    ];
+    let changed = 0;
+    for (const line of lines)
+      for (let k = 0; k < line.length; k++)
+        for (const c of ['\u00e9', '\u0080', '\uffff']) {
+          const bent = line.slice(0, k) + c + line.slice(k + 1);
+          const text = `${BOOT}\n{"op":"slab_online"}\n{"op":"alloc","id":"v","size":8,"align":8}\n${bent}\n`;
+          expect(viaBytes(text, 1 << 20), bent).toEqual(viaText(text));
+          changed++;
+        }
+    expect(changed).toBeGreaterThan(400);
+  });
+
+  it('writes every line whole, with the room left in its block a byte more or less than it needs', () => {
+    // the first block filled to r bytes short of its end, by an id of the right length and
+    // many allocations freed last (a free asks for the room it takes, an allocation for more);
+    // r then runs, for each kind of line, from none to a few bytes past the line's length
+    const BOOT = '{"op":"boot","static_size":20000,"reserved_size":8192,"dyn_size":20480}';
+    const BLOCK = 1 << 18;
+    const fill = Array.from({ length: 520 }, (_, i) => `f${String(i).padStart(4, '0')}${'z'.repeat(200)}`);
+    const head = (j: number) =>
+      `${BOOT}\n{"op":"slab_online"}\n{"op":"alloc","id":"v","size":8,"align":8}\n` +
+      `{"op":"alloc","id":"${'y'.repeat(j)}","size":8,"align":8}\n` +
+      fill.map((id) => `{"op":"alloc","id":"${id}","size":16,"align":8}\n`).join('') +
+      fill.map((id) => `{"op":"free","id":"${id}"}\n`).join('');
+    const base = viaText(head(1)).out.length - 1; // the head's output, less the adjusting id
+    const kinds = [
+      '{"op":"alloc","id":"w","size":16,"align":8}',
+      '{"op":"alloc","id":"w","size":16,"align":8,"reserved":true}',
+      '{"op":"alloc","id":"w","size":0,"align":8}',
+      '{"op":"free","id":"v"}',
+    ];
+    let cases = 0;
+    for (const kind of kinds) {
+      const own = viaText(head(1) + kind + '\n').out.length - base - 1;
+      for (let r = 0; r <= own + 3; r++) {
+        const text = head(BLOCK - base - r) + kind + '\n';
+        const want = viaText(text).out;
+        const input = Buffer.from(text);
+        const blocks: Buffer[] = [];
+        let at = 0;
+        const read = (into: Buffer, pos: number): number => {
+          const n = input.copy(into, pos, at);
+          at += n;
+          return n;
+        };
+        const out = new ByteLines((b) => blocks.push(Buffer.from(b)) < 0);
+        finish(replayBytes(read, out, (b) => b.toString('utf8'), { memoryBytes: 256 << 20 }));
+        // the premise: the head fills the first block to r bytes short; the line goes in only if
+        // it fits (an allocation asks for room for the longest chunk and offset)
+        const sizes = blocks.map((b) => b.length);
+        expect(own <= r ? [[BLOCK - r + own], [BLOCK - r, own]] : [[BLOCK - r, own]]).toContainEqual(sizes);
+        expect(Buffer.concat(blocks).toString('utf8') === want, `${kind}, ${r} bytes left`).toBe(true);
+        cases++;
+      }
+    }
+    expect(cases).toBeGreaterThan(200);
+  });
 });
